@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actors/index.c - the index actor (see index.h).
+ *
+ * Owns: every add and delete on kvt->map, slot ownership (slots.owner), the
+ * CLOCK hand, and giving slots back to the free ring.  Engine threads look
+ * entries up lock-free and take pins and borrows with CASes on
+ * entry->holds; this actor only ever claims an entry with the CAS that a
+ * pin or borrow would make fail (entry_claim_evict, entry_kill), so it never
+ * takes an entry away from a reader.
+ *
+ * Freeing: an unlinked entry is freed by call_rcu() (readers may still hold
+ * it inside a read section); its slot goes back to the free ring at once if
+ * nobody borrows it, else when the last borrower posts INDEX_DEAD_FREE.
+ * call_rcu() runs on this instance's own call_rcu thread (kvt->crdp), set
+ * in on_start, so close can stop and free it.
+ */
+#define _GNU_SOURCE
+#include "actors/index.h"
+
+#include <errno.h>
+
+#include "api/internal.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+static void entry_free_rcu(struct rcu_head *head)
+{
+	struct entry *e = caa_container_of(head, struct entry, rcu);
+
+	kvt_rcu_grace_begin();
+	mem_free(e);
+}
+
+static void index_on_start(void *ctx)
+{
+	struct kvt *kvt = ctx;
+
+	set_thread_call_rcu_data(kvt->crdp);
+}
+
+/* Unlink @e; free it after a grace period; free its slot unless borrowed.
+ * Caller holds rcu_read_lock; @before is the holds word entry_kill or the
+ * evict claim replaced. */
+static void unlink_entry(struct kvt *kvt, struct entry *e, uint64_t before)
+{
+	int ret = cds_lfht_del(kvt->map, &e->node);
+
+	if (ret)
+		log_error("index: entry of slot %u was not linked (%d)", e->slot, ret);
+	UNCOUNT(kvt, l1_entries, 1);
+	if (holds_pins(before))
+		UNCOUNT(kvt, pinned_entries, 1);
+	if (holds_borrows(before))
+		return; /* the last borrower posts INDEX_DEAD_FREE */
+	slots_give_back(&kvt->l1, e->slot);
+	call_rcu(&e->rcu, entry_free_rcu);
+}
+
+static int match_key(struct cds_lfht_node *node, const void *key)
+{
+	const struct entry *e = caa_container_of(node, struct entry, node);
+	const struct kvt_key *k = key;
+
+	tsan_acquire(e);
+	return e->key.lo == k->lo && e->key.hi == k->hi;
+}
+
+struct entry *kvt_lookup_rcu(struct kvt *kvt, const struct kvt_key *key)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	cds_lfht_lookup(kvt->map, entry_hash(key), match_key, key, &it);
+	node = cds_lfht_iter_get_node(&it);
+	return node ? caa_container_of(node, struct entry, node) : NULL;
+}
+
+static void index_on_insert(struct kvt *kvt, struct index_insert *ins)
+{
+	kvt_rcu_read_lock();
+	for (size_t i = 0; i < ins->n; i++) {
+		struct entry *e = ins->entries[i];
+		struct cds_lfht_node *got;
+
+		/* publishes the entry's fields; pairs with tsan_acquire in match_key */
+		tsan_release(e);
+		got = cds_lfht_add_unique(kvt->map, entry_hash(&e->key), match_key, &e->key,
+					  &e->node);
+		if (got != &e->node) {
+			/* lost to a racing put of the same key: never published */
+			ins->results[i] = 1;
+			if (!ins->keep_dup_slot)
+				slots_give_back(&kvt->l1, e->slot);
+			mem_free(e);
+			ins->entries[i] = NULL;
+			continue;
+		}
+		atomic_store_explicit(&kvt->l1.state[e->slot], SLOT_LIVE, memory_order_relaxed);
+		atomic_store_explicit(&kvt->l1.owner[e->slot], e, memory_order_release);
+		COUNT(kvt, l1_entries, 1);
+		ins->results[i] = 0;
+	}
+	kvt_rcu_read_unlock();
+}
+
+static void index_on_remove(struct kvt *kvt, struct index_remove *rm)
+{
+	rm->removed = 0;
+	kvt_rcu_read_lock();
+	for (size_t i = 0; i < rm->n; i++) {
+		struct entry *e = kvt_lookup_rcu(kvt, &rm->keys[i]);
+		uint64_t before;
+		int ret = -ENOENT;
+
+		if (e)
+			ret = entry_kill(e, rm->force, &before);
+		if (ret == 0) {
+			unlink_entry(kvt, e, before);
+			rm->removed++;
+			COUNT(kvt, removes, 1);
+		} else if (ret == -EBUSY) {
+			COUNT(kvt, remove_refused, 1);
+		}
+		if (rm->results)
+			rm->results[i] = ret;
+	}
+	kvt_rcu_read_unlock();
+}
+
+static void index_on_slot_free(struct kvt *kvt, uint32_t slot, uint64_t gen)
+{
+	if (slot >= kvt->l1.nslots ||
+	    atomic_load_explicit(&kvt->l1.gen[slot], memory_order_relaxed) != gen ||
+	    atomic_load_explicit(&kvt->l1.state[slot], memory_order_relaxed) != SLOT_RESERVED) {
+		log_error("index: stale free of slot %u gen %llu", slot, (unsigned long long)gen);
+		return;
+	}
+	slots_give_back(&kvt->l1, slot);
+}
+
+static void index_on_dead_free(struct kvt *kvt, struct entry *e)
+{
+	slots_give_back(&kvt->l1, e->slot);
+	call_rcu(&e->rcu, entry_free_rcu);
+}
+
+/*
+ * evict_to() - CLOCK: walk slots from the hand; a referenced entry gets a
+ * second chance, an idle one (no pins, borrows) is claimed and unlinked.
+ * Reserved slots have no owner and are skipped: in-flight writes are never
+ * evicted.  Stops at @target free slots or after two turns.
+ */
+static void evict_to(struct kvt *kvt, uint32_t target)
+{
+	struct slots *s = &kvt->l1;
+	uint64_t budget = 2ull * s->nslots;
+
+	kvt_rcu_read_lock();
+	while (slots_free_count(s) < target && budget--) {
+		uint32_t slot = kvt->index_clock_hand;
+		struct entry *e;
+
+		kvt->index_clock_hand = slot + 1 == s->nslots ? 0 : slot + 1;
+		e = atomic_load_explicit(&s->owner[slot], memory_order_relaxed);
+		if (!e)
+			continue;
+		if (atomic_load_explicit(&e->referenced, memory_order_relaxed)) {
+			atomic_store_explicit(&e->referenced, 0, memory_order_relaxed);
+			continue;
+		}
+		if (!entry_claim_evict(e))
+			continue;
+		unlink_entry(kvt, e, 0);
+		COUNT(kvt, l1_evictions, 1);
+	}
+	kvt_rcu_read_unlock();
+}
+
+static uint32_t watermark(struct kvt *kvt, double fraction)
+{
+	uint32_t w = (uint32_t)(fraction * kvt->l1.nslots);
+
+	return w ? w : 1;
+}
+
+static void index_handle(void *ctx, const struct actor_msg *m)
+{
+	struct kvt *kvt = ctx;
+	int result = 0;
+
+	ACTOR_ASSERT_SELF(&kvt->index);
+	switch (m->op) {
+	case INDEX_INSERT:
+		index_on_insert(kvt, m->ptr[0]);
+		break;
+	case INDEX_REMOVE:
+		index_on_remove(kvt, m->ptr[0]);
+		break;
+	case INDEX_SLOT_FREE:
+		index_on_slot_free(kvt, m->u32, m->u64[0]);
+		break;
+	case INDEX_DEAD_FREE:
+		index_on_dead_free(kvt, m->ptr[0]);
+		break;
+	case INDEX_EVICT:
+		atomic_store_explicit(&kvt->evict_kicked, 0, memory_order_relaxed);
+		evict_to(kvt, watermark(kvt, kvt->cfg.l1_evict_high));
+		break;
+	case INDEX_BARRIER:
+		break;
+	default:
+		log_error("index: unknown op %u", m->op);
+		result = -EINVAL;
+	}
+	if (m->done)
+		completion_signal(m->done, result);
+}
+
+/* Background eviction: keep at least the low watermark free, so puts rarely
+ * wait for a slot. */
+static int index_idle(void *ctx)
+{
+	struct kvt *kvt = ctx;
+
+	if (slots_free_count(&kvt->l1) < watermark(kvt, kvt->cfg.l1_evict_low))
+		evict_to(kvt, watermark(kvt, kvt->cfg.l1_evict_high));
+	return -1;
+}
+
+const struct actor_ops index_actor_ops = {
+	.on_start = index_on_start,
+	.handle = index_handle,
+	.idle = index_idle,
+};
+
+void index_destroy_all(struct kvt *kvt)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	kvt_rcu_read_lock();
+	cds_lfht_first(kvt->map, &it);
+	while ((node = cds_lfht_iter_get_node(&it))) {
+		struct entry *e = caa_container_of(node, struct entry, node);
+
+		cds_lfht_next(kvt->map, &it);
+		cds_lfht_del(kvt->map, node);
+		mem_free(e);
+	}
+	kvt_rcu_read_unlock();
+}

@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actors/prefetch.h - prefetch workers: copy a borrowed prefix into the
+ * caller's buffers, release the borrows, fire the callback, bump the event
+ * fd.  kvt_prefetch() posts one request to one worker, chosen by ticket.
+ */
+#ifndef KVT_ACTORS_PREFETCH_H
+#define KVT_ACTORS_PREFETCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "kvtier.h"
+
+struct entry;
+
+enum prefetch_op {
+	PREFETCH_RUN = 1, /* ptr[0] struct prefetch_req *, freed by the worker */
+	PREFETCH_BARRIER, /* done */
+};
+
+struct prefetch_req {
+	uint64_t ticket;
+	size_t hits;              /* borrowed prefix length */
+	void *const *bufs;
+	size_t *out_lens;
+	kvt_prefetch_cb cb;
+	void *cb_arg;
+	struct entry *entries[];  /* hits borrowed entries */
+};
+
+extern const struct actor_ops prefetch_actor_ops;
+
+#endif /* KVT_ACTORS_PREFETCH_H */

@@ -1,0 +1,122 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api/get.c - kvt_get() (blocking, positional), kvt_prefetch() (async,
+ * prefix only) and kvt_flush().
+ *
+ * Every chunk is borrowed before it is copied, so a concurrent remove or
+ * eviction cannot reuse its slot under the copy; the copy itself runs with
+ * no lock and no read section held.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "actors/index.h"
+#include "actors/prefetch.h"
+#include "api/internal.h"
+#include "core/mem.h"
+
+ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,
+		const size_t *buf_lens, size_t *out_lens)
+{
+	size_t hits = 0;
+	uint64_t bytes = 0;
+
+	if (n && (!keys || !bufs || !buf_lens || !out_lens))
+		return -EINVAL;
+	if (!kvt_enter(kvt)) {
+		for (size_t i = 0; i < n; i++)
+			out_lens[i] = 0;
+		return 0;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct entry *e = kvt_borrow_key(kvt, &keys[i]);
+
+		out_lens[i] = 0;
+		if (!e)
+			continue;
+		if (e->len <= buf_lens[i]) {
+			memcpy(bufs[i], slots_ptr(&kvt->l1, e->slot), e->len);
+			out_lens[i] = e->len;
+			bytes += e->len;
+			hits++;
+		}
+		kvt_put_entry(kvt, e);
+	}
+	COUNT(kvt, l1_hits, hits);
+	COUNT(kvt, l1_misses, n - hits);
+	COUNT(kvt, l1_bytes_out, bytes);
+	kvt_exit(kvt);
+	return (ssize_t)hits;
+}
+
+int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,
+		 const size_t *buf_lens, size_t *out_lens, kvt_prefetch_cb cb, void *cb_arg,
+		 uint64_t *ticket)
+{
+	struct prefetch_req *req;
+	struct actor_msg m = { .op = PREFETCH_RUN };
+	int ret;
+
+	if (n && (!keys || !bufs || !buf_lens || !out_lens))
+		return -EINVAL;
+	if (!kvt_enter(kvt))
+		return -ESHUTDOWN;
+	req = mem_alloc(sizeof(*req) + n * sizeof(req->entries[0]));
+	if (!req) {
+		kvt_exit(kvt);
+		return -ENOMEM;
+	}
+	req->ticket = atomic_fetch_add_explicit(&kvt->prefetch_ticket, 1, memory_order_relaxed);
+	req->bufs = bufs;
+	req->out_lens = out_lens;
+	req->cb = cb;
+	req->cb_arg = cb_arg;
+	for (req->hits = 0; req->hits < n; req->hits++) {
+		struct entry *e = kvt_borrow_key(kvt, &keys[req->hits]);
+
+		if (!e)
+			break;
+		if (e->len > buf_lens[req->hits]) {
+			kvt_put_entry(kvt, e);
+			break;
+		}
+		req->entries[req->hits] = e;
+	}
+	for (size_t i = req->hits; i < n; i++)
+		out_lens[i] = 0;
+	COUNT(kvt, prefetches, 1);
+	COUNT(kvt, prefetch_hits, req->hits);
+	COUNT(kvt, l1_hits, req->hits);
+	if (req->hits < n)
+		COUNT(kvt, l1_misses, 1);
+	if (ticket)
+		*ticket = req->ticket;
+	m.ptr[0] = req;
+	ret = actor_post(&kvt->prefetchers[req->ticket % kvt->nprefetchers], &m);
+	if (ret) {
+		for (size_t i = 0; i < req->hits; i++)
+			kvt_put_entry(kvt, req->entries[i]);
+		mem_free(req);
+		kvt_exit(kvt);
+		return ret;
+	}
+	/* the worker now owns req, its borrows and our kvt_enter() */
+	return 0;
+}
+
+int kvt_flush(struct kvt *kvt)
+{
+	struct actor_msg m = { .op = INDEX_BARRIER };
+	int ret;
+
+	if (!kvt_enter(kvt))
+		return -ESHUTDOWN;
+	ret = actor_call(&kvt->index, &m);
+	for (uint32_t i = 0; !ret && i < kvt->nprefetchers; i++) {
+		struct actor_msg b = { .op = PREFETCH_BARRIER };
+
+		ret = actor_call(&kvt->prefetchers[i], &b);
+	}
+	kvt_exit(kvt);
+	return ret;
+}

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api/internal.h - struct kvt and what the api/ files share.
+ *
+ * Lifetime rule: every public call that touches the map, the slots or an
+ * actor runs between kvt_enter() and kvt_exit(); so do outstanding
+ * prefetches and leases.  kvt_close() sets closing, waits for the count of
+ * those to reach zero, then stops the actors and frees.  Nothing is freed
+ * while a call that could reach it is running.
+ */
+#ifndef KVT_API_INTERNAL_H
+#define KVT_API_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "actors/actor.h"
+#include "core/config.h"
+#include "core/entry.h"
+#include "core/rcu.h"
+#include "core/slots.h"
+#include "kvtier.h"
+
+#define KVT_MAX_PREFETCH_WORKERS 64
+
+/* Counters bumped by engine threads; one cache line each group. */
+struct kvt_counters {
+	alignas(64) _Atomic uint64_t l1_hits;
+	_Atomic uint64_t l1_misses;
+	_Atomic uint64_t l1_bytes_in;
+	_Atomic uint64_t l1_bytes_out;
+	alignas(64) _Atomic uint64_t l1_entries;
+	_Atomic uint64_t l1_evictions;
+	_Atomic uint64_t puts;
+	_Atomic uint64_t put_duplicates;
+	_Atomic uint64_t put_errors;
+	_Atomic uint64_t removes;
+	_Atomic uint64_t remove_refused;
+	alignas(64) _Atomic uint64_t pinned_entries;
+	_Atomic uint64_t pins;
+	_Atomic uint64_t unpins;
+	_Atomic uint64_t unpin_underflows;
+	_Atomic uint64_t pin_force_releases;
+	_Atomic uint64_t borrows_active;
+	alignas(64) _Atomic uint64_t prefetches;
+	_Atomic uint64_t prefetch_hits;
+	_Atomic uint64_t errors;
+};
+
+struct kvt {
+	struct kvt_config cfg;
+	struct kvt_key ns_seed;
+	size_t chunk_bytes;
+	struct slots l1;
+	struct cds_lfht *map;           /* [rcu] written by the index actor only */
+	struct call_rcu_data *crdp;     /* this instance's call_rcu thread */
+	int event_fd;
+	struct actor index;
+	struct actor pinmon;
+	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
+	uint32_t nprefetchers;
+	_Atomic uint64_t prefetch_ticket;
+	uint32_t index_clock_hand;      /* index actor only */
+	alignas(64) _Atomic uint32_t closing;
+	alignas(64) _Atomic uint64_t active;   /* calls, prefetches, leases in flight */
+	_Atomic uint32_t drained_seq;          /* bumped when active may have hit 0 */
+	alignas(64) _Atomic uint32_t evict_kicked;
+	struct kvt_counters c;
+};
+
+/* kvt_exit() - end an operation admitted by kvt_enter().  Threads: any. */
+void kvt_exit(struct kvt *kvt);
+
+/*
+ * kvt_enter() - admit one operation unless close has begun.
+ * Return: true if admitted; pair with kvt_exit().
+ * The seq_cst pair with kvt_close(): either close sees our increment, or we
+ * see closing.
+ */
+static inline bool kvt_enter(struct kvt *kvt)
+{
+	atomic_fetch_add_explicit(&kvt->active, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&kvt->closing, memory_order_seq_cst)) {
+		kvt_exit(kvt);
+		return false;
+	}
+	return true;
+}
+
+#define COUNT(kvt, field, n) \
+	atomic_fetch_add_explicit(&(kvt)->c.field, (uint64_t)(n), memory_order_relaxed)
+#define UNCOUNT(kvt, field, n) \
+	atomic_fetch_sub_explicit(&(kvt)->c.field, (uint64_t)(n), memory_order_relaxed)
+
+/*
+ * kvt_lookup_rcu() - the live entry of @key, or NULL.
+ * Call with rcu_read_lock held; the entry stays valid until the unlock
+ * unless a borrow or pin is taken on it.
+ */
+struct entry *kvt_lookup_rcu(struct kvt *kvt, const struct kvt_key *key);
+
+/*
+ * kvt_borrow_key() - look @key up and borrow it.
+ * Return: the borrowed entry, or NULL on a miss.  Pair with kvt_put_entry().
+ * Threads: any, inside kvt_enter().
+ */
+struct entry *kvt_borrow_key(struct kvt *kvt, const struct kvt_key *key);
+
+/* kvt_put_entry() - drop a borrow; frees the slot if it was the last one of
+ * a removed entry.  Threads: any. */
+void kvt_put_entry(struct kvt *kvt, struct entry *e);
+
+/* kvt_free_reserved_slot() - hand a RESERVED slot back through the index
+ * actor; a slot must never leak, so it keeps posting.  Threads: any. */
+void kvt_free_reserved_slot(struct kvt *kvt, uint32_t slot, uint64_t gen);
+
+/* kvt_new_entry() - an unpublished entry for a filled slot (allocates). */
+struct entry *kvt_new_entry(const struct kvt_key *key, uint32_t slot, uint64_t gen,
+			    size_t len);
+
+/* kvt_free_entry_unpublished() - free an entry the index never linked. */
+void kvt_free_entry_unpublished(struct entry *e);
+
+/* kvt_kick_eviction() - ask the index actor to evict, once until it runs. */
+void kvt_kick_eviction(void *kvt);
+
+#endif /* KVT_API_INTERNAL_H */

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api/open.c - kvt_open() and kvt_close(): the instance's lifetime.
+ *
+ * Open order: config check, L1 slots, map, call_rcu thread, event fd,
+ * actors.  Close undoes it in reverse after draining every operation.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "actors/index.h"
+#include "actors/pinmon.h"
+#include "actors/prefetch.h"
+#include "api/internal.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+#define CLOSE_LOG_EVERY_MS 5000
+
+void kvt_exit(struct kvt *kvt)
+{
+	/* seq_cst pairs with kvt_close(): it sees the decrement, or we see it waits */
+	if (atomic_fetch_sub_explicit(&kvt->active, 1, memory_order_seq_cst) == 1 &&
+	    atomic_load_explicit(&kvt->closing, memory_order_seq_cst)) {
+		atomic_fetch_add_explicit(&kvt->drained_seq, 1, memory_order_seq_cst);
+		waitword_wake(&kvt->drained_seq);
+	}
+}
+
+void kvt_kick_eviction(void *arg)
+{
+	struct kvt *kvt = arg;
+	struct actor_msg m = { .op = INDEX_EVICT };
+
+	/* one kick in flight is enough; the actor clears the flag when it runs */
+	if (atomic_exchange_explicit(&kvt->evict_kicked, 1, memory_order_relaxed))
+		return;
+	if (actor_post(&kvt->index, &m))
+		atomic_store_explicit(&kvt->evict_kicked, 0, memory_order_relaxed);
+}
+
+static uint32_t l1_slot_count(const struct kvt_config *cfg, size_t chunk_bytes)
+{
+	double slots = floor(cfg->max_local_cpu_size * 1073741824.0 / (double)chunk_bytes);
+
+	return slots > (double)(1u << 30) ? (1u << 30) : (uint32_t)slots;
+}
+
+static uint64_t next_pow2(uint64_t v)
+{
+	uint64_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static int start_actors(struct kvt *kvt)
+{
+	const struct kvt_config *cfg = &kvt->cfg;
+	int ret;
+
+	ret = actor_start(&kvt->index, "index", &index_actor_ops, kvt, cfg->mailbox_depth,
+			  cfg->mailbox_wait_ms, cfg->l1_numa_node);
+	if (ret)
+		return ret;
+	ret = actor_start(&kvt->pinmon, "pinmon", &pinmon_actor_ops, kvt, 64,
+			  cfg->mailbox_wait_ms, cfg->l1_numa_node);
+	if (ret)
+		goto err_stop_index;
+	for (kvt->nprefetchers = 0; kvt->nprefetchers < cfg->l1_prefetch_workers;
+	     kvt->nprefetchers++) {
+		ret = actor_start(&kvt->prefetchers[kvt->nprefetchers], "prefetch",
+				  &prefetch_actor_ops, kvt, cfg->mailbox_depth,
+				  cfg->mailbox_wait_ms, cfg->l1_numa_node);
+		if (ret)
+			goto err_stop_prefetchers;
+	}
+	return 0;
+
+err_stop_prefetchers:
+	while (kvt->nprefetchers)
+		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+	actor_stop(&kvt->pinmon);
+err_stop_index:
+	actor_stop(&kvt->index);
+	return ret;
+}
+
+static void stop_actors(struct kvt *kvt)
+{
+	while (kvt->nprefetchers)
+		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+	actor_stop(&kvt->pinmon);
+	actor_stop(&kvt->index);
+}
+
+int kvt_open(const struct kvt_config *cfg, struct kvt **out)
+{
+	char err[256];
+	struct kvt *kvt;
+	uint32_t nslots;
+	int ret;
+
+	if (!cfg || !out)
+		return -EINVAL;
+	ret = config_check(cfg, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		return ret;
+	}
+	if (!cfg->local_cpu) {
+		/* DRAM is the only tier this build has: there is nowhere else to keep chunks */
+		log_error("local_cpu: \"false\": needs a lower tier (DAX, pool or an L2 adapter) and none is configured");
+		return -EINVAL;
+	}
+	kvt = mem_aligned_zalloc(64, sizeof(*kvt));
+	if (!kvt)
+		return -ENOMEM;
+	kvt->cfg = *cfg;
+	kvt->chunk_bytes = config_chunk_bytes(cfg);
+	kvt_namespace_seed(cfg->model_name, cfg->world_size, cfg->worker_id, cfg->kv_dtype,
+			   cfg->kv_layout, cfg->tenant_salt, &kvt->ns_seed);
+	nslots = l1_slot_count(cfg, kvt->chunk_bytes);
+	ret = slots_init(&kvt->l1, kvt->chunk_bytes, nslots, cfg->l1_numa_node);
+	if (ret)
+		goto err_free;
+	/* fixed size, no auto-resize: the slot count bounds the entries, and a
+	 * resizing table looked keys up 2-8x slower here */
+	kvt->map = cds_lfht_new(next_pow2(nslots), next_pow2(nslots), next_pow2(nslots), 0,
+				NULL);
+	if (!kvt->map) {
+		ret = -ENOMEM;
+		goto err_slots;
+	}
+	kvt->crdp = create_call_rcu_data(0, -1);
+	if (!kvt->crdp) {
+		ret = -ENOMEM;
+		goto err_map;
+	}
+	kvt->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (kvt->event_fd < 0) {
+		ret = -errno;
+		goto err_crdp;
+	}
+	ret = start_actors(kvt);
+	if (ret)
+		goto err_eventfd;
+	log_info("open: %u L1 slots of %zu bytes", nslots, kvt->chunk_bytes);
+	*out = kvt;
+	return 0;
+
+err_eventfd:
+	close(kvt->event_fd);
+err_crdp:
+	call_rcu_data_free(kvt->crdp);
+err_map:
+	cds_lfht_destroy(kvt->map, NULL);
+err_slots:
+	slots_destroy(&kvt->l1);
+err_free:
+	mem_free(kvt);
+	return ret;
+}
+
+static void wait_drained(struct kvt *kvt)
+{
+	uint64_t next_log = clock_now_ms() + CLOSE_LOG_EVERY_MS;
+
+	for (;;) {
+		uint32_t seq = atomic_load_explicit(&kvt->drained_seq, memory_order_seq_cst);
+		uint64_t active = atomic_load_explicit(&kvt->active, memory_order_seq_cst);
+
+		if (!active)
+			return;
+		if (clock_now_ms() >= next_log) {
+			log_warn("close: still waiting for %llu operations or leases",
+				 (unsigned long long)active);
+			next_log += CLOSE_LOG_EVERY_MS;
+		}
+		waitword_wait(&kvt->drained_seq, seq, CLOSE_LOG_EVERY_MS);
+	}
+}
+
+int kvt_close(struct kvt *kvt)
+{
+	if (!kvt)
+		return -EINVAL;
+	atomic_store_explicit(&kvt->closing, 1, memory_order_seq_cst);
+	wait_drained(kvt);
+	stop_actors(kvt);
+	index_destroy_all(kvt);
+	rcu_barrier();
+	call_rcu_data_free(kvt->crdp);
+	cds_lfht_destroy(kvt->map, NULL);
+	close(kvt->event_fd);
+	slots_destroy(&kvt->l1);
+	mem_free(kvt);
+	return 0;
+}
+
+size_t kvt_chunk_bytes(const struct kvt *kvt)
+{
+	return kvt->chunk_bytes;
+}
+
+int kvt_event_fd(const struct kvt *kvt)
+{
+	return kvt->event_fd;
+}
+
+ssize_t kvt_chunk_keys(const struct kvt *kvt, const uint32_t *tokens, size_t ntokens,
+		       struct kvt_key *keys, size_t nkeys)
+{
+	size_t chunk = kvt->cfg.chunk_size;
+	size_t need = (ntokens + chunk - 1) / chunk;
+	const struct kvt_key *prev = &kvt->ns_seed;
+
+	if (need > nkeys)
+		return -ENOSPC;
+	for (size_t i = 0; i < need; i++) {
+		size_t n = ntokens - i * chunk < chunk ? ntokens - i * chunk : chunk;
+
+		kvt_key_chain(prev, tokens + i * chunk, n, &keys[i]);
+		prev = &keys[i];
+	}
+	return (ssize_t)need;
+}

@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api/stats.c - kvt_stats() and its Prometheus text form.  Every counter is
+ * read with a relaxed atomic load; the set is not one snapshot.
+ */
+#include <errno.h>
+#include <stdio.h>
+
+#include "api/internal.h"
+
+#define LOAD(kvt, field) atomic_load_explicit(&(kvt)->c.field, memory_order_relaxed)
+
+int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
+{
+	struct actor_stats as;
+
+	out->l1_hits = LOAD(kvt, l1_hits);
+	out->l1_misses = LOAD(kvt, l1_misses);
+	out->l1_bytes_in = LOAD(kvt, l1_bytes_in);
+	out->l1_bytes_out = LOAD(kvt, l1_bytes_out);
+	out->l1_entries = LOAD(kvt, l1_entries);
+	out->l1_slots = kvt->l1.nslots;
+	out->l1_free_slots = slots_free_count(&kvt->l1);
+	out->l1_evictions = LOAD(kvt, l1_evictions);
+	out->puts = LOAD(kvt, puts);
+	out->put_duplicates = LOAD(kvt, put_duplicates);
+	out->put_errors = LOAD(kvt, put_errors);
+	out->removes = LOAD(kvt, removes);
+	out->remove_refused = LOAD(kvt, remove_refused);
+	out->pinned_entries = LOAD(kvt, pinned_entries);
+	out->pins = LOAD(kvt, pins);
+	out->unpins = LOAD(kvt, unpins);
+	out->unpin_underflows = LOAD(kvt, unpin_underflows);
+	out->pin_force_releases = LOAD(kvt, pin_force_releases);
+	out->borrows_active = LOAD(kvt, borrows_active);
+	out->prefetches = LOAD(kvt, prefetches);
+	out->prefetch_hits = LOAD(kvt, prefetch_hits);
+	out->errors = LOAD(kvt, errors);
+	actor_stats(&kvt->index, &as);
+	out->index_queue_depth = as.depth;
+	out->mailbox_full_waits = as.full_waits;
+	out->mailbox_timeouts = as.timeouts;
+	out->restore_queue_depth = 0;
+	for (uint32_t i = 0; i < kvt->nprefetchers; i++) {
+		actor_stats(&kvt->prefetchers[i], &as);
+		out->restore_queue_depth += as.depth;
+		out->mailbox_full_waits += as.full_waits;
+		out->mailbox_timeouts += as.timeouts;
+	}
+	return 0;
+}
+
+struct prom_row {
+	const char *name;
+	const char *type;
+	const char *help;
+	size_t offset;
+};
+
+#define ROW(field, type, help) { #field, type, help, offsetof(struct kvt_stats, field) }
+
+static const struct prom_row prom_rows[] = {
+	ROW(l1_hits, "counter", "L1 keys found by get, contains, prefetch and borrow"),
+	ROW(l1_misses, "counter", "L1 lookups that missed"),
+	ROW(l1_bytes_in, "counter", "bytes stored into L1"),
+	ROW(l1_bytes_out, "counter", "bytes restored from L1"),
+	ROW(l1_entries, "gauge", "chunks held in L1"),
+	ROW(l1_slots, "gauge", "L1 slots"),
+	ROW(l1_free_slots, "gauge", "L1 slots free"),
+	ROW(l1_evictions, "counter", "L1 entries evicted by CLOCK"),
+	ROW(puts, "counter", "chunks stored"),
+	ROW(put_duplicates, "counter", "puts of keys already present or in flight"),
+	ROW(put_errors, "counter", "puts refused (oversized, no slot, shutdown)"),
+	ROW(removes, "counter", "keys removed"),
+	ROW(remove_refused, "counter", "non-forced removes refused because pinned"),
+	ROW(pinned_entries, "gauge", "entries with at least one pin"),
+	ROW(pins, "counter", "pins taken"),
+	ROW(unpins, "counter", "pins dropped by unpin"),
+	ROW(unpin_underflows, "counter", "unpins of keys not pinned or absent"),
+	ROW(pin_force_releases, "counter", "pins dropped by the pin-monitor after pin_ttl_ms"),
+	ROW(borrows_active, "gauge", "zero-copy borrow leases held"),
+	ROW(prefetches, "counter", "prefetch requests"),
+	ROW(prefetch_hits, "counter", "chunks restored by prefetch"),
+	ROW(mailbox_full_waits, "counter", "posts that found an actor mailbox full"),
+	ROW(mailbox_timeouts, "counter", "posts that gave up on a full mailbox"),
+	ROW(index_queue_depth, "gauge", "messages queued for the index actor"),
+	ROW(restore_queue_depth, "gauge", "messages queued for restore workers"),
+	ROW(errors, "counter", "internal errors"),
+};
+
+ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len)
+{
+	struct kvt_stats st;
+	size_t used = 0;
+
+	kvt_stats(kvt, &st);
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < sizeof(prom_rows) / sizeof(prom_rows[0]); i++) {
+		const struct prom_row *r = &prom_rows[i];
+		uint64_t v = *(const uint64_t *)((const char *)&st + r->offset);
+		int n = snprintf(buf + used, len > used ? len - used : 0,
+				 "# HELP kvtier_%s %s\n# TYPE kvtier_%s %s\nkvtier_%s %llu\n",
+				 r->name, r->help, r->name, r->type, r->name,
+				 (unsigned long long)v);
+
+		if (n < 0 || used + (size_t)n >= len)
+			return -ENOSPC;
+		used += (size_t)n;
+	}
+	return (ssize_t)used;
+}

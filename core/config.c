@@ -1,0 +1,888 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core/config.c - the knob table and the one path that sets a knob.
+ *
+ * Every kvtier knob is one row of knobs[] below: key, type, range, default
+ * (as text), field offset and a one-line doc.  kvt_config_new() feeds each
+ * row's default through config_set_one(); kvt_config_set(),
+ * kvt_config_apply_env() and kvt_config_load_yaml() (core/config_yaml.c) do
+ * the same with their own text, so parsing and range checks live in one
+ * place.  The KVT_* name of a knob is derived from its key (upper case, '.'
+ * becomes '_'), so it cannot drift from the table.
+ *
+ * LMCache keys that kvtier does not use are a second table, lmcache_keys[]:
+ * they are accepted with any value and recorded in cfg->ignored.  Any other
+ * key is an error naming it.
+ *
+ * Invariants: config_set_one() writes @cfg only after the value parsed and
+ * passed every check, so a failed set leaves the config unchanged.
+ *
+ * Threads: none of its own; a config has one owner, who serializes calls.
+ */
+#define _GNU_SOURCE
+#include "core/config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "kvtier.h"
+
+extern char **environ;
+
+enum knob_type {
+	KNOB_UINT32,
+	KNOB_INT32,
+	KNOB_DOUBLE,
+	KNOB_BOOL,
+	KNOB_STRING,
+	KNOB_ENUM,
+};
+
+#define KNOB_MIN_OPEN	0x1u	/* value must be > min rather than >= min */
+#define KNOB_POW2	0x2u	/* value must be a power of two */
+
+struct knob {
+	const char *key;
+	enum knob_type type;
+	size_t off;			/* offsetof(struct kvt_config, field) */
+	size_t size;			/* sizeof the field */
+	double min, max;		/* numeric knobs only, inclusive */
+	unsigned int flags;		/* KNOB_* */
+	const char *def;		/* default, parsed like any other value */
+	const char *const *choices;	/* KNOB_ENUM: NULL-terminated */
+	const char *doc;
+};
+
+#define FIELD(f) (((struct kvt_config *)0)->f)
+
+/*
+ * The _Generic selections make a row whose field has the wrong C type fail
+ * to compile: there is no default branch.
+ */
+#define KNOB_U32(k, f, lo, hi, fl, d, text)                                   \
+	{ .key = k, .type = KNOB_UINT32,                                      \
+	  .off = _Generic(FIELD(f), uint32_t: offsetof(struct kvt_config, f)), \
+	  .size = sizeof(FIELD(f)), .min = lo, .max = hi, .flags = fl,        \
+	  .def = d, .doc = text }
+#define KNOB_I32(k, f, lo, hi, d, text)                                       \
+	{ .key = k, .type = KNOB_INT32,                                       \
+	  .off = _Generic(FIELD(f), int32_t: offsetof(struct kvt_config, f)), \
+	  .size = sizeof(FIELD(f)), .min = lo, .max = hi, .def = d, .doc = text }
+#define KNOB_DBL(k, f, lo, hi, fl, d, text)                                   \
+	{ .key = k, .type = KNOB_DOUBLE,                                      \
+	  .off = _Generic(FIELD(f), double: offsetof(struct kvt_config, f)),  \
+	  .size = sizeof(FIELD(f)), .min = lo, .max = hi, .flags = fl,        \
+	  .def = d, .doc = text }
+#define KNOB_BOOL(k, f, d, text)                                              \
+	{ .key = k, .type = KNOB_BOOL,                                        \
+	  .off = _Generic(FIELD(f), bool: offsetof(struct kvt_config, f)),    \
+	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
+#define KNOB_STR(k, f, d, text)                                               \
+	{ .key = k, .type = KNOB_STRING,                                      \
+	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
+	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
+#define KNOB_ENUM(k, f, ch, d, text)                                          \
+	{ .key = k, .type = KNOB_ENUM,                                        \
+	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
+	  .size = sizeof(FIELD(f)), .choices = ch, .def = d, .doc = text }
+
+static const char *const dtype_names[] = {
+	"bfloat16", "float16", "float32", "fp8_e4m3", "fp8_e5m2", "int8", NULL,
+};
+
+static const struct knob knobs[] = {
+	KNOB_U32("chunk_size", chunk_size, 1, 1 << 20, 0, "256",
+		 "tokens per chunk"),
+	KNOB_BOOL("local_cpu", local_cpu, "true",
+		  "L1 DRAM tier serves reads"),
+	KNOB_DBL("max_local_cpu_size", max_local_cpu_size, 0, 4096,
+		 KNOB_MIN_OPEN, "5.0", "GB of L1 DRAM slots"),
+	KNOB_BOOL("use_only_staging_buffer", use_only_staging_buffer, "false",
+		  "L1 only stages writes to lower tiers (needs local_cpu false)"),
+	KNOB_STR("model_name", model_name, "",
+		 "model name, part of every key's namespace"),
+	KNOB_U32("world_size", world_size, 1, 4096, 0, "1",
+		 "tensor-parallel world size, part of the namespace"),
+	KNOB_U32("worker_id", worker_id, 0, 4095, 0, "0",
+		 "this worker's rank, below world_size"),
+	KNOB_ENUM("kv_dtype", kv_dtype, dtype_names, "bfloat16",
+		  "KV element type"),
+	KNOB_STR("kv_layout", kv_layout, "",
+		 "opaque engine layout tag, part of the namespace"),
+	KNOB_STR("tenant_salt", tenant_salt, "",
+		 "per-tenant salt mixed into every key"),
+	KNOB_U32("kv_layers", kv_layers, 1, 1024, 0, "24",
+		 "layers per chunk"),
+	KNOB_U32("kv_heads", kv_heads, 1, 1024, 0, "2",
+		 "KV heads per layer"),
+	KNOB_U32("head_dim", head_dim, 1, 4096, 0, "64",
+		 "elements per head"),
+	KNOB_BOOL("use_mla", use_mla, "false",
+		  "one latent tensor per layer instead of K and V"),
+	KNOB_U32("pin_ttl_ms", pin_ttl_ms, 0, 86400000, 0, "0",
+		 "pins expire after this long; 0: never"),
+	KNOB_U32("put_wait_ms", put_wait_ms, 0, 600000, 0, "1000",
+		 "bounded wait for a free slot"),
+	KNOB_U32("staging_wait_ms", staging_wait_ms, 0, 600000, 0, "1000",
+		 "bounded wait for a staging buffer"),
+	KNOB_DBL("l1.evict_low", l1_evict_low, 0, 1, 0, "0.05",
+		 "free fraction of L1 that starts eviction"),
+	KNOB_DBL("l1.evict_high", l1_evict_high, 0, 1, 0, "0.10",
+		 "free fraction of L1 eviction stops at"),
+	KNOB_I32("l1.numa_node", l1_numa_node, -1, 1023, "-1",
+		 "NUMA node of L1 memory; -1: local to the opener"),
+	KNOB_U32("l1.prefetch_workers", l1_prefetch_workers, 1, 64, 0, "1",
+		 "threads that prefetch into L1"),
+	KNOB_U32("actors.mailbox_depth", mailbox_depth, 64, 1 << 20, KNOB_POW2,
+		 "4096", "messages per actor mailbox, a power of two"),
+	KNOB_U32("actors.mailbox_wait_ms", mailbox_wait_ms, 1, 600000, 0,
+		 "1000", "bounded wait when a mailbox is full"),
+};
+
+#define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
+
+/*
+ * LMCache keys kvtier accepts and ignores, top level or under extra_config.
+ * A trailing '*' matches any key with that prefix.
+ */
+static const char *const lmcache_keys[] = {
+	"app_id",
+	"audit_actual_remote_url",
+	"blend_check_layers",
+	"blend_min_tokens",
+	"blend_recompute_ratios",
+	"blend_special_str",
+	"blend_thresholds",
+	"blocking_timeout_secs",
+	"cache_policy",
+	"chunk_statistics_*",
+	"controller_pull_url",
+	"controller_reply_url",
+	"controller_url",
+	"cost_aware_ewma_alpha",
+	"cost_aware_half_life_seconds",
+	"cufile_buffer_size",
+	"distributed_url",
+	"enable_async_loading",
+	"enable_blending",
+	"enable_chunk_statistics",
+	"enable_controller",
+	"enable_kv_events",
+	"enable_lazy_memory_allocator",
+	"enable_nixl",
+	"enable_nixl_storage",
+	"enable_p2p",
+	"enable_pd",
+	"enable_scheduler_bypass_lookup",
+	"enable_xpyd",
+	"error_handling",
+	"external_backends",
+	"external_lookup_client",
+	"gds_backend",
+	"gds_buffer_size",
+	"gds_path",
+	"gds_path_sharding",
+	"hit_miss_ratio",
+	"internal_api_server_enabled",
+	"internal_api_server_host",
+	"internal_api_server_include_index_list",
+	"internal_api_server_port_start",
+	"internal_api_server_socket_path_prefix",
+	"lazy_memory_*",
+	"lmcache_instance_id",
+	"lmcache_worker_heartbeat_delay_time",
+	"lmcache_worker_heartbeat_time",
+	"lmcache_worker_ids",
+	"lmcache_worker_port",
+	"lmcache_worker_ports",
+	"local_cpu_backend",
+	"local_cpu_use_hugepages",
+	"local_disk",
+	"local_disk_path_sharding",
+	"lookup_server_worker_ids",
+	"lookup_timeout_ms",
+	"lookup_url",
+	"maru_path",
+	"maru_pool_size",
+	"max_local_disk_size",
+	"min_retrieve_tokens",
+	"mp_host",
+	"mp_port",
+	"nixl_*",
+	"numa_mode",
+	"p2p_host",
+	"p2p_init_ports",
+	"p2p_lookup_ports",
+	"pd_*",
+	"pin_check_interval_sec",
+	"pin_timeout_sec",
+	"plugin_locations",
+	"pre_caching_hash_algorithm",
+	"priority_limit",
+	"py_enable_gc",
+	"remote_config_url",
+	"remote_enable_mla_worker_id_as0",
+	"remote_serde",
+	"remote_storage_plugins",
+	"remote_url",
+	"reserve_local_cpu_size",
+	"retrieve_locations",
+	"runtime_plugin_locations",
+	"save_chunk_meta",
+	"save_decode_cache",
+	"save_unfull_chunk",
+	"script_allowed_imports",
+	"storage_plugin.*",
+	"storage_plugins",
+	"store_location",
+	"transfer_channel",
+	"use_gds",
+	"use_gpu_connector_v3",
+	"use_layerwise",
+	"weka_path",
+};
+
+/* KVT_* variables that other subsystems read; not knobs, not errors. */
+static const char *const env_allowed[] = {
+	"KVT_TEST_TIMEOUT",
+	"KVT_REDIS_PASSWORD",
+	"KVT_LOG",
+	"KVT_STRESS_SECONDS",
+};
+
+#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Longest value quoted in an error message. */
+#define ERR_VALUE_MAX 64
+
+static void config_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void config_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* "@key: "@value": @why", the value cut to ERR_VALUE_MAX bytes. */
+static int value_err(char *err, size_t errlen, const char *key,
+		     const char *value, const char *why)
+{
+	int n = (int)strlen(value);
+
+	if (n > ERR_VALUE_MAX)
+		config_err(err, errlen, "%s: \"%.*s...\": %s", key,
+			   ERR_VALUE_MAX, value, why);
+	else
+		config_err(err, errlen, "%s: \"%s\": %s", key, value, why);
+	return -EINVAL;
+}
+
+static const struct knob *knob_find(const char *key)
+{
+	for (size_t i = 0; i < NKNOBS; i++)
+		if (strcmp(knobs[i].key, key) == 0)
+			return &knobs[i];
+	return NULL;
+}
+
+static bool lmcache_key(const char *key)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(lmcache_keys); i++) {
+		const char *k = lmcache_keys[i];
+		size_t n = strlen(k);
+
+		if (k[n - 1] == '*') {
+			if (strncmp(key, k, n - 1) == 0)
+				return true;
+		} else if (strcmp(key, k) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/**
+ * config_is_section() - whether @prefix names a group of dotted keys.
+ * @prefix: "l1", "actors", "storage_plugin", ...
+ *
+ * A YAML map under such a key is read as nested keys ("l1: {evict_low: x}"
+ * is "l1.evict_low: x").
+ *
+ * Threads: any.  Blocks: never.
+ * Return: true if some knob or LMCache key starts with "@prefix.".
+ */
+bool config_is_section(const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	if (!n)
+		return false;
+	for (size_t i = 0; i < NKNOBS; i++)
+		if (strncmp(knobs[i].key, prefix, n) == 0 &&
+		    knobs[i].key[n] == '.')
+			return true;
+	for (size_t i = 0; i < ARRAY_SIZE(lmcache_keys); i++) {
+		const char *k = lmcache_keys[i];
+
+		if (strncmp(k, prefix, n) == 0 && k[n] == '.')
+			return true;
+	}
+	return false;
+}
+
+static void ignored_add(struct kvt_config *cfg, const char *key)
+{
+	for (size_t i = 0; i < cfg->nignored; i++)
+		if (strncmp(cfg->ignored[i], key, sizeof(cfg->ignored[i]) - 1) == 0)
+			return;
+	/* the list is informational: past CONFIG_IGNORED_MAX keys drop off */
+	if (cfg->nignored == CONFIG_IGNORED_MAX)
+		return;
+	snprintf(cfg->ignored[cfg->nignored], sizeof(cfg->ignored[0]), "%s", key);
+	cfg->nignored++;
+}
+
+/* Decimal digits only: no sign, no space, no "0x". */
+static int parse_ull(const char *s, unsigned long long *out)
+{
+	char *end;
+
+	if (*s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoull(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	return errno == ERANGE ? -ERANGE : 0;
+}
+
+/* An optional '-', then decimal digits. */
+static int parse_ll(const char *s, long long *out)
+{
+	const char *d = *s == '-' ? s + 1 : s;
+	char *end;
+
+	if (*d < '0' || *d > '9')
+		return -EINVAL;
+	errno = 0;
+	*out = strtoll(s, &end, 10);
+	if (*end)
+		return -EINVAL;
+	return errno == ERANGE ? -ERANGE : 0;
+}
+
+/* A finite decimal number; "nan", "inf", hex and spaces are refused. */
+static int parse_double(const char *s, double *out)
+{
+	char *end;
+
+	if (!*s || strspn(s, "0123456789+-.eE") != strlen(s))
+		return -EINVAL;
+	errno = 0;
+	*out = strtod(s, &end);
+	if (end == s || *end)
+		return -EINVAL;
+	if (errno == ERANGE || !isfinite(*out))
+		return -ERANGE;
+	return 0;
+}
+
+static int parse_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "true", "yes", "on", "1" };
+	static const char *const no[] = { "false", "no", "off", "0" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(yes); i++) {
+		if (strcasecmp(s, yes[i]) == 0) {
+			*out = true;
+			return 0;
+		}
+		if (strcasecmp(s, no[i]) == 0) {
+			*out = false;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+static void fmt_double(double v, char *buf, size_t len)
+{
+	/* the shortest of %.15g..%.17g that reads back as @v */
+	for (int prec = 15; prec <= 17; prec++) {
+		snprintf(buf, len, "%.*g", prec, v);
+		if (strtod(buf, NULL) == v)
+			return;
+	}
+}
+
+static int range_err(const struct knob *k, const char *value, char *err,
+		     size_t errlen)
+{
+	const char *fmt = k->type == KNOB_DOUBLE ? "%g" : "%.0f";
+	char lo[32], hi[32], why[128];
+
+	snprintf(lo, sizeof(lo), fmt, k->min);
+	snprintf(hi, sizeof(hi), fmt, k->max);
+	if (k->flags & KNOB_MIN_OPEN)
+		snprintf(why, sizeof(why), "must be greater than %s and at most %s",
+			 lo, hi);
+	else
+		snprintf(why, sizeof(why), "must be between %s and %s", lo, hi);
+	return value_err(err, errlen, k->key, value, why);
+}
+
+static bool in_range(const struct knob *k, double v)
+{
+	if (k->flags & KNOB_MIN_OPEN ? v <= k->min : v < k->min)
+		return false;
+	return v <= k->max;
+}
+
+/* Parse @value for @k into @out (a buffer of k->size bytes). */
+static int knob_parse(const struct knob *k, const char *value, void *out,
+		      char *err, size_t errlen)
+{
+	unsigned long long u;
+	long long s;
+	double d;
+	bool b;
+	int ret;
+
+	switch (k->type) {
+	case KNOB_UINT32:
+		ret = parse_ull(value, &u);
+		if (ret == -EINVAL)
+			return value_err(err, errlen, k->key, value,
+					 "not an unsigned integer");
+		if (ret || !in_range(k, (double)u))
+			return range_err(k, value, err, errlen);
+		if ((k->flags & KNOB_POW2) && (u & (u - 1)))
+			return value_err(err, errlen, k->key, value,
+					 "must be a power of two");
+		*(uint32_t *)out = (uint32_t)u;
+		return 0;
+	case KNOB_INT32:
+		ret = parse_ll(value, &s);
+		if (ret == -EINVAL)
+			return value_err(err, errlen, k->key, value,
+					 "not an integer");
+		if (ret || !in_range(k, (double)s))
+			return range_err(k, value, err, errlen);
+		*(int32_t *)out = (int32_t)s;
+		return 0;
+	case KNOB_DOUBLE:
+		ret = parse_double(value, &d);
+		if (ret == -EINVAL)
+			return value_err(err, errlen, k->key, value,
+					 "not a number");
+		if (ret || !in_range(k, d))
+			return range_err(k, value, err, errlen);
+		*(double *)out = d;
+		return 0;
+	case KNOB_BOOL:
+		if (parse_bool(value, &b))
+			return value_err(err, errlen, k->key, value,
+					 "not a boolean (true/false, yes/no, on/off, 1/0)");
+		*(bool *)out = b;
+		return 0;
+	case KNOB_ENUM:
+		for (const char *const *c = k->choices; *c; c++) {
+			if (strcmp(value, *c) == 0) {
+				memset(out, 0, k->size);
+				memcpy(out, value, strlen(value));
+				return 0;
+			}
+		}
+		{
+			char why[160] = "must be one of";
+			size_t n = strlen(why);
+
+			for (const char *const *c = k->choices; *c; c++)
+				n += snprintf(why + n, sizeof(why) - n, "%s %s",
+					      c == k->choices ? "" : ",", *c);
+			return value_err(err, errlen, k->key, value, why);
+		}
+	case KNOB_STRING:
+		if (strlen(value) >= k->size) {
+			char why[64];
+
+			snprintf(why, sizeof(why), "longer than %zu bytes",
+				 k->size - 1);
+			return value_err(err, errlen, k->key, value, why);
+		}
+		for (const char *p = value; *p; p++)
+			if ((unsigned char)*p < 0x20 || *p == 0x7f)
+				return value_err(err, errlen, k->key, value,
+						 "contains a control character");
+		memset(out, 0, k->size);
+		memcpy(out, value, strlen(value));
+		return 0;
+	}
+	config_err(err, errlen, "%s: bad knob type %d", k->key, (int)k->type);
+	return -EINVAL;
+}
+
+/**
+ * config_set_one() - set one knob, or record one ignored LMCache key.
+ * @cfg:   config to update; unchanged on error.
+ * @key:   full dotted key ("chunk_size", "l1.evict_low").
+ * @value: the value as text; for a YAML sequence or map, a short rendering
+ *         of it used only in messages.
+ * @shape: CONFIG_SCALAR, or the YAML shape @value came from.
+ * @err:   receives a message naming the key and value (may be NULL).
+ *
+ * The one path YAML, KVT_* variables, kvt_config_set() and the defaults
+ * take.  An LMCache key kvtier does not use is accepted with any value.
+ *
+ * Threads: the config's owner.  Blocks: never.  Allocates: nothing.
+ * Return: 0, or -EINVAL.
+ */
+int config_set_one(struct kvt_config *cfg, const char *key, const char *value,
+		   enum config_shape shape, char *err, size_t errlen)
+{
+	const struct knob *k = knob_find(key);
+	union {
+		uint32_t u;
+		int32_t i;
+		double d;
+		bool b;
+		char s[CONFIG_STR_MAX];
+	} v;
+	int ret;
+
+	if (!k) {
+		if (!lmcache_key(key)) {
+			config_err(err, errlen, "unknown key '%s'", key);
+			return -EINVAL;
+		}
+		ignored_add(cfg, key);
+		return 0;
+	}
+	if (shape != CONFIG_SCALAR)
+		return value_err(err, errlen, key, value,
+				 shape == CONFIG_SEQUENCE ?
+				 "a sequence where a scalar is expected" :
+				 "a map where a scalar is expected");
+	if (k->size > sizeof(v)) {
+		config_err(err, errlen, "%s: field too large", key);
+		return -EINVAL;
+	}
+	ret = knob_parse(k, value, &v, err, errlen);
+	if (ret)
+		return ret;
+	memcpy((char *)cfg + k->off, &v, k->size);
+	return 0;
+}
+
+int kvt_config_new(struct kvt_config **out)
+{
+	struct kvt_config *cfg;
+	int ret;
+
+	cfg = calloc(1, sizeof(*cfg));
+	if (!cfg)
+		return -ENOMEM;
+	for (size_t i = 0; i < NKNOBS; i++) {
+		ret = config_set_one(cfg, knobs[i].key, knobs[i].def,
+				     CONFIG_SCALAR, NULL, 0);
+		if (ret)
+			goto err_free;		/* a bad row in knobs[] */
+	}
+	*out = cfg;
+	return 0;
+err_free:
+	free(cfg);
+	return ret;
+}
+
+void kvt_config_free(struct kvt_config *cfg)
+{
+	free(cfg);
+}
+
+int kvt_config_set(struct kvt_config *cfg, const char *key, const char *value,
+		   char *err, size_t errlen)
+{
+	if (!cfg || !key || !value) {
+		config_err(err, errlen, "kvt_config_set: NULL argument");
+		return -EINVAL;
+	}
+	return config_set_one(cfg, key, value, CONFIG_SCALAR, err, errlen);
+}
+
+/* Whether @name (not NUL-terminated, @n bytes) is KVT_ + @key transformed. */
+static bool env_matches(const char *name, size_t n, const char *key)
+{
+	size_t klen = strlen(key);
+
+	if (n != 4 + klen || strncmp(name, "KVT_", 4) != 0)
+		return false;
+	for (size_t i = 0; i < klen; i++) {
+		char c = key[i] == '.' ? '_' : key[i];
+
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (name[4 + i] != c)
+			return false;
+	}
+	return true;
+}
+
+static bool env_allowed_name(const char *name, size_t n)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(env_allowed); i++)
+		if (strlen(env_allowed[i]) == n &&
+		    strncmp(env_allowed[i], name, n) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * Applies every variable to a copy first, so a bad variable leaves @cfg
+ * as it was.
+ */
+int kvt_config_apply_env(struct kvt_config *cfg, char *err, size_t errlen)
+{
+	struct kvt_config tmp = *cfg;
+	char msg[256];
+
+	for (char **e = environ; e && *e; e++) {
+		const char *var = *e, *eq = strchr(var, '=');
+		const struct knob *k = NULL;
+		size_t n;
+		int ret;
+
+		if (strncmp(var, "KVT_", 4) != 0 || !eq)
+			continue;
+		n = (size_t)(eq - var);
+		for (size_t i = 0; i < NKNOBS && !k; i++)
+			if (env_matches(var, n, knobs[i].key))
+				k = &knobs[i];
+		if (!k) {
+			if (env_allowed_name(var, n))
+				continue;
+			config_err(err, errlen,
+				   "unknown environment variable %.*s",
+				   (int)n, var);
+			return -EINVAL;
+		}
+		ret = config_set_one(&tmp, k->key, eq + 1, CONFIG_SCALAR, msg,
+				     sizeof(msg));
+		if (ret) {
+			config_err(err, errlen, "%.*s: %s", (int)n, var, msg);
+			return ret;
+		}
+	}
+	*cfg = tmp;
+	return 0;
+}
+
+static void knob_format(const struct kvt_config *cfg, const struct knob *k,
+			char *buf, size_t len)
+{
+	const void *p = (const char *)cfg + k->off;
+
+	switch (k->type) {
+	case KNOB_UINT32:
+		snprintf(buf, len, "%u", *(const uint32_t *)p);
+		break;
+	case KNOB_INT32:
+		snprintf(buf, len, "%d", *(const int32_t *)p);
+		break;
+	case KNOB_DOUBLE:
+		fmt_double(*(const double *)p, buf, len);
+		break;
+	case KNOB_BOOL:
+		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
+		break;
+	case KNOB_STRING:
+	case KNOB_ENUM:
+		snprintf(buf, len, "%.*s", (int)k->size, (const char *)p);
+		break;
+	}
+}
+
+int kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
+		   size_t len)
+{
+	const struct knob *k = key ? knob_find(key) : NULL;
+	char tmp[CONFIG_STR_MAX + 8];
+	size_t n;
+
+	if (!k || !cfg)
+		return -ENOENT;
+	knob_format(cfg, k, tmp, sizeof(tmp));
+	n = strlen(tmp);
+	if (!buf || n >= len)
+		return -ENOSPC;
+	memcpy(buf, tmp, n + 1);
+	return (int)n;
+}
+
+const char *kvt_config_ignored(const struct kvt_config *cfg, size_t i)
+{
+	if (!cfg || i >= cfg->nignored)
+		return NULL;
+	return cfg->ignored[i];
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* @s as a YAML double-quoted scalar. */
+static void yaml_quote(const char *s, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[n++] = '"';
+	for (; *s && n + 6 < len; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			n += snprintf(buf + n, len - n, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			n += snprintf(buf + n, len - n, "\\x%02x", c);
+		else
+			buf[n++] = (char)c;
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
+}
+
+/*
+ * Every knob as "key: value  # doc", then the ignored LMCache keys as
+ * comments; the output loads back with kvt_config_load_yaml().
+ */
+int kvt_config_dump(const struct kvt_config *cfg, int fd)
+{
+	char val[CONFIG_STR_MAX + 8], quoted[4 * CONFIG_STR_MAX + 8];
+	char line[5 * CONFIG_STR_MAX + 256];
+	int ret;
+
+	for (size_t i = 0; i < NKNOBS; i++) {
+		const struct knob *k = &knobs[i];
+		const char *v = val;
+
+		knob_format(cfg, k, val, sizeof(val));
+		if (k->type == KNOB_STRING || k->type == KNOB_ENUM) {
+			yaml_quote(val, quoted, sizeof(quoted));
+			v = quoted;
+		}
+		snprintf(line, sizeof(line), "%s: %s  # %s\n", k->key, v, k->doc);
+		ret = write_all(fd, line, strlen(line));
+		if (ret)
+			return ret;
+	}
+	for (size_t i = 0; i < cfg->nignored; i++) {
+		snprintf(line, sizeof(line), "# ignored LMCache key: %s\n",
+			 cfg->ignored[i]);
+		ret = write_all(fd, line, strlen(line));
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+size_t config_dtype_bytes(const char *kv_dtype)
+{
+	static const struct {
+		const char *name;
+		size_t bytes;
+	} sizes[] = {
+		{ "bfloat16", 2 }, { "float16", 2 }, { "float32", 4 },
+		{ "fp8_e4m3", 1 }, { "fp8_e5m2", 1 }, { "int8", 1 },
+	};
+
+	if (!kv_dtype)
+		return 0;
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+		if (strcmp(kv_dtype, sizes[i].name) == 0)
+			return sizes[i].bytes;
+	return 0;
+}
+
+/* Saturates at SIZE_MAX rather than wrapping. */
+size_t config_chunk_bytes(const struct kvt_config *cfg)
+{
+	size_t f[] = {
+		cfg->use_mla ? 1 : 2, cfg->kv_layers, cfg->chunk_size,
+		cfg->kv_heads, cfg->head_dim, config_dtype_bytes(cfg->kv_dtype),
+	};
+	size_t bytes = 1;
+
+	for (size_t i = 0; i < ARRAY_SIZE(f); i++)
+		if (__builtin_mul_overflow(bytes, f[i], &bytes))
+			return SIZE_MAX;
+	return bytes;
+}
+
+#define CHUNK_BYTES_MAX (4ull << 30)
+
+int config_check(const struct kvt_config *cfg, char *err, size_t errlen)
+{
+	size_t chunk = config_chunk_bytes(cfg);
+
+	if (!config_dtype_bytes(cfg->kv_dtype)) {
+		config_err(err, errlen, "kv_dtype: \"%.32s\": unknown dtype",
+			   cfg->kv_dtype);
+		return -EINVAL;
+	}
+	if (!(cfg->l1_evict_low < cfg->l1_evict_high)) {
+		config_err(err, errlen,
+			   "l1.evict_low (%g) must be below l1.evict_high (%g)",
+			   cfg->l1_evict_low, cfg->l1_evict_high);
+		return -EINVAL;
+	}
+	if (cfg->worker_id >= cfg->world_size) {
+		config_err(err, errlen,
+			   "worker_id (%u) must be below world_size (%u)",
+			   cfg->worker_id, cfg->world_size);
+		return -EINVAL;
+	}
+	if (!chunk || chunk > CHUNK_BYTES_MAX) {
+		config_err(err, errlen,
+			   "chunk of %zu bytes (chunk_size %u x kv_layers %u x kv_heads %u x head_dim %u x %s%s) exceeds 4 GiB",
+			   chunk, cfg->chunk_size, cfg->kv_layers,
+			   cfg->kv_heads, cfg->head_dim, cfg->kv_dtype,
+			   cfg->use_mla ? ", use_mla" : " x 2");
+		return -EINVAL;
+	}
+	if (cfg->use_only_staging_buffer && cfg->local_cpu) {
+		config_err(err, errlen,
+			   "use_only_staging_buffer: true requires local_cpu: false");
+		return -EINVAL;
+	}
+	if (cfg->local_cpu &&
+	    cfg->max_local_cpu_size * (double)(1u << 30) < 2.0 * (double)chunk) {
+		config_err(err, errlen,
+			   "max_local_cpu_size (%g GB) holds fewer than 2 chunks of %zu bytes (chunk_size %u)",
+			   cfg->max_local_cpu_size, chunk, cfg->chunk_size);
+		return -EINVAL;
+	}
+	return 0;
+}

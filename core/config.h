@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core/config.h - the knobs of one kvtier instance.
+ *
+ * Every knob is one row of the table in core/config.c (key, type, range,
+ * default, KVT_* name, one-line doc); YAML, the environment and
+ * kvt_config_set() all go through that table, so validation lives in one
+ * place.  The fields below are what the rest of the library reads after
+ * kvt_open() copied the config.
+ *
+ * Threads: a config has one owner; kvt_open() copies it.
+ */
+#ifndef KVT_CORE_CONFIG_H
+#define KVT_CORE_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define CONFIG_STR_MAX 256
+#define CONFIG_IGNORED_MAX 64
+
+struct kvt_config {
+	/* LMCache top-level keys */
+	uint32_t chunk_size;            /* tokens per chunk */
+	bool local_cpu;                 /* L1 DRAM tier serves reads */
+	double max_local_cpu_size;      /* GB of L1 slots */
+	bool use_only_staging_buffer;   /* L1 only stages lower-tier writes */
+
+	/* the namespace of every key, and the chunk shape */
+	char model_name[CONFIG_STR_MAX];
+	uint32_t world_size;
+	uint32_t worker_id;
+	char kv_dtype[32];              /* bfloat16, float16, float32, fp8_e4m3, fp8_e5m2, int8 */
+	char kv_layout[32];             /* opaque engine layout tag */
+	char tenant_salt[CONFIG_STR_MAX];
+	uint32_t kv_layers;
+	uint32_t kv_heads;
+	uint32_t head_dim;
+	bool use_mla;                   /* one latent tensor instead of K and V */
+
+	/* behaviour */
+	uint32_t pin_ttl_ms;            /* 0: pins never expire */
+	uint32_t put_wait_ms;           /* bounded wait for a free slot */
+	uint32_t staging_wait_ms;       /* bounded wait for a staging buffer */
+	double l1_evict_low;            /* free fraction that starts eviction */
+	double l1_evict_high;           /* free fraction eviction stops at */
+	int32_t l1_numa_node;           /* -1: local to the opener */
+	uint32_t l1_prefetch_workers;
+	uint32_t mailbox_depth;         /* messages per actor mailbox, power of 2 */
+	uint32_t mailbox_wait_ms;       /* bounded wait when a mailbox is full */
+
+	/* LMCache keys accepted and ignored, for kvt_config_ignored() */
+	char ignored[CONFIG_IGNORED_MAX][64];
+	size_t nignored;
+};
+
+/* Bytes per dtype element for @kv_dtype, or 0 if unknown. */
+size_t config_dtype_bytes(const char *kv_dtype);
+
+/* Bytes of one full chunk: (mla ? 1 : 2) x layers x tokens x heads x dim x dtype. */
+size_t config_chunk_bytes(const struct kvt_config *cfg);
+
+/*
+ * config_check() - cross-knob checks kvt_open() runs (watermarks ordered,
+ * L1 big enough for one slot, staging mode needs local_cpu false, ...).
+ * Return: 0, or -EINVAL with @err naming the knobs.
+ */
+int config_check(const struct kvt_config *cfg, char *err, size_t errlen);
+
+/* Where a value given to config_set_one() came from in YAML. */
+enum config_shape {
+	CONFIG_SCALAR,
+	CONFIG_SEQUENCE,
+	CONFIG_MAP,
+};
+
+/*
+ * config_set_one() - the one path every knob is set by (defaults, YAML,
+ * KVT_*, kvt_config_set()); records ignored LMCache keys.  @value is the
+ * text of a scalar, or for a sequence or map a rendering used in messages.
+ * Return: 0, or -EINVAL with @err naming the key and value; @cfg unchanged.
+ */
+int config_set_one(struct kvt_config *cfg, const char *key, const char *value,
+		   enum config_shape shape, char *err, size_t errlen);
+
+/* Whether a YAML map under @prefix holds nested dotted keys ("l1"). */
+bool config_is_section(const char *prefix);
+
+#endif /* KVT_CORE_CONFIG_H */

@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core/slots.c - the L1 slot arena (see slots.h).
+ *
+ * The mapping is anonymous and lazily faulted, so a large
+ * max_local_cpu_size costs memory only as slots fill; transparent huge
+ * pages are requested because restores stream whole slots.  When a NUMA
+ * node is named the range is bound to it with libnuma.
+ */
+#define _GNU_SOURCE
+#include "core/slots.h"
+
+#include <errno.h>
+#include <numa.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/waitword.h"
+
+CK_RING_PROTOTYPE(slot_id, slot_id)
+
+static unsigned int ring_size_for(uint32_t nslots)
+{
+	unsigned int size = 4;
+
+	/* a ck_ring of size N holds N - 1 */
+	while (size <= nslots)
+		size <<= 1;
+	return size;
+}
+
+int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node)
+{
+	unsigned int ring_size;
+	int ret = -ENOMEM;
+
+	memset(s, 0, sizeof(*s));
+	if (!slot_bytes || !nslots || nslots > (1u << 30))
+		return -EINVAL;
+	s->slot_bytes = slot_bytes;
+	s->nslots = nslots;
+	s->map_bytes = slot_bytes * nslots;
+	s->base = mmap(NULL, s->map_bytes, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (s->base == MAP_FAILED) {
+		s->base = NULL;
+		return -ENOMEM;
+	}
+	madvise(s->base, s->map_bytes, MADV_HUGEPAGE);
+	if (numa_node >= 0) {
+		if (numa_available() < 0 || numa_node > numa_max_node()) {
+			ret = -EINVAL;
+			log_error("l1.numa_node: \"%d\": no such NUMA node", numa_node);
+			goto err_unmap;
+		}
+		numa_tonode_memory(s->base, s->map_bytes, numa_node);
+	}
+	ring_size = ring_size_for(nslots);
+	s->free_buf = mem_aligned_zalloc(64, sizeof(*s->free_buf) * ring_size);
+	if (!s->free_buf)
+		goto err_unmap;
+	s->gen = mem_zalloc(sizeof(*s->gen) * nslots);
+	if (!s->gen)
+		goto err_free_ring;
+	s->state = mem_zalloc(sizeof(*s->state) * nslots);
+	if (!s->state)
+		goto err_free_gen;
+	s->owner = mem_zalloc(sizeof(*s->owner) * nslots);
+	if (!s->owner)
+		goto err_free_state;
+	ck_ring_init(&s->free_ring, ring_size);
+	for (uint32_t i = 0; i < nslots; i++) {
+		struct slot_id id = { i };
+
+		atomic_init(&s->gen[i], 1);
+		ck_ring_enqueue_spmc_slot_id(&s->free_ring, s->free_buf, &id);
+	}
+	return 0;
+
+err_free_state:
+	mem_free((void *)s->state);
+err_free_gen:
+	mem_free((void *)s->gen);
+err_free_ring:
+	mem_free(s->free_buf);
+err_unmap:
+	munmap(s->base, s->map_bytes);
+	s->base = NULL;
+	return ret;
+}
+
+void slots_destroy(struct slots *s)
+{
+	if (!s->base)
+		return;
+	mem_free((void *)s->owner);
+	mem_free((void *)s->state);
+	mem_free((void *)s->gen);
+	mem_free(s->free_buf);
+	munmap(s->base, s->map_bytes);
+	s->base = NULL;
+}
+
+static bool try_take(struct slots *s, uint32_t *slot, uint64_t *gen)
+{
+	struct slot_id id;
+	uint8_t expected = SLOT_FREE;
+
+	if (!ck_ring_dequeue_spmc_slot_id(&s->free_ring, s->free_buf, &id))
+		return false;
+	/* we own the id now: no one else can move it out of FREE */
+	if (!atomic_compare_exchange_strong_explicit(&s->state[id.id], &expected, SLOT_RESERVED,
+						     memory_order_acquire, memory_order_relaxed)) {
+		log_error("slot %u taken from the free ring in state %u", id.id, expected);
+		return false;
+	}
+	*slot = id.id;
+	*gen = atomic_load_explicit(&s->gen[id.id], memory_order_relaxed);
+	return true;
+}
+
+int slots_take(struct slots *s, uint32_t *slot, uint64_t *gen, unsigned int wait_ms,
+	       void (*kick)(void *arg), void *arg)
+{
+	uint64_t deadline;
+
+	if (try_take(s, slot, gen))
+		return 0;
+	deadline = clock_now_ms() + wait_ms;
+	for (;;) {
+		uint32_t seq = atomic_load_explicit(&s->freed_seq, memory_order_seq_cst);
+		uint64_t now;
+
+		atomic_fetch_add_explicit(&s->waiters, 1, memory_order_seq_cst);
+		if (try_take(s, slot, gen)) {
+			atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
+			return 0;
+		}
+		if (kick)
+			kick(arg);
+		now = clock_now_ms();
+		if (now >= deadline) {
+			atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
+			return -ENOSPC;
+		}
+		waitword_wait(&s->freed_seq, seq, (int)(deadline - now));
+		atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
+	}
+}
+
+void slots_give_back(struct slots *s, uint32_t slot)
+{
+	struct slot_id id = { slot };
+
+	atomic_store_explicit(&s->owner[slot], NULL, memory_order_release);
+	atomic_fetch_add_explicit(&s->gen[slot], 1, memory_order_relaxed);
+	/* release: the slot's new state and generation are visible to the next taker */
+	atomic_store_explicit(&s->state[slot], SLOT_FREE, memory_order_release);
+	if (!ck_ring_enqueue_spmc_slot_id(&s->free_ring, s->free_buf, &id))
+		log_error("slot %u: free ring full (a slot was given back twice)", slot);
+	atomic_fetch_add_explicit(&s->freed_seq, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&s->waiters, memory_order_seq_cst))
+		waitword_wake(&s->freed_seq);
+}

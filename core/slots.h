@@ -1,0 +1,72 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core/slots.h - the L1 DRAM arena: fixed-size chunk slots in one mapping.
+ *
+ * Free slot ids sit in a Concurrency Kit SPMC ring: only the index actor
+ * gives slots back (single producer); any engine thread takes one (many
+ * consumers).  Each slot has a state (FREE, RESERVED, LIVE), a generation
+ * bumped every time it is freed, so a stale lease never touches a reused
+ * slot, and the entry that owns it while LIVE.
+ *
+ * Threads: slots_take(), slots_*_of() any; slots_give_back() and
+ * slots_set_owner() index actor only (or before the actor starts).
+ */
+#ifndef KVT_CORE_SLOTS_H
+#define KVT_CORE_SLOTS_H
+
+#include <ck_ring.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct entry;
+
+enum slot_state { SLOT_FREE = 0, SLOT_RESERVED = 1, SLOT_LIVE = 2 };
+
+struct slot_id {
+	uint32_t id;
+};
+
+struct slots {
+	void *base;
+	size_t slot_bytes;
+	size_t map_bytes;
+	uint32_t nslots;
+	struct ck_ring free_ring;
+	struct slot_id *free_buf;
+	_Atomic uint64_t *gen;              /* [atomic] */
+	_Atomic uint8_t *state;             /* [atomic] */
+	struct entry *_Atomic *owner;       /* [rcu] LIVE slot -> its entry */
+	_Atomic uint32_t freed_seq;         /* bumped after every give-back */
+	_Atomic uint32_t waiters;           /* threads sleeping on freed_seq */
+};
+
+/*
+ * slots_init() - map @nslots slots of @slot_bytes on @numa_node (-1: local).
+ * Return: 0, -ENOMEM, -EINVAL; on error nothing is left mapped.
+ */
+int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node);
+void slots_destroy(struct slots *s);
+
+/*
+ * slots_take() - take a free slot, waiting at most @wait_ms for one.
+ * @kick: called (with @arg) when the ring is empty, to ask for eviction.
+ * Return: 0 with *@slot and *@gen set (slot RESERVED), or -ENOSPC.
+ */
+int slots_take(struct slots *s, uint32_t *slot, uint64_t *gen, unsigned int wait_ms,
+	       void (*kick)(void *arg), void *arg);
+
+/* slots_give_back() - FREE a slot and bump its generation.  Index actor only. */
+void slots_give_back(struct slots *s, uint32_t slot);
+
+static inline void *slots_ptr(const struct slots *s, uint32_t slot)
+{
+	return (char *)s->base + (size_t)slot * s->slot_bytes;
+}
+
+static inline uint32_t slots_free_count(struct slots *s)
+{
+	return ck_ring_size(&s->free_ring);
+}
+
+#endif /* KVT_CORE_SLOTS_H */

@@ -1,0 +1,451 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * kvtier.h - the one public header of libkvtier.
+ *
+ * kvtier keeps the KV cache of an LLM inference engine in tiers (DRAM, DAX,
+ * a shared pool, filesystem, Redis/Valkey) and restores chunks into the
+ * engine's buffers.  An engine embeds it as a background thread pool.
+ *
+ * Conventions, everywhere in this header:
+ *  - Commands return 0 or a count >= 0 on success and a negative errno-style
+ *    code on failure; kvt_strerror() names every code.  Each code has one
+ *    meaning: -EBUSY pinned, -EMSGSIZE chunk larger than a slot, -ESHUTDOWN
+ *    kvt_close() has begun, -ETIMEDOUT a bounded wait expired, -ENOSPC no
+ *    slot can be freed, -ENOENT no such key, -ESTALE a handle whose slot was
+ *    reused, -EINVAL a bad argument or config value.
+ *  - On error nothing changed, unless a per-key result array says otherwise.
+ *  - A function that returns an error never fires its callback.
+ *  - "Threads: any" means any thread, concurrently, with no registration:
+ *    threads the library never saw before work as they are.
+ */
+#ifndef KVTIER_H
+#define KVTIER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define KVT_VERSION_MAJOR 0
+#define KVT_VERSION_MINOR 1
+
+struct kvt;
+struct kvt_config;
+
+/* A 128-bit chunk key: XXH3-128 chained over the token ids of a prefix. */
+struct kvt_key {
+	uint64_t lo;
+	uint64_t hi;
+};
+
+/**
+ * kvt_strerror() - a message for a code returned by any kvt_ function.
+ * @err: a negative (or positive) errno-style code.
+ *
+ * Threads: any.  Blocks: never.  Allocates: nothing.
+ * Return: a static string; never NULL.
+ */
+const char *kvt_strerror(int err);
+
+/* ---- configuration ---------------------------------------------------- */
+
+/**
+ * kvt_config_new() - a config holding every knob's default.
+ * @out: receives the config; the caller owns it and frees it with
+ *       kvt_config_free().
+ *
+ * Threads: any.  Blocks: never.  Allocates: the config.
+ * Return: 0, or -ENOMEM.
+ */
+int kvt_config_new(struct kvt_config **out);
+
+/**
+ * kvt_config_free() - free a config from kvt_config_new().  NULL is a no-op.
+ * Threads: the config's owner.  Blocks: never.
+ */
+void kvt_config_free(struct kvt_config *cfg);
+
+/**
+ * kvt_config_load_yaml() - apply an LMCache-style YAML file.
+ * @cfg:    config to update.
+ * @path:   file to read; only read during the call.
+ * @err:    receives a message naming the key and value on failure (may be
+ *          NULL); @errlen its size.
+ *
+ * Top-level keys (chunk_size, local_cpu, max_local_cpu_size, ...) and the
+ * dotted keys under extra_config: are kvtier knobs.  LMCache keys kvtier does
+ * not use are accepted and listed by kvt_config_ignored().  Any other key, or
+ * a malformed value, fails.
+ *
+ * Threads: the config's owner.  Blocks: file I/O.  Allocates: yes.
+ * Return: 0; -EINVAL with @err filled; -errno when the file cannot be read.
+ *         On error @cfg may hold the keys applied before the bad one.
+ */
+int kvt_config_load_yaml(struct kvt_config *cfg, const char *path, char *err,
+			 size_t errlen);
+
+/**
+ * kvt_config_set() - set one knob from a string, as YAML and KVT_* do.
+ * @key:   knob name, e.g. "chunk_size" or "dax.restore_workers".
+ * @value: its value as text ("12", "true", "2.5", "clock").
+ *
+ * Threads: the config's owner.  Blocks: never.
+ * Return: 0, or -EINVAL with @err naming the key and the value.  On error
+ *         @cfg is unchanged.
+ */
+int kvt_config_set(struct kvt_config *cfg, const char *key, const char *value,
+		   char *err, size_t errlen);
+
+/**
+ * kvt_config_apply_env() - apply every KVT_* environment variable.
+ *
+ * KVT_CHUNK_SIZE sets chunk_size, KVT_DAX_RESTORE_WORKERS sets
+ * dax.restore_workers: upper case, '.' becomes '_'.  An unknown KVT_
+ * variable is an error naming it.
+ *
+ * Threads: the config's owner; reads the environment.  Blocks: never.
+ * Return: 0, or -EINVAL with @err filled.
+ */
+int kvt_config_apply_env(struct kvt_config *cfg, char *err, size_t errlen);
+
+/**
+ * kvt_config_get() - the current value of a knob as text.
+ * @buf: receives the value, NUL-terminated; @len its size.
+ *
+ * Threads: the config's owner.  Blocks: never.
+ * Return: length of the value, -ENOENT for an unknown key, -ENOSPC if @len
+ *         is too small.
+ */
+int kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
+		   size_t len);
+
+/**
+ * kvt_config_ignored() - LMCache keys the last loads accepted but ignore.
+ * @i: index from 0.
+ *
+ * Threads: the config's owner.  Blocks: never.
+ * Return: the i-th ignored key (owned by @cfg), or NULL past the end.
+ */
+const char *kvt_config_ignored(const struct kvt_config *cfg, size_t i);
+
+/**
+ * kvt_config_dump() - write "key: value" lines of every knob to @fd.
+ * Threads: the config's owner.  Blocks: writes to @fd.
+ * Return: 0, or -errno from write.
+ */
+int kvt_config_dump(const struct kvt_config *cfg, int fd);
+
+/* ---- open and close --------------------------------------------------- */
+
+/**
+ * kvt_open() - start a kvtier instance.
+ * @cfg: only read during the call; the caller may free it afterwards.
+ * @out: receives the handle, owned by the caller until kvt_close().
+ *
+ * Starts the actor threads (index, pin-monitor, restore workers) and maps the
+ * L1 slot arena.  On failure no thread, fd or mapping is left behind.
+ *
+ * Threads: any.  Blocks: yes (thread start, memory mapping).
+ * Allocates: the instance.
+ * Return: 0; -EINVAL for an inconsistent config; -ENOMEM.
+ */
+int kvt_open(const struct kvt_config *cfg, struct kvt **out);
+
+/**
+ * kvt_close() - stop the instance and free everything.
+ *
+ * From the moment close begins, puts fail with -ESHUTDOWN and gets, contains
+ * and prefetches miss.  Close then waits for every operation in flight
+ * (puts, gets, prefetches, borrows are released by their holders: close
+ * waits for those too), drains the actors' mailboxes, joins every thread and
+ * frees all memory.  Idempotence: call it exactly once per handle.
+ *
+ * Threads: any thread but a kvtier callback.  Blocks: until drained.
+ * Return: 0.
+ */
+int kvt_close(struct kvt *kvt);
+
+/* ---- keys ------------------------------------------------------------- */
+
+/**
+ * kvt_key_chain() - the key of one chunk from its predecessor's key.
+ * @prev:   key of the previous chunk, or the namespace seed for chunk 0.
+ * @tokens: token ids of this chunk; @ntokens of them.
+ * @out:    receives XXH3-128(prev || tokens).
+ *
+ * Threads: any.  Blocks: never.  Allocates: nothing.
+ */
+void kvt_key_chain(const struct kvt_key *prev, const uint32_t *tokens,
+		   size_t ntokens, struct kvt_key *out);
+
+/**
+ * kvt_namespace_seed() - the seed key of a namespace.
+ *
+ * Two namespaces that differ in any field never share a key, so two tenants
+ * (different @tenant_salt) or a bf16 and an fp8 cache of one model never hit
+ * each other's chunks.  Strings may be NULL (treated as "").
+ *
+ * Threads: any.  Blocks: never.
+ */
+void kvt_namespace_seed(const char *model, uint32_t world_size,
+			uint32_t worker_id, const char *kv_dtype,
+			const char *layout, const char *tenant_salt,
+			struct kvt_key *out);
+
+/**
+ * kvt_chunk_keys() - keys of every chunk of a token sequence in @kvt's
+ * namespace (model_name, world_size, worker_id, kv_dtype, kv_layout,
+ * tenant_salt from the config) with its chunk_size.
+ * @keys: receives ceil(@ntokens / chunk_size) keys; the last chunk may be
+ *        partial.  @nkeys is the room in @keys.
+ *
+ * Threads: any.  Blocks: never.
+ * Return: the number of keys written, or -ENOSPC if @nkeys is too small.
+ */
+ssize_t kvt_chunk_keys(const struct kvt *kvt, const uint32_t *tokens,
+		       size_t ntokens, struct kvt_key *keys, size_t nkeys);
+
+/** kvt_chunk_bytes() - bytes of one full chunk (the slot size). */
+size_t kvt_chunk_bytes(const struct kvt *kvt);
+
+/* ---- put -------------------------------------------------------------- */
+
+/**
+ * typedef kvt_put_cb - a key is stored in every tier it is written to.
+ * @arg:   the caller's cookie from kvt_put().
+ * @key:   the stored key (valid during the call only).
+ * @index: its position in the kvt_put() batch.
+ *
+ * Fires once per key that this put stored, on success only, after the key is
+ * readable in every tier it is written to; never for duplicates or failures.
+ * Runs on the calling thread (L1-only configs) or on a kvtier actor thread;
+ * it must not block and must not call kvt_close().
+ */
+typedef void (*kvt_put_cb)(void *arg, const struct kvt_key *key, size_t index);
+
+/**
+ * kvt_put() - copy a batch of chunks in.
+ * @keys:    @n keys; only read during the call.
+ * @bufs:    @n source buffers; only read during the call.
+ * @lens:    their lengths; each <= kvt_chunk_bytes() (a last chunk may be
+ *           shorter, and keeps its real length).
+ * @results: optional; receives per key 0 (stored), 1 (already present or
+ *           in flight: a no-op success, no callback) or a negative code.
+ * @cb, @cb_arg: optional completion callback, see kvt_put_cb.
+ *
+ * Threads: any.  Blocks: copies, then waits for the index actor; when L1 is
+ * full it waits at most put_wait_ms for eviction to free a slot.
+ * Allocates: one entry per stored key.
+ * Return: the number of keys newly stored; -ESHUTDOWN after close began;
+ *         -EINVAL for bad arguments.  Per-key failures (-EMSGSIZE,
+ *         -ENOSPC) are in @results and do not stop the batch.
+ */
+ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
+		const void *const *bufs, const size_t *lens, size_t n,
+		int *results, kvt_put_cb cb, void *cb_arg);
+
+/* ---- lookup and pins -------------------------------------------------- */
+
+#define KVT_PIN 0x1u   /* kvt_contains(): pin every hit of the prefix */
+#define KVT_FORCE 0x2u /* kvt_remove(): remove even when pinned */
+
+/**
+ * kvt_contains() - length of the cached prefix of a key chain.
+ * @keys:  @n chained keys, first chunk first; only read during the call.
+ * @flags: KVT_PIN pins each hit of the prefix; the caller owns those pins
+ *         until kvt_unpin(), or until the pin-monitor drops them after
+ *         pin_ttl_ms.  Pins are counted: pin twice, unpin once, still pinned.
+ *
+ * Threads: any.  Blocks: never (one RCU read section, no lock).
+ * Allocates: nothing.
+ * Return: hits in [0, @n]; 0 once close has begun.
+ */
+ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
+		     unsigned int flags);
+
+/**
+ * kvt_unpin() - drop one pin from each key.
+ *
+ * A key that is absent or not pinned is skipped (counted as an unpin
+ * underflow in stats).
+ *
+ * Threads: any.  Blocks: never.
+ * Return: the number of keys unpinned.
+ */
+ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
+
+/**
+ * kvt_remove() - remove keys from every tier.
+ * @flags:   KVT_FORCE removes pinned keys too; without it a pinned key is
+ *           refused with -EBUSY.
+ * @results: optional per-key 0, -EBUSY or -ENOENT.
+ *
+ * A key removed while borrowed or being read stays readable by that reader
+ * until it releases; its slot is reused only afterwards.
+ *
+ * Threads: any.  Blocks: waits for the index actor.
+ * Return: the number of keys removed, or -ESHUTDOWN.
+ */
+ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
+		   unsigned int flags, int *results);
+
+/* ---- get and prefetch ------------------------------------------------- */
+
+/**
+ * kvt_get() - blocking batched get into caller buffers, positional.
+ * @bufs:     @n destination buffers, written during the call only.
+ * @buf_lens: their sizes.
+ * @out_lens: receives each chunk's real length; 0 marks a hole (a miss, or
+ *            a buffer too small for the chunk).
+ *
+ * Threads: any.  Blocks: for the copies.  Allocates: nothing.
+ * Return: the number of hits (holes do not stop the batch).
+ */
+ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n,
+		void *const *bufs, const size_t *buf_lens, size_t *out_lens);
+
+/**
+ * typedef kvt_prefetch_cb - a prefetch finished.
+ * @ticket: the ticket kvt_prefetch() returned.
+ * @hits:   the length of the restored prefix (buffers 0..hits-1 are
+ *          filled, out_lens set), or a negative code.
+ * Runs on a restore worker thread; must not block or call kvt_close().
+ */
+typedef void (*kvt_prefetch_cb)(void *arg, uint64_t ticket, ssize_t hits);
+
+/**
+ * kvt_prefetch() - asynchronous restore of the cached prefix.
+ * @bufs, @buf_lens, @out_lens: as kvt_get(); the caller keeps them valid
+ *            and untouched until the callback fires (or the event fd says
+ *            so).  Only the consecutive prefix of hits is restored.
+ * @cb:       optional; fires exactly once when 0 is returned.
+ * @ticket:   receives the request's ticket (may be NULL).
+ *
+ * At submit the prefix is looked up and borrowed, so nothing in it can be
+ * evicted before it is copied.  On completion the callback runs, then the
+ * instance's event fd (kvt_event_fd()) is incremented, so an event loop can
+ * poll it.
+ *
+ * Threads: any.  Blocks: only while a restore worker's mailbox is full
+ * (bounded).  Allocates: one request.
+ * Return: 0; -ESHUTDOWN; -ETIMEDOUT if the worker mailbox stayed full.
+ */
+int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n,
+		 void *const *bufs, const size_t *buf_lens, size_t *out_lens,
+		 kvt_prefetch_cb cb, void *cb_arg, uint64_t *ticket);
+
+/**
+ * kvt_event_fd() - an eventfd counting finished prefetches.
+ *
+ * Readable after any prefetch completes; read() returns how many completed
+ * since the last read.  Owned by @kvt: do not close it.
+ * Threads: any.  Return: the fd.
+ */
+int kvt_event_fd(const struct kvt *kvt);
+
+/**
+ * kvt_flush() - wait until every queued lower-tier write and prefetch
+ * submitted before the call has finished.
+ * Threads: any.  Blocks: yes.
+ * Return: 0, or -ESHUTDOWN.
+ */
+int kvt_flush(struct kvt *kvt);
+
+/* ---- zero copy -------------------------------------------------------- */
+
+/*
+ * A lease on one slot.  Fields other than @data and @len are private to
+ * kvtier; the caller hands the struct back unchanged.
+ */
+struct kvt_lease {
+	void *data;    /* slot memory: writable after reserve, read-only after borrow */
+	size_t len;    /* slot size after reserve; chunk length after borrow */
+	uint64_t gen;  /* private: slot generation */
+	uint32_t slot; /* private */
+	uint32_t kind; /* private */
+};
+
+/**
+ * kvt_reserve() - take a free slot to write a chunk into, with no copy.
+ * @lease: receives the slot; the caller writes up to lease->len bytes, then
+ *         calls kvt_commit() or kvt_release().
+ *
+ * Threads: any.  Blocks: up to put_wait_ms when no slot is free.
+ * Return: 0; -ENOSPC; -ESHUTDOWN.
+ */
+int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease);
+
+/**
+ * kvt_commit() - publish a reserved slot under @key with @len bytes.
+ *
+ * On success the slot belongs to the store and @lease is spent.  When @key
+ * is already present the slot stays reserved and 1 is returned: release it.
+ *
+ * Threads: any.  Blocks: waits for the index actor.
+ * Return: 0 (stored), 1 (duplicate; lease still held), -EMSGSIZE, -ESTALE
+ *         (not a live reservation), -ESHUTDOWN (lease still held).
+ */
+int kvt_commit(struct kvt *kvt, struct kvt_lease *lease,
+	       const struct kvt_key *key, size_t len);
+
+/**
+ * kvt_borrow() - read a committed chunk in place.
+ * @lease: receives a read-only view (data, len).  The bytes stay valid, even
+ *         if the key is removed or evicted meanwhile, until kvt_release().
+ *
+ * Threads: any.  Blocks: never.  Allocates: nothing.
+ * Return: 0, -ENOENT, or -ESHUTDOWN.
+ */
+int kvt_borrow(struct kvt *kvt, const struct kvt_key *key,
+	       struct kvt_lease *lease);
+
+/**
+ * kvt_release() - end a lease from kvt_borrow() or an uncommitted
+ * kvt_reserve().  Call exactly once per lease.
+ *
+ * Threads: any.  Blocks: never.
+ * Return: 0, or -ESTALE for a lease whose slot was already reused.
+ */
+int kvt_release(struct kvt *kvt, struct kvt_lease *lease);
+
+/* ---- stats ------------------------------------------------------------ */
+
+struct kvt_stats {
+	uint64_t l1_hits, l1_misses;       /* keys looked up by get/contains/prefetch */
+	uint64_t l1_bytes_in, l1_bytes_out;
+	uint64_t l1_entries, l1_slots, l1_free_slots;
+	uint64_t l1_evictions;
+	uint64_t puts, put_duplicates, put_errors;
+	uint64_t removes, remove_refused;
+	uint64_t pinned_entries;           /* entries with at least one pin */
+	uint64_t pins, unpins, unpin_underflows, pin_force_releases;
+	uint64_t borrows_active;
+	uint64_t prefetches, prefetch_hits;
+	uint64_t mailbox_full_waits, mailbox_timeouts;
+	uint64_t index_queue_depth, restore_queue_depth;
+	uint64_t errors;
+};
+
+/**
+ * kvt_stats() - a snapshot of the counters (each read atomically; the set
+ * is not one atomic snapshot).
+ * Threads: any.  Blocks: never.  Return: 0.
+ */
+int kvt_stats(struct kvt *kvt, struct kvt_stats *out);
+
+/**
+ * kvt_stats_prometheus() - the counters as Prometheus text exposition.
+ * @buf: receives NUL-terminated text; @len its size.
+ * Threads: any.  Blocks: never.
+ * Return: the text length, or -ENOSPC when @len is too small.
+ */
+ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* KVTIER_H */

@@ -1,0 +1,565 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * Description: the engine API over the L1 DRAM tier — put/get/contains/pin/
+ * remove/prefetch/lease semantics, eviction, close while busy, and that
+ * open/close leave no thread or fd behind.  Real threads, real mappings.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <unistd.h>
+
+#include "kvtier.h"
+#include "tests/common/harness.h"
+
+#define CHUNK 4096 /* chunk_size 16 x 1 layer x 2 (K,V) x 1 head x 64 dim x 2 bytes */
+
+static struct kvt *open_l1(unsigned int slots, const char *extra_key, const char *extra_val)
+{
+	struct kvt_config *cfg;
+	struct kvt *kvt;
+	char err[256], gb[64];
+
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	snprintf(gb, sizeof(gb), "%.12f", (double)slots * CHUNK / 1073741824.0 + 1e-12);
+	CHECK_EQ(kvt_config_set(cfg, "chunk_size", "16", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "kv_layers", "1", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "kv_heads", "1", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "head_dim", "64", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "max_local_cpu_size", gb, err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "put_wait_ms", "200", err, sizeof(err)), 0);
+	if (extra_key && kvt_config_set(cfg, extra_key, extra_val, err, sizeof(err)))
+		harness_fail(__FILE__, __LINE__, "%s", err);
+	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	kvt_config_free(cfg);
+	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
+	return kvt;
+}
+
+static struct kvt_key key_of(uint64_t id)
+{
+	struct kvt_key k = { id * 0x9E3779B97F4A7C15ull + 1, id };
+
+	return k;
+}
+
+static void fill(uint8_t *buf, size_t len, uint64_t id)
+{
+	for (size_t i = 0; i < len; i++)
+		buf[i] = (uint8_t)(id * 31 + i * 7);
+}
+
+static int check_bytes(const uint8_t *buf, size_t len, uint64_t id)
+{
+	for (size_t i = 0; i < len; i++)
+		if (buf[i] != (uint8_t)(id * 31 + i * 7))
+			return 0;
+	return 1;
+}
+
+static int put_one(struct kvt *kvt, uint64_t id, size_t len)
+{
+	static uint8_t buf[2 * CHUNK];
+	struct kvt_key k = key_of(id);
+	const void *b = buf;
+	int res = 99;
+	ssize_t r;
+
+	fill(buf, len, id);
+	r = kvt_put(kvt, &k, &b, &len, 1, &res, NULL, NULL);
+	return r < 0 ? (int)r : res;
+}
+
+static int get_one(struct kvt *kvt, uint64_t id, size_t *len)
+{
+	static uint8_t buf[CHUNK];
+	struct kvt_key k = key_of(id);
+	void *b = buf;
+	size_t cap = sizeof(buf);
+	ssize_t r = kvt_get(kvt, &k, 1, &b, &cap, len);
+
+	if (r == 1 && !check_bytes(buf, *len, id))
+		harness_fail(__FILE__, __LINE__, "key %llu: wrong bytes", (unsigned long long)id);
+	return (int)r;
+}
+
+static int fired;
+
+static void count_cb(void *arg, const struct kvt_key *key, size_t index)
+{
+	(void)key;
+	(void)index;
+	(*(int *)arg)++;
+}
+
+TEST(put_get_roundtrip_and_partial_length)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	size_t len = 0;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(put_one(kvt, 2, 1000), 0);
+	CHECK_EQ(get_one(kvt, 1, &len), 1);
+	CHECK_EQ(len, CHUNK);
+	CHECK_EQ(get_one(kvt, 2, &len), 1);
+	CHECK_EQ(len, 1000);
+	CHECK_EQ(get_one(kvt, 3, &len), 0);
+	CHECK_EQ(len, 0);
+	kvt_close(kvt);
+}
+
+TEST(duplicate_put_is_noop_without_second_callback)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	static uint8_t buf[CHUNK];
+	struct kvt_key k = key_of(7);
+	const void *b = buf;
+	size_t len = CHUNK;
+	int res;
+
+	fired = 0;
+	fill(buf, len, 7);
+	CHECK_EQ(kvt_put(kvt, &k, &b, &len, 1, &res, count_cb, &fired), 1);
+	CHECK_EQ(res, 0);
+	CHECK_EQ(kvt_put(kvt, &k, &b, &len, 1, &res, count_cb, &fired), 0);
+	CHECK_EQ(res, 1);
+	CHECK_EQ(fired, 1);
+	kvt_close(kvt);
+}
+
+TEST(oversized_chunk_refused_nothing_stored)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	struct kvt_stats st;
+	size_t len;
+
+	CHECK_EQ(put_one(kvt, 5, CHUNK + 1), -EMSGSIZE);
+	CHECK_EQ(get_one(kvt, 5, &len), 0);
+	kvt_stats(kvt, &st);
+	CHECK_EQ(st.l1_entries, 0);
+	CHECK_EQ(st.l1_free_slots, st.l1_slots);
+	CHECK_EQ(st.put_errors, 1);
+	kvt_close(kvt);
+}
+
+TEST(get_is_positional_with_holes)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	static uint8_t bufs[3][CHUNK];
+	struct kvt_key keys[3] = { key_of(1), key_of(2), key_of(3) };
+	void *b[3] = { bufs[0], bufs[1], bufs[2] };
+	size_t caps[3] = { CHUNK, CHUNK, CHUNK }, lens[3];
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(put_one(kvt, 3, 100), 0);
+	CHECK_EQ(kvt_get(kvt, keys, 3, b, caps, lens), 2);
+	CHECK_EQ(lens[0], CHUNK);
+	CHECK_EQ(lens[1], 0);
+	CHECK_EQ(lens[2], 100);
+	CHECK(check_bytes(bufs[0], CHUNK, 1));
+	CHECK(check_bytes(bufs[2], 100, 3));
+	CHECK_EQ(kvt_contains(kvt, keys, 3, 0), 1);
+	kvt_close(kvt);
+}
+
+TEST(pin_is_counted_and_blocks_non_forced_remove)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	struct kvt_key k = key_of(9);
+	struct kvt_stats st;
+	int res;
+
+	CHECK_EQ(put_one(kvt, 9, CHUNK), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_unpin(kvt, &k, 1), 1);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 0);
+	CHECK_EQ(res, -EBUSY);
+	kvt_stats(kvt, &st);
+	CHECK_EQ(st.pinned_entries, 1);
+	CHECK_EQ(st.remove_refused, 1);
+	CHECK_EQ(kvt_unpin(kvt, &k, 1), 1);
+	CHECK_EQ(kvt_unpin(kvt, &k, 1), 0); /* underflow: nothing left */
+	kvt_stats(kvt, &st);
+	CHECK_EQ(st.pinned_entries, 0);
+	CHECK_EQ(st.unpin_underflows, 1);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 1);
+	CHECK_EQ(res, 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, 0), 0);
+	kvt_close(kvt);
+}
+
+TEST(forced_remove_takes_pinned_key)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	struct kvt_key k = key_of(4);
+	struct kvt_stats st;
+	int res;
+
+	CHECK_EQ(put_one(kvt, 4, CHUNK), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, &res), 1);
+	CHECK_EQ(res, 0);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, &res), 0);
+	CHECK_EQ(res, -ENOENT);
+	kvt_stats(kvt, &st);
+	CHECK_EQ(st.pinned_entries, 0);
+	CHECK_EQ(st.l1_free_slots, st.l1_slots);
+	kvt_close(kvt);
+}
+
+TEST(remove_during_borrow_keeps_bytes_until_release)
+{
+	struct kvt *kvt = open_l1(4, NULL, NULL);
+	struct kvt_key k = key_of(11);
+	struct kvt_lease lease, again;
+	struct kvt_stats st;
+	uint64_t slots;
+
+	CHECK_EQ(put_one(kvt, 11, 3000), 0);
+	CHECK_EQ(kvt_borrow(kvt, &k, &lease), 0);
+	CHECK_EQ(lease.len, 3000);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, NULL), 1);
+	CHECK_EQ(kvt_borrow(kvt, &k, &again), -ENOENT);
+	kvt_stats(kvt, &st);
+	slots = st.l1_slots;
+	/* the borrowed slot is not free: fill every other slot */
+	CHECK_EQ(st.l1_free_slots, slots - 1);
+	for (uint64_t i = 0; i < slots - 1; i++)
+		CHECK_EQ(put_one(kvt, 100 + i, CHUNK), 0);
+	/* full, and the only candidate is borrowed-and-dead: no slot for us */
+	kvt_stats(kvt, &st);
+	CHECK(check_bytes(lease.data, 3000, 11));
+	CHECK_EQ(kvt_release(kvt, &lease), 0);
+	CHECK_EQ(kvt_release(kvt, &lease), -ESTALE);
+	kvt_flush(kvt);
+	kvt_stats(kvt, &st);
+	CHECK_EQ(st.l1_entries + st.l1_free_slots, slots);
+	CHECK_EQ(st.borrows_active, 0);
+	kvt_close(kvt);
+}
+
+TEST(eviction_skips_pinned_and_borrowed)
+{
+	struct kvt *kvt = open_l1(16, NULL, NULL);
+	struct kvt_key pinned = key_of(1), borrowed = key_of(2);
+	struct kvt_lease lease;
+	struct kvt_stats st;
+	size_t len;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(put_one(kvt, 2, CHUNK), 0);
+	CHECK_EQ(kvt_contains(kvt, &pinned, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_borrow(kvt, &borrowed, &lease), 0);
+	for (uint64_t id = 10; id < 10 + 200; id++)
+		CHECK_EQ(put_one(kvt, id, CHUNK), 0);
+	kvt_stats(kvt, &st);
+	CHECK(st.l1_evictions >= 150);
+	CHECK_EQ(kvt_contains(kvt, &pinned, 1, 0), 1);
+	CHECK_EQ(get_one(kvt, 2, &len), 1);
+	CHECK(check_bytes(lease.data, CHUNK, 2));
+	CHECK_EQ(get_one(kvt, 209, &len), 1); /* the newest survives */
+	CHECK_EQ(kvt_release(kvt, &lease), 0);
+	CHECK_EQ(kvt_unpin(kvt, &pinned, 1), 1);
+	kvt_close(kvt);
+}
+
+TEST(put_into_all_pinned_l1_fails_after_bounded_wait)
+{
+	struct kvt *kvt = open_l1(8, NULL, NULL);
+	struct kvt_stats st;
+	uint64_t pinned[64], npinned = 0;
+	struct kvt_lease held[8];
+
+	kvt_stats(kvt, &st);
+	/* background eviction may take a fresh entry before we pin it: retry */
+	for (uint64_t id = 0; npinned < st.l1_slots && id < 64; id++) {
+		struct kvt_key k = key_of(id);
+
+		CHECK_EQ(put_one(kvt, id, CHUNK), 0);
+		if (kvt_contains(kvt, &k, 1, KVT_PIN) == 1)
+			pinned[npinned++] = id;
+	}
+	/* background eviction keeps the low watermark free: one slot here */
+	CHECK(npinned >= st.l1_slots - 1);
+	/* in-flight reservations are not evictable either */
+	kvt_flush(kvt);
+	kvt_stats(kvt, &st);
+	for (uint64_t i = 0; i < st.l1_free_slots; i++)
+		CHECK_EQ(kvt_reserve(kvt, &held[i]), 0);
+	CHECK_EQ(put_one(kvt, 1000, CHUNK), -ENOSPC);
+	for (uint64_t i = 0; i < st.l1_free_slots; i++)
+		CHECK_EQ(kvt_release(kvt, &held[i]), 0);
+	for (uint64_t i = 0; i < npinned; i++) {
+		struct kvt_key k = key_of(pinned[i]);
+		size_t len;
+
+		CHECK_EQ(get_one(kvt, pinned[i], &len), 1);
+		CHECK_EQ(kvt_unpin(kvt, &k, 1), 1);
+	}
+	CHECK_EQ(put_one(kvt, 1000, CHUNK), 0);
+	kvt_close(kvt);
+}
+
+struct prefetch_wait {
+	_Atomic int done;
+	uint64_t ticket;
+	ssize_t hits;
+};
+
+static void prefetch_cb(void *arg, uint64_t ticket, ssize_t hits)
+{
+	struct prefetch_wait *w = arg;
+
+	w->ticket = ticket;
+	w->hits = hits;
+	atomic_store(&w->done, 1);
+}
+
+TEST(prefetch_restores_prefix_only_and_signals_eventfd)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	static uint8_t bufs[4][CHUNK];
+	struct kvt_key keys[4] = { key_of(1), key_of(2), key_of(3), key_of(4) };
+	void *b[4] = { bufs[0], bufs[1], bufs[2], bufs[3] };
+	size_t caps[4] = { CHUNK, CHUNK, CHUNK, CHUNK }, lens[4] = { 9, 9, 9, 9 };
+	struct prefetch_wait w = { 0 };
+	struct pollfd pfd = { .fd = kvt_event_fd(kvt), .events = POLLIN };
+	uint64_t ticket, count;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(put_one(kvt, 2, 500), 0);
+	CHECK_EQ(put_one(kvt, 4, CHUNK), 0); /* after the hole at 3: not restored */
+	CHECK_EQ(kvt_prefetch(kvt, keys, 4, b, caps, lens, prefetch_cb, &w, &ticket), 0);
+	CHECK_EQ(poll(&pfd, 1, 10000), 1);
+	CHECK_EQ(read(pfd.fd, &count, sizeof(count)), sizeof(count));
+	CHECK_EQ(count, 1);
+	CHECK(atomic_load(&w.done));
+	CHECK_EQ(w.ticket, ticket);
+	CHECK_EQ(w.hits, 2);
+	CHECK_EQ(lens[0], CHUNK);
+	CHECK_EQ(lens[1], 500);
+	CHECK_EQ(lens[2], 0);
+	CHECK_EQ(lens[3], 0);
+	CHECK(check_bytes(bufs[0], CHUNK, 1));
+	CHECK(check_bytes(bufs[1], 500, 2));
+	kvt_close(kvt);
+}
+
+TEST(zero_copy_reserve_commit_borrow)
+{
+	struct kvt *kvt = open_l1(8, NULL, NULL);
+	struct kvt_key k = key_of(21);
+	struct kvt_lease w, w2, r;
+	size_t len;
+
+	CHECK_EQ(kvt_reserve(kvt, &w), 0);
+	CHECK_EQ(w.len, CHUNK);
+	fill(w.data, 2000, 21);
+	CHECK_EQ(kvt_commit(kvt, &w, &k, CHUNK + 1), -EMSGSIZE);
+	CHECK_EQ(kvt_commit(kvt, &w, &k, 2000), 0);
+	CHECK_EQ(kvt_commit(kvt, &w, &k, 2000), -ESTALE);
+	CHECK_EQ(get_one(kvt, 21, &len), 1);
+	CHECK_EQ(len, 2000);
+	/* a duplicate commit leaves the reservation held until released */
+	CHECK_EQ(kvt_reserve(kvt, &w2), 0);
+	CHECK_EQ(kvt_commit(kvt, &w2, &k, 10), 1);
+	CHECK_EQ(kvt_release(kvt, &w2), 0);
+	CHECK_EQ(kvt_release(kvt, &w2), -ESTALE);
+	CHECK_EQ(kvt_borrow(kvt, &k, &r), 0);
+	CHECK_EQ(r.len, 2000);
+	CHECK(check_bytes(r.data, 2000, 21));
+	CHECK_EQ(kvt_release(kvt, &r), 0);
+	kvt_flush(kvt);
+	{
+		struct kvt_stats st;
+
+		kvt_stats(kvt, &st);
+		CHECK_EQ(st.l1_entries, 1);
+		CHECK_EQ(st.l1_free_slots, st.l1_slots - 1);
+	}
+	kvt_close(kvt);
+}
+
+TEST(pin_monitor_releases_expired_pins)
+{
+	struct kvt *kvt = open_l1(16, "pin_ttl_ms", "40");
+	struct kvt_key k = key_of(3);
+	struct kvt_stats st;
+	int res;
+
+	CHECK_EQ(put_one(kvt, 3, CHUNK), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	for (int i = 0; i < 200; i++) {
+		kvt_stats(kvt, &st);
+		if (st.pin_force_releases)
+			break;
+		usleep(10000);
+	}
+	CHECK_EQ(st.pin_force_releases, 2);
+	CHECK_EQ(st.pinned_entries, 0);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 1);
+	kvt_close(kvt);
+}
+
+struct closer {
+	struct kvt *kvt;
+	_Atomic int done;
+};
+
+static void *close_thread(void *arg)
+{
+	struct closer *c = arg;
+
+	kvt_close(c->kvt);
+	atomic_store(&c->done, 1);
+	return NULL;
+}
+
+TEST(close_waits_for_lease_and_rejects_new_work)
+{
+	struct kvt *kvt = open_l1(16, NULL, NULL);
+	struct kvt_key k = key_of(1);
+	struct closer c = { .kvt = kvt };
+	struct kvt_lease lease, other;
+	pthread_t t;
+	size_t len;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(kvt_borrow(kvt, &k, &lease), 0);
+	CHECK_EQ(pthread_create(&t, NULL, close_thread, &c), 0);
+	usleep(100000);
+	CHECK(!atomic_load(&c.done));
+	CHECK_EQ(put_one(kvt, 2, CHUNK), -ESHUTDOWN);
+	CHECK_EQ(get_one(kvt, 1, &len), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, 0), 0);
+	CHECK_EQ(kvt_borrow(kvt, &k, &other), -ESHUTDOWN);
+	CHECK(check_bytes(lease.data, CHUNK, 1)); /* still mapped */
+	CHECK(!atomic_load(&c.done));
+	CHECK_EQ(kvt_release(kvt, &lease), 0);
+	pthread_join(t, NULL);
+	CHECK(atomic_load(&c.done));
+}
+
+struct racer {
+	struct kvt *kvt;
+	int fired;
+	int stored;
+};
+
+static void *race_put(void *arg)
+{
+	struct racer *r = arg;
+	static uint8_t buf[CHUNK];
+	struct kvt_key k = key_of(77);
+	const void *b = buf;
+	size_t len = CHUNK;
+
+	r->stored = (int)kvt_put(r->kvt, &k, &b, &len, 1, NULL, count_cb, &r->fired);
+	return NULL;
+}
+
+TEST(racing_puts_of_one_key_store_it_once)
+{
+	for (int round = 0; round < 20; round++) {
+		struct kvt *kvt = open_l1(16, NULL, NULL);
+		struct racer r[4] = { { .kvt = kvt }, { .kvt = kvt }, { .kvt = kvt }, { .kvt = kvt } };
+		pthread_t t[4];
+		int stored = 0, fired_total = 0;
+		struct kvt_stats st;
+
+		for (int i = 0; i < 4; i++)
+			CHECK_EQ(pthread_create(&t[i], NULL, race_put, &r[i]), 0);
+		for (int i = 0; i < 4; i++) {
+			pthread_join(t[i], NULL);
+			stored += r[i].stored;
+			fired_total += r[i].fired;
+		}
+		CHECK_EQ(stored, 1);
+		CHECK_EQ(fired_total, 1);
+		kvt_flush(kvt);
+		kvt_stats(kvt, &st);
+		CHECK_EQ(st.l1_entries, 1);
+		CHECK_EQ(st.l1_free_slots, st.l1_slots - 1);
+		kvt_close(kvt);
+	}
+}
+
+TEST(open_close_leaks_no_thread_or_fd)
+{
+	struct kvt *kvt;
+	int fds, threads;
+
+	/* the first open initialises liburcu's process-wide state */
+	kvt = open_l1(8, NULL, NULL);
+	kvt_close(kvt);
+	fds = harness_count_fds();
+	threads = harness_count_threads();
+	for (int i = 0; i < 5; i++) {
+		kvt = open_l1(8, "l1.prefetch_workers", "3");
+		CHECK(harness_count_threads() > threads);
+		CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+		kvt_close(kvt);
+	}
+	for (int i = 0; i < 100 && harness_count_threads() != threads; i++)
+		usleep(10000);
+	CHECK_EQ(harness_count_threads(), threads);
+	CHECK_EQ(harness_count_fds(), fds);
+}
+
+TEST(namespaces_never_share_keys)
+{
+	uint32_t tokens[300];
+	struct kvt_key a, b, c, d, ka, kb;
+
+	for (int i = 0; i < 300; i++)
+		tokens[i] = (uint32_t)i;
+	kvt_namespace_seed("qwen", 1, 0, "bfloat16", "", "tenant-a", &a);
+	kvt_namespace_seed("qwen", 1, 0, "bfloat16", "", "tenant-b", &b);
+	kvt_namespace_seed("qwen", 1, 0, "fp8_e4m3", "", "tenant-a", &c);
+	kvt_namespace_seed("qwen", 1, 0, "bfloat16", "", "tenant-a", &d);
+	CHECK(a.lo != b.lo || a.hi != b.hi);
+	CHECK(a.lo != c.lo || a.hi != c.hi);
+	CHECK(a.lo == d.lo && a.hi == d.hi);
+	kvt_key_chain(&a, tokens, 256, &ka);
+	kvt_key_chain(&b, tokens, 256, &kb);
+	CHECK(ka.lo != kb.lo);
+	/* chained: the same chunk after a different prefix is a different key */
+	kvt_key_chain(&ka, tokens, 44, &kb);
+	kvt_key_chain(&a, tokens, 44, &ka);
+	CHECK(ka.lo != kb.lo);
+}
+
+TEST(chunk_keys_cover_partial_last_chunk)
+{
+	struct kvt *kvt = open_l1(8, NULL, NULL);
+	uint32_t tokens[40];
+	struct kvt_key keys[3], again[3];
+
+	for (int i = 0; i < 40; i++)
+		tokens[i] = (uint32_t)(i * 13);
+	CHECK_EQ(kvt_chunk_keys(kvt, tokens, 40, keys, 2), -ENOSPC);
+	CHECK_EQ(kvt_chunk_keys(kvt, tokens, 40, keys, 3), 3); /* 16 + 16 + 8 */
+	CHECK_EQ(kvt_chunk_keys(kvt, tokens, 32, again, 3), 2);
+	CHECK(keys[0].lo == again[0].lo && keys[1].hi == again[1].hi);
+	kvt_close(kvt);
+}
+
+TEST(stats_as_prometheus_text)
+{
+	struct kvt *kvt = open_l1(8, NULL, NULL);
+	char text[8192];
+	size_t len;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(get_one(kvt, 1, &len), 1);
+	CHECK(kvt_stats_prometheus(kvt, text, sizeof(text)) > 0);
+	CHECK(strstr(text, "# TYPE kvtier_l1_hits counter\nkvtier_l1_hits 1\n"));
+	CHECK(strstr(text, "kvtier_puts 1\n"));
+	CHECK_EQ(kvt_stats_prometheus(kvt, text, 64), -ENOSPC);
+	kvt_close(kvt);
+}

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tests/common/harness.c - runs every registered case in a forked child with
+ * a time limit (KVT_TEST_TIMEOUT seconds, default 300) and reports one line
+ * per case.  A case name given on the command line runs that case alone, in
+ * process, which is what a debugger wants.
+ */
+#define _GNU_SOURCE
+#include "harness.h"
+
+#include <dirent.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define MAX_CASES 256
+
+static struct harness_case cases[MAX_CASES];
+static int ncases;
+static char tmpdirs[8][200];
+static int ntmpdirs;
+
+void harness_register(const char *name, void (*fn)(void))
+{
+	if (ncases == MAX_CASES) {
+		fprintf(stderr, "harness: more than %d cases\n", MAX_CASES);
+		exit(2);
+	}
+	cases[ncases].name = name;
+	cases[ncases].fn = fn;
+	ncases++;
+}
+
+void harness_fail(const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "    %s:%d: check failed: ", file, line);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+void harness_skip(const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "    skip: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(SKIP_EXIT);
+}
+
+static int count_dir(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *de;
+	int n = 0;
+
+	if (!d)
+		return -1;
+	while ((de = readdir(d)))
+		if (de->d_name[0] != '.')
+			n++;
+	closedir(d);
+	return n;
+}
+
+int harness_count_fds(void)
+{
+	/* opendir's own fd is counted too; it is the same in every call */
+	return count_dir("/proc/self/fd");
+}
+
+int harness_count_threads(void)
+{
+	return count_dir("/proc/self/task");
+}
+
+static void remove_tmpdirs(void)
+{
+	char cmd[256];
+
+	for (int i = 0; i < ntmpdirs; i++) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%.200s'", tmpdirs[i]);
+		if (system(cmd) != 0)
+			fprintf(stderr, "harness: could not remove %s\n", tmpdirs[i]);
+	}
+}
+
+const char *harness_tmpdir(int shm)
+{
+	char *dir;
+
+	if (ntmpdirs == 8)
+		harness_fail(__FILE__, __LINE__, "too many temp dirs");
+	dir = tmpdirs[ntmpdirs];
+	snprintf(dir, sizeof(tmpdirs[0]), "%s/kvt-test-XXXXXX", shm ? "/dev/shm" : "/tmp");
+	if (!mkdtemp(dir))
+		harness_fail(__FILE__, __LINE__, "mkdtemp %s", dir);
+	if (ntmpdirs++ == 0)
+		atexit(remove_tmpdirs);
+	return dir;
+}
+
+static int run_case(const struct harness_case *c, int timeout_s)
+{
+	pid_t pid;
+	int status;
+
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0) {
+		perror("fork");
+		return 1;
+	}
+	if (pid == 0) {
+		alarm(timeout_s);
+		c->fn();
+		exit(0);
+	}
+	while (waitpid(pid, &status, 0) < 0)
+		;
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+		printf("PASS %s\n", c->name);
+		return 0;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == SKIP_EXIT) {
+		printf("SKIP %s\n", c->name);
+		return 0;
+	}
+	if (WIFSIGNALED(status))
+		printf("FAIL %s: signal %d%s\n", c->name, WTERMSIG(status),
+		       WTERMSIG(status) == SIGALRM ? " (time limit)" : "");
+	else
+		printf("FAIL %s: exit %d\n", c->name, WEXITSTATUS(status));
+	return 1;
+}
+
+int main(int argc, char **argv)
+{
+	const char *env = getenv("KVT_TEST_TIMEOUT");
+	int timeout_s = env ? atoi(env) : 300;
+	int failed = 0;
+
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	if (argc > 1) {
+		for (int i = 0; i < ncases; i++)
+			if (strcmp(cases[i].name, argv[1]) == 0) {
+				cases[i].fn();
+				printf("PASS %s\n", cases[i].name);
+				return 0;
+			}
+		fprintf(stderr, "no case %s\n", argv[1]);
+		return 2;
+	}
+	for (int i = 0; i < ncases; i++)
+		failed += run_case(&cases[i], timeout_s);
+	return failed ? 1 : 0;
+}

@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tests/common/harness.h - the unit-test harness.
+ *
+ * Each test file defines cases with TEST(name) { ... }.  The harness runs
+ * every case in a forked child with a time limit, so a crash or hang fails
+ * that case only, and prints one line per case: "PASS name", "FAIL name:
+ * reason" or "SKIP name: reason".  tests/run.py sums those lines.
+ */
+#ifndef KVT_TESTS_HARNESS_H
+#define KVT_TESTS_HARNESS_H
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SKIP_EXIT 77
+
+struct harness_case {
+	const char *name;
+	void (*fn)(void);
+};
+
+void harness_register(const char *name, void (*fn)(void));
+void harness_fail(const char *file, int line, const char *fmt, ...)
+	__attribute__((noreturn, format(printf, 3, 4)));
+void harness_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+
+#define TEST(name)                                                             \
+	static void test_##name(void);                                         \
+	__attribute__((constructor)) static void register_##name(void)        \
+	{                                                                      \
+		harness_register(#name, test_##name);                          \
+	}                                                                      \
+	static void test_##name(void)
+
+#define CHECK(cond)                                                            \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			harness_fail(__FILE__, __LINE__, "%s", #cond);        \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                         \
+	do {                                                                   \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);   \
+		if (check_a_ != check_b_)                                      \
+			harness_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", \
+				     #a, #b, check_a_, check_b_);             \
+	} while (0)
+
+#define SKIP(...) harness_skip(__VA_ARGS__)
+
+/* Open file descriptors and threads of this process, for leak checks. */
+int harness_count_fds(void);
+int harness_count_threads(void);
+/* A fresh directory under /tmp (or /dev/shm when @shm), removed at exit. */
+const char *harness_tmpdir(int shm);
+
+#endif /* KVT_TESTS_HARNESS_H */

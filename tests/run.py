@@ -1,0 +1,167 @@
+#!/usr/bin/env python3
+"""Run every kvtier test and print one closing line CI reads: `N passed, N failed, N skipped`.
+
+What runs (each line of output is PASS/FAIL/SKIP name):
+  - every unit-test binary of build/asan (ASan+UBSan), one line per case;
+  - the C embedding example from README.md, compiled against build/asan and run;
+  - kvtier-stress for KVT_STRESS_SECONDS (default 30) under ASan, and again under TSan;
+  - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
+`ninja check` builds the asan, tsan, clang and release variants first.
+"""
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+failures = []
+SAN_ENV = {
+    "ASAN_OPTIONS": "detect_leaks=1:abort_on_error=0:strict_string_checks=1",
+    "UBSAN_OPTIONS": "print_stacktrace=1:halt_on_error=1",
+    "TSAN_OPTIONS": "halt_on_error=1:second_deadlock_stack=1:suppressions=%s"
+                    % os.path.join(ROOT, "tests", "tsan.supp"),
+}
+
+
+def record(status, name, detail=""):
+    key = {"PASS": "passed", "FAIL": "failed", "SKIP": "skipped"}[status]
+    counts[key] += 1
+    print("%s %s%s" % (status, name, (": " + detail) if detail else ""), flush=True)
+    if status == "FAIL":
+        failures.append(name)
+
+
+def run(cmd, timeout, env=None, cwd=ROOT):
+    e = dict(os.environ, **SAN_ENV)
+    e.update(env or {})
+    try:
+        p = subprocess.run(cmd, cwd=cwd, env=e, timeout=timeout, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, text=True, errors="replace")
+        return p.returncode, p.stdout
+    except subprocess.TimeoutExpired as ex:
+        out = ex.stdout or ""
+        if isinstance(out, bytes):
+            out = out.decode(errors="replace")
+        return -1, out + "\n(time limit %ds)" % timeout
+
+
+def unit_tests():
+    for binary in sorted(glob.glob(os.path.join(ROOT, "build/asan/tests/**/test_*"), recursive=True)):
+        if not os.access(binary, os.X_OK) or binary.endswith((".o", ".d")):
+            continue
+        suite = os.path.relpath(binary, os.path.join(ROOT, "build/asan/tests"))
+        rc, out = run([binary], timeout=900)
+        seen = 0
+        for line in out.splitlines():
+            m = re.match(r"^(PASS|FAIL|SKIP) (\S+)(.*)$", line)
+            if m:
+                seen += 1
+                record(m.group(1), "%s/%s" % (suite, m.group(2)), m.group(3).lstrip(": "))
+        if rc != 0 or seen == 0:
+            print(out[-6000:])
+        if seen == 0:
+            record("FAIL", suite, "ran no case (exit %d)" % rc)
+        elif rc != 0 and not any(f.startswith(suite + "/") for f in failures):
+            record("FAIL", suite, "exit %d after its cases" % rc)
+
+
+def readme_example():
+    with open(os.path.join(ROOT, "README.md")) as f:
+        text = f.read()
+    m = re.search(r"<!-- example:begin -->\s*```c\n(.*?)```\s*<!-- example:end -->", text, re.S)
+    if not m:
+        record("FAIL", "readme/example", "no example block in README.md")
+        return None
+    tmp = tempfile.mkdtemp(prefix="kvt-example-")
+    src = os.path.join(tmp, "example.c")
+    with open(src, "w") as f:
+        f.write(m.group(1))
+    return tmp, src
+
+
+def pc_libs():
+    return subprocess.run(["pkg-config", "--libs", "liburcu-bp", "liburcu-cds", "numa", "liburing",
+                           "libxxhash", "yaml-0.1"], stdout=subprocess.PIPE, text=True).stdout.split()
+
+
+def example_tests():
+    got = readme_example()
+    if not got:
+        return
+    tmp, src = got
+    exe = os.path.join(tmp, "example")
+    cc = ["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
+          "-I" + os.path.join(ROOT, "include"), src, os.path.join(ROOT, "build/asan/libkvtier.a"),
+          "-o", exe] + pc_libs() + ["-lck", "-lm", "-ldl", "-pthread"]
+    rc, out = run(cc, timeout=120)
+    if rc != 0:
+        print(out)
+        record("FAIL", "readme/example-compiles", "see compiler output")
+    else:
+        record("PASS", "readme/example-compiles")
+        rc, out = run([exe], timeout=120)
+        if rc != 0:
+            print(out)
+        record("PASS" if rc == 0 else "FAIL", "readme/example-runs", "" if rc == 0 else "exit %d" % rc)
+    install_test(src, tmp)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def install_test(src, tmp):
+    dest = os.path.join(tmp, "destdir")
+    rc, out = run(["ninja", "install"], timeout=300, env={"DESTDIR": dest})
+    if rc != 0:
+        print(out)
+        record("FAIL", "install/destdir", "ninja install failed")
+        return
+    pcdir = glob.glob(os.path.join(dest, "**/pkgconfig"), recursive=True)
+    if not pcdir:
+        record("FAIL", "install/destdir", "no pkgconfig dir installed")
+        return
+    env = {"PKG_CONFIG_PATH": pcdir[0],
+           "PKG_CONFIG_SYSROOT_DIR": dest}
+    flags = subprocess.run(["pkg-config", "--cflags", "--libs", "--static", "kvtier"],
+                           stdout=subprocess.PIPE, text=True,
+                           env=dict(os.environ, **env)).stdout.split()
+    exe = os.path.join(tmp, "example-installed")
+    static_lib = os.path.join(os.path.dirname(pcdir[0]), "libkvtier.a")
+    flags = [f for f in flags if f != "-lkvtier"]
+    rc, out = run(["gcc", "-std=gnu11", src, static_lib, "-o", exe] + flags, timeout=120)
+    if rc == 0:
+        rc, out = run([exe], timeout=120)
+    if rc != 0:
+        print(out)
+    record("PASS" if rc == 0 else "FAIL", "install/pkg-config-example")
+
+
+def stress_tests():
+    seconds = os.environ.get("KVT_STRESS_SECONDS", "30")
+    for variant in ("asan", "tsan"):
+        exe = os.path.join(ROOT, "build", variant, "kvtier-stress")
+        if not os.path.exists(exe):
+            record("FAIL", "stress/%s" % variant, "kvtier-stress not built")
+            continue
+        rc, out = run([exe, "--seconds", seconds, "--threads", "4"], timeout=int(seconds) * 4 + 120)
+        tail = "\n".join(out.splitlines()[-12:])
+        print(tail if rc == 0 else out[-12000:])
+        record("PASS" if rc == 0 else "FAIL", "stress/%s-%ss" % (variant, seconds),
+               "" if rc == 0 else "exit %d" % rc)
+
+
+def main():
+    os.chdir(ROOT)
+    unit_tests()
+    example_tests()
+    stress_tests()
+    if failures:
+        print("failed: " + ", ".join(failures))
+    print("%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"], counts["skipped"]))
+    return 1 if counts["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -44,9 +44,13 @@ static int drain(struct actor *a, bool *stop)
 	struct actor_msg m;
 	int n = 0;
 
-	while (n < ACTOR_BATCH && ck_ring_dequeue_mpsc_actor_msg(&a->ring, a->buf, &m)) {
-		/* pairs with the release in actor_post: the payload is visible */
+	while (n < ACTOR_BATCH && !ring_empty(a)) {
+		/* TSan only: the head message is committed, so the release its
+		 * producer made before committing is visible; acquire it before
+		 * ck copies the payload out */
 		tsan_acquire(&a->ring);
+		if (!ck_ring_dequeue_mpsc_actor_msg(&a->ring, a->buf, &m))
+			break;
 		n++;
 		if (m.op == ACTOR_OP_STOP) {
 			*stop = true;
@@ -126,9 +130,18 @@ int actor_start(struct actor *a, const char *name, const struct actor_ops *ops,
 
 static bool try_enqueue(struct actor *a, const struct actor_msg *m)
 {
-	/* pairs with the acquire in drain(); ck's own fences are invisible to TSan */
+	unsigned int ticket;
+	struct actor_msg *slot;
+
+	slot = ck_ring_enqueue_reserve_mpsc_actor_msg(&a->ring, a->buf, &ticket);
+	if (!slot)
+		return false;
+	*slot = *m;
+	/* TSan only: ck's fences are invisible to it; pairs with the acquire in
+	 * drain(), made before the payload is read */
 	tsan_release(&a->ring);
-	return ck_ring_enqueue_mpsc_actor_msg(&a->ring, a->buf, (struct actor_msg *)m);
+	ck_ring_enqueue_commit_mpsc(&a->ring, ticket);
+	return true;
 }
 
 static void wake_actor(struct actor *a)

@@ -54,7 +54,7 @@ static void unlink_entry(struct kvt *kvt, struct entry *e, uint64_t before)
 	if (holds_borrows(before))
 		return; /* the last borrower posts INDEX_DEAD_FREE */
 	slots_give_back(&kvt->l1, e->slot);
-	call_rcu(&e->rcu, entry_free_rcu);
+	kvt_call_rcu(&e->rcu, entry_free_rcu);
 }
 
 static int match_key(struct cds_lfht_node *node, const void *key)
@@ -142,7 +142,7 @@ static void index_on_slot_free(struct kvt *kvt, uint32_t slot, uint64_t gen)
 static void index_on_dead_free(struct kvt *kvt, struct entry *e)
 {
 	slots_give_back(&kvt->l1, e->slot);
-	call_rcu(&e->rcu, entry_free_rcu);
+	kvt_call_rcu(&e->rcu, entry_free_rcu);
 }
 
 /*

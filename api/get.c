@@ -55,6 +55,7 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 {
 	struct prefetch_req *req;
 	struct actor_msg m = { .op = PREFETCH_RUN };
+	size_t hits;
 	int ret;
 
 	if (n && (!keys || !bufs || !buf_lens || !out_lens))
@@ -84,11 +85,7 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 	}
 	for (size_t i = req->hits; i < n; i++)
 		out_lens[i] = 0;
-	COUNT(kvt, prefetches, 1);
-	COUNT(kvt, prefetch_hits, req->hits);
-	COUNT(kvt, l1_hits, req->hits);
-	if (req->hits < n)
-		COUNT(kvt, l1_misses, 1);
+	hits = req->hits;
 	if (ticket)
 		*ticket = req->ticket;
 	m.ptr[0] = req;
@@ -101,6 +98,10 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 		return ret;
 	}
 	/* the worker now owns req, its borrows and our kvt_enter() */
+	COUNT(kvt, prefetches, 1);
+	COUNT(kvt, prefetch_hits, hits);
+	COUNT(kvt, l1_hits, hits);
+	COUNT(kvt, l1_misses, n - hits);
 	return 0;
 }
 

@@ -26,7 +26,9 @@
 
 /* Counters bumped by engine threads; one cache line each group. */
 struct kvt_counters {
-	alignas(64) _Atomic uint64_t l1_hits;
+	alignas(64) _Atomic uint64_t lookups;
+	_Atomic uint64_t lookup_hits;
+	_Atomic uint64_t l1_hits;
 	_Atomic uint64_t l1_misses;
 	_Atomic uint64_t l1_bytes_in;
 	_Atomic uint64_t l1_bytes_out;

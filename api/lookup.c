@@ -63,9 +63,8 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		entry_touch(e);
 	}
 	kvt_rcu_read_unlock();
-	COUNT(kvt, l1_hits, hits);
-	if (hits < n)
-		COUNT(kvt, l1_misses, 1);
+	COUNT(kvt, lookups, n);
+	COUNT(kvt, lookup_hits, hits);
 	if (flags & KVT_PIN) {
 		COUNT(kvt, pins, hits);
 		COUNT(kvt, pinned_entries, first_pins);

@@ -8,6 +8,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -99,6 +100,20 @@ static void stop_actors(struct kvt *kvt)
 	actor_stop(&kvt->index);
 }
 
+int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
+{
+	int ret = config_check(cfg, err, errlen);
+
+	if (ret)
+		return ret;
+	if (!cfg->local_cpu) {
+		/* DRAM is the only tier this build has: nowhere else to keep chunks */
+		snprintf(err, errlen, "local_cpu: \"false\": needs a lower tier (DAX, pool or an L2 adapter) and none is configured");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 {
 	char err[256];
@@ -108,15 +123,10 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 
 	if (!cfg || !out)
 		return -EINVAL;
-	ret = config_check(cfg, err, sizeof(err));
+	ret = kvt_config_check(cfg, err, sizeof(err));
 	if (ret) {
 		log_error("%s", err);
 		return ret;
-	}
-	if (!cfg->local_cpu) {
-		/* DRAM is the only tier this build has: there is nowhere else to keep chunks */
-		log_error("local_cpu: \"false\": needs a lower tier (DAX, pool or an L2 adapter) and none is configured");
-		return -EINVAL;
 	}
 	kvt = mem_aligned_zalloc(64, sizeof(*kvt));
 	if (!kvt)
@@ -126,7 +136,8 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 	kvt_namespace_seed(cfg->model_name, cfg->world_size, cfg->worker_id, cfg->kv_dtype,
 			   cfg->kv_layout, cfg->tenant_salt, &kvt->ns_seed);
 	nslots = l1_slot_count(cfg, kvt->chunk_bytes);
-	ret = slots_init(&kvt->l1, kvt->chunk_bytes, nslots, cfg->l1_numa_node);
+	ret = slots_init(&kvt->l1, kvt->chunk_bytes, nslots, cfg->l1_numa_node,
+			 cfg->l1_prefault);
 	if (ret)
 		goto err_free;
 	/* fixed size, no auto-resize: the slot count bounds the entries, and a

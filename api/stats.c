@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "api/internal.h"
 
@@ -14,6 +15,8 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 {
 	struct actor_stats as;
 
+	out->lookups = LOAD(kvt, lookups);
+	out->lookup_hits = LOAD(kvt, lookup_hits);
 	out->l1_hits = LOAD(kvt, l1_hits);
 	out->l1_misses = LOAD(kvt, l1_misses);
 	out->l1_bytes_in = LOAD(kvt, l1_bytes_in);
@@ -50,7 +53,7 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 	return 0;
 }
 
-struct prom_row {
+struct stats_row {
 	const char *name;
 	const char *type;
 	const char *help;
@@ -59,9 +62,11 @@ struct prom_row {
 
 #define ROW(field, type, help) { #field, type, help, offsetof(struct kvt_stats, field) }
 
-static const struct prom_row prom_rows[] = {
-	ROW(l1_hits, "counter", "L1 keys found by get, contains, prefetch and borrow"),
-	ROW(l1_misses, "counter", "L1 lookups that missed"),
+static const struct stats_row stats_rows[] = {
+	ROW(lookups, "counter", "keys asked of contains"),
+	ROW(lookup_hits, "counter", "keys in the cached prefixes contains returned"),
+	ROW(l1_hits, "counter", "keys served from L1 by get, prefetch and borrow"),
+	ROW(l1_misses, "counter", "keys asked of get, prefetch and borrow that were not served"),
 	ROW(l1_bytes_in, "counter", "bytes stored into L1"),
 	ROW(l1_bytes_out, "counter", "bytes restored from L1"),
 	ROW(l1_entries, "gauge", "chunks held in L1"),
@@ -88,6 +93,29 @@ static const struct prom_row prom_rows[] = {
 	ROW(errors, "counter", "internal errors"),
 };
 
+#define NROWS (sizeof(stats_rows) / sizeof(stats_rows[0]))
+_Static_assert(NROWS * sizeof(uint64_t) == sizeof(struct kvt_stats),
+	       "stats_rows[] must describe every kvt_stats field");
+
+bool kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
+		     const char **help, bool *gauge, uint64_t *value)
+{
+	const struct stats_row *r;
+
+	if (i >= NROWS)
+		return false;
+	r = &stats_rows[i];
+	if (name)
+		*name = r->name;
+	if (help)
+		*help = r->help;
+	if (gauge)
+		*gauge = r->type[0] == 'g';
+	if (value && st)
+		memcpy(value, (const char *)st + r->offset, sizeof(*value));
+	return true;
+}
+
 ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len)
 {
 	struct kvt_stats st;
@@ -96,9 +124,11 @@ ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len)
 	kvt_stats(kvt, &st);
 	if (len)
 		buf[0] = '\0';
-	for (size_t i = 0; i < sizeof(prom_rows) / sizeof(prom_rows[0]); i++) {
-		const struct prom_row *r = &prom_rows[i];
-		uint64_t v = *(const uint64_t *)((const char *)&st + r->offset);
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct stats_row *r = &stats_rows[i];
+		uint64_t v;
+
+		kvt_stats_field(&st, i, NULL, NULL, NULL, &v);
 		int n = snprintf(buf + used, len > used ? len - used : 0,
 				 "# HELP kvtier_%s %s\n# TYPE kvtier_%s %s\nkvtier_%s %llu\n",
 				 r->name, r->help, r->name, r->type, r->name,

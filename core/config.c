@@ -137,6 +137,8 @@ static const struct knob knobs[] = {
 		 "free fraction of L1 eviction stops at"),
 	KNOB_I32("l1.numa_node", l1_numa_node, -1, 1023, "-1",
 		 "NUMA node of L1 memory; -1: local to the opener"),
+	KNOB_BOOL("l1.prefault", l1_prefault, "false",
+		  "fault in all L1 memory at open: steady put latency, slower open"),
 	KNOB_U32("l1.prefetch_workers", l1_prefetch_workers, 1, 64, 0, "1",
 		 "threads that prefetch into L1"),
 	KNOB_U32("actors.mailbox_depth", mailbox_depth, 64, 1 << 20, KNOB_POW2,
@@ -864,9 +866,9 @@ int config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 			   cfg->worker_id, cfg->world_size);
 		return -EINVAL;
 	}
-	if (!chunk || chunk > CHUNK_BYTES_MAX) {
+	if (!chunk || chunk >= CHUNK_BYTES_MAX) {
 		config_err(err, errlen,
-			   "chunk of %zu bytes (chunk_size %u x kv_layers %u x kv_heads %u x head_dim %u x %s%s) exceeds 4 GiB",
+			   "chunk of %zu bytes (chunk_size %u x kv_layers %u x kv_heads %u x head_dim %u x %s%s) must be below 4 GiB",
 			   chunk, cfg->chunk_size, cfg->kv_layers,
 			   cfg->kv_heads, cfg->head_dim, cfg->kv_dtype,
 			   cfg->use_mla ? ", use_mla" : " x 2");

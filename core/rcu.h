@@ -51,6 +51,15 @@ static inline void kvt_rcu_read_unlock(void)
 	rcu_read_unlock();
 }
 
+/* call_rcu() that TSan can follow: the callback happens after this call. */
+static inline void kvt_call_rcu(struct rcu_head *head, void (*fn)(struct rcu_head *head))
+{
+#ifdef KVT_TSAN
+	tsan_release(&rcu_tsan_grace);
+#endif
+	call_rcu(head, fn);
+}
+
 /* Start of a call_rcu() callback: every read section before it has ended. */
 static inline void kvt_rcu_grace_begin(void)
 {

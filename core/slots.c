@@ -3,7 +3,8 @@
  * core/slots.c - the L1 slot arena (see slots.h).
  *
  * The mapping is anonymous and lazily faulted, so a large
- * max_local_cpu_size costs memory only as slots fill; transparent huge
+ * max_local_cpu_size costs memory only as slots fill (unless l1.prefault
+ * asks for steady put latency instead); transparent huge
  * pages are requested because restores stream whole slots.  When a NUMA
  * node is named the range is bound to it with libnuma.
  */
@@ -17,6 +18,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "core/rcu.h"
 #include "core/waitword.h"
 
 CK_RING_PROTOTYPE(slot_id, slot_id)
@@ -31,7 +33,8 @@ static unsigned int ring_size_for(uint32_t nslots)
 	return size;
 }
 
-int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node)
+int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node,
+	       bool prefault)
 {
 	unsigned int ring_size;
 	int ret = -ENOMEM;
@@ -56,6 +59,13 @@ int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_nod
 			goto err_unmap;
 		}
 		numa_tonode_memory(s->base, s->map_bytes, numa_node);
+	}
+	/* after the NUMA binding, so the pages land on the node */
+	if (prefault && madvise(s->base, s->map_bytes, MADV_POPULATE_WRITE) < 0) {
+		ret = -errno;
+		log_error("l1.prefault: cannot populate %zu bytes: %s", s->map_bytes,
+			  strerror(errno));
+		goto err_unmap;
 	}
 	ring_size = ring_size_for(nslots);
 	s->free_buf = mem_aligned_zalloc(64, sizeof(*s->free_buf) * ring_size);
@@ -108,6 +118,8 @@ static bool try_take(struct slots *s, uint32_t *slot, uint64_t *gen)
 	struct slot_id id;
 	uint8_t expected = SLOT_FREE;
 
+	/* TSan only: pairs with the release in slots_give_back() */
+	tsan_acquire(&s->free_ring);
 	if (!ck_ring_dequeue_spmc_slot_id(&s->free_ring, s->free_buf, &id))
 		return false;
 	/* we own the id now: no one else can move it out of FREE */
@@ -152,14 +164,21 @@ int slots_take(struct slots *s, uint32_t *slot, uint64_t *gen, unsigned int wait
 
 void slots_give_back(struct slots *s, uint32_t slot)
 {
-	struct slot_id id = { slot };
+	struct slot_id id = { slot }, *free_slot;
 
 	atomic_store_explicit(&s->owner[slot], NULL, memory_order_release);
 	atomic_fetch_add_explicit(&s->gen[slot], 1, memory_order_relaxed);
 	/* release: the slot's new state and generation are visible to the next taker */
 	atomic_store_explicit(&s->state[slot], SLOT_FREE, memory_order_release);
-	if (!ck_ring_enqueue_spmc_slot_id(&s->free_ring, s->free_buf, &id))
+	free_slot = ck_ring_enqueue_reserve_spmc_slot_id(&s->free_ring, s->free_buf);
+	if (!free_slot) {
 		log_error("slot %u: free ring full (a slot was given back twice)", slot);
+		return;
+	}
+	*free_slot = id;
+	/* TSan only: pairs with the acquire in try_take() */
+	tsan_release(&s->free_ring);
+	ck_ring_enqueue_commit_spmc(&s->free_ring);
 	atomic_fetch_add_explicit(&s->freed_seq, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&s->waiters, memory_order_seq_cst))
 		waitword_wake(&s->freed_seq);

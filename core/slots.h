@@ -16,6 +16,7 @@
 
 #include <ck_ring.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,10 +43,12 @@ struct slots {
 };
 
 /*
- * slots_init() - map @nslots slots of @slot_bytes on @numa_node (-1: local).
+ * slots_init() - map @nslots slots of @slot_bytes on @numa_node (-1: local);
+ * @prefault touches every page now instead of on first put.
  * Return: 0, -ENOMEM, -EINVAL; on error nothing is left mapped.
  */
-int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node);
+int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node,
+	       bool prefault);
 void slots_destroy(struct slots *s);
 
 /*

@@ -133,6 +133,16 @@ int kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
 const char *kvt_config_ignored(const struct kvt_config *cfg, size_t i);
 
 /**
+ * kvt_config_check() - the cross-knob checks kvt_open() runs (watermarks in
+ * order, L1 holds at least two chunks, modes that need a lower tier, ...),
+ * without opening anything.
+ *
+ * Threads: the config's owner.  Blocks: never.
+ * Return: 0, or -EINVAL with @err naming the knobs and values.
+ */
+int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen);
+
+/**
  * kvt_config_dump() - write "key: value" lines of every knob to @fd.
  * Threads: the config's owner.  Blocks: writes to @fd.
  * Return: 0, or -errno from write.
@@ -415,7 +425,8 @@ int kvt_release(struct kvt *kvt, struct kvt_lease *lease);
 /* ---- stats ------------------------------------------------------------ */
 
 struct kvt_stats {
-	uint64_t l1_hits, l1_misses;       /* keys looked up by get/contains/prefetch */
+	uint64_t lookups, lookup_hits;     /* keys asked of kvt_contains, keys in its prefixes */
+	uint64_t l1_hits, l1_misses;       /* keys asked of get/prefetch/borrow: served, not */
 	uint64_t l1_bytes_in, l1_bytes_out;
 	uint64_t l1_entries, l1_slots, l1_free_slots;
 	uint64_t l1_evictions;
@@ -436,6 +447,19 @@ struct kvt_stats {
  * Threads: any.  Blocks: never.  Return: 0.
  */
 int kvt_stats(struct kvt *kvt, struct kvt_stats *out);
+
+/**
+ * kvt_stats_field() - describe the @i-th counter of struct kvt_stats.  Every
+ * field is a uint64_t, in struct order, so tools can list them all.
+ * @name, @help: receive static strings; @gauge: true for a level, false for
+ *               a counter.  Any of them may be NULL.
+ * @value:       receives the field's value in @st (may be NULL, as may @st).
+ *
+ * Threads: any.  Blocks: never.
+ * Return: true, or false past the last field.
+ */
+bool kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
+		     const char **help, bool *gauge, uint64_t *value);
 
 /**
  * kvt_stats_prometheus() - the counters as Prometheus text exposition.

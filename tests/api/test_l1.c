@@ -511,6 +511,16 @@ TEST(open_close_leaks_no_thread_or_fd)
 	CHECK_EQ(harness_count_fds(), fds);
 }
 
+TEST(prefaulted_l1_serves_puts)
+{
+	struct kvt *kvt = open_l1(32, "l1.prefault", "true");
+	size_t len;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	CHECK_EQ(get_one(kvt, 1, &len), 1);
+	kvt_close(kvt);
+}
+
 TEST(namespaces_never_share_keys)
 {
 	uint32_t tokens[300];

@@ -662,12 +662,17 @@ static const struct check_case {
 	  true, { NULL } },
 	/* 2 x 64 x 65536 x 8 x 128 x 2 bytes = 16 GiB */
 	{ { { "kv_layers", "64" }, { "chunk_size", "65536" }, { "kv_heads", "8" },
-	    { "head_dim", "128" } }, false, { "exceeds 4 GiB", "chunk_size 65536" } },
-	/* exactly 4 GiB passes the chunk limit; 8 GB holds two */
+	    { "head_dim", "128" } }, false, { "must be below 4 GiB", "chunk_size 65536" } },
+	/* exactly 4 GiB does not fit the 32-bit chunk length */
 	{ { { "kv_layers", "64" }, { "chunk_size", "16384" }, { "kv_heads", "8" },
+	    { "head_dim", "128" }, { "max_local_cpu_size", "8" } }, false,
+	  { "must be below 4 GiB" } },
+	/* 2 GiB chunks: 8 GB holds two, 3 GB does not */
+	{ { { "kv_layers", "64" }, { "chunk_size", "8192" }, { "kv_heads", "8" },
 	    { "head_dim", "128" }, { "max_local_cpu_size", "8" } }, true, { NULL } },
-	{ { { "kv_layers", "64" }, { "chunk_size", "16384" }, { "kv_heads", "8" },
-	    { "head_dim", "128" } }, false, { "max_local_cpu_size (5 GB)" } },
+	{ { { "kv_layers", "64" }, { "chunk_size", "8192" }, { "kv_heads", "8" },
+	    { "head_dim", "128" }, { "max_local_cpu_size", "3" } }, false,
+	  { "max_local_cpu_size (3 GB)" } },
 };
 
 TEST(check_table)

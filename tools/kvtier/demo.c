@@ -1,0 +1,1071 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tools/kvtier/demo.c - `kvtier demo`: a long-document QA workload on L1.
+ *
+ * The shape is Qwen2.5-0.5B's KV cache (24 layers x 2 KV heads x 64 dims,
+ * bfloat16: 12 KiB a token, 3 MiB a 256-token chunk), embedded so the demo
+ * needs no file; --config FILE and KVT_* apply on top.
+ *
+ *   store    for each document: deterministic pseudo-random token ids, keys
+ *            by kvt_chunk_keys(), each chunk filled with a pattern seeded by
+ *            its key, one kvt_put() of the document (the prefill).  Then a
+ *            re-put of document 0 must be all duplicates.
+ *   replay   each document once, shuffled, followed by a ~100-token question
+ *            that misses: kvt_contains(KVT_PIN) gives the cached prefix,
+ *            kvt_get() restores it into preallocated buffers, kvt_unpin().
+ *            The latency of contains + get is the restore latency; its lower
+ *            bound is the query's bytes over single-thread memcpy bandwidth
+ *            measured in the same run.  A few more queries go through
+ *            kvt_prefetch(), waiting on the event fd.
+ *   verify   every restored chunk, after the clock stops: its length and
+ *            every byte against the pattern of its key, so a chunk restored
+ *            under the wrong key fails too.  Destination pages are poisoned
+ *            before each query, so a buffer the library left alone fails.
+ *
+ * The pattern is four interleaved xorshift64 streams (independent, so the
+ * CPU overlaps them): filling and checking run near memory speed, and never
+ * inside a timed region.
+ *
+ * Threads: the main thread; put and prefetch callbacks on whatever thread
+ * the library runs them, so what they share with main is atomic.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "tools/common/progress.h"
+#include "tools/kvtier/cli.h"
+
+/* The embedded model: Qwen2.5-0.5B. */
+#define DEMO_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
+#define DEMO_CHUNK_TOKENS 256
+#define DEMO_LAYERS 24
+#define DEMO_KV_HEADS 2
+#define DEMO_HEAD_DIM 64
+#define DEMO_DTYPE "bfloat16"
+#define DEMO_DTYPE_BYTES 2
+#define DEMO_VOCAB 151936u
+
+/* L1 for the default workload: at least this many GiB ("GB" in LMCache). */
+#define DEMO_L1_MIN_GB 2.5
+/* ... and the working set x this, so eviction (which starts below 5% free
+ * and stops at 10% by default) never runs. */
+#define DEMO_L1_HEADROOM 1.25
+
+#define DEFAULT_DOCS 20
+#define DEFAULT_TOKENS 8192
+#define QUESTION_TOKENS 100
+#define PREFETCH_QUERIES 4
+#define PREFETCH_WAIT_MS 10000
+
+#define MEMCPY_BYTES (64ul << 20)
+#define MEMCPY_REPS 5
+#define FIRST_TOUCH_BYTES (256ul << 20)
+#define FIRST_TOUCH_REPS 3
+
+#define POISON_WORD 0x6b767469657262adull
+#define POISON_STRIDE 4096
+#define FAIL_PRINT_MAX 10
+
+#define GIB (1024.0 * 1024.0 * 1024.0)
+#define MIB (1024.0 * 1024.0)
+
+struct demo_opts {
+	const char *config;
+	uint64_t docs;
+	uint64_t tokens;
+	uint64_t queries;
+	bool json;
+};
+
+struct demo {
+	struct demo_opts o;
+	struct kvt *kvt;
+	size_t chunk_tokens;
+	size_t chunk_bytes;
+	size_t token_bytes;
+	size_t stride;			/* chunk buffer spacing, 64-byte multiple */
+	size_t doc_keys;		/* keys of one document */
+	size_t query_keys;		/* keys of a document plus its question */
+	size_t full_chunks;		/* hits a query expects: whole doc chunks */
+	uint64_t l1_slots;
+
+	uint32_t *tokens;		/* o.tokens + QUESTION_TOKENS */
+	struct kvt_key *keys;		/* query_keys */
+	char *arena;			/* query_keys chunk buffers */
+	void **bufs;
+	size_t *lens;
+	size_t *buf_lens;
+	size_t *out_lens;
+	int *results;
+	uint64_t *perm;
+
+	uint64_t failures;		/* wrong bytes, failed calls, broken contracts */
+	double memcpy_gbps;
+	double first_touch_gbps;	/* memcpy into fresh pages, as a cold L1 */
+
+	uint64_t store_ns, store_bytes, stored, duplicates;
+	uint64_t asked, hit, restore_ns, restore_bytes, verified;
+	double *lat_ms, *bound_ms;
+	uint64_t nlat;
+	double *pf_lat_ms, *pf_bound_ms;
+	uint64_t npf, pf_ns, pf_bytes;
+
+	struct kvt_stats st;
+};
+
+struct put_ctx {
+	const struct kvt_key *keys;
+	size_t n;
+	_Atomic uint64_t calls;
+	_Atomic uint64_t bad;
+};
+
+struct prefetch_ctx {
+	_Atomic uint32_t fired;		/* release by the callback, acquire by main */
+	_Atomic uint64_t ticket;
+	_Atomic int64_t hits;
+};
+
+static void demo_fail(struct demo *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void demo_fail(struct demo *d, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (d->failures++ >= FAIL_PRINT_MAX)
+		return;
+	fprintf(stderr, "kvtier demo: FAIL: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+/* ---- deterministic data ------------------------------------------------ */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+static inline uint64_t xorshift64(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x << 13;
+	x ^= x >> 7;
+	x ^= x << 17;
+	return *s = x;
+}
+
+static void fill_tokens(uint32_t *t, size_t n, uint64_t seed)
+{
+	uint64_t s = splitmix64(&seed) | 1;
+
+	for (size_t i = 0; i < n; i++)
+		t[i] = (uint32_t)(xorshift64(&s) % DEMO_VOCAB);
+}
+
+static void doc_tokens(uint32_t *t, size_t n, uint64_t doc)
+{
+	fill_tokens(t, n, doc);
+}
+
+static void question_tokens(uint32_t *t, size_t n, uint64_t query)
+{
+	fill_tokens(t, n, ~query);
+}
+
+struct pattern {
+	uint64_t s[4];
+};
+
+static void pattern_init(struct pattern *p, const struct kvt_key *key)
+{
+	uint64_t x = key->lo ^ (key->hi * 0x9e3779b97f4a7c15ull);
+
+	for (int i = 0; i < 4; i++)
+		p->s[i] = splitmix64(&x) | 1;
+}
+
+/* The 8 bytes after the last whole word, when @len is not a multiple of 8. */
+static uint64_t pattern_tail(struct pattern *p)
+{
+	return xorshift64(&p->s[0]);
+}
+
+/* Fill @len bytes at @buf (8-byte aligned) with @key's pattern. */
+static void pattern_fill(void *buf, size_t len, const struct kvt_key *key)
+{
+	uint64_t *w = buf;
+	size_t nw = len / 8, i;
+	struct pattern p;
+
+	pattern_init(&p, key);
+	for (i = 0; i + 4 <= nw; i += 4) {
+		w[i] = xorshift64(&p.s[0]);
+		w[i + 1] = xorshift64(&p.s[1]);
+		w[i + 2] = xorshift64(&p.s[2]);
+		w[i + 3] = xorshift64(&p.s[3]);
+	}
+	for (; i < nw; i++)
+		w[i] = xorshift64(&p.s[i & 3]);
+	if (len & 7) {
+		uint64_t t = pattern_tail(&p);
+
+		memcpy((char *)buf + nw * 8, &t, len & 7);
+	}
+}
+
+/*
+ * pattern_check() - compare @len bytes at @buf with @key's pattern.
+ * Return: @len when all match, else the offset of the first wrong 32-byte
+ * block (or tail).
+ */
+static size_t pattern_check(const void *buf, size_t len, const struct kvt_key *key)
+{
+	const uint64_t *w = buf;
+	size_t nw = len / 8, i;
+	struct pattern p;
+
+	pattern_init(&p, key);
+	for (i = 0; i + 4 <= nw; i += 4) {
+		uint64_t diff = (w[i] ^ xorshift64(&p.s[0])) |
+				(w[i + 1] ^ xorshift64(&p.s[1])) |
+				(w[i + 2] ^ xorshift64(&p.s[2])) |
+				(w[i + 3] ^ xorshift64(&p.s[3]));
+
+		if (diff)
+			return i * 8;
+	}
+	for (; i < nw; i++)
+		if (w[i] != xorshift64(&p.s[i & 3]))
+			return i * 8;
+	if (len & 7) {
+		uint64_t t = pattern_tail(&p);
+
+		if (memcmp((const char *)buf + nw * 8, &t, len & 7))
+			return nw * 8;
+	}
+	return len;
+}
+
+/* Fisher-Yates over 0..n-1 with a fixed stream, so runs repeat. */
+static void shuffle(uint64_t *perm, size_t n, uint64_t *seed)
+{
+	for (size_t i = 0; i < n; i++)
+		perm[i] = i;
+	for (size_t i = n; i > 1; i--) {
+		size_t j = (size_t)(splitmix64(seed) % i);
+		uint64_t t = perm[i - 1];
+
+		perm[i - 1] = perm[j];
+		perm[j] = t;
+	}
+}
+
+/* ---- setup --------------------------------------------------------------- */
+
+static void demo_usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kvtier demo [--config FILE] [--docs N] [--tokens N] [--queries N] [--json]\n"
+		"\n"
+		"Long-document QA on L1: store N documents (default %d) of N tokens\n"
+		"(default %d) in %d-token chunks of Qwen2.5-0.5B's KV shape (3 MiB a\n"
+		"chunk), then replay N queries (default: every document once, shuffled,\n"
+		"each with a %d-token question that misses) through kvt_contains +\n"
+		"kvt_get, and %d through kvt_prefetch; verify every restored byte.\n"
+		"Prints hit rate, store and restore GB/s, restore latency p50/p99 next\n"
+		"to the memcpy bound of the same run, and the counters.\n"
+		"\n"
+		"  --config FILE  LMCache YAML applied on the demo's config, then KVT_*\n"
+		"  --json         also print one JSON object as the last line\n"
+		"Exit status: 0 all checks held, 1 a check failed, 2 usage error.\n",
+		DEFAULT_DOCS, DEFAULT_TOKENS, DEMO_CHUNK_TOKENS, QUESTION_TOKENS,
+		PREFETCH_QUERIES);
+}
+
+/* Return: -1 to go on, or an exit code. */
+static int parse_opts(struct demo_opts *o, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "docs", required_argument, NULL, 'd' },
+		{ "tokens", required_argument, NULL, 't' },
+		{ "queries", required_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool have_queries = false;
+	int c;
+
+	o->docs = DEFAULT_DOCS;
+	o->tokens = DEFAULT_TOKENS;
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'd':
+			if (main_parse_count("--docs", optarg, 1, 1000000, &o->docs))
+				return CLI_EXIT_USAGE;
+			break;
+		case 't':
+			if (main_parse_count("--tokens", optarg, 1, 1u << 20, &o->tokens))
+				return CLI_EXIT_USAGE;
+			break;
+		case 'q':
+			if (main_parse_count("--queries", optarg, 1, 10000000, &o->queries))
+				return CLI_EXIT_USAGE;
+			have_queries = true;
+			break;
+		case 'j':
+			o->json = true;
+			break;
+		case 'h':
+			demo_usage(stdout);
+			return CLI_EXIT_OK;
+		case ':':
+			fprintf(stderr, "kvtier demo: %s needs a value\n", argv[optind - 1]);
+			demo_usage(stderr);
+			return CLI_EXIT_USAGE;
+		default:
+			fprintf(stderr, "kvtier demo: unknown option '%s'\n", argv[optind - 1]);
+			demo_usage(stderr);
+			return CLI_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kvtier demo: unexpected argument '%s'\n", argv[optind]);
+		demo_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!have_queries)
+		o->queries = o->docs;
+	return -1;
+}
+
+static double phys_gib(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	if (pages <= 0 || page <= 0)
+		return 8.0;
+	return (double)pages * (double)page / GIB;
+}
+
+/*
+ * The embedded config: Qwen2.5-0.5B's KV shape, and an L1 that holds the
+ * whole working set with headroom (capped at half the machine's memory).
+ */
+static int demo_config(struct kvt_config *cfg, const struct demo_opts *o)
+{
+	static const struct {
+		const char *key;
+		const char *value;
+	} rows[] = {
+		{ "model_name", DEMO_MODEL },
+		{ "chunk_size", "256" },
+		{ "kv_layers", "24" },
+		{ "kv_heads", "2" },
+		{ "head_dim", "64" },
+		{ "kv_dtype", DEMO_DTYPE },
+		{ "use_mla", "false" },
+		{ "local_cpu", "true" },
+	};
+	_Static_assert(DEMO_CHUNK_TOKENS == 256 && DEMO_LAYERS == 24 && DEMO_KV_HEADS == 2 &&
+		       DEMO_HEAD_DIM == 64, "rows[] spells the DEMO_* shape");
+	double chunk = 2.0 * DEMO_LAYERS * DEMO_CHUNK_TOKENS * DEMO_KV_HEADS * DEMO_HEAD_DIM *
+		       DEMO_DTYPE_BYTES;
+	double chunks = (double)o->docs *
+			(double)((o->tokens + DEMO_CHUNK_TOKENS - 1) / DEMO_CHUNK_TOKENS);
+	double gb = chunks * chunk * DEMO_L1_HEADROOM / GIB, cap = floor(phys_gib() / 2);
+	char err[256], value[32];
+	int ret;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		ret = kvt_config_set(cfg, rows[i].key, rows[i].value, err, sizeof(err));
+		if (ret) {
+			fprintf(stderr, "kvtier demo: embedded config: %s\n", err);
+			return ret;
+		}
+	}
+	gb = ceil(gb * 4) / 4;
+	if (gb < DEMO_L1_MIN_GB)
+		gb = DEMO_L1_MIN_GB;
+	if (gb > cap && cap >= 1)
+		gb = cap;
+	snprintf(value, sizeof(value), "%.2f", gb);
+	ret = kvt_config_set(cfg, "max_local_cpu_size", value, err, sizeof(err));
+	if (ret)
+		fprintf(stderr, "kvtier demo: embedded config: %s\n", err);
+	return ret;
+}
+
+static uint64_t config_u64(const struct kvt_config *cfg, const char *key)
+{
+	char buf[64];
+
+	if (kvt_config_get(cfg, key, buf, sizeof(buf)) < 0)
+		return 0;
+	return strtoull(buf, NULL, 10);
+}
+
+static void *xalloc(size_t n)
+{
+	void *p = aligned_alloc(64, (n + 63) & ~(size_t)63);
+
+	if (!p)
+		fprintf(stderr, "kvtier demo: out of memory (%zu bytes)\n", n);
+	return p;
+}
+
+/* Buffers for one query, all faulted in: an engine's buffers are resident. */
+static int demo_alloc(struct demo *d)
+{
+	size_t arena = d->query_keys * d->stride;
+	uint64_t nq = d->o.queries;
+
+	if ((double)arena > phys_gib() * GIB / 4) {
+		fprintf(stderr, "kvtier demo: %zu chunk buffers of %zu bytes (%.1f GiB) for one query is more than a quarter of memory; use fewer --tokens\n",
+			d->query_keys, d->chunk_bytes, (double)arena / GIB);
+		return -ENOMEM;
+	}
+	d->tokens = xalloc((d->o.tokens + QUESTION_TOKENS) * sizeof(*d->tokens));
+	d->keys = xalloc(d->query_keys * sizeof(*d->keys));
+	d->arena = xalloc(arena);
+	d->bufs = xalloc(d->query_keys * sizeof(*d->bufs));
+	d->lens = xalloc(d->query_keys * sizeof(*d->lens));
+	d->buf_lens = xalloc(d->query_keys * sizeof(*d->buf_lens));
+	d->out_lens = xalloc(d->query_keys * sizeof(*d->out_lens));
+	d->results = xalloc(d->query_keys * sizeof(*d->results));
+	d->perm = xalloc(d->o.docs * sizeof(*d->perm));
+	d->lat_ms = xalloc(nq * sizeof(double));
+	d->bound_ms = xalloc(nq * sizeof(double));
+	d->pf_lat_ms = xalloc(PREFETCH_QUERIES * sizeof(double));
+	d->pf_bound_ms = xalloc(PREFETCH_QUERIES * sizeof(double));
+	if (!d->tokens || !d->keys || !d->arena || !d->bufs || !d->lens || !d->buf_lens ||
+	    !d->out_lens || !d->results || !d->perm || !d->lat_ms || !d->bound_ms ||
+	    !d->pf_lat_ms || !d->pf_bound_ms)
+		return -ENOMEM;
+	memset(d->arena, 0, arena);
+	for (size_t i = 0; i < d->query_keys; i++) {
+		d->bufs[i] = d->arena + i * d->stride;
+		d->buf_lens[i] = d->chunk_bytes;
+	}
+	return 0;
+}
+
+static void demo_free(struct demo *d)
+{
+	free(d->pf_bound_ms);
+	free(d->pf_lat_ms);
+	free(d->bound_ms);
+	free(d->lat_ms);
+	free(d->perm);
+	free(d->results);
+	free(d->out_lens);
+	free(d->buf_lens);
+	free(d->lens);
+	free(d->bufs);
+	free(d->arena);
+	free(d->keys);
+	free(d->tokens);
+}
+
+/*
+ * Single-thread memcpy of a 64 MiB buffer, best of MEMCPY_REPS: the bound a
+ * restore into engine buffers cannot beat on one thread.
+ */
+static double measure_memcpy_gbps(void)
+{
+	char *src = xalloc(MEMCPY_BYTES), *dst = xalloc(MEMCPY_BYTES);
+	uint64_t best = UINT64_MAX;
+
+	if (!src || !dst) {
+		free(src);
+		free(dst);
+		return 0;
+	}
+	memset(src, 0x5a, MEMCPY_BYTES);
+	memset(dst, 0xa5, MEMCPY_BYTES);
+	for (int r = 0; r <= MEMCPY_REPS; r++) {
+		uint64_t t0 = tool_now_ns(), t;
+
+		memcpy(dst, src, MEMCPY_BYTES);
+		/* the copy is observable: no dead-store elimination */
+		__asm__ __volatile__("" : : "r"(dst) : "memory");
+		t = tool_now_ns() - t0;
+		if (r && t < best)	/* rep 0 warms up */
+			best = t;
+	}
+	free(src);
+	free(dst);
+	return (double)MEMCPY_BYTES / (double)best;
+}
+
+/*
+ * Chunk-sized memcpys into a fresh anonymous mapping with MADV_HUGEPAGE, as
+ * the L1 arena is mapped: the bound for storing into a cold L1, where the
+ * kernel faults in and zeroes every page on first write.  Best of
+ * FIRST_TOUCH_REPS fresh mappings.
+ */
+static double measure_first_touch_gbps(const struct demo *d)
+{
+	size_t n = FIRST_TOUCH_BYTES / d->chunk_bytes;
+	uint64_t best = UINT64_MAX;
+
+	if (n < 8)
+		n = 8;
+	for (int r = 0; r < FIRST_TOUCH_REPS; r++) {
+		char *m = mmap(NULL, n * d->chunk_bytes, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		uint64_t t0, t;
+
+		if (m == MAP_FAILED)
+			return 0;
+		madvise(m, n * d->chunk_bytes, MADV_HUGEPAGE);
+		t0 = tool_now_ns();
+		for (size_t i = 0; i < n; i++)
+			memcpy(m + i * d->chunk_bytes, d->bufs[i % d->query_keys], d->chunk_bytes);
+		__asm__ __volatile__("" : : "r"(m) : "memory");
+		t = tool_now_ns() - t0;
+		best = t < best ? t : best;
+		munmap(m, n * d->chunk_bytes);
+	}
+	return (double)(n * d->chunk_bytes) / (double)best;
+}
+
+/* ---- the workload ---------------------------------------------------------- */
+
+/* Bytes of chunk @i of a sequence of @ntokens tokens. */
+static size_t chunk_len(const struct demo *d, size_t ntokens, size_t i)
+{
+	size_t left = ntokens - i * d->chunk_tokens;
+
+	return (left < d->chunk_tokens ? left : d->chunk_tokens) * d->token_bytes;
+}
+
+static bool key_eq(const struct kvt_key *a, const struct kvt_key *b)
+{
+	return a->lo == b->lo && a->hi == b->hi;
+}
+
+static void put_cb(void *arg, const struct kvt_key *key, size_t index)
+{
+	struct put_ctx *pc = arg;
+
+	atomic_fetch_add_explicit(&pc->calls, 1, memory_order_relaxed);
+	if (index >= pc->n || !key_eq(key, &pc->keys[index]))
+		atomic_fetch_add_explicit(&pc->bad, 1, memory_order_relaxed);
+}
+
+static uint64_t evictions(struct demo *d)
+{
+	struct kvt_stats st;
+
+	kvt_stats(d->kvt, &st);
+	return st.l1_evictions;
+}
+
+/*
+ * store_doc() - the prefill of document @doc: keys, chunk bytes, one put.
+ * @dup: the document is stored already; every key must be a duplicate.
+ */
+static void store_doc(struct demo *d, uint64_t doc, bool dup)
+{
+	struct put_ctx pc = { .keys = d->keys, .n = d->doc_keys };
+	size_t n = d->doc_keys;
+	uint64_t bytes = 0, t0, t1;
+	ssize_t r;
+
+	doc_tokens(d->tokens, d->o.tokens, doc);
+	r = kvt_chunk_keys(d->kvt, d->tokens, d->o.tokens, d->keys, d->query_keys);
+	if (r != (ssize_t)n) {
+		demo_fail(d, "kvt_chunk_keys(doc %llu): %zd, expected %zu",
+			  (unsigned long long)doc, r, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		d->lens[i] = chunk_len(d, d->o.tokens, i);
+		pattern_fill(d->bufs[i], d->lens[i], &d->keys[i]);
+		bytes += d->lens[i];
+	}
+	t0 = tool_now_ns();
+	r = kvt_put(d->kvt, d->keys, (const void *const *)d->bufs, d->lens, n, d->results,
+		    put_cb, &pc);
+	t1 = tool_now_ns();
+	if (r < 0) {
+		demo_fail(d, "kvt_put(doc %llu): %s", (unsigned long long)doc,
+			  kvt_strerror((int)r));
+		return;
+	}
+	if (atomic_load(&pc.calls) != (uint64_t)r || atomic_load(&pc.bad))
+		demo_fail(d, "kvt_put(doc %llu): stored %zd keys, callback fired %llu times (%llu with a wrong key or index)",
+			  (unsigned long long)doc, r, (unsigned long long)atomic_load(&pc.calls),
+			  (unsigned long long)atomic_load(&pc.bad));
+	for (size_t i = 0; i < n; i++) {
+		int want = dup ? 1 : 0;
+
+		if (d->results[i] == 1)
+			d->duplicates++;
+		if (d->results[i] < 0)
+			demo_fail(d, "kvt_put(doc %llu) key %zu: %s", (unsigned long long)doc,
+				  i, kvt_strerror(d->results[i]));
+		else if (d->results[i] != want && !(dup && evictions(d)))
+			demo_fail(d, "kvt_put(doc %llu) key %zu: result %d, expected %d",
+				  (unsigned long long)doc, i, d->results[i], want);
+	}
+	if (dup)
+		return;
+	d->store_ns += t1 - t0;
+	d->store_bytes += bytes;
+	d->stored += (uint64_t)r;
+}
+
+static void store_phase(struct demo *d)
+{
+	struct progress p;
+	int ret;
+
+	progress_start(&p, "store", d->o.docs);
+	for (uint64_t doc = 0; doc < d->o.docs; doc++) {
+		store_doc(d, doc, false);
+		progress_update(&p, doc + 1);
+	}
+	progress_end(&p);
+	ret = kvt_flush(d->kvt);
+	if (ret)
+		demo_fail(d, "kvt_flush: %s", kvt_strerror(ret));
+	store_doc(d, 0, true);
+}
+
+/* Tokens and keys of query @q on document @doc.  Return: false on failure. */
+static bool make_query(struct demo *d, uint64_t doc, uint64_t q)
+{
+	size_t ntok = d->o.tokens + QUESTION_TOKENS;
+	ssize_t r;
+
+	doc_tokens(d->tokens, d->o.tokens, doc);
+	question_tokens(d->tokens + d->o.tokens, QUESTION_TOKENS, q);
+	r = kvt_chunk_keys(d->kvt, d->tokens, ntok, d->keys, d->query_keys);
+	if (r != (ssize_t)d->query_keys) {
+		demo_fail(d, "kvt_chunk_keys(query %llu): %zd, expected %zu",
+			  (unsigned long long)q, r, d->query_keys);
+		return false;
+	}
+	return true;
+}
+
+/* Mark every page of every destination buffer, and every out_len. */
+static void poison(struct demo *d)
+{
+	const uint64_t w = POISON_WORD;
+
+	for (size_t i = 0; i < d->query_keys; i++) {
+		char *b = d->bufs[i];
+
+		for (size_t off = 0; off + sizeof(w) <= d->chunk_bytes; off += POISON_STRIDE)
+			memcpy(b + off, &w, sizeof(w));
+		if (d->chunk_bytes >= sizeof(w))
+			memcpy(b + d->chunk_bytes - sizeof(w), &w, sizeof(w));
+		d->out_lens[i] = SIZE_MAX;
+	}
+}
+
+/*
+ * check_restore() - after query @q restored @hits chunks: the hit count
+ * against what is cached, every out_len, every byte.
+ * Return: the bytes restored.
+ */
+static uint64_t check_restore(struct demo *d, uint64_t q, const char *how, ssize_t hits,
+			      bool holes_zeroed)
+{
+	size_t ntok = d->o.tokens + QUESTION_TOKENS;
+	uint64_t bytes = 0;
+
+	if (hits < 0 || (size_t)hits > d->full_chunks ||
+	    ((size_t)hits < d->full_chunks && !evictions(d))) {
+		demo_fail(d, "%s query %llu: %zd hits; %zu chunks are cached and none was evicted",
+			  how, (unsigned long long)q, hits, d->full_chunks);
+		if (hits < 0)
+			return 0;
+	}
+	for (size_t i = 0; i < d->query_keys; i++) {
+		size_t want = (ssize_t)i < hits ? chunk_len(d, ntok, i) : 0, at;
+
+		if ((ssize_t)i >= hits && !holes_zeroed)
+			break;
+		if (d->out_lens[i] != want) {
+			demo_fail(d, "%s query %llu chunk %zu: out_len %zu, expected %zu", how,
+				  (unsigned long long)q, i, d->out_lens[i], want);
+			continue;
+		}
+		if (!want)
+			continue;
+		at = pattern_check(d->bufs[i], want, &d->keys[i]);
+		if (at != want)
+			demo_fail(d, "%s query %llu chunk %zu: wrong bytes at offset %zu of %zu",
+				  how, (unsigned long long)q, i, at, want);
+		bytes += want;
+		d->verified++;
+	}
+	return bytes;
+}
+
+/* One query through kvt_contains(KVT_PIN) + kvt_get(), then unpin. */
+static void replay_query(struct demo *d, uint64_t doc, uint64_t q)
+{
+	uint64_t t0, t1, bytes;
+	ssize_t hits, got, unpinned;
+
+	if (!make_query(d, doc, q))
+		return;
+	poison(d);
+	t0 = tool_now_ns();
+	hits = kvt_contains(d->kvt, d->keys, d->query_keys, KVT_PIN);
+	got = hits > 0 ? kvt_get(d->kvt, d->keys, (size_t)hits, d->bufs, d->buf_lens,
+				 d->out_lens) : 0;
+	t1 = tool_now_ns();
+	unpinned = hits > 0 ? kvt_unpin(d->kvt, d->keys, (size_t)hits) : 0;
+	if (got != hits)
+		demo_fail(d, "query %llu: kvt_get restored %zd of %zd pinned hits",
+			  (unsigned long long)q, got, hits);
+	if (unpinned != hits)
+		demo_fail(d, "query %llu: kvt_unpin dropped %zd of %zd pins",
+			  (unsigned long long)q, unpinned, hits);
+	bytes = check_restore(d, q, "get", hits, false);
+	d->asked += d->query_keys;
+	d->hit += hits > 0 ? (uint64_t)hits : 0;
+	d->restore_ns += t1 - t0;
+	d->restore_bytes += bytes;
+	d->lat_ms[d->nlat] = (double)(t1 - t0) / 1e6;
+	d->bound_ms[d->nlat] = (double)bytes;	/* bytes until to_bound_ms() */
+	d->nlat++;
+}
+
+static void prefetch_cb(void *arg, uint64_t ticket, ssize_t hits)
+{
+	struct prefetch_ctx *pc = arg;
+
+	atomic_store_explicit(&pc->ticket, ticket, memory_order_relaxed);
+	atomic_store_explicit(&pc->hits, (int64_t)hits, memory_order_relaxed);
+	/* release: the restored bytes and the fields above, before main sees it */
+	atomic_fetch_add_explicit(&pc->fired, 1, memory_order_release);
+}
+
+/* One query through kvt_prefetch(), waiting on the event fd. */
+static void prefetch_query(struct demo *d, uint64_t doc, uint64_t q)
+{
+	struct prefetch_ctx pc = { .fired = 0 };
+	struct pollfd pfd = { .fd = kvt_event_fd(d->kvt), .events = POLLIN };
+	uint64_t ticket = 0, count = 0, t0, t1, bytes;
+	uint32_t fired;
+	int ret;
+
+	if (!make_query(d, doc, q))
+		return;
+	poison(d);
+	t0 = tool_now_ns();
+	ret = kvt_prefetch(d->kvt, d->keys, d->query_keys, d->bufs, d->buf_lens, d->out_lens,
+			   prefetch_cb, &pc, &ticket);
+	if (ret) {
+		demo_fail(d, "kvt_prefetch(query %llu): %s", (unsigned long long)q,
+			  kvt_strerror(ret));
+		return;
+	}
+	ret = poll(&pfd, 1, PREFETCH_WAIT_MS);
+	if (ret != 1 || read(pfd.fd, &count, sizeof(count)) != sizeof(count)) {
+		/* the buffers may still be written: do not reuse them */
+		demo_fail(d, "prefetch query %llu: event fd not readable after %d ms",
+			  (unsigned long long)q, PREFETCH_WAIT_MS);
+		kvt_flush(d->kvt);
+		return;
+	}
+	t1 = tool_now_ns();
+	/* acquire: pairs with the release in prefetch_cb */
+	fired = atomic_load_explicit(&pc.fired, memory_order_acquire);
+	if (fired != 1 || count != 1 || atomic_load(&pc.ticket) != ticket) {
+		demo_fail(d, "prefetch query %llu: callback fired %u times, event count %llu, ticket %llu vs %llu",
+			  (unsigned long long)q, fired, (unsigned long long)count,
+			  (unsigned long long)atomic_load(&pc.ticket), (unsigned long long)ticket);
+		if (!fired)
+			return;
+	}
+	bytes = check_restore(d, q, "prefetch", (ssize_t)atomic_load(&pc.hits), true);
+	d->pf_ns += t1 - t0;
+	d->pf_bytes += bytes;
+	d->pf_lat_ms[d->npf] = (double)(t1 - t0) / 1e6;
+	d->pf_bound_ms[d->npf] = (double)bytes;
+	d->npf++;
+}
+
+static void replay_phase(struct demo *d)
+{
+	uint64_t npf = d->o.queries < PREFETCH_QUERIES ? d->o.queries : PREFETCH_QUERIES;
+	uint64_t seed = 0x6b7674696572ull, q;
+	struct progress p;
+
+	progress_start(&p, "replay", d->o.queries + npf);
+	for (q = 0; q < d->o.queries; q++) {
+		if (q % d->o.docs == 0)
+			shuffle(d->perm, d->o.docs, &seed);
+		replay_query(d, d->perm[q % d->o.docs], q);
+		progress_update(&p, q + 1);
+	}
+	shuffle(d->perm, d->o.docs, &seed);
+	for (uint64_t i = 0; i < npf; i++) {
+		prefetch_query(d, d->perm[i % d->o.docs], q + i);
+		progress_update(&p, q + i + 1);
+	}
+	progress_end(&p);
+}
+
+/* ---- report -------------------------------------------------------------- */
+
+static double gbps(uint64_t bytes, uint64_t ns)
+{
+	return ns ? (double)bytes / (double)ns : 0;
+}
+
+struct quant {
+	double lat50, lat99, bound50, bound99;
+};
+
+/* Turn the per-query bytes in @v into memcpy-bound milliseconds. */
+static void to_bound_ms(double *v, uint64_t n, double gbps_bound)
+{
+	for (uint64_t i = 0; i < n; i++)
+		v[i] = v[i] / gbps_bound / 1e6;
+}
+
+static struct quant quantiles(double *lat, double *bound, uint64_t n)
+{
+	struct quant r = {
+		.lat50 = tool_quantile(lat, n, 0.5),
+		.lat99 = tool_quantile(lat, n, 0.99),
+		.bound50 = tool_quantile(bound, n, 0.5),
+		.bound99 = tool_quantile(bound, n, 0.99),
+	};
+	return r;
+}
+
+static double ratio(double a, double b)
+{
+	return b > 0 ? a / b : 0;
+}
+
+static void print_inputs(struct demo *d, const struct kvt_config *cfg)
+{
+	char model[256] = "", dtype[32] = "", mla[8] = "", size[32] = "";
+	uint64_t total = d->o.docs * d->doc_keys;
+
+	kvt_config_get(cfg, "model_name", model, sizeof(model));
+	kvt_config_get(cfg, "kv_dtype", dtype, sizeof(dtype));
+	kvt_config_get(cfg, "use_mla", mla, sizeof(mla));
+	kvt_config_get(cfg, "max_local_cpu_size", size, sizeof(size));
+	printf("kvtier demo: long-document QA, L1 only\n");
+	printf("  model     %s KV: %llu layers x %llu heads x %llu dims, %s%s\n",
+	       model[0] ? model : "(unnamed)", (unsigned long long)config_u64(cfg, "kv_layers"),
+	       (unsigned long long)config_u64(cfg, "kv_heads"),
+	       (unsigned long long)config_u64(cfg, "head_dim"), dtype,
+	       strcmp(mla, "true") ? ", K and V" : ", MLA");
+	printf("  docs      %llu x %llu tokens; chunk %zu tokens = %zu bytes (%.2f MiB); %llu chunks = %.2f GiB\n",
+	       (unsigned long long)d->o.docs, (unsigned long long)d->o.tokens, d->chunk_tokens,
+	       d->chunk_bytes, (double)d->chunk_bytes / MIB, (unsigned long long)total,
+	       (double)(d->o.docs * d->o.tokens) * (double)d->token_bytes / GIB);
+	printf("  queries   %llu (documents shuffled, + %d question tokens each) by contains+get, %llu by prefetch\n",
+	       (unsigned long long)d->o.queries, QUESTION_TOKENS,
+	       (unsigned long long)(d->o.queries < PREFETCH_QUERIES ? d->o.queries :
+				    PREFETCH_QUERIES));
+	printf("  L1        %llu slots = %.2f GiB (max_local_cpu_size %s)%s\n",
+	       (unsigned long long)d->l1_slots, (double)d->l1_slots * (double)d->chunk_bytes / GIB,
+	       size, total > d->l1_slots ? "; working set is larger: expect evictions" : "");
+}
+
+static void print_report(struct demo *d, struct quant *g, struct quant *pf)
+{
+	double store = gbps(d->store_bytes, d->store_ns);
+	double restore = gbps(d->restore_bytes, d->restore_ns);
+	double prefetch = gbps(d->pf_bytes, d->pf_ns);
+	const struct kvt_stats *st = &d->st;
+
+	printf("  memcpy    1 thread, 64 MiB buffer: %.2f GB/s (best of %d, before and after replay); into fresh pages (cold L1): %.2f GB/s\n\n",
+	       d->memcpy_gbps, 2 * MEMCPY_REPS, d->first_touch_gbps);
+	printf("%-9s %-20s %12s %12s %7s\n", "phase", "metric", "value", "bound", "ratio");
+	printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f   (bound: memcpy into fresh pages)\n",
+	       "store", "kvt_put (cold L1)", store, d->first_touch_gbps,
+	       ratio(store, d->first_touch_gbps));
+	printf("%-9s %-20s %10.2f %%   (%llu of %llu chunks)\n", "replay", "hit rate",
+	       d->asked ? 100.0 * (double)d->hit / (double)d->asked : 0,
+	       (unsigned long long)d->hit, (unsigned long long)d->asked);
+	printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f\n", "replay", "restore", restore,
+	       d->memcpy_gbps, ratio(restore, d->memcpy_gbps));
+	printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "replay", "latency p50", g->lat50,
+	       g->bound50, ratio(g->lat50, g->bound50));
+	printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "replay", "latency p99", g->lat99,
+	       g->bound99, ratio(g->lat99, g->bound99));
+	if (d->npf) {
+		printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f\n", "prefetch", "restore",
+		       prefetch, d->memcpy_gbps, ratio(prefetch, d->memcpy_gbps));
+		printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "prefetch", "latency p50",
+		       pf->lat50, pf->bound50, ratio(pf->lat50, pf->bound50));
+	}
+	printf("%-9s %-20s %12llu   (%llu duplicates on re-put, %llu failures)\n", "verify",
+	       "chunks checked", (unsigned long long)d->verified,
+	       (unsigned long long)d->duplicates, (unsigned long long)d->failures);
+	printf("%-9s entries %llu, evictions %llu, hits %llu, misses %llu, puts %llu, duplicates %llu, pins %llu, unpins %llu, prefetches %llu, errors %llu\n",
+	       "stats", (unsigned long long)st->l1_entries, (unsigned long long)st->l1_evictions,
+	       (unsigned long long)st->l1_hits, (unsigned long long)st->l1_misses,
+	       (unsigned long long)st->puts, (unsigned long long)st->put_duplicates,
+	       (unsigned long long)st->pins, (unsigned long long)st->unpins,
+	       (unsigned long long)st->prefetches, (unsigned long long)st->errors);
+	printf("restore bounds: single-thread memcpy; latency = kvt_contains(KVT_PIN) + kvt_get per query, bound = its bytes / memcpy GB/s\n");
+}
+
+static void print_json(struct demo *d, struct quant *g, struct quant *pf, double wall_s)
+{
+	double store = gbps(d->store_bytes, d->store_ns);
+	double restore = gbps(d->restore_bytes, d->restore_ns);
+
+	printf("{\"ok\":%s,\"failures\":%llu,\"docs\":%llu,\"tokens\":%llu,\"queries\":%llu,"
+	       "\"prefetch_queries\":%llu,\"chunk_tokens\":%zu,\"chunk_bytes\":%zu,"
+	       "\"l1_slots\":%llu,\"chunks_stored\":%llu,\"memcpy_gbps\":%.3f,"
+	       "\"first_touch_gbps\":%.3f,\"store_gbps\":%.3f,\"store_ratio\":%.3f,"
+	       "\"chunks_asked\":%llu,"
+	       "\"chunks_hit\":%llu,\"hit_rate\":%.4f,\"restore_gbps\":%.3f,"
+	       "\"restore_ratio\":%.3f,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
+	       "\"bound_p50_ms\":%.3f,\"bound_p99_ms\":%.3f,\"ratio_p50\":%.3f,"
+	       "\"ratio_p99\":%.3f,\"prefetch_gbps\":%.3f,\"prefetch_p50_ms\":%.3f,"
+	       "\"verified_chunks\":%llu,\"wall_s\":%.3f,\"stats\":",
+	       d->failures ? "false" : "true", (unsigned long long)d->failures,
+	       (unsigned long long)d->o.docs, (unsigned long long)d->o.tokens,
+	       (unsigned long long)d->o.queries, (unsigned long long)d->npf, d->chunk_tokens,
+	       d->chunk_bytes, (unsigned long long)d->l1_slots, (unsigned long long)d->stored,
+	       d->memcpy_gbps, d->first_touch_gbps, store, ratio(store, d->first_touch_gbps),
+	       (unsigned long long)d->asked, (unsigned long long)d->hit,
+	       d->asked ? (double)d->hit / (double)d->asked : 0, restore,
+	       ratio(restore, d->memcpy_gbps), g->lat50, g->lat99, g->bound50, g->bound99,
+	       ratio(g->lat50, g->bound50), ratio(g->lat99, g->bound99),
+	       gbps(d->pf_bytes, d->pf_ns), pf->lat50, (unsigned long long)d->verified,
+	       wall_s);
+	stats_print_json(stdout, &d->st);
+	printf("}\n");
+}
+
+/* Counters that must hold after the run, whatever the timing. */
+static void check_stats(struct demo *d)
+{
+	const struct kvt_stats *st = &d->st;
+
+	if (st->l1_entries + st->l1_evictions != st->puts)
+		demo_fail(d, "stats: l1_entries %llu + l1_evictions %llu != puts %llu",
+			  (unsigned long long)st->l1_entries,
+			  (unsigned long long)st->l1_evictions, (unsigned long long)st->puts);
+	if (st->pinned_entries || st->borrows_active || st->pins != st->unpins)
+		demo_fail(d, "stats: %llu entries still pinned, %llu borrows active, %llu pins vs %llu unpins",
+			  (unsigned long long)st->pinned_entries,
+			  (unsigned long long)st->borrows_active, (unsigned long long)st->pins,
+			  (unsigned long long)st->unpins);
+	if (st->put_errors || st->errors || st->mailbox_timeouts)
+		demo_fail(d, "stats: %llu put errors, %llu internal errors, %llu mailbox timeouts",
+			  (unsigned long long)st->put_errors, (unsigned long long)st->errors,
+			  (unsigned long long)st->mailbox_timeouts);
+}
+
+int demo_main(int argc, char **argv)
+{
+	struct demo d = { .o = { .config = NULL } };
+	struct quant g = { 0 }, pf = { 0 };
+	uint64_t start = tool_now_ns();
+	struct kvt_config *cfg;
+	double wall_s;
+	int ret, code;
+
+	code = parse_opts(&d.o, argc, argv);
+	if (code >= 0)
+		return code;
+	code = CLI_EXIT_FAIL;
+	ret = kvt_config_new(&cfg);
+	if (ret) {
+		fprintf(stderr, "kvtier demo: kvt_config_new: %s\n", kvt_strerror(ret));
+		return CLI_EXIT_FAIL;
+	}
+	if (demo_config(cfg, &d.o) || config_cmd_load(cfg, d.o.config))
+		goto out_free_cfg;
+	ret = kvt_open(cfg, &d.kvt);
+	if (ret) {
+		fprintf(stderr, "kvtier demo: kvt_open: %s\n", kvt_strerror(ret));
+		goto out_free_cfg;
+	}
+	d.chunk_tokens = config_u64(cfg, "chunk_size");
+	d.chunk_bytes = kvt_chunk_bytes(d.kvt);
+	if (!d.chunk_tokens || d.chunk_bytes % d.chunk_tokens) {
+		fprintf(stderr, "kvtier demo: chunk of %zu bytes is not chunk_size %zu x a token's bytes\n",
+			d.chunk_bytes, d.chunk_tokens);
+		goto out_close;
+	}
+	d.token_bytes = d.chunk_bytes / d.chunk_tokens;
+	d.stride = (d.chunk_bytes + 63) & ~(size_t)63;
+	d.doc_keys = (d.o.tokens + d.chunk_tokens - 1) / d.chunk_tokens;
+	d.query_keys = (d.o.tokens + QUESTION_TOKENS + d.chunk_tokens - 1) / d.chunk_tokens;
+	d.full_chunks = d.o.tokens / d.chunk_tokens;
+	kvt_stats(d.kvt, &d.st);
+	d.l1_slots = d.st.l1_slots;
+	if (demo_alloc(&d))
+		goto out_close;
+	d.memcpy_gbps = measure_memcpy_gbps();
+	d.first_touch_gbps = measure_first_touch_gbps(&d);
+	if (d.memcpy_gbps <= 0 || d.first_touch_gbps <= 0) {
+		fprintf(stderr, "kvtier demo: cannot measure memcpy bandwidth\n");
+		goto out_close;
+	}
+	print_inputs(&d, cfg);
+	fflush(stdout);
+
+	store_phase(&d);
+	replay_phase(&d);
+	/* the bound is the best this machine did: measure again, keep the max */
+	d.memcpy_gbps = fmax(d.memcpy_gbps, measure_memcpy_gbps());
+	to_bound_ms(d.bound_ms, d.nlat, d.memcpy_gbps);
+	to_bound_ms(d.pf_bound_ms, d.npf, d.memcpy_gbps);
+	kvt_stats(d.kvt, &d.st);
+	check_stats(&d);
+	g = quantiles(d.lat_ms, d.bound_ms, d.nlat);
+	pf = quantiles(d.pf_lat_ms, d.pf_bound_ms, d.npf);
+	code = d.failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+out_close:
+	kvt_close(d.kvt);
+	wall_s = (double)(tool_now_ns() - start) / 1e9;
+	if (d.nlat) {
+		print_report(&d, &g, &pf);
+		printf("result: %s (%llu failures), wall %.2f s\n", d.failures ? "FAIL" : "ok",
+		       (unsigned long long)d.failures, wall_s);
+		if (d.o.json)
+			print_json(&d, &g, &pf, wall_s);
+	}
+	demo_free(&d);
+out_free_cfg:
+	kvt_config_free(cfg);
+	return code;
+}

@@ -37,6 +37,7 @@ extern char **environ;
 
 enum knob_type {
 	KNOB_UINT32,
+	KNOB_UINT64,
 	KNOB_INT32,
 	KNOB_DOUBLE,
 	KNOB_BOOL,
@@ -70,6 +71,10 @@ struct knob {
 	  .off = _Generic(FIELD(f), uint32_t: offsetof(struct kvt_config, f)), \
 	  .size = sizeof(FIELD(f)), .min = lo, .max = hi, .flags = fl,        \
 	  .def = d, .doc = text }
+#define KNOB_U64(k, f, lo, hi, d, text)                                       \
+	{ .key = k, .type = KNOB_UINT64,                                      \
+	  .off = _Generic(FIELD(f), uint64_t: offsetof(struct kvt_config, f)), \
+	  .size = sizeof(FIELD(f)), .min = lo, .max = hi, .def = d, .doc = text }
 #define KNOB_I32(k, f, lo, hi, d, text)                                       \
 	{ .key = k, .type = KNOB_INT32,                                       \
 	  .off = _Generic(FIELD(f), int32_t: offsetof(struct kvt_config, f)), \
@@ -95,6 +100,10 @@ struct knob {
 static const char *const dtype_names[] = {
 	"bfloat16", "float16", "float32", "fp8_e4m3", "fp8_e5m2", "int8", NULL,
 };
+
+static const char *const dax_modes[] = { "tiered", "primary", NULL };
+static const char *const dax_evictions[] = { "clock", "none", NULL };
+static const char *const dax_partitions[] = { "auto", "none", NULL };
 
 static const struct knob knobs[] = {
 	KNOB_U32("chunk_size", chunk_size, 1, 1 << 20, 0, "256",
@@ -141,6 +150,33 @@ static const struct knob knobs[] = {
 		  "fault in all L1 memory at open: steady put latency, slower open"),
 	KNOB_U32("l1.prefetch_workers", l1_prefetch_workers, 1, 64, 0, "1",
 		 "threads that prefetch into L1"),
+	KNOB_STR("dax.device_path", dax_device_path, "",
+		 "Device-DAX tier: /dev/daxN.M, or a tmpfs/hugetlbfs file with dax.allow_file_backing (empty: no DAX tier)"),
+	KNOB_DBL("dax.max_dax_size", dax_max_dax_size, 0, 1 << 20, 0, "0",
+		 "GiB of the device used, all ranks together (rounded down to the alignment and whole slots)"),
+	KNOB_BOOL("dax.allow_file_backing", dax_allow_file_backing, "false",
+		  "accept a regular file on tmpfs/hugetlbfs as the device (development, tests)"),
+	KNOB_ENUM("dax.mode", dax_mode, dax_modes, "tiered",
+		  "tiered: DAX behind L1; primary: DAX slots are the allocator (needs local_cpu false)"),
+	KNOB_BOOL("dax.async_put", dax_async_put, "true",
+		  "copy L1 -> DAX on the DAX writer actor (false: before kvt_put returns)"),
+	KNOB_BOOL("dax.promote", dax_promote, "true",
+		  "copy a chunk read from DAX into L1 (tiered mode)"),
+	KNOB_U32("dax.restore_workers", dax_restore_workers, 1, 64, 0, "2",
+		 "threads that copy restores out of DAX"),
+	KNOB_U32("dax.restore_max_regions", dax_restore_max_regions, 0, 4096, 0, "0",
+		 "regions per restore wave (0: restore_workers)"),
+	KNOB_U64("dax.retrieve_staging_slab_bytes", dax_retrieve_staging_slab_bytes, 0,
+		 1099511627776.0, "0",
+		 "staging slab for sink restores (0: max(256 MiB, regions x slot))"),
+	KNOB_ENUM("dax.eviction", dax_eviction, dax_evictions, "clock",
+		  "clock: evict idle chunks when full; none: a put into a full arena fails"),
+	KNOB_BOOL("dax.reinit", dax_reinit, "false",
+		  "reformat a device formatted for another namespace or slot size"),
+	KNOB_ENUM("dax.partition", dax_partition, dax_partitions, "auto",
+		  "auto: rank worker_id takes its aligned 1/world_size of the device"),
+	KNOB_STR("dax.sysfs_root", dax_sysfs_root, "/sys",
+		 "where Device-DAX sysfs attributes are read (tests point it at a fake tree)"),
 	KNOB_U32("actors.mailbox_depth", mailbox_depth, 64, 1 << 20, KNOB_POW2,
 		 "4096", "messages per actor mailbox, a power of two"),
 	KNOB_U32("actors.mailbox_wait_ms", mailbox_wait_ms, 1, 600000, 0,
@@ -475,6 +511,15 @@ static int knob_parse(const struct knob *k, const char *value, void *out,
 					 "must be a power of two");
 		*(uint32_t *)out = (uint32_t)u;
 		return 0;
+	case KNOB_UINT64:
+		ret = parse_ull(value, &u);
+		if (ret == -EINVAL)
+			return value_err(err, errlen, k->key, value,
+					 "not an unsigned integer");
+		if (ret || !in_range(k, (double)u))
+			return range_err(k, value, err, errlen);
+		*(uint64_t *)out = (uint64_t)u;
+		return 0;
 	case KNOB_INT32:
 		ret = parse_ll(value, &s);
 		if (ret == -EINVAL)
@@ -560,7 +605,7 @@ int config_set_one(struct kvt_config *cfg, const char *key, const char *value,
 		int32_t i;
 		double d;
 		bool b;
-		char s[CONFIG_STR_MAX];
+		char s[CONFIG_PATH_MAX];
 	} v;
 	int ret;
 
@@ -699,6 +744,9 @@ static void knob_format(const struct kvt_config *cfg, const struct knob *k,
 	switch (k->type) {
 	case KNOB_UINT32:
 		snprintf(buf, len, "%u", *(const uint32_t *)p);
+		break;
+	case KNOB_UINT64:
+		snprintf(buf, len, "%llu", (unsigned long long)*(const uint64_t *)p);
 		break;
 	case KNOB_INT32:
 		snprintf(buf, len, "%d", *(const int32_t *)p);

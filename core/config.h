@@ -19,6 +19,7 @@
 
 #define CONFIG_STR_MAX 256
 #define CONFIG_IGNORED_MAX 64
+#define CONFIG_PATH_MAX 1024
 
 struct kvt_config {
 	/* LMCache top-level keys */
@@ -50,6 +51,21 @@ struct kvt_config {
 	uint32_t l1_prefetch_workers;
 	uint32_t mailbox_depth;         /* messages per actor mailbox, power of 2 */
 	uint32_t mailbox_wait_ms;       /* bounded wait when a mailbox is full */
+
+	/* Device-DAX tier (extra_config dax.*); off while device_path is empty */
+	char dax_device_path[CONFIG_PATH_MAX];
+	double dax_max_dax_size;        /* GiB on the device, all ranks together */
+	bool dax_allow_file_backing;    /* a tmpfs/hugetlbfs file instead of /dev/daxN.M */
+	char dax_mode[16];              /* tiered | primary */
+	bool dax_async_put;             /* L1 -> DAX copies by the DAX writer actor */
+	bool dax_promote;               /* copy DAX hits into L1 */
+	uint32_t dax_restore_workers;
+	uint32_t dax_restore_max_regions;   /* 0: restore_workers */
+	uint64_t dax_retrieve_staging_slab_bytes; /* 0: max(256 MiB, regions x slot) */
+	char dax_eviction[16];          /* clock | none */
+	bool dax_reinit;                /* reformat a device holding another namespace */
+	char dax_partition[16];         /* auto | none */
+	char dax_sysfs_root[CONFIG_PATH_MAX];
 
 	/* LMCache keys accepted and ignored, for kvt_config_ignored() */
 	char ignored[CONFIG_IGNORED_MAX][64];

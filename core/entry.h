@@ -34,8 +34,11 @@
 #define HOLD_PIN_MASK (((1ull << 32) - 1) << 28)
 #define HOLD_DEAD (1ull << 63)
 
+struct tier;
+
 struct entry {
 	struct cds_lfht_node node;      /* [rcu] linked by the index actor */
+	struct tier *tier;              /* the tier whose slot it fills */
 	struct kvt_key key;
 	uint64_t gen;                   /* generation of the slot it fills */
 	uint32_t slot;

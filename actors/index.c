@@ -83,21 +83,26 @@ static void index_on_insert(struct kvt *kvt, struct index_insert *ins)
 		struct entry *e = ins->entries[i];
 		struct cds_lfht_node *got;
 
-		/* publishes the entry's fields; pairs with tsan_acquire in match_key */
+		/* the slot names its owner before a reader can find the entry, so a
+		 * borrow taken right after linking can be released by slot */
+		atomic_store_explicit(&kvt->l1.state[e->slot], SLOT_LIVE, memory_order_relaxed);
+		atomic_store_explicit(&kvt->l1.owner[e->slot], e, memory_order_release);
+		/* TSan only: publishes the entry's fields; pairs with match_key */
 		tsan_release(e);
 		got = cds_lfht_add_unique(kvt->map, entry_hash(&e->key), match_key, &e->key,
 					  &e->node);
 		if (got != &e->node) {
 			/* lost to a racing put of the same key: never published */
 			ins->results[i] = 1;
+			atomic_store_explicit(&kvt->l1.owner[e->slot], NULL, memory_order_relaxed);
+			atomic_store_explicit(&kvt->l1.state[e->slot], SLOT_RESERVED,
+					      memory_order_relaxed);
 			if (!ins->keep_dup_slot)
 				slots_give_back(&kvt->l1, e->slot);
 			mem_free(e);
 			ins->entries[i] = NULL;
 			continue;
 		}
-		atomic_store_explicit(&kvt->l1.state[e->slot], SLOT_LIVE, memory_order_relaxed);
-		atomic_store_explicit(&kvt->l1.owner[e->slot], e, memory_order_release);
 		COUNT(kvt, l1_entries, 1);
 		ins->results[i] = 0;
 	}

@@ -44,6 +44,16 @@ void kvt_kick_eviction(void *arg)
 		atomic_store_explicit(&kvt->evict_kicked, 0, memory_order_relaxed);
 }
 
+/* liburcu 0.13's call_rcu_data_free() stops its thread but never joins it;
+ * join it so close leaves no thread (or its stack) behind. */
+static void free_call_rcu(struct call_rcu_data *crdp)
+{
+	pthread_t thread = get_call_rcu_thread(crdp);
+
+	call_rcu_data_free(crdp);
+	pthread_join(thread, NULL);
+}
+
 static uint32_t l1_slot_count(const struct kvt_config *cfg, size_t chunk_bytes)
 {
 	double slots = floor(cfg->max_local_cpu_size * 1073741824.0 / (double)chunk_bytes);
@@ -168,7 +178,7 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 err_eventfd:
 	close(kvt->event_fd);
 err_crdp:
-	call_rcu_data_free(kvt->crdp);
+	free_call_rcu(kvt->crdp);
 err_map:
 	cds_lfht_destroy(kvt->map, NULL);
 err_slots:
@@ -206,7 +216,7 @@ int kvt_close(struct kvt *kvt)
 	stop_actors(kvt);
 	index_destroy_all(kvt);
 	rcu_barrier();
-	call_rcu_data_free(kvt->crdp);
+	free_call_rcu(kvt->crdp);
 	cds_lfht_destroy(kvt->map, NULL);
 	close(kvt->event_fd);
 	slots_destroy(&kvt->l1);

@@ -126,14 +126,16 @@ static inline bool entry_try_pin_rcu(struct entry *e, uint64_t now_ms, bool *fir
 
 /*
  * entry_unpin() - drop one pin.
- * Return: 1 if the count reached 0, 0 if pins remain, -1 if none was held.
+ * Return: 1 if the count reached 0, 0 if pins remain, -1 if none was held
+ *         or the entry is dead.
  */
 static inline int entry_unpin(struct entry *e)
 {
 	uint64_t old = atomic_load_explicit(&e->holds, memory_order_relaxed);
 
 	do {
-		if (holds_pins(old) == 0)
+		/* a dead entry's pins were dropped (and uncounted) by its removal */
+		if (holds_pins(old) == 0 || (old & HOLD_DEAD))
 			return -1;
 	} while (!atomic_compare_exchange_weak_explicit(&e->holds, &old, old - HOLD_PIN,
 							memory_order_acq_rel,

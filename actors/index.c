@@ -2,18 +2,19 @@
 /*
  * actors/index.c - the index actor (see index.h).
  *
- * Owns: every add and delete on kvt->map, slot ownership (slots.owner), the
- * CLOCK hand, and giving slots back to the free ring.  Engine threads look
- * entries up lock-free and take pins and borrows with CASes on
- * entry->holds; this actor only ever claims an entry with the CAS that a
- * pin or borrow would make fail (entry_claim_evict, entry_kill), so it never
+ * Owns: every add and delete on each tier's map, slot ownership
+ * (slots.owner), each tier's CLOCK hand, and giving slots back to the free
+ * rings (and, for a DAX tier, marking their device headers FREE).  Engine
+ * threads look entries up lock-free and take pins and borrows with CASes on
+ * entry->holds; this actor only ever claims an entry with the CAS that a pin
+ * or borrow would make fail (entry_claim_evict, entry_kill), so it never
  * takes an entry away from a reader.
  *
  * Freeing: an unlinked entry is freed by call_rcu() (readers may still hold
  * it inside a read section); its slot goes back to the free ring at once if
  * nobody borrows it, else when the last borrower posts INDEX_DEAD_FREE.
  * call_rcu() runs on this instance's own call_rcu thread (kvt->crdp), set
- * in on_start, so close can stop and free it.
+ * in on_start, so close can stop and join it.
  */
 #define _GNU_SOURCE
 #include "actors/index.h"
@@ -21,6 +22,7 @@
 #include <errno.h>
 
 #include "api/internal.h"
+#include "core/daxfmt.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -39,74 +41,94 @@ static void index_on_start(void *ctx)
 	set_thread_call_rcu_data(kvt->crdp);
 }
 
+/* A slot's last user is gone: its device header (if any) says FREE first,
+ * so a crash never leaves a VALID header over a reused slot. */
+static void give_back(struct tier *t, uint32_t slot)
+{
+	if (t->fmt)
+		daxfmt_free(t->fmt, slot);
+	slots_give_back(&t->slots, slot);
+}
+
 /* Unlink @e; free it after a grace period; free its slot unless borrowed.
  * Caller holds rcu_read_lock; @before is the holds word entry_kill or the
  * evict claim replaced. */
 static void unlink_entry(struct kvt *kvt, struct entry *e, uint64_t before)
 {
-	int ret = cds_lfht_del(kvt->map, &e->node);
+	struct tier *t = e->tier;
+	int ret = cds_lfht_del(t->map, &e->node);
 
 	if (ret)
-		log_error("index: entry of slot %u was not linked (%d)", e->slot, ret);
-	UNCOUNT(kvt, l1_entries, 1);
+		log_error("index: %s entry of slot %u was not linked (%d)", t->name, e->slot, ret);
+	TIER_UNCOUNT(t, entries, 1);
 	if (holds_pins(before))
 		UNCOUNT(kvt, pinned_entries, 1);
 	if (holds_borrows(before))
 		return; /* the last borrower posts INDEX_DEAD_FREE */
-	slots_give_back(&kvt->l1, e->slot);
+	give_back(t, e->slot);
 	kvt_call_rcu(&e->rcu, entry_free_rcu);
 }
 
-static int match_key(struct cds_lfht_node *node, const void *key)
-{
-	const struct entry *e = caa_container_of(node, struct entry, node);
-	const struct kvt_key *k = key;
-
-	tsan_acquire(e);
-	return e->key.lo == k->lo && e->key.hi == k->hi;
-}
-
-struct entry *kvt_lookup_rcu(struct kvt *kvt, const struct kvt_key *key)
-{
-	struct cds_lfht_iter it;
-	struct cds_lfht_node *node;
-
-	cds_lfht_lookup(kvt->map, entry_hash(key), match_key, key, &it);
-	node = cds_lfht_iter_get_node(&it);
-	return node ? caa_container_of(node, struct entry, node) : NULL;
-}
-
-static void index_on_insert(struct kvt *kvt, struct index_insert *ins)
+static void index_on_insert(struct index_insert *ins)
 {
 	kvt_rcu_read_lock();
 	for (size_t i = 0; i < ins->n; i++) {
 		struct entry *e = ins->entries[i];
+		struct tier *t = e->tier;
 		struct cds_lfht_node *got;
 
 		/* the slot names its owner before a reader can find the entry, so a
 		 * borrow taken right after linking can be released by slot */
-		atomic_store_explicit(&kvt->l1.state[e->slot], SLOT_LIVE, memory_order_relaxed);
-		atomic_store_explicit(&kvt->l1.owner[e->slot], e, memory_order_release);
-		/* TSan only: publishes the entry's fields; pairs with match_key */
+		atomic_store_explicit(&t->slots.state[e->slot], SLOT_LIVE, memory_order_relaxed);
+		atomic_store_explicit(&t->slots.owner[e->slot], e, memory_order_release);
+		/* TSan only: publishes the entry's fields; pairs with tier_match */
 		tsan_release(e);
-		got = cds_lfht_add_unique(kvt->map, entry_hash(&e->key), match_key, &e->key,
+		got = cds_lfht_add_unique(t->map, entry_hash(&e->key), tier_match, &e->key,
 					  &e->node);
 		if (got != &e->node) {
 			/* lost to a racing put of the same key: never published */
 			ins->results[i] = 1;
-			atomic_store_explicit(&kvt->l1.owner[e->slot], NULL, memory_order_relaxed);
-			atomic_store_explicit(&kvt->l1.state[e->slot], SLOT_RESERVED,
+			atomic_store_explicit(&t->slots.owner[e->slot], NULL, memory_order_relaxed);
+			atomic_store_explicit(&t->slots.state[e->slot], SLOT_RESERVED,
 					      memory_order_relaxed);
 			if (!ins->keep_dup_slot)
-				slots_give_back(&kvt->l1, e->slot);
+				give_back(t, e->slot);
 			mem_free(e);
 			ins->entries[i] = NULL;
 			continue;
 		}
-		COUNT(kvt, l1_entries, 1);
+		TIER_COUNT(t, entries, 1);
 		ins->results[i] = 0;
 	}
 	kvt_rcu_read_unlock();
+}
+
+/* Remove one key from every tier; refused as a whole when a non-forced
+ * remove finds a pin in any tier.  Caller holds rcu_read_lock. */
+static int remove_key(struct kvt *kvt, const struct kvt_key *key, bool force)
+{
+	struct entry *found[KVT_MAX_TIERS];
+	int ret = -ENOENT;
+
+	for (uint32_t i = 0; i < kvt->ntiers; i++) {
+		uint64_t h;
+
+		found[i] = tier_lookup_rcu(kvt->tiers[i], key);
+		if (!found[i])
+			continue;
+		h = atomic_load_explicit(&found[i]->holds, memory_order_relaxed);
+		if (!force && holds_pins(h) && !(h & HOLD_DEAD))
+			return -EBUSY;
+	}
+	for (uint32_t i = 0; i < kvt->ntiers; i++) {
+		uint64_t before;
+
+		if (!found[i] || entry_kill(found[i], force, &before))
+			continue;
+		unlink_entry(kvt, found[i], before);
+		ret = 0;
+	}
+	return ret;
 }
 
 static void index_on_remove(struct kvt *kvt, struct index_remove *rm)
@@ -114,14 +136,9 @@ static void index_on_remove(struct kvt *kvt, struct index_remove *rm)
 	rm->removed = 0;
 	kvt_rcu_read_lock();
 	for (size_t i = 0; i < rm->n; i++) {
-		struct entry *e = kvt_lookup_rcu(kvt, &rm->keys[i]);
-		uint64_t before;
-		int ret = -ENOENT;
+		int ret = remove_key(kvt, &rm->keys[i], rm->force);
 
-		if (e)
-			ret = entry_kill(e, rm->force, &before);
 		if (ret == 0) {
-			unlink_entry(kvt, e, before);
 			rm->removed++;
 			COUNT(kvt, removes, 1);
 		} else if (ret == -EBUSY) {
@@ -133,40 +150,43 @@ static void index_on_remove(struct kvt *kvt, struct index_remove *rm)
 	kvt_rcu_read_unlock();
 }
 
-static void index_on_slot_free(struct kvt *kvt, uint32_t slot, uint64_t gen)
+static void index_on_slot_free(struct tier *t, uint32_t slot, uint64_t gen)
 {
-	if (slot >= kvt->l1.nslots ||
-	    atomic_load_explicit(&kvt->l1.gen[slot], memory_order_relaxed) != gen ||
-	    atomic_load_explicit(&kvt->l1.state[slot], memory_order_relaxed) != SLOT_RESERVED) {
-		log_error("index: stale free of slot %u gen %llu", slot, (unsigned long long)gen);
+	struct slots *s = &t->slots;
+
+	if (slot >= s->nslots ||
+	    atomic_load_explicit(&s->gen[slot], memory_order_relaxed) != gen ||
+	    atomic_load_explicit(&s->state[slot], memory_order_relaxed) != SLOT_RESERVED) {
+		log_error("index: stale free of %s slot %u gen %llu", t->name, slot,
+			  (unsigned long long)gen);
 		return;
 	}
-	slots_give_back(&kvt->l1, slot);
+	give_back(t, slot);
 }
 
-static void index_on_dead_free(struct kvt *kvt, struct entry *e)
+static void index_on_dead_free(struct entry *e)
 {
-	slots_give_back(&kvt->l1, e->slot);
+	give_back(e->tier, e->slot);
 	kvt_call_rcu(&e->rcu, entry_free_rcu);
 }
 
 /*
- * evict_to() - CLOCK: walk slots from the hand; a referenced entry gets a
- * second chance, an idle one (no pins, borrows) is claimed and unlinked.
+ * evict_to() - CLOCK: walk @t's slots from the hand; a referenced entry gets
+ * a second chance, an idle one (no pins, borrows) is claimed and unlinked.
  * Reserved slots have no owner and are skipped: in-flight writes are never
  * evicted.  Stops at @target free slots or after two turns.
  */
-static void evict_to(struct kvt *kvt, uint32_t target)
+static void evict_to(struct kvt *kvt, struct tier *t, uint32_t target)
 {
-	struct slots *s = &kvt->l1;
+	struct slots *s = &t->slots;
 	uint64_t budget = 2ull * s->nslots;
 
 	kvt_rcu_read_lock();
 	while (slots_free_count(s) < target && budget--) {
-		uint32_t slot = kvt->index_clock_hand;
+		uint32_t slot = t->clock_hand;
 		struct entry *e;
 
-		kvt->index_clock_hand = slot + 1 == s->nslots ? 0 : slot + 1;
+		t->clock_hand = slot + 1 == s->nslots ? 0 : slot + 1;
 		e = atomic_load_explicit(&s->owner[slot], memory_order_relaxed);
 		if (!e)
 			continue;
@@ -177,16 +197,9 @@ static void evict_to(struct kvt *kvt, uint32_t target)
 		if (!entry_claim_evict(e))
 			continue;
 		unlink_entry(kvt, e, 0);
-		COUNT(kvt, l1_evictions, 1);
+		TIER_COUNT(t, evictions, 1);
 	}
 	kvt_rcu_read_unlock();
-}
-
-static uint32_t watermark(struct kvt *kvt, double fraction)
-{
-	uint32_t w = (uint32_t)(fraction * kvt->l1.nslots);
-
-	return w ? w : 1;
 }
 
 static void index_handle(void *ctx, const struct actor_msg *m)
@@ -197,21 +210,24 @@ static void index_handle(void *ctx, const struct actor_msg *m)
 	ACTOR_ASSERT_SELF(&kvt->index);
 	switch (m->op) {
 	case INDEX_INSERT:
-		index_on_insert(kvt, m->ptr[0]);
+		index_on_insert(m->ptr[0]);
 		break;
 	case INDEX_REMOVE:
 		index_on_remove(kvt, m->ptr[0]);
 		break;
 	case INDEX_SLOT_FREE:
-		index_on_slot_free(kvt, m->u32, m->u64[0]);
+		index_on_slot_free(m->ptr[0], m->u32, m->u64[0]);
 		break;
 	case INDEX_DEAD_FREE:
-		index_on_dead_free(kvt, m->ptr[0]);
+		index_on_dead_free(m->ptr[0]);
 		break;
-	case INDEX_EVICT:
-		atomic_store_explicit(&kvt->evict_kicked, 0, memory_order_relaxed);
-		evict_to(kvt, watermark(kvt, kvt->cfg.l1_evict_high));
+	case INDEX_EVICT: {
+		struct tier *t = m->ptr[0];
+
+		atomic_store_explicit(&t->evict_kicked, 0, memory_order_relaxed);
+		evict_to(kvt, t, t->evict_high);
 		break;
+	}
 	case INDEX_BARRIER:
 		break;
 	default:
@@ -228,8 +244,12 @@ static int index_idle(void *ctx)
 {
 	struct kvt *kvt = ctx;
 
-	if (slots_free_count(&kvt->l1) < watermark(kvt, kvt->cfg.l1_evict_low))
-		evict_to(kvt, watermark(kvt, kvt->cfg.l1_evict_high));
+	for (uint32_t i = 0; i < kvt->ntiers; i++) {
+		struct tier *t = kvt->tiers[i];
+
+		if (t->evict_low && slots_free_count(&t->slots) < t->evict_low)
+			evict_to(kvt, t, t->evict_high);
+	}
 	return -1;
 }
 
@@ -241,17 +261,20 @@ const struct actor_ops index_actor_ops = {
 
 void index_destroy_all(struct kvt *kvt)
 {
-	struct cds_lfht_iter it;
-	struct cds_lfht_node *node;
+	for (uint32_t i = 0; i < kvt->ntiers; i++) {
+		struct tier *t = kvt->tiers[i];
+		struct cds_lfht_iter it;
+		struct cds_lfht_node *node;
 
-	kvt_rcu_read_lock();
-	cds_lfht_first(kvt->map, &it);
-	while ((node = cds_lfht_iter_get_node(&it))) {
-		struct entry *e = caa_container_of(node, struct entry, node);
+		kvt_rcu_read_lock();
+		cds_lfht_first(t->map, &it);
+		while ((node = cds_lfht_iter_get_node(&it))) {
+			struct entry *e = caa_container_of(node, struct entry, node);
 
-		cds_lfht_next(kvt->map, &it);
-		cds_lfht_del(kvt->map, node);
-		mem_free(e);
+			cds_lfht_next(t->map, &it);
+			cds_lfht_del(t->map, node);
+			mem_free(e);
+		}
+		kvt_rcu_read_unlock();
 	}
-	kvt_rcu_read_unlock();
 }

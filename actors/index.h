@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * actors/index.h - the index actor: the single writer of the key -> entry
- * map and of the slot table.  It inserts committed entries, removes keys,
+ * actors/index.h - the index actor: the single writer of every tier's key ->
+ * entry map and slot table.  It inserts committed entries, removes keys,
  * evicts with CLOCK between the L1 watermarks, and gives slots back.
  * Everyone else reads the map lock-free under RCU.
  */
@@ -20,9 +20,9 @@ struct entry;
 enum index_op {
 	INDEX_INSERT = 1, /* ptr[0] struct index_insert *; done */
 	INDEX_REMOVE,     /* ptr[0] struct index_remove *; done */
-	INDEX_SLOT_FREE,  /* u32 slot, u64[0] gen: an uncommitted reservation */
+	INDEX_SLOT_FREE,  /* ptr[0] tier, u32 slot, u64[0] gen: an uncommitted reservation */
 	INDEX_DEAD_FREE,  /* ptr[0] entry whose last borrow left after removal */
-	INDEX_EVICT,      /* evict down to the high watermark */
+	INDEX_EVICT,      /* ptr[0] tier: evict up to its high watermark */
 	INDEX_BARRIER,    /* done: everything posted before has been handled */
 };
 

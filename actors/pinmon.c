@@ -14,10 +14,9 @@
 
 #define PINMON_SLOTS_PER_SECTION 4096
 
-static void pinmon_scan(struct kvt *kvt)
+static void pinmon_scan_tier(struct kvt *kvt, struct tier *t, uint64_t cutoff)
 {
-	uint64_t cutoff = clock_now_ms() - kvt->cfg.pin_ttl_ms;
-	struct slots *s = &kvt->l1;
+	struct slots *s = &t->slots;
 
 	for (uint32_t base = 0; base < s->nslots; base += PINMON_SLOTS_PER_SECTION) {
 		uint32_t end = base + PINMON_SLOTS_PER_SECTION;
@@ -42,6 +41,14 @@ static void pinmon_scan(struct kvt *kvt)
 		}
 		kvt_rcu_read_unlock();
 	}
+}
+
+static void pinmon_scan(struct kvt *kvt)
+{
+	uint64_t cutoff = clock_now_ms() - kvt->cfg.pin_ttl_ms;
+
+	for (uint32_t i = 0; i < kvt->ntiers; i++)
+		pinmon_scan_tier(kvt, kvt->tiers[i], cutoff);
 }
 
 static void pinmon_handle(void *ctx, const struct actor_msg *m)

@@ -19,17 +19,16 @@
 
 static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 {
-	uint64_t one = 1, bytes = 0;
+	uint64_t one = 1;
 
 	for (size_t i = 0; i < req->hits; i++) {
 		struct entry *e = req->entries[i];
 
-		memcpy(req->bufs[i], slots_ptr(&kvt->l1, e->slot), e->len);
+		memcpy(req->bufs[i], entry_data(e), e->len);
 		req->out_lens[i] = e->len;
-		bytes += e->len;
+		TIER_COUNT(e->tier, bytes_out, e->len);
 		kvt_put_entry(kvt, e);
 	}
-	COUNT(kvt, l1_bytes_out, bytes);
 	if (req->cb)
 		req->cb(req->cb_arg, req->ticket, (ssize_t)req->hits);
 	if (write(kvt->event_fd, &one, sizeof(one)) != sizeof(one))

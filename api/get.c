@@ -19,7 +19,6 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 		const size_t *buf_lens, size_t *out_lens)
 {
 	size_t hits = 0;
-	uint64_t bytes = 0;
 
 	if (n && (!keys || !bufs || !buf_lens || !out_lens))
 		return -EINVAL;
@@ -35,16 +34,13 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 		if (!e)
 			continue;
 		if (e->len <= buf_lens[i]) {
-			memcpy(bufs[i], slots_ptr(&kvt->l1, e->slot), e->len);
+			memcpy(bufs[i], entry_data(e), e->len);
 			out_lens[i] = e->len;
-			bytes += e->len;
+			TIER_COUNT(e->tier, bytes_out, e->len);
 			hits++;
 		}
 		kvt_put_entry(kvt, e);
 	}
-	COUNT(kvt, l1_hits, hits);
-	COUNT(kvt, l1_misses, n - hits);
-	COUNT(kvt, l1_bytes_out, bytes);
 	kvt_exit(kvt);
 	return (ssize_t)hits;
 }
@@ -100,8 +96,6 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 	/* the worker now owns req, its borrows and our kvt_enter() */
 	COUNT(kvt, prefetches, 1);
 	COUNT(kvt, prefetch_hits, hits);
-	COUNT(kvt, l1_hits, hits);
-	COUNT(kvt, l1_misses, n - hits);
 	return 0;
 }
 

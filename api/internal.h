@@ -20,21 +20,17 @@
 #include "core/entry.h"
 #include "core/rcu.h"
 #include "core/slots.h"
+#include "core/tier.h"
 #include "kvtier.h"
 
 #define KVT_MAX_PREFETCH_WORKERS 64
+#define KVT_MAX_TIERS 2
 
 /* Counters bumped by engine threads; one cache line each group. */
 struct kvt_counters {
 	alignas(64) _Atomic uint64_t lookups;
 	_Atomic uint64_t lookup_hits;
-	_Atomic uint64_t l1_hits;
-	_Atomic uint64_t l1_misses;
-	_Atomic uint64_t l1_bytes_in;
-	_Atomic uint64_t l1_bytes_out;
-	alignas(64) _Atomic uint64_t l1_entries;
-	_Atomic uint64_t l1_evictions;
-	_Atomic uint64_t puts;
+	alignas(64) _Atomic uint64_t puts;
 	_Atomic uint64_t put_duplicates;
 	_Atomic uint64_t put_errors;
 	_Atomic uint64_t removes;
@@ -54,8 +50,10 @@ struct kvt {
 	struct kvt_config cfg;
 	struct kvt_key ns_seed;
 	size_t chunk_bytes;
-	struct slots l1;
-	struct cds_lfht *map;           /* [rcu] written by the index actor only */
+	struct tier l1;
+	struct tier *tiers[KVT_MAX_TIERS]; /* read order: fastest first */
+	uint32_t ntiers;
+	struct tier *primary;           /* where puts and leases land */
 	struct call_rcu_data *crdp;     /* this instance's call_rcu thread */
 	int event_fd;
 	struct actor index;
@@ -63,11 +61,9 @@ struct kvt {
 	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
-	uint32_t index_clock_hand;      /* index actor only */
 	alignas(64) _Atomic uint32_t closing;
 	alignas(64) _Atomic uint64_t active;   /* calls, prefetches, leases in flight */
 	_Atomic uint32_t drained_seq;          /* bumped when active may have hit 0 */
-	alignas(64) _Atomic uint32_t evict_kicked;
 	struct kvt_counters c;
 };
 
@@ -96,14 +92,8 @@ static inline bool kvt_enter(struct kvt *kvt)
 	atomic_fetch_sub_explicit(&(kvt)->c.field, (uint64_t)(n), memory_order_relaxed)
 
 /*
- * kvt_lookup_rcu() - the live entry of @key, or NULL.
- * Call with rcu_read_lock held; the entry stays valid until the unlock
- * unless a borrow or pin is taken on it.
- */
-struct entry *kvt_lookup_rcu(struct kvt *kvt, const struct kvt_key *key);
-
-/*
- * kvt_borrow_key() - look @key up and borrow it.
+ * kvt_borrow_key() - borrow @key from the first tier (in read order) that
+ * holds it.
  * Return: the borrowed entry, or NULL on a miss.  Pair with kvt_put_entry().
  * Threads: any, inside kvt_enter().
  */
@@ -113,18 +103,19 @@ struct entry *kvt_borrow_key(struct kvt *kvt, const struct kvt_key *key);
  * a removed entry.  Threads: any. */
 void kvt_put_entry(struct kvt *kvt, struct entry *e);
 
-/* kvt_free_reserved_slot() - hand a RESERVED slot back through the index
- * actor; a slot must never leak, so it keeps posting.  Threads: any. */
-void kvt_free_reserved_slot(struct kvt *kvt, uint32_t slot, uint64_t gen);
+/* kvt_free_reserved_slot() - hand a RESERVED slot of @t back through the
+ * index actor; a slot must never leak, so it keeps posting.  Threads: any. */
+void kvt_free_reserved_slot(struct kvt *kvt, struct tier *t, uint32_t slot, uint64_t gen);
 
 /* kvt_new_entry() - an unpublished entry for a filled slot (allocates). */
-struct entry *kvt_new_entry(const struct kvt_key *key, uint32_t slot, uint64_t gen,
-			    size_t len);
+struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t slot,
+			    uint64_t gen, size_t len);
 
 /* kvt_free_entry_unpublished() - free an entry the index never linked. */
 void kvt_free_entry_unpublished(struct entry *e);
 
-/* kvt_kick_eviction() - ask the index actor to evict, once until it runs. */
-void kvt_kick_eviction(void *kvt);
+/* kvt_kick_eviction() - ask the index actor to evict from tier @t, once
+ * until it runs.  Threads: any. */
+void kvt_kick_eviction(void *t);
 
 #endif /* KVT_API_INTERNAL_H */

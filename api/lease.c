@@ -3,21 +3,47 @@
  * api/lease.c - zero copy: kvt_reserve() -> write -> kvt_commit(), and
  * kvt_borrow() -> read -> kvt_release().
  *
- * A lease carries (slot, generation).  A slot's generation changes only
- * when the slot is freed, and a slot is freed only after its last lease
- * ends, so a lease whose generation no longer matches is stale and is
- * refused without touching the slot.  Each live lease counts as one
- * kvt_enter() operation, so close waits for leases too.
+ * Reservations come from the primary tier (L1, or DAX in primary mode);
+ * borrows from whichever tier holds the key.  A lease carries (tier, slot,
+ * generation).  A slot's generation changes only when the slot is freed,
+ * and a slot is freed only after its last lease ends, so a lease whose
+ * generation no longer matches is stale and is refused without touching the
+ * slot.  Each live lease counts as one kvt_enter() operation, so close waits
+ * for leases too.
  */
 #include <errno.h>
 
 #include "actors/index.h"
 #include "api/internal.h"
+#include "core/daxfmt.h"
 
+/* lease->kind: the kind in the low 16 bits, the tier's index above */
 enum lease_kind { LEASE_NONE = 0, LEASE_RESERVED = 0x5245, LEASE_BORROWED = 0x424f };
+
+static uint32_t lease_kind(uint32_t kind, uint32_t tier)
+{
+	return kind | tier << 16;
+}
+
+static struct tier *lease_tier(struct kvt *kvt, const struct kvt_lease *lease)
+{
+	uint32_t i = lease->kind >> 16;
+
+	return i < kvt->ntiers ? kvt->tiers[i] : NULL;
+}
+
+static uint32_t tier_index(struct kvt *kvt, const struct tier *t)
+{
+	uint32_t i = 0;
+
+	while (kvt->tiers[i] != t)
+		i++;
+	return i;
+}
 
 int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease)
 {
+	struct tier *t = kvt->primary;
 	uint32_t slot;
 	uint64_t gen;
 	int ret;
@@ -26,26 +52,31 @@ int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease)
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
-	ret = slots_take(&kvt->l1, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction, kvt);
+	ret = slots_take(&t->slots, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction, t);
 	if (ret) {
 		kvt_exit(kvt);
 		return ret;
 	}
-	lease->data = slots_ptr(&kvt->l1, slot);
-	lease->len = kvt->l1.slot_bytes;
+	if (t->fmt)
+		daxfmt_begin_write(t->fmt, slot, gen);
+	lease->data = tier_slot_ptr(t, slot);
+	lease->len = t->slots.slot_bytes;
 	lease->gen = gen;
 	lease->slot = slot;
-	lease->kind = LEASE_RESERVED;
+	lease->kind = lease_kind(LEASE_RESERVED, tier_index(kvt, t));
 	return 0;
 }
 
-static bool reservation_live(struct kvt *kvt, const struct kvt_lease *lease)
+static struct tier *reservation_tier(struct kvt *kvt, const struct kvt_lease *lease)
 {
-	return lease->kind == LEASE_RESERVED && lease->slot < kvt->l1.nslots &&
-	       atomic_load_explicit(&kvt->l1.gen[lease->slot], memory_order_relaxed) ==
-		       lease->gen &&
-	       atomic_load_explicit(&kvt->l1.state[lease->slot], memory_order_acquire) ==
-		       SLOT_RESERVED;
+	struct tier *t = lease_tier(kvt, lease);
+
+	if ((lease->kind & 0xffff) != LEASE_RESERVED || !t || lease->slot >= t->slots.nslots ||
+	    atomic_load_explicit(&t->slots.gen[lease->slot], memory_order_relaxed) != lease->gen ||
+	    atomic_load_explicit(&t->slots.state[lease->slot], memory_order_acquire) !=
+		    SLOT_RESERVED)
+		return NULL;
+	return t;
 }
 
 int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *key,
@@ -53,20 +84,25 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 {
 	struct index_insert ins = { .n = 1, .keep_dup_slot = true };
 	struct actor_msg m = { .op = INDEX_INSERT, .ptr = { &ins } };
+	struct tier *t;
 	struct entry *e;
 	int result, ret;
 
 	if (!lease || !key)
 		return -EINVAL;
-	if (!reservation_live(kvt, lease))
+	t = reservation_tier(kvt, lease);
+	if (!t)
 		return -ESTALE;
-	if (len > kvt->l1.slot_bytes)
+	if (len > t->slots.slot_bytes)
 		return -EMSGSIZE;
 	if (atomic_load_explicit(&kvt->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
-	e = kvt_new_entry(key, lease->slot, lease->gen, len);
+	e = kvt_new_entry(t, key, lease->slot, lease->gen, len);
 	if (!e)
 		return -ENOMEM;
+	/* the device header says VALID before any reader can find the entry */
+	if (t->fmt)
+		daxfmt_commit(t->fmt, lease->slot, key, (uint32_t)len, lease->gen);
 	ins.entries = &e;
 	ins.results = &result;
 	ret = actor_call(&kvt->index, &m);
@@ -78,7 +114,7 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 		return 1; /* duplicate: the index freed the entry, the slot stays ours */
 	lease->kind = LEASE_NONE;
 	COUNT(kvt, puts, 1);
-	COUNT(kvt, l1_bytes_in, len);
+	TIER_COUNT(t, bytes_in, len);
 	kvt_exit(kvt);
 	return 0;
 }
@@ -93,29 +129,28 @@ int kvt_borrow(struct kvt *kvt, const struct kvt_key *key, struct kvt_lease *lea
 		return -ESHUTDOWN;
 	e = kvt_borrow_key(kvt, key);
 	if (!e) {
-		COUNT(kvt, l1_misses, 1);
 		kvt_exit(kvt);
 		return -ENOENT;
 	}
-	COUNT(kvt, l1_hits, 1);
 	COUNT(kvt, borrows_active, 1);
-	lease->data = slots_ptr(&kvt->l1, e->slot);
+	lease->data = entry_data(e);
 	lease->len = e->len;
 	lease->gen = e->gen;
 	lease->slot = e->slot;
-	lease->kind = LEASE_BORROWED;
+	lease->kind = lease_kind(LEASE_BORROWED, tier_index(kvt, e->tier));
 	return 0;
 }
 
 static int release_borrow(struct kvt *kvt, struct kvt_lease *lease)
 {
+	struct tier *t = lease_tier(kvt, lease);
 	struct entry *e = NULL;
 
-	if (lease->slot >= kvt->l1.nslots)
+	if (!t || lease->slot >= t->slots.nslots)
 		return -ESTALE;
 	/* a stale lease may name an entry being freed: read it under RCU */
 	kvt_rcu_read_lock();
-	e = atomic_load_explicit(&kvt->l1.owner[lease->slot], memory_order_acquire);
+	e = atomic_load_explicit(&t->slots.owner[lease->slot], memory_order_acquire);
 	if (e && e->gen != lease->gen)
 		e = NULL;
 	kvt_rcu_read_unlock();
@@ -129,20 +164,24 @@ static int release_borrow(struct kvt *kvt, struct kvt_lease *lease)
 
 int kvt_release(struct kvt *kvt, struct kvt_lease *lease)
 {
+	struct tier *t;
 	int ret;
 
 	if (!lease)
 		return -EINVAL;
-	if (lease->kind == LEASE_RESERVED) {
-		if (!reservation_live(kvt, lease))
+	switch (lease->kind & 0xffff) {
+	case LEASE_RESERVED:
+		t = reservation_tier(kvt, lease);
+		if (!t)
 			return -ESTALE;
-		kvt_free_reserved_slot(kvt, lease->slot, lease->gen);
-		ret = 0;
-	} else if (lease->kind == LEASE_BORROWED) {
+		kvt_free_reserved_slot(kvt, t, lease->slot, lease->gen);
+		break;
+	case LEASE_BORROWED:
 		ret = release_borrow(kvt, lease);
 		if (ret)
 			return ret;
-	} else {
+		break;
+	default:
 		return -ESTALE;
 	}
 	lease->kind = LEASE_NONE;

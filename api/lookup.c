@@ -4,8 +4,9 @@
  * helpers the read paths share.
  *
  * Lookups and pins never take a lock: one RCU read section per batch, a CAS
- * on entry->holds per pin.  Removal goes through the index actor, the map's
- * only writer.
+ * on entry->holds per pin.  A key may have a copy in several tiers; a pin
+ * pins every copy, so no tier evicts it.  Removal goes through the index
+ * actor, the maps' only writer.
  */
 #include <errno.h>
 
@@ -15,15 +16,22 @@
 
 struct entry *kvt_borrow_key(struct kvt *kvt, const struct kvt_key *key)
 {
-	struct entry *e;
+	struct entry *e = NULL;
+	uint32_t i;
 
 	kvt_rcu_read_lock();
-	e = kvt_lookup_rcu(kvt, key);
-	if (e && !entry_try_borrow_rcu(e))
-		e = NULL;
+	for (i = 0; i < kvt->ntiers && !e; i++) {
+		e = tier_lookup_rcu(kvt->tiers[i], key);
+		if (e && !entry_try_borrow_rcu(e))
+			e = NULL;
+		if (!e)
+			TIER_COUNT(kvt->tiers[i], misses, 1);
+	}
 	kvt_rcu_read_unlock();
-	if (e)
-		entry_touch(e);
+	if (!e)
+		return NULL;
+	TIER_COUNT(e->tier, hits, 1);
+	entry_touch(e);
 	return e;
 }
 
@@ -35,38 +43,54 @@ void kvt_put_entry(struct kvt *kvt, struct entry *e)
 		return;
 	/* last reader of a removed entry: its slot must not leak */
 	while (actor_post(&kvt->index, &m))
-		log_warn("index mailbox full, retrying the release of slot %u", e->slot);
+		log_warn("index mailbox full, retrying the release of %s slot %u", e->tier->name,
+			 e->slot);
+}
+
+/* Look @key up in every tier (pinning each live copy when @now).
+ * Return: whether some tier holds it.  Caller holds rcu_read_lock. */
+static bool contains_one_rcu(struct kvt *kvt, const struct kvt_key *key, bool pin,
+			     uint64_t now, size_t *first_pins, size_t *pins)
+{
+	bool hit = false;
+
+	for (uint32_t i = 0; i < kvt->ntiers; i++) {
+		struct entry *e = tier_lookup_rcu(kvt->tiers[i], key);
+		bool first;
+
+		if (!e)
+			continue;
+		if (pin) {
+			if (!entry_try_pin_rcu(e, now, &first))
+				continue;
+			*first_pins += first;
+			(*pins)++;
+		} else if (atomic_load_explicit(&e->holds, memory_order_relaxed) & HOLD_DEAD) {
+			continue;
+		}
+		entry_touch(e);
+		hit = true;
+	}
+	return hit;
 }
 
 ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		     unsigned int flags)
 {
-	uint64_t now = (flags & KVT_PIN) ? clock_now_ms() : 0;
-	size_t hits = 0, first_pins = 0;
+	bool pin = flags & KVT_PIN;
+	uint64_t now = pin ? clock_now_ms() : 0;
+	size_t hits = 0, first_pins = 0, pins = 0;
 
 	if (!n || !kvt_enter(kvt))
 		return 0;
 	kvt_rcu_read_lock();
-	for (; hits < n; hits++) {
-		struct entry *e = kvt_lookup_rcu(kvt, &keys[hits]);
-		bool first;
-
-		if (!e)
-			break;
-		if (flags & KVT_PIN) {
-			if (!entry_try_pin_rcu(e, now, &first))
-				break;
-			first_pins += first;
-		} else if (atomic_load_explicit(&e->holds, memory_order_relaxed) & HOLD_DEAD) {
-			break;
-		}
-		entry_touch(e);
-	}
+	while (hits < n && contains_one_rcu(kvt, &keys[hits], pin, now, &first_pins, &pins))
+		hits++;
 	kvt_rcu_read_unlock();
 	COUNT(kvt, lookups, n);
 	COUNT(kvt, lookup_hits, hits);
-	if (flags & KVT_PIN) {
-		COUNT(kvt, pins, hits);
+	if (pin) {
+		COUNT(kvt, pins, pins);
 		COUNT(kvt, pinned_entries, first_pins);
 	}
 	kvt_exit(kvt);
@@ -75,24 +99,32 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 
 ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n)
 {
-	size_t unpinned = 0, underflows = 0, last = 0;
+	size_t unpinned = 0, underflows = 0, dropped = 0, last = 0;
 
 	if (!n || !kvt_enter(kvt))
 		return 0;
 	kvt_rcu_read_lock();
 	for (size_t i = 0; i < n; i++) {
-		struct entry *e = kvt_lookup_rcu(kvt, &keys[i]);
-		int r = e ? entry_unpin(e) : -1;
+		size_t copies = 0;
 
-		if (r < 0) {
-			underflows++;
-			continue;
+		for (uint32_t j = 0; j < kvt->ntiers; j++) {
+			struct entry *e = tier_lookup_rcu(kvt->tiers[j], &keys[i]);
+			int r = e ? entry_unpin(e) : -1;
+
+			if (r < 0)
+				continue;
+			copies++;
+			last += (size_t)r;
 		}
-		unpinned++;
-		last += (size_t)r;
+		if (copies) {
+			unpinned++;
+			dropped += copies;
+		} else {
+			underflows++;
+		}
 	}
 	kvt_rcu_read_unlock();
-	COUNT(kvt, unpins, unpinned);
+	COUNT(kvt, unpins, dropped);
 	COUNT(kvt, unpin_underflows, underflows);
 	UNCOUNT(kvt, pinned_entries, last);
 	kvt_exit(kvt);

@@ -34,14 +34,17 @@ void kvt_exit(struct kvt *kvt)
 
 void kvt_kick_eviction(void *arg)
 {
-	struct kvt *kvt = arg;
-	struct actor_msg m = { .op = INDEX_EVICT };
+	struct tier *t = arg;
+	struct kvt *kvt = t->owner;
+	struct actor_msg m = { .op = INDEX_EVICT, .ptr = { t } };
 
+	if (!t->evict_low)
+		return;
 	/* one kick in flight is enough; the actor clears the flag when it runs */
-	if (atomic_exchange_explicit(&kvt->evict_kicked, 1, memory_order_relaxed))
+	if (atomic_exchange_explicit(&t->evict_kicked, 1, memory_order_relaxed))
 		return;
 	if (actor_post(&kvt->index, &m))
-		atomic_store_explicit(&kvt->evict_kicked, 0, memory_order_relaxed);
+		atomic_store_explicit(&t->evict_kicked, 0, memory_order_relaxed);
 }
 
 /* liburcu 0.13's call_rcu_data_free() stops its thread but never joins it;
@@ -61,13 +64,44 @@ static uint32_t l1_slot_count(const struct kvt_config *cfg, size_t chunk_bytes)
 	return slots > (double)(1u << 30) ? (1u << 30) : (uint32_t)slots;
 }
 
-static uint64_t next_pow2(uint64_t v)
+static uint32_t watermark(double fraction, uint32_t nslots)
 {
-	uint64_t p = 1;
+	uint32_t w = (uint32_t)(fraction * nslots);
 
-	while (p < v)
-		p <<= 1;
-	return p;
+	return w ? w : 1;
+}
+
+/* The L1 DRAM tier: anonymous slots, CLOCK between the l1.evict_* marks. */
+static int l1_open(struct kvt *kvt)
+{
+	const struct kvt_config *cfg = &kvt->cfg;
+	struct tier *t = &kvt->l1;
+	uint32_t nslots = l1_slot_count(cfg, kvt->chunk_bytes);
+	int ret;
+
+	t->name = "l1";
+	t->owner = kvt;
+	ret = slots_init(&t->slots, kvt->chunk_bytes, nslots, cfg->l1_numa_node,
+			 cfg->l1_prefault);
+	if (ret)
+		return ret;
+	ret = tier_map_new(t);
+	if (ret) {
+		slots_destroy(&t->slots);
+		return ret;
+	}
+	t->evict_low = watermark(cfg->l1_evict_low, nslots);
+	t->evict_high = watermark(cfg->l1_evict_high, nslots);
+	kvt->tiers[kvt->ntiers++] = t;
+	kvt->primary = t;
+	log_info("open: %u L1 slots of %zu bytes", nslots, kvt->chunk_bytes);
+	return 0;
+}
+
+static void l1_close(struct kvt *kvt)
+{
+	tier_map_destroy(&kvt->l1);
+	slots_destroy(&kvt->l1.slots);
 }
 
 static int start_actors(struct kvt *kvt)
@@ -128,7 +162,6 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 {
 	char err[256];
 	struct kvt *kvt;
-	uint32_t nslots;
 	int ret;
 
 	if (!cfg || !out)
@@ -145,23 +178,13 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 	kvt->chunk_bytes = config_chunk_bytes(cfg);
 	kvt_namespace_seed(cfg->model_name, cfg->world_size, cfg->worker_id, cfg->kv_dtype,
 			   cfg->kv_layout, cfg->tenant_salt, &kvt->ns_seed);
-	nslots = l1_slot_count(cfg, kvt->chunk_bytes);
-	ret = slots_init(&kvt->l1, kvt->chunk_bytes, nslots, cfg->l1_numa_node,
-			 cfg->l1_prefault);
+	ret = l1_open(kvt);
 	if (ret)
 		goto err_free;
-	/* fixed size, no auto-resize: the slot count bounds the entries, and a
-	 * resizing table looked keys up 2-8x slower here */
-	kvt->map = cds_lfht_new(next_pow2(nslots), next_pow2(nslots), next_pow2(nslots), 0,
-				NULL);
-	if (!kvt->map) {
-		ret = -ENOMEM;
-		goto err_slots;
-	}
 	kvt->crdp = create_call_rcu_data(0, -1);
 	if (!kvt->crdp) {
 		ret = -ENOMEM;
-		goto err_map;
+		goto err_l1;
 	}
 	kvt->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (kvt->event_fd < 0) {
@@ -171,7 +194,6 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 	ret = start_actors(kvt);
 	if (ret)
 		goto err_eventfd;
-	log_info("open: %u L1 slots of %zu bytes", nslots, kvt->chunk_bytes);
 	*out = kvt;
 	return 0;
 
@@ -179,10 +201,8 @@ err_eventfd:
 	close(kvt->event_fd);
 err_crdp:
 	free_call_rcu(kvt->crdp);
-err_map:
-	cds_lfht_destroy(kvt->map, NULL);
-err_slots:
-	slots_destroy(&kvt->l1);
+err_l1:
+	l1_close(kvt);
 err_free:
 	mem_free(kvt);
 	return ret;
@@ -217,9 +237,8 @@ int kvt_close(struct kvt *kvt)
 	index_destroy_all(kvt);
 	rcu_barrier();
 	free_call_rcu(kvt->crdp);
-	cds_lfht_destroy(kvt->map, NULL);
 	close(kvt->event_fd);
-	slots_destroy(&kvt->l1);
+	l1_close(kvt);
 	mem_free(kvt);
 	return 0;
 }

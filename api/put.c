@@ -18,34 +18,35 @@
 
 #define PUT_WINDOW 32
 
-void kvt_free_reserved_slot(struct kvt *kvt, uint32_t slot, uint64_t gen)
+void kvt_free_reserved_slot(struct kvt *kvt, struct tier *t, uint32_t slot, uint64_t gen)
 {
-	struct actor_msg m = { .op = INDEX_SLOT_FREE, .u32 = slot, .u64 = { gen } };
+	struct actor_msg m = { .op = INDEX_SLOT_FREE, .u32 = slot, .u64 = { gen }, .ptr = { t } };
 
 	while (actor_post(&kvt->index, &m))
 		log_warn("put: index mailbox full, retrying a slot release");
 }
 
-static bool present(struct kvt *kvt, const struct kvt_key *key)
+static bool present(struct tier *t, const struct kvt_key *key)
 {
 	struct entry *e;
 	bool hit;
 
 	kvt_rcu_read_lock();
-	e = kvt_lookup_rcu(kvt, key);
+	e = tier_lookup_rcu(t, key);
 	hit = e && !(atomic_load_explicit(&e->holds, memory_order_relaxed) & HOLD_DEAD);
 	kvt_rcu_read_unlock();
 	return hit;
 }
 
-struct entry *kvt_new_entry(const struct kvt_key *key, uint32_t slot, uint64_t gen,
-			    size_t len)
+struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t slot,
+			    uint64_t gen, size_t len)
 {
 	struct entry *e = mem_alloc(sizeof(*e));
 
 	if (!e)
 		return NULL;
 	cds_lfht_node_init(&e->node);
+	e->tier = t;
 	e->key = *key;
 	e->gen = gen;
 	e->slot = slot;
@@ -65,24 +66,24 @@ void kvt_free_entry_unpublished(struct entry *e)
 static int stage_one(struct kvt *kvt, const struct kvt_key *key, const void *buf,
 		     size_t len, struct entry **out)
 {
-	uint32_t slot, low;
+	struct tier *t = kvt->primary;
+	uint32_t slot;
 	uint64_t gen;
 	int ret;
 
 	if (len > kvt->chunk_bytes)
 		return -EMSGSIZE;
-	if (present(kvt, key))
+	if (present(t, key))
 		return 1;
-	ret = slots_take(&kvt->l1, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction, kvt);
+	ret = slots_take(&t->slots, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction, t);
 	if (ret)
 		return ret;
-	low = (uint32_t)(kvt->cfg.l1_evict_low * kvt->l1.nslots);
-	if (slots_free_count(&kvt->l1) < low)
-		kvt_kick_eviction(kvt);
-	memcpy(slots_ptr(&kvt->l1, slot), buf, len);
-	*out = kvt_new_entry(key, slot, gen, len);
+	if (slots_free_count(&t->slots) < t->evict_low)
+		kvt_kick_eviction(t);
+	memcpy(tier_slot_ptr(t, slot), buf, len);
+	*out = kvt_new_entry(t, key, slot, gen, len);
 	if (!*out) {
-		kvt_free_reserved_slot(kvt, slot, gen);
+		kvt_free_reserved_slot(kvt, t, slot, gen);
 		return -ENOMEM;
 	}
 	return 0;
@@ -115,7 +116,8 @@ static void put_window(struct kvt *kvt, const struct kvt_key *keys, const void *
 	for (size_t j = 0; j < nstaged; j++) {
 		if (ret) {
 			/* never posted: the entries were never published */
-			kvt_free_reserved_slot(kvt, staged[j]->slot, staged[j]->gen);
+			kvt_free_reserved_slot(kvt, staged[j]->tier, staged[j]->slot,
+					       staged[j]->gen);
 			kvt_free_entry_unpublished(staged[j]);
 			res[where[j]] = ret;
 			continue;
@@ -155,7 +157,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		}
 	}
 	COUNT(kvt, puts, stored);
-	COUNT(kvt, l1_bytes_in, bytes);
+	TIER_COUNT(kvt->primary, bytes_in, bytes);
 	kvt_exit(kvt);
 	return stored;
 }

@@ -10,6 +10,7 @@
 #include "api/internal.h"
 
 #define LOAD(kvt, field) atomic_load_explicit(&(kvt)->c.field, memory_order_relaxed)
+#define TLOAD(t, field) atomic_load_explicit(&(t)->c.field, memory_order_relaxed)
 
 int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 {
@@ -17,14 +18,14 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 
 	out->lookups = LOAD(kvt, lookups);
 	out->lookup_hits = LOAD(kvt, lookup_hits);
-	out->l1_hits = LOAD(kvt, l1_hits);
-	out->l1_misses = LOAD(kvt, l1_misses);
-	out->l1_bytes_in = LOAD(kvt, l1_bytes_in);
-	out->l1_bytes_out = LOAD(kvt, l1_bytes_out);
-	out->l1_entries = LOAD(kvt, l1_entries);
-	out->l1_slots = kvt->l1.nslots;
-	out->l1_free_slots = slots_free_count(&kvt->l1);
-	out->l1_evictions = LOAD(kvt, l1_evictions);
+	out->l1_hits = TLOAD(&kvt->l1, hits);
+	out->l1_misses = TLOAD(&kvt->l1, misses);
+	out->l1_bytes_in = TLOAD(&kvt->l1, bytes_in);
+	out->l1_bytes_out = TLOAD(&kvt->l1, bytes_out);
+	out->l1_entries = TLOAD(&kvt->l1, entries);
+	out->l1_slots = kvt->l1.slots.nslots;
+	out->l1_free_slots = kvt->l1.slots.nslots ? slots_free_count(&kvt->l1.slots) : 0;
+	out->l1_evictions = TLOAD(&kvt->l1, evictions);
 	out->puts = LOAD(kvt, puts);
 	out->put_duplicates = LOAD(kvt, put_duplicates);
 	out->put_errors = LOAD(kvt, put_errors);
@@ -66,7 +67,7 @@ static const struct stats_row stats_rows[] = {
 	ROW(lookups, "counter", "keys asked of contains"),
 	ROW(lookup_hits, "counter", "keys in the cached prefixes contains returned"),
 	ROW(l1_hits, "counter", "keys served from L1 by get, prefetch and borrow"),
-	ROW(l1_misses, "counter", "keys asked of get, prefetch and borrow that were not served"),
+	ROW(l1_misses, "counter", "keys get, prefetch and borrow did not find in L1"),
 	ROW(l1_bytes_in, "counter", "bytes stored into L1"),
 	ROW(l1_bytes_out, "counter", "bytes restored from L1"),
 	ROW(l1_entries, "gauge", "chunks held in L1"),

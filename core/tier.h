@@ -40,6 +40,8 @@ struct tier {
 	uint32_t evict_low;             /* free slots below which eviction runs; 0: never */
 	uint32_t evict_high;            /* free slots eviction stops at */
 	struct daxfmt *fmt;             /* slot headers kept on the device, or NULL */
+	void *owner;                    /* the struct kvt, for eviction kicks */
+	_Atomic uint32_t evict_kicked;  /* an INDEX_EVICT is in flight */
 	struct tier_counters c;
 };
 

@@ -426,7 +426,7 @@ int kvt_release(struct kvt *kvt, struct kvt_lease *lease);
 
 struct kvt_stats {
 	uint64_t lookups, lookup_hits;     /* keys asked of kvt_contains, keys in its prefixes */
-	uint64_t l1_hits, l1_misses;       /* keys asked of get/prefetch/borrow: served, not */
+	uint64_t l1_hits, l1_misses;       /* keys asked of get/prefetch/borrow: served from L1, not in L1 */
 	uint64_t l1_bytes_in, l1_bytes_out;
 	uint64_t l1_entries, l1_slots, l1_free_slots;
 	uint64_t l1_evictions;

@@ -1,0 +1,505 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core/daxfmt.c - the on-device format of a DAX partition (see daxfmt.h).
+ *
+ * Layout, host byte order (little-endian hosts only, asserted below):
+ *
+ *   0                4096               data_off (aligned)
+ *   [superblock 4 KiB][nslots x 64 B headers][slot 0][slot 1]...
+ *
+ * Superblock: magic "KVTDAX01" at 0, then at 8 an XXH3-64 of bytes
+ * [16, 4096), so the checksum sits where every future version will look for
+ * it and covers the version field; then version, namespace key, slot size,
+ * slot count, offsets, region size and creation time.  A superblock whose
+ * magic or checksum fails is not ours (never formatted, foreign data, or a
+ * format that a crash interrupted) and the region is formatted again.
+ *
+ * Slot header, 64 bytes: magic, version, state, generation, key, payload
+ * length, XXH3-64 of the payload, reserved, and last an XXH3-64 of the 56
+ * bytes before it seeded with the slot number, so every byte is covered and
+ * a header copied to the wrong slot does not validate either.  An all-zero
+ * header is FREE, which lets formatting clear the table with one memset.
+ *
+ * Invariants, each step persisted before the next starts:
+ *   - formatting clears the superblock, then the header table, and writes
+ *     the superblock last: a crash in between leaves a region that is
+ *     formatted again on the next attach;
+ *   - a write is header WRITING (new generation) -> payload -> header VALID
+ *     with the payload checksum.  Once WRITING is written the slot's old
+ *     content is gone for good, so a crash before VALID is complete leaves
+ *     a slot that is torn, never an old or half-new payload that is served;
+ *   - a header store may tear at any granularity (8 bytes on x86); a mix of
+ *     two headers fails the header checksum (barring a 2^-64 collision), so
+ *     the reader sees the old header, the new one, or a torn slot.
+ *
+ * Threads: daxfmt_attach() and daxfmt_scan() run on the owner before any
+ * writer; daxfmt_inspect() is read-only; the per-slot writers may run on
+ * any thread, one writer per slot at a time.  Nothing here allocates.
+ */
+#define _GNU_SOURCE
+#include "core/daxfmt.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+#include <xxhash.h>
+
+#include "core/log.h"
+
+_Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
+	       "the DAX format is stored in host order; big-endian hosts need byte swaps");
+
+#define DAXFMT_SB_MAGIC 0x313058414454564bULL	/* "KVTDAX01" read as a LE u64 */
+#define DAXFMT_HDR_MAGIC 0x5354564bu		/* "KVTS" read as a LE u32 */
+#define DAXFMT_VERSION 1u
+
+enum daxfmt_state {
+	DAXFMT_FREE = 1,
+	DAXFMT_WRITING = 2,
+	DAXFMT_VALID = 3,
+};
+
+struct daxfmt_super {
+	uint64_t magic;
+	uint64_t csum;		/* XXH3-64 of bytes [16, 4096) */
+	uint32_t version;
+	uint32_t header_bytes;
+	uint64_t ns_lo;
+	uint64_t ns_hi;
+	uint64_t slot_bytes;
+	uint32_t nslots;
+	uint32_t pad0;
+	uint64_t headers_off;
+	uint64_t data_off;
+	uint64_t region_bytes;
+	uint64_t created_ns;	/* CLOCK_REALTIME at format, for tools */
+	uint8_t reserved[DAXFMT_SUPERBLOCK_BYTES - 88];
+};
+
+_Static_assert(sizeof(struct daxfmt_super) == DAXFMT_SUPERBLOCK_BYTES,
+	       "superblock is one 4 KiB block");
+_Static_assert(offsetof(struct daxfmt_super, version) == 16,
+	       "the superblock checksum covers everything from the version on");
+
+struct daxfmt_hdr {
+	uint32_t magic;
+	uint16_t version;
+	uint16_t state;
+	uint64_t gen;
+	uint64_t key_lo;
+	uint64_t key_hi;
+	uint32_t len;
+	uint32_t pad0;
+	uint64_t csum;		/* XXH3-64 of the @len payload bytes */
+	uint64_t reserved;
+	uint64_t hcsum;		/* XXH3-64 of bytes [0, 56), seeded with the slot */
+};
+
+_Static_assert(sizeof(struct daxfmt_hdr) == DAXFMT_HEADER_BYTES, "slot header is 64 bytes");
+_Static_assert(offsetof(struct daxfmt_hdr, hcsum) == DAXFMT_HEADER_BYTES - 8,
+	       "the header checksum is last and covers every byte before it");
+
+enum daxfmt_class { CLASS_FREE, CLASS_VALID, CLASS_TORN };
+
+static uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+
+static uint64_t data_off_for(uint64_t nslots, uint64_t align)
+{
+	return align_up(DAXFMT_SUPERBLOCK_BYTES + nslots * DAXFMT_HEADER_BYTES, align);
+}
+
+static bool layout_fits(uint64_t n, uint64_t region_bytes, uint64_t slot_bytes, uint64_t align)
+{
+	uint64_t off = data_off_for(n, align);
+
+	return off <= region_bytes && n <= (region_bytes - off) / slot_bytes;
+}
+
+/*
+ * daxfmt_layout() - see daxfmt.h.  Also -EINVAL when @slot_bytes is 0 or
+ * above 4 GiB (a header's length field is 32 bits), @align is not a power
+ * of two, or @region_bytes is above 2^62; @align 0 means 4096.
+ */
+int daxfmt_layout(uint64_t region_bytes, uint64_t slot_bytes, uint64_t align,
+		  struct daxfmt_geometry *g)
+{
+	uint64_t lo = 0, hi;
+
+	if (!slot_bytes || slot_bytes > UINT32_MAX || (align & (align - 1)))
+		return -EINVAL;
+	slot_bytes = align_up(slot_bytes, 64);
+	if (align < DAXFMT_SUPERBLOCK_BYTES)
+		align = DAXFMT_SUPERBLOCK_BYTES;
+	if (region_bytes > (UINT64_MAX >> 2))
+		return -EINVAL;		/* keeps the offset arithmetic below exact */
+	if (region_bytes <= DAXFMT_SUPERBLOCK_BYTES)
+		return -ENOSPC;
+	/* an upper bound that ignores alignment, then the largest n that fits */
+	hi = (region_bytes - DAXFMT_SUPERBLOCK_BYTES) / (slot_bytes + DAXFMT_HEADER_BYTES);
+	if (hi > UINT32_MAX)
+		hi = UINT32_MAX;
+	while (lo < hi) {
+		uint64_t mid = hi - (hi - lo) / 2;	/* fits() is monotone in n */
+
+		if (layout_fits(mid, region_bytes, slot_bytes, align))
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	if (!lo)
+		return -ENOSPC;
+	g->region_bytes = region_bytes;
+	g->slot_bytes = slot_bytes;
+	g->nslots = (uint32_t)lo;
+	g->headers_off = DAXFMT_SUPERBLOCK_BYTES;
+	g->data_off = data_off_for(lo, align);
+	return 0;
+}
+
+/*
+ * Makes [addr, addr + len) durable, then fences so that no store of the next
+ * protocol step is made before the stores above it, also when @persist is
+ * NULL (a kill -9 keeps every store the process made, in program order only
+ * if the compiler and CPU kept them in order).  Pairs with the reader in a
+ * later daxfmt_scan() or daxfmt_inspect(), in this or another process.
+ */
+static void fmt_persist(const struct daxfmt *f, const void *addr, size_t len)
+{
+	if (f->persist && len)
+		f->persist(f->persist_arg, addr, len);
+	atomic_thread_fence(memory_order_release);
+}
+
+static void *hdr_addr(const struct daxfmt *f, uint32_t slot)
+{
+	return (char *)f->base + f->g.headers_off + (uint64_t)slot * DAXFMT_HEADER_BYTES;
+}
+
+static uint64_t hdr_csum(const struct daxfmt_hdr *h, uint32_t slot)
+{
+	return XXH3_64bits_withSeed(h, offsetof(struct daxfmt_hdr, hcsum), slot);
+}
+
+/* Builds the header in a local copy and stores it with one memcpy. */
+static void hdr_write(struct daxfmt *f, uint32_t slot, enum daxfmt_state state, uint64_t gen,
+		      const struct kvt_key *key, uint32_t len, uint64_t csum)
+{
+	struct daxfmt_hdr h = {
+		.magic = DAXFMT_HDR_MAGIC,
+		.version = DAXFMT_VERSION,
+		.state = (uint16_t)state,
+		.gen = gen,
+		.key_lo = key ? key->lo : 0,
+		.key_hi = key ? key->hi : 0,
+		.len = len,
+		.csum = csum,
+	};
+	void *dst = hdr_addr(f, slot);
+
+	h.hcsum = hdr_csum(&h, slot);
+	memcpy(dst, &h, sizeof(h));
+	fmt_persist(f, dst, sizeof(h));
+}
+
+/* Reads slot @slot's header into @h and says what it holds. */
+static enum daxfmt_class hdr_classify(const struct daxfmt *f, uint32_t slot, struct daxfmt_hdr *h)
+{
+	static const struct daxfmt_hdr zero;
+
+	memcpy(h, hdr_addr(f, slot), sizeof(*h));
+	if (!memcmp(h, &zero, sizeof(*h)))
+		return CLASS_FREE;
+	if (h->magic != DAXFMT_HDR_MAGIC || h->version != DAXFMT_VERSION ||
+	    h->hcsum != hdr_csum(h, slot))
+		return CLASS_TORN;
+	switch (h->state) {
+	case DAXFMT_FREE:
+		return CLASS_FREE;
+	case DAXFMT_VALID:
+		/* the length is checked before it is used to read the slot */
+		if (h->len > f->g.slot_bytes)
+			return CLASS_TORN;
+		if (XXH3_64bits(daxfmt_slot(f, slot), h->len) != h->csum)
+			return CLASS_TORN;
+		return CLASS_VALID;
+	default:	/* WRITING: the crash came before the commit */
+		return CLASS_TORN;
+	}
+}
+
+static uint64_t super_csum(const struct daxfmt_super *sb)
+{
+	return XXH3_64bits((const char *)sb + offsetof(struct daxfmt_super, version),
+			   sizeof(*sb) - offsetof(struct daxfmt_super, version));
+}
+
+/*
+ * Formats the region: superblock cleared, header table cleared (all FREE),
+ * superblock written last.  Slot payloads are left as they are.
+ */
+static void fmt_format(struct daxfmt *f, const struct kvt_key *ns)
+{
+	struct daxfmt_super sb;
+	struct timespec ts;
+	size_t table = (size_t)f->g.nslots * DAXFMT_HEADER_BYTES;
+
+	memset(f->base, 0, DAXFMT_SUPERBLOCK_BYTES);
+	fmt_persist(f, f->base, DAXFMT_SUPERBLOCK_BYTES);
+	memset(hdr_addr(f, 0), 0, table);
+	fmt_persist(f, hdr_addr(f, 0), table);
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	memset(&sb, 0, sizeof(sb));
+	sb.magic = DAXFMT_SB_MAGIC;
+	sb.version = DAXFMT_VERSION;
+	sb.header_bytes = DAXFMT_HEADER_BYTES;
+	sb.ns_lo = ns->lo;
+	sb.ns_hi = ns->hi;
+	sb.slot_bytes = f->g.slot_bytes;
+	sb.nslots = f->g.nslots;
+	sb.headers_off = f->g.headers_off;
+	sb.data_off = f->g.data_off;
+	sb.region_bytes = f->g.region_bytes;
+	sb.created_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+	sb.csum = super_csum(&sb);
+	memcpy(f->base, &sb, sizeof(sb));
+	fmt_persist(f, f->base, sizeof(sb));
+}
+
+/*
+ * Compares the superblock @sb with this instance.  Return: 0 on a match,
+ * else -EEXIST (or -EPROTO for a version) with @why naming the field and
+ * both values.
+ */
+static int super_match(const struct daxfmt_super *sb, const struct daxfmt_geometry *g,
+		       const struct kvt_key *ns, char *why, size_t whylen)
+{
+	if (sb->version != DAXFMT_VERSION) {
+		snprintf(why, whylen, "dax device: format version %" PRIu32
+			 " on device, %u supported", sb->version, DAXFMT_VERSION);
+		return -EPROTO;
+	}
+	if (sb->ns_lo != ns->lo || sb->ns_hi != ns->hi) {
+		snprintf(why, whylen, "dax device holds namespace 0x%016" PRIx64 "%016" PRIx64
+			 " (this instance 0x%016" PRIx64 "%016" PRIx64 ")",
+			 sb->ns_hi, sb->ns_lo, ns->hi, ns->lo);
+		return -EEXIST;
+	}
+	if (sb->slot_bytes != g->slot_bytes) {
+		snprintf(why, whylen, "dax device: slot size %" PRIu64 " on device, %" PRIu64
+			 " configured", sb->slot_bytes, g->slot_bytes);
+		return -EEXIST;
+	}
+	if (sb->nslots != g->nslots) {
+		snprintf(why, whylen, "dax device: slot count %" PRIu32 " on device, %" PRIu32
+			 " configured", sb->nslots, g->nslots);
+		return -EEXIST;
+	}
+	if (sb->headers_off != g->headers_off || sb->data_off != g->data_off) {
+		snprintf(why, whylen, "dax device: data offset %" PRIu64 " on device, %" PRIu64
+			 " configured", sb->data_off, g->data_off);
+		return -EEXIST;
+	}
+	return 0;
+}
+
+/**
+ * daxfmt_attach() - check or write the superblock (see daxfmt.h).
+ * @f:           filled in on success; zeroed on error.
+ * @base:        the mapped partition, at least @g->region_bytes; borrowed
+ *               for as long as @f is used.
+ * @g:           geometry from daxfmt_layout().
+ * @ns:          this instance's namespace key; read during the call.
+ * @reinit:      reformat a region that holds another namespace, geometry or
+ *               version instead of refusing it.
+ * @persist:     makes bytes durable; NULL for none.
+ * @persist_arg: passed to @persist.
+ * @formatted:   may be NULL; set true when the region was (re)formatted.
+ * @err:         receives a message naming the field and both values on
+ *               -EEXIST or -EPROTO; "" on success.
+ *
+ * Threads: the owner, before any writer.  Blocks: on @persist only.
+ * Allocates: nothing.
+ * Return: 0; -EEXIST another namespace, slot size or slot count on the
+ *         device; -EPROTO an unknown format version.  On error the device
+ *         is unchanged.
+ */
+int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+		  void *persist_arg, bool *formatted, char *err, size_t errlen)
+{
+	struct daxfmt_super sb;
+	char why[256];
+	uint64_t csum;
+	int ret;
+
+	assert(g->nslots && g->headers_off == DAXFMT_SUPERBLOCK_BYTES);
+	assert(g->data_off >= g->headers_off + (uint64_t)g->nslots * DAXFMT_HEADER_BYTES);
+	assert(g->data_off + (uint64_t)g->nslots * g->slot_bytes <= g->region_bytes);
+	if (errlen)
+		err[0] = '\0';
+	if (formatted)
+		*formatted = false;
+	f->base = base;
+	f->g = *g;
+	f->persist = persist;
+	f->persist_arg = persist_arg;
+
+	memcpy(&sb, base, sizeof(sb));
+	if (sb.magic != DAXFMT_SB_MAGIC) {
+		log_info("dax device: no kvtier superblock (magic 0x%016" PRIx64
+			 "); formatting %" PRIu32 " slots of %" PRIu64 " bytes",
+			 sb.magic, g->nslots, g->slot_bytes);
+		goto format;
+	}
+	csum = super_csum(&sb);
+	if (csum != sb.csum) {
+		log_warn("dax device: superblock checksum 0x%016" PRIx64 " does not match"
+			 " its contents (0x%016" PRIx64 "); formatting", sb.csum, csum);
+		goto format;
+	}
+	ret = super_match(&sb, g, ns, why, sizeof(why));
+	if (!ret)
+		return 0;
+	if (!reinit) {
+		if (errlen)
+			snprintf(err, errlen, "%s; set dax.reinit: true to reformat", why);
+		memset(f, 0, sizeof(*f));
+		return ret;
+	}
+	log_warn("%s; dax.reinit: true, reformatting", why);
+format:
+	fmt_format(f, ns);
+	if (formatted)
+		*formatted = true;
+	return 0;
+}
+
+/**
+ * daxfmt_scan() - rebuild from the headers (see daxfmt.h).
+ * @f:     attached format.
+ * @found: called for each VALID slot whose header and payload checksums
+ *         hold, in slot order, on this thread; @key is valid for the call
+ *         only.  May be NULL.
+ * @arg:   passed to @found.
+ * @st:    receives the counts; recovered + torn + free == nslots.
+ *
+ * Torn slots (WRITING, a header that fails its checks, a payload that fails
+ * its checksum, a length beyond the slot) are written FREE and persisted.
+ * Threads: the owner, before any writer.  Blocks: on @f->persist only.
+ * Allocates: nothing.  Reads every VALID payload once.
+ */
+void daxfmt_scan(struct daxfmt *f,
+		 void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+			       uint32_t len, uint64_t gen),
+		 void *arg, struct daxfmt_scan_stats *st)
+{
+	struct daxfmt_hdr h;
+	struct kvt_key key;
+
+	memset(st, 0, sizeof(*st));
+	for (uint32_t slot = 0; slot < f->g.nslots; slot++) {
+		switch (hdr_classify(f, slot, &h)) {
+		case CLASS_FREE:
+			st->free++;
+			break;
+		case CLASS_VALID:
+			st->recovered++;
+			key.lo = h.key_lo;
+			key.hi = h.key_hi;
+			if (found)
+				found(arg, slot, &key, h.len, h.gen);
+			break;
+		case CLASS_TORN:
+			st->torn++;
+			log_debug("dax slot %" PRIu32 ": torn (state %u, gen %" PRIu64
+				  ", len %" PRIu32 "); discarded", slot, h.state, h.gen, h.len);
+			hdr_write(f, slot, DAXFMT_FREE, 0, NULL, 0, 0);
+			break;
+		}
+	}
+	if (st->torn)
+		log_warn("dax device: %" PRIu32 " torn slots discarded, %" PRIu32 " recovered",
+			 st->torn, st->recovered);
+}
+
+/**
+ * daxfmt_inspect() - classify every slot like daxfmt_scan(), writing nothing.
+ * @f:     attached format.
+ * @found: may be NULL; called for every slot that is not free: @valid true
+ *         for one daxfmt_scan() would recover, false for a torn one (whose
+ *         @key, @len and @gen are what its header holds, perhaps garbage).
+ * @arg:   passed to @found.
+ * @st:    receives the counts daxfmt_scan() would report.
+ *
+ * Threads: any, while no writer runs.  Blocks: never.  Allocates: nothing.
+ */
+void daxfmt_inspect(const struct daxfmt *f,
+		    void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+				  uint32_t len, uint64_t gen, bool valid),
+		    void *arg, struct daxfmt_scan_stats *st)
+{
+	struct daxfmt_hdr h;
+	struct kvt_key key;
+
+	memset(st, 0, sizeof(*st));
+	for (uint32_t slot = 0; slot < f->g.nslots; slot++) {
+		enum daxfmt_class c = hdr_classify(f, slot, &h);
+
+		if (c == CLASS_FREE) {
+			st->free++;
+			continue;
+		}
+		if (c == CLASS_VALID)
+			st->recovered++;
+		else
+			st->torn++;
+		key.lo = h.key_lo;
+		key.hi = h.key_hi;
+		if (found)
+			found(arg, slot, &key, h.len, h.gen, c == CLASS_VALID);
+	}
+}
+
+/*
+ * daxfmt_begin_write() - mark @slot WRITING with generation @gen, persisted.
+ * From here on the slot's previous content is discarded by a scan until
+ * daxfmt_commit() completes.  Threads: the slot's one writer.
+ */
+void daxfmt_begin_write(struct daxfmt *f, uint32_t slot, uint64_t gen)
+{
+	assert(slot < f->g.nslots);
+	hdr_write(f, slot, DAXFMT_WRITING, gen, NULL, 0, 0);
+}
+
+/*
+ * daxfmt_commit() - checksum and persist the @len payload bytes already in
+ * @slot, then mark it VALID with @key and @gen, persisted.  Call after
+ * daxfmt_begin_write() with the same @gen.  Threads: the slot's one writer.
+ */
+void daxfmt_commit(struct daxfmt *f, uint32_t slot, const struct kvt_key *key, uint32_t len,
+		   uint64_t gen)
+{
+	const void *p = daxfmt_slot(f, slot);
+	uint64_t csum;
+
+	assert(slot < f->g.nslots && len <= f->g.slot_bytes);
+	csum = XXH3_64bits(p, len);
+	fmt_persist(f, p, len);
+	hdr_write(f, slot, DAXFMT_VALID, gen, key, len, csum);
+}
+
+/* daxfmt_free() - mark @slot FREE, persisted.  Threads: the slot's one writer. */
+void daxfmt_free(struct daxfmt *f, uint32_t slot)
+{
+	assert(slot < f->g.nslots);
+	hdr_write(f, slot, DAXFMT_FREE, 0, NULL, 0, 0);
+}

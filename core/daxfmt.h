@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * core/daxfmt.h - the on-device format of a DAX partition: a superblock, a
+ * table of slot headers, then the slots.  It is what makes restart recovery
+ * possible: reopening the same partition with the same namespace and slot
+ * size rebuilds the index from the headers, and a slot torn by a crash at any
+ * point is recognised and discarded, never served.
+ *
+ *   [superblock, 4 KiB][slot headers, nslots x 64 B, padded][slots, aligned]
+ *
+ * A slot header: magic, version, state (FREE, WRITING, VALID), generation,
+ * key, length, XXH3-64 of the payload, and an XXH3-64 of the header itself,
+ * so a header torn mid-write is detected too.  Write protocol, each step
+ * persisted before the next: header WRITING (new generation) -> payload ->
+ * header VALID with the payload checksum.  Freeing writes FREE.
+ *
+ * Threads: daxfmt_attach() and daxfmt_scan() the owner, before any writer
+ * runs; the per-slot writers may run on any thread, one writer per slot at
+ * a time (the slot allocator guarantees it).
+ */
+#ifndef KVT_CORE_DAXFMT_H
+#define KVT_CORE_DAXFMT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kvtier.h"
+
+#define DAXFMT_SUPERBLOCK_BYTES 4096u
+#define DAXFMT_HEADER_BYTES 64u
+
+struct daxfmt_geometry {
+	uint64_t region_bytes;  /* the partition */
+	uint64_t slot_bytes;    /* one full chunk, rounded up to 64 */
+	uint32_t nslots;
+	uint64_t headers_off;   /* = DAXFMT_SUPERBLOCK_BYTES */
+	uint64_t data_off;      /* first slot; a multiple of @align and of 4096 */
+};
+
+/* persist(arg, addr, len): make the bytes durable (daxdev_persist). */
+typedef void (*daxfmt_persist_fn)(void *arg, const void *addr, size_t len);
+
+struct daxfmt {
+	void *base;                 /* the mapped partition */
+	struct daxfmt_geometry g;
+	daxfmt_persist_fn persist;
+	void *persist_arg;
+};
+
+struct daxfmt_scan_stats {
+	uint32_t recovered;         /* VALID slots whose checksums hold */
+	uint32_t torn;              /* WRITING, bad header or payload checksum: discarded */
+	uint32_t free;
+};
+
+/*
+ * daxfmt_layout() - how many slots of @slot_bytes fit @region_bytes after
+ * the superblock and header table, with the data start aligned to @align.
+ * Return: 0, or -ENOSPC when not even one slot fits; -EINVAL for a slot
+ * size of 0 or above 4 GiB, or an @align that is not a power of two.
+ */
+int daxfmt_layout(uint64_t region_bytes, uint64_t slot_bytes, uint64_t align,
+		  struct daxfmt_geometry *g);
+
+/*
+ * daxfmt_attach() - check or write the superblock.
+ * A fresh (zero or foreign-magic) region is formatted: superblock written,
+ * every header FREE.  A region formatted with another namespace, slot size
+ * or slot count is refused (-EEXIST, @err says which field) unless @reinit,
+ * which reformats it.  An unknown version is -EPROTO (or reformat with
+ * @reinit).
+ * @formatted: set true when the region was (re)formatted (nothing to recover).
+ */
+int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+		  void *persist_arg, bool *formatted, char *err, size_t errlen);
+
+/*
+ * daxfmt_scan() - walk every header; call @found for each VALID slot whose
+ * header and payload checksums hold; reset torn slots to FREE (persisted)
+ * and count them.  @found may be NULL (inspection without changes is
+ * daxfmt_inspect()).
+ */
+void daxfmt_scan(struct daxfmt *f,
+		 void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+			       uint32_t len, uint64_t gen),
+		 void *arg, struct daxfmt_scan_stats *st);
+
+/* daxfmt_inspect() - like scan, read-only: counts without repairing. */
+void daxfmt_inspect(const struct daxfmt *f,
+		    void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+				  uint32_t len, uint64_t gen, bool valid),
+		    void *arg, struct daxfmt_scan_stats *st);
+
+static inline void *daxfmt_slot(const struct daxfmt *f, uint32_t slot)
+{
+	return (char *)f->base + f->g.data_off + (uint64_t)slot * f->g.slot_bytes;
+}
+
+/* Write protocol, one writer per slot at a time: */
+void daxfmt_begin_write(struct daxfmt *f, uint32_t slot, uint64_t gen);
+/* Checksums the payload already in the slot, then marks it VALID. */
+void daxfmt_commit(struct daxfmt *f, uint32_t slot, const struct kvt_key *key, uint32_t len,
+		   uint64_t gen);
+void daxfmt_free(struct daxfmt *f, uint32_t slot);
+
+#endif /* KVT_CORE_DAXFMT_H */

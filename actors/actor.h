@@ -32,9 +32,8 @@ struct actor_msg {
 	uint32_t op;
 	uint32_t u32;
 	uint64_t u64[2];
-	void *ptr[2];
+	void *ptr[3];
 	struct completion *done; /* signalled by the handler when not NULL */
-	uint64_t pad;
 };
 _Static_assert(sizeof(struct actor_msg) <= 64, "a message must fit one cache line");
 

@@ -259,22 +259,25 @@ const struct actor_ops index_actor_ops = {
 	.idle = index_idle,
 };
 
+void index_destroy_tier(struct tier *t)
+{
+	struct cds_lfht_iter it;
+	struct cds_lfht_node *node;
+
+	kvt_rcu_read_lock();
+	cds_lfht_first(t->map, &it);
+	while ((node = cds_lfht_iter_get_node(&it))) {
+		struct entry *e = caa_container_of(node, struct entry, node);
+
+		cds_lfht_next(t->map, &it);
+		cds_lfht_del(t->map, node);
+		mem_free(e);
+	}
+	kvt_rcu_read_unlock();
+}
+
 void index_destroy_all(struct kvt *kvt)
 {
-	for (uint32_t i = 0; i < kvt->ntiers; i++) {
-		struct tier *t = kvt->tiers[i];
-		struct cds_lfht_iter it;
-		struct cds_lfht_node *node;
-
-		kvt_rcu_read_lock();
-		cds_lfht_first(t->map, &it);
-		while ((node = cds_lfht_iter_get_node(&it))) {
-			struct entry *e = caa_container_of(node, struct entry, node);
-
-			cds_lfht_next(t->map, &it);
-			cds_lfht_del(t->map, node);
-			mem_free(e);
-		}
-		kvt_rcu_read_unlock();
-	}
+	for (uint32_t i = 0; i < kvt->ntiers; i++)
+		index_destroy_tier(kvt->tiers[i]);
 }

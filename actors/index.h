@@ -15,6 +15,7 @@
 #include "kvtier.h"
 
 struct kvt;
+struct tier;
 struct entry;
 
 enum index_op {
@@ -44,7 +45,9 @@ struct index_remove {
 
 extern const struct actor_ops index_actor_ops;
 
-/* Remove and free every entry; only after every actor has stopped. */
+/* Remove and free every entry; only after every actor has stopped (or
+ * before any started). */
 void index_destroy_all(struct kvt *kvt);
+void index_destroy_tier(struct tier *t);
 
 #endif /* KVT_ACTORS_INDEX_H */

@@ -27,6 +27,7 @@ static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 		memcpy(req->bufs[i], entry_data(e), e->len);
 		req->out_lens[i] = e->len;
 		TIER_COUNT(e->tier, bytes_out, e->len);
+		kvt_promote(kvt, e, req->bufs[i]);
 		kvt_put_entry(kvt, e);
 	}
 	if (req->cb)

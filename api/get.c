@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api/get.c - kvt_get() (blocking, positional), kvt_prefetch() (async,
- * prefix only) and kvt_flush().
+ * prefix only) and kvt_flush().  Each key is read from the first tier that
+ * holds it; a DAX hit is promoted into L1 when dax.promote says so.
  *
  * Every chunk is borrowed before it is copied, so a concurrent remove or
  * eviction cannot reuse its slot under the copy; the copy itself runs with
@@ -10,6 +11,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "actors/daxwriter.h"
 #include "actors/index.h"
 #include "actors/prefetch.h"
 #include "api/internal.h"
@@ -38,6 +40,7 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 			out_lens[i] = e->len;
 			TIER_COUNT(e->tier, bytes_out, e->len);
 			hits++;
+			kvt_promote(kvt, e, bufs[i]);
 		}
 		kvt_put_entry(kvt, e);
 	}
@@ -102,11 +105,17 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 int kvt_flush(struct kvt *kvt)
 {
 	struct actor_msg m = { .op = INDEX_BARRIER };
-	int ret;
+	int ret = 0;
 
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
-	ret = actor_call(&kvt->index, &m);
+	if (kvt->has_dax && kvt->primary == &kvt->l1) {
+		struct actor_msg d = { .op = DAXW_BARRIER };
+
+		ret = actor_call(&kvt->daxwriter, &d);
+	}
+	if (!ret)
+		ret = actor_call(&kvt->index, &m);
 	for (uint32_t i = 0; !ret && i < kvt->nprefetchers; i++) {
 		struct actor_msg b = { .op = PREFETCH_BARRIER };
 

@@ -17,6 +17,8 @@
 
 #include "actors/actor.h"
 #include "core/config.h"
+#include "core/daxdev.h"
+#include "core/daxfmt.h"
 #include "core/entry.h"
 #include "core/rcu.h"
 #include "core/slots.h"
@@ -43,6 +45,8 @@ struct kvt_counters {
 	_Atomic uint64_t borrows_active;
 	alignas(64) _Atomic uint64_t prefetches;
 	_Atomic uint64_t prefetch_hits;
+	_Atomic uint64_t dax_write_errors;
+	_Atomic uint64_t dax_promotions;
 	_Atomic uint64_t errors;
 };
 
@@ -51,6 +55,11 @@ struct kvt {
 	struct kvt_key ns_seed;
 	size_t chunk_bytes;
 	struct tier l1;
+	struct tier dax;
+	bool has_dax;
+	struct daxdev daxdev;
+	struct daxfmt daxfmt;
+	struct daxfmt_scan_stats dax_scan; /* what open recovered */
 	struct tier *tiers[KVT_MAX_TIERS]; /* read order: fastest first */
 	uint32_t ntiers;
 	struct tier *primary;           /* where puts and leases land */
@@ -58,6 +67,7 @@ struct kvt {
 	int event_fd;
 	struct actor index;
 	struct actor pinmon;
+	struct actor daxwriter;         /* tiered mode only */
 	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
@@ -113,6 +123,24 @@ struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t 
 
 /* kvt_free_entry_unpublished() - free an entry the index never linked. */
 void kvt_free_entry_unpublished(struct entry *e);
+
+/*
+ * kvt_store() - store @n chunks into tier @t (stage, copy, one INDEX_INSERT
+ * per window); @res per key as kvt_put() results.  Waits at most @wait_ms
+ * per key for a slot.  No callbacks, no write-through.
+ * Threads: any, inside kvt_enter().
+ */
+void kvt_store(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
+	       const void *const *bufs, const size_t *lens, size_t n, int *res,
+	       unsigned int wait_ms);
+
+/* kvt_promote() - copy a chunk just read from DAX (@buf holds its bytes)
+ * into L1, when tiered mode and dax.promote say so.  Threads: any. */
+void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf);
+
+/* DAX tier (api/dax.c): open validates, maps, formats or recovers. */
+int dax_open(struct kvt *kvt, char *err, size_t errlen);
+void dax_close(struct kvt *kvt);
 
 /* kvt_kick_eviction() - ask the index actor to evict from tier @t, once
  * until it runs.  Threads: any. */

@@ -10,9 +10,11 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "actors/daxwriter.h"
 #include "actors/index.h"
 #include "actors/pinmon.h"
 #include "actors/prefetch.h"
@@ -100,6 +102,8 @@ static int l1_open(struct kvt *kvt)
 
 static void l1_close(struct kvt *kvt)
 {
+	if (!kvt->l1.map)
+		return;
 	tier_map_destroy(&kvt->l1);
 	slots_destroy(&kvt->l1.slots);
 }
@@ -117,6 +121,13 @@ static int start_actors(struct kvt *kvt)
 			  cfg->mailbox_wait_ms, cfg->l1_numa_node);
 	if (ret)
 		goto err_stop_index;
+	if (kvt->has_dax && kvt->primary == &kvt->l1) {
+		ret = actor_start(&kvt->daxwriter, "daxwriter", &daxwriter_actor_ops, kvt,
+				  cfg->mailbox_depth, cfg->mailbox_wait_ms,
+				  kvt->daxdev.numa_node);
+		if (ret)
+			goto err_stop_pinmon;
+	}
 	for (kvt->nprefetchers = 0; kvt->nprefetchers < cfg->l1_prefetch_workers;
 	     kvt->nprefetchers++) {
 		ret = actor_start(&kvt->prefetchers[kvt->nprefetchers], "prefetch",
@@ -130,6 +141,8 @@ static int start_actors(struct kvt *kvt)
 err_stop_prefetchers:
 	while (kvt->nprefetchers)
 		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+	actor_stop(&kvt->daxwriter);
+err_stop_pinmon:
 	actor_stop(&kvt->pinmon);
 err_stop_index:
 	actor_stop(&kvt->index);
@@ -140,8 +153,43 @@ static void stop_actors(struct kvt *kvt)
 {
 	while (kvt->nprefetchers)
 		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+	/* before the index: queued DAX writes still insert */
+	actor_stop(&kvt->daxwriter);
 	actor_stop(&kvt->pinmon);
 	actor_stop(&kvt->index);
+}
+
+/* The tier combinations this build can run. */
+static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
+{
+	bool dax = cfg->dax_device_path[0];
+	bool primary = strcmp(cfg->dax_mode, "primary") == 0;
+
+	if (!cfg->local_cpu && !dax) {
+		snprintf(err, errlen, "local_cpu: \"false\": needs a lower tier (dax.device_path) and none is configured");
+		return -EINVAL;
+	}
+	if (!dax)
+		return 0;
+	if (!(cfg->dax_max_dax_size > 0)) {
+		snprintf(err, errlen, "dax.max_dax_size: \"%g\": must be > 0 when dax.device_path is set",
+			 cfg->dax_max_dax_size);
+		return -EINVAL;
+	}
+	if (primary && cfg->local_cpu) {
+		snprintf(err, errlen, "dax.mode: \"primary\": the DAX arena is the allocator; set local_cpu: false");
+		return -EINVAL;
+	}
+	if (!primary && !cfg->local_cpu) {
+		snprintf(err, errlen, "dax.mode: \"tiered\": DAX sits behind L1; set local_cpu: true (or dax.mode: primary)");
+		return -EINVAL;
+	}
+	if (cfg->world_size > 1 && strcmp(cfg->dax_partition, "auto") != 0) {
+		snprintf(err, errlen, "dax.partition: \"%s\": world_size %u ranks would share one arena; use auto",
+			 cfg->dax_partition, cfg->world_size);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
@@ -150,12 +198,7 @@ int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 
 	if (ret)
 		return ret;
-	if (!cfg->local_cpu) {
-		/* DRAM is the only tier this build has: nowhere else to keep chunks */
-		snprintf(err, errlen, "local_cpu: \"false\": needs a lower tier (DAX, pool or an L2 adapter) and none is configured");
-		return -EINVAL;
-	}
-	return 0;
+	return check_tiers(cfg, err, errlen);
 }
 
 int kvt_open(const struct kvt_config *cfg, struct kvt **out)
@@ -178,13 +221,22 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 	kvt->chunk_bytes = config_chunk_bytes(cfg);
 	kvt_namespace_seed(cfg->model_name, cfg->world_size, cfg->worker_id, cfg->kv_dtype,
 			   cfg->kv_layout, cfg->tenant_salt, &kvt->ns_seed);
-	ret = l1_open(kvt);
-	if (ret)
-		goto err_free;
+	if (cfg->local_cpu) {
+		ret = l1_open(kvt);
+		if (ret)
+			goto err_free;
+	}
+	if (cfg->dax_device_path[0]) {
+		ret = dax_open(kvt, err, sizeof(err));
+		if (ret) {
+			log_error("%s", err);
+			goto err_l1;
+		}
+	}
 	kvt->crdp = create_call_rcu_data(0, -1);
 	if (!kvt->crdp) {
 		ret = -ENOMEM;
-		goto err_l1;
+		goto err_dax;
 	}
 	kvt->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (kvt->event_fd < 0) {
@@ -201,6 +253,10 @@ err_eventfd:
 	close(kvt->event_fd);
 err_crdp:
 	free_call_rcu(kvt->crdp);
+err_dax:
+	if (kvt->has_dax)
+		index_destroy_tier(&kvt->dax);
+	dax_close(kvt);
 err_l1:
 	l1_close(kvt);
 err_free:
@@ -238,6 +294,7 @@ int kvt_close(struct kvt *kvt)
 	rcu_barrier();
 	free_call_rcu(kvt->crdp);
 	close(kvt->event_fd);
+	dax_close(kvt);
 	l1_close(kvt);
 	mem_free(kvt);
 	return 0;

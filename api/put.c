@@ -1,18 +1,22 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * api/put.c - kvt_put(): copy chunks into L1 slots on the calling thread,
- * then one INDEX_INSERT per window of PUT_WINDOW keys.
+ * api/put.c - kvt_put(): copy chunks into the primary tier's slots on the
+ * calling thread, one INDEX_INSERT per window of PUT_WINDOW keys, then write
+ * them through to DAX in tiered mode (on this thread, or on the DAX writer
+ * actor with dax.async_put).
  *
- * Duplicates: a key already present is skipped before any copy; two puts
- * racing on one key both copy, and the index actor keeps the first and
- * frees the second (result 1, no callback), so a key is stored and its
+ * Duplicates: a key already present in any tier is skipped before any copy;
+ * two puts racing on one key both copy, and the index actor keeps the first
+ * and frees the second (result 1, no callback), so a key is stored and its
  * callback fired once.
  */
 #include <errno.h>
 #include <string.h>
 
+#include "actors/daxwriter.h"
 #include "actors/index.h"
 #include "api/internal.h"
+#include "core/daxfmt.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -26,16 +30,33 @@ void kvt_free_reserved_slot(struct kvt *kvt, struct tier *t, uint32_t slot, uint
 		log_warn("put: index mailbox full, retrying a slot release");
 }
 
-static bool present(struct tier *t, const struct kvt_key *key)
+static bool present_rcu(struct tier *t, const struct kvt_key *key)
 {
-	struct entry *e;
-	bool hit;
+	struct entry *e = tier_lookup_rcu(t, key);
+
+	return e && !(atomic_load_explicit(&e->holds, memory_order_relaxed) & HOLD_DEAD);
+}
+
+/* Whether @key is in @t, or with @any_tier in any tier: a put of a key some
+ * tier holds is a duplicate; a promotion or write-through asks @t only. */
+static bool present(struct kvt *kvt, struct tier *t, const struct kvt_key *key, bool any_tier)
+{
+	bool hit = false;
 
 	kvt_rcu_read_lock();
-	e = tier_lookup_rcu(t, key);
-	hit = e && !(atomic_load_explicit(&e->holds, memory_order_relaxed) & HOLD_DEAD);
+	if (any_tier) {
+		for (uint32_t i = 0; i < kvt->ntiers && !hit; i++)
+			hit = present_rcu(kvt->tiers[i], key);
+	} else {
+		hit = present_rcu(t, key);
+	}
 	kvt_rcu_read_unlock();
 	return hit;
+}
+
+void kvt_free_entry_unpublished(struct entry *e)
+{
+	mem_free(e);
 }
 
 struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t slot,
@@ -57,30 +78,32 @@ struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t 
 	return e;
 }
 
-void kvt_free_entry_unpublished(struct entry *e)
+/* Reserve, copy and wrap one chunk.  Return: 0, 1 (present), or a per-key
+ * error.  On a DAX tier the slot header goes WRITING before the copy and
+ * VALID after it, so a crash in between leaves a torn slot, never a wrong one. */
+static int stage_one(struct kvt *kvt, struct tier *t, const struct kvt_key *key,
+		     const void *buf, size_t len, unsigned int wait_ms, bool any_tier,
+		     struct entry **out)
 {
-	mem_free(e);
-}
-
-/* Reserve, copy and wrap one chunk.  Return: 0, or a per-key error. */
-static int stage_one(struct kvt *kvt, const struct kvt_key *key, const void *buf,
-		     size_t len, struct entry **out)
-{
-	struct tier *t = kvt->primary;
 	uint32_t slot;
 	uint64_t gen;
 	int ret;
 
 	if (len > kvt->chunk_bytes)
 		return -EMSGSIZE;
-	if (present(t, key))
+	if (present(kvt, t, key, any_tier))
 		return 1;
-	ret = slots_take(&t->slots, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction, t);
+	ret = slots_take(&t->slots, &slot, &gen, t->evict_low ? wait_ms : 0, kvt_kick_eviction,
+			 t);
 	if (ret)
 		return ret;
 	if (slots_free_count(&t->slots) < t->evict_low)
 		kvt_kick_eviction(t);
+	if (t->fmt)
+		daxfmt_begin_write(t->fmt, slot, gen);
 	memcpy(tier_slot_ptr(t, slot), buf, len);
+	if (t->fmt)
+		daxfmt_commit(t->fmt, slot, key, (uint32_t)len, gen);
 	*out = kvt_new_entry(t, key, slot, gen, len);
 	if (!*out) {
 		kvt_free_reserved_slot(kvt, t, slot, gen);
@@ -90,12 +113,17 @@ static int stage_one(struct kvt *kvt, const struct kvt_key *key, const void *buf
 }
 
 /*
- * put_window() - stage and insert keys [0, n) of a window; fills @res.
+ * store_window() - stage and insert keys [0, n) (n <= PUT_WINDOW) into @t.
+ * @borrowed: when not NULL, receives per key the inserted entry with one
+ *            borrow already held (taken before it was findable, so nothing
+ *            evicts it first), or NULL.
+ * @any_tier: a key held by any tier is a duplicate (kvt_put), not just @t.
  * Windows bound how many slots one put holds RESERVED (invisible to
- * eviction), so a batch larger than L1 still makes progress.
+ * eviction), so a batch larger than the tier still makes progress.
  */
-static void put_window(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
-		       const size_t *lens, size_t n, int *res)
+static void store_window(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
+			 const void *const *bufs, const size_t *lens, size_t n, int *res,
+			 unsigned int wait_ms, bool any_tier, struct entry **borrowed)
 {
 	struct entry *staged[PUT_WINDOW];
 	size_t where[PUT_WINDOW], nstaged = 0;
@@ -105,9 +133,16 @@ static void put_window(struct kvt *kvt, const struct kvt_key *keys, const void *
 	int ret;
 
 	for (size_t i = 0; i < n; i++) {
-		res[i] = stage_one(kvt, &keys[i], bufs[i], lens[i], &staged[nstaged]);
-		if (res[i] == 0)
+		if (borrowed)
+			borrowed[i] = NULL;
+		res[i] = stage_one(kvt, t, &keys[i], bufs[i], lens[i], wait_ms, any_tier,
+				   &staged[nstaged]);
+		if (res[i] == 0) {
+			if (borrowed)
+				atomic_store_explicit(&staged[nstaged]->holds, HOLD_BORROW,
+						      memory_order_relaxed);
 			where[nstaged++] = i;
+		}
 	}
 	if (!nstaged)
 		return;
@@ -116,21 +151,90 @@ static void put_window(struct kvt *kvt, const struct kvt_key *keys, const void *
 	for (size_t j = 0; j < nstaged; j++) {
 		if (ret) {
 			/* never posted: the entries were never published */
-			kvt_free_reserved_slot(kvt, staged[j]->tier, staged[j]->slot,
-					       staged[j]->gen);
+			kvt_free_reserved_slot(kvt, t, staged[j]->slot, staged[j]->gen);
 			kvt_free_entry_unpublished(staged[j]);
 			res[where[j]] = ret;
 			continue;
 		}
 		res[where[j]] = inserted[j];
+		if (borrowed && inserted[j] == 0)
+			borrowed[where[j]] = staged[j];
+		if (inserted[j] == 0)
+			TIER_COUNT(t, bytes_in, lens[where[j]]);
+	}
+}
+
+void kvt_store(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
+	       const void *const *bufs, const size_t *lens, size_t n, int *res,
+	       unsigned int wait_ms)
+{
+	for (size_t base = 0; base < n; base += PUT_WINDOW) {
+		size_t w = n - base < PUT_WINDOW ? n - base : PUT_WINDOW;
+
+		store_window(kvt, t, keys + base, bufs + base, lens + base, w, res + base, wait_ms,
+			     false, NULL);
+	}
+}
+
+void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf)
+{
+	const void *src = buf;
+	size_t len = e->len;
+	int res;
+
+	if (e->tier != &kvt->dax || kvt->primary != &kvt->l1 || !kvt->cfg.dax_promote)
+		return;
+	/* a cache fill: never wait for L1 space */
+	kvt_store(kvt, &kvt->l1, &e->key, &src, &len, 1, &res, 0);
+	if (res == 0)
+		COUNT(kvt, dax_promotions, 1);
+}
+
+/* Tiered mode: write the keys this window stored in L1 through to DAX, on
+ * this thread (the callback follows) or on the DAX writer (it fires it). */
+static void write_through(struct kvt *kvt, const struct kvt_key *keys,
+			  const void *const *bufs, const size_t *lens, size_t n, int *res,
+			  struct entry **borrowed, size_t base, kvt_put_cb cb, void *cb_arg)
+{
+	if (!kvt->cfg.dax_async_put) {
+		for (size_t i = 0; i < n; i++) {
+			int r;
+
+			if (res[i] != 0)
+				continue;
+			kvt_store(kvt, &kvt->dax, &keys[i], &bufs[i], &lens[i], 1, &r,
+				  kvt->cfg.put_wait_ms);
+			if (r < 0) {
+				res[i] = r;
+				COUNT(kvt, dax_write_errors, 1);
+			}
+		}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct actor_msg m = {
+			.op = DAXW_WRITE, .u64 = { base + i },
+			.ptr = { borrowed[i], cb_arg, (void *)cb },
+		};
+
+		if (!borrowed[i])
+			continue;
+		/* the queued write is an operation of its own: close waits for it */
+		atomic_fetch_add_explicit(&kvt->active, 1, memory_order_relaxed);
+		if (actor_post(&kvt->daxwriter, &m)) {
+			kvt_put_entry(kvt, borrowed[i]);
+			kvt_exit(kvt);
+			COUNT(kvt, dax_write_errors, 1);
+		}
 	}
 }
 
 ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
 		const size_t *lens, size_t n, int *results, kvt_put_cb cb, void *cb_arg)
 {
+	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
+	bool async = tiered && kvt->cfg.dax_async_put;
 	ssize_t stored = 0;
-	uint64_t bytes = 0;
 
 	if (n && (!keys || !bufs || !lens))
 		return -EINVAL;
@@ -138,14 +242,18 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		return -ESHUTDOWN;
 	for (size_t base = 0; base < n; base += PUT_WINDOW) {
 		size_t w = n - base < PUT_WINDOW ? n - base : PUT_WINDOW;
+		struct entry *borrowed[PUT_WINDOW];
 		int res[PUT_WINDOW];
 
-		put_window(kvt, keys + base, bufs + base, lens + base, w, res);
+		store_window(kvt, kvt->primary, keys + base, bufs + base, lens + base, w, res,
+			     kvt->cfg.put_wait_ms, true, async ? borrowed : NULL);
+		if (tiered)
+			write_through(kvt, keys + base, bufs + base, lens + base, w, res, borrowed,
+				      base, cb, cb_arg);
 		for (size_t i = 0; i < w; i++) {
 			if (res[i] == 0) {
 				stored++;
-				bytes += lens[base + i];
-				if (cb)
+				if (cb && !async)
 					cb(cb_arg, &keys[base + i], base + i);
 			} else if (res[i] == 1) {
 				COUNT(kvt, put_duplicates, 1);
@@ -157,7 +265,6 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		}
 	}
 	COUNT(kvt, puts, stored);
-	TIER_COUNT(kvt->primary, bytes_in, bytes);
 	kvt_exit(kvt);
 	return stored;
 }

@@ -40,6 +40,25 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 	out->prefetches = LOAD(kvt, prefetches);
 	out->prefetch_hits = LOAD(kvt, prefetch_hits);
 	out->errors = LOAD(kvt, errors);
+	out->dax_hits = TLOAD(&kvt->dax, hits);
+	out->dax_misses = TLOAD(&kvt->dax, misses);
+	out->dax_bytes_in = TLOAD(&kvt->dax, bytes_in);
+	out->dax_bytes_out = TLOAD(&kvt->dax, bytes_out);
+	out->dax_entries = TLOAD(&kvt->dax, entries);
+	out->dax_slots = kvt->has_dax ? kvt->dax.slots.nslots : 0;
+	out->dax_free_slots = kvt->has_dax ? slots_free_count(&kvt->dax.slots) : 0;
+	out->dax_evictions = TLOAD(&kvt->dax, evictions);
+	out->dax_recovered = kvt->dax_scan.recovered;
+	out->dax_torn = kvt->dax_scan.torn;
+	out->dax_write_errors = LOAD(kvt, dax_write_errors);
+	out->dax_promotions = LOAD(kvt, dax_promotions);
+	out->dax_numa_node = kvt->has_dax ? (uint64_t)(kvt->daxdev.numa_node + 1) : 0;
+	if (kvt->has_dax && kvt->primary == &kvt->l1) {
+		actor_stats(&kvt->daxwriter, &as);
+		out->restore_queue_depth += as.depth;
+		out->mailbox_full_waits += as.full_waits;
+		out->mailbox_timeouts += as.timeouts;
+	}
 	actor_stats(&kvt->index, &as);
 	out->index_queue_depth = as.depth;
 	out->mailbox_full_waits = as.full_waits;
@@ -87,6 +106,19 @@ static const struct stats_row stats_rows[] = {
 	ROW(borrows_active, "gauge", "zero-copy borrow leases held"),
 	ROW(prefetches, "counter", "prefetch requests"),
 	ROW(prefetch_hits, "counter", "chunks restored by prefetch"),
+	ROW(dax_hits, "counter", "keys served from DAX by get, prefetch and borrow"),
+	ROW(dax_misses, "counter", "keys get, prefetch and borrow did not find in DAX"),
+	ROW(dax_bytes_in, "counter", "bytes written into DAX"),
+	ROW(dax_bytes_out, "counter", "bytes restored from DAX"),
+	ROW(dax_entries, "gauge", "chunks held in DAX"),
+	ROW(dax_slots, "gauge", "DAX slots"),
+	ROW(dax_free_slots, "gauge", "DAX slots free"),
+	ROW(dax_evictions, "counter", "DAX entries evicted by CLOCK"),
+	ROW(dax_recovered, "gauge", "chunks rebuilt from the device's slot headers at open"),
+	ROW(dax_torn, "gauge", "torn or checksum-failing slots discarded at open"),
+	ROW(dax_write_errors, "counter", "write-throughs to DAX that failed (chunk kept in L1 only)"),
+	ROW(dax_promotions, "counter", "DAX hits copied into L1"),
+	ROW(dax_numa_node, "gauge", "NUMA node of the DAX device plus one (0: unknown or no DAX)"),
 	ROW(mailbox_full_waits, "counter", "posts that found an actor mailbox full"),
 	ROW(mailbox_timeouts, "counter", "posts that gave up on a full mailbox"),
 	ROW(index_queue_depth, "gauge", "messages queued for the index actor"),

@@ -33,10 +33,49 @@ static unsigned int ring_size_for(uint32_t nslots)
 	return size;
 }
 
+/* The free ring and the per-slot tables for s->nslots slots at s->base. */
+static int slots_setup(struct slots *s, const uint64_t *live_gens)
+{
+	unsigned int ring_size = ring_size_for(s->nslots);
+
+	s->free_buf = mem_aligned_zalloc(64, sizeof(*s->free_buf) * ring_size);
+	if (!s->free_buf)
+		return -ENOMEM;
+	s->gen = mem_zalloc(sizeof(*s->gen) * s->nslots);
+	if (!s->gen)
+		goto err_free_ring;
+	s->state = mem_zalloc(sizeof(*s->state) * s->nslots);
+	if (!s->state)
+		goto err_free_gen;
+	s->owner = mem_zalloc(sizeof(*s->owner) * s->nslots);
+	if (!s->owner)
+		goto err_free_state;
+	ck_ring_init(&s->free_ring, ring_size);
+	for (uint32_t i = 0; i < s->nslots; i++) {
+		struct slot_id id = { i };
+
+		if (live_gens && live_gens[i]) {
+			atomic_init(&s->gen[i], live_gens[i]);
+			atomic_init(&s->state[i], SLOT_LIVE);
+			continue;
+		}
+		atomic_init(&s->gen[i], 1);
+		ck_ring_enqueue_spmc_slot_id(&s->free_ring, s->free_buf, &id);
+	}
+	return 0;
+
+err_free_state:
+	mem_free((void *)s->state);
+err_free_gen:
+	mem_free((void *)s->gen);
+err_free_ring:
+	mem_free(s->free_buf);
+	return -ENOMEM;
+}
+
 int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node,
 	       bool prefault)
 {
-	unsigned int ring_size;
 	int ret = -ENOMEM;
 
 	memset(s, 0, sizeof(*s));
@@ -51,6 +90,7 @@ int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_nod
 		s->base = NULL;
 		return -ENOMEM;
 	}
+	s->owns_map = true;
 	madvise(s->base, s->map_bytes, MADV_HUGEPAGE);
 	if (numa_node >= 0) {
 		if (numa_available() < 0 || numa_node > numa_max_node()) {
@@ -67,37 +107,32 @@ int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_nod
 			  strerror(errno));
 		goto err_unmap;
 	}
-	ring_size = ring_size_for(nslots);
-	s->free_buf = mem_aligned_zalloc(64, sizeof(*s->free_buf) * ring_size);
-	if (!s->free_buf)
+	ret = slots_setup(s, NULL);
+	if (ret)
 		goto err_unmap;
-	s->gen = mem_zalloc(sizeof(*s->gen) * nslots);
-	if (!s->gen)
-		goto err_free_ring;
-	s->state = mem_zalloc(sizeof(*s->state) * nslots);
-	if (!s->state)
-		goto err_free_gen;
-	s->owner = mem_zalloc(sizeof(*s->owner) * nslots);
-	if (!s->owner)
-		goto err_free_state;
-	ck_ring_init(&s->free_ring, ring_size);
-	for (uint32_t i = 0; i < nslots; i++) {
-		struct slot_id id = { i };
-
-		atomic_init(&s->gen[i], 1);
-		ck_ring_enqueue_spmc_slot_id(&s->free_ring, s->free_buf, &id);
-	}
 	return 0;
 
-err_free_state:
-	mem_free((void *)s->state);
-err_free_gen:
-	mem_free((void *)s->gen);
-err_free_ring:
-	mem_free(s->free_buf);
 err_unmap:
 	munmap(s->base, s->map_bytes);
 	s->base = NULL;
+	return ret;
+}
+
+int slots_init_on(struct slots *s, void *base, size_t slot_bytes, uint32_t nslots,
+		  const uint64_t *live_gens)
+{
+	int ret;
+
+	memset(s, 0, sizeof(*s));
+	if (!base || !slot_bytes || !nslots || nslots > (1u << 30))
+		return -EINVAL;
+	s->base = base;
+	s->slot_bytes = slot_bytes;
+	s->nslots = nslots;
+	s->map_bytes = slot_bytes * nslots;
+	ret = slots_setup(s, live_gens);
+	if (ret)
+		s->base = NULL;
 	return ret;
 }
 
@@ -109,7 +144,8 @@ void slots_destroy(struct slots *s)
 	mem_free((void *)s->state);
 	mem_free((void *)s->gen);
 	mem_free(s->free_buf);
-	munmap(s->base, s->map_bytes);
+	if (s->owns_map)
+		munmap(s->base, s->map_bytes);
 	s->base = NULL;
 }
 

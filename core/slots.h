@@ -30,6 +30,7 @@ struct slot_id {
 
 struct slots {
 	void *base;
+	bool owns_map;                      /* base was mapped by slots_init() */
 	size_t slot_bytes;
 	size_t map_bytes;
 	uint32_t nslots;
@@ -49,6 +50,16 @@ struct slots {
  */
 int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node,
 	       bool prefault);
+
+/*
+ * slots_init_on() - slots over memory the caller mapped (a DAX partition).
+ * @live_gens: NULL (every slot free), or per slot 0 for free and otherwise
+ *             the generation of a slot recovered as LIVE: it stays out of the
+ *             free ring until the index actor gives it back.
+ * Return: 0, -ENOMEM, -EINVAL.
+ */
+int slots_init_on(struct slots *s, void *base, size_t slot_bytes, uint32_t nslots,
+		  const uint64_t *live_gens);
 void slots_destroy(struct slots *s);
 
 /*

@@ -436,6 +436,13 @@ struct kvt_stats {
 	uint64_t pins, unpins, unpin_underflows, pin_force_releases;
 	uint64_t borrows_active;
 	uint64_t prefetches, prefetch_hits;
+	uint64_t dax_hits, dax_misses;     /* keys served from DAX, not found in DAX */
+	uint64_t dax_bytes_in, dax_bytes_out;
+	uint64_t dax_entries, dax_slots, dax_free_slots, dax_evictions;
+	uint64_t dax_recovered, dax_torn;  /* chunks rebuilt at open, torn slots discarded */
+	uint64_t dax_write_errors;         /* write-throughs to DAX that failed */
+	uint64_t dax_promotions;           /* DAX hits copied into L1 */
+	uint64_t dax_numa_node;            /* the device's NUMA node + 1; 0 unknown or no DAX */
 	uint64_t mailbox_full_waits, mailbox_timeouts;
 	uint64_t index_queue_depth, restore_queue_depth;
 	uint64_t errors;

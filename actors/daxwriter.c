@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actors/daxwriter.c - the DAX writer (see daxwriter.h).
+ *
+ * Each message holds a borrow on the L1 copy, so L1 cannot evict or reuse
+ * its slot before the bytes are in DAX, and one kvt_enter() operation, so
+ * kvt_close() waits for queued writes.  A write that fails (DAX full with
+ * dax.eviction: none, no slot freed in time) leaves the chunk in L1 only,
+ * is counted in dax_write_errors, and fires no callback.
+ */
+#include "actors/daxwriter.h"
+
+#include "api/internal.h"
+#include "core/log.h"
+
+static void daxwriter_write(struct kvt *kvt, const struct actor_msg *m)
+{
+	struct entry *e = m->ptr[0];
+	kvt_put_cb cb = (kvt_put_cb)m->ptr[2];
+	const void *src = entry_data(e);
+	size_t len = e->len;
+	int res;
+
+	kvt_store(kvt, &kvt->dax, &e->key, &src, &len, 1, &res, kvt->cfg.put_wait_ms);
+	/* 1: already in DAX, which is as readable as a fresh copy */
+	if (res >= 0 && cb)
+		cb(m->ptr[1], &e->key, (size_t)m->u64[0]);
+	if (res < 0) {
+		COUNT(kvt, dax_write_errors, 1);
+		log_debug("dax writer: %s", kvt_strerror(res));
+	}
+	kvt_put_entry(kvt, e);
+	kvt_exit(kvt);
+}
+
+static void daxwriter_handle(void *ctx, const struct actor_msg *m)
+{
+	struct kvt *kvt = ctx;
+
+	ACTOR_ASSERT_SELF(&kvt->daxwriter);
+	if (m->op == DAXW_WRITE)
+		daxwriter_write(kvt, m);
+	if (m->done)
+		completion_signal(m->done, 0);
+}
+
+const struct actor_ops daxwriter_actor_ops = {
+	.handle = daxwriter_handle,
+};

@@ -1,0 +1,22 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actors/daxwriter.h - the DAX writer actor: in tiered mode with
+ * dax.async_put, copies each chunk kvt_put() stored in L1 into the DAX tier
+ * (crash-safe slot protocol, then INDEX_INSERT), then fires the put's
+ * completion callback: the key is now readable in every tier it is written
+ * to.  It runs on the device's NUMA node.
+ */
+#ifndef KVT_ACTORS_DAXWRITER_H
+#define KVT_ACTORS_DAXWRITER_H
+
+#include "actors/actor.h"
+
+enum daxwriter_op {
+	DAXW_WRITE = 1, /* ptr[0] borrowed L1 entry (the worker releases it),
+			 * ptr[1] cb_arg, ptr[2] kvt_put_cb, u64[0] batch index */
+	DAXW_BARRIER,   /* done */
+};
+
+extern const struct actor_ops daxwriter_actor_ops;
+
+#endif /* KVT_ACTORS_DAXWRITER_H */

@@ -1,0 +1,198 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * api/dax.c - the Device-DAX tier's lifetime: validate and map the device
+ * (core/daxdev), attach the on-device format (core/daxfmt), rebuild the
+ * index from the slot headers a previous run left (restart recovery), and
+ * undo all of it at close.
+ *
+ * Recovery runs in kvt_open() before any actor starts, so the map is filled
+ * by this thread alone; torn slots are reset to FREE by the scan and
+ * counted, never indexed.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "actors/index.h"
+#include "api/internal.h"
+#include "core/log.h"
+#include "core/mem.h"
+
+/* One VALID slot found by the recovery scan. */
+struct recovered {
+	struct kvt_key key;
+	uint64_t gen;
+	uint32_t slot;
+	uint32_t len;
+};
+
+struct recovery {
+	struct recovered *found;
+	uint64_t *live_gens;
+	uint32_t n;
+	size_t max_len;
+};
+
+static void persist(void *arg, const void *addr, size_t len)
+{
+	daxdev_persist(arg, addr, len);
+}
+
+static void on_found(void *arg, uint32_t slot, const struct kvt_key *key, uint32_t len,
+		     uint64_t gen)
+{
+	struct recovery *r = arg;
+	struct recovered *rec = &r->found[r->n++];
+
+	rec->key = *key;
+	rec->gen = gen ? gen : 1;
+	rec->slot = slot;
+	rec->len = len;
+	r->live_gens[slot] = rec->gen;
+}
+
+/* Index the recovered slots; a second slot holding a key (impossible unless
+ * the device was written by something else) is freed, not indexed. */
+static int index_recovered(struct kvt *kvt, struct recovery *r)
+{
+	struct tier *t = &kvt->dax;
+
+	kvt_rcu_read_lock();
+	for (uint32_t i = 0; i < r->n; i++) {
+		struct recovered *rec = &r->found[i];
+		struct entry *e;
+
+		if (rec->len > kvt->chunk_bytes) {
+			/* written with a larger chunk shape: not ours to serve */
+			daxfmt_free(&kvt->daxfmt, rec->slot);
+			slots_give_back(&t->slots, rec->slot);
+			kvt->dax_scan.recovered--;
+			kvt->dax_scan.torn++;
+			continue;
+		}
+		e = kvt_new_entry(t, &rec->key, rec->slot, rec->gen, rec->len);
+		if (!e) {
+			kvt_rcu_read_unlock();
+			return -ENOMEM;
+		}
+		atomic_store_explicit(&t->slots.owner[rec->slot], e, memory_order_relaxed);
+		if (cds_lfht_add_unique(t->map, entry_hash(&e->key), tier_match, &e->key,
+					&e->node) != &e->node) {
+			atomic_store_explicit(&t->slots.owner[rec->slot], NULL, memory_order_relaxed);
+			daxfmt_free(&kvt->daxfmt, rec->slot);
+			slots_give_back(&t->slots, rec->slot);
+			kvt_free_entry_unpublished(e);
+			continue;
+		}
+		TIER_COUNT(t, entries, 1);
+	}
+	kvt_rcu_read_unlock();
+	return 0;
+}
+
+static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, char *err,
+			      size_t errlen)
+{
+	struct recovery r = { 0 };
+	struct tier *t = &kvt->dax;
+	bool formatted;
+	int ret;
+
+	ret = daxfmt_attach(&kvt->daxfmt, kvt->daxdev.base, g, &kvt->ns_seed, kvt->cfg.dax_reinit,
+			    persist, &kvt->daxdev, &formatted, err, errlen);
+	if (ret)
+		return ret;
+	r.live_gens = mem_zalloc(sizeof(*r.live_gens) * g->nslots);
+	r.found = mem_alloc(sizeof(*r.found) * g->nslots);
+	if (!r.live_gens || !r.found) {
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	if (!formatted)
+		daxfmt_scan(&kvt->daxfmt, on_found, &r, &kvt->dax_scan);
+	ret = slots_init_on(&t->slots, daxfmt_slot(&kvt->daxfmt, 0), g->slot_bytes, g->nslots,
+			    r.live_gens);
+	if (ret)
+		goto out_free;
+	ret = tier_map_new(t);
+	if (ret)
+		goto err_slots;
+	ret = index_recovered(kvt, &r);
+	if (ret)
+		goto err_map;
+	if (kvt->dax_scan.recovered || kvt->dax_scan.torn)
+		log_info("dax: %s: recovered %u chunks, discarded %u torn slots",
+			 kvt->daxdev.path, kvt->dax_scan.recovered, kvt->dax_scan.torn);
+	goto out_free;
+
+err_map:
+	index_destroy_tier(t);
+	tier_map_destroy(t);
+err_slots:
+	slots_destroy(&t->slots);
+out_free:
+	mem_free(r.found);
+	mem_free(r.live_gens);
+	return ret;
+}
+
+int dax_open(struct kvt *kvt, char *err, size_t errlen)
+{
+	const struct kvt_config *cfg = &kvt->cfg;
+	bool partition = strcmp(cfg->dax_partition, "auto") == 0;
+	struct daxdev_opts o = {
+		.path = cfg->dax_device_path,
+		.total_bytes = (uint64_t)(cfg->dax_max_dax_size * 1073741824.0),
+		.allow_file_backing = cfg->dax_allow_file_backing,
+		.sysfs_root = cfg->dax_sysfs_root,
+		.rank = partition ? cfg->worker_id : 0,
+		.world_size = partition ? cfg->world_size : 1,
+	};
+	struct daxfmt_geometry g;
+	struct tier *t = &kvt->dax;
+	int ret;
+
+	ret = daxdev_open(&kvt->daxdev, &o, err, errlen);
+	if (ret)
+		return ret;
+	ret = daxfmt_layout(kvt->daxdev.map_bytes, kvt->chunk_bytes, kvt->daxdev.align, &g);
+	if (ret) {
+		snprintf(err, errlen,
+			 "dax.max_dax_size: \"%g\": a partition of %zu bytes holds no %zu-byte slot",
+			 cfg->dax_max_dax_size, kvt->daxdev.map_bytes, kvt->chunk_bytes);
+		goto err_close;
+	}
+	t->name = "dax";
+	t->owner = kvt;
+	t->fmt = &kvt->daxfmt;
+	ret = attach_and_recover(kvt, &g, err, errlen);
+	if (ret)
+		goto err_close;
+	if (strcmp(cfg->dax_eviction, "clock") == 0) {
+		/* evict on demand: keep 1% (at least one slot) free */
+		t->evict_low = g.nslots / 100 ? g.nslots / 100 : 1;
+		t->evict_high = 2 * t->evict_low;
+	}
+	kvt->has_dax = true;
+	kvt->tiers[kvt->ntiers++] = t;
+	if (strcmp(cfg->dax_mode, "primary") == 0)
+		kvt->primary = t;
+	log_info("dax: %s: %u slots of %llu bytes, NUMA node %d%s", kvt->daxdev.path, g.nslots,
+		 (unsigned long long)g.slot_bytes, kvt->daxdev.numa_node,
+		 kvt->daxdev.map_sync ? ", MAP_SYNC" : "");
+	return 0;
+
+err_close:
+	daxdev_close(&kvt->daxdev);
+	return ret;
+}
+
+void dax_close(struct kvt *kvt)
+{
+	if (!kvt->has_dax)
+		return;
+	tier_map_destroy(&kvt->dax);
+	slots_destroy(&kvt->dax.slots);
+	daxdev_close(&kvt->daxdev);
+	kvt->has_dax = false;
+}

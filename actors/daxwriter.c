@@ -7,6 +7,9 @@
  * kvt_close() waits for queued writes.  A write that fails (DAX full with
  * dax.eviction: none, no slot freed in time) leaves the chunk in L1 only,
  * is counted in dax_write_errors, and fires no callback.
+ *
+ * Its one wait is the INDEX_INSERT call to the index actor, which never
+ * waits on this actor, so the two cannot deadlock.
  */
 #include "actors/daxwriter.h"
 

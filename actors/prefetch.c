@@ -6,6 +6,8 @@
  * nothing in it can be evicted or reused while it waits here; the worker
  * owns the request and those borrows, and gives both up when done.  Each
  * request counts as one kvt_enter() operation until then, so close waits.
+ * Promoting a DAX hit into L1 waits for the index actor's INSERT; the index
+ * never waits on a prefetch worker, so they cannot deadlock.
  */
 #include "actors/prefetch.h"
 

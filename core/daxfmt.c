@@ -33,8 +33,9 @@
  *     the reader sees the old header, the new one, or a torn slot.
  *
  * Threads: daxfmt_attach() and daxfmt_scan() run on the owner before any
- * writer; daxfmt_inspect() is read-only; the per-slot writers may run on
- * any thread, one writer per slot at a time.  Nothing here allocates.
+ * writer; daxfmt_probe() and daxfmt_inspect() are read-only; the per-slot
+ * writers may run on any thread, one writer per slot at a time.  Nothing
+ * here allocates.
  */
 #define _GNU_SOURCE
 #include "core/daxfmt.h"
@@ -42,6 +43,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -380,6 +382,110 @@ format:
 	fmt_format(f, ns);
 	if (formatted)
 		*formatted = true;
+	return 0;
+}
+
+/* Writes the reason to @err, if any; returns @ret. */
+static int __attribute__((format(printf, 4, 5)))
+probe_fail(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (errlen) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/*
+ * Checks that the geometry a valid superblock records is one daxfmt_layout()
+ * could have produced for a region that fits @len, so that every header and
+ * slot the caller goes on to read lies inside the region.  Products are
+ * avoided: a checksummed but hostile superblock must not overflow them.
+ */
+static int super_geometry(const struct daxfmt_super *sb, uint64_t len, char *err,
+			  size_t errlen)
+{
+	if (sb->region_bytes > len)
+		return probe_fail(err, errlen, -EINVAL,
+				  "superblock records a region of %" PRIu64 " bytes, only %" PRIu64
+				  " available", sb->region_bytes, len);
+	if (sb->header_bytes != DAXFMT_HEADER_BYTES)
+		return probe_fail(err, errlen, -EINVAL,
+				  "superblock records %" PRIu32 "-byte slot headers, expected %u",
+				  sb->header_bytes, DAXFMT_HEADER_BYTES);
+	if (sb->headers_off != DAXFMT_SUPERBLOCK_BYTES)
+		return probe_fail(err, errlen, -EINVAL,
+				  "superblock records the header table at offset %" PRIu64
+				  ", expected %u", sb->headers_off, DAXFMT_SUPERBLOCK_BYTES);
+	if (!sb->slot_bytes || sb->slot_bytes % 64 || sb->slot_bytes > (uint64_t)UINT32_MAX + 1)
+		return probe_fail(err, errlen, -EINVAL,
+				  "superblock records a slot size of %" PRIu64
+				  " bytes, not a multiple of 64 in [64, 4 GiB]", sb->slot_bytes);
+	if (!sb->nslots)
+		return probe_fail(err, errlen, -EINVAL, "superblock records 0 slots");
+	if (sb->data_off % DAXFMT_SUPERBLOCK_BYTES ||
+	    sb->data_off < sb->headers_off + (uint64_t)sb->nslots * DAXFMT_HEADER_BYTES ||
+	    sb->data_off > sb->region_bytes)
+		return probe_fail(err, errlen, -EINVAL,
+				  "superblock records data at offset %" PRIu64 ", which does not"
+				  " follow %" PRIu32 " slot headers inside a %" PRIu64 "-byte region",
+				  sb->data_off, sb->nslots, sb->region_bytes);
+	if (sb->nslots > (sb->region_bytes - sb->data_off) / sb->slot_bytes)
+		return probe_fail(err, errlen, -EINVAL,
+				  "superblock records %" PRIu32 " slots of %" PRIu64 " bytes from"
+				  " offset %" PRIu64 ", beyond its %" PRIu64 "-byte region",
+				  sb->nslots, sb->slot_bytes, sb->data_off, sb->region_bytes);
+	return 0;
+}
+
+/*
+ * daxfmt_probe() - see daxfmt.h.  Checks in the order a reader of any
+ * version can make them: magic, then the checksum (which sits at 8 in every
+ * version and covers the version field), then the version, then the
+ * geometry, which only this version knows how to read.
+ */
+int daxfmt_probe(const void *base, uint64_t len, struct daxfmt_geometry *g,
+		 struct kvt_key *ns, uint32_t *version, char *err, size_t errlen)
+{
+	struct daxfmt_super sb;
+	uint64_t csum;
+	int ret;
+
+	if (errlen)
+		err[0] = '\0';
+	if (len < sizeof(sb))
+		return probe_fail(err, errlen, -ENODATA,
+				  "not formatted by kvtier (%" PRIu64 " bytes, smaller than a"
+				  " %u-byte superblock)", len, DAXFMT_SUPERBLOCK_BYTES);
+	memcpy(&sb, base, sizeof(sb));
+	if (sb.magic != DAXFMT_SB_MAGIC)
+		return probe_fail(err, errlen, -ENODATA,
+				  "not formatted by kvtier (magic 0x%016" PRIx64 ", expected 0x%016"
+				  PRIx64 ")", sb.magic, (uint64_t)DAXFMT_SB_MAGIC);
+	csum = super_csum(&sb);
+	if (csum != sb.csum)
+		return probe_fail(err, errlen, -ENODATA,
+				  "not formatted by kvtier (superblock checksum 0x%016" PRIx64
+				  " does not match its contents, 0x%016" PRIx64 ": a format was"
+				  " interrupted, or the block was overwritten)", sb.csum, csum);
+	*version = sb.version;
+	if (sb.version != DAXFMT_VERSION)
+		return probe_fail(err, errlen, -EPROTO,
+				  "format version %" PRIu32 " on device, %u supported", sb.version,
+				  DAXFMT_VERSION);
+	ret = super_geometry(&sb, len, err, errlen);
+	if (ret)
+		return ret;
+	g->region_bytes = sb.region_bytes;
+	g->slot_bytes = sb.slot_bytes;
+	g->nslots = sb.nslots;
+	g->headers_off = sb.headers_off;
+	g->data_off = sb.data_off;
+	ns->lo = sb.ns_lo;
+	ns->hi = sb.ns_hi;
 	return 0;
 }
 

@@ -77,6 +77,35 @@ int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 		  void *persist_arg, bool *formatted, char *err, size_t errlen);
 
 /*
+ * daxfmt_probe() - read the superblock of a region without knowing its
+ * geometry, as a tool does: for `kvtier inspect`, or to find where the next
+ * rank's partition starts.  Reads only the first DAXFMT_SUPERBLOCK_BYTES of
+ * @base (nothing when @len is smaller) and writes nothing to it.
+ * @base:    the mapped region, at least @len bytes readable; borrowed for
+ *           the call.
+ * @len:     bytes available at @base; the recorded region must fit in them.
+ * @g:       receives the recorded geometry on success; then every header and
+ *           slot lies inside [@base, @base + @len), so a struct daxfmt built
+ *           from @base and @g may be passed to daxfmt_inspect().
+ * @ns:      receives the namespace key on success.
+ * @version: receives the format version on success and on -EPROTO.
+ * @err:     receives the reason on error, naming the field and its value,
+ *           written to follow the region's name ("not formatted by kvtier
+ *           (magic 0x...)"); "" on success.
+ * @errlen:  size of @err; 0 for no message.
+ *
+ * Threads: any, also while an owner formats or writes the region: a
+ * superblock caught mid-format fails its checksum (-ENODATA).
+ * Blocks: never.  Allocates: nothing.
+ * Return: 0; -ENODATA not formatted by kvtier (no magic, a superblock
+ *         checksum that fails, or @len below one superblock); -EPROTO an
+ *         unknown format version; -EINVAL the recorded geometry does not
+ *         fit @len or is inconsistent.  On error @g and @ns are untouched.
+ */
+int daxfmt_probe(const void *base, uint64_t len, struct daxfmt_geometry *g,
+		 struct kvt_key *ns, uint32_t *version, char *err, size_t errlen);
+
+/*
  * daxfmt_scan() - walk every header; call @found for each VALID slot whose
  * header and payload checksums hold; reset torn slots to FREE (persisted)
  * and count them.  @found may be NULL (inspection without changes is

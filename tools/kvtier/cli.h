@@ -2,9 +2,11 @@
 /*
  * tools/kvtier/cli.h - what the files of the kvtier command share.
  *
- * One file per subcommand: main.c dispatches, demo.c, stats.c and
- * config_cmd.c each export one <file>_main().  They use only the public
- * API (kvtier.h) and tools/common.
+ * One file per subcommand: main.c dispatches, demo.c, stats.c,
+ * config_cmd.c and inspect.c each export one <file>_main().  They use only
+ * the public API (kvtier.h) and tools/common, except inspect.c, which reads
+ * the on-device format itself (core/daxfmt.h, core/daxdev.h) since no
+ * instance is opened.
  *
  * Exit codes, every subcommand: 0 success, 1 failure (an API call failed
  * or a check did not hold), 2 usage error (usage went to stderr).
@@ -54,6 +56,11 @@ int config_cmd_main(int argc, char **argv);
 
 /* `kvtier demo ...`; @argv[0] is "demo".  Return: an exit code. */
 int demo_main(int argc, char **argv);
+
+/* inspect.c */
+
+/* `kvtier inspect ...`; @argv[0] is "inspect".  Return: an exit code. */
+int inspect_main(int argc, char **argv);
 
 /* stats.c */
 

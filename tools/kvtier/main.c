@@ -5,6 +5,7 @@
  *	kvtier demo     long-document QA on an embedded config (demo.c)
  *	kvtier stats    counters of an instance opened from a config (stats.c)
  *	kvtier config   check a YAML file, or print the defaults (config_cmd.c)
+ *	kvtier inspect  what a DAX device holds, read-only (inspect.c)
  *	kvtier version
  *
  * Each subcommand gets argv from its own name on, so it parses its options
@@ -33,6 +34,8 @@ static const struct command commands[] = {
 	  "open an instance from a config and print its counters" },
 	{ "config", config_cmd_main,
 	  "check FILE: validate an LMCache YAML; defaults: print every knob" },
+	{ "inspect", inspect_main,
+	  "print what a DAX device (or a file emulating one) holds, read-only" },
 	{ "version", version_main, "print the kvtier version" },
 };
 
@@ -47,6 +50,7 @@ void main_usage(FILE *f)
 		"  kvtier stats [--config FILE] [--prometheus]\n"
 		"  kvtier config check FILE\n"
 		"  kvtier config defaults\n"
+		"  kvtier inspect DEVICE [--json] [--entries]\n"
 		"  kvtier version\n"
 		"\n"
 		"A config is the defaults, then FILE (LMCache YAML), then every KVT_*\n"

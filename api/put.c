@@ -11,6 +11,7 @@
  * callback fired once.
  */
 #include <errno.h>
+#include <stdalign.h>
 #include <string.h>
 
 #include "actors/daxwriter.h"
@@ -62,7 +63,7 @@ void kvt_free_entry_unpublished(struct entry *e)
 struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t slot,
 			    uint64_t gen, size_t len)
 {
-	struct entry *e = mem_alloc(sizeof(*e));
+	struct entry *e = mem_aligned_alloc(alignof(struct entry), sizeof(*e));
 
 	if (!e)
 		return NULL;

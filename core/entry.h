@@ -19,7 +19,9 @@
 #ifndef KVT_CORE_ENTRY_H
 #define KVT_CORE_ENTRY_H
 
+#include <stdalign.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -36,18 +38,20 @@
 
 struct tier;
 
+/* 64-byte aligned; a lookup, pin or borrow touches only the first line */
 struct entry {
 	struct cds_lfht_node node;      /* [rcu] linked by the index actor */
-	struct tier *tier;              /* the tier whose slot it fills */
 	struct kvt_key key;
-	uint64_t gen;                   /* generation of the slot it fills */
+	_Atomic uint64_t holds;         /* [atomic] see above */
+	struct tier *tier;              /* the tier whose slot it fills */
 	uint32_t slot;
 	uint32_t len;                   /* real chunk length */
-	_Atomic uint64_t holds;         /* [atomic] see above */
-	_Atomic uint64_t pin_stamp_ms;  /* [atomic] last pin, for the lease */
 	_Atomic uint8_t referenced;     /* [atomic] CLOCK bit, set by readers */
+	alignas(64) uint64_t gen;       /* generation of the slot it fills */
+	_Atomic uint64_t pin_stamp_ms;  /* [atomic] last pin, for the lease */
 	struct rcu_head rcu;
 };
+_Static_assert(offsetof(struct entry, referenced) < 64, "hot fields share one cache line");
 
 static inline unsigned long entry_hash(const struct kvt_key *key)
 {

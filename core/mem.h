@@ -34,6 +34,11 @@ static inline void *mem_aligned_zalloc(size_t align, size_t size)
 	return mallocx(size ? size : 1, MALLOCX_ALIGN(align) | MALLOCX_ZERO);
 }
 
+static inline void *mem_aligned_alloc(size_t align, size_t size)
+{
+	return mallocx(size ? size : 1, MALLOCX_ALIGN(align));
+}
+
 static inline void mem_free(void *p)
 {
 	if (p)
@@ -50,13 +55,21 @@ static inline void *mem_zalloc(size_t size)
 	return calloc(1, size ? size : 1);
 }
 
-static inline void *mem_aligned_zalloc(size_t align, size_t size)
+static inline void *mem_aligned_alloc(size_t align, size_t size)
 {
 	void *p = NULL;
 
 	if (posix_memalign(&p, align, size ? size : 1))
 		return NULL;
-	memset(p, 0, size);
+	return p;
+}
+
+static inline void *mem_aligned_zalloc(size_t align, size_t size)
+{
+	void *p = mem_aligned_alloc(align, size);
+
+	if (p)
+		memset(p, 0, size);
 	return p;
 }
 

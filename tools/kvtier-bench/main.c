@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tools/kvtier-bench/main.c - `kvtier-bench <workload> [options]`.
+ *
+ * Dispatches to one workload per file (lookup.c, ...).  Each workload runs
+ * kvtier and its peers (a mutex table, raw I/O, memcpy) in the same process
+ * with the same inputs, so every figure it prints has a baseline beside it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "tools/kvtier-bench/bench.h"
+
+static const struct bench_workload workloads[] = {
+	{ "lookup", "kvt_contains() from reader threads while a writer churns the index, "
+		    "against a mutex- and an rwlock-guarded table",
+	  lookup_main },
+};
+
+#define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvtier-bench <workload> [options]\n"
+		   "       kvtier-bench <workload> --help\n\n"
+		   "workloads:\n");
+	for (size_t i = 0; i < NWORKLOADS; i++)
+		fprintf(f, "  %-10s %s\n", workloads[i].name, workloads[i].summary);
+	fprintf(f, "\nExit status: 0 success, 1 a kvtier or system call failed, "
+		   "2 bad command line.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return BENCH_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		usage(stdout);
+		return BENCH_EXIT_OK;
+	}
+	for (size_t i = 0; i < NWORKLOADS; i++)
+		if (!strcmp(argv[1], workloads[i].name))
+			return workloads[i].main(argc - 1, argv + 1);
+	fprintf(stderr, "kvtier-bench: unknown workload \"%s\"\n\n", argv[1]);
+	usage(stderr);
+	return BENCH_EXIT_USAGE;
+}

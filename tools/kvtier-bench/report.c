@@ -1,0 +1,225 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tools/kvtier-bench/report.c - option parsing, latency quantiles, medians
+ * and the JSON line every workload prints (see bench.h).  Main thread only.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tools/common/progress.h"
+#include "tools/kvtier-bench/bench.h"
+
+static int bad_value(const char *opt, const char *s, const char *why, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int bad_value(const char *opt, const char *s, const char *why, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "kvtier-bench: --%s: \"%s\": ", opt, s);
+	va_start(ap, why);
+	vfprintf(stderr, why, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return -EINVAL;
+}
+
+int bench_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
+		    uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!s || !*s || strspn(s, "0123456789") != strlen(s))
+		return bad_value(opt, s ? s : "", "not a decimal integer");
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno == ERANGE || v < min || v > max)
+		return bad_value(opt, s, "must be between %llu and %llu",
+				 (unsigned long long)min, (unsigned long long)max);
+	*out = v;
+	return 0;
+}
+
+int bench_parse_double(const char *opt, const char *s, double min, double max,
+		       double *out)
+{
+	char *end;
+	double v;
+
+	if (!s || !*s || strspn(s, "0123456789.") != strlen(s))
+		return bad_value(opt, s ? s : "", "not a decimal number");
+	errno = 0;
+	v = strtod(s, &end);
+	if (*end || errno == ERANGE || !isfinite(v))
+		return bad_value(opt, s, "not a decimal number");
+	if (!(v > min && v <= max))
+		return bad_value(opt, s, "must be above %g and at most %g", min, max);
+	*out = v;
+	return 0;
+}
+
+int lat_init(struct lat_samples *s, uint64_t cap, uint64_t seed)
+{
+	s->ns = malloc(sizeof(*s->ns) * (cap ? cap : 1));
+	if (!s->ns)
+		return -ENOMEM;
+	/* fault every page in now, not in the timed loop */
+	memset(s->ns, 0, sizeof(*s->ns) * (cap ? cap : 1));
+	s->cap = cap;
+	s->n = 0;
+	s->seen = 0;
+	s->rng = seed | 1;
+	return 0;
+}
+
+void lat_free(struct lat_samples *s)
+{
+	free(s->ns);
+	s->ns = NULL;
+	s->cap = s->n = s->seen = 0;
+}
+
+int lat_quantiles(const struct lat_samples *sets, size_t nsets, const double *q,
+		  double *out_us, size_t nq)
+{
+	uint64_t total = 0, k = 0;
+	double *all;
+
+	for (size_t i = 0; i < nsets; i++)
+		total += sets[i].n;
+	if (!total) {
+		for (size_t i = 0; i < nq; i++)
+			out_us[i] = 0;
+		return 0;
+	}
+	all = malloc(sizeof(*all) * total);
+	if (!all)
+		return -ENOMEM;
+	for (size_t i = 0; i < nsets; i++)
+		for (uint64_t j = 0; j < sets[i].n; j++)
+			all[k++] = sets[i].ns[j] / 1e3;
+	for (size_t i = 0; i < nq; i++)
+		out_us[i] = tool_quantile(all, total, q[i]);
+	free(all);
+	return 0;
+}
+
+static void json_put(struct json_line *j, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void json_put(struct json_line *j, const char *fmt, ...)
+{
+	size_t room = sizeof(j->buf) - j->len;
+	va_list ap;
+	int n;
+
+	if (j->overflow)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(j->buf + j->len, room, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= room) {
+		j->overflow = true;
+		return;
+	}
+	j->len += (size_t)n;
+}
+
+static void json_key(struct json_line *j, const char *key)
+{
+	json_put(j, "%s\"%s\":", j->len > 1 ? "," : "", key);
+}
+
+void json_begin(struct json_line *j)
+{
+	j->len = 0;
+	j->overflow = false;
+	json_put(j, "{");
+}
+
+void json_str(struct json_line *j, const char *key, const char *val)
+{
+	json_key(j, key);
+	json_put(j, "\"");
+	for (const unsigned char *p = (const unsigned char *)val; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			json_put(j, "\\%c", *p);
+		else if (*p < 0x20)
+			json_put(j, "\\u%04x", *p);
+		else
+			json_put(j, "%c", *p);
+	}
+	json_put(j, "\"");
+}
+
+void json_u64(struct json_line *j, const char *key, uint64_t val)
+{
+	json_key(j, key);
+	json_put(j, "%llu", (unsigned long long)val);
+}
+
+void json_num(struct json_line *j, const char *key, double val, int decimals)
+{
+	json_key(j, key);
+	if (isfinite(val))
+		json_put(j, "%.*f", decimals, val);
+	else
+		json_put(j, "null");
+}
+
+void json_bool(struct json_line *j, const char *key, bool val)
+{
+	json_key(j, key);
+	json_put(j, "%s", val ? "true" : "false");
+}
+
+int json_end(struct json_line *j)
+{
+	json_put(j, "}");
+	if (j->overflow) {
+		fprintf(stderr, "kvtier-bench: JSON line longer than %zu bytes\n",
+			sizeof(j->buf));
+		return -ENOSPC;
+	}
+	printf("%s\n", j->buf);
+	fflush(stdout);
+	return 0;
+}
+
+double bench_ratio(double a, double b)
+{
+	return b > 0 ? a / b : NAN;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+double bench_median(double *v, size_t n)
+{
+	if (!n)
+		return 0;
+	qsort(v, n, sizeof(*v), cmp_double);
+	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
+}
+
+double bench_loadavg(void)
+{
+	FILE *f = fopen("/proc/loadavg", "r");
+	double load = -1;
+
+	if (!f)
+		return -1;
+	if (fscanf(f, "%lf", &load) != 1)
+		load = -1;
+	fclose(f);
+	return load;
+}

@@ -30,8 +30,6 @@
 
 /* Counters bumped by engine threads; one cache line each group. */
 struct kvt_counters {
-	alignas(64) _Atomic uint64_t lookups;
-	_Atomic uint64_t lookup_hits;
 	alignas(64) _Atomic uint64_t puts;
 	_Atomic uint64_t put_duplicates;
 	_Atomic uint64_t put_errors;
@@ -48,6 +46,21 @@ struct kvt_counters {
 	_Atomic uint64_t dax_write_errors;
 	_Atomic uint64_t dax_promotions;
 	_Atomic uint64_t errors;
+};
+
+/*
+ * What every call touches lives in shards, one cache line each, so engine
+ * threads calling kvt_contains() concurrently do not bounce a shared line.
+ * A thread always uses the same shard; an operation may enter on one
+ * thread and exit on another (a prefetch, a lease), so a shard's count can
+ * wrap below zero: only the sum over shards means anything.
+ */
+#define KVT_SHARDS 16
+
+struct kvt_shard {
+	alignas(64) _Atomic uint64_t active; /* calls, prefetches, leases in flight */
+	_Atomic uint64_t lookups;
+	_Atomic uint64_t lookup_hits;
 };
 
 struct kvt {
@@ -72,13 +85,19 @@ struct kvt {
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
 	alignas(64) _Atomic uint32_t closing;
-	alignas(64) _Atomic uint64_t active;   /* calls, prefetches, leases in flight */
-	_Atomic uint32_t drained_seq;          /* bumped when active may have hit 0 */
+	struct kvt_shard shards[KVT_SHARDS];
+	alignas(64) _Atomic uint32_t drained_seq; /* bumped by every exit once closing */
 	struct kvt_counters c;
 };
 
 /* kvt_exit() - end an operation admitted by kvt_enter().  Threads: any. */
 void kvt_exit(struct kvt *kvt);
+
+/* kvt_shard() - the calling thread's shard. */
+struct kvt_shard *kvt_shard(struct kvt *kvt);
+
+/* kvt_active() - operations in flight: the sum over shards. */
+uint64_t kvt_active(struct kvt *kvt);
 
 /*
  * kvt_enter() - admit one operation unless close has begun.
@@ -88,7 +107,7 @@ void kvt_exit(struct kvt *kvt);
  */
 static inline bool kvt_enter(struct kvt *kvt)
 {
-	atomic_fetch_add_explicit(&kvt->active, 1, memory_order_seq_cst);
+	atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&kvt->closing, memory_order_seq_cst)) {
 		kvt_exit(kvt);
 		return false;
@@ -96,6 +115,8 @@ static inline bool kvt_enter(struct kvt *kvt)
 	return true;
 }
 
+#define SHARD_COUNT(kvt, field, n) \
+	atomic_fetch_add_explicit(&kvt_shard(kvt)->field, (uint64_t)(n), memory_order_relaxed)
 #define COUNT(kvt, field, n) \
 	atomic_fetch_add_explicit(&(kvt)->c.field, (uint64_t)(n), memory_order_relaxed)
 #define UNCOUNT(kvt, field, n) \

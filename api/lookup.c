@@ -87,8 +87,8 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	while (hits < n && contains_one_rcu(kvt, &keys[hits], pin, now, &first_pins, &pins))
 		hits++;
 	kvt_rcu_read_unlock();
-	COUNT(kvt, lookups, n);
-	COUNT(kvt, lookup_hits, hits);
+	SHARD_COUNT(kvt, lookups, n);
+	SHARD_COUNT(kvt, lookup_hits, hits);
 	if (pin) {
 		COUNT(kvt, pins, pins);
 		COUNT(kvt, pinned_entries, first_pins);

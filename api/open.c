@@ -7,6 +7,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,14 +25,35 @@
 
 #define CLOSE_LOG_EVERY_MS 5000
 
+struct kvt_shard *kvt_shard(struct kvt *kvt)
+{
+	static _Atomic unsigned int next_shard;
+	static _Thread_local unsigned int shard = UINT_MAX;
+
+	if (shard == UINT_MAX)
+		shard = atomic_fetch_add_explicit(&next_shard, 1, memory_order_relaxed) %
+			KVT_SHARDS;
+	return &kvt->shards[shard];
+}
+
 void kvt_exit(struct kvt *kvt)
 {
-	/* seq_cst pairs with kvt_close(): it sees the decrement, or we see it waits */
-	if (atomic_fetch_sub_explicit(&kvt->active, 1, memory_order_seq_cst) == 1 &&
-	    atomic_load_explicit(&kvt->closing, memory_order_seq_cst)) {
+	/* seq_cst pairs with kvt_close(): it sees the decrement, or we see it
+	 * closing and wake it to sum the shards again */
+	atomic_fetch_sub_explicit(&kvt_shard(kvt)->active, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&kvt->closing, memory_order_seq_cst)) {
 		atomic_fetch_add_explicit(&kvt->drained_seq, 1, memory_order_seq_cst);
 		waitword_wake(&kvt->drained_seq);
 	}
+}
+
+uint64_t kvt_active(struct kvt *kvt)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < KVT_SHARDS; i++)
+		sum += atomic_load_explicit(&kvt->shards[i].active, memory_order_seq_cst);
+	return sum;
 }
 
 void kvt_kick_eviction(void *arg)
@@ -270,7 +292,7 @@ static void wait_drained(struct kvt *kvt)
 
 	for (;;) {
 		uint32_t seq = atomic_load_explicit(&kvt->drained_seq, memory_order_seq_cst);
-		uint64_t active = atomic_load_explicit(&kvt->active, memory_order_seq_cst);
+		uint64_t active = kvt_active(kvt);
 
 		if (!active)
 			return;

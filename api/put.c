@@ -114,11 +114,12 @@ static int stage_one(struct kvt *kvt, struct tier *t, const struct kvt_key *key,
 }
 
 /*
- * store_window() - stage and insert keys [0, n) (n <= PUT_WINDOW) into @t.
+ * store_window() - stage and insert keys [0, n) into @t.
  * @borrowed: when not NULL, receives per key the inserted entry with one
  *            borrow already held (taken before it was findable, so nothing
  *            evicts it first), or NULL.
  * @any_tier: a key held by any tier is a duplicate (kvt_put), not just @t.
+ * n <= window_for(@t).
  * Windows bound how many slots one put holds RESERVED (invisible to
  * eviction), so a batch larger than the tier still makes progress.
  */
@@ -165,12 +166,23 @@ static void store_window(struct kvt *kvt, struct tier *t, const struct kvt_key *
 	}
 }
 
+/* Keys per window: a window's reservations are not evictable, so in a tier
+ * of few slots a window takes at most half of what eviction can free. */
+static size_t window_for(const struct tier *t)
+{
+	size_t w = (t->slots.nslots - t->evict_low) / 2;
+
+	return w < 1 ? 1 : w > PUT_WINDOW ? PUT_WINDOW : w;
+}
+
 void kvt_store(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
 	       const void *const *bufs, const size_t *lens, size_t n, int *res,
 	       unsigned int wait_ms)
 {
-	for (size_t base = 0; base < n; base += PUT_WINDOW) {
-		size_t w = n - base < PUT_WINDOW ? n - base : PUT_WINDOW;
+	size_t window = window_for(t);
+
+	for (size_t base = 0; base < n; base += window) {
+		size_t w = n - base < window ? n - base : window;
 
 		store_window(kvt, t, keys + base, bufs + base, lens + base, w, res + base, wait_ms,
 			     false, NULL);
@@ -221,7 +233,7 @@ static void write_through(struct kvt *kvt, const struct kvt_key *keys,
 		if (!borrowed[i])
 			continue;
 		/* the queued write is an operation of its own: close waits for it */
-		atomic_fetch_add_explicit(&kvt->active, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_relaxed);
 		if (actor_post(&kvt->daxwriter, &m)) {
 			kvt_put_entry(kvt, borrowed[i]);
 			kvt_exit(kvt);
@@ -235,14 +247,15 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 {
 	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
 	bool async = tiered && kvt->cfg.dax_async_put;
+	size_t window = window_for(kvt->primary);
 	ssize_t stored = 0;
 
 	if (n && (!keys || !bufs || !lens))
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
-	for (size_t base = 0; base < n; base += PUT_WINDOW) {
-		size_t w = n - base < PUT_WINDOW ? n - base : PUT_WINDOW;
+	for (size_t base = 0; base < n; base += window) {
+		size_t w = n - base < window ? n - base : window;
 		struct entry *borrowed[PUT_WINDOW];
 		int res[PUT_WINDOW];
 

@@ -16,8 +16,13 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 {
 	struct actor_stats as;
 
-	out->lookups = LOAD(kvt, lookups);
-	out->lookup_hits = LOAD(kvt, lookup_hits);
+	out->lookups = 0;
+	out->lookup_hits = 0;
+	for (int i = 0; i < KVT_SHARDS; i++) {
+		out->lookups += atomic_load_explicit(&kvt->shards[i].lookups, memory_order_relaxed);
+		out->lookup_hits += atomic_load_explicit(&kvt->shards[i].lookup_hits,
+							 memory_order_relaxed);
+	}
 	out->l1_hits = TLOAD(&kvt->l1, hits);
 	out->l1_misses = TLOAD(&kvt->l1, misses);
 	out->l1_bytes_in = TLOAD(&kvt->l1, bytes_in);

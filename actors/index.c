@@ -63,6 +63,10 @@ static void unlink_entry(struct kvt *kvt, struct entry *e, uint64_t before)
 	TIER_UNCOUNT(t, entries, 1);
 	if (holds_pins(before))
 		UNCOUNT(kvt, pinned_entries, 1);
+	/* gone from the device now: a crash while it is still borrowed must not
+	 * bring a removed key back (the borrower's bytes stay untouched) */
+	if (t->fmt)
+		daxfmt_free(t->fmt, e->slot);
 	if (holds_borrows(before))
 		return; /* the last borrower posts INDEX_DEAD_FREE */
 	give_back(t, e->slot);

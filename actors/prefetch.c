@@ -6,8 +6,9 @@
  * nothing in it can be evicted or reused while it waits here; the worker
  * owns the request and those borrows, and gives both up when done.  Each
  * request counts as one kvt_enter() operation until then, so close waits.
- * Promoting a DAX hit into L1 waits for the index actor's INSERT; the index
- * never waits on a prefetch worker, so they cannot deadlock.
+ * DAX chunks go through a batched restore, and promoting a DAX hit into L1
+ * waits for the index actor's INSERT; neither the restore workers nor the
+ * index ever wait on a prefetch worker, so they cannot deadlock.
  */
 #include "actors/prefetch.h"
 
@@ -22,18 +23,10 @@
 static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 {
 	uint64_t one = 1;
+	ssize_t hits = kvt_copy_out(kvt, req->entries, req->bufs, req->hits, req->out_lens);
 
-	for (size_t i = 0; i < req->hits; i++) {
-		struct entry *e = req->entries[i];
-
-		memcpy(req->bufs[i], entry_data(e), e->len);
-		req->out_lens[i] = e->len;
-		TIER_COUNT(e->tier, bytes_out, e->len);
-		kvt_promote(kvt, e, req->bufs[i]);
-		kvt_put_entry(kvt, e);
-	}
 	if (req->cb)
-		req->cb(req->cb_arg, req->ticket, (ssize_t)req->hits);
+		req->cb(req->cb_arg, req->ticket, hits);
 	if (write(kvt->event_fd, &one, sizeof(one)) != sizeof(one))
 		log_error("prefetch: event fd write failed");
 	mem_free(req);

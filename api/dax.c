@@ -82,6 +82,8 @@ static int index_recovered(struct kvt *kvt, struct recovery *r)
 			daxfmt_free(&kvt->daxfmt, rec->slot);
 			slots_give_back(&t->slots, rec->slot);
 			kvt_free_entry_unpublished(e);
+			kvt->dax_scan.recovered--;
+			kvt->dax_scan.torn++;
 			continue;
 		}
 		TIER_COUNT(t, entries, 1);

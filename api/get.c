@@ -17,35 +17,39 @@
 #include "api/internal.h"
 #include "core/mem.h"
 
+#define GET_STACK_KEYS 128
+
 ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,
 		const size_t *buf_lens, size_t *out_lens)
 {
-	size_t hits = 0;
+	struct entry *stack_ents[GET_STACK_KEYS], **ents = stack_ents;
+	ssize_t ret;
 
 	if (n && (!keys || !bufs || !buf_lens || !out_lens))
 		return -EINVAL;
-	if (!kvt_enter(kvt)) {
-		for (size_t i = 0; i < n; i++)
-			out_lens[i] = 0;
+	for (size_t i = 0; i < n; i++)
+		out_lens[i] = 0;
+	if (!kvt_enter(kvt))
 		return 0;
+	if (n > GET_STACK_KEYS) {
+		ents = mem_alloc(n * sizeof(*ents));
+		if (!ents) {
+			kvt_exit(kvt);
+			return -ENOMEM;
+		}
 	}
 	for (size_t i = 0; i < n; i++) {
-		struct entry *e = kvt_borrow_key(kvt, &keys[i]);
-
-		out_lens[i] = 0;
-		if (!e)
-			continue;
-		if (e->len <= buf_lens[i]) {
-			memcpy(bufs[i], entry_data(e), e->len);
-			out_lens[i] = e->len;
-			TIER_COUNT(e->tier, bytes_out, e->len);
-			hits++;
-			kvt_promote(kvt, e, bufs[i]);
+		ents[i] = kvt_borrow_key(kvt, &keys[i]);
+		if (ents[i] && ents[i]->len > buf_lens[i]) {
+			kvt_put_entry(kvt, ents[i]);
+			ents[i] = NULL;
 		}
-		kvt_put_entry(kvt, e);
 	}
+	ret = kvt_copy_out(kvt, ents, bufs, n, out_lens);
+	if (ents != stack_ents)
+		mem_free(ents);
 	kvt_exit(kvt);
-	return (ssize_t)hits;
+	return ret;
 }
 
 int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,

@@ -27,6 +27,7 @@
 
 #define KVT_MAX_PREFETCH_WORKERS 64
 #define KVT_MAX_TIERS 2
+#define KVT_MAX_RESTORE_WORKERS 64
 
 /* Counters bumped by engine threads; one cache line each group. */
 struct kvt_counters {
@@ -45,6 +46,10 @@ struct kvt_counters {
 	_Atomic uint64_t prefetch_hits;
 	_Atomic uint64_t dax_write_errors;
 	_Atomic uint64_t dax_promotions;
+	alignas(64) _Atomic uint64_t restore_waves;
+	_Atomic uint64_t restore_regions;
+	_Atomic uint64_t restore_spans_merged;
+	_Atomic uint64_t restore_errors;
 	_Atomic uint64_t errors;
 };
 
@@ -81,6 +86,9 @@ struct kvt {
 	struct actor index;
 	struct actor pinmon;
 	struct actor daxwriter;         /* tiered mode only */
+	struct actor restorers[KVT_MAX_RESTORE_WORKERS]; /* DAX restore workers */
+	uint32_t nrestorers;
+	uint32_t restore_max_regions;   /* regions per restore wave */
 	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
@@ -130,12 +138,13 @@ static inline bool kvt_enter(struct kvt *kvt)
  */
 struct entry *kvt_borrow_key(struct kvt *kvt, const struct kvt_key *key);
 
-/* kvt_put_entry() - drop a borrow; frees the slot if it was the last one of
- * a removed entry.  Threads: any. */
+/* kvt_put_entry() - drop a borrow; the last borrow of a removed entry frees
+ * its slot (waiting for the index actor).  Threads: any but the index actor. */
 void kvt_put_entry(struct kvt *kvt, struct entry *e);
 
 /* kvt_free_reserved_slot() - hand a RESERVED slot of @t back through the
- * index actor; a slot must never leak, so it keeps posting.  Threads: any. */
+ * index actor and wait until it is free; a slot must never leak, so it keeps
+ * posting.  Threads: any but the index actor. */
 void kvt_free_reserved_slot(struct kvt *kvt, struct tier *t, uint32_t slot, uint64_t gen);
 
 /* kvt_new_entry() - an unpublished entry for a filled slot (allocates). */
@@ -155,9 +164,43 @@ void kvt_store(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
 	       const void *const *bufs, const size_t *lens, size_t n, int *res,
 	       unsigned int wait_ms);
 
+/*
+ * kvt_write_through() - tiered mode: write the L1 entry @e, borrowed by the
+ * caller, through to DAX, on the DAX writer (dax.async_put; it fires @cb
+ * and drops the borrow) or on this thread (then fires @cb itself).  The
+ * borrow is always consumed.  Threads: any, inside kvt_enter().
+ * Return: 0 written or queued; a negative code when it failed (the chunk
+ * stays in L1 only, counted in dax_write_errors, no callback).
+ */
+int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_arg,
+		      size_t index);
+
 /* kvt_promote() - copy a chunk just read from DAX (@buf holds its bytes)
  * into L1, when tiered mode and dax.promote say so.  Threads: any. */
 void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf);
+
+/*
+ * kvt_restore_dax() - batched restore of @n borrowed DAX entries into host
+ * destinations @dsts (each large enough for its entry) on the restore
+ * workers; returns once every copy has finished or been skipped.  The
+ * caller keeps the borrows until then and releases them afterwards.
+ * Threads: any but a restore worker.  Blocks: until the batch is copied.
+ * Allocates: the plan.
+ * Return: 0, or the first error (a failed region; the other regions of its
+ * wave still finished, no later wave ran).
+ */
+int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dsts, size_t n);
+
+/*
+ * kvt_copy_out() - copy borrowed entries (NULL: a hole) into @dsts, each
+ * large enough: L1 chunks on this thread, DAX chunks as one batched restore;
+ * set @out_lens (0 for holes and for DAX chunks of a failed restore),
+ * promote DAX hits, and release every borrow once no copy runs.
+ * Threads: any but a restore worker.
+ * Return: chunks copied, or the restore's first error.
+ */
+ssize_t kvt_copy_out(struct kvt *kvt, struct entry **ents, void *const *dsts, size_t n,
+		     size_t *out_lens);
 
 /* DAX tier (api/dax.c): open validates, maps, formats or recovers. */
 int dax_open(struct kvt *kvt, char *err, size_t errlen);

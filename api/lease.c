@@ -84,6 +84,7 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 {
 	struct index_insert ins = { .n = 1, .keep_dup_slot = true };
 	struct actor_msg m = { .op = INDEX_INSERT, .ptr = { &ins } };
+	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
 	struct tier *t;
 	struct entry *e;
 	int result, ret;
@@ -100,6 +101,9 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 	e = kvt_new_entry(t, key, lease->slot, lease->gen, len);
 	if (!e)
 		return -ENOMEM;
+	/* tiered: borrowed before it is findable, for the write-through */
+	if (tiered)
+		atomic_store_explicit(&e->holds, HOLD_BORROW, memory_order_relaxed);
 	/* the device header says VALID before any reader can find the entry */
 	if (t->fmt)
 		daxfmt_commit(t->fmt, lease->slot, key, (uint32_t)len, lease->gen);
@@ -110,11 +114,18 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 		kvt_free_entry_unpublished(e);
 		return ret;
 	}
-	if (result == 1)
-		return 1; /* duplicate: the index freed the entry, the slot stays ours */
+	if (result == 1) {
+		/* duplicate: the index freed the entry and the slot stays ours;
+		 * its device header must not stay VALID beside the kept copy */
+		if (t->fmt)
+			daxfmt_begin_write(t->fmt, lease->slot, lease->gen);
+		return 1;
+	}
 	lease->kind = LEASE_NONE;
 	COUNT(kvt, puts, 1);
 	TIER_COUNT(t, bytes_in, len);
+	if (tiered)
+		kvt_write_through(kvt, e, NULL, NULL, 0);
 	kvt_exit(kvt);
 	return 0;
 }

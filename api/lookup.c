@@ -41,8 +41,9 @@ void kvt_put_entry(struct kvt *kvt, struct entry *e)
 
 	if (!entry_put_borrow(e))
 		return;
-	/* last reader of a removed entry: its slot must not leak */
-	while (actor_post(&kvt->index, &m))
+	/* last reader of a removed entry: its slot must not leak, and it is
+	 * free again when this returns, so a put right after finds it */
+	while (actor_call(&kvt->index, &m) == -ETIMEDOUT)
 		log_warn("index mailbox full, retrying the release of %s slot %u", e->tier->name,
 			 e->slot);
 }

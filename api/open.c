@@ -19,6 +19,7 @@
 #include "actors/index.h"
 #include "actors/pinmon.h"
 #include "actors/prefetch.h"
+#include "actors/restore.h"
 #include "api/internal.h"
 #include "core/log.h"
 #include "core/mem.h"
@@ -150,6 +151,16 @@ static int start_actors(struct kvt *kvt)
 		if (ret)
 			goto err_stop_pinmon;
 	}
+	for (kvt->nrestorers = 0; kvt->has_dax && kvt->nrestorers < cfg->dax_restore_workers;
+	     kvt->nrestorers++) {
+		ret = actor_start(&kvt->restorers[kvt->nrestorers], "restore", &restore_actor_ops,
+				  kvt, cfg->mailbox_depth, cfg->mailbox_wait_ms,
+				  kvt->daxdev.numa_node);
+		if (ret)
+			goto err_stop_restorers;
+	}
+	kvt->restore_max_regions = cfg->dax_restore_max_regions ? cfg->dax_restore_max_regions
+								 : cfg->dax_restore_workers;
 	for (kvt->nprefetchers = 0; kvt->nprefetchers < cfg->l1_prefetch_workers;
 	     kvt->nprefetchers++) {
 		ret = actor_start(&kvt->prefetchers[kvt->nprefetchers], "prefetch",
@@ -163,6 +174,9 @@ static int start_actors(struct kvt *kvt)
 err_stop_prefetchers:
 	while (kvt->nprefetchers)
 		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+err_stop_restorers:
+	while (kvt->nrestorers)
+		actor_stop(&kvt->restorers[--kvt->nrestorers]);
 	actor_stop(&kvt->daxwriter);
 err_stop_pinmon:
 	actor_stop(&kvt->pinmon);
@@ -173,8 +187,11 @@ err_stop_index:
 
 static void stop_actors(struct kvt *kvt)
 {
+	/* prefetch workers first: a prefetch may still wait on restore workers */
 	while (kvt->nprefetchers)
 		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+	while (kvt->nrestorers)
+		actor_stop(&kvt->restorers[--kvt->nrestorers]);
 	/* before the index: queued DAX writes still insert */
 	actor_stop(&kvt->daxwriter);
 	actor_stop(&kvt->pinmon);

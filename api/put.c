@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api/put.c - kvt_put(): copy chunks into the primary tier's slots on the
- * calling thread, one INDEX_INSERT per window of PUT_WINDOW keys, then write
- * them through to DAX in tiered mode (on this thread, or on the DAX writer
- * actor with dax.async_put).
+ * calling thread, one INDEX_INSERT per window of keys, then write them
+ * through to DAX in tiered mode (on this thread, or on the DAX writer actor
+ * with dax.async_put).  The completion callback fires once the chunk is in
+ * every tier it is written to.
  *
  * Duplicates: a key already present in any tier is skipped before any copy;
  * two puts racing on one key both copy, and the index actor keeps the first
@@ -27,7 +28,8 @@ void kvt_free_reserved_slot(struct kvt *kvt, struct tier *t, uint32_t slot, uint
 {
 	struct actor_msg m = { .op = INDEX_SLOT_FREE, .u32 = slot, .u64 = { gen }, .ptr = { t } };
 
-	while (actor_post(&kvt->index, &m))
+	/* synchronous: the slot is free again when this returns */
+	while (actor_call(&kvt->index, &m) == -ETIMEDOUT)
 		log_warn("put: index mailbox full, retrying a slot release");
 }
 
@@ -203,50 +205,42 @@ void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf)
 		COUNT(kvt, dax_promotions, 1);
 }
 
-/* Tiered mode: write the keys this window stored in L1 through to DAX, on
- * this thread (the callback follows) or on the DAX writer (it fires it). */
-static void write_through(struct kvt *kvt, const struct kvt_key *keys,
-			  const void *const *bufs, const size_t *lens, size_t n, int *res,
-			  struct entry **borrowed, size_t base, kvt_put_cb cb, void *cb_arg)
+int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_arg,
+		      size_t index)
 {
-	if (!kvt->cfg.dax_async_put) {
-		for (size_t i = 0; i < n; i++) {
-			int r;
+	const void *src = entry_data(e);
+	size_t len = e->len;
+	int res;
 
-			if (res[i] != 0)
-				continue;
-			kvt_store(kvt, &kvt->dax, &keys[i], &bufs[i], &lens[i], 1, &r,
-				  kvt->cfg.put_wait_ms);
-			if (r < 0) {
-				res[i] = r;
-				COUNT(kvt, dax_write_errors, 1);
-			}
-		}
-		return;
-	}
-	for (size_t i = 0; i < n; i++) {
+	if (kvt->cfg.dax_async_put) {
 		struct actor_msg m = {
-			.op = DAXW_WRITE, .u64 = { base + i },
-			.ptr = { borrowed[i], cb_arg, (void *)cb },
+			.op = DAXW_WRITE, .u64 = { index }, .ptr = { e, cb_arg, (void *)cb },
 		};
 
-		if (!borrowed[i])
-			continue;
 		/* the queued write is an operation of its own: close waits for it */
 		atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_relaxed);
-		if (actor_post(&kvt->daxwriter, &m)) {
-			kvt_put_entry(kvt, borrowed[i]);
-			kvt_exit(kvt);
-			COUNT(kvt, dax_write_errors, 1);
-		}
+		if (!actor_post(&kvt->daxwriter, &m))
+			return 0;
+		kvt_put_entry(kvt, e);
+		kvt_exit(kvt);
+		COUNT(kvt, dax_write_errors, 1);
+		return -ETIMEDOUT;
 	}
+	kvt_store(kvt, &kvt->dax, &e->key, &src, &len, 1, &res, kvt->cfg.put_wait_ms);
+	kvt_put_entry(kvt, e);
+	if (res < 0) {
+		COUNT(kvt, dax_write_errors, 1);
+		return res;
+	}
+	if (cb)
+		cb(cb_arg, &e->key, index);
+	return 0;
 }
 
 ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
 		const size_t *lens, size_t n, int *results, kvt_put_cb cb, void *cb_arg)
 {
 	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
-	bool async = tiered && kvt->cfg.dax_async_put;
 	size_t window = window_for(kvt->primary);
 	ssize_t stored = 0;
 
@@ -260,14 +254,15 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		int res[PUT_WINDOW];
 
 		store_window(kvt, kvt->primary, keys + base, bufs + base, lens + base, w, res,
-			     kvt->cfg.put_wait_ms, true, async ? borrowed : NULL);
-		if (tiered)
-			write_through(kvt, keys + base, bufs + base, lens + base, w, res, borrowed,
-				      base, cb, cb_arg);
+			     kvt->cfg.put_wait_ms, true, tiered ? borrowed : NULL);
 		for (size_t i = 0; i < w; i++) {
 			if (res[i] == 0) {
 				stored++;
-				if (cb && !async)
+				/* a failed write-through leaves the chunk in L1 only:
+				 * stored, counted in dax_write_errors, no callback */
+				if (tiered)
+					kvt_write_through(kvt, borrowed[i], cb, cb_arg, base + i);
+				else if (cb)
 					cb(cb_arg, &keys[base + i], base + i);
 			} else if (res[i] == 1) {
 				COUNT(kvt, put_duplicates, 1);

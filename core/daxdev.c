@@ -516,6 +516,13 @@ static int open_file(struct daxdev *d, const struct daxdev_opts *o, const struct
 		flags |= O_CREAT | O_EXCL;
 	}
 	d->fd = open(d->path, flags, 0600);
+	if (d->fd < 0 && errno == EEXIST && !exists) {
+		/* another rank created it between our check and our open: it is
+		 * theirs, so open it as an existing file (and never unlink it) */
+		exists = true;
+		flags &= ~(O_CREAT | O_EXCL);
+		d->fd = open(d->path, flags, 0600);
+	}
 	if (d->fd < 0) {
 		d->fd = -1;
 		return fail(c, -errno, "cannot %s \"%s\": %s", exists ? "open" : "create", d->path,

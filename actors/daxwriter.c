@@ -6,12 +6,16 @@
  * its slot before the bytes are in DAX, and one kvt_enter() operation, so
  * kvt_close() waits for queued writes.  A write that fails (DAX full with
  * dax.eviction: none, no slot freed in time) leaves the chunk in L1 only,
- * is counted in dax_write_errors, and fires no callback.
+ * is counted in dax_write_errors, and fires no callback.  A key removed
+ * while its write was queued is not written: the index actor drops the copy
+ * of a dead source.
  *
  * Its one wait is the INDEX_INSERT call to the index actor, which never
  * waits on this actor, so the two cannot deadlock.
  */
 #include "actors/daxwriter.h"
+
+#include <errno.h>
 
 #include "api/internal.h"
 #include "core/log.h"
@@ -20,15 +24,15 @@ static void daxwriter_write(struct kvt *kvt, const struct actor_msg *m)
 {
 	struct entry *e = m->ptr[0];
 	kvt_put_cb cb = (kvt_put_cb)m->ptr[2];
-	const void *src = entry_data(e);
-	size_t len = e->len;
-	int res;
+	int res = kvt_copy_entry(kvt, &kvt->dax, e, entry_data(e), kvt->cfg.put_wait_ms);
 
-	kvt_store(kvt, &kvt->dax, &e->key, &src, &len, 1, &res, kvt->cfg.put_wait_ms);
 	/* 1: already in DAX, which is as readable as a fresh copy */
 	if (res >= 0 && cb)
 		cb(m->ptr[1], &e->key, (size_t)m->u64[0]);
-	if (res < 0) {
+	/* -ENOENT: removed while queued, nothing to write, not a failure */
+	if (res == -ENOENT) {
+		COUNT(kvt, dax_write_dropped, 1);
+	} else if (res < 0) {
 		COUNT(kvt, dax_write_errors, 1);
 		log_debug("dax writer: %s", kvt_strerror(res));
 	}

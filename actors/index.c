@@ -81,6 +81,17 @@ static void index_on_insert(struct index_insert *ins)
 		struct tier *t = e->tier;
 		struct cds_lfht_node *got;
 
+		/* the copied entry was removed after the copy began: removals run
+		 * on this thread too, so this check cannot race one */
+		if (ins->source &&
+		    (atomic_load_explicit(&ins->source->holds, memory_order_relaxed) & HOLD_DEAD)) {
+			ins->results[i] = -ENOENT;
+			give_back(t, e->slot);
+			mem_free(e);
+			ins->entries[i] = NULL;
+			continue;
+		}
+
 		/* the slot names its owner before a reader can find the entry, so a
 		 * borrow taken right after linking can be released by slot */
 		atomic_store_explicit(&t->slots.state[e->slot], SLOT_LIVE, memory_order_relaxed);

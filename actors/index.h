@@ -33,6 +33,7 @@ struct index_insert {
 	size_t n;
 	int *results;           /* per entry: 0 inserted, 1 duplicate */
 	bool keep_dup_slot;     /* a duplicate's slot stays RESERVED (kvt_commit) */
+	const struct entry *source; /* n == 1: the entry copied; dead -> -ENOENT */
 };
 
 struct index_remove {

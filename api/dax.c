@@ -92,15 +92,32 @@ static int index_recovered(struct kvt *kvt, struct recovery *r)
 	return 0;
 }
 
+/*
+ * The identity a device is formatted for: the key namespace and the chunk
+ * shape, so two shapes of one byte size (kv_heads 2 x head_dim 32 and
+ * 1 x 64) never read each other's chunks.
+ */
+static void device_identity(const struct kvt *kvt, struct kvt_key *id)
+{
+	const struct kvt_config *cfg = &kvt->cfg;
+	uint32_t shape[] = {
+		cfg->chunk_size, cfg->kv_layers, cfg->kv_heads, cfg->head_dim, cfg->use_mla,
+	};
+
+	kvt_key_chain(&kvt->ns_seed, shape, sizeof(shape) / sizeof(shape[0]), id);
+}
+
 static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, char *err,
 			      size_t errlen)
 {
 	struct recovery r = { 0 };
 	struct tier *t = &kvt->dax;
+	struct kvt_key identity;
 	bool formatted;
 	int ret;
 
-	ret = daxfmt_attach(&kvt->daxfmt, kvt->daxdev.base, g, &kvt->ns_seed, kvt->cfg.dax_reinit,
+	device_identity(kvt, &identity);
+	ret = daxfmt_attach(&kvt->daxfmt, kvt->daxdev.base, g, &identity, kvt->cfg.dax_reinit,
 			    persist, &kvt->daxdev, &formatted, err, errlen);
 	if (ret)
 		return ret;
@@ -185,7 +202,7 @@ int dax_open(struct kvt *kvt, char *err, size_t errlen)
 	return 0;
 
 err_close:
-	daxdev_close(&kvt->daxdev);
+	daxdev_discard(&kvt->daxdev);
 	return ret;
 }
 

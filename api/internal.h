@@ -45,6 +45,7 @@ struct kvt_counters {
 	alignas(64) _Atomic uint64_t prefetches;
 	_Atomic uint64_t prefetch_hits;
 	_Atomic uint64_t dax_write_errors;
+	_Atomic uint64_t dax_write_dropped;
 	_Atomic uint64_t dax_promotions;
 	alignas(64) _Atomic uint64_t restore_waves;
 	_Atomic uint64_t restore_regions;
@@ -155,14 +156,15 @@ struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t 
 void kvt_free_entry_unpublished(struct entry *e);
 
 /*
- * kvt_store() - store @n chunks into tier @t (stage, copy, one INDEX_INSERT
- * per window); @res per key as kvt_put() results.  Waits at most @wait_ms
- * per key for a slot.  No callbacks, no write-through.
- * Threads: any, inside kvt_enter().
+ * kvt_copy_entry() - copy the chunk of @src (another tier's entry, held by
+ * the caller; its bytes at @bytes) into tier @t, waiting at most @wait_ms
+ * for a slot.  If @src is removed before the copy is linked, the copy is
+ * dropped, so a removal is never undone.  No callback, no write-through.
+ * Threads: any but the index actor, inside kvt_enter().
+ * Return: 0 stored, 1 already in @t, or a negative code.
  */
-void kvt_store(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
-	       const void *const *bufs, const size_t *lens, size_t n, int *res,
-	       unsigned int wait_ms);
+int kvt_copy_entry(struct kvt *kvt, struct tier *t, const struct entry *src,
+		   const void *bytes, unsigned int wait_ms);
 
 /*
  * kvt_write_through() - tiered mode: write the L1 entry @e, borrowed by the

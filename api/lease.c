@@ -94,7 +94,7 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 	t = reservation_tier(kvt, lease);
 	if (!t)
 		return -ESTALE;
-	if (len > t->slots.slot_bytes)
+	if (len > kvt->chunk_bytes)
 		return -EMSGSIZE;
 	if (atomic_load_explicit(&kvt->closing, memory_order_relaxed))
 		return -ESHUTDOWN;

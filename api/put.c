@@ -121,18 +121,22 @@ static int stage_one(struct kvt *kvt, struct tier *t, const struct kvt_key *key,
  *            borrow already held (taken before it was findable, so nothing
  *            evicts it first), or NULL.
  * @any_tier: a key held by any tier is a duplicate (kvt_put), not just @t.
+ * @source:   when copying another tier's entry (n == 1), that entry: if it
+ *            is removed before the index links the copy, the copy is
+ *            dropped (result -ENOENT) instead of bringing the key back.
  * n <= window_for(@t).
  * Windows bound how many slots one put holds RESERVED (invisible to
  * eviction), so a batch larger than the tier still makes progress.
  */
 static void store_window(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
 			 const void *const *bufs, const size_t *lens, size_t n, int *res,
-			 unsigned int wait_ms, bool any_tier, struct entry **borrowed)
+			 unsigned int wait_ms, bool any_tier, struct entry **borrowed,
+			 const struct entry *source)
 {
 	struct entry *staged[PUT_WINDOW];
 	size_t where[PUT_WINDOW], nstaged = 0;
 	int inserted[PUT_WINDOW];
-	struct index_insert ins = { .entries = staged, .results = inserted };
+	struct index_insert ins = { .entries = staged, .results = inserted, .source = source };
 	struct actor_msg m = { .op = INDEX_INSERT, .ptr = { &ins } };
 	int ret;
 
@@ -177,39 +181,28 @@ static size_t window_for(const struct tier *t)
 	return w < 1 ? 1 : w > PUT_WINDOW ? PUT_WINDOW : w;
 }
 
-void kvt_store(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
-	       const void *const *bufs, const size_t *lens, size_t n, int *res,
-	       unsigned int wait_ms)
+int kvt_copy_entry(struct kvt *kvt, struct tier *t, const struct entry *src,
+		   const void *bytes, unsigned int wait_ms)
 {
-	size_t window = window_for(t);
+	size_t len = src->len;
+	int res;
 
-	for (size_t base = 0; base < n; base += window) {
-		size_t w = n - base < window ? n - base : window;
-
-		store_window(kvt, t, keys + base, bufs + base, lens + base, w, res + base, wait_ms,
-			     false, NULL);
-	}
+	store_window(kvt, t, &src->key, &bytes, &len, 1, &res, wait_ms, false, NULL, src);
+	return res;
 }
 
 void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf)
 {
-	const void *src = buf;
-	size_t len = e->len;
-	int res;
-
 	if (e->tier != &kvt->dax || kvt->primary != &kvt->l1 || !kvt->cfg.dax_promote)
 		return;
 	/* a cache fill: never wait for L1 space */
-	kvt_store(kvt, &kvt->l1, &e->key, &src, &len, 1, &res, 0);
-	if (res == 0)
+	if (kvt_copy_entry(kvt, &kvt->l1, e, buf, 0) == 0)
 		COUNT(kvt, dax_promotions, 1);
 }
 
 int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_arg,
 		      size_t index)
 {
-	const void *src = entry_data(e);
-	size_t len = e->len;
 	int res;
 
 	if (kvt->cfg.dax_async_put) {
@@ -226,10 +219,14 @@ int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_
 		COUNT(kvt, dax_write_errors, 1);
 		return -ETIMEDOUT;
 	}
-	kvt_store(kvt, &kvt->dax, &e->key, &src, &len, 1, &res, kvt->cfg.put_wait_ms);
+	res = kvt_copy_entry(kvt, &kvt->dax, e, entry_data(e), kvt->cfg.put_wait_ms);
 	kvt_put_entry(kvt, e);
 	if (res < 0) {
-		COUNT(kvt, dax_write_errors, 1);
+		/* -ENOENT: removed meanwhile, nothing to write, not a failure */
+		if (res == -ENOENT)
+			COUNT(kvt, dax_write_dropped, 1);
+		else
+			COUNT(kvt, dax_write_errors, 1);
 		return res;
 	}
 	if (cb)
@@ -254,7 +251,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		int res[PUT_WINDOW];
 
 		store_window(kvt, kvt->primary, keys + base, bufs + base, lens + base, w, res,
-			     kvt->cfg.put_wait_ms, true, tiered ? borrowed : NULL);
+			     kvt->cfg.put_wait_ms, true, tiered ? borrowed : NULL, NULL);
 		for (size_t i = 0; i < w; i++) {
 			if (res[i] == 0) {
 				stored++;

@@ -56,14 +56,13 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 	out->dax_recovered = kvt->dax_scan.recovered;
 	out->dax_torn = kvt->dax_scan.torn;
 	out->dax_write_errors = LOAD(kvt, dax_write_errors);
+	out->dax_write_dropped = LOAD(kvt, dax_write_dropped);
+	out->restore_waves = LOAD(kvt, restore_waves);
+	out->restore_regions = LOAD(kvt, restore_regions);
+	out->restore_spans_merged = LOAD(kvt, restore_spans_merged);
+	out->restore_errors = LOAD(kvt, restore_errors);
 	out->dax_promotions = LOAD(kvt, dax_promotions);
 	out->dax_numa_node = kvt->has_dax ? (uint64_t)(kvt->daxdev.numa_node + 1) : 0;
-	if (kvt->has_dax && kvt->primary == &kvt->l1) {
-		actor_stats(&kvt->daxwriter, &as);
-		out->restore_queue_depth += as.depth;
-		out->mailbox_full_waits += as.full_waits;
-		out->mailbox_timeouts += as.timeouts;
-	}
 	actor_stats(&kvt->index, &as);
 	out->index_queue_depth = as.depth;
 	out->mailbox_full_waits = as.full_waits;
@@ -71,6 +70,18 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 	out->restore_queue_depth = 0;
 	for (uint32_t i = 0; i < kvt->nprefetchers; i++) {
 		actor_stats(&kvt->prefetchers[i], &as);
+		out->restore_queue_depth += as.depth;
+		out->mailbox_full_waits += as.full_waits;
+		out->mailbox_timeouts += as.timeouts;
+	}
+	for (uint32_t i = 0; i < kvt->nrestorers; i++) {
+		actor_stats(&kvt->restorers[i], &as);
+		out->restore_queue_depth += as.depth;
+		out->mailbox_full_waits += as.full_waits;
+		out->mailbox_timeouts += as.timeouts;
+	}
+	if (kvt->has_dax && kvt->primary == &kvt->l1) {
+		actor_stats(&kvt->daxwriter, &as);
 		out->restore_queue_depth += as.depth;
 		out->mailbox_full_waits += as.full_waits;
 		out->mailbox_timeouts += as.timeouts;
@@ -122,8 +133,13 @@ static const struct stats_row stats_rows[] = {
 	ROW(dax_recovered, "gauge", "chunks rebuilt from the device's slot headers at open"),
 	ROW(dax_torn, "gauge", "torn or checksum-failing slots discarded at open"),
 	ROW(dax_write_errors, "counter", "write-throughs to DAX that failed (chunk kept in L1 only)"),
+	ROW(dax_write_dropped, "counter", "write-throughs skipped because the key was removed while queued"),
 	ROW(dax_promotions, "counter", "DAX hits copied into L1"),
 	ROW(dax_numa_node, "gauge", "NUMA node of the DAX device plus one (0: unknown or no DAX)"),
+	ROW(restore_waves, "counter", "batched DAX restore waves run"),
+	ROW(restore_regions, "counter", "batched DAX restore regions copied by the restore workers"),
+	ROW(restore_spans_merged, "counter", "chunks restored in a neighbour's copy (coalesced spans)"),
+	ROW(restore_errors, "counter", "batched DAX restores that failed"),
 	ROW(mailbox_full_waits, "counter", "posts that found an actor mailbox full"),
 	ROW(mailbox_timeouts, "counter", "posts that gave up on a full mailbox"),
 	ROW(index_queue_depth, "gauge", "messages queued for the index actor"),

@@ -523,8 +523,10 @@ static int open_file(struct daxdev *d, const struct daxdev_opts *o, const struct
 		flags &= ~(O_CREAT | O_EXCL);
 		d->fd = open(d->path, flags, 0600);
 	}
+	d->created = !exists;
 	if (d->fd < 0) {
 		d->fd = -1;
+		d->created = false;
 		return fail(c, -errno, "cannot %s \"%s\": %s", exists ? "open" : "create", d->path,
 			    strerror(errno));
 	}
@@ -568,6 +570,7 @@ static int open_file(struct daxdev *d, const struct daxdev_opts *o, const struct
 err_close:
 	close(d->fd);
 	d->fd = -1;
+	d->created = false;
 	if (!exists)
 		unlink(d->path);
 	return ret;
@@ -633,6 +636,16 @@ void daxdev_close(struct daxdev *d)
 	close(d->fd);
 	d->base = NULL;
 	d->fd = -1;
+}
+
+void daxdev_discard(struct daxdev *d)
+{
+	bool unlink_it = d->base && d->created;
+
+	daxdev_close(d);
+	if (unlink_it)
+		unlink(d->path);
+	d->created = false;
 }
 
 static bool cpu_has_clflushopt(void)

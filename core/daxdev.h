@@ -41,6 +41,7 @@ struct daxdev {
 	size_t align;              /* mapping alignment: sysfs align, or the page size */
 	int numa_node;             /* -1 when unknown */
 	bool is_char;              /* a real Device-DAX character device */
+	bool created;              /* this open created the backing file */
 	bool map_sync;             /* mapped with MAP_SYNC: CPU cache flushes persist */
 	char path[PATH_MAX];       /* the resolved path */
 };
@@ -56,6 +57,11 @@ int daxdev_open(struct daxdev *d, const struct daxdev_opts *o, char *err, size_t
 
 /* daxdev_close() - unmap and close; safe on a zeroed or closed daxdev. */
 void daxdev_close(struct daxdev *d);
+
+/* daxdev_discard() - daxdev_close(), and unlink the backing file if this
+ * open created it: the caller refused the device after all, so a refused
+ * open leaves nothing behind. */
+void daxdev_discard(struct daxdev *d);
 
 /*
  * daxdev_persist() - make [addr, addr + len) durable: cache-line flushes and

@@ -289,15 +289,15 @@ static int super_match(const struct daxfmt_super *sb, const struct daxfmt_geomet
 			 " on device, %u supported", sb->version, DAXFMT_VERSION);
 		return -EPROTO;
 	}
+	if (sb->slot_bytes != g->slot_bytes) {
+		snprintf(why, whylen, "dax device: slot size %" PRIu64 " on device, %" PRIu64
+			 " configured", sb->slot_bytes, g->slot_bytes);
+		return -EEXIST;
+	}
 	if (sb->ns_lo != ns->lo || sb->ns_hi != ns->hi) {
 		snprintf(why, whylen, "dax device holds namespace 0x%016" PRIx64 "%016" PRIx64
 			 " (this instance 0x%016" PRIx64 "%016" PRIx64 ")",
 			 sb->ns_hi, sb->ns_lo, ns->hi, ns->lo);
-		return -EEXIST;
-	}
-	if (sb->slot_bytes != g->slot_bytes) {
-		snprintf(why, whylen, "dax device: slot size %" PRIu64 " on device, %" PRIu64
-			 " configured", sb->slot_bytes, g->slot_bytes);
 		return -EEXIST;
 	}
 	if (sb->nslots != g->nslots) {

@@ -32,6 +32,12 @@ const char *kvt_strerror(int err)
 		return "invalid argument or config value";
 	case ENOMEM:
 		return "out of memory";
+	case EEXIST:
+		return "device formatted for another namespace or chunk shape (dax.reinit reformats it)";
+	case EPROTO:
+		return "device format version not supported";
+	case EIO:
+		return "I/O error (a restore or device copy failed)";
 	default:
 		return strerror(err);
 	}

@@ -159,9 +159,16 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd);
  * Starts the actor threads (index, pin-monitor, restore workers) and maps the
  * L1 slot arena.  On failure no thread, fd or mapping is left behind.
  *
- * Threads: any.  Blocks: yes (thread start, memory mapping).
+ * With a DAX tier it validates and maps the device and rebuilds the index
+ * from the slot headers a previous run left (torn slots are discarded).
+ *
+ * Threads: any.  Blocks: yes (thread start, memory mapping, recovery scan).
  * Allocates: the instance.
- * Return: 0; -EINVAL for an inconsistent config; -ENOMEM.
+ * Return: 0; -EINVAL for an inconsistent config or a refused device path;
+ *         -ENOENT no such device; -ENOSPC device smaller than
+ *         dax.max_dax_size or holding no slot; -EEXIST device formatted for
+ *         another namespace or chunk shape (set dax.reinit); -EPROTO unknown
+ *         device format; -ENOMEM.  The reason is logged to stderr.
  */
 int kvt_open(const struct kvt_config *cfg, struct kvt **out);
 
@@ -312,8 +319,16 @@ ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
  * @out_lens: receives each chunk's real length; 0 marks a hole (a miss, or
  *            a buffer too small for the chunk).
  *
- * Threads: any.  Blocks: for the copies.  Allocates: nothing.
- * Return: the number of hits (holes do not stop the batch).
+ * L1 chunks are copied on the calling thread; DAX chunks are restored as
+ * one batch by the restore workers (sorted by device offset, adjacent
+ * chunks coalesced into one copy, regions spread over the workers), and the
+ * call returns once every copy has finished.
+ *
+ * Threads: any.  Blocks: for the copies.  Allocates: a restore plan when
+ * DAX chunks are read (and a key array above 128 keys).
+ * Return: the number of hits (holes do not stop the batch), or the first
+ * error of a failed DAX restore (-EIO, -ETIMEDOUT): its DAX chunks are
+ * holes, and every chunk stays readable afterwards.
  */
 ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		void *const *bufs, const size_t *buf_lens, size_t *out_lens);
@@ -441,8 +456,12 @@ struct kvt_stats {
 	uint64_t dax_entries, dax_slots, dax_free_slots, dax_evictions;
 	uint64_t dax_recovered, dax_torn;  /* chunks rebuilt at open, torn slots discarded */
 	uint64_t dax_write_errors;         /* write-throughs to DAX that failed */
+	uint64_t dax_write_dropped;        /* write-throughs skipped: key removed while queued */
 	uint64_t dax_promotions;           /* DAX hits copied into L1 */
 	uint64_t dax_numa_node;            /* the device's NUMA node + 1; 0 unknown or no DAX */
+	uint64_t restore_waves, restore_regions; /* batched DAX restores: waves run, regions copied */
+	uint64_t restore_spans_merged;     /* chunks that rode in a neighbour's copy (coalesced) */
+	uint64_t restore_errors;           /* batched restores that failed */
 	uint64_t mailbox_full_waits, mailbox_timeouts;
 	uint64_t index_queue_depth, restore_queue_depth;
 	uint64_t errors;

@@ -4,7 +4,8 @@
 What runs (each line of output is PASS/FAIL/SKIP name):
   - every unit-test binary of build/asan (ASan+UBSan), one line per case;
   - the C embedding example from README.md, compiled against build/asan and run;
-  - kvtier-stress for KVT_STRESS_SECONDS (default 30) under ASan, and again under TSan;
+  - kvtier-stress on L1 for KVT_STRESS_SECONDS (default 30) and on an emulated DAX tier for twice
+    that, each under ASan and again under TSan;
   - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
 `ninja check` builds the asan, tsan, clang and release variants first.
 """
@@ -139,17 +140,21 @@ def install_test(src, tmp):
 
 
 def stress_tests():
-    seconds = os.environ.get("KVT_STRESS_SECONDS", "30")
-    for variant in ("asan", "tsan"):
-        exe = os.path.join(ROOT, "build", variant, "kvtier-stress")
-        if not os.path.exists(exe):
-            record("FAIL", "stress/%s" % variant, "kvtier-stress not built")
-            continue
-        rc, out = run([exe, "--seconds", seconds, "--threads", "4"], timeout=int(seconds) * 4 + 120)
-        tail = "\n".join(out.splitlines()[-12:])
-        print(tail if rc == 0 else out[-12000:])
-        record("PASS" if rc == 0 else "FAIL", "stress/%s-%ss" % (variant, seconds),
-               "" if rc == 0 else "exit %d" % rc)
+    """L1 for KVT_STRESS_SECONDS (default 30), the DAX tier (an emulated device in /dev/shm) for
+    twice that, each under ASan and under TSan."""
+    seconds = int(os.environ.get("KVT_STRESS_SECONDS", "30"))
+    for tier, secs in (("l1", seconds), ("dax", 2 * seconds)):
+        for variant in ("asan", "tsan"):
+            name = "stress/%s-%s-%ds" % (tier, variant, secs)
+            exe = os.path.join(ROOT, "build", variant, "kvtier-stress")
+            if not os.path.exists(exe):
+                record("FAIL", name, "kvtier-stress not built")
+                continue
+            rc, out = run([exe, "--tier", tier, "--seconds", str(secs), "--threads", "4"],
+                          timeout=secs * 4 + 120)
+            tail = "\n".join(out.splitlines()[-6:])
+            print(tail if rc == 0 else out[-12000:])
+            record("PASS" if rc == 0 else "FAIL", name, "" if rc == 0 else "exit %d" % rc)
 
 
 def main():

@@ -2,28 +2,41 @@
 /*
  * tools/kvtier-stress/main.c - kvtier-stress: the concurrency harness.
  *
- * Opens one L1 instance smaller than the keyspace, runs --threads workers
- * of mixed operations (worker.c) for --seconds, then stops them and checks
+ * Opens one instance smaller than the keyspace, runs --threads workers of
+ * mixed operations (worker.c) for --seconds, then stops them and checks
  * what must hold once everything is quiet: no corruption, no unexpected
  * code, no borrow or pin left, no slot lost, kvtier's counters equal to what
  * the workers did, every chunk still stored verifies, and kvt_close() leaves
  * no thread or fd behind.  Prints progress every second on stderr, then a
  * table of ops/s on stdout (--json: one JSON object on the last line).
  *
+ * --tier dax adds a Device-DAX tier on --dax-path or, by default, on a fresh
+ * file in /dev/shm that emulates one (removed at exit).  Tiered mode puts an
+ * L1 of a quarter of the arena in front of it and a keyspace of twice the
+ * arena behind, so both tiers evict; primary mode has the DAX slots alone.
+ * The run uses its own namespace (a tenant_salt from the seed, with
+ * dax.reinit), so a device left by an earlier run is reformatted, not
+ * recovered.  After kvt_close() the device is opened again with the same
+ * config: it must recover exactly the chunks DAX held at close, none torn,
+ * each byte-exact.
+ *
  * Exit: 0 pass, 1 fail, 2 usage.
  *
  * Threads: main parses, opens, reports and checks; workers run worker.c.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -41,18 +54,31 @@ static const char usage_text[] =
 	"\n"
 	"  --threads T        worker threads (default 4)\n"
 	"  --seconds S        run time (default 10; KVT_STRESS_SECONDS overrides)\n"
-	"  --keys K           keyspace size (default 4 x the L1 slot count)\n"
-	"  --capacity-mb M    L1 size in MiB (default 64)\n"
+	"  --keys K           keyspace size (default 4 x the L1 slots; dax tiered:\n"
+	"                     2 x the DAX slots; dax primary: 4 x the DAX slots)\n"
+	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4)\n"
 	"  --chunk-kb C       chunk size in KiB (default 64)\n"
 	"  --pin-ttl-ms N     pin lease; 0 (default) disables the pin-monitor\n"
 	"  --seed N           worker RNG seed (default: from the clock, printed)\n"
-	"  --tier NAME        tier under test; only l1 exists so far\n"
+	"  --tier NAME        l1 (default) or dax\n"
+	"  --dax-mode MODE    tiered (default: L1 in front, write-through) or primary\n"
+	"                     (DAX slots only)\n"
+	"  --dax-mb N         DAX arena in MiB (default 64)\n"
+	"  --dax-path P       DAX device or tmpfs file to use, reformatted and kept\n"
+	"                     (default: a fresh file in /dev/shm, removed at exit)\n"
 	"  --json             one JSON object on the last stdout line\n"
 	"  --verbose          print every check, not only failed ones\n"
 	"  --help             this text\n"
 	"\n"
 	"Exit status: 0 no corruption, no unexpected error and every check held;\n"
 	"1 otherwise; 2 bad usage.\n";
+
+static const char *const tier_names[] = {
+	[TIER_L1] = "l1", [TIER_DAX_TIERED] = "dax-tiered", [TIER_DAX_PRIMARY] = "dax-primary",
+};
+
+/* The DAX file this run created, removed at exit (also from on_alarm). */
+static char dax_tmp_path[64];
 
 /* ---- options ---- */
 
@@ -87,7 +113,7 @@ static int parse_uint(const char *opt, const char *text, unsigned int min, unsig
 static int parse_opts(int argc, char **argv, struct stress_opts *o)
 {
 	enum { O_THREADS = 256, O_SECONDS, O_KEYS, O_CAP, O_CHUNK, O_TTL, O_SEED, O_TIER,
-	       O_JSON, O_VERBOSE, O_HELP };
+	       O_DAX_MODE, O_DAX_MB, O_DAX_PATH, O_JSON, O_VERBOSE, O_HELP };
 	static const struct option longopts[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "seconds", required_argument, NULL, O_SECONDS },
@@ -97,16 +123,20 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		{ "pin-ttl-ms", required_argument, NULL, O_TTL },
 		{ "seed", required_argument, NULL, O_SEED },
 		{ "tier", required_argument, NULL, O_TIER },
+		{ "dax-mode", required_argument, NULL, O_DAX_MODE },
+		{ "dax-mb", required_argument, NULL, O_DAX_MB },
+		{ "dax-path", required_argument, NULL, O_DAX_PATH },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *env;
+	const char *env, *tier = "l1", *mode = NULL;
+	bool dax_opt = false;
 	int c, ret = 0;
 
 	*o = (struct stress_opts){ .threads = 4, .seconds = 10, .capacity_mb = 64,
-				   .chunk_kb = 64 };
+				   .chunk_kb = 64, .dax_mb = 64 };
 	o->seed = tool_now_ns() ^ ((uint64_t)getpid() << 32);
 	while (!ret && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -121,6 +151,7 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			break;
 		case O_CAP:
 			ret = parse_uint("capacity-mb", optarg, 1, 4096 * 1024, &o->capacity_mb);
+			o->capacity_set = true;
 			break;
 		case O_CHUNK:
 			ret = parse_uint("chunk-kb", optarg, 1, 256 * 1024, &o->chunk_kb);
@@ -132,9 +163,32 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			ret = parse_u64("seed", optarg, 0, UINT64_MAX, &o->seed);
 			break;
 		case O_TIER:
-			if (strcmp(optarg, "l1")) {
-				fprintf(stderr, "kvtier-stress: --tier %s: tier %s not built yet "
-					"(only l1 is)\n", optarg, optarg);
+			tier = optarg;
+			if (strcmp(tier, "l1") && strcmp(tier, "dax")) {
+				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1 or dax\n",
+					tier);
+				ret = -EINVAL;
+			}
+			break;
+		case O_DAX_MODE:
+			mode = optarg;
+			dax_opt = true;
+			if (strcmp(mode, "tiered") && strcmp(mode, "primary")) {
+				fprintf(stderr, "kvtier-stress: --dax-mode: \"%s\": must be tiered or "
+					"primary\n", mode);
+				ret = -EINVAL;
+			}
+			break;
+		case O_DAX_MB:
+			ret = parse_uint("dax-mb", optarg, 1, 1024 * 1024, &o->dax_mb);
+			dax_opt = true;
+			break;
+		case O_DAX_PATH:
+			o->dax_path = optarg;
+			dax_opt = true;
+			if (optarg[0] != '/') {
+				fprintf(stderr, "kvtier-stress: --dax-path: \"%s\": must be an "
+					"absolute path\n", optarg);
 				ret = -EINVAL;
 			}
 			break;
@@ -155,6 +209,19 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		fprintf(stderr, "kvtier-stress: unexpected argument \"%s\"\n", argv[optind]);
 		ret = -EINVAL;
 	}
+	if (!ret && dax_opt && strcmp(tier, "dax")) {
+		fprintf(stderr, "kvtier-stress: --dax-mode, --dax-mb and --dax-path need --tier dax\n");
+		ret = -EINVAL;
+	}
+	if (!strcmp(tier, "dax"))
+		o->tier = mode && !strcmp(mode, "primary") ? TIER_DAX_PRIMARY : TIER_DAX_TIERED;
+	if (!ret && o->tier == TIER_DAX_PRIMARY && o->capacity_set) {
+		fprintf(stderr, "kvtier-stress: --capacity-mb: primary mode has no L1 (local_cpu: "
+			"false)\n");
+		ret = -EINVAL;
+	}
+	if (o->tier == TIER_DAX_TIERED && !o->capacity_set)
+		o->capacity_mb = o->dax_mb / 4 ? o->dax_mb / 4 : 1;
 	env = getenv("KVT_STRESS_SECONDS");
 	if (!ret && env && *env)
 		ret = parse_uint("seconds (KVT_STRESS_SECONDS)", env, 1, 86400, &o->seconds);
@@ -224,29 +291,85 @@ static void warm_runtime(void)
 /* ---- setup ---- */
 
 /*
- * open_instance() - an L1-only instance whose slot is --chunk-kb KiB.
+ * dax_prepare_path() - where the DAX tier lives: --dax-path, or a fresh
+ * file in /dev/shm (mkstemp, mode 0600) that main removes at exit.  The
+ * file is sized by kvtier; tmpfs does not reserve it, and a full tmpfs
+ * would SIGBUS on first touch, so the free space is checked here.
+ * Return: the path, or NULL with a message on stderr.
+ */
+static const char *dax_prepare_path(const struct stress_opts *o)
+{
+	struct statvfs vfs;
+	int fd;
+
+	if (o->dax_path)
+		return o->dax_path;
+	if (statvfs("/dev/shm", &vfs) == 0 &&
+	    (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)o->dax_mb << 20)) {
+		fprintf(stderr, "kvtier-stress: /dev/shm has %llu MiB free, --dax-mb is %u\n",
+			(unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
+			o->dax_mb);
+		return NULL;
+	}
+	snprintf(dax_tmp_path, sizeof(dax_tmp_path), "/dev/shm/kvtier-stress-XXXXXX");
+	fd = mkstemp(dax_tmp_path);
+	if (fd < 0) {
+		fprintf(stderr, "kvtier-stress: mkstemp(%s): %s\n", dax_tmp_path, strerror(errno));
+		dax_tmp_path[0] = '\0';
+		return NULL;
+	}
+	close(fd);
+	return dax_tmp_path;
+}
+
+static void dax_remove_tmp(void)
+{
+	if (dax_tmp_path[0] && unlink(dax_tmp_path) < 0 && errno != ENOENT)
+		fprintf(stderr, "kvtier-stress: unlink(%s): %s\n", dax_tmp_path, strerror(errno));
+	dax_tmp_path[0] = '\0';
+}
+
+struct knob {
+	const char *key;
+	char value[96];
+};
+
+#define MAX_KNOBS 16
+
+static void knob_add(struct knob *k, size_t *n, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void knob_add(struct knob *k, size_t *n, const char *key, const char *fmt, ...)
+{
+	va_list ap;
+
+	assert(*n < MAX_KNOBS);
+	k[*n].key = key;
+	va_start(ap, fmt);
+	vsnprintf(k[*n].value, sizeof(k[*n].value), fmt, ap);
+	va_end(ap);
+	(*n)++;
+}
+
+/*
+ * make_config() - the instance's config: a slot of --chunk-kb KiB, and the
+ * tiers of --tier.
  *
  * kvt_chunk_bytes() = 2 (K, V) x kv_layers x chunk_size 16 x kv_heads 1 x
  * head_dim x 2 (bfloat16) = 64 x kv_layers x head_dim, so kv_layers x
  * head_dim = C x 16; head_dim is at most 4096, so large chunks add layers.
+ * Sizes in MiB go in as GiB a hair over, so floor() in kvtier does not lose
+ * a slot.
  */
-static int open_instance(struct stress *s)
+static int make_config(struct stress *s, struct kvt_config **out)
 {
 	const struct stress_opts *o = &s->o;
 	uint32_t units = o->chunk_kb * 16, layers = 1;
-	struct {
-		const char *key;
-		unsigned long long v;
-	} knobs[] = {
-		{ "chunk_size", 16 },
-		{ "kv_layers", 1 },	/* set below */
-		{ "kv_heads", 1 },
-		{ "head_dim", 1 },	/* set below */
-		{ "pin_ttl_ms", o->pin_ttl_ms },
-		{ "l1.prefetch_workers", 2 },
-	};
+	struct knob k[MAX_KNOBS];
 	struct kvt_config *cfg;
-	char err[256], val[64];
+	const char *path;
+	char err[256];
+	size_t n = 0;
 	int ret;
 
 	while (layers <= 1024 && (units % layers || units / layers > 4096))
@@ -256,30 +379,64 @@ static int open_instance(struct stress *s)
 			o->chunk_kb);
 		return -EINVAL;
 	}
-	knobs[1].v = layers;
-	knobs[3].v = units / layers;
+	knob_add(k, &n, "chunk_size", "16");
+	knob_add(k, &n, "kv_layers", "%u", layers);
+	knob_add(k, &n, "kv_heads", "1");
+	knob_add(k, &n, "head_dim", "%u", units / layers);
+	knob_add(k, &n, "kv_dtype", "bfloat16");
+	knob_add(k, &n, "pin_ttl_ms", "%u", o->pin_ttl_ms);
+	knob_add(k, &n, "l1.prefetch_workers", "2");
+	if (o->tier == TIER_DAX_PRIMARY)
+		knob_add(k, &n, "local_cpu", "false");
+	else
+		knob_add(k, &n, "max_local_cpu_size", "%.12f",
+			 (double)o->capacity_mb / 1024.0 + 1e-12);
+	if (o->tier != TIER_L1) {
+		path = dax_prepare_path(o);
+		if (!path)
+			return -EINVAL;
+		if (strlen(path) >= sizeof(k[0].value)) {
+			fprintf(stderr, "kvtier-stress: --dax-path: longer than %zu bytes\n",
+				sizeof(k[0].value) - 1);
+			return -EINVAL;
+		}
+		knob_add(k, &n, "dax.device_path", "%s", path);
+		knob_add(k, &n, "dax.allow_file_backing", "true");
+		knob_add(k, &n, "dax.max_dax_size", "%.12f", (double)o->dax_mb / 1024.0 + 1e-12);
+		knob_add(k, &n, "dax.mode", "%s", o->tier == TIER_DAX_PRIMARY ? "primary" : "tiered");
+		/* this run's own namespace: a device left by an earlier run (same
+		 * key ids, other versions) is reformatted, never recovered */
+		knob_add(k, &n, "dax.reinit", "true");
+		knob_add(k, &n, "tenant_salt", "kvtier-stress-%016llx",
+			 (unsigned long long)o->seed);
+	}
 	ret = kvt_config_new(&cfg);
 	if (ret)
 		return ret;
-	for (size_t i = 0; !ret && i < sizeof(knobs) / sizeof(knobs[0]); i++) {
-		snprintf(val, sizeof(val), "%llu", knobs[i].v);
-		ret = kvt_config_set(cfg, knobs[i].key, val, err, sizeof(err));
-	}
-	if (!ret)
-		ret = kvt_config_set(cfg, "kv_dtype", "bfloat16", err, sizeof(err));
-	if (!ret) {
-		/* a hair over M MiB so floor() in kvtier does not lose a slot */
-		snprintf(val, sizeof(val), "%.12f", (double)o->capacity_mb / 1024.0 + 1e-12);
-		ret = kvt_config_set(cfg, "max_local_cpu_size", val, err, sizeof(err));
-	}
+	for (size_t i = 0; !ret && i < n; i++)
+		ret = kvt_config_set(cfg, k[i].key, k[i].value, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "kvtier-stress: config: %s\n", err);
-		goto out_free;
+		kvt_config_free(cfg);
+		return ret;
 	}
-	ret = kvt_open(cfg, &s->kvt);
+	*out = cfg;
+	return 0;
+}
+
+/* open_instance() - make the config (kept in s->cfg for a reopen) and open. */
+static int open_instance(struct stress *s)
+{
+	const struct stress_opts *o = &s->o;
+	int ret;
+
+	ret = make_config(s, &s->cfg);
+	if (ret)
+		return ret;
+	ret = kvt_open(s->cfg, &s->kvt);
 	if (ret) {
 		fprintf(stderr, "kvtier-stress: kvt_open: %d (%s)\n", ret, kvt_strerror(ret));
-		goto out_free;
+		return ret;
 	}
 	s->chunk = kvt_chunk_bytes(s->kvt);
 	if (s->chunk != (size_t)o->chunk_kb * 1024) {
@@ -287,11 +444,11 @@ static int open_instance(struct stress *s)
 			o->chunk_kb);
 		kvt_close(s->kvt);
 		s->kvt = NULL;
-		ret = -EINVAL;
+		return -EINVAL;
 	}
-out_free:
-	kvt_config_free(cfg);
-	return ret;
+	s->ntiers = o->tier == TIER_DAX_TIERED ? 2 : 1;
+	s->async_cb = o->tier == TIER_DAX_TIERED;
+	return 0;
 }
 
 static int alloc_state(struct stress *s)
@@ -315,7 +472,8 @@ static int alloc_state(struct stress *s)
 		w->put_buf = malloc(per);
 		w->get_buf = malloc(per);
 		w->pf_buf = malloc(per);
-		if (!w->put_buf || !w->get_buf || !w->pf_buf)
+		w->tracks = calloc(PUT_TRACKS, sizeof(*w->tracks));
+		if (!w->put_buf || !w->get_buf || !w->pf_buf || !w->tracks)
 			return -ENOMEM;
 	}
 	return 0;
@@ -327,6 +485,7 @@ static void free_state(struct stress *s)
 		free(s->w[i].put_buf);
 		free(s->w[i].get_buf);
 		free(s->w[i].pf_buf);
+		free(s->w[i].tracks);
 	}
 	free(s->w);
 	free((void *)s->pin_finished);
@@ -352,13 +511,17 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 {
 	uint64_t now = tool_now_ns(), ops = sum_ops(s, -1);
 	struct kvt_stats st;
+	char dax[64] = "";
 
 	kvt_stats(s->kvt, &st);
-	fprintf(stderr, "kvtier-stress: %5.1fs ops %" PRIu64 " (%.0f/s) entries %" PRIu64
-		"/%" PRIu64 " pinned %" PRIu64 " borrows %" PRIu64 " corrupt %" PRIu64
+	if (s->o.tier != TIER_L1)
+		snprintf(dax, sizeof(dax), " dax %" PRIu64 "/%" PRIu64, st.dax_entries,
+			 st.dax_slots);
+	fprintf(stderr, "kvtier-stress: %5.1fs ops %" PRIu64 " (%.0f/s) l1 %" PRIu64
+		"/%" PRIu64 "%s pinned %" PRIu64 " borrows %" PRIu64 " corrupt %" PRIu64
 		" failed %" PRIu64 "\n", (double)(now - start_ns) / 1e9, ops,
 		(double)(ops - *last_ops) * 1e9 / (double)(now - *last_ns), st.l1_entries,
-		st.l1_slots, st.pinned_entries, st.borrows_active,
+		st.l1_slots, dax, st.pinned_entries, st.borrows_active,
 		atomic_load_explicit(&s->corruptions, memory_order_relaxed),
 		atomic_load_explicit(&s->failures, memory_order_relaxed));
 	*last_ops = ops;
@@ -476,11 +639,71 @@ static struct worker_acct total_acct(struct stress *s)
 		t.prefetch_failed += a->prefetch_failed;
 		t.pins_lost += a->pins_lost;
 		t.cross_removes += a->cross_removes;
+		t.cb_fired += a->cb_fired;
+		t.cb_missing += a->cb_missing;
+		t.track_flushes += a->track_flushes;
 	}
 	return t;
 }
 
-/* Read back every key: what is stored must verify, and match l1_entries. */
+/* Main, after the join and a kvt_flush(): no put callback can fire now. */
+static void settle_tracks(struct stress *s)
+{
+	for (unsigned int i = 0; i < s->o.threads; i++)
+		for (unsigned int j = 0; j < PUT_TRACKS; j++)
+			put_track_settle(&s->w[i], &s->w[i].tracks[j]);
+}
+
+static bool same_levels(const struct kvt_stats *a, const struct kvt_stats *b)
+{
+	return a->l1_entries == b->l1_entries && a->l1_free_slots == b->l1_free_slots &&
+	       a->l1_evictions == b->l1_evictions && a->dax_entries == b->dax_entries &&
+	       a->dax_free_slots == b->dax_free_slots && a->dax_evictions == b->dax_evictions;
+}
+
+/*
+ * quiet_stats() - the counters once kvtier is idle.  A kvt_flush() drains
+ * the mailboxes, but the index actor may still be evicting in the
+ * background (it does when a tier is below its low watermark), and an
+ * unlink and its slot's give-back are two steps a snapshot can fall
+ * between; so flush and read until two snapshots agree.
+ * Return: the last kvt_flush() result.
+ */
+static int quiet_stats(struct stress *s, struct kvt_stats *st)
+{
+	struct kvt_stats prev;
+	int ret = 0;
+
+	for (int i = 0; i < 100; i++) {
+		ret = kvt_flush(s->kvt);
+		kvt_stats(s->kvt, st);
+		if (i && same_levels(&prev, st))
+			break;
+		prev = *st;
+		usleep(10000);
+	}
+	return ret;
+}
+
+/* Keys some tier holds, by kvt_contains(): no promotion, no copy. */
+static uint64_t count_present(struct stress *s)
+{
+	uint64_t n = 0;
+
+	for (uint64_t id = 0; id < s->nkeys; id++) {
+		struct kvt_key key = stress_key(id);
+
+		n += kvt_contains(s->kvt, &key, 1, 0) == 1;
+	}
+	return n;
+}
+
+/*
+ * sweep() - read back every key with kvt_get(): what is stored must
+ * verify.  In tiered mode a DAX hit is promoted into L1, which may evict an
+ * L1-only key the sweep has not reached yet.
+ * Return: the keys read.
+ */
 static uint64_t sweep(struct stress *s, struct checks *c)
 {
 	unsigned char *buf = s->w[0].get_buf;
@@ -505,10 +728,131 @@ static uint64_t sweep(struct stress *s, struct checks *c)
 	return found;
 }
 
+/* What is stored, counted and read back, against the tiers' gauges. */
+static void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st)
+{
+	uint64_t present = count_present(s), found;
+
+	switch (s->o.tier) {
+	case TIER_L1:
+		check(c, present == st->l1_entries,
+		      "kvt_contains finds %" PRIu64 " keys == l1_entries %" PRIu64, present,
+		      st->l1_entries);
+		break;
+	case TIER_DAX_PRIMARY:
+		check(c, present == st->dax_entries,
+		      "kvt_contains finds %" PRIu64 " keys == dax_entries %" PRIu64, present,
+		      st->dax_entries);
+		break;
+	case TIER_DAX_TIERED:
+		/* a key may have a copy in each tier */
+		check(c, present >= st->l1_entries && present >= st->dax_entries &&
+			 present <= st->l1_entries + st->dax_entries,
+		      "kvt_contains finds %" PRIu64 " keys, in [max, sum] of l1_entries %" PRIu64
+		      " and dax_entries %" PRIu64, present, st->l1_entries, st->dax_entries);
+		break;
+	}
+	found = sweep(s, c);
+	if (s->o.tier == TIER_DAX_TIERED)
+		check(c, found <= present,
+		      "final sweep read %" PRIu64 " keys <= %" PRIu64 " present (promotions may "
+		      "evict L1-only keys)", found, present);
+	else
+		check(c, found == present, "final sweep read %" PRIu64 " keys == %" PRIu64
+		      " present", found, present);
+}
+
+/*
+ * Pins: kvtier counts a pin per copy (kvt_contains pins every tier's copy of
+ * a key, kvt_unpin drops one from each), while the calls return keys.  With
+ * one tier the two agree.  A pin vanishes only when the pin-monitor drops
+ * it or a forced remove kills its entry (at most ntiers copies for each pin
+ * a forced remove may have dropped).
+ */
+static void pin_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			   const struct worker_acct *a)
+{
+	uint64_t bound = atomic_load_explicit(&s->removed_pin_bound, memory_order_relaxed);
+	uint64_t vanished;
+
+	check(c, a->unpins + st->unpin_underflows == a->unpin_keys,
+	      "kvt_unpin() total %" PRIu64 " + unpin_underflows %" PRIu64 " == keys unpinned %"
+	      PRIu64, a->unpins, st->unpin_underflows, a->unpin_keys);
+	if (s->ntiers == 1) {
+		check(c, st->pins == a->pins, "stats.pins %" PRIu64 " == pins taken %" PRIu64,
+		      st->pins, a->pins);
+		check(c, st->unpins == a->unpins,
+		      "stats.unpins %" PRIu64 " == kvt_unpin() total %" PRIu64, st->unpins,
+		      a->unpins);
+		/* each vanished pin makes exactly one unpin underflow */
+		check(c, st->unpin_underflows >= st->pin_force_releases &&
+			 st->unpin_underflows - st->pin_force_releases <= bound,
+		      "unpin_underflows %" PRIu64 " - pin_force_releases %" PRIu64
+		      " in [0, %" PRIu64 "] (pins forced removes may drop)", st->unpin_underflows,
+		      st->pin_force_releases, bound);
+		return;
+	}
+	check(c, st->pins >= a->pins && st->pins <= s->ntiers * a->pins,
+	      "stats.pins %" PRIu64 " (copies) in [1, %u] x keys pinned %" PRIu64, st->pins,
+	      s->ntiers, a->pins);
+	check(c, st->unpins >= a->unpins && st->unpins <= s->ntiers * a->unpins,
+	      "stats.unpins %" PRIu64 " (copies) in [1, %u] x keys unpinned %" PRIu64,
+	      st->unpins, s->ntiers, a->unpins);
+	vanished = st->pins - st->unpins - st->pin_force_releases;
+	check(c, st->pins >= st->unpins + st->pin_force_releases && vanished <= s->ntiers * bound,
+	      "copy pins vanished (pins %" PRIu64 " - unpins %" PRIu64 " - pin_force_releases %"
+	      PRIu64 ") in [0, %u x %" PRIu64 "] (pins forced removes may drop)", st->pins,
+	      st->unpins, st->pin_force_releases, s->ntiers, bound);
+	check(c, st->unpin_underflows <= bound + st->pin_force_releases,
+	      "unpin_underflows %" PRIu64 " <= %" PRIu64 " + pin_force_releases %" PRIu64,
+	      st->unpin_underflows, bound, st->pin_force_releases);
+}
+
+static void dax_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			   const struct worker_acct *a)
+{
+	check(c, st->dax_entries + st->dax_free_slots == st->dax_slots,
+	      "dax_entries %" PRIu64 " + dax_free_slots %" PRIu64 " == dax_slots %" PRIu64
+	      " (no lost slot)", st->dax_entries, st->dax_free_slots, st->dax_slots);
+	check(c, st->dax_recovered == 0 && st->dax_torn == 0,
+	      "fresh device: dax_recovered %" PRIu64 " == 0, dax_torn %" PRIu64 " == 0",
+	      st->dax_recovered, st->dax_torn);
+	if (s->async_cb) {
+		/* a write-through that failed, or was dropped because its key
+		 * was removed while it was queued, fires no callback and is
+		 * counted; so is one of a commit, which has no callback */
+		uint64_t unwritten = st->dax_write_errors + st->dax_write_dropped;
+
+		check(c, unwritten >= a->cb_missing && unwritten <= a->cb_missing + a->commits,
+		      "dax_write_errors %" PRIu64 " + dax_write_dropped %" PRIu64
+		      " in [stored keys whose callback never fired %" PRIu64
+		      ", that + commits %" PRIu64 "]", st->dax_write_errors,
+		      st->dax_write_dropped, a->cb_missing, a->commits);
+		check(c, a->cb_fired + a->cb_missing == a->put_stored,
+		      "put callbacks %" PRIu64 " + missing %" PRIu64 " == keys stored by put %"
+		      PRIu64, a->cb_fired, a->cb_missing, a->put_stored);
+		check(c, st->dax_promotions <= st->dax_hits,
+		      "dax_promotions %" PRIu64 " <= dax_hits %" PRIu64, st->dax_promotions,
+		      st->dax_hits);
+	} else {
+		check(c, st->dax_write_errors == 0 && st->dax_promotions == 0,
+		      "primary: dax_write_errors %" PRIu64 " == 0, dax_promotions %" PRIu64 " == 0",
+		      st->dax_write_errors, st->dax_promotions);
+		check(c, st->l1_slots == 0 && st->l1_hits == 0,
+		      "primary: l1_slots %" PRIu64 " == 0, l1_hits %" PRIu64 " == 0",
+		      st->l1_slots, st->l1_hits);
+	}
+	/* coverage, with the default keyspace: every tier evicted */
+	if (!s->o.keys)
+		check(c, st->dax_evictions > 0 && (s->o.tier != TIER_DAX_TIERED ||
+						   st->l1_evictions > 0),
+		      "both tiers evicted (l1_evictions %" PRIu64 ", dax_evictions %" PRIu64 ")",
+		      st->l1_evictions, st->dax_evictions);
+}
+
 static void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
 	struct worker_acct a = total_acct(s);
-	uint64_t bound = atomic_load_explicit(&s->removed_pin_bound, memory_order_relaxed);
 
 	check(c, st->borrows_active == 0, "borrows_active %" PRIu64 " == 0", st->borrows_active);
 	check(c, st->pinned_entries == 0, "pinned_entries %" PRIu64 " == 0 (every pin unpinned)",
@@ -516,20 +860,7 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	check(c, st->l1_entries + st->l1_free_slots == st->l1_slots,
 	      "l1_entries %" PRIu64 " + l1_free_slots %" PRIu64 " == l1_slots %" PRIu64
 	      " (no lost slot)", st->l1_entries, st->l1_free_slots, st->l1_slots);
-	check(c, st->pins == a.pins, "stats.pins %" PRIu64 " == pins taken %" PRIu64, st->pins,
-	      a.pins);
-	check(c, st->unpins == a.unpins, "stats.unpins %" PRIu64 " == kvt_unpin() total %" PRIu64,
-	      st->unpins, a.unpins);
-	check(c, st->unpins + st->unpin_underflows == a.unpin_keys,
-	      "unpins %" PRIu64 " + unpin_underflows %" PRIu64 " == keys unpinned %" PRIu64,
-	      st->unpins, st->unpin_underflows, a.unpin_keys);
-	/* a pin vanishes only when the pin-monitor drops it or a forced remove
-	 * kills its entry; each vanished pin makes exactly one unpin underflow */
-	check(c, st->unpin_underflows >= st->pin_force_releases &&
-		 st->unpin_underflows - st->pin_force_releases <= bound,
-	      "unpin_underflows %" PRIu64 " - pin_force_releases %" PRIu64
-	      " in [0, %" PRIu64 "] (pins forced removes may drop)", st->unpin_underflows,
-	      st->pin_force_releases, bound);
+	pin_accounting(s, c, st, &a);
 	if (!s->o.pin_ttl_ms)
 		check(c, st->pin_force_releases == 0,
 		      "pin_force_releases %" PRIu64 " == 0 without pin_ttl_ms",
@@ -556,15 +887,106 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	      "mailboxes empty after kvt_flush (index %" PRIu64 ", restore %" PRIu64 ")",
 	      st->index_queue_depth, st->restore_queue_depth);
 	check(c, st->errors == 0, "stats.errors %" PRIu64 " == 0", st->errors);
+	if (s->o.tier != TIER_L1)
+		dax_accounting(s, c, st, &a);
+}
+
+/* Threads and fds now == before the first kvt_open(): nothing leaked. */
+static void leak_checks(struct checks *c, long fds_before, long tasks_before, const char *when)
+{
+	uint64_t deadline = tool_now_ns() + 1000000000ull;
+	long fds_after, tasks_after;
+
+	/* exiting threads may take a moment to leave /proc/self/task */
+	for (;;) {
+		fds_after = count_dir("/proc/self/fd");
+		tasks_after = count_dir("/proc/self/task");
+		if ((fds_after == fds_before && tasks_after == tasks_before) ||
+		    tool_now_ns() >= deadline)
+			break;
+		usleep(10000);
+	}
+	check(c, fds_after == fds_before, "open fds %ld after %s == %ld before kvt_open",
+	      fds_after, when, fds_before);
+	check(c, tasks_after == tasks_before, "threads %ld after %s == %ld before kvt_open",
+	      tasks_after, when, tasks_before);
+}
+
+struct reopen {
+	bool done;
+	uint64_t at_close;  /* dax_entries when the first instance closed */
+	uint64_t recovered, torn, read, corrupt;
+};
+
+/*
+ * reopen_check() - open the DAX device again with the same config: it must
+ * recover exactly the chunks DAX held at close, none torn, and each must
+ * read back byte-exact.  kvt_borrow() reads in place and never promotes,
+ * and L1 starts empty, so every byte checked comes from the device.
+ */
+static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
+{
+	uint64_t corrupt_before = atomic_load_explicit(&s->corruptions, memory_order_relaxed);
+	struct kvt_stats st, after;
+	int ret;
+
+	ret = kvt_open(s->cfg, &s->kvt);
+	check(c, ret == 0, "reopen: kvt_open() on the same device = %d (%s)", ret,
+	      kvt_strerror(ret));
+	if (ret) {
+		s->kvt = NULL;
+		return;
+	}
+	r->done = true;
+	kvt_stats(s->kvt, &st);
+	r->recovered = st.dax_recovered;
+	r->torn = st.dax_torn;
+	check(c, st.dax_recovered == r->at_close,
+	      "reopen: dax_recovered %" PRIu64 " == dax_entries %" PRIu64 " at close",
+	      st.dax_recovered, r->at_close);
+	check(c, st.dax_torn == 0, "reopen: dax_torn %" PRIu64 " == 0", st.dax_torn);
+	check(c, st.dax_entries == st.dax_recovered,
+	      "reopen: dax_entries %" PRIu64 " == dax_recovered %" PRIu64, st.dax_entries,
+	      st.dax_recovered);
+	for (uint64_t id = 0; id < s->nkeys; id++) {
+		struct kvt_key key = stress_key(id);
+		struct kvt_lease lease;
+
+		ret = kvt_borrow(s->kvt, &key, &lease);
+		if (ret == -ENOENT)
+			continue;
+		if (ret) {
+			check(c, false, "reopen: kvt_borrow(key %" PRIu64 ") = %d (%s)", id, ret,
+			      kvt_strerror(ret));
+			continue;
+		}
+		r->read++;
+		payload_check(s, "reopen", lease.data, lease.len, id);
+		ret = kvt_release(s->kvt, &lease);
+		if (ret)
+			check(c, false, "reopen: kvt_release(key %" PRIu64 ") = %d", id, ret);
+	}
+	r->corrupt = atomic_load_explicit(&s->corruptions, memory_order_relaxed) - corrupt_before;
+	kvt_stats(s->kvt, &after);
+	check(c, r->read == st.dax_recovered && r->corrupt == 0,
+	      "reopen: read back %" PRIu64 " recovered chunks == %" PRIu64 ", %" PRIu64
+	      " corrupt", r->read, st.dax_recovered, r->corrupt);
+	check(c, after.dax_hits == r->read && after.l1_hits == 0 && after.dax_evictions == 0,
+	      "reopen: dax_hits %" PRIu64 " == %" PRIu64 " read, l1_hits %" PRIu64
+	      " == 0, dax_evictions %" PRIu64 " == 0", after.dax_hits, r->read, after.l1_hits,
+	      after.dax_evictions);
+	ret = kvt_close(s->kvt);
+	s->kvt = NULL;
+	check(c, ret == 0, "reopen: kvt_close() = %d", ret);
 }
 
 /* ---- report ---- */
 
 static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st,
-		   const struct checks *c, bool pass)
+		   const struct checks *c, const struct reopen *r, bool pass)
 {
 	double secs = (double)run_ns / 1e9;
-	uint64_t tot[5] = { 0 };
+	uint64_t tot[5] = { 0 }, pressure;
 	struct worker_acct a = total_acct(s);
 
 	printf("\n%-10s %12s %12s %12s %12s %10s %8s\n", "op", "calls", "calls/s", "keys",
@@ -589,26 +1011,41 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 	}
 	printf("%-10s %12" PRIu64 " %12.0f %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %8" PRIu64
 	       "\n", "total", tot[0], (double)tot[0] / secs, tot[1], tot[2], tot[3], tot[4]);
-	printf("\nl1: %" PRIu64 " slots, %" PRIu64 " evictions, %" PRIu64 " removes (%" PRIu64
-	       " of borrowed keys), %" PRIu64 " pins, %" PRIu64 " unpin underflows, %" PRIu64
-	       " pins released by the monitor, %" PRIu64 " pins lost to forced removes or the ttl\n",
-	       st->l1_slots, st->l1_evictions, st->removes, a.cross_removes, st->pins,
-	       st->unpin_underflows, st->pin_force_releases, a.pins_lost);
+	/* a failed DAX write-through is pressure too: the chunk stays in L1 */
+	pressure = tot[3] + st->dax_write_errors;
+	printf("\nl1: %" PRIu64 " slots, %" PRIu64 " evictions, %" PRIu64 " hits; %" PRIu64
+	       " removes (%" PRIu64 " of borrowed keys), %" PRIu64 " pins, %" PRIu64
+	       " unpin underflows, %" PRIu64 " pins released by the monitor, %" PRIu64
+	       " pins lost to forced removes or the ttl\n", st->l1_slots, st->l1_evictions,
+	       st->l1_hits, st->removes, a.cross_removes, st->pins, st->unpin_underflows,
+	       st->pin_force_releases, a.pins_lost);
+	if (s->o.tier != TIER_L1)
+		printf("dax (%s): %" PRIu64 " slots, %" PRIu64 " entries at the end, %" PRIu64
+		       " evictions, %" PRIu64 " hits, %" PRIu64 " promotions, %" PRIu64
+		       " write errors, %" PRIu64 " put callbacks (%" PRIu64 " flushes to settle)\n",
+		       s->o.tier == TIER_DAX_TIERED ? "tiered" : "primary", st->dax_slots,
+		       st->dax_entries, st->dax_evictions, st->dax_hits, st->dax_promotions,
+		       st->dax_write_errors, a.cb_fired, a.track_flushes);
+	if (r->done)
+		printf("reopen: %" PRIu64 " chunks at close, %" PRIu64 " recovered, %" PRIu64
+		       " torn, %" PRIu64 " read back, %" PRIu64 " corrupt\n", r->at_close,
+		       r->recovered, r->torn, r->read, r->corrupt);
 	printf("mailboxes: %" PRIu64 " full waits, %" PRIu64 " timeouts\n",
 	       st->mailbox_full_waits, st->mailbox_timeouts);
 	printf("checks: %u run, %u failed\n", c->run, c->failed);
-	printf("kvtier-stress: %s: %u threads, %.1f s, %.0f ops/s, corruptions %" PRIu64
+	printf("kvtier-stress: %s: tier %s, %u threads, %.1f s, %.0f ops/s, corruptions %" PRIu64
 	       ", errors %" PRIu64 ", expected pressure %" PRIu64 "\n", pass ? "PASS" : "FAIL",
-	       s->o.threads, secs, (double)tot[0] / secs,
+	       tier_names[s->o.tier], s->o.threads, secs, (double)tot[0] / secs,
 	       atomic_load_explicit(&s->corruptions, memory_order_relaxed),
-	       atomic_load_explicit(&s->failures, memory_order_relaxed), tot[3]);
+	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure);
 	if (!s->o.json)
 		return;
-	printf("{\"tool\":\"kvtier-stress\",\"tier\":\"l1\",\"threads\":%u,\"seconds\":%.3f,"
+	printf("{\"tool\":\"kvtier-stress\",\"tier\":\"%s\",\"threads\":%u,\"seconds\":%.3f,"
 	       "\"keys\":%u,\"capacity_mb\":%u,\"chunk_bytes\":%zu,\"l1_slots\":%" PRIu64
 	       ",\"pin_ttl_ms\":%u,\"seed\":%" PRIu64 ",\"ops\":%" PRIu64 ",\"ops_per_s\":%.1f,"
-	       "\"per_op\":{", s->o.threads, secs, s->nkeys, s->o.capacity_mb, s->chunk,
-	       st->l1_slots, s->o.pin_ttl_ms, s->o.seed, tot[0], (double)tot[0] / secs);
+	       "\"per_op\":{", tier_names[s->o.tier], s->o.threads, secs, s->nkeys,
+	       s->o.tier == TIER_DAX_PRIMARY ? 0 : s->o.capacity_mb, s->chunk, st->l1_slots,
+	       s->o.pin_ttl_ms, s->o.seed, tot[0], (double)tot[0] / secs);
 	for (int k = 0; k < OP_N; k++) {
 		uint64_t n = 0, p = 0;
 
@@ -621,12 +1058,21 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 	}
 	printf("},\"corruptions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"pressure\":%" PRIu64
 	       ",\"checks\":%u,\"checks_failed\":%u,\"evictions\":%" PRIu64
-	       ",\"unpin_underflows\":%" PRIu64 ",\"pin_force_releases\":%" PRIu64
-	       ",\"result\":\"%s\"}\n",
+	       ",\"unpin_underflows\":%" PRIu64 ",\"pin_force_releases\":%" PRIu64,
 	       atomic_load_explicit(&s->corruptions, memory_order_relaxed),
-	       atomic_load_explicit(&s->failures, memory_order_relaxed), tot[3], c->run,
-	       c->failed, st->l1_evictions, st->unpin_underflows, st->pin_force_releases,
-	       pass ? "PASS" : "FAIL");
+	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure, c->run,
+	       c->failed, st->l1_evictions, st->unpin_underflows, st->pin_force_releases);
+	if (s->o.tier != TIER_L1)
+		printf(",\"dax\":{\"mode\":\"%s\",\"mb\":%u,\"slots\":%" PRIu64 ",\"entries\":%"
+		       PRIu64 ",\"evictions\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"promotions\":%"
+		       PRIu64 ",\"write_errors\":%" PRIu64 ",\"reopen\":{\"at_close\":%" PRIu64
+		       ",\"recovered\":%" PRIu64 ",\"torn\":%" PRIu64 ",\"read\":%" PRIu64
+		       ",\"corrupt\":%" PRIu64 "}}",
+		       s->o.tier == TIER_DAX_TIERED ? "tiered" : "primary", s->o.dax_mb,
+		       st->dax_slots, st->dax_entries, st->dax_evictions, st->dax_hits,
+		       st->dax_promotions, st->dax_write_errors, r->at_close, r->recovered, r->torn,
+		       r->read, r->corrupt);
+	printf(",\"result\":\"%s\"}\n", pass ? "PASS" : "FAIL");
 }
 
 static void on_alarm(int sig)
@@ -635,18 +1081,62 @@ static void on_alarm(int sig)
 				  "(hang in kvt_flush or kvt_close?)\n";
 
 	(void)sig;
+	/* unlink() is async-signal-safe; the file is ours (dax_prepare_path) */
+	if (dax_tmp_path[0])
+		unlink(dax_tmp_path);
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(1);
 	_exit(1);
+}
+
+/* Ctrl-C or kill: the DAX file goes too, then the default action. */
+static void on_signal(int sig)
+{
+	if (dax_tmp_path[0])
+		unlink(dax_tmp_path);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+/* The keyspace: larger than the tier that evicts last, so everything cycles. */
+static uint32_t default_keys(const struct stress *s, const struct kvt_stats *st)
+{
+	switch (s->o.tier) {
+	case TIER_DAX_TIERED:
+		return (uint32_t)(2 * st->dax_slots);
+	case TIER_DAX_PRIMARY:
+		return (uint32_t)(4 * st->dax_slots);
+	default:
+		return (uint32_t)(4 * st->l1_slots);
+	}
+}
+
+static void print_inputs(const struct stress *s, const struct kvt_stats *st)
+{
+	printf("kvtier-stress: tier %s, %u threads, %u s, %u keys, chunk %zu bytes, pin_ttl_ms %u,"
+	       " seed %" PRIu64 "\n", tier_names[s->o.tier], s->o.threads, s->o.seconds, s->nkeys,
+	       s->chunk, s->o.pin_ttl_ms, s->o.seed);
+	if (s->o.tier != TIER_DAX_PRIMARY)
+		printf("  l1  %" PRIu64 " slots (%u MiB)\n", st->l1_slots, s->o.capacity_mb);
+	if (s->o.tier != TIER_L1) {
+		char path[PATH_MAX] = "";
+
+		kvt_config_get(s->cfg, "dax.device_path", path, sizeof(path));
+		printf("  dax %" PRIu64 " slots (%u MiB) on %s%s, %s mode\n", st->dax_slots,
+		       s->o.dax_mb, path, s->o.dax_path ? "" : " (emulated; removed at exit)",
+		       s->o.tier == TIER_DAX_TIERED ? "tiered" : "primary");
+	}
+	fflush(stdout);
 }
 
 int main(int argc, char **argv)
 {
 	struct stress s = { 0 };
 	struct checks c = { 0 };
+	struct reopen r = { 0 };
 	struct kvt_stats st;
-	long fds_before, tasks_before, fds_after, tasks_after;
-	uint64_t run_ns, found, deadline;
+	long fds_before, tasks_before;
+	uint64_t run_ns = 1;
 	bool pass;
 	int ret;
 
@@ -654,40 +1144,41 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	c.verbose = s.o.verbose;
 	signal(SIGALRM, on_alarm);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
 	alarm(s.o.seconds + JOIN_GRACE_S + CLOSE_GRACE_S);
 	warm_runtime();
 	fds_before = count_dir("/proc/self/fd");
 	tasks_before = count_dir("/proc/self/task");
 	ret = open_instance(&s);
 	if (ret)
-		return 1;
+		goto out_cfg;
 	kvt_stats(s.kvt, &st);
-	s.nkeys = (uint32_t)(s.o.keys ? s.o.keys : 4 * st.l1_slots);
+	s.nkeys = (uint32_t)(s.o.keys ? s.o.keys : default_keys(&s, &st));
 	if (s.nkeys < 2)
 		s.nkeys = 2;
 	if (alloc_state(&s)) {
 		fprintf(stderr, "kvtier-stress: out of memory\n");
-		return 1;
+		kvt_close(s.kvt);
+		ret = -ENOMEM;
+		goto out_free;
 	}
-	printf("kvtier-stress: tier l1, %u threads, %u s, %u keys, %" PRIu64 " slots of %zu bytes"
-	       " (%u MiB), pin_ttl_ms %u, seed %" PRIu64 "\n", s.o.threads, s.o.seconds, s.nkeys,
-	       st.l1_slots, s.chunk, s.o.capacity_mb, s.o.pin_ttl_ms, s.o.seed);
-	fflush(stdout);
+	print_inputs(&s, &st);
 
 	run_ns = run_workers(&s);
 	check(&c, run_ns != 0, "all %u workers started", s.o.threads);
 	if (!run_ns)
 		run_ns = 1;
 
-	/* quiet now: every op has returned, every lease and pin was given back */
+	/* quiet now: every op has returned, every lease and pin was given back,
+	 * and after the flush no put callback can fire */
 	ret = kvt_flush(s.kvt);
 	check(&c, ret == 0, "kvt_flush() = %d after the run", ret);
+	settle_tracks(&s);
 	stress_drain_event_fd(&s);
-	kvt_stats(s.kvt, &st);
+	quiet_stats(&s, &st);
 	accounting(&s, &c, &st);
-	found = sweep(&s, &c);
-	check(&c, found == st.l1_entries, "final sweep found %" PRIu64 " keys == l1_entries %"
-	      PRIu64, found, st.l1_entries);
+	sweep_checks(&s, &c, &st);
 	fflush(stdout);
 	if (st.borrows_active) {
 		/* kvt_close() waits for every lease: it would never return */
@@ -695,31 +1186,33 @@ int main(int argc, char **argv)
 		      " leases that every worker released", st.borrows_active);
 		goto report;
 	}
-	ret = kvt_close(s.kvt);
-	check(&c, ret == 0, "kvt_close() = %d", ret);
+	if (s.o.tier != TIER_L1) {
+		struct kvt_stats at_close;
 
-	/* exiting threads may take a moment to leave /proc/self/task */
-	deadline = tool_now_ns() + 1000000000ull;
-	for (;;) {
-		fds_after = count_dir("/proc/self/fd");
-		tasks_after = count_dir("/proc/self/task");
-		if ((fds_after == fds_before && tasks_after == tasks_before) ||
-		    tool_now_ns() >= deadline)
-			break;
-		usleep(10000);
+		/* the sweep's promotions changed L1 only, but let eviction settle */
+		quiet_stats(&s, &at_close);
+		r.at_close = at_close.dax_entries;
 	}
-	check(&c, fds_after == fds_before, "open fds %ld after kvt_close == %ld before kvt_open",
-	      fds_after, fds_before);
-	check(&c, tasks_after == tasks_before, "threads %ld after kvt_close == %ld before kvt_open",
-	      tasks_after, tasks_before);
+	ret = kvt_close(s.kvt);
+	s.kvt = NULL;
+	check(&c, ret == 0, "kvt_close() = %d", ret);
+	leak_checks(&c, fds_before, tasks_before, "kvt_close");
+	if (s.o.tier != TIER_L1) {
+		reopen_check(&s, &c, &r);
+		leak_checks(&c, fds_before, tasks_before, "the reopened kvt_close");
+	}
 report:
 	alarm(0);
-
 	pass = c.failed == 0 && atomic_load_explicit(&s.corruptions, memory_order_relaxed) == 0 &&
 	       atomic_load_explicit(&s.failures, memory_order_relaxed) == 0;
-	report(&s, run_ns, &st, &c, pass);
+	report(&s, run_ns, &st, &c, &r, pass);
+	ret = pass ? 0 : 1;
+out_free:
 	free_state(&s);
+out_cfg:
+	kvt_config_free(s.cfg);
+	dax_remove_tmp();
 	/* before the sanitizers' exit-time reports, which end with _exit() */
 	fflush(stdout);
-	return pass ? 0 : 1;
+	return ret ? 1 : 0;
 }

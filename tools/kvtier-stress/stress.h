@@ -2,9 +2,11 @@
 /*
  * tools/kvtier-stress/stress.h - what the files of kvtier-stress share.
  *
- * main.c parses options, opens the instance, runs the workers until the
- * deadline and checks the accounting; worker.c is one thread's loop of
- * mixed operations; payload.c makes and verifies chunk contents.
+ * main.c parses options, opens the instance (L1 only, or with a DAX tier on
+ * a device or an emulating tmpfs file), runs the workers until the deadline
+ * and checks the accounting (and, with DAX, reopens the device and checks
+ * what it recovered); worker.c is one thread's loop of mixed operations;
+ * payload.c makes and verifies chunk contents.
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic].  Each
@@ -27,6 +29,13 @@
 #define STRESS_MAX_BATCH 8
 #define STRESS_MAX_THREADS 256
 #define PAYLOAD_HDR 16 /* u64 version, u64 key id */
+#define PUT_TRACKS 256 /* puts a worker may have with callbacks still owed */
+
+enum stress_tier {
+	TIER_L1,          /* L1 DRAM only */
+	TIER_DAX_TIERED,  /* L1 in front of DAX, write-through on the DAX writer */
+	TIER_DAX_PRIMARY, /* DAX slots only (local_cpu: false) */
+};
 
 enum stress_op {
 	OP_PUT,
@@ -70,6 +79,30 @@ struct worker_acct {
 	uint64_t prefetch_failed; /* kvt_prefetch() -ETIMEDOUT (counted by kvtier) */
 	uint64_t pins_lost;       /* a pinned key was not refused: pin stolen or expired */
 	uint64_t cross_removes;   /* removes of a key another thread held borrowed */
+	uint64_t cb_fired;        /* put callbacks that fired */
+	uint64_t cb_missing;      /* stored keys whose callback never fired (DAX write failed) */
+	uint64_t track_flushes;   /* kvt_flush() calls made to settle put callbacks */
+};
+
+/*
+ * One kvt_put() whose callbacks may still fire.  In tiered mode they fire
+ * on the DAX writer after kvt_put() returned, so the state they write lives
+ * here, not on the caller's stack, until a kvt_flush() made after the put
+ * returned: then every callback has fired or never will (put_track_settle).
+ * The fields the callback only reads are written before kvt_put() (ordered
+ * by the mailbox post) and rewritten only after that flush.
+ */
+struct put_track {
+	struct kvt_key keys[STRESS_MAX_BATCH];
+	size_t n;
+	pthread_t caller;
+	uint32_t want;               /* results 0: a callback is owed for each */
+	bool pending;                /* owner only: not settled yet */
+	_Atomic uint32_t fired;      /* [atomic] bit per index */
+	_Atomic uint32_t twice;      /* [atomic] bits that fired more than once */
+	_Atomic uint32_t bad_key;    /* [atomic] a wrong key or index */
+	_Atomic uint32_t on_caller;  /* [atomic] callbacks on the calling thread */
+	_Atomic uint32_t off_caller; /* [atomic] callbacks on another thread */
 };
 
 /* Completion of this worker's one outstanding prefetch. */
@@ -100,6 +133,8 @@ struct worker {
 	_Atomic int cur_op;        /* [atomic] op running now, -1 idle */
 	alignas(64) _Atomic uint64_t offer; /* [atomic] see BORROW_* */
 	struct prefetch_wait pf;   /* [atomic] done/fired; rest via done */
+	struct put_track *tracks;  /* PUT_TRACKS, used round robin */
+	unsigned int next_track;
 	struct worker_acct acct;
 };
 
@@ -111,6 +146,10 @@ struct stress_opts {
 	unsigned int chunk_kb;
 	unsigned int pin_ttl_ms;
 	uint64_t seed;
+	enum stress_tier tier;
+	bool capacity_set;   /* --capacity-mb given */
+	unsigned int dax_mb; /* DAX arena in MiB */
+	const char *dax_path; /* NULL: a fresh file in /dev/shm, removed at exit */
 	bool json;
 	bool verbose;
 };
@@ -118,7 +157,10 @@ struct stress_opts {
 struct stress {
 	struct stress_opts o;
 	struct kvt *kvt;
+	struct kvt_config *cfg;         /* kept to reopen the DAX device */
 	size_t chunk;                   /* kvt_chunk_bytes() */
+	unsigned int ntiers;            /* tiers a key may have a copy in */
+	bool async_cb;                  /* put callbacks fire on the DAX writer */
 	uint32_t nkeys;
 	_Atomic uint64_t *next_version; /* [atomic] per key: last version handed out */
 	_Atomic uint64_t *pin_started;  /* [atomic] per key: pins a session may take */
@@ -158,6 +200,13 @@ bool payload_check(struct stress *s, const char *what, const void *buf, size_t l
 /* ---- worker.c ---- */
 
 void *worker_main(void *arg);
+
+/*
+ * put_track_settle() - check the callbacks @t saw, once none can still
+ * fire (after a kvt_flush() made after its put returned), and count them in
+ * @w->acct.  Threads: @w's owner, or main after the join.
+ */
+void put_track_settle(struct worker *w, struct put_track *t);
 
 /*
  * stress_fail() - count an unexpected result and describe it on stderr

@@ -47,6 +47,7 @@ void main_usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"  kvtier demo [--config FILE] [--docs N] [--tokens N] [--queries N] [--json]\n"
+		"              [--no-dax] [--dax-path P] [--dax-gb G]\n"
 		"  kvtier stats [--config FILE] [--prometheus]\n"
 		"  kvtier config check FILE\n"
 		"  kvtier config defaults\n"

@@ -48,6 +48,20 @@ void harness_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 
 				     #a, #b, check_a_, check_b_);             \
 	} while (0)
 
+#define CHECK_HAS(s, sub)                                                      \
+	do {                                                                   \
+		if (!strstr((s), (sub)))                                       \
+			harness_fail(__FILE__, __LINE__,                       \
+				     "\"%s\" does not contain \"%s\"", (s), (sub)); \
+	} while (0)
+
+/* A failed check inside a table-driven loop names the row. */
+#define CHECK_ROW(row, cond)                                                   \
+	do {                                                                   \
+		if (!(cond))                                                   \
+			harness_fail(__FILE__, __LINE__, "row %zu: %s", (size_t)(row), #cond); \
+	} while (0)
+
 #define SKIP(...) harness_skip(__VA_ARGS__)
 
 /* Open file descriptors and threads of this process, for leak checks. */

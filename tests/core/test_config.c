@@ -19,13 +19,6 @@
 #include "kvtier.h"
 #include "tests/common/harness.h"
 
-#define CHECK_HAS(s, sub)                                                      \
-	do {                                                                   \
-		if (!strstr((s), (sub)))                                       \
-			harness_fail(__FILE__, __LINE__,                       \
-				     "\"%s\" does not contain \"%s\"", (s), (sub)); \
-	} while (0)
-
 static struct kvt_config *new_cfg(void)
 {
 	struct kvt_config *cfg = NULL;

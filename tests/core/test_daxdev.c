@@ -34,13 +34,6 @@
 #define MIB (1ull << 20)
 #define REPEAT 3
 
-#define CHECK_HAS(s, sub)                                                      \
-	do {                                                                   \
-		if (!strstr((s), (sub)))                                       \
-			harness_fail(__FILE__, __LINE__,                       \
-				     "\"%s\" does not contain \"%s\"", (s), (sub)); \
-	} while (0)
-
 static uint64_t page(void)
 {
 	return (uint64_t)sysconf(_SC_PAGESIZE);

@@ -16,6 +16,7 @@
  */
 #define _GNU_SOURCE
 #include "core/daxfmt.h"
+#include "core/daxfmt_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -33,38 +34,6 @@
 
 #include "kvtier.h"
 #include "tests/common/harness.h"
-
-#define CHECK_HAS(s, sub)                                                      \
-	do {                                                                   \
-		if (!strstr((s), (sub)))                                       \
-			harness_fail(__FILE__, __LINE__,                       \
-				     "\"%s\" does not contain \"%s\"", (s), (sub)); \
-	} while (0)
-
-/*
- * The slot header as core/daxfmt.c lays it out, for crafting headers that
- * pass the header checksum but break another rule.
- */
-struct raw_hdr {
-	uint32_t magic;
-	uint16_t version;
-	uint16_t state;
-	uint64_t gen;
-	uint64_t key_lo;
-	uint64_t key_hi;
-	uint32_t len;
-	uint32_t pad0;
-	uint64_t csum;
-	uint64_t reserved;
-	uint64_t hcsum;		/* XXH3-64 of bytes [0, 56), seeded with the slot */
-};
-_Static_assert(sizeof(struct raw_hdr) == DAXFMT_HEADER_BYTES, "mirror of the header");
-
-#define CHECK_ROW(row, cond)                                                   \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			harness_fail(__FILE__, __LINE__, "row %zu: %s", (row), #cond); \
-	} while (0)
 
 #define SB_VERSION_OFF 16	/* superblock: u32 version; u64 XXH3 of [16, 4096) at 8 */
 
@@ -297,15 +266,15 @@ static void scan(struct daxfmt *f, struct seen *s, struct daxfmt_scan_stats *st)
 	CHECK_EQ(s->bad, 0);
 }
 
-static struct raw_hdr *raw_hdr(const struct daxfmt *f, uint32_t slot)
+static struct daxfmt_hdr *raw_hdr(const struct daxfmt *f, uint32_t slot)
 {
-	return (struct raw_hdr *)((char *)f->base + f->g.headers_off +
+	return (struct daxfmt_hdr *)((char *)f->base + f->g.headers_off +
 				  (uint64_t)slot * DAXFMT_HEADER_BYTES);
 }
 
-static void raw_reseal(struct raw_hdr *h, uint32_t slot)
+static void raw_reseal(struct daxfmt_hdr *h, uint32_t slot)
 {
-	h->hcsum = XXH3_64bits_withSeed(h, offsetof(struct raw_hdr, hcsum), slot);
+	h->hcsum = XXH3_64bits_withSeed(h, offsetof(struct daxfmt_hdr, hcsum), slot);
 }
 
 /* ---- layout */
@@ -654,7 +623,7 @@ TEST(writing_left_behind_discarded)
 
 static void reseal_with(struct daxfmt *f, uint32_t slot, int what)
 {
-	struct raw_hdr *h = raw_hdr(f, slot);
+	struct daxfmt_hdr *h = raw_hdr(f, slot);
 
 	switch (what) {
 	case 0:

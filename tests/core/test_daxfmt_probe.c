@@ -15,6 +15,7 @@
  */
 #define _GNU_SOURCE
 #include "core/daxfmt.h"
+#include "core/daxfmt_layout.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -29,41 +30,6 @@
 
 #include "kvtier.h"
 #include "tests/common/harness.h"
-
-#define CHECK_HAS(s, sub)                                                      \
-	do {                                                                   \
-		if (!strstr((s), (sub)))                                       \
-			harness_fail(__FILE__, __LINE__,                       \
-				     "\"%s\" does not contain \"%s\"", (s), (sub)); \
-	} while (0)
-
-#define CHECK_ROW(row, cond)                                                   \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			harness_fail(__FILE__, __LINE__, "row %zu: %s", (row), #cond); \
-	} while (0)
-
-/*
- * The superblock as core/daxfmt.c lays it out, for crafting superblocks
- * whose checksum holds but whose fields are wrong.
- */
-struct raw_super {
-	uint64_t magic;
-	uint64_t csum;		/* XXH3-64 of bytes [16, 4096) */
-	uint32_t version;
-	uint32_t header_bytes;
-	uint64_t ns_lo;
-	uint64_t ns_hi;
-	uint64_t slot_bytes;
-	uint32_t nslots;
-	uint32_t pad0;
-	uint64_t headers_off;
-	uint64_t data_off;
-	uint64_t region_bytes;
-	uint64_t created_ns;
-	uint8_t reserved[DAXFMT_SUPERBLOCK_BYTES - 88];
-};
-_Static_assert(sizeof(struct raw_super) == DAXFMT_SUPERBLOCK_BYTES, "mirror of the superblock");
 
 #define REGION_BYTES (1u << 20)
 #define SLOT_BYTES 8192u
@@ -118,13 +84,13 @@ static struct daxfmt format_at(void *base, uint64_t bytes, const struct kvt_key 
 	return f;
 }
 
-static struct raw_super *super_of(struct region *r)
+static struct daxfmt_super *super_of(struct region *r)
 {
 	return r->base;
 }
 
 /* Recomputes the checksum, so that only the field a test changed is wrong. */
-static void super_reseal(struct raw_super *sb)
+static void super_reseal(struct daxfmt_super *sb)
 {
 	sb->csum = XXH3_64bits((const char *)sb + 16, sizeof(*sb) - 16);
 }
@@ -339,7 +305,7 @@ TEST(inconsistent_geometry_is_einval)
 	};
 	struct region r;
 	struct probe_out o;
-	struct raw_super good, *sb;
+	struct daxfmt_super good, *sb;
 
 	region_create(&r, REGION_BYTES);
 	format_at(r.base, REGION_BYTES, &NS_A);

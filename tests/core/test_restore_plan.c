@@ -28,12 +28,6 @@
 #define MAXI 8
 #define NODST (-1L)
 
-#define CHECK_ROW(row, cond)                                                   \
-	do {                                                                   \
-		if (!(cond))                                                   \
-			harness_fail(__FILE__, __LINE__, "row %s: %s", (row)->name, #cond); \
-	} while (0)
-
 static void *plan_buf;
 
 /* Build a plan in a fresh buffer of exactly restore_plan_bytes(n, max_regions). */

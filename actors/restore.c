@@ -47,7 +47,9 @@ static void restore_region(struct restore_wave_run *run, uint32_t index)
 			err = -EIO;
 			break;
 		}
-		memcpy(c->dst, run->arena + c->src_off, c->len);
+		memcpy(plan->dst_kind == RESTORE_DST_SLAB ?
+			       run->slab_regions[r->slot] + (c->slab_off - r->slab_off) : c->dst,
+		       run->arena + c->src_off, c->len);
 	}
 	if (err) {
 		int expected = 0;

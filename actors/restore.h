@@ -28,12 +28,24 @@ enum restore_op {
 struct restore_wave_run {
 	const struct restore_plan *plan;
 	const char *arena;           /* device byte 0 of the plan's src_off */
+	char *const *slab_regions;   /* slab plans: region slot -> its slab memory */
 	_Atomic uint32_t remaining;
 	_Atomic int first_error;     /* 0, or the first region's error: later regions skip */
 	struct completion done;
 };
 
 extern const struct actor_ops restore_actor_ops;
+
+struct kvt;
+
+/*
+ * restore_post_wave() - hand every region of wave @w to the restore
+ * workers (api/restore.c).  A region that cannot be posted counts as run
+ * and failed (-ETIMEDOUT), so waiting on @run->done still completes.
+ * Threads: any but a restore worker.
+ */
+void restore_post_wave(struct kvt *kvt, struct restore_wave_run *run,
+		       const struct restore_wave *w);
 
 /* Test hook: when > 0, counts regions down; the region that takes it to 0
  * fails with -EIO after half its copies.  Never set outside tests. */

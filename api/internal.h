@@ -29,6 +29,20 @@
 #define KVT_MAX_TIERS 2
 #define KVT_MAX_RESTORE_WORKERS 64
 
+/* The staging slab (api/slab.c): sets of 2 x restore_max_regions regions. */
+struct slab {
+	char *base;
+	size_t bytes;
+	uint64_t region_bytes;
+	uint32_t set_regions;
+	uint32_t nsets;
+	struct ck_ring free_sets;       /* [any thread] MPMC ring of set ids */
+	struct slot_id *free_buf;
+	_Atomic uint32_t locked;        /* mlock done (first slab_take_set()) */
+	alignas(64) _Atomic uint32_t freed_seq;
+	_Atomic uint32_t waiters;
+};
+
 /* Counters bumped by engine threads; one cache line each group. */
 struct kvt_counters {
 	alignas(64) _Atomic uint64_t puts;
@@ -90,6 +104,7 @@ struct kvt {
 	struct actor restorers[KVT_MAX_RESTORE_WORKERS]; /* DAX restore workers */
 	uint32_t nrestorers;
 	uint32_t restore_max_regions;   /* regions per restore wave */
+	struct slab slab;               /* DAX tier only */
 	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
@@ -203,6 +218,14 @@ int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dst
  */
 ssize_t kvt_copy_out(struct kvt *kvt, struct entry **ents, void *const *dsts, size_t n,
 		     size_t *out_lens);
+
+/* Staging slab (api/slab.c).  slab_take_set() waits at most
+ * actors.mailbox_wait_ms for a free set; it fills @regions (2 x
+ * restore_max_regions pointers) and returns the set id, or -ETIMEDOUT. */
+int slab_open(struct kvt *kvt, char *err, size_t errlen);
+void slab_close(struct kvt *kvt);
+int slab_take_set(struct kvt *kvt, char **regions);
+void slab_give_set(struct kvt *kvt, int set);
 
 /* DAX tier (api/dax.c): open validates, maps, formats or recovers. */
 int dax_open(struct kvt *kvt, char *err, size_t errlen);

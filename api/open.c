@@ -159,8 +159,6 @@ static int start_actors(struct kvt *kvt)
 		if (ret)
 			goto err_stop_restorers;
 	}
-	kvt->restore_max_regions = cfg->dax_restore_max_regions ? cfg->dax_restore_max_regions
-								 : cfg->dax_restore_workers;
 	for (kvt->nprefetchers = 0; kvt->nprefetchers < cfg->l1_prefetch_workers;
 	     kvt->nprefetchers++) {
 		ret = actor_start(&kvt->prefetchers[kvt->nprefetchers], "prefetch",
@@ -271,6 +269,14 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 			log_error("%s", err);
 			goto err_l1;
 		}
+		kvt->restore_max_regions = cfg->dax_restore_max_regions ?
+						   cfg->dax_restore_max_regions :
+						   cfg->dax_restore_workers;
+		ret = slab_open(kvt, err, sizeof(err));
+		if (ret) {
+			log_error("%s", err);
+			goto err_dax;
+		}
 	}
 	kvt->crdp = create_call_rcu_data(0, -1);
 	if (!kvt->crdp) {
@@ -293,6 +299,7 @@ err_eventfd:
 err_crdp:
 	free_call_rcu(kvt->crdp);
 err_dax:
+	slab_close(kvt);
 	if (kvt->has_dax)
 		index_destroy_tier(&kvt->dax);
 	dax_close(kvt);
@@ -333,6 +340,7 @@ int kvt_close(struct kvt *kvt)
 	rcu_barrier();
 	free_call_rcu(kvt->crdp);
 	close(kvt->event_fd);
+	slab_close(kvt);
 	dax_close(kvt);
 	l1_close(kvt);
 	mem_free(kvt);

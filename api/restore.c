@@ -18,9 +18,8 @@
 #include "core/log.h"
 #include "core/mem.h"
 
-/* Post every region of @w; a region that cannot be posted counts as run
- * and failed, so the join below still completes. */
-static void post_wave(struct kvt *kvt, struct restore_wave_run *run, const struct restore_wave *w)
+void restore_post_wave(struct kvt *kvt, struct restore_wave_run *run,
+		       const struct restore_wave *w)
 {
 	for (uint32_t r = 0; r < w->nregions; r++) {
 		uint32_t region = w->first_region + r;
@@ -71,7 +70,7 @@ int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dst
 		atomic_init(&run.remaining, plan->waves[w].nregions);
 		atomic_init(&run.first_error, 0);
 		completion_init(&run.done);
-		post_wave(kvt, &run, &plan->waves[w]);
+		restore_post_wave(kvt, &run, &plan->waves[w]);
 		/* the join: every region of the wave has reported */
 		completion_wait(&run.done);
 		ret = atomic_load_explicit(&run.first_error, memory_order_relaxed);

@@ -334,6 +334,40 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		void *const *bufs, const size_t *buf_lens, size_t *out_lens);
 
 /**
+ * typedef kvt_sink_fn - drain one restored chunk to its destination.
+ * @arg:   the caller's cookie.
+ * @index: the chunk's position in the kvt_get_sink() batch.
+ * @src:   host memory holding the chunk (a staging-slab region or an L1
+ *         slot), readable until the sink returns.
+ * @len:   the chunk's real length.
+ *
+ * Runs on the thread that called kvt_get_sink(), while the restore workers
+ * fill the next wave, so an engine can issue cudaMemcpyAsync from the
+ * (mlocked) slab here; it must have finished reading @src when it returns
+ * (e.g. synchronize its stream at the end of each call).
+ * Return: 0, or a negative code that stops the batch.
+ */
+typedef int (*kvt_sink_fn)(void *arg, size_t index, const void *src, size_t len);
+
+/**
+ * kvt_get_sink() - blocking batched get into destinations the restore
+ * workers cannot write (GPU memory): DAX chunks are copied into staging-slab
+ * regions by the workers and drained by @sink, double-buffered (the sink
+ * drains one wave while the workers fill the next); L1 chunks go to the sink
+ * straight from L1.  Positional: @out_lens gets each drained chunk's length,
+ * 0 for a miss.
+ *
+ * Threads: any; concurrent batches use separate slab regions.
+ * Blocks: for the copies and the sink.  Allocates: a restore plan.
+ * Return: the number of chunks drained; -ENODEV without a DAX tier;
+ *         -ETIMEDOUT when no slab set freed up in time; the first error of
+ *         a failed restore region or of the sink (every wave in flight is
+ *         finished first, and every chunk stays readable).
+ */
+ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n,
+		     kvt_sink_fn sink, void *sink_arg, size_t *out_lens);
+
+/**
  * typedef kvt_prefetch_cb - a prefetch finished.
  * @ticket: the ticket kvt_prefetch() returned.
  * @hits:   the length of the restored prefix (buffers 0..hits-1 are

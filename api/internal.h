@@ -148,7 +148,8 @@ static inline bool kvt_enter(struct kvt *kvt)
 
 /*
  * kvt_borrow_key() - borrow @key from the first tier (in read order) that
- * holds it.
+ * holds it, counting a miss in each tier that does not (the caller counts
+ * the hit once the chunk is served).
  * Return: the borrowed entry, or NULL on a miss.  Pair with kvt_put_entry().
  * Threads: any, inside kvt_enter().
  */

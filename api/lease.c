@@ -144,6 +144,7 @@ int kvt_borrow(struct kvt *kvt, const struct kvt_key *key, struct kvt_lease *lea
 		return -ENOENT;
 	}
 	COUNT(kvt, borrows_active, 1);
+	TIER_COUNT(e->tier, hits, 1);
 	lease->data = entry_data(e);
 	lease->len = e->len;
 	lease->gen = e->gen;

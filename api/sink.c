@@ -190,6 +190,8 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 		ret = sink(sink_arg, i, entry_data(e), e->len);
 		if (!ret) {
 			out_lens[i] = e->len;
+			TIER_COUNT(e->tier, hits, 1);
+			TIER_COUNT(e->tier, bytes_out, e->len);
 			drained++;
 		}
 		kvt_put_entry(kvt, e);
@@ -198,7 +200,10 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 		ret = restore_via_slab(kvt, ents, orig, ndax, sink, sink_arg, out_lens, &drained);
 	/* every wave is joined: now the borrows may go */
 	for (size_t j = 0; j < ndax; j++) {
-		TIER_COUNT(&kvt->dax, bytes_out, out_lens[orig[j]]);
+		if (out_lens[orig[j]]) {
+			TIER_COUNT(&kvt->dax, hits, 1);
+			TIER_COUNT(&kvt->dax, bytes_out, out_lens[orig[j]]);
+		}
 		kvt_put_entry(kvt, ents[j]);
 	}
 	mem_free(ents);

@@ -30,6 +30,16 @@ struct bench_workload {
 };
 
 int lookup_main(int argc, char **argv);
+int restore_main(int argc, char **argv);
+int docqa_main(int argc, char **argv);
+
+/* restore.c: the chunk sizes `restore` sweeps, and one batched kvt_get()
+ * measurement of shape @shape_idx (< restore_sweep_shapes()) with 1 and 2
+ * restore workers over @gib of chunks for @seconds each, for plots.
+ * Return: 0 with *@chunk_bytes and @gbps[0..1] set, or a negative code. */
+size_t restore_sweep_shapes(void);
+int restore_sweep_point(size_t shape_idx, double gib, double seconds, size_t *chunk_bytes,
+			double gbps[2]);
 
 /**
  * bench_parse_u64() - parse a decimal option value in [@min, @max].

@@ -15,6 +15,10 @@ static const struct bench_workload workloads[] = {
 	{ "lookup", "kvt_contains() from reader threads while a writer churns the index, "
 		    "against a mutex- and an rwlock-guarded table",
 	  lookup_main },
+	{ "restore", "batched kvt_get() restores from a DAX tier against memcpy of the same bytes",
+	  restore_main },
+	{ "docqa", "long_doc_qa-shaped queries restored from DAX: latency beside the memcpy bound",
+	  docqa_main },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -1,0 +1,702 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tools/kvtier-bench/restore.c - `kvtier-bench restore`: how fast kvt_get()
+ * restores chunks from a DAX tier, beside memcpy of the same bytes from the
+ * same mapping into the same destinations with the same thread count.
+ *
+ * Per chunk size (256 KiB, 1, 4, 16 MiB: chunk_size 256, kv_heads 1, bf16,
+ * kv_layers x head_dim chosen for the size) it stores N chunks (--gib in
+ * all) in an emulated DAX device (a file in /dev/shm, removed at exit) in
+ * PRIMARY mode (local_cpu false), so every get is a DAX restore.  Then, for
+ * dax.restore_workers 1 and 2 (a fresh instance each; the second reopens the
+ * device and recovery rebuilds the index), it times, one after another:
+ *   batched  kvt_get() of BATCH keys at a time over all N chunks: one
+ *            lookup pass, one restore plan, copies on the restore workers.
+ *   serial   the pre-batching design: kvt_get() of one key per call (one
+ *            lookup, one borrow, one copy handed to a worker, one wait).
+ *   memcpy   the same N chunks copied from their slots in the same DAX
+ *            mapping (kvt_borrow() gives the addresses) into the same
+ *            destination buffers by 1 or 2 pthreads each copying half of
+ *            every round's chunks: the limit.
+ * Each mode runs one untimed round (which also checks a stamp at both ends
+ * of every chunk), then whole rounds for --seconds; GB/s counts bytes copied
+ * over the timed rounds.  The destinations (N chunk buffers) are touched
+ * before any timing.
+ *
+ * restore_sweep_point() runs the batched mode alone for `docqa --plot`.
+ *
+ * Threads: main (setup, the kvt_get() calls, report), 1-2 memcpy threads
+ * while the memcpy mode runs, plus kvtier's own actors.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "kvtier.h"
+#include "tools/common/progress.h"
+#include "tools/kvtier-bench/bench.h"
+
+#define BATCH 64		/* keys per batched kvt_get() */
+#define MAX_WORKERS 2
+#define SERIAL_SIZE_IDX 0	/* the 256 KiB row: batched_vs_serial */
+#define GIB_MAX 16.0
+
+/* Goals, printed beside the results; never a failure. */
+#define GOAL_RATIO_TO_MEMCPY 0.9
+#define GOAL_BATCHED_VS_SERIAL 2.0
+
+enum mode { MODE_BATCHED, MODE_SERIAL, MODE_MEMCPY, MODE_COUNT };
+
+static const char *const mode_names[MODE_COUNT] = { "batched", "serial", "memcpy" };
+
+/* chunk shapes: 2 x layers x 256 tokens x 1 head x dim x 2 B = 1024 x L x D */
+static const struct shape {
+	const char *label;
+	unsigned int layers, dim;
+} shapes[] = {
+	{ "256KiB", 2, 128 },
+	{ "1MiB", 8, 128 },
+	{ "4MiB", 32, 128 },
+	{ "16MiB", 64, 256 },
+};
+
+#define NSHAPES (sizeof(shapes) / sizeof(shapes[0]))
+
+struct restore_opts {
+	double seconds;
+	double gib;
+	bool json;
+	double loadavg;
+};
+
+struct row {
+	size_t chunk_bytes;
+	unsigned int workers;
+	enum mode mode;
+	double gbps;
+	double memcpy_gbps;
+	uint64_t rounds;
+	uint64_t waves, regions, spans_merged; /* stats delta over the timed rounds */
+};
+
+/* One DAX-backed instance and the buffers a chunk size needs. */
+struct rig {
+	char path[128];
+	size_t chunk_bytes;
+	size_t n;
+	struct kvt *kvt;
+	struct kvt_key *keys;
+	void **dsts;		/* n destination buffers, carved from dst_map */
+	size_t *lens, *out_lens;
+	char *dst_map;
+	size_t dst_bytes;
+	const void **srcs;	/* n borrowed slot addresses (memcpy mode) */
+	struct kvt_lease *leases;
+};
+
+struct copier {
+	struct rig *r;
+	struct bench_gate *gate;
+	pthread_barrier_t *bar;
+	size_t first, count;
+	uint64_t rounds;
+};
+
+static int set(struct kvt_config *cfg, const char *key, const char *val)
+{
+	char err[256];
+	int ret = kvt_config_set(cfg, key, val, err, sizeof(err));
+
+	if (ret)
+		fprintf(stderr, "kvtier-bench: kvt_config_set: %s\n", err);
+	return ret;
+}
+
+static uint64_t stamp_of(size_t i)
+{
+	return bench_mix64(0x5e5707e + i);
+}
+
+/* rig_open() - an instance on r->path in primary mode with @workers restore
+ * workers; @reinit formats the device (a new chunk shape). */
+static int rig_open(struct rig *r, const struct shape *s, unsigned int workers, bool reinit)
+{
+	char v[64];
+	struct kvt_config *cfg;
+	int ret;
+
+	ret = kvt_config_new(&cfg);
+	if (ret)
+		return ret;
+	snprintf(v, sizeof(v), "%u", s->layers);
+	ret = set(cfg, "kv_layers", v);
+	snprintf(v, sizeof(v), "%u", s->dim);
+	ret = ret ? ret : set(cfg, "head_dim", v);
+	ret = ret ? ret : set(cfg, "kv_heads", "1");
+	ret = ret ? ret : set(cfg, "chunk_size", "256");
+	ret = ret ? ret : set(cfg, "kv_dtype", "bfloat16");
+	ret = ret ? ret : set(cfg, "local_cpu", "false");
+	ret = ret ? ret : set(cfg, "dax.mode", "primary");
+	ret = ret ? ret : set(cfg, "dax.allow_file_backing", "true");
+	ret = ret ? ret : set(cfg, "dax.device_path", r->path);
+	ret = ret ? ret : set(cfg, "dax.eviction", "none");
+	ret = ret ? ret : set(cfg, "dax.reinit", reinit ? "true" : "false");
+	/* room for n chunks, their headers and the superblock, with slack */
+	snprintf(v, sizeof(v), "%.6f",
+		 ((double)r->n * (double)r->chunk_bytes * 1.05 + 64.0 * 1048576.0) / 1073741824.0);
+	ret = ret ? ret : set(cfg, "dax.max_dax_size", v);
+	snprintf(v, sizeof(v), "%u", workers);
+	ret = ret ? ret : set(cfg, "dax.restore_workers", v);
+	if (!ret) {
+		ret = kvt_open(cfg, &r->kvt);
+		if (ret)
+			fprintf(stderr, "kvtier-bench: kvt_open %s: %s\n", r->path, kvt_strerror(ret));
+	}
+	kvt_config_free(cfg);
+	if (!ret && kvt_chunk_bytes(r->kvt) != r->chunk_bytes) {
+		fprintf(stderr, "kvtier-bench: chunk is %zu bytes, wanted %zu\n",
+			kvt_chunk_bytes(r->kvt), r->chunk_bytes);
+		kvt_close(r->kvt);
+		r->kvt = NULL;
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+/* rig_fill() - put the n chunks, each stamped with its id at both ends. */
+static int rig_fill(struct rig *r, const char *label)
+{
+	struct progress p;
+	char *buf = malloc(r->chunk_bytes);
+	int ret = 0;
+
+	if (!buf)
+		return -ENOMEM;
+	memset(buf, 0xa5, r->chunk_bytes);
+	progress_start(&p, label, r->n);
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t st = stamp_of(i);
+		const void *b = buf;
+		size_t len = r->chunk_bytes;
+		int res = 0;
+		ssize_t n;
+
+		memcpy(buf, &st, sizeof(st));
+		memcpy(buf + r->chunk_bytes - sizeof(st), &st, sizeof(st));
+		n = kvt_put(r->kvt, &r->keys[i], &b, &len, 1, &res, NULL, NULL);
+		if (n != 1) {
+			ret = n < 0 ? (int)n : res ? res : -EEXIST;
+			fprintf(stderr, "kvtier-bench: kvt_put chunk %zu: %s\n", i, kvt_strerror(ret));
+			break;
+		}
+		progress_update(&p, i + 1);
+	}
+	progress_end(&p);
+	free(buf);
+	return ret;
+}
+
+static int check_stamps(const struct rig *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		uint64_t st = stamp_of(i), a, b;
+
+		memcpy(&a, r->dsts[i], sizeof(a));
+		memcpy(&b, (char *)r->dsts[i] + r->chunk_bytes - sizeof(b), sizeof(b));
+		if (a != st || b != st) {
+			fprintf(stderr, "kvtier-bench: chunk %zu restored wrong bytes\n", i);
+			return -EIO;
+		}
+	}
+	return 0;
+}
+
+/* One round of the batched or serial mode: every chunk once. */
+static int get_round(struct rig *r, size_t per_call)
+{
+	for (size_t i = 0; i < r->n; i += per_call) {
+		size_t k = r->n - i < per_call ? r->n - i : per_call;
+		ssize_t hits = kvt_get(r->kvt, &r->keys[i], k, &r->dsts[i], &r->lens[i],
+				       &r->out_lens[i]);
+
+		if (hits != (ssize_t)k) {
+			fprintf(stderr, "kvtier-bench: kvt_get of %zu chunks at %zu: %s\n", k, i,
+				hits < 0 ? kvt_strerror((int)hits) : "holes");
+			return hits < 0 ? (int)hits : -ENOENT;
+		}
+	}
+	return 0;
+}
+
+static void *copier_main(void *arg)
+{
+	struct copier *c = arg;
+	struct rig *r = c->r;
+
+	if (bench_gate_pass(c->gate) < 0)
+		return NULL;
+	for (uint64_t k = 0; k < c->rounds; k++) {
+		pthread_barrier_wait(c->bar);
+		for (size_t i = c->first; i < c->first + c->count; i++)
+			memcpy(r->dsts[i], r->srcs[i], r->chunk_bytes);
+		pthread_barrier_wait(c->bar);
+	}
+	return NULL;
+}
+
+/*
+ * run_memcpy() - @rounds rounds (plus one untimed) of @nthreads threads each
+ * copying its half of the chunks.  The main thread times between barriers.
+ */
+static int run_memcpy(struct rig *r, unsigned int nthreads, double seconds, double *gbps,
+		      uint64_t *rounds_out)
+{
+	struct copier cs[MAX_WORKERS];
+	pthread_t th[MAX_WORKERS];
+	struct bench_gate gate = BENCH_GATE_INIT;
+	pthread_barrier_t bar;
+	uint64_t rounds, t0, t1;
+	unsigned int started = 0;
+	int ret = 0;
+
+	/* estimate a round from one single-thread pass, so the threads know
+	 * how many rounds fill --seconds (the barrier needs a fixed count) */
+	t0 = tool_now_ns();
+	for (size_t i = 0; i < r->n; i++)
+		memcpy(r->dsts[i], r->srcs[i], r->chunk_bytes);
+	t1 = tool_now_ns();
+	rounds = (uint64_t)(seconds * 1e9 * nthreads / (double)(t1 - t0 + 1));
+	rounds = rounds < 1 ? 1 : rounds;
+	if (pthread_barrier_init(&bar, NULL, nthreads + 1))
+		return -ENOMEM;
+	for (unsigned int t = 0; t < nthreads; t++) {
+		size_t per = r->n / nthreads;
+
+		cs[t] = (struct copier){ .r = r, .gate = &gate, .bar = &bar, .first = t * per,
+					 .count = t == nthreads - 1 ? r->n - t * per : per,
+					 .rounds = rounds + 1 };
+		if (pthread_create(&th[t], NULL, copier_main, &cs[t])) {
+			ret = -EAGAIN;
+			break;
+		}
+		started++;
+	}
+	if (ret) {
+		/* the gate holds the copiers before any barrier: release them */
+		fprintf(stderr, "kvtier-bench: pthread_create failed\n");
+		bench_gate_open(&gate, -1);
+		for (unsigned int t = 0; t < started; t++)
+			pthread_join(th[t], NULL);
+		pthread_barrier_destroy(&bar);
+		return ret;
+	}
+	bench_gate_wait_ready(&gate, nthreads);
+	bench_gate_open(&gate, 1);
+	/* untimed round */
+	pthread_barrier_wait(&bar);
+	pthread_barrier_wait(&bar);
+	t0 = tool_now_ns();
+	for (uint64_t k = 0; k < rounds; k++) {
+		pthread_barrier_wait(&bar);
+		pthread_barrier_wait(&bar);
+	}
+	t1 = tool_now_ns();
+	for (unsigned int t = 0; t < nthreads; t++)
+		pthread_join(th[t], NULL);
+	pthread_barrier_destroy(&bar);
+	*gbps = (double)rounds * (double)r->n * (double)r->chunk_bytes / (double)(t1 - t0);
+	*rounds_out = rounds;
+	return 0;
+}
+
+/* run_get() - one checked untimed round, then whole rounds for @seconds. */
+static int run_get(struct rig *r, size_t per_call, double seconds, struct row *row)
+{
+	struct kvt_stats a, b;
+	uint64_t t0, now, rounds = 0;
+	int ret;
+
+	memset(r->dsts[0], 0, r->chunk_bytes);
+	ret = get_round(r, per_call);
+	if (!ret)
+		ret = check_stamps(r);
+	if (ret)
+		return ret;
+	kvt_stats(r->kvt, &a);
+	t0 = tool_now_ns();
+	do {
+		ret = get_round(r, per_call);
+		if (ret)
+			return ret;
+		rounds++;
+		now = tool_now_ns();
+	} while ((double)(now - t0) < seconds * 1e9);
+	kvt_stats(r->kvt, &b);
+	row->gbps = (double)rounds * (double)r->n * (double)r->chunk_bytes / (double)(now - t0);
+	row->rounds = rounds;
+	row->waves = b.restore_waves - a.restore_waves;
+	row->regions = b.restore_regions - a.restore_regions;
+	row->spans_merged = b.restore_spans_merged - a.restore_spans_merged;
+	return 0;
+}
+
+static int rig_borrow_all(struct rig *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		int ret = kvt_borrow(r->kvt, &r->keys[i], &r->leases[i]);
+
+		if (ret) {
+			fprintf(stderr, "kvtier-bench: kvt_borrow chunk %zu: %s\n", i,
+				kvt_strerror(ret));
+			while (i--)
+				kvt_release(r->kvt, &r->leases[i]);
+			return ret;
+		}
+		r->srcs[i] = r->leases[i].data;
+	}
+	return 0;
+}
+
+static void rig_release_all(struct rig *r)
+{
+	for (size_t i = 0; i < r->n; i++)
+		kvt_release(r->kvt, &r->leases[i]);
+}
+
+static void rig_free(struct rig *r)
+{
+	if (r->kvt)
+		kvt_close(r->kvt);
+	r->kvt = NULL;
+	if (r->dst_map)
+		munmap(r->dst_map, r->dst_bytes);
+	free(r->keys);
+	free(r->dsts);
+	free(r->lens);
+	free(r->out_lens);
+	free(r->srcs);
+	free(r->leases);
+	unlink(r->path);
+	memset(r, 0, sizeof(*r));
+}
+
+/* rig_init() - keys and n prefaulted destinations for chunks of @s. */
+static int rig_init(struct rig *r, const struct shape *s, double gib)
+{
+	memset(r, 0, sizeof(*r));
+	snprintf(r->path, sizeof(r->path), "/dev/shm/kvtier-bench-restore-%d", (int)getpid());
+	unlink(r->path);
+	r->chunk_bytes = (size_t)1024 * s->layers * s->dim;
+	r->n = (size_t)(gib * 1073741824.0 / (double)r->chunk_bytes);
+	r->n = r->n < 2 ? 2 : r->n;
+	r->dst_bytes = r->n * r->chunk_bytes;
+	r->keys = malloc(r->n * sizeof(*r->keys));
+	r->dsts = malloc(r->n * sizeof(*r->dsts));
+	r->lens = malloc(r->n * sizeof(*r->lens));
+	r->out_lens = malloc(r->n * sizeof(*r->out_lens));
+	r->srcs = malloc(r->n * sizeof(*r->srcs));
+	r->leases = malloc(r->n * sizeof(*r->leases));
+	r->dst_map = mmap(NULL, r->dst_bytes, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (r->dst_map == MAP_FAILED)
+		r->dst_map = NULL;
+	if (!r->keys || !r->dsts || !r->lens || !r->out_lens || !r->srcs || !r->leases ||
+	    !r->dst_map) {
+		fprintf(stderr, "kvtier-bench: out of memory for %zu chunks of %zu bytes\n", r->n,
+			r->chunk_bytes);
+		rig_free(r);
+		return -ENOMEM;
+	}
+	memset(r->dst_map, 1, r->dst_bytes); /* prefault, also without MAP_POPULATE */
+	for (size_t i = 0; i < r->n; i++) {
+		r->keys[i].lo = bench_mix64(2 * i + ((uint64_t)r->chunk_bytes << 32));
+		r->keys[i].hi = bench_mix64(2 * i + 1 + ((uint64_t)r->chunk_bytes << 32));
+		r->dsts[i] = r->dst_map + i * r->chunk_bytes;
+		r->lens[i] = r->chunk_bytes;
+	}
+	return 0;
+}
+
+/*
+ * measure_shape() - every mode for both worker counts on one chunk size.
+ * @rows: receives workers x modes rows; @modes_mask selects the modes.
+ */
+static int measure_shape(const struct shape *s, double gib, double seconds, unsigned int modes_mask,
+			 struct row *rows, size_t *nrows)
+{
+	struct rig r;
+	char label[64];
+	int ret;
+
+	ret = rig_init(&r, s, gib);
+	if (ret)
+		return ret;
+	for (unsigned int w = 1; w <= MAX_WORKERS; w++) {
+		struct row got[MODE_COUNT] = { 0 };
+		double mc = NAN;
+		uint64_t mrounds = 0;
+		struct kvt_stats st;
+
+		ret = rig_open(&r, s, w, w == 1);
+		if (ret)
+			goto out;
+		if (w == 1) {
+			snprintf(label, sizeof(label), "store %zu x %s", r.n, s->label);
+			ret = rig_fill(&r, label);
+			if (ret)
+				goto out;
+		} else {
+			kvt_stats(r.kvt, &st);
+			if (st.dax_recovered != r.n || st.dax_entries != r.n) {
+				fprintf(stderr, "kvtier-bench: reopen recovered %llu of %zu chunks\n",
+					(unsigned long long)st.dax_recovered, r.n);
+				ret = -EIO;
+				goto out;
+			}
+		}
+		fprintf(stderr, "kvtier-bench: %s, %u worker%s\n", s->label, w, w > 1 ? "s" : "");
+		if (modes_mask & (1u << MODE_BATCHED)) {
+			ret = run_get(&r, BATCH, seconds, &got[MODE_BATCHED]);
+			if (ret)
+				goto out;
+		}
+		if (modes_mask & (1u << MODE_SERIAL)) {
+			ret = run_get(&r, 1, seconds, &got[MODE_SERIAL]);
+			if (ret)
+				goto out;
+		}
+		if (modes_mask & (1u << MODE_MEMCPY)) {
+			ret = rig_borrow_all(&r);
+			if (ret)
+				goto out;
+			ret = run_memcpy(&r, w, seconds, &mc, &mrounds);
+			rig_release_all(&r);
+			if (ret)
+				goto out;
+		}
+		for (int m = 0; m < MODE_COUNT; m++) {
+			if (!(modes_mask & (1u << m)))
+				continue;
+			got[m].chunk_bytes = r.chunk_bytes;
+			got[m].workers = w;
+			got[m].mode = (enum mode)m;
+			got[m].memcpy_gbps = mc;
+			if (m == MODE_MEMCPY) {
+				got[m].gbps = mc;
+				got[m].rounds = mrounds;
+			}
+			rows[(*nrows)++] = got[m];
+		}
+		kvt_close(r.kvt);
+		r.kvt = NULL;
+	}
+out:
+	rig_free(&r);
+	return ret;
+}
+
+int restore_sweep_point(size_t shape_idx, double gib, double seconds, size_t *chunk_bytes,
+			double gbps[2])
+{
+	struct row rows[MAX_WORKERS * MODE_COUNT];
+	size_t n = 0;
+	int ret;
+
+	if (shape_idx >= NSHAPES)
+		return -EINVAL;
+	ret = measure_shape(&shapes[shape_idx], gib, seconds, 1u << MODE_BATCHED, rows, &n);
+	if (ret)
+		return ret;
+	*chunk_bytes = rows[0].chunk_bytes;
+	gbps[0] = rows[0].gbps;
+	gbps[1] = rows[1].gbps;
+	return 0;
+}
+
+size_t restore_sweep_shapes(void)
+{
+	return NSHAPES;
+}
+
+/* ---- the workload -------------------------------------------------------- */
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kvtier-bench restore [options]\n\n"
+		"Stores --gib of chunks (256 KiB, 1, 4, 16 MiB) in an emulated DAX device in\n"
+		"/dev/shm (primary mode: no L1), then times kvt_get() restores with 1 and 2\n"
+		"restore workers, batched (%d keys a call) and serial (1 key a call), beside\n"
+		"memcpy of the same bytes from the same mapping with as many threads.\n\n"
+		"options:\n"
+		"  --seconds S   seconds per mode and configuration (default 1; up to 600)\n"
+		"  --gib G       GiB stored per chunk size (default 1; up to %g)\n"
+		"  --json        print one JSON object as the last line of stdout\n"
+		"  --help        this text\n",
+		BATCH, GIB_MAX);
+}
+
+static int parse_opts(int argc, char **argv, struct restore_opts *o)
+{
+	enum { OPT_SECONDS = 256, OPT_GIB, OPT_JSON };
+	static const struct option longopts[] = {
+		{ "seconds", required_argument, NULL, OPT_SECONDS },
+		{ "gib", required_argument, NULL, OPT_GIB },
+		{ "json", no_argument, NULL, OPT_JSON },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int c;
+
+	*o = (struct restore_opts){ .seconds = 1, .gib = 1 };
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
+		switch (c) {
+		case OPT_SECONDS:
+			if (bench_parse_double("seconds", optarg, 0, 600, &o->seconds))
+				return BENCH_EXIT_USAGE;
+			break;
+		case OPT_GIB:
+			if (bench_parse_double("gib", optarg, 0, GIB_MAX, &o->gib))
+				return BENCH_EXIT_USAGE;
+			break;
+		case OPT_JSON:
+			o->json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return -1;
+		default:
+			fprintf(stderr, "kvtier-bench restore: %s: %s (see --help)\n",
+				argv[optind - 1], c == ':' ? "missing value" : "unknown option");
+			return BENCH_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "kvtier-bench restore: unexpected argument \"%s\" (see --help)\n",
+			argv[optind]);
+		return BENCH_EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* json_raw() - append @text as is (an array); "," first when the object
+ * already holds a key, as report.c's json_key() does. */
+static void json_raw(struct json_line *j, const char *text, bool key)
+{
+	size_t n = strlen(text) + (key && j->len > 1);
+
+	if (j->overflow || j->len + n + 2 > sizeof(j->buf)) {
+		j->overflow = true;
+		return;
+	}
+	if (key && j->len > 1)
+		j->buf[j->len++] = ',';
+	memcpy(j->buf + j->len, text, strlen(text));
+	j->len += strlen(text);
+	j->buf[j->len] = '\0';
+}
+
+static const char *goal_mark(bool met)
+{
+	return met ? "(met)" : "(not met)";
+}
+
+int restore_main(int argc, char **argv)
+{
+	struct row rows[NSHAPES * MAX_WORKERS * MODE_COUNT];
+	double min_ratio = INFINITY, serial_ratio = NAN;
+	struct restore_opts o;
+	struct json_line j;
+	size_t nrows = 0;
+	int ret;
+
+	ret = parse_opts(argc, argv, &o);
+	if (ret)
+		return ret < 0 ? BENCH_EXIT_OK : ret;
+	o.loadavg = bench_loadavg();
+	printf("kvtier-bench restore\n");
+	printf("  chunks        chunk_size 256, kv_heads 1, bfloat16; kv_layers x head_dim "
+	       "2x128, 8x128, 32x128, 64x256 = 256 KiB, 1, 4, 16 MiB\n");
+	printf("  stored        %.3g GiB per chunk size, DAX primary mode (local_cpu false), "
+	       "file in /dev/shm\n", o.gib);
+	printf("  workers       dax.restore_workers 1, then 2 (reopen: recovery rebuilds the "
+	       "index)\n");
+	printf("  batched       kvt_get of %d keys a call; serial: 1 key a call\n", BATCH);
+	printf("  memcpy        same slots (kvt_borrow addresses) -> same destinations, 1 or 2 "
+	       "pthreads, half the chunks each\n");
+	printf("  seconds       %g per mode (after one untimed, checked round)\n", o.seconds);
+	printf("  load average  %.2f (1 min, before the run)\n\n", o.loadavg);
+	fflush(stdout);
+	for (size_t s = 0; s < NSHAPES; s++) {
+		ret = measure_shape(&shapes[s], o.gib, o.seconds, 0x7, rows, &nrows);
+		if (ret)
+			return BENCH_EXIT_FAIL;
+	}
+	printf("%-8s %7s %-8s %8s %11s %7s %7s %7s %8s %8s\n", "chunk", "workers", "mode", "GB/s",
+	       "memcpy GB/s", "ratio", "rounds", "waves", "regions", "merged");
+	for (size_t i = 0; i < nrows; i++) {
+		const struct row *w = &rows[i];
+		double ratio = bench_ratio(w->gbps, w->memcpy_gbps);
+
+		printf("%-8s %7u %-8s %8.2f %11.2f %7.3f %7llu %7llu %8llu %8llu\n",
+		       shapes[i / (MAX_WORKERS * MODE_COUNT)].label, w->workers,
+		       mode_names[w->mode], w->gbps, w->memcpy_gbps, ratio,
+		       (unsigned long long)w->rounds, (unsigned long long)w->waves,
+		       (unsigned long long)w->regions, (unsigned long long)w->spans_merged);
+		if (w->mode == MODE_BATCHED && w->chunk_bytes >= 1048576 && ratio < min_ratio)
+			min_ratio = ratio;
+	}
+	{
+		const struct row *b = &rows[SERIAL_SIZE_IDX * MAX_WORKERS * MODE_COUNT +
+					     MODE_COUNT + MODE_BATCHED];
+		const struct row *sr = &rows[SERIAL_SIZE_IDX * MAX_WORKERS * MODE_COUNT +
+					      MODE_COUNT + MODE_SERIAL];
+
+		serial_ratio = bench_ratio(b->gbps, sr->gbps);
+	}
+	printf("GB/s = 1e9 bytes/s; waves/regions/merged: restore_waves, restore_regions,\n"
+	       "restore_spans_merged stats delta over the timed rounds.\n");
+	printf("\n%-44s %8s  %s\n", "ratio", "value", "goal (info only)");
+	printf("%-44s %8.3f  >= %.2f %s\n", "ratio_to_memcpy (lowest batched, >= 1 MiB)",
+	       min_ratio, GOAL_RATIO_TO_MEMCPY, goal_mark(min_ratio >= GOAL_RATIO_TO_MEMCPY));
+	printf("%-44s %8.3f  >= %.2f %s\n", "batched_vs_serial (256 KiB, 2 workers)", serial_ratio,
+	       GOAL_BATCHED_VS_SERIAL, goal_mark(serial_ratio >= GOAL_BATCHED_VS_SERIAL));
+	if (!o.json)
+		return BENCH_EXIT_OK;
+	json_begin(&j);
+	json_str(&j, "workload", "restore");
+	json_num(&j, "seconds", o.seconds, 3);
+	json_num(&j, "gib", o.gib, 3);
+	json_u64(&j, "batch", BATCH);
+	json_num(&j, "loadavg_1m", o.loadavg, 2);
+	json_num(&j, "ratio_to_memcpy", min_ratio, 3);
+	json_num(&j, "batched_vs_serial", serial_ratio, 3);
+	json_bool(&j, "goal_ratio_to_memcpy_met", min_ratio >= GOAL_RATIO_TO_MEMCPY);
+	json_bool(&j, "goal_batched_vs_serial_met", serial_ratio >= GOAL_BATCHED_VS_SERIAL);
+	json_raw(&j, "\"rows\":[", true);
+	for (size_t i = 0; i < nrows; i++) {
+		const struct row *w = &rows[i];
+		char obj[320];
+
+		snprintf(obj, sizeof(obj),
+			 "%s{\"chunk_bytes\":%zu,\"workers\":%u,\"mode\":\"%s\",\"gbps\":%.3f,"
+			 "\"memcpy_gbps\":%.3f,\"ratio\":%.3f,\"waves\":%llu,\"regions\":%llu,"
+			 "\"spans_merged\":%llu}",
+			 i ? "," : "", w->chunk_bytes, w->workers, mode_names[w->mode], w->gbps,
+			 w->memcpy_gbps, bench_ratio(w->gbps, w->memcpy_gbps),
+			 (unsigned long long)w->waves, (unsigned long long)w->regions,
+			 (unsigned long long)w->spans_merged);
+		json_raw(&j, obj, false);
+	}
+	json_raw(&j, "]", false);
+	return json_end(&j) ? BENCH_EXIT_FAIL : BENCH_EXIT_OK;
+}

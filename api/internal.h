@@ -210,6 +210,16 @@ void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf);
 int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dsts, size_t n);
 
 /*
+ * kvt_restore_plan_buf() - allocate a plan buffer of @plan_bytes followed by
+ * the @n restore items of the borrowed DAX entries @ents (destinations
+ * @dsts, or NULL for slab staging), and fill the items.
+ * Return: the buffer (mem_free() it), or NULL without memory.
+ */
+struct restore_item;
+void *kvt_restore_plan_buf(struct kvt *kvt, struct entry *const *ents, void *const *dsts,
+			   size_t n, size_t plan_bytes, struct restore_item **items);
+
+/*
  * kvt_copy_out() - copy borrowed entries (NULL: a hole) into @dsts, each
  * large enough: L1 chunks on this thread, DAX chunks as one batched restore;
  * set @out_lens (0 for holes and for DAX chunks of a failed restore),

@@ -35,6 +35,24 @@ void restore_post_wave(struct kvt *kvt, struct restore_wave_run *run,
 	}
 }
 
+void *kvt_restore_plan_buf(struct kvt *kvt, struct entry *const *ents, void *const *dsts,
+			   size_t n, size_t plan_bytes, struct restore_item **items)
+{
+	const char *arena = kvt->dax.slots.base;
+	void *buf = mem_aligned_alloc(RESTORE_PLAN_ALIGN, plan_bytes + n * sizeof(**items));
+
+	if (!buf)
+		return NULL;
+	*items = (struct restore_item *)((char *)buf + plan_bytes);
+	for (size_t i = 0; i < n; i++) {
+		(*items)[i].src_off = (uint64_t)((const char *)entry_data(ents[i]) - arena);
+		(*items)[i].len = ents[i]->len;
+		(*items)[i].dst = dsts ? dsts[i] : NULL;
+		(*items)[i].index = (uint32_t)i;
+	}
+	return buf;
+}
+
 int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dsts, size_t n)
 {
 	struct restore_plan_params p = {
@@ -42,7 +60,6 @@ int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dst
 		.slot_bytes = kvt->dax.slots.slot_bytes,
 		.max_regions = kvt->restore_max_regions,
 	};
-	const char *arena = kvt->dax.slots.base;
 	size_t plan_bytes = restore_plan_bytes(n, p.max_regions);
 	struct restore_item *items;
 	struct restore_plan *plan;
@@ -51,21 +68,14 @@ int kvt_restore_dax(struct kvt *kvt, struct entry *const *ents, void *const *dst
 
 	if (!plan_bytes)
 		return -EINVAL;
-	buf = mem_aligned_alloc(RESTORE_PLAN_ALIGN, plan_bytes + n * sizeof(*items));
+	buf = kvt_restore_plan_buf(kvt, ents, dsts, n, plan_bytes, &items);
 	if (!buf)
 		return -ENOMEM;
-	items = (struct restore_item *)((char *)buf + plan_bytes);
-	for (size_t i = 0; i < n; i++) {
-		items[i].src_off = (uint64_t)((const char *)entry_data(ents[i]) - arena);
-		items[i].len = ents[i]->len;
-		items[i].dst = dsts[i];
-		items[i].index = (uint32_t)i;
-	}
 	ret = restore_plan_build(&p, items, n, buf, plan_bytes, &plan);
 	if (ret)
 		goto out_free;
 	for (uint32_t w = 0; w < plan->nwaves && !ret; w++) {
-		struct restore_wave_run run = { .plan = plan, .arena = arena };
+		struct restore_wave_run run = { .plan = plan, .arena = kvt->dax.slots.base };
 
 		atomic_init(&run.remaining, plan->waves[w].nregions);
 		atomic_init(&run.first_error, 0);

@@ -126,17 +126,9 @@ static int restore_via_slab(struct kvt *kvt, struct entry *const *ents, const si
 
 	if (!plan_bytes || p.max_regions > KVT_MAX_RESTORE_WORKERS)
 		return -EINVAL;
-	buf = mem_aligned_alloc(RESTORE_PLAN_ALIGN, plan_bytes + n * sizeof(*items));
+	buf = kvt_restore_plan_buf(kvt, ents, NULL, n, plan_bytes, &items);
 	if (!buf)
 		return -ENOMEM;
-	items = (struct restore_item *)((char *)buf + plan_bytes);
-	for (size_t i = 0; i < n; i++) {
-		items[i].src_off = (uint64_t)((const char *)entry_data(ents[i]) -
-					      (const char *)kvt->dax.slots.base);
-		items[i].len = ents[i]->len;
-		items[i].dst = NULL;
-		items[i].index = (uint32_t)i;
-	}
 	ret = restore_plan_build(&p, items, n, buf, plan_bytes, &b.plan);
 	if (ret)
 		goto out_free;

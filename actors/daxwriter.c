@@ -40,6 +40,15 @@ static void daxwriter_write(struct kvt *kvt, const struct actor_msg *m)
 	kvt_exit(kvt);
 }
 
+/* A cache fill: never wait for L1 space; a key removed meanwhile is dropped. */
+static void daxwriter_promote(struct kvt *kvt, struct entry *e)
+{
+	if (kvt_copy_entry(kvt, &kvt->l1, e, entry_data(e), 0) == 0)
+		COUNT(kvt, dax_promotions, 1);
+	kvt_put_entry(kvt, e);
+	kvt_exit(kvt);
+}
+
 static void daxwriter_handle(void *ctx, const struct actor_msg *m)
 {
 	struct kvt *kvt = ctx;
@@ -47,6 +56,8 @@ static void daxwriter_handle(void *ctx, const struct actor_msg *m)
 	ACTOR_ASSERT_SELF(&kvt->daxwriter);
 	if (m->op == DAXW_WRITE)
 		daxwriter_write(kvt, m);
+	else if (m->op == DAXW_PROMOTE)
+		daxwriter_promote(kvt, m->ptr[0]);
 	if (m->done)
 		completion_signal(m->done, 0);
 }

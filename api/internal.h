@@ -193,9 +193,11 @@ int kvt_copy_entry(struct kvt *kvt, struct tier *t, const struct entry *src,
 int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_arg,
 		      size_t index);
 
-/* kvt_promote() - copy a chunk just read from DAX (@buf holds its bytes)
- * into L1, when tiered mode and dax.promote say so.  Threads: any. */
-void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf);
+/* kvt_promote() - tiered mode with dax.promote: queue a copy of the DAX
+ * entry @e (borrowed by the caller) into L1 on the DAX writer, so the read
+ * that found it in DAX does not wait for the fill.  Threads: any, inside
+ * kvt_enter(). */
+void kvt_promote(struct kvt *kvt, struct entry *e);
 
 /*
  * kvt_restore_dax() - batched restore of @n borrowed DAX entries into host

@@ -191,13 +191,20 @@ int kvt_copy_entry(struct kvt *kvt, struct tier *t, const struct entry *src,
 	return res;
 }
 
-void kvt_promote(struct kvt *kvt, const struct entry *e, const void *buf)
+void kvt_promote(struct kvt *kvt, struct entry *e)
 {
+	struct actor_msg m = { .op = DAXW_PROMOTE, .ptr = { e } };
+
 	if (e->tier != &kvt->dax || kvt->primary != &kvt->l1 || !kvt->cfg.dax_promote)
 		return;
-	/* a cache fill: never wait for L1 space */
-	if (kvt_copy_entry(kvt, &kvt->l1, e, buf, 0) == 0)
-		COUNT(kvt, dax_promotions, 1);
+	/* the caller's borrow keeps @e alive: one more is safe without RCU,
+	 * and lets the copy run after the caller releases its own */
+	atomic_fetch_add_explicit(&e->holds, HOLD_BORROW, memory_order_relaxed);
+	atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_relaxed);
+	if (!actor_post(&kvt->daxwriter, &m))
+		return;
+	kvt_put_entry(kvt, e);
+	kvt_exit(kvt);
 }
 
 int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_arg,

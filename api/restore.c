@@ -137,7 +137,7 @@ ssize_t kvt_copy_out(struct kvt *kvt, struct entry **ents, void *const *dsts, si
 			out_lens[i] = e->len;
 			TIER_COUNT(e->tier, hits, 1);
 			TIER_COUNT(e->tier, bytes_out, e->len);
-			kvt_promote(kvt, e, dsts[i]);
+			kvt_promote(kvt, e);
 			hits++;
 		}
 		kvt_put_entry(kvt, e);

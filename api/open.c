@@ -202,6 +202,12 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 	bool dax = cfg->dax_device_path[0];
 	bool primary = strcmp(cfg->dax_mode, "primary") == 0;
 
+	if (cfg->use_only_staging_buffer) {
+		/* staging-buffer mode stages writes to the L2 adapters, which this
+		 * build does not have yet: refuse rather than ignore the knob */
+		snprintf(err, errlen, "use_only_staging_buffer: \"true\": needs an L2 adapter, which this build does not have");
+		return -EINVAL;
+	}
 	if (!cfg->local_cpu && !dax) {
 		snprintf(err, errlen, "local_cpu: \"false\": needs a lower tier (dax.device_path) and none is configured");
 		return -EINVAL;

@@ -71,8 +71,10 @@
 /* Bounds that keep restore_plan_bytes() far from overflow. */
 #define RESTORE_PLAN_MAX_ITEMS (1u << 24)
 #define RESTORE_PLAN_MAX_REGIONS 4096u		/* = dax.restore_max_regions max */
-/* Host mode: default least bytes per region, and where a span may be cut. */
-#define RESTORE_PLAN_MIN_REGION_BYTES (64u << 10)
+/* Host mode: default least bytes per region (a region is one worker hop: a
+ * lone chunk of up to 1 MiB is copied by one worker), and where a span may
+ * be cut. */
+#define RESTORE_PLAN_MIN_REGION_BYTES (1u << 20)
 #define RESTORE_PLAN_SPLIT_ALIGN 64u
 /* The buffer handed to restore_plan_build() is aligned to this. */
 #define RESTORE_PLAN_ALIGN alignof(max_align_t)

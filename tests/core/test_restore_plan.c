@@ -333,7 +333,7 @@ TEST(host_min_region_bytes)
 	for (uint32_t i = 0; i < 16; i++)
 		in[i] = (struct restore_item){ .src_off = (uint64_t)i * S, .len = S,
 					       .dst = dst + (uint64_t)i * S, .index = i };
-	CHECK_EQ(build(&p, in, 16, &plan), 0);	/* 64 KiB total, default minimum 64 KiB */
+	CHECK_EQ(build(&p, in, 16, &plan), 0);	/* 64 KiB total, below the default minimum */
 	CHECK_EQ(plan->nregions, 1);
 	p.min_region_bytes = 4 * S;
 	CHECK_EQ(build(&p, in, 16, &plan), 0);

@@ -58,8 +58,10 @@ static void unlink_entry(struct kvt *kvt, struct entry *e, uint64_t before)
 	struct tier *t = e->tier;
 	int ret = cds_lfht_del(t->map, &e->node);
 
-	if (ret)
+	if (ret) {
 		log_error("index: %s entry of slot %u was not linked (%d)", t->name, e->slot, ret);
+		COUNT(kvt, errors, 1);
+	}
 	TIER_UNCOUNT(t, entries, 1);
 	if (holds_pins(before))
 		UNCOUNT(kvt, pinned_entries, 1);
@@ -165,7 +167,7 @@ static void index_on_remove(struct kvt *kvt, struct index_remove *rm)
 	kvt_rcu_read_unlock();
 }
 
-static void index_on_slot_free(struct tier *t, uint32_t slot, uint64_t gen)
+static void index_on_slot_free(struct kvt *kvt, struct tier *t, uint32_t slot, uint64_t gen)
 {
 	struct slots *s = &t->slots;
 
@@ -174,6 +176,7 @@ static void index_on_slot_free(struct tier *t, uint32_t slot, uint64_t gen)
 	    atomic_load_explicit(&s->state[slot], memory_order_relaxed) != SLOT_RESERVED) {
 		log_error("index: stale free of %s slot %u gen %llu", t->name, slot,
 			  (unsigned long long)gen);
+		COUNT(kvt, errors, 1);
 		return;
 	}
 	give_back(t, slot);
@@ -231,7 +234,7 @@ static void index_handle(void *ctx, const struct actor_msg *m)
 		index_on_remove(kvt, m->ptr[0]);
 		break;
 	case INDEX_SLOT_FREE:
-		index_on_slot_free(m->ptr[0], m->u32, m->u64[0]);
+		index_on_slot_free(kvt, m->ptr[0], m->u32, m->u64[0]);
 		break;
 	case INDEX_DEAD_FREE:
 		index_on_dead_free(m->ptr[0]);
@@ -247,6 +250,7 @@ static void index_handle(void *ctx, const struct actor_msg *m)
 		break;
 	default:
 		log_error("index: unknown op %u", m->op);
+		COUNT(kvt, errors, 1);
 		result = -EINVAL;
 	}
 	if (m->done)

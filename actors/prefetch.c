@@ -27,8 +27,10 @@ static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 
 	if (req->cb)
 		req->cb(req->cb_arg, req->ticket, hits);
-	if (write(kvt->event_fd, &one, sizeof(one)) != sizeof(one))
+	if (write(kvt->event_fd, &one, sizeof(one)) != sizeof(one)) {
 		log_error("prefetch: event fd write failed");
+		COUNT(kvt, errors, 1);
+	}
 	mem_free(req);
 	kvt_exit(kvt);
 }

@@ -13,18 +13,11 @@
 #include <string.h>
 
 #include "kvtier.h"
+#include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 
 #define CHUNK 65536
 #define NKEYS 24
-
-static void set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-
-	if (kvt_config_set(cfg, key, val, err, sizeof(err)))
-		harness_fail(__FILE__, __LINE__, "%s", err);
-}
 
 static struct kvt *open_instance(bool dax)
 {
@@ -33,19 +26,19 @@ static struct kvt *open_instance(bool dax)
 	char path[512];
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	set(cfg, "chunk_size", "16");
-	set(cfg, "kv_layers", "1");
-	set(cfg, "kv_heads", "1");
-	set(cfg, "head_dim", "1024");
+	cfg_set(cfg, "chunk_size", "16");
+	cfg_set(cfg, "kv_layers", "1");
+	cfg_set(cfg, "kv_heads", "1");
+	cfg_set(cfg, "head_dim", "1024");
 	if (dax) {
 		snprintf(path, sizeof(path), "%s/cuda.img", harness_tmpdir(1));
-		set(cfg, "local_cpu", "false");
-		set(cfg, "dax.mode", "primary");
-		set(cfg, "dax.device_path", path);
-		set(cfg, "dax.allow_file_backing", "true");
-		set(cfg, "dax.max_dax_size", "0.01");
+		cfg_set(cfg, "local_cpu", "false");
+		cfg_set(cfg, "dax.mode", "primary");
+		cfg_set(cfg, "dax.device_path", path);
+		cfg_set(cfg, "dax.allow_file_backing", "true");
+		cfg_set(cfg, "dax.max_dax_size", "0.01");
 	} else {
-		set(cfg, "max_local_cpu_size", "0.01");
+		cfg_set(cfg, "max_local_cpu_size", "0.01");
 	}
 	CHECK_EQ(kvt_open(cfg, &kvt), 0);
 	kvt_config_free(cfg);

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "kvtier.h"
+#include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 
 #define CHUNK 4096 /* chunk_size 16 x 1 layer x 2 (K,V) x 1 head x 64 dim x 2 bytes */
@@ -43,14 +44,6 @@ static const char *shm_dir(void)
 	if (statfs("/dev/shm", &sfs) < 0 || sfs.f_type != TMPFS_MAGIC)
 		SKIP("/dev/shm is not a tmpfs: no file to back the DAX tier");
 	return harness_tmpdir(1);
-}
-
-static void set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-
-	if (kvt_config_set(cfg, key, val, err, sizeof(err)))
-		harness_fail(__FILE__, __LINE__, "%s", err);
 }
 
 /* Bytes for a DAX partition of about @n slots: superblock, headers, slots. */
@@ -72,25 +65,25 @@ static struct kvt_config *dax_config(const char *path, unsigned int l1_slots,
 	char num[64];
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	set(cfg, "chunk_size", "16");
-	set(cfg, "kv_layers", "1");
-	set(cfg, "kv_heads", "1");
-	set(cfg, "head_dim", "64");
-	set(cfg, "model_name", "test-model");
-	set(cfg, "put_wait_ms", "5000");
+	cfg_set(cfg, "chunk_size", "16");
+	cfg_set(cfg, "kv_layers", "1");
+	cfg_set(cfg, "kv_heads", "1");
+	cfg_set(cfg, "head_dim", "64");
+	cfg_set(cfg, "model_name", "test-model");
+	cfg_set(cfg, "put_wait_ms", "5000");
 	if (l1_slots) {
 		snprintf(num, sizeof(num), "%.17g", (double)l1_slots * CHUNK / GIB);
-		set(cfg, "max_local_cpu_size", num);
+		cfg_set(cfg, "max_local_cpu_size", num);
 	} else {
-		set(cfg, "local_cpu", "false");
-		set(cfg, "dax.mode", "primary");
+		cfg_set(cfg, "local_cpu", "false");
+		cfg_set(cfg, "dax.mode", "primary");
 	}
-	set(cfg, "dax.device_path", path);
-	set(cfg, "dax.allow_file_backing", "true");
+	cfg_set(cfg, "dax.device_path", path);
+	cfg_set(cfg, "dax.allow_file_backing", "true");
 	snprintf(num, sizeof(num), "%.17g", (double)dax_bytes / GIB);
-	set(cfg, "dax.max_dax_size", num);
+	cfg_set(cfg, "dax.max_dax_size", num);
 	for (; kv && kv[0]; kv += 2)
-		set(cfg, kv[0], kv[1]);
+		cfg_set(cfg, kv[0], kv[1]);
 	return cfg;
 }
 
@@ -139,23 +132,6 @@ static struct kvt *open_dax(const char *path, unsigned int l1_slots, uint64_t da
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	return kvt;
-}
-
-static struct kvt_stats stats_of(struct kvt *kvt)
-{
-	struct kvt_stats st;
-
-	memset(&st, 0, sizeof(st));
-	CHECK_EQ(kvt_stats(kvt, &st), 0);
-	return st;
-}
-
-/* Key @id; key.hi is @id, so a callback can tell which key it got. */
-static struct kvt_key key_of(uint64_t id)
-{
-	struct kvt_key k = { id * 0x9E3779B97F4A7C15ull + 1, id };
-
-	return k;
 }
 
 /* Every third chunk is partial, with a length that varies with @id. */
@@ -510,7 +486,7 @@ TEST(namespace_or_shape_mismatch_refused_until_reinit)
 		base = dax_config(path, 32, DAX_BYTES, base_kv);
 		other = dax_config(path, 32, DAX_BYTES, base_kv);
 		for (const char *const *kv = rows[r].kv; kv[0]; kv += 2)
-			set(other, kv[0], kv[1]);
+			cfg_set(other, kv[0], kv[1]);
 
 		kvt = open_cfg(base);
 		put_all(kvt, 0, 20);
@@ -531,7 +507,7 @@ TEST(namespace_or_shape_mismatch_refused_until_reinit)
 		CHECK_EQ(count_present(kvt, 0, 20), 20);
 		kvt_close(kvt);
 
-		set(other, "dax.reinit", "true");
+		cfg_set(other, "dax.reinit", "true");
 		CHECK_EQ(open_captured(other, &kvt, msg, sizeof(msg)), 0);
 		CHECK(strstr(msg, "reformatting"));
 		st = stats_of(kvt);
@@ -625,7 +601,7 @@ TEST(kill9_mid_put_recovers_only_whole_chunks)
 		cfg = dax_config(path, l1, arena_bytes(64), kv);
 		/* the reader evicts nothing: a recovered full arena stays full */
 		reader = dax_config(path, l1, arena_bytes(64), kv);
-		set(reader, "dax.eviction", "none");
+		cfg_set(reader, "dax.eviction", "none");
 		kvt = open_cfg(reader);
 		slots = stats_of(kvt).dax_slots;
 		kvt_close(kvt);

@@ -45,6 +45,7 @@
 #include <unistd.h>
 
 #include "kvtier.h"
+#include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 
 #define CHUNK 4096 /* chunk_size 16 x 1 layer x 2 (K,V) x 1 head x 64 dim x 2 bytes */
@@ -183,14 +184,6 @@ static int try_open(const struct dax_cfg *c, struct kvt **out)
 	return ret;
 }
 
-static struct kvt_stats stats(struct kvt *kvt)
-{
-	struct kvt_stats st;
-
-	CHECK_EQ(kvt_stats(kvt, &st), 0);
-	return st;
-}
-
 static struct kvt *open_dax(const struct dax_cfg *c)
 {
 	struct kvt *kvt = NULL;
@@ -202,7 +195,7 @@ static struct kvt *open_dax(const struct dax_cfg *c)
 		return kvt;
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	if (!c->total_bytes)
-		CHECK_EQ(stats(kvt).dax_slots, c->slots);
+		CHECK_EQ(stats_of(kvt).dax_slots, c->slots);
 	return kvt;
 }
 
@@ -218,7 +211,7 @@ static void check_slots_settle(struct kvt *kvt, uint64_t held)
 
 	for (int i = 0; i < 1000; i++) {
 		CHECK_EQ(kvt_flush(kvt), 0);
-		st = stats(kvt);
+		st = stats_of(kvt);
 		if (st.dax_entries + st.dax_free_slots + held == st.dax_slots)
 			return;
 		usleep(1000);
@@ -227,13 +220,6 @@ static void check_slots_settle(struct kvt *kvt, uint64_t held)
 }
 
 /* ---- keys and bytes ----------------------------------------------------- */
-
-static struct kvt_key key_of(uint64_t id)
-{
-	struct kvt_key k = { id * 0x9E3779B97F4A7C15ull + 1, id };
-
-	return k;
-}
 
 /* Byte @i of chunk @id as written with @tag (a rank, or a value like 7). */
 static uint8_t byte_of(uint64_t id, unsigned int tag, size_t i)
@@ -468,7 +454,7 @@ TEST(roundtrip)
 		kvt = open_dax(&c);
 		CHECK_EQ(put_one(kvt, 1, CHUNK, 0), 0);
 		CHECK_EQ(kvt_flush(kvt), 0);
-		st = stats(kvt);
+		st = stats_of(kvt);
 		CHECK_EQ(st.dax_entries, 1);
 		CHECK_EQ(st.dax_bytes_in, CHUNK);
 		CHECK_EQ(get_one(kvt, 1, &len, 0), 1);
@@ -495,7 +481,7 @@ TEST(batched_get_blocking_keeps_positional_holes)
 	CHECK_EQ(lens[2], CHUNK);
 	CHECK(bytes_ok(bufs[0], CHUNK, 1, 1));
 	CHECK(bytes_ok(bufs[2], CHUNK, 3, 3));
-	CHECK_EQ(stats(kvt).dax_hits, 2);
+	CHECK_EQ(stats_of(kvt).dax_hits, 2);
 	kvt_close(kvt);
 }
 
@@ -607,7 +593,7 @@ TEST(tp_gt_1_ranks_map_disjoint_partitions)
 		for (unsigned int r = 0; r < 2; r++)
 			CHECK_EQ(put_one(kvt[r], id, CHUNK, r), 0);
 	for (unsigned int r = 0; r < 2; r++) {
-		CHECK_EQ(stats(kvt[r]).dax_free_slots, 0);
+		CHECK_EQ(stats_of(kvt[r]).dax_free_slots, 0);
 		for (uint64_t id = 0; id < 8; id++) {
 			CHECK_EQ(get_one(kvt[r], id, &len, r), 1);
 			CHECK_EQ(len, CHUNK);
@@ -667,7 +653,7 @@ TEST(rejects_foreign_chunk_layout_at_init)
 	other.reinit = true;
 	kvt = open_dax(&other);
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK / 2);
-	CHECK_EQ(stats(kvt).dax_recovered, 0);
+	CHECK_EQ(stats_of(kvt).dax_recovered, 0);
 	CHECK(!contains(kvt, 1));
 	kvt_close(kvt);
 	CHECK_EQ(try_open(&c, &kvt), -EEXIST); /* now it holds the other shape */
@@ -727,7 +713,7 @@ TEST(oversized_put_raises_error)
 	CHECK_EQ(put_one(kvt, 5, CHUNK + 1, 0), -EMSGSIZE);
 	CHECK(!contains(kvt, 5));
 	CHECK_EQ(get_one(kvt, 5, &len, 0), 0);
-	st = stats(kvt);
+	st = stats_of(kvt);
 	CHECK_EQ(st.put_errors, 1);
 	CHECK_EQ(st.dax_entries, 0);
 	CHECK_EQ(st.dax_free_slots, 1);
@@ -763,8 +749,8 @@ TEST(put_rejects_missing_key_or_buffer_arrays)
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		CHECK_EQ(kvt_put(kvt, rows[i].keys, rows[i].bufs, rows[i].lens, 1, NULL, NULL,
 				 NULL), -EINVAL);
-	CHECK_EQ(stats(kvt).dax_entries, 0);
-	CHECK_EQ(stats(kvt).dax_free_slots, 4);
+	CHECK_EQ(stats_of(kvt).dax_entries, 0);
+	CHECK_EQ(stats_of(kvt).dax_free_slots, 4);
 	kvt_close(kvt);
 }
 
@@ -891,7 +877,7 @@ TEST(get_read_failure_releases_cpu_memory_obj)
 	CHECK(contains(kvt, 1));
 	CHECK_EQ(get_one(kvt, 1, &len, 0), 1);
 	CHECK_EQ(remove_one(kvt, 1, 0), 0);
-	CHECK_EQ(stats(kvt).dax_free_slots, 1); /* no borrow was left behind */
+	CHECK_EQ(stats_of(kvt).dax_free_slots, 1); /* no borrow was left behind */
 	kvt_close(kvt);
 }
 
@@ -910,7 +896,7 @@ TEST(allocator_exhaustion_fails_without_internal_eviction)
 	CHECK_EQ(get_one(kvt, 1, &len, 0), 1);
 	CHECK_EQ(get_one(kvt, 2, &len, 0), 1);
 	CHECK_EQ(get_one(kvt, 3, &len, 0), 0);
-	st = stats(kvt);
+	st = stats_of(kvt);
 	CHECK_EQ(st.dax_evictions, 0);
 	CHECK_EQ(st.dax_entries, 2);
 	CHECK_EQ(st.put_errors, 1);
@@ -932,7 +918,7 @@ TEST(full_arena_does_not_evict_pinned_or_unpinned_keys)
 	CHECK_EQ(get_one(kvt, 1, &len, 0), 1);
 	CHECK_EQ(get_one(kvt, 2, &len, 0), 1);
 	CHECK_EQ(get_one(kvt, 3, &len, 0), 0);
-	CHECK_EQ(stats(kvt).dax_evictions, 0);
+	CHECK_EQ(stats_of(kvt).dax_evictions, 0);
 	CHECK_EQ(kvt_unpin(kvt, &a, 1), 1);
 	kvt_close(kvt);
 }
@@ -955,7 +941,7 @@ TEST(overlapping_pin_unpin)
 	CHECK_EQ(kvt_unpin(kvt, &a, 1), 1);
 	CHECK_EQ(remove_one(kvt, 1, 0), 0);
 	CHECK_EQ(put_one(kvt, 4, CHUNK, 0), 0);
-	CHECK_EQ(stats(kvt).pinned_entries, 0);
+	CHECK_EQ(stats_of(kvt).pinned_entries, 0);
 	kvt_close(kvt);
 }
 
@@ -1020,7 +1006,7 @@ TEST(multithread_put_get_smoke)
 		pthread_join(t[i], NULL);
 		CHECK_EQ(s[i].errors, 0);
 	}
-	CHECK_EQ(stats(kvt).dax_entries, 80);
+	CHECK_EQ(stats_of(kvt).dax_entries, 80);
 	for (unsigned int i = 0; i < 4; i++)
 		for (uint64_t j = 0; j < 20; j++)
 			CHECK_EQ(get_one(kvt, i * 100 + j, &len, i), 1);
@@ -1091,8 +1077,8 @@ TEST(sync_close_waits_for_active_put)
 	pthread_join(cl.thread, NULL);
 	CHECK(atomic_load(&cl.done));
 	kvt = open_dax(&c);
-	CHECK_EQ(stats(kvt).dax_recovered, 1);
-	CHECK_EQ(stats(kvt).dax_torn, 0); /* the released reservation was freed */
+	CHECK_EQ(stats_of(kvt).dax_recovered, 1);
+	CHECK_EQ(stats_of(kvt).dax_torn, 0); /* the released reservation was freed */
 	CHECK_EQ(get_one(kvt, 1, &len, 0), 1);
 	CHECK_EQ(get_one(kvt, 2, &len, 0), 0);
 	kvt_close(kvt);
@@ -1285,12 +1271,12 @@ TEST(async_close_waits_for_active_put)
 	pthread_join(cl.thread, NULL);
 	CHECK(atomic_load(&cl.done));
 	kvt = open_dax(&c);
-	CHECK_EQ(stats(kvt).dax_recovered, N);
+	CHECK_EQ(stats_of(kvt).dax_recovered, N);
 	for (uint64_t i = 0; i < N; i++) {
 		CHECK_EQ(get_one(kvt, i, &len, 0), 1);
 		CHECK_EQ(len, CHUNK - i);
 	}
-	CHECK_EQ(stats(kvt).dax_hits, N); /* L1 was empty: every read came from DAX */
+	CHECK_EQ(stats_of(kvt).dax_hits, N); /* L1 was empty: every read came from DAX */
 	kvt_close(kvt);
 }
 
@@ -1314,7 +1300,7 @@ TEST(storage_manager_can_use_dax_plugin_as_allocator)
 	struct stat st;
 	int fd, found = 0;
 
-	CHECK_EQ(stats(kvt).l1_slots, 0);
+	CHECK_EQ(stats_of(kvt).l1_slots, 0);
 	CHECK_EQ(kvt_reserve(kvt, &w), 0);
 	CHECK_EQ(w.len, CHUNK);
 	fill(w.data, CHUNK, 5, 77);
@@ -1358,11 +1344,11 @@ TEST(primary_view_survives_remove_until_release)
 		CHECK_EQ(put_one(kvt, id, CHUNK, 0), 0);
 		CHECK(bytes_ok(l.data, 3000, 1, 7));
 	}
-	CHECK(stats(kvt).dax_evictions > 0);
+	CHECK(stats_of(kvt).dax_evictions > 0);
 	check_slots_settle(kvt, 1); /* the borrowed slot is neither free nor indexed */
 	CHECK_EQ(kvt_release(kvt, &l), 0);
 	check_slots_settle(kvt, 0);
-	CHECK_EQ(stats(kvt).borrows_active, 0);
+	CHECK_EQ(stats_of(kvt).borrows_active, 0);
 	kvt_close(kvt);
 }
 
@@ -1422,7 +1408,7 @@ TEST(primary_keeps_memory_obj_tracking_internal)
 	CHECK_EQ(kvt_commit(kvt, &w, &b, 10), 0);
 	CHECK_EQ(kvt_release(kvt, &w), -ESTALE); /* spent by the commit */
 	CHECK_EQ(kvt_release(kvt, &r), 0);
-	CHECK_EQ(stats(kvt).borrows_active, 0);
+	CHECK_EQ(stats_of(kvt).borrows_active, 0);
 	kvt_close(kvt);
 }
 
@@ -1510,7 +1496,7 @@ TEST(primary_direct_commit_put_and_release_do_not_deadlock)
 		CHECK_EQ(p[i].errors, 0);
 	}
 	check_slots_settle(kvt, 0);
-	CHECK_EQ(stats(kvt).borrows_active, 0);
+	CHECK_EQ(stats_of(kvt).borrows_active, 0);
 	kvt_close(kvt);
 }
 
@@ -1528,14 +1514,14 @@ TEST(duplicate_direct_commit_reject_keeps_reserved_slot_until_release)
 	CHECK_EQ(kvt_reserve(kvt, &l), 0);
 	fill(l.data, 100, 1, 9);
 	CHECK_EQ(kvt_commit(kvt, &l, &a, 100), 1);
-	CHECK_EQ(stats(kvt).dax_free_slots, 0);
+	CHECK_EQ(stats_of(kvt).dax_free_slots, 0);
 	CHECK_EQ(put_one(kvt, 2, CHUNK, 0), -ENOSPC);
 	CHECK_EQ(get_one(kvt, 1, &len, 0), 1); /* the stored chunk, not the duplicate */
 	CHECK_EQ(len, CHUNK);
 	fill(l.data, CHUNK, 1, 9); /* still ours to write */
 	CHECK_EQ(kvt_release(kvt, &l), 0);
 	CHECK_EQ(put_one(kvt, 2, CHUNK, 0), 0);
-	CHECK_EQ(stats(kvt).dax_entries, 2);
+	CHECK_EQ(stats_of(kvt).dax_entries, 2);
 	kvt_close(kvt);
 }
 
@@ -1570,7 +1556,7 @@ TEST(recovery_after_clean_close)
 			CHECK_EQ(put_one(kvt, i, lens[i], 3), 0);
 		kvt_close(kvt);
 		kvt = open_dax(&c);
-		st = stats(kvt);
+		st = stats_of(kvt);
 		CHECK_EQ(st.dax_recovered, N);
 		CHECK_EQ(st.dax_torn, 0);
 		CHECK_EQ(st.dax_entries, N);
@@ -1708,7 +1694,7 @@ TEST(recovery_after_kill9_loop)
 		CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 
 		kvt = open_dax(&c);
-		st = stats(kvt);
+		st = stats_of(kvt);
 		CHECK_EQ(st.dax_recovered, st.dax_entries);
 		CHECK(st.dax_recovered <= K9_KEYS);
 		CHECK(st.dax_recovered + st.dax_torn <= K9_SLOTS);
@@ -1819,7 +1805,7 @@ TEST(partitioned_ranks_in_two_processes)
 		c.world_size = 2;
 		c.worker_id = r;
 		kvt = open_dax(&c);
-		st = stats(kvt);
+		st = stats_of(kvt);
 		CHECK_EQ(st.dax_recovered, 12);
 		CHECK_EQ(st.dax_torn, 0);
 		for (uint64_t i = 0; i < 6; i++) {

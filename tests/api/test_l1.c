@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "kvtier.h"
+#include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 
 #define CHUNK 4096 /* chunk_size 16 x 1 layer x 2 (K,V) x 1 head x 64 dim x 2 bytes */
@@ -37,13 +38,6 @@ static struct kvt *open_l1(unsigned int slots, const char *extra_key, const char
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	return kvt;
-}
-
-static struct kvt_key key_of(uint64_t id)
-{
-	struct kvt_key k = { id * 0x9E3779B97F4A7C15ull + 1, id };
-
-	return k;
 }
 
 static void fill(uint8_t *buf, size_t len, uint64_t id)

@@ -26,6 +26,7 @@
 
 #include "actors/restore.h"
 #include "kvtier.h"
+#include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 
 /* chunk_size 16 x 1 layer x 2 (K,V) x 1 head x 1024 dim x 2 bytes */
@@ -45,14 +46,6 @@ static const char *shm_dir(void)
 	return harness_tmpdir(1);
 }
 
-static void set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-
-	if (kvt_config_set(cfg, key, val, err, sizeof(err)))
-		harness_fail(__FILE__, __LINE__, "%s", err);
-}
-
 /*
  * Open a primary-mode instance on a fresh file named @name with room for
  * about @nslots 64 KiB slots (plus room for the superblock and headers),
@@ -69,46 +62,29 @@ static struct kvt *open_restore(const char *name, unsigned int nslots, const cha
 
 	snprintf(path, sizeof(path), "%s/%s.img", dir, name);
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	set(cfg, "chunk_size", "16");
-	set(cfg, "kv_layers", "1");
-	set(cfg, "kv_heads", "1");
-	set(cfg, "head_dim", "1024");
-	set(cfg, "kv_dtype", "bfloat16");
-	set(cfg, "model_name", "test-model");
-	set(cfg, "put_wait_ms", "5000");
-	set(cfg, "local_cpu", "false");
-	set(cfg, "dax.mode", "primary");
-	set(cfg, "dax.eviction", "none");
-	set(cfg, "dax.restore_workers", "2");
-	set(cfg, "dax.device_path", path);
-	set(cfg, "dax.allow_file_backing", "true");
+	cfg_set(cfg, "chunk_size", "16");
+	cfg_set(cfg, "kv_layers", "1");
+	cfg_set(cfg, "kv_heads", "1");
+	cfg_set(cfg, "head_dim", "1024");
+	cfg_set(cfg, "kv_dtype", "bfloat16");
+	cfg_set(cfg, "model_name", "test-model");
+	cfg_set(cfg, "put_wait_ms", "5000");
+	cfg_set(cfg, "local_cpu", "false");
+	cfg_set(cfg, "dax.mode", "primary");
+	cfg_set(cfg, "dax.eviction", "none");
+	cfg_set(cfg, "dax.restore_workers", "2");
+	cfg_set(cfg, "dax.device_path", path);
+	cfg_set(cfg, "dax.allow_file_backing", "true");
 	snprintf(num, sizeof(num), "%.17g", (double)((uint64_t)(nslots + 2) * CHUNK) / GIB);
-	set(cfg, "dax.max_dax_size", num);
+	cfg_set(cfg, "dax.max_dax_size", num);
 	for (; kv && kv[0]; kv += 2)
-		set(cfg, kv[0], kv[1]);
+		cfg_set(cfg, kv[0], kv[1]);
 	ret = kvt_open(cfg, &kvt);
 	kvt_config_free(cfg);
 	if (ret)
 		harness_fail(__FILE__, __LINE__, "kvt_open: %d (%s)", ret, kvt_strerror(ret));
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	return kvt;
-}
-
-static struct kvt_stats stats_of(struct kvt *kvt)
-{
-	struct kvt_stats st;
-
-	memset(&st, 0, sizeof(st));
-	CHECK_EQ(kvt_stats(kvt, &st), 0);
-	return st;
-}
-
-/* Key @id (any version of it). */
-static struct kvt_key key_of(uint64_t id)
-{
-	struct kvt_key k = { id * 0x9E3779B97F4A7C15ull + 1, id };
-
-	return k;
 }
 
 /* Every third id is a partial chunk; its length varies with id and version. */

@@ -16,18 +16,11 @@
 #include <string.h>
 
 #include "kvtier.h"
+#include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 
 #define CHUNK 65536 /* chunk_size 16 x 1 layer x 2 x 1 head x 1024 dim x 2 bytes */
 #define NKEYS 48
-
-static void set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-
-	if (kvt_config_set(cfg, key, val, err, sizeof(err)))
-		harness_fail(__FILE__, __LINE__, "%s", err);
-}
 
 /* Primary mode on a /dev/shm device; @slab_bytes 0 for the default. */
 static struct kvt *open_dax(const char *slab_bytes)
@@ -39,29 +32,22 @@ static struct kvt *open_dax(const char *slab_bytes)
 
 	snprintf(path, sizeof(path), "%s/sink-%d.img", harness_tmpdir(1), seq++);
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	set(cfg, "chunk_size", "16");
-	set(cfg, "kv_layers", "1");
-	set(cfg, "kv_heads", "1");
-	set(cfg, "head_dim", "1024");
-	set(cfg, "local_cpu", "false");
-	set(cfg, "dax.mode", "primary");
-	set(cfg, "dax.device_path", path);
-	set(cfg, "dax.allow_file_backing", "true");
-	set(cfg, "dax.max_dax_size", "0.01");
-	set(cfg, "dax.restore_workers", "2");
+	cfg_set(cfg, "chunk_size", "16");
+	cfg_set(cfg, "kv_layers", "1");
+	cfg_set(cfg, "kv_heads", "1");
+	cfg_set(cfg, "head_dim", "1024");
+	cfg_set(cfg, "local_cpu", "false");
+	cfg_set(cfg, "dax.mode", "primary");
+	cfg_set(cfg, "dax.device_path", path);
+	cfg_set(cfg, "dax.allow_file_backing", "true");
+	cfg_set(cfg, "dax.max_dax_size", "0.01");
+	cfg_set(cfg, "dax.restore_workers", "2");
 	if (slab_bytes)
-		set(cfg, "dax.retrieve_staging_slab_bytes", slab_bytes);
+		cfg_set(cfg, "dax.retrieve_staging_slab_bytes", slab_bytes);
 	CHECK_EQ(kvt_open(cfg, &kvt), 0);
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	return kvt;
-}
-
-static struct kvt_key key_of(uint64_t id)
-{
-	struct kvt_key k = { id * 0x9E3779B97F4A7C15ull + 7, id };
-
-	return k;
 }
 
 static size_t len_of(uint64_t id)
@@ -246,16 +232,16 @@ TEST(too_small_slab_refused)
 
 	snprintf(path, sizeof(path), "%s/small-slab.img", harness_tmpdir(1));
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	set(cfg, "chunk_size", "16");
-	set(cfg, "kv_layers", "1");
-	set(cfg, "kv_heads", "1");
-	set(cfg, "head_dim", "1024");
-	set(cfg, "local_cpu", "false");
-	set(cfg, "dax.mode", "primary");
-	set(cfg, "dax.device_path", path);
-	set(cfg, "dax.allow_file_backing", "true");
-	set(cfg, "dax.max_dax_size", "0.01");
-	set(cfg, "dax.retrieve_staging_slab_bytes", "65536");
+	cfg_set(cfg, "chunk_size", "16");
+	cfg_set(cfg, "kv_layers", "1");
+	cfg_set(cfg, "kv_heads", "1");
+	cfg_set(cfg, "head_dim", "1024");
+	cfg_set(cfg, "local_cpu", "false");
+	cfg_set(cfg, "dax.mode", "primary");
+	cfg_set(cfg, "dax.device_path", path);
+	cfg_set(cfg, "dax.allow_file_backing", "true");
+	cfg_set(cfg, "dax.max_dax_size", "0.01");
+	cfg_set(cfg, "dax.retrieve_staging_slab_bytes", "65536");
 	CHECK_EQ(kvt_open(cfg, &kvt), -EINVAL);
 	CHECK(kvt == NULL);
 	kvt_config_free(cfg);
@@ -270,7 +256,7 @@ TEST(no_dax_tier_is_enodev)
 	struct host_sink s = { .fail_at = -1 };
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	set(cfg, "max_local_cpu_size", "0.01");
+	cfg_set(cfg, "max_local_cpu_size", "0.01");
 	CHECK_EQ(kvt_open(cfg, &kvt), 0);
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_get_sink(kvt, &k, 1, host_sink, &s, &out), -ENODEV);

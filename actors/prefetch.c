@@ -25,6 +25,16 @@ static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 	uint64_t one = 1;
 	ssize_t hits = kvt_copy_out(kvt, req->entries, req->bufs, req->hits, req->out_lens);
 
+	/* the prefix goes on in the L2 tiers only if nothing above broke it */
+	if (req->keys && hits >= 0 && (size_t)hits == req->hits && req->hits < req->n) {
+		size_t h = req->hits;
+		ssize_t more = l2_fetch(kvt, req->keys + h, req->n - h, req->bufs + h,
+					req->buf_lens + h, req->out_lens + h, true);
+
+		if (more > 0)
+			hits += more;
+	}
+
 	if (req->cb)
 		req->cb(req->cb_arg, req->ticket, hits);
 	if (write(kvt->event_fd, &one, sizeof(one)) != sizeof(one)) {

@@ -23,6 +23,9 @@ enum prefetch_op {
 struct prefetch_req {
 	uint64_t ticket;
 	size_t hits;              /* borrowed prefix length */
+	size_t n;                 /* keys asked for */
+	struct kvt_key *keys;     /* with L2 tiers: all n, to continue the prefix there */
+	const size_t *buf_lens;
 	void *const *bufs;
 	size_t *out_lens;
 	kvt_prefetch_cb cb;

@@ -19,6 +19,36 @@
 
 #define GET_STACK_KEYS 128
 
+/* The holes kvt_copy_out() left (out_lens 0), filled from the L2 tiers in
+ * place.  Return: @got plus the chunks L2 supplied, or a negative code. */
+static ssize_t get_from_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n,
+			   void *const *bufs, const size_t *buf_lens, size_t *out_lens, ssize_t got)
+{
+	size_t holes = n - (size_t)got, k = 0;
+	size_t scratch = holes * (sizeof(struct kvt_key) + sizeof(void *) + 3 * sizeof(size_t));
+	char *mem = mem_alloc(scratch);
+	struct kvt_key *hk = (struct kvt_key *)mem;
+	void **hb = (void **)(hk + holes);
+	size_t *hl = (size_t *)(hb + holes), *ho = hl + holes, *hi = ho + holes;
+	ssize_t more;
+
+	if (!mem)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (out_lens[i])
+			continue;
+		hk[k] = keys[i];
+		hb[k] = bufs[i];
+		hl[k] = buf_lens[i];
+		hi[k++] = i;
+	}
+	more = l2_fetch(kvt, hk, k, hb, hl, ho, false);
+	for (size_t j = 0; more > 0 && j < k; j++)
+		out_lens[hi[j]] = ho[j];
+	mem_free(mem);
+	return more < 0 ? more : got + more;
+}
+
 ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,
 		const size_t *buf_lens, size_t *out_lens)
 {
@@ -46,6 +76,8 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 		}
 	}
 	ret = kvt_copy_out(kvt, ents, bufs, n, out_lens);
+	if (ret >= 0 && (size_t)ret < n && kvt->nl2)
+		ret = get_from_l2(kvt, keys, n, bufs, buf_lens, out_lens, ret);
 	if (ents != stack_ents)
 		mem_free(ents);
 	kvt_exit(kvt);
@@ -65,11 +97,17 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
-	req = mem_alloc(sizeof(*req) + n * sizeof(req->entries[0]));
+	req = mem_alloc(sizeof(*req) + n * sizeof(req->entries[0]) +
+			(kvt->nl2 ? n * sizeof(struct kvt_key) : 0));
 	if (!req) {
 		kvt_exit(kvt);
 		return -ENOMEM;
 	}
+	req->n = n;
+	req->buf_lens = buf_lens;
+	req->keys = kvt->nl2 ? (struct kvt_key *)&req->entries[n] : NULL;
+	if (req->keys)
+		memcpy(req->keys, keys, n * sizeof(*keys));
 	req->ticket = atomic_fetch_add_explicit(&kvt->prefetch_ticket, 1, memory_order_relaxed);
 	req->bufs = bufs;
 	req->out_lens = out_lens;
@@ -118,6 +156,8 @@ int kvt_flush(struct kvt *kvt)
 
 		ret = actor_call(&kvt->daxwriter, &d);
 	}
+	if (!ret)
+		l2_flush(kvt);
 	if (!ret)
 		ret = actor_call(&kvt->index, &m);
 	for (uint32_t i = 0; !ret && i < kvt->nprefetchers; i++) {

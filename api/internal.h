@@ -66,7 +66,24 @@ struct kvt_counters {
 	_Atomic uint64_t restore_spans_merged;
 	_Atomic uint64_t restore_errors;
 	_Atomic uint64_t errors;
+	alignas(64) _Atomic uint64_t l2_hits;
+	_Atomic uint64_t l2_misses;
+	_Atomic uint64_t l2_bytes_in;
+	_Atomic uint64_t l2_bytes_out;
+	_Atomic uint64_t l2_write_errors;
+	_Atomic uint64_t l2_promotions;
+	_Atomic uint64_t staging_timeouts;
+	_Atomic uint64_t staging_inflight;
 };
+
+/* One opened L2 adapter. */
+struct l2_tier {
+	const struct kvt_l2_ops *ops;
+	struct kvt_l2_adapter *a;
+};
+
+struct l2_registry;
+struct l2_conf_list;
 
 /*
  * What every call touches lives in shards, one cache line each, so engine
@@ -105,6 +122,14 @@ struct kvt {
 	uint32_t nrestorers;
 	uint32_t restore_max_regions;   /* regions per restore wave */
 	struct slab slab;               /* DAX tier only */
+	struct l2_tier l2[KVT_L2_MAX_ADAPTERS]; /* priority order */
+	uint32_t nl2;
+	struct l2_registry *l2reg;
+	struct l2_conf_list *l2conf;
+	struct actor l2done;            /* finishes L2 write-throughs; when nl2 */
+	alignas(64) _Atomic uint32_t l2_windows; /* write-through windows not finished */
+	_Atomic uint32_t l2_finished_seq;        /* bumped by every finish, for kvt_flush() */
+	bool staging;                   /* L1 slots only stage L2 writes (local_cpu false) */
 	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
@@ -231,6 +256,58 @@ void *kvt_restore_plan_buf(struct kvt *kvt, struct entry *const *ents, void *con
  */
 ssize_t kvt_copy_out(struct kvt *kvt, struct entry **ents, void *const *dsts, size_t n,
 		     size_t *out_lens);
+
+/*
+ * kvt_fill_tier() - copy chunks from the caller's buffers into tier @t, in
+ * windows, waiting at most @wait_ms per slot for eviction: a cache fill, no
+ * write-through, no callback.  @res (n) receives 0 stored, 1 present, or a
+ * negative code.
+ * Threads: any but the index actor, inside kvt_enter().
+ */
+void kvt_fill_tier(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
+		   const void *const *bufs, const size_t *lens, size_t n, int *res,
+		   unsigned int wait_ms);
+
+/* L2 tiers (api/l2.c). */
+int l2_open(struct kvt *kvt, char *err, size_t errlen);
+int l2_start(struct kvt *kvt);  /* the l2done actor; after l2_open */
+void l2_stop(struct kvt *kvt);  /* after every operation drained */
+void l2_close(struct kvt *kvt);
+
+/*
+ * l2_write_through() - queue chunk i (@keys[i], bytes at @bufs[i], @lens[i])
+ * to every L2 adapter.  The chunk's memory is held until every adapter is
+ * done with it: an L1 borrow in @ents[i] (dropped then), or in staging
+ * mode the RESERVED L1 slot @slots[i]/@gens[i] (freed then).  @cb fires per
+ * key stored in every adapter, with index @idx[i], on the l2done actor.
+ * Always consumes the borrows or slots.  n <= 64.
+ * Threads: any, inside kvt_enter().  Blocks: at most mailbox_wait_ms per
+ * adapter whose queue is full (backpressure).
+ */
+void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
+		      const size_t *lens, size_t n, struct entry *const *ents,
+		      const uint32_t *slots, const uint64_t *gens, kvt_put_cb cb, void *cb_arg,
+		      const size_t *idx);
+
+/*
+ * l2_fetch() - fill @bufs from the L2 tiers: each key from the first
+ * adapter (priority order) holding it.  @prefix: only the consecutive hits
+ * from key 0 count (async prefetch); otherwise positional with holes.
+ * Sets @out_lens (0 for a miss); promotes what it loaded into L1 when L1
+ * is a cache (local_cpu true).
+ * Threads: any, inside kvt_enter().  Blocks: until the adapters answer.
+ * Return: keys loaded (the prefix length with @prefix).
+ */
+ssize_t l2_fetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,
+		 const size_t *buf_lens, size_t *out_lens, bool prefix);
+
+/* l2_flush() - wait until every write-through queued so far finished.
+ * Threads: any but the l2done actor and adapter threads. */
+void l2_flush(struct kvt *kvt);
+
+/* l2_contains_prefix() - consecutive keys from key 0 some adapter holds
+ * (looked up, then unlocked).  Threads: any, inside kvt_enter(). */
+size_t l2_contains_prefix(struct kvt *kvt, const struct kvt_key *keys, size_t n);
 
 /* Staging slab (api/slab.c).  slab_take_set() waits at most
  * actors.mailbox_wait_ms for a free set; it fills @regions (2 x

@@ -10,6 +10,10 @@
  * generation no longer matches is stale and is refused without touching the
  * slot.  Each live lease counts as one kvt_enter() operation, so close waits
  * for leases too.
+ *
+ * In staging-buffer mode a reservation is an L1 staging buffer: L1 is not
+ * a readable tier, and a commit hands the buffer to the L2 adapters, which
+ * free it once they stored it.
  */
 #include <errno.h>
 
@@ -25,10 +29,15 @@ static uint32_t lease_kind(uint32_t kind, uint32_t tier)
 	return kind | tier << 16;
 }
 
+/* The tier index of a staging buffer's lease: not one of kvt->tiers. */
+#define LEASE_STAGING KVT_MAX_TIERS
+
 static struct tier *lease_tier(struct kvt *kvt, const struct kvt_lease *lease)
 {
 	uint32_t i = lease->kind >> 16;
 
+	if (i == LEASE_STAGING)
+		return kvt->staging ? &kvt->l1 : NULL;
 	return i < kvt->ntiers ? kvt->tiers[i] : NULL;
 }
 
@@ -36,6 +45,8 @@ static uint32_t tier_index(struct kvt *kvt, const struct tier *t)
 {
 	uint32_t i = 0;
 
+	if (kvt->staging && t == &kvt->l1)
+		return LEASE_STAGING;
 	while (kvt->tiers[i] != t)
 		i++;
 	return i;
@@ -52,7 +63,12 @@ int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease)
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
-	ret = slots_take(&t->slots, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction, t);
+	if (kvt->staging)
+		ret = slots_take(&t->slots, &slot, &gen, kvt->cfg.staging_wait_ms, NULL, NULL) ?
+			      -ETIMEDOUT : 0;
+	else
+		ret = slots_take(&t->slots, &slot, &gen, kvt->cfg.put_wait_ms, kvt_kick_eviction,
+				 t);
 	if (ret) {
 		kvt_exit(kvt);
 		return ret;
@@ -79,6 +95,22 @@ static struct tier *reservation_tier(struct kvt *kvt, const struct kvt_lease *le
 	return t;
 }
 
+/* Staging-buffer mode: the L2 adapters take the buffer, and free it. */
+static int commit_staged(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *key,
+			 size_t len)
+{
+	const void *data = lease->data;
+	size_t idx = 0;
+
+	COUNT(kvt, staging_inflight, 1);
+	l2_write_through(kvt, key, &data, &len, 1, NULL, &lease->slot, &lease->gen, NULL, NULL,
+			 &idx);
+	lease->kind = LEASE_NONE;
+	COUNT(kvt, puts, 1);
+	kvt_exit(kvt);
+	return 0;
+}
+
 int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *key,
 	       size_t len)
 {
@@ -98,12 +130,15 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 		return -EMSGSIZE;
 	if (atomic_load_explicit(&kvt->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
+	if (kvt->staging)
+		return commit_staged(kvt, lease, key, len);
 	e = kvt_new_entry(t, key, lease->slot, lease->gen, len);
 	if (!e)
 		return -ENOMEM;
-	/* tiered: borrowed before it is findable, for the write-through */
-	if (tiered)
-		atomic_store_explicit(&e->holds, HOLD_BORROW, memory_order_relaxed);
+	/* borrowed before it is findable, one borrow per write-through */
+	if (tiered || kvt->nl2)
+		atomic_store_explicit(&e->holds, HOLD_BORROW * ((uint64_t)tiered + (kvt->nl2 > 0)),
+				      memory_order_relaxed);
 	/* the device header says VALID before any reader can find the entry */
 	if (t->fmt)
 		daxfmt_commit(t->fmt, lease->slot, key, (uint32_t)len, lease->gen);
@@ -126,6 +161,12 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 	TIER_COUNT(t, bytes_in, len);
 	if (tiered)
 		kvt_write_through(kvt, e, NULL, NULL, 0);
+	if (kvt->nl2) {
+		const void *data = entry_data(e);
+		size_t idx = 0;
+
+		l2_write_through(kvt, key, &data, &len, 1, &e, NULL, NULL, NULL, NULL, &idx);
+	}
 	kvt_exit(kvt);
 	return 0;
 }

@@ -13,6 +13,7 @@
 #include "actors/index.h"
 #include "api/internal.h"
 #include "core/log.h"
+#include "core/mem.h"
 
 struct entry *kvt_borrow_key(struct kvt *kvt, const struct kvt_key *key)
 {
@@ -88,6 +89,10 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	while (hits < n && contains_one_rcu(kvt, &keys[hits], pin, now, &first_pins, &pins))
 		hits++;
 	kvt_rcu_read_unlock();
+	/* L2 hits extend the prefix; they are not pinned (L2 tiers lock only
+	 * between a lookup and its load) */
+	if (hits < n && kvt->nl2)
+		hits += l2_contains_prefix(kvt, keys + hits, n - hits);
 	SHARD_COUNT(kvt, lookups, n);
 	SHARD_COUNT(kvt, lookup_hits, hits);
 	if (pin) {
@@ -132,6 +137,41 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n)
 	return (ssize_t)unpinned;
 }
 
+/* Delete from every L2 tier the keys @results does not say are pinned,
+ * and fold the outcome in: removed anywhere is removed.
+ * Return: keys removed from L2 only. */
+static size_t remove_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n, int *results)
+{
+	struct kvt_key ks[64];
+	size_t idx[64], removed = 0;
+	int res[64];
+
+	for (size_t base = 0; base < n; base += 64) {
+		size_t w = n - base < 64 ? n - base : 64, k = 0;
+
+		for (size_t i = base; i < base + w; i++) {
+			if (results[i] == -EBUSY)
+				continue;
+			ks[k] = keys[i];
+			idx[k++] = i;
+		}
+		for (uint32_t a = 0; k && a < kvt->nl2; a++) {
+			kvt->l2[a].ops->remove(kvt->l2[a].a, ks, k, res);
+			for (size_t j = 0; j < k; j++) {
+				int *r = &results[idx[j]];
+
+				if (res[j] == 0 && *r != 0) {
+					removed++;
+					*r = 0;
+				} else if (res[j] == -EBUSY && *r == -ENOENT) {
+					*r = -EBUSY;
+				}
+			}
+		}
+	}
+	return removed;
+}
+
 ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		   unsigned int flags, int *results)
 {
@@ -139,13 +179,25 @@ ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		.keys = keys, .n = n, .force = flags & KVT_FORCE, .results = results,
 	};
 	struct actor_msg m = { .op = INDEX_REMOVE, .ptr = { &rm } };
+	int *own = NULL;
 	int ret;
 
 	if (n && !keys)
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
+	if (kvt->nl2 && !results && n) {
+		own = mem_alloc(n * sizeof(*own));
+		if (!own) {
+			kvt_exit(kvt);
+			return -ENOMEM;
+		}
+		rm.results = own;
+	}
 	ret = n ? actor_call(&kvt->index, &m) : 0;
+	if (!ret && kvt->nl2 && n)
+		rm.removed += remove_l2(kvt, keys, n, rm.results);
+	mem_free(own);
 	kvt_exit(kvt);
 	return ret ? ret : (ssize_t)rm.removed;
 }

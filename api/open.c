@@ -115,6 +115,12 @@ static int l1_open(struct kvt *kvt)
 		slots_destroy(&t->slots);
 		return ret;
 	}
+	if (kvt->staging) {
+		/* staging slots are never linked: nothing to read or evict */
+		kvt->primary = t;
+		log_info("open: %u L1 staging buffers of %zu bytes", nslots, kvt->chunk_bytes);
+		return 0;
+	}
 	t->evict_low = watermark(cfg->l1_evict_low, nslots);
 	t->evict_high = watermark(cfg->l1_evict_high, nslots);
 	kvt->tiers[kvt->ntiers++] = t;
@@ -159,6 +165,9 @@ static int start_actors(struct kvt *kvt)
 		if (ret)
 			goto err_stop_restorers;
 	}
+	ret = l2_start(kvt);
+	if (ret)
+		goto err_stop_restorers;
 	for (kvt->nprefetchers = 0; kvt->nprefetchers < cfg->l1_prefetch_workers;
 	     kvt->nprefetchers++) {
 		ret = actor_start(&kvt->prefetchers[kvt->nprefetchers], "prefetch",
@@ -172,6 +181,7 @@ static int start_actors(struct kvt *kvt)
 err_stop_prefetchers:
 	while (kvt->nprefetchers)
 		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
+	l2_stop(kvt);
 err_stop_restorers:
 	while (kvt->nrestorers)
 		actor_stop(&kvt->restorers[--kvt->nrestorers]);
@@ -190,6 +200,9 @@ static void stop_actors(struct kvt *kvt)
 		actor_stop(&kvt->prefetchers[--kvt->nprefetchers]);
 	while (kvt->nrestorers)
 		actor_stop(&kvt->restorers[--kvt->nrestorers]);
+	/* every put window finished before close drained; before the index:
+	 * a finish may still free a slot */
+	l2_stop(kvt);
 	/* before the index: queued DAX writes still insert */
 	actor_stop(&kvt->daxwriter);
 	actor_stop(&kvt->pinmon);
@@ -200,16 +213,25 @@ static void stop_actors(struct kvt *kvt)
 static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 {
 	bool dax = cfg->dax_device_path[0];
+	bool l2 = cfg->l2_adapters[0];
 	bool primary = strcmp(cfg->dax_mode, "primary") == 0;
 
-	if (cfg->use_only_staging_buffer) {
-		/* staging-buffer mode stages writes to the L2 adapters, which this
-		 * build does not have yet: refuse rather than ignore the knob */
-		snprintf(err, errlen, "use_only_staging_buffer: \"true\": needs an L2 adapter, which this build does not have");
+	if (cfg->use_only_staging_buffer && !l2) {
+		snprintf(err, errlen, "use_only_staging_buffer: \"true\": stages writes to L2 adapters, and l2_adapters is empty");
 		return -EINVAL;
 	}
-	if (!cfg->local_cpu && !dax) {
-		snprintf(err, errlen, "local_cpu: \"false\": needs a lower tier (dax.device_path) and none is configured");
+	if (!cfg->local_cpu && !dax && !l2) {
+		snprintf(err, errlen, "local_cpu: \"false\": needs a lower tier (dax.device_path or l2_adapters) and none is configured");
+		return -EINVAL;
+	}
+	if (!cfg->local_cpu && !dax &&
+	    cfg->max_local_cpu_size * (double)(1u << 30) < (double)config_chunk_bytes(cfg)) {
+		snprintf(err, errlen, "max_local_cpu_size: \"%g\": the L1 staging area holds no chunk of %zu bytes",
+			 cfg->max_local_cpu_size, config_chunk_bytes(cfg));
+		return -EINVAL;
+	}
+	if (cfg->use_only_staging_buffer && dax) {
+		snprintf(err, errlen, "use_only_staging_buffer: \"true\": not with a DAX tier (dax.device_path); DAX primary mode already keeps L1 out");
 		return -EINVAL;
 	}
 	if (!dax)
@@ -264,7 +286,10 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 	kvt->chunk_bytes = config_chunk_bytes(cfg);
 	kvt_namespace_seed(cfg->model_name, cfg->world_size, cfg->worker_id, cfg->kv_dtype,
 			   cfg->kv_layout, cfg->tenant_salt, &kvt->ns_seed);
-	if (cfg->local_cpu) {
+	/* without DAX, local_cpu false leaves L1 a staging area for L2 writes:
+	 * with or without use_only_staging_buffer, nothing in it is readable */
+	kvt->staging = !cfg->local_cpu && !cfg->dax_device_path[0];
+	if (cfg->local_cpu || kvt->staging) {
 		ret = l1_open(kvt);
 		if (ret)
 			goto err_free;
@@ -284,10 +309,15 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out)
 			goto err_dax;
 		}
 	}
+	ret = l2_open(kvt, err, sizeof(err));
+	if (ret) {
+		log_error("%s", err);
+		goto err_dax;
+	}
 	kvt->crdp = create_call_rcu_data(0, -1);
 	if (!kvt->crdp) {
 		ret = -ENOMEM;
-		goto err_dax;
+		goto err_l2;
 	}
 	kvt->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (kvt->event_fd < 0) {
@@ -304,6 +334,8 @@ err_eventfd:
 	close(kvt->event_fd);
 err_crdp:
 	free_call_rcu(kvt->crdp);
+err_l2:
+	l2_close(kvt);
 err_dax:
 	slab_close(kvt);
 	if (kvt->has_dax)
@@ -345,6 +377,7 @@ int kvt_close(struct kvt *kvt)
 	index_destroy_all(kvt);
 	rcu_barrier();
 	free_call_rcu(kvt->crdp);
+	l2_close(kvt);
 	close(kvt->event_fd);
 	slab_close(kvt);
 	dax_close(kvt);

@@ -241,10 +241,111 @@ int kvt_write_through(struct kvt *kvt, struct entry *e, kvt_put_cb cb, void *cb_
 	return 0;
 }
 
+void kvt_fill_tier(struct kvt *kvt, struct tier *t, const struct kvt_key *keys,
+		   const void *const *bufs, const size_t *lens, size_t n, int *res,
+		   unsigned int wait_ms)
+{
+	size_t window = window_for(t);
+
+	for (size_t base = 0; base < n; base += window) {
+		size_t w = n - base < window ? n - base : window;
+
+		store_window(kvt, t, keys + base, bufs + base, lens + base, w, res + base,
+			     wait_ms, false, NULL, NULL);
+	}
+}
+
+/* Count a put's per-key outcome and record it. */
+static void put_result(struct kvt *kvt, int res, int *results, size_t i)
+{
+	if (res == 1)
+		COUNT(kvt, put_duplicates, 1);
+	else if (res < 0)
+		COUNT(kvt, put_errors, 1);
+	if (results)
+		results[i] = res;
+}
+
+/*
+ * Staging-buffer mode: copy each chunk into a free L1 slot that is never
+ * linked, so no lookup sees it and nothing evicts it, and hand the window
+ * to the L2 adapters; the slot is freed once every adapter answered.  A
+ * full staging area is waited for at most staging_wait_ms.
+ */
+static ssize_t staging_put(struct kvt *kvt, const struct kvt_key *keys,
+			   const void *const *bufs, const size_t *lens, size_t n, int *results,
+			   kvt_put_cb cb, void *cb_arg)
+{
+	struct tier *t = &kvt->l1;
+	ssize_t queued = 0;
+
+	for (size_t base = 0; base < n; base += PUT_WINDOW) {
+		size_t w = n - base < PUT_WINDOW ? n - base : PUT_WINDOW, k = 0;
+		struct kvt_key ks[PUT_WINDOW];
+		const void *ptrs[PUT_WINDOW];
+		size_t ls[PUT_WINDOW], idx[PUT_WINDOW];
+		uint32_t slots[PUT_WINDOW];
+		uint64_t gens[PUT_WINDOW];
+
+		for (size_t i = base; i < base + w; i++) {
+			int res = 0;
+
+			if (lens[i] > kvt->chunk_bytes)
+				res = -EMSGSIZE;
+			else if (slots_take(&t->slots, &slots[k], &gens[k], kvt->cfg.staging_wait_ms,
+					    NULL, NULL))
+				res = -ETIMEDOUT;
+			if (res == -ETIMEDOUT) {
+				COUNT(kvt, staging_timeouts, 1);
+				log_warn("put: staging area full: no L1 staging buffer freed within staging_wait_ms=%u (%u buffers, all waiting on L2 writes)",
+					 kvt->cfg.staging_wait_ms, t->slots.nslots);
+			}
+			put_result(kvt, res, results, i);
+			if (res)
+				continue;
+			memcpy(tier_slot_ptr(t, slots[k]), bufs[i], lens[i]);
+			COUNT(kvt, staging_inflight, 1);
+			ks[k] = keys[i];
+			ptrs[k] = tier_slot_ptr(t, slots[k]);
+			ls[k] = lens[i];
+			idx[k++] = i;
+		}
+		if (k)
+			l2_write_through(kvt, ks, ptrs, ls, k, NULL, slots, gens, cb, cb_arg, idx);
+		queued += (ssize_t)k;
+	}
+	return queued;
+}
+
+/* Queue the chunks @res says were stored to every L2 adapter, from their
+ * borrowed L1 (or DAX primary) copies. */
+static void put_to_l2(struct kvt *kvt, const struct kvt_key *keys, const size_t *lens,
+		      struct entry **borrowed, const int *res, size_t w, size_t base,
+		      kvt_put_cb cb, void *cb_arg)
+{
+	struct kvt_key ks[PUT_WINDOW];
+	const void *ptrs[PUT_WINDOW];
+	struct entry *ents[PUT_WINDOW];
+	size_t ls[PUT_WINDOW], idx[PUT_WINDOW], k = 0;
+
+	for (size_t i = 0; i < w; i++) {
+		if (res[i] != 0)
+			continue;
+		ks[k] = keys[i];
+		ptrs[k] = entry_data(borrowed[i]);
+		ls[k] = lens[i];
+		ents[k] = borrowed[i];
+		idx[k++] = base + i;
+	}
+	if (k)
+		l2_write_through(kvt, ks, ptrs, ls, k, ents, NULL, NULL, cb, cb_arg, idx);
+}
+
 ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
 		const size_t *lens, size_t n, int *results, kvt_put_cb cb, void *cb_arg)
 {
 	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
+	bool l2 = kvt->nl2 > 0;
 	size_t window = window_for(kvt->primary);
 	ssize_t stored = 0;
 
@@ -252,30 +353,39 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
+	if (kvt->staging) {
+		stored = staging_put(kvt, keys, bufs, lens, n, results, cb, cb_arg);
+		COUNT(kvt, puts, stored);
+		kvt_exit(kvt);
+		return stored;
+	}
 	for (size_t base = 0; base < n; base += window) {
 		size_t w = n - base < window ? n - base : window;
 		struct entry *borrowed[PUT_WINDOW];
 		int res[PUT_WINDOW];
 
 		store_window(kvt, kvt->primary, keys + base, bufs + base, lens + base, w, res,
-			     kvt->cfg.put_wait_ms, true, tiered ? borrowed : NULL, NULL);
+			     kvt->cfg.put_wait_ms, true, tiered || l2 ? borrowed : NULL, NULL);
 		for (size_t i = 0; i < w; i++) {
 			if (res[i] == 0) {
 				stored++;
+				/* with L2 tiers the callback waits for them; the DAX
+				 * write-through then gets a borrow of its own */
+				if (tiered && l2)
+					atomic_fetch_add_explicit(&borrowed[i]->holds, HOLD_BORROW,
+								  memory_order_relaxed);
 				/* a failed write-through leaves the chunk in L1 only:
 				 * stored, counted in dax_write_errors, no callback */
 				if (tiered)
-					kvt_write_through(kvt, borrowed[i], cb, cb_arg, base + i);
-				else if (cb)
+					kvt_write_through(kvt, borrowed[i], l2 ? NULL : cb, cb_arg,
+							  base + i);
+				else if (cb && !l2)
 					cb(cb_arg, &keys[base + i], base + i);
-			} else if (res[i] == 1) {
-				COUNT(kvt, put_duplicates, 1);
-			} else {
-				COUNT(kvt, put_errors, 1);
 			}
-			if (results)
-				results[base + i] = res[i];
+			put_result(kvt, res[i], results, base + i);
 		}
+		if (l2)
+			put_to_l2(kvt, keys + base, lens + base, borrowed, res, w, base, cb, cb_arg);
 	}
 	COUNT(kvt, puts, stored);
 	kvt_exit(kvt);

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/l2_registry.h"
 
 #define LOAD(kvt, field) atomic_load_explicit(&(kvt)->c.field, memory_order_relaxed)
 #define TLOAD(t, field) atomic_load_explicit(&(t)->c.field, memory_order_relaxed)
@@ -80,6 +81,23 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 		out->mailbox_full_waits += as.full_waits;
 		out->mailbox_timeouts += as.timeouts;
 	}
+	out->l2_adapters = kvt->nl2;
+	out->l2_unhealthy = 0;
+	for (uint32_t i = 0; i < kvt->nl2; i++) {
+		struct kvt_l2_status st = { .is_healthy = true };
+
+		kvt->l2[i].ops->status(kvt->l2[i].a, &st);
+		out->l2_unhealthy += !st.is_healthy;
+	}
+	out->l2_plugin_errors = kvt->l2reg ? kvt->l2reg->nerrors : 0;
+	out->l2_hits = LOAD(kvt, l2_hits);
+	out->l2_misses = LOAD(kvt, l2_misses);
+	out->l2_bytes_in = LOAD(kvt, l2_bytes_in);
+	out->l2_bytes_out = LOAD(kvt, l2_bytes_out);
+	out->l2_write_errors = LOAD(kvt, l2_write_errors);
+	out->l2_promotions = LOAD(kvt, l2_promotions);
+	out->staging_inflight = LOAD(kvt, staging_inflight);
+	out->staging_timeouts = LOAD(kvt, staging_timeouts);
 	if (kvt->has_dax && kvt->primary == &kvt->l1) {
 		actor_stats(&kvt->daxwriter, &as);
 		out->restore_queue_depth += as.depth;
@@ -145,6 +163,17 @@ static const struct stats_row stats_rows[] = {
 	ROW(index_queue_depth, "gauge", "messages queued for the index actor"),
 	ROW(restore_queue_depth, "gauge", "messages queued for restore workers"),
 	ROW(errors, "counter", "internal errors"),
+	ROW(l2_adapters, "gauge", "L2 adapters open"),
+	ROW(l2_unhealthy, "gauge", "L2 adapters reporting is_healthy false"),
+	ROW(l2_plugin_errors, "gauge", "L2 plugins skipped at open"),
+	ROW(l2_hits, "counter", "keys get and prefetch loaded from L2 tiers"),
+	ROW(l2_misses, "counter", "keys get and prefetch did not find in any L2 tier"),
+	ROW(l2_bytes_in, "counter", "bytes written to L2 tiers"),
+	ROW(l2_bytes_out, "counter", "bytes loaded from L2 tiers"),
+	ROW(l2_write_errors, "counter", "chunks some L2 adapter failed to store"),
+	ROW(l2_promotions, "counter", "L2 hits copied into L1"),
+	ROW(staging_inflight, "gauge", "L1 staging buffers waiting on L2 writes"),
+	ROW(staging_timeouts, "counter", "puts that found no staging buffer within staging_wait_ms"),
 };
 
 #define NROWS (sizeof(stats_rows) / sizeof(stats_rows[0]))

@@ -31,6 +31,8 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "core/l2_conf.h"
+#include "core/mem.h"
 #include "kvtier.h"
 
 extern char **environ;
@@ -43,6 +45,7 @@ enum knob_type {
 	KNOB_BOOL,
 	KNOB_STRING,
 	KNOB_ENUM,
+	KNOB_L2_JSON,	/* a string that must parse as l2_conf_parse() wants */
 };
 
 #define KNOB_MIN_OPEN	0x1u	/* value must be > min rather than >= min */
@@ -90,6 +93,10 @@ struct knob {
 	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
 #define KNOB_STR(k, f, d, text)                                               \
 	{ .key = k, .type = KNOB_STRING,                                      \
+	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
+	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
+#define KNOB_L2(k, f, d, text)                                                \
+	{ .key = k, .type = KNOB_L2_JSON,                                     \
 	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
 	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
 #define KNOB_ENUM(k, f, ch, d, text)                                          \
@@ -177,6 +184,10 @@ static const struct knob knobs[] = {
 		  "auto: rank worker_id takes its aligned 1/world_size of the device"),
 	KNOB_STR("dax.sysfs_root", dax_sysfs_root, "/sys",
 		 "where Device-DAX sysfs attributes are read (tests point it at a fake tree)"),
+	KNOB_L2("l2_adapters", l2_adapters, "",
+		"L2 adapters as LMCache JSON, one object or an array, in priority order"),
+	KNOB_STR("l2_plugin_dirs", l2_plugin_dirs, "",
+		 "colon-separated directories of L2 adapter plugins (*.so)"),
 	KNOB_U32("actors.mailbox_depth", mailbox_depth, 64, 1 << 20, KNOB_POW2,
 		 "4096", "messages per actor mailbox, a power of two"),
 	KNOB_U32("actors.mailbox_wait_ms", mailbox_wait_ms, 1, 600000, 0,
@@ -489,6 +500,25 @@ static bool in_range(const struct knob *k, double v)
 }
 
 /* Parse @value for @k into @out (a buffer of k->size bytes). */
+/* The adapter list must parse now, so a bad one is refused where it was
+ * set rather than at kvt_open(); whether each type exists is only known
+ * once plugins load, at kvt_open(). */
+static int l2_json_check(const char *value, char *err, size_t errlen)
+{
+	struct l2_conf_list *l = mem_alloc(sizeof(*l));
+	char why[224];
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	ret = l2_conf_parse(value, l, why, sizeof(why));
+	l2_conf_free(l);
+	mem_free(l);
+	if (ret)
+		config_err(err, errlen, "%s", why);
+	return ret ? -EINVAL : 0;
+}
+
 static int knob_parse(const struct knob *k, const char *value, void *out,
 		      char *err, size_t errlen)
 {
@@ -562,6 +592,7 @@ static int knob_parse(const struct knob *k, const char *value, void *out,
 			return value_err(err, errlen, k->key, value, why);
 		}
 	case KNOB_STRING:
+	case KNOB_L2_JSON:
 		if (strlen(value) >= k->size) {
 			char why[64];
 
@@ -573,6 +604,8 @@ static int knob_parse(const struct knob *k, const char *value, void *out,
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				return value_err(err, errlen, k->key, value,
 						 "contains a control character");
+		if (k->type == KNOB_L2_JSON && l2_json_check(value, err, errlen))
+			return -EINVAL;
 		memset(out, 0, k->size);
 		memcpy(out, value, strlen(value));
 		return 0;
@@ -605,7 +638,7 @@ int config_set_one(struct kvt_config *cfg, const char *key, const char *value,
 		int32_t i;
 		double d;
 		bool b;
-		char s[CONFIG_PATH_MAX];
+		char s[CONFIG_L2_MAX];
 	} v;
 	int ret;
 
@@ -758,6 +791,7 @@ static void knob_format(const struct kvt_config *cfg, const struct knob *k,
 		snprintf(buf, len, "%s", *(const bool *)p ? "true" : "false");
 		break;
 	case KNOB_STRING:
+	case KNOB_L2_JSON:
 	case KNOB_ENUM:
 		snprintf(buf, len, "%.*s", (int)k->size, (const char *)p);
 		break;
@@ -768,7 +802,7 @@ int kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
 		   size_t len)
 {
 	const struct knob *k = key ? knob_find(key) : NULL;
-	char tmp[CONFIG_STR_MAX + 8];
+	char tmp[CONFIG_L2_MAX + 8];
 	size_t n;
 
 	if (!k || !cfg)
@@ -830,8 +864,9 @@ static void yaml_quote(const char *s, char *buf, size_t len)
  */
 int kvt_config_dump(const struct kvt_config *cfg, int fd)
 {
-	char val[CONFIG_STR_MAX + 8], quoted[4 * CONFIG_STR_MAX + 8];
-	char line[5 * CONFIG_STR_MAX + 256];
+	/* a JSON value quotes every quote: twice its length at most */
+	char val[CONFIG_L2_MAX + 8], quoted[2 * CONFIG_L2_MAX + 8];
+	char line[2 * CONFIG_L2_MAX + 512];
 	int ret;
 
 	for (size_t i = 0; i < NKNOBS; i++) {
@@ -839,7 +874,7 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd)
 		const char *v = val;
 
 		knob_format(cfg, k, val, sizeof(val));
-		if (k->type == KNOB_STRING || k->type == KNOB_ENUM) {
+		if (k->type == KNOB_STRING || k->type == KNOB_ENUM || k->type == KNOB_L2_JSON) {
 			yaml_quote(val, quoted, sizeof(quoted));
 			v = quoted;
 		}
@@ -935,4 +970,21 @@ int config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+int kvt_config_add_l2_adapter(struct kvt_config *cfg, const char *json, char *err,
+			      size_t errlen)
+{
+	char *buf = mem_alloc(CONFIG_L2_MAX);
+	int ret;
+
+	if (!cfg || !json)
+		return -EINVAL;
+	if (!buf)
+		return -ENOMEM;
+	ret = l2_conf_append(cfg->l2_adapters, json, buf, CONFIG_L2_MAX, err, errlen);
+	if (!ret)
+		ret = config_set_one(cfg, "l2_adapters", buf, CONFIG_SCALAR, err, errlen);
+	mem_free(buf);
+	return ret == -ENAMETOOLONG ? -E2BIG : ret;
 }

@@ -20,6 +20,7 @@
 #define CONFIG_STR_MAX 256
 #define CONFIG_IGNORED_MAX 64
 #define CONFIG_PATH_MAX 1024
+#define CONFIG_L2_MAX 4096
 
 struct kvt_config {
 	/* LMCache top-level keys */
@@ -66,6 +67,10 @@ struct kvt_config {
 	bool dax_reinit;                /* reformat a device holding another namespace */
 	char dax_partition[16];         /* auto | none */
 	char dax_sysfs_root[CONFIG_PATH_MAX];
+
+	/* L2 adapters (LMCache's --l2-adapter JSON), in priority order */
+	char l2_adapters[CONFIG_L2_MAX];
+	char l2_plugin_dirs[CONFIG_PATH_MAX]; /* colon-separated */
 
 	/* LMCache keys accepted and ignored, for kvt_config_ignored() */
 	char ignored[CONFIG_IGNORED_MAX][64];

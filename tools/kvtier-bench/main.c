@@ -17,6 +17,9 @@ static const struct bench_workload workloads[] = {
 	  lookup_main },
 	{ "restore", "batched kvt_get() restores from a DAX tier against memcpy of the same bytes",
 	  restore_main },
+	{ "disk", "store and load through the fs L2 adapter against raw io_uring O_DIRECT "
+		  "files of the same bytes in the same directory",
+	  disk_main },
 	{ "docqa", "long_doc_qa-shaped queries restored from DAX: latency beside the memcpy bound",
 	  docqa_main },
 };

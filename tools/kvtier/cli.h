@@ -62,6 +62,12 @@ int demo_main(int argc, char **argv);
 /* `kvtier inspect ...`; @argv[0] is "inspect".  Return: an exit code. */
 int inspect_main(int argc, char **argv);
 
+/* inspect_fs.c */
+
+/* `kvtier inspect DIR`: an fs L2 tier's directory.  Return: an exit code
+ * (failure when a file would not be served). */
+int inspect_fs_main(const char *path, bool json, bool verify);
+
 /* stats.c */
 
 /* Every counter as an aligned "name  value  help" table. */

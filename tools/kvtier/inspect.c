@@ -49,6 +49,7 @@ _Static_assert(sizeof(size_t) == 8, "device sizes go to mmap() as size_t uncheck
 struct inspect_opts {
 	const char *path;
 	bool json;
+	bool verify;            /* fs directory: read and check every payload */
 	bool entries;
 };
 
@@ -90,6 +91,7 @@ static void inspect_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kvtier inspect DEVICE [--json] [--entries]\n"
+		"       kvtier inspect DIR [--json] [--verify]\n"
 		"\n"
 		"Print what a DAX device holds, without changing it: each partition's\n"
 		"namespace, format version, slot size and count, and how many slots\n"
@@ -103,7 +105,11 @@ static void inspect_usage(FILE *f)
 		"Every valid payload is read once to check its checksum.  Slots an\n"
 		"instance is writing meanwhile show as torn.  Exit status 1 when\n"
 		"DEVICE is not formatted by kvtier, or a partition's superblock has an\n"
-		"unknown version or a geometry that does not fit.\n",
+		"unknown version or a geometry that does not fit.\n"
+		"\n"
+		"DIR is an fs L2 tier's base_path: chunk files per shard, their bytes,\n"
+		"and every file the adapter would refuse to serve (exit status 1 if\n"
+		"any); --verify also reads every payload and checks its checksum.\n",
 		INSPECT_MAX_ENTRIES);
 }
 
@@ -453,6 +459,7 @@ static int parse_args(struct inspect_opts *o, int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "entries", no_argument, NULL, 'e' },
+		{ "verify", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -467,6 +474,9 @@ static int parse_args(struct inspect_opts *o, int argc, char **argv)
 			break;
 		case 'e':
 			o->entries = true;
+			break;
+		case 'v':
+			o->verify = true;
 			break;
 		case 'h':
 			inspect_usage(stdout);
@@ -495,11 +505,14 @@ int inspect_main(int argc, char **argv)
 {
 	struct inspect_opts o = { 0 };
 	struct inspect in = { .o = &o };
+	struct stat st;
 	int code;
 
 	code = parse_args(&o, argc, argv);
 	if (code >= 0)
 		return code;
+	if (!stat(o.path, &st) && S_ISDIR(st.st_mode))
+		return inspect_fs_main(o.path, o.json, o.verify);
 	if (dev_open(&in.dev, o.path))
 		return CLI_EXIT_FAIL;
 	code = CLI_EXIT_FAIL;

@@ -52,6 +52,7 @@ void main_usage(FILE *f)
 		"  kvtier config check FILE\n"
 		"  kvtier config defaults\n"
 		"  kvtier inspect DEVICE [--json] [--entries]\n"
+		"  kvtier inspect DIR [--json] [--verify]\n"
 		"  kvtier version\n"
 		"\n"
 		"A config is the defaults, then FILE (LMCache YAML), then every KVT_*\n"

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actors/diskwriter.h - the disk writer actor of the fs L2 adapter.
+ *
+ * One actor per adapter instance owns the adapter's io_uring, its open
+ * directories, the size map (key -> bytes, oldest first, for capacity) and
+ * the lookup lock counts.  Everything else posts messages.  Its handlers
+ * block on its own io_uring and on file system calls (that is the actor's
+ * job: engine threads never do) but never on another actor.
+ */
+#ifndef KVT_ACTORS_DISKWRITER_H
+#define KVT_ACTORS_DISKWRITER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "kvtier.h"
+
+struct diskwriter;
+struct dw_job;
+
+/* Runs on the actor thread once a job is finished; it owns @job from then
+ * and frees it with mem_free(). */
+typedef void (*dw_complete_fn)(void *ctx, struct dw_job *job);
+
+struct dw_config {
+	const char *base_path;     /* absolute */
+	const char *tmp_dir;       /* relative to base_path, or NULL */
+	uint64_t read_ahead;       /* bytes of read-ahead on buffered loads; 0: none */
+	bool odirect;
+	bool durable;              /* fsync file before publish, directory after */
+	uint64_t capacity;         /* bytes; 0: unbounded, no eviction */
+	unsigned int io_depth;     /* io_uring entries, a power of two */
+	uint32_t fault_eio_ppm;    /* store/load I/Os per million failed with EIO */
+	bool fault_odirect_einval; /* the first O_DIRECT I/O fails with EINVAL */
+	dw_complete_fn complete;
+	void *ctx;
+};
+
+/*
+ * One STORE, LOOKUP or LOAD task, or one DELETE call.  The submitter
+ * allocates it (with its arrays in the same block) and posts it; the actor
+ * fills the results and hands it to dw_config.complete (tasks) or signals
+ * the DELETE caller, who frees it.
+ */
+struct dw_job {
+	enum kvt_l2_op op;         /* KVT_L2_NOPS for DELETE */
+	size_t n;
+	struct kvt_key *keys;
+	void **bufs;               /* STORE, LOAD */
+	size_t *lens;              /* STORE: payload lengths; LOAD: buffer sizes */
+	struct kvt_l2_task *task;  /* NULL for DELETE */
+	int *results;              /* DELETE: per key, 0, -ENOENT, -EBUSY or -errno */
+	ssize_t deleted;           /* DELETE: keys unlinked */
+};
+
+/* What status() reports; each a snapshot, taken without blocking. */
+struct dw_stats {
+	bool healthy;
+	bool odirect;
+	uint64_t bytes_used;
+	uint64_t capacity;
+	uint64_t chunks;
+	uint64_t errors;
+	uint64_t odirect_fallbacks;
+	uint64_t corrupt_removed;
+	uint64_t enospc_evictions;
+	uint64_t evictions;
+	uint64_t stores;
+	uint64_t loads;
+};
+
+/*
+ * diskwriter_create() - open (creating 0700 where missing) base_path and
+ * tmp_dir, set up the io_uring, scan the shards when a capacity is set, and
+ * start the actor.
+ * @err: receives a message naming the path and the reason.
+ * Threads: any.  Blocks: yes (mkdir, the scan).  Allocates: the state.
+ * Return: 0, or a negative errno with nothing left behind.
+ */
+int diskwriter_create(const struct dw_config *cfg, struct diskwriter **out, char *err,
+		      size_t errlen);
+
+/*
+ * diskwriter_destroy() - handle every job posted so far, stop the actor,
+ * close everything and free.  No post may start once this has begun.
+ * Threads: any but the actor's.  Blocks: until the last job is done.
+ */
+void diskwriter_destroy(struct diskwriter *dw);
+
+/*
+ * diskwriter_submit() - queue a STORE, LOOKUP or LOAD @job; it completes
+ * through dw_config.complete exactly once.
+ * Threads: any.  Blocks: at most the mailbox wait when it is full.
+ * Return: 0, or -ETIMEDOUT (not queued; the caller still owns @job).
+ */
+int diskwriter_submit(struct diskwriter *dw, struct dw_job *job);
+
+/*
+ * diskwriter_delete() - run a DELETE @job and wait for it.
+ * Threads: any but the actor's.  Blocks: until done.
+ * Return: 0 (results in @job), or -ETIMEDOUT (not queued).
+ */
+int diskwriter_delete(struct diskwriter *dw, struct dw_job *job);
+
+/*
+ * diskwriter_unlock() - drop one lookup lock of @key.  Allocates nothing.
+ * Threads: any.  Blocks: while the mailbox stays full (it never fails).
+ */
+void diskwriter_unlock(struct diskwriter *dw, const struct kvt_key *key);
+
+/* Threads: any.  Blocks: never. */
+void diskwriter_stats(struct diskwriter *dw, struct dw_stats *out);
+
+#endif /* KVT_ACTORS_DISKWRITER_H */

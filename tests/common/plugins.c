@@ -1,0 +1,54 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/* tests/common/plugins.c - see plugins.h. */
+#define _GNU_SOURCE
+#include "tests/common/plugins.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tests/common/harness.h"
+
+/* build/<variant>, from this binary's path build/<variant>/tests/<dir>/x */
+static const char *variant_dir(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+
+	CHECK(n > 0);
+	dir[n] = '\0';
+	for (int up = 0; up < 3; up++)
+		*strrchr(dir, '/') = '\0';
+	return dir;
+}
+
+const char *test_plugin_path(const char *name)
+{
+	static char path[4][PATH_MAX];
+	static int turn;
+	char *p = path[turn++ % 4];
+
+	if (!strcmp(name, "l2_mem"))
+		snprintf(p, PATH_MAX, "%s/plugins/kvt_l2_mem.so", variant_dir());
+	else
+		snprintf(p, PATH_MAX, "%s/tests/plugins/kvt_%s.so", variant_dir(), name);
+	CHECK(access(p, R_OK) == 0);
+	return p;
+}
+
+const char *test_plugin_dir(const char *const *names)
+{
+	static char dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/plugins", harness_tmpdir(0));
+	CHECK_EQ(mkdir(dir, 0700), 0);
+	for (const char *const *n = names; *n; n++) {
+		char link[PATH_MAX + 64];
+
+		snprintf(link, sizeof(link), "%s/kvt_%s.so", dir, *n);
+		CHECK_EQ(symlink(test_plugin_path(*n), link), 0);
+	}
+	return dir;
+}

@@ -38,6 +38,15 @@ const char *test_plugin_path(const char *name)
 	return p;
 }
 
+const char *test_tool_path(const char *tool)
+{
+	static char path[PATH_MAX];
+
+	snprintf(path, sizeof(path), "%s/%s", variant_dir(), tool);
+	CHECK(access(path, X_OK) == 0);
+	return path;
+}
+
 const char *test_plugin_dir(const char *const *names)
 {
 	static char dir[PATH_MAX];

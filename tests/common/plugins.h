@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tests/common/plugins.h - the L2 plugins this build made, for tests that
- * load them: the example plugin (plugins/) and the test plugins
- * (tests/plugins/), found beside the running test binary.
+ * tests/common/plugins.h - what this build made beside the running test
+ * binary: the L2 plugins (the example plugin in plugins/, the test plugins
+ * in tests/plugins/) and the tools.
  */
 #ifndef KVT_TESTS_PLUGINS_H
 #define KVT_TESTS_PLUGINS_H
@@ -10,6 +10,9 @@
 /* build/<variant>/.../kvt_<name>.so; "l2_mem" is the example plugin.  The
  * string lives until the fourth next call. */
 const char *test_plugin_path(const char *name);
+
+/* build/<variant>/<tool>: the tools of the same build. */
+const char *test_tool_path(const char *tool);
 
 /* A fresh directory in the case's temp dir holding links to the plugins
  * @names (NULL-terminated): a plugin_dirs entry. */

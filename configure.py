@@ -25,8 +25,13 @@ PACKAGES = [
     "ninja-build", "pkg-config", "gcc", "clang", "libclang-rt-14-dev",
     "liburcu-dev", "libck-dev", "libnuma-dev", "libjemalloc-dev", "liburing-dev",
     "libxxhash-dev", "libyaml-dev", "gnuplot-nox", "valgrind",
+    # the resp L2 adapter, and the real servers its tests start
+    "libhiredis-dev", "redis-server", "redis-tools",
+    # kvtier-poold speaks Maru's protocol (ZeroMQ + MessagePack); its tests use a Python client
+    "libzmq3-dev", "libmsgpack-dev", "python3-zmq", "python3-msgpack",
 ]
-PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1"]
+PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
+             "hiredis", "libzmq", "msgpack"]
 # libck ships no .pc file
 EXTRA_LIBS = ["-lck", "-lm", "-ldl", "-pthread"]
 
@@ -42,7 +47,7 @@ VARIANTS = {
 }
 WARN = "-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter"
 LIB_DIRS = ["core", "actors", "api"]
-TOOLS = ["kvtier", "kvtier-bench", "kvtier-stress"]
+TOOLS = ["kvtier", "kvtier-bench", "kvtier-stress", "kvtier-poold"]
 
 
 def missing_packages():

@@ -26,10 +26,7 @@ static struct kvt *open_instance(bool dax)
 	char path[512];
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "1024");
+	cfg_small_chunk(cfg, "1024");
 	if (dax) {
 		snprintf(path, sizeof(path), "%s/cuda.img", harness_tmpdir(1));
 		cfg_set(cfg, "local_cpu", "false");

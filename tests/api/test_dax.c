@@ -65,10 +65,7 @@ static struct kvt_config *dax_config(const char *path, unsigned int l1_slots,
 	char num[64];
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "64");
+	cfg_small_chunk(cfg, "64");
 	cfg_set(cfg, "model_name", "test-model");
 	cfg_set(cfg, "put_wait_ms", "5000");
 	if (l1_slots) {

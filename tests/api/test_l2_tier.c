@@ -46,10 +46,7 @@ static struct kvt *open_tier(const struct opts *o)
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
 	snprintf(gb, sizeof(gb), "%.12f", (double)o->slots * CHUNK / 1073741824.0 + 1e-12);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "64");
+	cfg_small_chunk(cfg, "64");
 	cfg_set(cfg, "max_local_cpu_size", gb);
 	cfg_set(cfg, "put_wait_ms", "200");
 	cfg_set(cfg, "local_cpu", o->local_cpu ? o->local_cpu : "true");

@@ -62,10 +62,7 @@ static struct kvt *open_restore(const char *name, unsigned int nslots, const cha
 
 	snprintf(path, sizeof(path), "%s/%s.img", dir, name);
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "1024");
+	cfg_small_chunk(cfg, "1024");
 	cfg_set(cfg, "kv_dtype", "bfloat16");
 	cfg_set(cfg, "model_name", "test-model");
 	cfg_set(cfg, "put_wait_ms", "5000");

@@ -32,10 +32,7 @@ static struct kvt *open_dax(const char *slab_bytes)
 
 	snprintf(path, sizeof(path), "%s/sink-%d.img", harness_tmpdir(1), seq++);
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "1024");
+	cfg_small_chunk(cfg, "1024");
 	cfg_set(cfg, "local_cpu", "false");
 	cfg_set(cfg, "dax.mode", "primary");
 	cfg_set(cfg, "dax.device_path", path);
@@ -232,10 +229,7 @@ TEST(too_small_slab_refused)
 
 	snprintf(path, sizeof(path), "%s/small-slab.img", harness_tmpdir(1));
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "1024");
+	cfg_small_chunk(cfg, "1024");
 	cfg_set(cfg, "local_cpu", "false");
 	cfg_set(cfg, "dax.mode", "primary");
 	cfg_set(cfg, "dax.device_path", path);

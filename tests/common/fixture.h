@@ -19,6 +19,16 @@ static inline void cfg_set(struct kvt_config *cfg, const char *key, const char *
 		harness_fail(__FILE__, __LINE__, "%s", err);
 }
 
+/* A chunk of 16 tokens x 1 layer x 2 (K, V) x 1 head x @head_dim bf16
+ * elements: 64 * @head_dim bytes (4 KiB at 64), so tests move little data. */
+static inline void cfg_small_chunk(struct kvt_config *cfg, const char *head_dim)
+{
+	cfg_set(cfg, "chunk_size", "16");
+	cfg_set(cfg, "kv_layers", "1");
+	cfg_set(cfg, "kv_heads", "1");
+	cfg_set(cfg, "head_dim", head_dim);
+}
+
 static inline struct kvt_stats stats_of(struct kvt *kvt)
 {
 	struct kvt_stats st;

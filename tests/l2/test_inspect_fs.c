@@ -35,10 +35,7 @@ static const char *store_three(void)
 	snprintf(dir, sizeof(dir), "%s/fs", harness_tmpdir(0));
 	snprintf(json, sizeof(json), "{\"type\":\"fs\",\"base_path\":\"%s\"}", dir);
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "64");
+	cfg_small_chunk(cfg, "64");
 	cfg_set(cfg, "max_local_cpu_size", "0.001");
 	cfg_set(cfg, "l2_adapters", json);
 	CHECK_EQ(kvt_open(cfg, &kvt), 0);

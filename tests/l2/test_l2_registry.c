@@ -253,10 +253,7 @@ static struct kvt_config *small_config(void)
 	struct kvt_config *cfg;
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "chunk_size", "16");
-	cfg_set(cfg, "kv_layers", "1");
-	cfg_set(cfg, "kv_heads", "1");
-	cfg_set(cfg, "head_dim", "64");
+	cfg_small_chunk(cfg, "64");
 	cfg_set(cfg, "max_local_cpu_size", "0.001");
 	return cfg;
 }

@@ -144,6 +144,9 @@ void json_str(struct json_line *j, const char *key, const char *val);
 void json_u64(struct json_line *j, const char *key, uint64_t val);
 void json_num(struct json_line *j, const char *key, double val, int decimals);
 void json_bool(struct json_line *j, const char *key, bool val);
+/* json_raw() - append @text as is (a "key":[ opening, an object, a closing
+ * bracket); with @key, a "," first unless the object is still empty. */
+void json_raw(struct json_line *j, const char *text, bool key);
 /* json_end() - close the object and print it with a newline to stdout.
  * Return: 0, or -ENOSPC when the object did not fit (nothing printed). */
 int json_end(struct json_line *j);

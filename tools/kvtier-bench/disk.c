@@ -954,23 +954,6 @@ static int plot(const char *file, const struct row *rows, size_t nrows)
 	return 0;
 }
 
-/* json_raw() - append @text as is (an array); "," first when the object
- * already holds a key, as report.c's json_key() does. */
-static void json_raw(struct json_line *j, const char *text, bool key)
-{
-	size_t n = strlen(text) + (key && j->len > 1);
-
-	if (j->overflow || j->len + n + 2 > sizeof(j->buf)) {
-		j->overflow = true;
-		return;
-	}
-	if (key && j->len > 1)
-		j->buf[j->len++] = ',';
-	memcpy(j->buf + j->len, text, strlen(text));
-	j->len += strlen(text);
-	j->buf[j->len] = '\0';
-}
-
 static void json_rows(struct json_line *j, const struct row *rows, size_t nrows, uint64_t reps)
 {
 	json_raw(j, "\"rows\":[", true);

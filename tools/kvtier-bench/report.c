@@ -172,6 +172,13 @@ void json_num(struct json_line *j, const char *key, double val, int decimals)
 		json_put(j, "null");
 }
 
+void json_raw(struct json_line *j, const char *text, bool key)
+{
+	if (key && j->len > 1)
+		json_put(j, ",");
+	json_put(j, "%s", text);
+}
+
 void json_bool(struct json_line *j, const char *key, bool val)
 {
 	json_key(j, key);

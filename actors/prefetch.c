@@ -31,8 +31,10 @@ static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 		ssize_t more = l2_fetch(kvt, req->keys + h, req->n - h, req->bufs + h,
 					req->buf_lens + h, req->out_lens + h, true);
 
-		if (more > 0)
+		if (more > 0) {
 			hits += more;
+			COUNT(kvt, prefetch_hits, more);
+		}
 	}
 
 	if (req->cb)

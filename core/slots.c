@@ -193,7 +193,12 @@ int slots_take(struct slots *s, uint32_t *slot, uint64_t *gen, unsigned int wait
 			atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
 			return -ENOSPC;
 		}
-		waitword_wait(&s->freed_seq, seq, (int)(deadline - now));
+		/* wake up now and then to kick again: what blocked eviction
+		 * (borrows, pins, writes to lower tiers) may be gone without any
+		 * slot having been freed, so no give-back would wake us */
+		waitword_wait(&s->freed_seq, seq,
+			      (int)(deadline - now < SLOTS_KICK_EVERY_MS ? deadline - now :
+									   SLOTS_KICK_EVERY_MS));
 		atomic_fetch_sub_explicit(&s->waiters, 1, memory_order_relaxed);
 	}
 }

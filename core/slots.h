@@ -62,9 +62,13 @@ int slots_init_on(struct slots *s, void *base, size_t slot_bytes, uint32_t nslot
 		  const uint64_t *live_gens);
 void slots_destroy(struct slots *s);
 
+/* How often a waiting slots_take() asks for eviction again. */
+#define SLOTS_KICK_EVERY_MS 20
+
 /*
  * slots_take() - take a free slot, waiting at most @wait_ms for one.
- * @kick: called (with @arg) when the ring is empty, to ask for eviction.
+ * @kick: called (with @arg) when the ring is empty, to ask for eviction,
+ *        and again every SLOTS_KICK_EVERY_MS while it waits.
  * Return: 0 with *@slot and *@gen set (slot RESERVED), or -ENOSPC.
  */
 int slots_take(struct slots *s, uint32_t *slot, uint64_t *gen, unsigned int wait_ms,

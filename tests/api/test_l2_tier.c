@@ -694,3 +694,26 @@ TEST(fs_tier_partial_chunks_and_a_corrupted_file)
 	CHECK(access(path, F_OK) != 0);         /* and removed */
 	CHECK_EQ(kvt_close(b), 0);
 }
+
+TEST(a_put_waiting_for_l1_gets_a_slot_once_l2_writes_release_it)
+{
+	/* both L1 slots are held by writes to a gated L2; when the gate
+	 * opens their borrows drop, and the waiting put must then evict one
+	 * (nothing is freed meanwhile that would wake it) */
+	char json[512];
+	struct opener op = { .delay_ms = 60 };
+	struct opts o = { .slots = 2 };
+	struct kvt *kvt;
+	uint64_t id = 9;
+	pthread_t t;
+	int res[1];
+
+	o.adapters = gate_adapter(json, sizeof(json), op.path, sizeof(op.path));
+	kvt = open_tier(&o);
+	CHECK_EQ(put_range(kvt, 0, 2), 2);
+	CHECK_EQ(pthread_create(&t, NULL, open_later, &op), 0);
+	CHECK_EQ(put_ids(kvt, &id, 1, CHUNK, res), 1);
+	CHECK_EQ(res[0], 0);
+	pthread_join(t, NULL);
+	CHECK_EQ(kvt_close(kvt), 0);
+}

@@ -29,7 +29,7 @@
  * caller's buffer, and verify both (fschunk.h); a bad file is a miss and is
  * unlinked (upstream served any file of the right length).
  *
- * Nothing needs the size map for correctness: lookups statx the real
+ * Nothing needs the size map (core/fs_sizemap.h) for correctness: lookups statx the real
  * names, so processes sharing one directory see each other's chunks and a
  * restart is warm.  The map only drives capacity (oldest first) and holds
  * the lock counts; chunks other processes write are counted once seen.
@@ -61,6 +61,7 @@
 
 #include "actors/actor.h"
 #include "core/fschunk.h"
+#include "core/fs_sizemap.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -114,15 +115,6 @@ struct dw_chunk {
 	struct statx stx;
 };
 
-/* Size map entry; on the age list while sized. */
-struct dw_ent {
-	struct kvt_key key;
-	uint64_t bytes;
-	uint32_t locks;
-	bool sized;
-	struct cds_list_head age;
-};
-
 struct diskwriter {
 	struct actor actor;
 	struct dw_config cfg;
@@ -137,13 +129,7 @@ struct diskwriter {
 	bool no_tmpfile;
 	uint64_t rng;
 	uint64_t tmp_seq;
-	/* size map: sorted by key, binary searched */
-	struct dw_ent **map;
-	size_t nmap;
-	size_t map_cap;
-	struct cds_list_head age;   /* oldest first */
-	uint64_t used;
-	uint64_t nsized;
+	struct fs_sizemap sizes;
 	/* window buffers, preallocated so the hot path allocates nothing */
 	struct dw_chunk *ch;
 	struct dw_io *io;
@@ -181,133 +167,10 @@ static int openat2_beneath(int dfd, const char *path, int flags, mode_t mode)
 	return fd < 0 ? -errno : (int)fd;
 }
 
-/* ---- size map --------------------------------------------------------- */
-
-static int key_cmp(const struct kvt_key *a, const struct kvt_key *b)
-{
-	if (a->hi != b->hi)
-		return a->hi < b->hi ? -1 : 1;
-	if (a->lo != b->lo)
-		return a->lo < b->lo ? -1 : 1;
-	return 0;
-}
-
-/* Index of @key in the map, or where it would go (*@found false). */
-static size_t map_pos(const struct diskwriter *dw, const struct kvt_key *key, bool *found)
-{
-	size_t lo = 0, hi = dw->nmap;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		int c = key_cmp(&dw->map[mid]->key, key);
-
-		if (c == 0) {
-			*found = true;
-			return mid;
-		}
-		if (c < 0)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	*found = false;
-	return lo;
-}
-
-static struct dw_ent *map_find(const struct diskwriter *dw, const struct kvt_key *key)
-{
-	bool found;
-	size_t pos = map_pos(dw, key, &found);
-
-	return found ? dw->map[pos] : NULL;
-}
-
-static bool map_reserve(struct diskwriter *dw, size_t n)
-{
-	struct dw_ent **m;
-	size_t cap = dw->map_cap ? dw->map_cap : 64;
-
-	if (n <= dw->map_cap)
-		return true;
-	while (cap < n)
-		cap *= 2;
-	m = mem_alloc(cap * sizeof(*m));
-	if (!m)
-		return false;
-	if (dw->nmap)
-		memcpy(m, dw->map, dw->nmap * sizeof(*m));
-	mem_free(dw->map);
-	dw->map = m;
-	dw->map_cap = cap;
-	return true;
-}
-
-/* The entry of @key, added unsized and unlocked if absent.  Allocates.
- * Return: NULL when out of memory. */
-static struct dw_ent *map_get(struct diskwriter *dw, const struct kvt_key *key)
-{
-	bool found;
-	size_t pos = map_pos(dw, key, &found);
-	struct dw_ent *e;
-
-	if (found)
-		return dw->map[pos];
-	if (!map_reserve(dw, dw->nmap + 1))
-		return NULL;
-	e = mem_zalloc(sizeof(*e));
-	if (!e)
-		return NULL;
-	e->key = *key;
-	memmove(dw->map + pos + 1, dw->map + pos, (dw->nmap - pos) * sizeof(*dw->map));
-	dw->map[pos] = e;
-	dw->nmap++;
-	return e;
-}
-
-static void ent_size(struct diskwriter *dw, struct dw_ent *e, uint64_t bytes)
-{
-	if (e->sized)
-		return;
-	e->sized = true;
-	e->bytes = bytes;
-	cds_list_add_tail(&e->age, &dw->age);
-	dw->used += bytes;
-	dw->nsized++;
-}
-
-/* Forget @e's file; free @e unless a lock still holds it. */
-static void ent_unsize(struct diskwriter *dw, struct dw_ent *e)
-{
-	bool found;
-	size_t pos;
-
-	if (e->sized) {
-		cds_list_del(&e->age);
-		dw->used -= e->bytes;
-		dw->nsized--;
-		e->sized = false;
-	}
-	if (e->locks)
-		return;
-	pos = map_pos(dw, &e->key, &found);
-	memmove(dw->map + pos, dw->map + pos + 1, (dw->nmap - pos - 1) * sizeof(*dw->map));
-	dw->nmap--;
-	mem_free(e);
-}
-
-/* Count a file of @bytes for @key unless it is counted already. */
-static void account(struct diskwriter *dw, const struct kvt_key *key, uint64_t bytes)
-{
-	struct dw_ent *e = map_get(dw, key);
-
-	if (e)
-		ent_size(dw, e, bytes);
-}
-
 static void publish_stats(struct diskwriter *dw)
 {
-	atomic_store_explicit(&dw->st_used, dw->used, memory_order_relaxed);
-	atomic_store_explicit(&dw->st_chunks, dw->nsized, memory_order_relaxed);
+	atomic_store_explicit(&dw->st_used, dw->sizes.used, memory_order_relaxed);
+	atomic_store_explicit(&dw->st_chunks, dw->sizes.nsized, memory_order_relaxed);
 	atomic_store_explicit(&dw->st_odirect, dw->odirect, memory_order_relaxed);
 }
 
@@ -732,14 +595,14 @@ static bool redo_buffered(struct diskwriter *dw, size_t cnt)
  * Return: chunks evicted. */
 static uint64_t evict_until(struct diskwriter *dw, uint64_t target)
 {
-	struct dw_ent *e, *tmp;
+	struct fs_sizemap_ent *e, *tmp;
 	uint64_t n = 0;
 
-	cds_list_for_each_entry_safe(e, tmp, &dw->age, age) {
+	cds_list_for_each_entry_safe(e, tmp, &dw->sizes.age, age) {
 		char name[FSCHUNK_NAME_LEN + 1];
 		int sfd;
 
-		if (dw->used <= target)
+		if (dw->sizes.used <= target)
 			break;
 		if (e->locks)
 			continue;
@@ -750,7 +613,7 @@ static uint64_t evict_until(struct diskwriter *dw, uint64_t target)
 			bump(&dw->st_errors, 1);
 			continue;
 		}
-		ent_unsize(dw, e);
+		fs_sizemap_unsize(&dw->sizes, e);
 		n++;
 	}
 	bump(&dw->st_evictions, n);
@@ -823,9 +686,9 @@ static size_t store_window(struct diskwriter *dw, const struct dw_job *job, cons
 		if (c->res == 0 && !c->todo) {
 			/* present already: count it once, as found */
 			if (S_ISREG(c->stx.stx_mode))
-				account(dw, key, c->stx.stx_size);
+				fs_sizemap_account(&dw->sizes, key, c->stx.stx_size);
 		} else if (c->res == 0) {
-			account(dw, key, FSCHUNK_HDR + job->lens[c->i]);
+			fs_sizemap_account(&dw->sizes, key, FSCHUNK_HDR + job->lens[c->i]);
 			if (!c->lost_race) {
 				ts->bytes += job->lens[c->i];
 				bump(&dw->st_stores, 1);
@@ -864,12 +727,12 @@ static void handle_store(struct diskwriter *dw, struct dw_job *job, struct task_
 				need += FSCHUNK_HDR + job->lens[dw->retry[k]];
 			/* make room for the batch and an eighth more, so the
 			 * next stores do not hit the wall at once */
-			cut = need > dw->used / 8 ? need : dw->used / 8;
+			cut = need > dw->sizes.used / 8 ? need : dw->sizes.used / 8;
 			bump(&dw->st_enospc_evictions,
-			     evict_until(dw, dw->used > cut ? dw->used - cut : 0));
+			     evict_until(dw, dw->sizes.used > cut ? dw->sizes.used - cut : 0));
 			store_window(dw, job, dw->retry, nspc, NULL, ts);
 		}
-		if (dw->cfg.capacity && dw->used > dw->cfg.capacity)
+		if (dw->cfg.capacity && dw->sizes.used > dw->cfg.capacity)
 			evict_until(dw, dw->cfg.capacity);
 	}
 	if (ts->failed)
@@ -969,7 +832,7 @@ static void load_read(struct diskwriter *dw, const struct dw_job *job, size_t cn
 static void remove_corrupt(struct diskwriter *dw, struct dw_chunk *c, const struct kvt_key *key)
 {
 	struct stat mine, now;
-	struct dw_ent *e;
+	struct fs_sizemap_ent *e;
 
 	if (fstat(c->fd, &mine) < 0 || fstatat(c->sfd, c->name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
 	    mine.st_ino != now.st_ino || mine.st_dev != now.st_dev)
@@ -978,9 +841,9 @@ static void remove_corrupt(struct diskwriter *dw, struct dw_chunk *c, const stru
 		return;
 	log_warn("fs: %s: removed corrupt chunk %s", dw->base_path, c->name);
 	bump(&dw->st_corrupt, 1);
-	e = map_find(dw, key);
+	e = fs_sizemap_find(&dw->sizes, key);
 	if (e)
-		ent_unsize(dw, e);
+		fs_sizemap_unsize(&dw->sizes, e);
 }
 
 static void handle_load(struct diskwriter *dw, struct dw_job *job, struct task_sum *ts)
@@ -1038,16 +901,16 @@ static void handle_lookup(struct diskwriter *dw, struct dw_job *job, struct task
 		statx_window(dw, cnt);
 		for (size_t k = 0; k < cnt; k++) {
 			struct dw_chunk *c = &dw->ch[k];
-			struct dw_ent *e;
+			struct fs_sizemap_ent *e;
 
 			if (c->res || !S_ISREG(c->stx.stx_mode) || c->stx.stx_size < FSCHUNK_HDR)
 				continue;
 			/* a hit we could not lock would be a lie: call it a miss */
-			e = map_get(dw, &job->keys[c->i]);
+			e = fs_sizemap_get(&dw->sizes, &job->keys[c->i]);
 			if (!e)
 				continue;
 			e->locks++;
-			ent_size(dw, e, c->stx.stx_size);
+			fs_sizemap_size(&dw->sizes, e, c->stx.stx_size);
 			set_bit(job->task, c->i);
 			if (job->task->lens)
 				job->task->lens[c->i] = c->stx.stx_size - FSCHUNK_HDR;
@@ -1058,12 +921,12 @@ static void handle_lookup(struct diskwriter *dw, struct dw_job *job, struct task
 
 static void handle_unlock(struct diskwriter *dw, const struct kvt_key *key)
 {
-	struct dw_ent *e = map_find(dw, key);
+	struct fs_sizemap_ent *e = fs_sizemap_find(&dw->sizes, key);
 
 	if (!e || !e->locks)
 		return;
 	if (--e->locks == 0 && !e->sized)
-		ent_unsize(dw, e);
+		fs_sizemap_unsize(&dw->sizes, e);
 }
 
 static void handle_delete(struct diskwriter *dw, struct dw_job *job)
@@ -1071,7 +934,7 @@ static void handle_delete(struct diskwriter *dw, struct dw_job *job)
 	job->deleted = 0;
 	for (size_t i = 0; i < job->n; i++) {
 		const struct kvt_key *key = &job->keys[i];
-		struct dw_ent *e = map_find(dw, key);
+		struct fs_sizemap_ent *e = fs_sizemap_find(&dw->sizes, key);
 		char name[FSCHUNK_NAME_LEN + 1];
 		int sfd, res;
 
@@ -1087,7 +950,7 @@ static void handle_delete(struct diskwriter *dw, struct dw_job *job)
 		else if (res != -ENOENT)
 			bump(&dw->st_errors, 1);
 		if (e && (res == 0 || res == -ENOENT))
-			ent_unsize(dw, e);
+			fs_sizemap_unsize(&dw->sizes, e);
 out_result:
 		if (job->results)
 			job->results[i] = res;
@@ -1134,31 +997,9 @@ static const struct actor_ops dw_actor_ops = {
 
 /* ---- create, scan, destroy ---------------------------------------------- */
 
-struct scan_ent {
-	struct kvt_key key;
-	uint64_t bytes;
-	struct timespec mtime;
-};
-
-static int scan_cmp_age(const void *a, const void *b)
-{
-	const struct scan_ent *x = a, *y = b;
-
-	if (x->mtime.tv_sec != y->mtime.tv_sec)
-		return x->mtime.tv_sec < y->mtime.tv_sec ? -1 : 1;
-	if (x->mtime.tv_nsec != y->mtime.tv_nsec)
-		return x->mtime.tv_nsec < y->mtime.tv_nsec ? -1 : 1;
-	return key_cmp(&x->key, &y->key);
-}
-
-static int ent_cmp_key(const void *a, const void *b)
-{
-	return key_cmp(&(*(struct dw_ent *const *)a)->key, &(*(struct dw_ent *const *)b)->key);
-}
-
 /* Append the chunk files of shard @s to @v (growing it).  Temp files,
  * symlinks, foreign names and files too short for a header are skipped. */
-static int scan_shard(struct diskwriter *dw, unsigned int s, struct scan_ent **v, size_t *n,
+static int scan_shard(struct diskwriter *dw, unsigned int s, struct fs_sizemap_seed **v, size_t *n,
 		      size_t *cap)
 {
 	int sfd = shard_open(dw, s, false);
@@ -1179,7 +1020,7 @@ static int scan_shard(struct diskwriter *dw, unsigned int s, struct scan_ent **v
 		return -errno;
 	}
 	while ((de = readdir(d))) {
-		struct scan_ent se;
+		struct fs_sizemap_seed se;
 		struct stat st;
 
 		if (!fschunk_parse_name(de->d_name, &se.key) || fschunk_shard(&se.key) != s ||
@@ -1188,7 +1029,7 @@ static int scan_shard(struct diskwriter *dw, unsigned int s, struct scan_ent **v
 			continue;
 		if (*n == *cap) {
 			size_t ncap = *cap ? *cap * 2 : 256;
-			struct scan_ent *nv = mem_alloc(ncap * sizeof(*nv));
+			struct fs_sizemap_seed *nv = mem_alloc(ncap * sizeof(*nv));
 
 			if (!nv) {
 				closedir(d);
@@ -1211,39 +1052,21 @@ static int scan_shard(struct diskwriter *dw, unsigned int s, struct scan_ent **v
 /* Rebuild the size map from the files on disk, oldest first. */
 static int scan(struct diskwriter *dw)
 {
-	struct scan_ent *v = NULL;
+	struct fs_sizemap_seed *v = NULL;
 	size_t n = 0, cap = 0;
 	int ret = 0;
 
 	for (unsigned int s = 0; s < FSCHUNK_SHARDS && !ret; s++)
 		ret = scan_shard(dw, s, &v, &n, &cap);
-	if (!ret && !map_reserve(dw, n))
-		ret = -ENOMEM;
-	if (ret || !n)
-		goto out_free;
-	qsort(v, n, sizeof(*v), scan_cmp_age);
-	for (size_t i = 0; i < n; i++) {
-		struct dw_ent *e = mem_zalloc(sizeof(*e));
-
-		if (!e) {
-			ret = -ENOMEM;
-			goto out_free;
-		}
-		e->key = v[i].key;
-		dw->map[dw->nmap++] = e;
-		ent_size(dw, e, v[i].bytes);
-	}
-	qsort(dw->map, dw->nmap, sizeof(*dw->map), ent_cmp_key);
-out_free:
+	if (!ret)
+		ret = fs_sizemap_load(&dw->sizes, v, n);
 	mem_free(v);
 	return ret;
 }
 
 static void free_state(struct diskwriter *dw)
 {
-	for (size_t i = 0; i < dw->nmap; i++)
-		mem_free(dw->map[i]);
-	mem_free(dw->map);
+	fs_sizemap_fini(&dw->sizes);
 	for (unsigned int s = 0; s < FSCHUNK_SHARDS; s++)
 		if (dw->shard_fd[s] >= 0)
 			close(dw->shard_fd[s]);
@@ -1299,7 +1122,7 @@ int diskwriter_create(const struct dw_config *cfg, struct diskwriter **out, char
 	dw->tmp_fd = -1;
 	for (unsigned int s = 0; s < FSCHUNK_SHARDS; s++)
 		dw->shard_fd[s] = -1;
-	CDS_INIT_LIST_HEAD(&dw->age);
+	fs_sizemap_init(&dw->sizes);
 	atomic_init(&dw->st_healthy, true);
 	atomic_init(&dw->st_odirect, cfg->odirect);
 	dw->base_path = strdup(cfg->base_path);
@@ -1341,7 +1164,7 @@ int diskwriter_create(const struct dw_config *cfg, struct diskwriter **out, char
 				 strerror(-ret));
 			goto err_ring;
 		}
-		if (dw->used > cfg->capacity)
+		if (dw->sizes.used > cfg->capacity)
 			evict_until(dw, cfg->capacity);
 		publish_stats(dw);
 	}

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include <urcu/list.h>
+
 #include "kvtier.h"
 
 struct diskwriter;
@@ -54,6 +56,13 @@ struct dw_job {
 	struct kvt_l2_task *task;  /* NULL for DELETE */
 	int *results;              /* DELETE: per key, 0, -ENOENT, -EBUSY or -errno */
 	ssize_t deleted;           /* DELETE: keys unlinked */
+	/* the actor's bookkeeping of a task; the submitter leaves it zero */
+	struct cds_list_head node; /* on the engine's job list */
+	size_t next;               /* keys started */
+	size_t left;               /* keys not finished */
+	uint64_t moved;            /* payload bytes stored or loaded */
+	size_t ok, failed;
+	int first_err;             /* STORE: the first key's error */
 };
 
 /* What status() reports; each a snapshot, taken without blocking. */

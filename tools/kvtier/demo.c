@@ -17,6 +17,11 @@
  * holds this namespace from an earlier run is recovered at open: its
  * chunks are duplicates to the store phase and restore from DAX.
  *
+ * Below them, unless --no-fs, an fs L2 tier (the "fs" adapter appended to
+ * l2_adapters) on a fresh directory in DEMO_FS_DIR (removed at the end
+ * unless --keep-fs) or on --fs-dir: every put writes through to one file
+ * per chunk, and the put callback fires once the file is published.
+ *
  *   store    for each document: deterministic pseudo-random token ids, keys
  *            by kvt_chunk_keys(), each chunk filled with a pattern seeded by
  *            its key, one kvt_put() of the document (the prefill).  Then a
@@ -28,6 +33,12 @@
  *            bound is the query's bytes over single-thread memcpy bandwidth
  *            measured in the same run.  A few more queries go through
  *            kvt_prefetch(), waiting on the event fd.
+ *   restart  (with the fs tier) the warm restart from disk: close the
+ *            instance, open a fresh one in the same namespace with a small
+ *            L1, no DAX and the fs tier on the same directory, and replay a
+ *            sample of the documents through both query paths.  The fs tier
+ *            keeps no index in memory, so every chunk comes from the files
+ *            the first instance wrote, and is promoted into L1.
  *   verify   every restored chunk, after the clock stops: its length and
  *            every byte against the pattern of its key, so a chunk restored
  *            under the wrong key fails too.  Destination pages are poisoned
@@ -45,6 +56,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <ftw.h>
 #include <getopt.h>
 #include <math.h>
 #include <poll.h>
@@ -82,12 +94,21 @@
 #define DEMO_L1_SHARE 4
 #define DEMO_DAX_HEADROOM 1.25
 #define DEMO_DAX_DIR "/dev/shm"
+/* The fs tier's directory: disk-backed, unlike /tmp on many machines. */
+#define DEMO_FS_DIR "/var/tmp"
+/* Each chunk file's header block (core/fschunk.h), for the space check. */
+#define DEMO_FS_HDR 4096
+#define FS_DIR_MAX 256
 
 #define DEFAULT_DOCS 20
 #define DEFAULT_TOKENS 8192
 #define QUESTION_TOKENS 100
 #define PREFETCH_QUERIES 4
 #define PREFETCH_WAIT_MS 10000
+/* The warm restart replays this many documents by contains+get and then
+ * this many more by prefetch: about a second of disk reads. */
+#define RESTART_QUERIES 8
+#define RESTART_PREFETCH 2
 
 #define MEMCPY_BYTES (64ul << 20)
 #define MEMCPY_REPS 5
@@ -110,6 +131,22 @@ struct demo_opts {
 	bool no_dax;
 	const char *dax_path;	/* NULL: a file in DEMO_DAX_DIR, removed at the end */
 	double dax_gb;		/* 0: sized from the working set */
+	bool no_fs;
+	bool keep_fs;
+	const char *fs_dir;	/* NULL: a directory in DEMO_FS_DIR */
+};
+
+struct quant {
+	double lat50, lat99, bound50, bound99;
+};
+
+/* What the queries of one path (contains+get, or prefetch) of one phase
+ * restored. */
+struct tally {
+	uint64_t asked, hit, ns, bytes;
+	uint64_t n;			/* queries timed */
+	double *lat_ms, *bound_ms;	/* per query; bound_ms holds bytes until tally_finish() */
+	struct quant q;			/* by tally_finish() */
 };
 
 /* One kvt_put(): keys and n are written before the put, then only read. */
@@ -155,17 +192,27 @@ struct demo {
 	struct put_ctx *put;		/* per document, checked after the store flush */
 	struct kvt_key *doc_keys_all;	/* o.docs x doc_keys, what put->keys point at */
 
-	uint64_t store_ns, store_bytes, stored, duplicates;
-	uint64_t store_wall_ns;		/* puts + the flush that drains the DAX writes */
-	uint64_t asked, hit, restore_ns, restore_bytes, verified;
-	uint64_t pf_hit;
-	struct kvt_stats before_replay, after_get;	/* per-tier hits by phase */
-	double *lat_ms, *bound_ms;
-	uint64_t nlat;
-	double *pf_lat_ms, *pf_bound_ms;
-	uint64_t npf, pf_ns, pf_bytes;
+	bool fs;			/* an fs L2 tier, written through */
+	char fs_dir[FS_DIR_MAX];		/* its base_path */
+	char fs_json[FS_DIR_MAX * 6 + 64];	/* its l2_adapters object, base_path escaped */
+	bool fs_tmp;			/* created here: remove at the end unless --keep-fs */
+	size_t fs_index;		/* its position in l2_adapters */
 
-	struct kvt_stats st;
+	uint64_t store_ns, store_bytes, stored, duplicates;
+	uint64_t store_wall_ns;		/* puts + the flush that drains the lower-tier writes */
+	uint64_t verified;
+	struct tally get, pf;		/* the replay */
+	struct kvt_stats before_replay, after_get;	/* per-tier hits by phase */
+	struct kvt_stats st;		/* the first instance, at the end of the replay */
+	struct kvt_l2_status fs_st;	/* the fs tier then */
+
+	/* the warm restart from disk, on the second instance */
+	bool restart;			/* d->kvt is the restart instance */
+	uint64_t restart_l1_slots;
+	uint64_t restart_open_ns;
+	struct tally rget, rpf;
+	struct kvt_stats rst;		/* its counters at the end */
+	struct kvt_l2_status rfs_st;	/* its fs tier then */
 };
 
 struct prefetch_ctx {
@@ -323,28 +370,38 @@ static void demo_usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kvtier demo [--config FILE] [--docs N] [--tokens N] [--queries N]\n"
-		"                   [--no-dax | --dax-path P] [--dax-gb G] [--json]\n"
+		"                   [--no-dax | --dax-path P] [--dax-gb G]\n"
+		"                   [--no-fs | --fs-dir D] [--keep-fs] [--json]\n"
 		"\n"
-		"Long-document QA on L1 and DAX: store N documents (default %d) of N\n"
-		"tokens (default %d) in %d-token chunks of Qwen2.5-0.5B's KV shape (3 MiB\n"
-		"a chunk), then replay N queries (default: every document once, shuffled,\n"
-		"each with a %d-token question that misses) through kvt_contains +\n"
-		"kvt_get, and %d through kvt_prefetch; verify every restored byte.\n"
-		"The DAX tier is emulated by a file in %s (removed at the end) that\n"
-		"holds the whole working set, behind an L1 of 1/%d of it, so most\n"
-		"restores come from DAX.  Prints hit rate, restores by tier, store and\n"
-		"restore GB/s, restore latency p50/p99 next to the memcpy bound of the\n"
-		"same run, and the counters.\n"
+		"Long-document QA on L1, DAX and an fs tier: store N documents (default\n"
+		"%d) of N tokens (default %d) in %d-token chunks of Qwen2.5-0.5B's KV\n"
+		"shape (3 MiB a chunk), then replay N queries (default: every document\n"
+		"once, shuffled, each with a %d-token question that misses) through\n"
+		"kvt_contains + kvt_get, and %d through kvt_prefetch; verify every\n"
+		"restored byte.  The DAX tier is emulated by a file in %s (removed at\n"
+		"the end) that holds the whole working set, behind an L1 of 1/%d of it,\n"
+		"so most restores come from DAX.  Every put also writes through to one\n"
+		"file per chunk in a fresh directory in %s (removed at the end); then\n"
+		"a warm restart from disk: a fresh instance (small L1, no DAX) on that\n"
+		"directory replays %d documents by contains+get and %d by prefetch, all\n"
+		"from the files.  Prints hit rate, restores by tier, store and restore\n"
+		"GB/s, restore latency p50/p99 next to the memcpy bound of the same\n"
+		"run, and the counters.\n"
 		"\n"
 		"  --config FILE  LMCache YAML applied on the demo's config, then KVT_*\n"
 		"  --no-dax       L1 only, sized to hold the whole working set\n"
 		"  --dax-path P   DAX device, or tmpfs file (created if absent), kept at\n"
 		"                 the end; this namespace's chunks in it are recovered\n"
 		"  --dax-gb G     DAX size in GiB (default: %.2f x the working set)\n"
+		"  --no-fs        no fs tier, no restart phase\n"
+		"  --fs-dir D     the fs tier's directory (created if absent), kept at\n"
+		"                 the end\n"
+		"  --keep-fs      keep the fs tier's fresh directory at the end\n"
 		"  --json         also print one JSON object as the last line\n"
 		"Exit status: 0 all checks held, 1 a check failed, 2 usage error.\n",
 		DEFAULT_DOCS, DEFAULT_TOKENS, DEMO_CHUNK_TOKENS, QUESTION_TOKENS,
-		PREFETCH_QUERIES, DEMO_DAX_DIR, DEMO_L1_SHARE, DEMO_DAX_HEADROOM);
+		PREFETCH_QUERIES, DEMO_DAX_DIR, DEMO_L1_SHARE, DEMO_FS_DIR, RESTART_QUERIES,
+		RESTART_PREFETCH, DEMO_DAX_HEADROOM);
 }
 
 /* Return: -1 to go on, or an exit code. */
@@ -359,6 +416,9 @@ static int parse_opts(struct demo_opts *o, int argc, char **argv)
 		{ "no-dax", no_argument, NULL, 'n' },
 		{ "dax-path", required_argument, NULL, 'p' },
 		{ "dax-gb", required_argument, NULL, 'g' },
+		{ "no-fs", no_argument, NULL, 'N' },
+		{ "fs-dir", required_argument, NULL, 'f' },
+		{ "keep-fs", no_argument, NULL, 'k' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -411,6 +471,20 @@ static int parse_opts(struct demo_opts *o, int argc, char **argv)
 				return CLI_EXIT_USAGE;
 			}
 			break;
+		case 'N':
+			o->no_fs = true;
+			break;
+		case 'f':
+			if (optarg[0] != '/') {
+				fprintf(stderr, "kvtier demo: --fs-dir: \"%s\": must be an absolute path\n",
+					optarg);
+				return CLI_EXIT_USAGE;
+			}
+			o->fs_dir = optarg;
+			break;
+		case 'k':
+			o->keep_fs = true;
+			break;
 		case 'h':
 			demo_usage(stdout);
 			return CLI_EXIT_OK;
@@ -431,6 +505,10 @@ static int parse_opts(struct demo_opts *o, int argc, char **argv)
 	}
 	if (o->no_dax && (o->dax_path || o->dax_gb > 0)) {
 		fprintf(stderr, "kvtier demo: --no-dax excludes --dax-path and --dax-gb\n");
+		return CLI_EXIT_USAGE;
+	}
+	if (o->no_fs && (o->fs_dir || o->keep_fs)) {
+		fprintf(stderr, "kvtier demo: --no-fs excludes --fs-dir and --keep-fs\n");
 		return CLI_EXIT_USAGE;
 	}
 	if (!have_queries)
@@ -455,6 +533,63 @@ static double fs_free_bytes(const char *dir)
 	if (statvfs(dir, &vfs) < 0)
 		return 0;
 	return (double)vfs.f_bavail * (double)vfs.f_frsize;
+}
+
+/* Remove the DAX file this run created. */
+static void dax_remove_tmp(struct demo *d)
+{
+	if (d->dax_tmp && unlink(d->dax_path) < 0)
+		fprintf(stderr, "kvtier demo: cannot remove %s: %s\n", d->dax_path, strerror(errno));
+	d->dax_tmp = false;
+}
+
+/* An nftw() callback: removal needs the path only, children first
+ * (FTW_DEPTH), and one entry that cannot go does not stop the others. */
+static int remove_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+	(void)st;
+	(void)type;
+	(void)ftw;
+	if (remove(path) < 0)
+		fprintf(stderr, "kvtier demo: cannot remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+/* Remove the fs directory this run created, and every file in it (the
+ * chunk files and their shard directories), unless --keep-fs. */
+static void fs_remove_tmp(struct demo *d)
+{
+	if (d->fs_tmp && !d->o.keep_fs &&
+	    nftw(d->fs_dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS) < 0)
+		fprintf(stderr, "kvtier demo: cannot remove %s: %s\n", d->fs_dir, strerror(errno));
+	d->fs_tmp = false;
+}
+
+/* The working set of the options in chunks of the embedded shape, and a
+ * chunk's bytes: estimates where --config changes the shape. */
+static void working_set(const struct demo_opts *o, double *chunks, double *chunk)
+{
+	*chunk = 2.0 * DEMO_LAYERS * DEMO_CHUNK_TOKENS * DEMO_KV_HEADS * DEMO_HEAD_DIM *
+		 DEMO_DTYPE_BYTES;
+	*chunks = (double)o->docs *
+		  (double)((o->tokens + DEMO_CHUNK_TOKENS - 1) / DEMO_CHUNK_TOKENS);
+}
+
+/* @s as the body of a JSON string into @out, which holds 6 x strlen(@s) + 1
+ * bytes: the most escaping can take ("\u001f" for one byte). */
+static void json_escape(char *out, const char *s)
+{
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			out += sprintf(out, "\\%c", c);
+		else if (c < 0x20)
+			out += sprintf(out, "\\u%04x", c);
+		else
+			*out++ = (char)c;
+	}
+	*out = '\0';
 }
 
 static int set_knob(struct kvt_config *cfg, const char *key, const char *value)
@@ -515,6 +650,54 @@ static int dax_config(struct demo *d, struct kvt_config *cfg, double chunks, dou
 }
 
 /*
+ * fs_config() - the fs tier: the "fs" adapter appended to l2_adapters, on
+ * --fs-dir or on a fresh directory in DEMO_FS_DIR (mkdtemp, mode 0700;
+ * removed by demo_main unless --keep-fs) with room for a file per chunk.
+ * Called after --config and KVT_* so that it appends to their adapters
+ * rather than being replaced by them.
+ */
+static int fs_config(struct demo *d, struct kvt_config *cfg)
+{
+	char path[FS_DIR_MAX * 6], err[256];
+	double chunks, chunk, need;
+	int ret;
+
+	working_set(&d->o, &chunks, &chunk);
+	need = chunks * (chunk + DEMO_FS_HDR);
+	if (d->o.fs_dir) {
+		if (strlen(d->o.fs_dir) >= sizeof(d->fs_dir)) {
+			fprintf(stderr, "kvtier demo: --fs-dir: longer than %zu bytes\n",
+				sizeof(d->fs_dir) - 1);
+			return -ENAMETOOLONG;
+		}
+		snprintf(d->fs_dir, sizeof(d->fs_dir), "%s", d->o.fs_dir);
+	} else {
+		if (fs_free_bytes(DEMO_FS_DIR) < need) {
+			fprintf(stderr, "kvtier demo: %s has %.2f GiB free, the fs tier needs %.2f GiB; use fewer --docs or --tokens, --fs-dir, or --no-fs\n",
+				DEMO_FS_DIR, fs_free_bytes(DEMO_FS_DIR) / GIB, need / GIB);
+			return -ENOSPC;
+		}
+		snprintf(d->fs_dir, sizeof(d->fs_dir), "%s/kvtier-demo-fs-XXXXXX", DEMO_FS_DIR);
+		if (!mkdtemp(d->fs_dir)) {
+			ret = -errno;
+			fprintf(stderr, "kvtier demo: cannot create a directory in %s: %s\n",
+				DEMO_FS_DIR, strerror(-ret));
+			return ret;
+		}
+		d->fs_tmp = true;
+	}
+	json_escape(path, d->fs_dir);
+	snprintf(d->fs_json, sizeof(d->fs_json), "{\"type\":\"fs\",\"base_path\":\"%s\"}", path);
+	ret = kvt_config_add_l2_adapter(cfg, d->fs_json, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "kvtier demo: fs tier: %s\n", err);
+		return ret;
+	}
+	d->fs = true;
+	return 0;
+}
+
+/*
  * demo_config() - the embedded config: Qwen2.5-0.5B's KV shape, and either
  * an L1 of 1/DEMO_L1_SHARE of the working set in front of a DAX tier that
  * holds all of it, or (--no-dax) an L1 that holds the whole working set
@@ -538,14 +721,12 @@ static int demo_config(struct demo *d, struct kvt_config *cfg)
 	_Static_assert(DEMO_CHUNK_TOKENS == 256 && DEMO_LAYERS == 24 && DEMO_KV_HEADS == 2 &&
 		       DEMO_HEAD_DIM == 64, "rows[] spells the DEMO_* shape");
 	const struct demo_opts *o = &d->o;
-	double chunk = 2.0 * DEMO_LAYERS * DEMO_CHUNK_TOKENS * DEMO_KV_HEADS * DEMO_HEAD_DIM *
-		       DEMO_DTYPE_BYTES;
-	double chunks = (double)o->docs *
-			(double)((o->tokens + DEMO_CHUNK_TOKENS - 1) / DEMO_CHUNK_TOKENS);
-	double gb = chunks * chunk * DEMO_L1_HEADROOM / GIB, cap = floor(phys_gib() / 2);
+	double chunk, chunks, gb, cap = floor(phys_gib() / 2);
 	char value[32];
 	int ret;
 
+	working_set(o, &chunks, &chunk);
+	gb = chunks * chunk * DEMO_L1_HEADROOM / GIB;
 	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
 		ret = set_knob(cfg, rows[i].key, rows[i].value);
 		if (ret)
@@ -586,6 +767,19 @@ static void *xalloc(size_t n)
 	return p;
 }
 
+static int tally_alloc(struct tally *t, uint64_t queries)
+{
+	t->lat_ms = xalloc(queries * sizeof(double));
+	t->bound_ms = xalloc(queries * sizeof(double));
+	return t->lat_ms && t->bound_ms ? 0 : -ENOMEM;
+}
+
+static void tally_free(struct tally *t)
+{
+	free(t->bound_ms);
+	free(t->lat_ms);
+}
+
 /* Buffers for one query, all faulted in: an engine's buffers are resident. */
 static int demo_alloc(struct demo *d)
 {
@@ -606,16 +800,13 @@ static int demo_alloc(struct demo *d)
 	d->out_lens = xalloc(d->query_keys * sizeof(*d->out_lens));
 	d->results = xalloc(d->query_keys * sizeof(*d->results));
 	d->perm = xalloc(d->o.docs * sizeof(*d->perm));
-	d->lat_ms = xalloc(nq * sizeof(double));
-	d->bound_ms = xalloc(nq * sizeof(double));
-	d->pf_lat_ms = xalloc(PREFETCH_QUERIES * sizeof(double));
-	d->pf_bound_ms = xalloc(PREFETCH_QUERIES * sizeof(double));
 	/* one more document: the re-put of document 0 */
 	d->put = xalloc((d->o.docs + 1) * sizeof(*d->put));
 	d->doc_keys_all = xalloc((d->o.docs + 1) * d->doc_keys * sizeof(*d->doc_keys_all));
 	if (!d->tokens || !d->keys || !d->arena || !d->bufs || !d->lens || !d->buf_lens ||
-	    !d->out_lens || !d->results || !d->perm || !d->lat_ms || !d->bound_ms ||
-	    !d->pf_lat_ms || !d->pf_bound_ms || !d->put || !d->doc_keys_all)
+	    !d->out_lens || !d->results || !d->perm || !d->put || !d->doc_keys_all ||
+	    tally_alloc(&d->get, nq) || tally_alloc(&d->pf, PREFETCH_QUERIES) ||
+	    tally_alloc(&d->rget, RESTART_QUERIES) || tally_alloc(&d->rpf, RESTART_PREFETCH))
 		return -ENOMEM;
 	memset(d->arena, 0, arena);
 	for (size_t i = 0; i < d->query_keys; i++) {
@@ -627,12 +818,12 @@ static int demo_alloc(struct demo *d)
 
 static void demo_free(struct demo *d)
 {
+	tally_free(&d->rpf);
+	tally_free(&d->rget);
+	tally_free(&d->pf);
+	tally_free(&d->get);
 	free(d->doc_keys_all);
 	free(d->put);
-	free(d->pf_bound_ms);
-	free(d->pf_lat_ms);
-	free(d->bound_ms);
-	free(d->lat_ms);
 	free(d->perm);
 	free(d->results);
 	free(d->out_lens);
@@ -732,13 +923,24 @@ static void put_cb(void *arg, const struct kvt_key *key, size_t index)
 }
 
 /* Evictions that can make a cached chunk miss: DAX's with a DAX tier (L1
- * evicts by design, and DAX holds everything), else L1's. */
+ * evicts by design, and DAX holds everything), else L1's.  On the restart
+ * instance none: the fs tier has no capacity limit. */
 static uint64_t evictions(struct demo *d)
 {
 	struct kvt_stats st;
 
+	if (d->restart)
+		return 0;
 	kvt_stats(d->kvt, &st);
 	return d->dax ? st.dax_evictions : st.l1_evictions;
+}
+
+/* Whether a stored chunk may be missing from the fs tier at the restart:
+ * a chunk recovered from DAX at open made its put a duplicate, and
+ * duplicates are not written through. */
+static bool restart_miss_expected(const struct demo *d)
+{
+	return d->restart && d->dax_recovered;
 }
 
 /* Whether a put of an already-stored chunk is expected: a document stored
@@ -894,7 +1096,7 @@ static uint64_t check_restore(struct demo *d, uint64_t q, const char *how, ssize
 	uint64_t bytes = 0;
 
 	if (hits < 0 || (size_t)hits > d->full_chunks ||
-	    ((size_t)hits < d->full_chunks && !evictions(d))) {
+	    ((size_t)hits < d->full_chunks && !evictions(d) && !restart_miss_expected(d))) {
 		demo_fail(d, "%s query %llu: %zd hits; %zu chunks are cached and none was evicted",
 			  how, (unsigned long long)q, hits, d->full_chunks);
 		if (hits < 0)
@@ -922,35 +1124,45 @@ static uint64_t check_restore(struct demo *d, uint64_t q, const char *how, ssize
 	return bytes;
 }
 
-/* One query through kvt_contains(KVT_PIN) + kvt_get(), then unpin. */
-static void replay_query(struct demo *d, uint64_t doc, uint64_t q)
+/*
+ * replay_query() - one query through kvt_contains(KVT_PIN) + kvt_get(), then
+ * unpin, into @t.  Pins hold L1 and DAX copies only: the hits L1 and DAX
+ * served are the prefix contains pinned, and the hits the fs tier served
+ * after it were never pinned, so only that prefix is unpinned.
+ */
+static void replay_query(struct demo *d, struct tally *t, uint64_t doc, uint64_t q)
 {
-	uint64_t t0, t1, bytes;
+	const char *how = d->restart ? "restart get" : "get";
+	struct kvt_stats s0, s1;
+	uint64_t t0, t1, bytes, pinned;
 	ssize_t hits, got, unpinned;
 
 	if (!make_query(d, doc, q))
 		return;
 	poison(d);
+	kvt_stats(d->kvt, &s0);
 	t0 = tool_now_ns();
 	hits = kvt_contains(d->kvt, d->keys, d->query_keys, KVT_PIN);
 	got = hits > 0 ? kvt_get(d->kvt, d->keys, (size_t)hits, d->bufs, d->buf_lens,
 				 d->out_lens) : 0;
 	t1 = tool_now_ns();
-	unpinned = hits > 0 ? kvt_unpin(d->kvt, d->keys, (size_t)hits) : 0;
+	kvt_stats(d->kvt, &s1);
+	pinned = (s1.l1_hits - s0.l1_hits) + (s1.dax_hits - s0.dax_hits);
+	unpinned = pinned ? kvt_unpin(d->kvt, d->keys, (size_t)pinned) : 0;
 	if (got != hits)
-		demo_fail(d, "query %llu: kvt_get restored %zd of %zd pinned hits",
+		demo_fail(d, "%s query %llu: kvt_get restored %zd of %zd hits", how,
 			  (unsigned long long)q, got, hits);
-	if (unpinned != hits)
-		demo_fail(d, "query %llu: kvt_unpin dropped %zd of %zd pins",
-			  (unsigned long long)q, unpinned, hits);
-	bytes = check_restore(d, q, "get", hits, false);
-	d->asked += d->query_keys;
-	d->hit += hits > 0 ? (uint64_t)hits : 0;
-	d->restore_ns += t1 - t0;
-	d->restore_bytes += bytes;
-	d->lat_ms[d->nlat] = (double)(t1 - t0) / 1e6;
-	d->bound_ms[d->nlat] = (double)bytes;	/* bytes until to_bound_ms() */
-	d->nlat++;
+	if (unpinned < 0 || (uint64_t)unpinned != pinned)
+		demo_fail(d, "%s query %llu: kvt_unpin dropped %zd of %llu pins", how,
+			  (unsigned long long)q, unpinned, (unsigned long long)pinned);
+	bytes = check_restore(d, q, how, hits, false);
+	t->asked += d->query_keys;
+	t->hit += hits > 0 ? (uint64_t)hits : 0;
+	t->ns += t1 - t0;
+	t->bytes += bytes;
+	t->lat_ms[t->n] = (double)(t1 - t0) / 1e6;
+	t->bound_ms[t->n] = (double)bytes;	/* bytes until tally_finish() */
+	t->n++;
 }
 
 static void prefetch_cb(void *arg, uint64_t ticket, ssize_t hits)
@@ -963,9 +1175,10 @@ static void prefetch_cb(void *arg, uint64_t ticket, ssize_t hits)
 	atomic_fetch_add_explicit(&pc->fired, 1, memory_order_release);
 }
 
-/* One query through kvt_prefetch(), waiting on the event fd. */
-static void prefetch_query(struct demo *d, uint64_t doc, uint64_t q)
+/* One query through kvt_prefetch(), waiting on the event fd, into @t. */
+static void prefetch_query(struct demo *d, struct tally *t, uint64_t doc, uint64_t q)
 {
+	const char *how = d->restart ? "restart prefetch" : "prefetch";
 	struct prefetch_ctx pc = { .fired = 0 };
 	struct pollfd pfd = { .fd = kvt_event_fd(d->kvt), .events = POLLIN };
 	uint64_t ticket = 0, count = 0, t0, t1, bytes;
@@ -979,14 +1192,14 @@ static void prefetch_query(struct demo *d, uint64_t doc, uint64_t q)
 	ret = kvt_prefetch(d->kvt, d->keys, d->query_keys, d->bufs, d->buf_lens, d->out_lens,
 			   prefetch_cb, &pc, &ticket);
 	if (ret) {
-		demo_fail(d, "kvt_prefetch(query %llu): %s", (unsigned long long)q,
+		demo_fail(d, "kvt_prefetch(%s query %llu): %s", how, (unsigned long long)q,
 			  kvt_strerror(ret));
 		return;
 	}
 	ret = poll(&pfd, 1, PREFETCH_WAIT_MS);
 	if (ret != 1 || read(pfd.fd, &count, sizeof(count)) != sizeof(count)) {
 		/* the buffers may still be written: do not reuse them */
-		demo_fail(d, "prefetch query %llu: event fd not readable after %d ms",
+		demo_fail(d, "%s query %llu: event fd not readable after %d ms", how,
 			  (unsigned long long)q, PREFETCH_WAIT_MS);
 		kvt_flush(d->kvt);
 		return;
@@ -995,20 +1208,21 @@ static void prefetch_query(struct demo *d, uint64_t doc, uint64_t q)
 	/* acquire: pairs with the release in prefetch_cb */
 	fired = atomic_load_explicit(&pc.fired, memory_order_acquire);
 	if (fired != 1 || count != 1 || atomic_load(&pc.ticket) != ticket) {
-		demo_fail(d, "prefetch query %llu: callback fired %u times, event count %llu, ticket %llu vs %llu",
-			  (unsigned long long)q, fired, (unsigned long long)count,
+		demo_fail(d, "%s query %llu: callback fired %u times, event count %llu, ticket %llu vs %llu",
+			  how, (unsigned long long)q, fired, (unsigned long long)count,
 			  (unsigned long long)atomic_load(&pc.ticket), (unsigned long long)ticket);
 		if (!fired)
 			return;
 	}
-	bytes = check_restore(d, q, "prefetch", (ssize_t)atomic_load(&pc.hits), true);
+	bytes = check_restore(d, q, how, (ssize_t)atomic_load(&pc.hits), true);
+	t->asked += d->query_keys;
 	if (atomic_load(&pc.hits) > 0)
-		d->pf_hit += (uint64_t)atomic_load(&pc.hits);
-	d->pf_ns += t1 - t0;
-	d->pf_bytes += bytes;
-	d->pf_lat_ms[d->npf] = (double)(t1 - t0) / 1e6;
-	d->pf_bound_ms[d->npf] = (double)bytes;
-	d->npf++;
+		t->hit += (uint64_t)atomic_load(&pc.hits);
+	t->ns += t1 - t0;
+	t->bytes += bytes;
+	t->lat_ms[t->n] = (double)(t1 - t0) / 1e6;
+	t->bound_ms[t->n] = (double)bytes;
+	t->n++;
 }
 
 static void replay_phase(struct demo *d)
@@ -1022,16 +1236,109 @@ static void replay_phase(struct demo *d)
 	for (q = 0; q < d->o.queries; q++) {
 		if (q % d->o.docs == 0)
 			shuffle(d->perm, d->o.docs, &seed);
-		replay_query(d, d->perm[q % d->o.docs], q);
+		replay_query(d, &d->get, d->perm[q % d->o.docs], q);
 		progress_update(&p, q + 1);
 	}
 	kvt_stats(d->kvt, &d->after_get);
 	shuffle(d->perm, d->o.docs, &seed);
 	for (uint64_t i = 0; i < npf; i++) {
-		prefetch_query(d, d->perm[i % d->o.docs], q + i);
+		prefetch_query(d, &d->pf, d->perm[i % d->o.docs], q + i);
 		progress_update(&p, q + i + 1);
 	}
 	progress_end(&p);
+}
+
+/*
+ * restart_config() - the restart instance's config: @cfg's namespace and
+ * chunk shape (so keys and chunks are the first instance's), an L1 of
+ * d->restart_l1_slots chunks, no DAX, and the fs tier alone; nothing else
+ * of --config or KVT_*, so that every chunk comes from the files.
+ */
+static int restart_config(struct demo *d, const struct kvt_config *cfg, struct kvt_config **out)
+{
+	static const char *const same[] = {
+		"model_name", "world_size", "worker_id", "kv_dtype", "kv_layout", "tenant_salt",
+		"chunk_size", "kv_layers", "kv_heads", "head_dim", "use_mla",
+	};
+	struct kvt_config *rc;
+	char value[512], err[256];
+	int ret;
+
+	ret = kvt_config_new(&rc);
+	if (ret)
+		return ret;
+	for (size_t i = 0; i < sizeof(same) / sizeof(same[0]); i++) {
+		ret = kvt_config_get(cfg, same[i], value, sizeof(value));
+		if (ret < 0 || (ret = set_knob(rc, same[i], value)))
+			goto err_free;
+	}
+	/* whole slots, a hair over as in demo_config() */
+	snprintf(value, sizeof(value), "%.9f",
+		 (double)d->restart_l1_slots * (double)d->chunk_bytes / GIB + 1e-9);
+	ret = set_knob(rc, "max_local_cpu_size", value);
+	if (ret)
+		goto err_free;
+	ret = kvt_config_add_l2_adapter(rc, d->fs_json, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "kvtier demo: restart: fs tier: %s\n", err);
+		goto err_free;
+	}
+	*out = rc;
+	return 0;
+err_free:
+	kvt_config_free(rc);
+	return ret;
+}
+
+/*
+ * restart_phase() - the warm restart from disk: close the instance (its
+ * DAX file goes too), open a fresh one by restart_config(), and replay
+ * RESTART_QUERIES documents by contains+get, then RESTART_PREFETCH others
+ * by prefetch.  Nothing is cached but the files, so every chunk is read
+ * from the fs tier and promoted into the small L1.
+ */
+static void restart_phase(struct demo *d, const struct kvt_config *cfg)
+{
+	uint64_t nget = d->o.docs < RESTART_QUERIES ? d->o.docs : RESTART_QUERIES;
+	uint64_t npf = d->o.docs < RESTART_PREFETCH ? d->o.docs : RESTART_PREFETCH;
+	uint64_t seed = 0x726573746172ull, q = d->o.queries + PREFETCH_QUERIES, t0;
+	struct kvt_config *rc;
+	struct progress p;
+	int ret;
+
+	kvt_close(d->kvt);
+	d->kvt = NULL;
+	/* give its memory back before the second instance maps its own */
+	dax_remove_tmp(d);
+	ret = restart_config(d, cfg, &rc);
+	if (ret) {
+		demo_fail(d, "restart: config: %s", kvt_strerror(ret));
+		return;
+	}
+	t0 = tool_now_ns();
+	ret = kvt_open(rc, &d->kvt);
+	d->restart_open_ns = tool_now_ns() - t0;
+	kvt_config_free(rc);
+	if (ret) {
+		d->kvt = NULL;
+		demo_fail(d, "restart: kvt_open: %s", kvt_strerror(ret));
+		return;
+	}
+	d->restart = true;
+	shuffle(d->perm, d->o.docs, &seed);
+	progress_start(&p, "restart", nget + npf);
+	for (uint64_t i = 0; i < nget; i++) {
+		replay_query(d, &d->rget, d->perm[i], q + i);
+		progress_update(&p, i + 1);
+	}
+	/* the next documents of the shuffle: not in L1 yet, where there are enough */
+	for (uint64_t i = 0; i < npf; i++) {
+		prefetch_query(d, &d->rpf, d->perm[(nget + i) % d->o.docs], q + nget + i);
+		progress_update(&p, nget + i + 1);
+	}
+	progress_end(&p);
+	kvt_stats(d->kvt, &d->rst);
+	kvt_l2_report(d->kvt, 0, NULL, &d->rfs_st);
 }
 
 /* ---- report -------------------------------------------------------------- */
@@ -1041,26 +1348,18 @@ static double gbps(uint64_t bytes, uint64_t ns)
 	return ns ? (double)bytes / (double)ns : 0;
 }
 
-struct quant {
-	double lat50, lat99, bound50, bound99;
-};
-
-/* Turn the per-query bytes in @v into memcpy-bound milliseconds. */
-static void to_bound_ms(double *v, uint64_t n, double gbps_bound)
+/* Turn @t's per-query bytes into memcpy-bound milliseconds, and take the
+ * quantiles (each array sorted on its own). */
+static void tally_finish(struct tally *t, double gbps_bound)
 {
-	for (uint64_t i = 0; i < n; i++)
-		v[i] = v[i] / gbps_bound / 1e6;
-}
-
-static struct quant quantiles(double *lat, double *bound, uint64_t n)
-{
-	struct quant r = {
-		.lat50 = tool_quantile(lat, n, 0.5),
-		.lat99 = tool_quantile(lat, n, 0.99),
-		.bound50 = tool_quantile(bound, n, 0.5),
-		.bound99 = tool_quantile(bound, n, 0.99),
+	for (uint64_t i = 0; i < t->n; i++)
+		t->bound_ms[i] = t->bound_ms[i] / gbps_bound / 1e6;
+	t->q = (struct quant){
+		.lat50 = tool_quantile(t->lat_ms, t->n, 0.5),
+		.lat99 = tool_quantile(t->lat_ms, t->n, 0.99),
+		.bound50 = tool_quantile(t->bound_ms, t->n, 0.5),
+		.bound99 = tool_quantile(t->bound_ms, t->n, 0.99),
 	};
-	return r;
 }
 
 static double ratio(double a, double b)
@@ -1077,8 +1376,8 @@ static void print_inputs(struct demo *d, const struct kvt_config *cfg)
 	kvt_config_get(cfg, "kv_dtype", dtype, sizeof(dtype));
 	kvt_config_get(cfg, "use_mla", mla, sizeof(mla));
 	kvt_config_get(cfg, "max_local_cpu_size", size, sizeof(size));
-	printf("kvtier demo: long-document QA, %s\n",
-	       d->dax ? "L1 + Device-DAX (tiered)" : "L1 only");
+	printf("kvtier demo: long-document QA, %s%s\n",
+	       d->dax ? "L1 + Device-DAX (tiered)" : "L1 only", d->fs ? " + fs" : "");
 	printf("  model     %s KV: %llu layers x %llu heads x %llu dims, %s%s\n",
 	       model[0] ? model : "(unnamed)", (unsigned long long)config_u64(cfg, "kv_layers"),
 	       (unsigned long long)config_u64(cfg, "kv_heads"),
@@ -1097,20 +1396,30 @@ static void print_inputs(struct demo *d, const struct kvt_config *cfg)
 	       size, total <= d->l1_slots ? "" : d->dax ?
 	       "; a fraction of the working set: L1 evicts, restores come mostly from DAX" :
 	       "; working set is larger: expect evictions");
-	if (!d->dax)
-		return;
-	printf("  DAX       %llu slots = %.2f GiB (dax.max_dax_size %.2f) on %s%s; write-through, DAX hits promoted into L1\n",
-	       (unsigned long long)d->dax_slots,
-	       (double)d->dax_slots * (double)d->chunk_bytes / GIB, d->dax_gb, d->dax_path,
-	       d->dax_tmp ? " (a tmpfs file emulating a device; removed at the end)" : "");
+	if (d->dax)
+		printf("  DAX       %llu slots = %.2f GiB (dax.max_dax_size %.2f) on %s%s; write-through, DAX hits promoted into L1\n",
+		       (unsigned long long)d->dax_slots,
+		       (double)d->dax_slots * (double)d->chunk_bytes / GIB, d->dax_gb, d->dax_path,
+		       d->dax_tmp ? " (a tmpfs file emulating a device; removed at the end)" : "");
 	if (d->dax_recovered)
-		printf("  DAX       %llu chunks recovered at open from an earlier run: stored chunks are duplicates\n",
-		       (unsigned long long)d->dax_recovered);
+		printf("  DAX       %llu chunks recovered at open from an earlier run: stored chunks are duplicates%s\n",
+		       (unsigned long long)d->dax_recovered,
+		       d->fs ? ", not written to the fs tier" : "");
+	if (!d->fs)
+		return;
+	printf("  fs        %s%s: every put written through, one file per chunk (buffered I/O)\n",
+	       d->fs_dir, !d->fs_tmp ? "" : d->o.keep_fs ? " (a fresh directory; kept: --keep-fs)" :
+	       " (a fresh directory; removed at the end)");
+	printf("  restart   then close, open a fresh instance on it (L1 %llu slots = %.2f GiB, no DAX): %llu documents by contains+get, %llu by prefetch, from disk\n",
+	       (unsigned long long)d->restart_l1_slots,
+	       (double)d->restart_l1_slots * (double)d->chunk_bytes / GIB,
+	       (unsigned long long)(d->o.docs < RESTART_QUERIES ? d->o.docs : RESTART_QUERIES),
+	       (unsigned long long)(d->o.docs < RESTART_PREFETCH ? d->o.docs : RESTART_PREFETCH));
 }
 
 /* Restores of the contains+get queries and of the prefetches, by tier. */
 struct by_tier {
-	uint64_t get_l1, get_dax, pf_l1, pf_dax, promoted;
+	uint64_t get_l1, get_dax, get_fs, pf_l1, pf_dax, pf_fs, promoted;
 };
 
 static struct by_tier restores_by_tier(const struct demo *d)
@@ -1120,8 +1429,10 @@ static struct by_tier restores_by_tier(const struct demo *d)
 	return (struct by_tier){
 		.get_l1 = g->l1_hits - b->l1_hits,
 		.get_dax = g->dax_hits - b->dax_hits,
+		.get_fs = g->l2_hits - b->l2_hits,
 		.pf_l1 = e->l1_hits - g->l1_hits,
 		.pf_dax = e->dax_hits - g->dax_hits,
+		.pf_fs = e->l2_hits - g->l2_hits,
 		.promoted = e->dax_promotions - b->dax_promotions,
 	};
 }
@@ -1131,14 +1442,87 @@ static double pct(uint64_t a, uint64_t b)
 	return b ? 100.0 * (double)a / (double)b : 0;
 }
 
-static void print_report(struct demo *d, struct quant *g, struct quant *pf)
+/* The tiers the store phase waited for, and where its chunks then were. */
+static const char *store_flush_label(const struct demo *d)
+{
+	return d->dax && d->fs ? "L1+DAX+fs (to flush)" : d->dax ? "L1 + DAX (to flush)" :
+	       "L1 + fs (to flush)";
+}
+
+static const char *store_flush_what(const struct demo *d)
+{
+	return d->dax && d->fs ? "in DAX and on disk" : d->dax ? "in DAX" : "on disk";
+}
+
+/* kvt_l2_report() of the fs tier; @note says what its counts cover. */
+static void print_fs_status(const char *when, const struct kvt_l2_status *st, const char *note)
+{
+	printf("%-9s %-20s %llu chunks, %.2f GiB used%s, %s, %llu errors; %s\n", "fs", when,
+	       (unsigned long long)st->chunks, (double)st->bytes_used / GIB, note,
+	       st->is_healthy ? "healthy" : "UNHEALTHY", (unsigned long long)st->errors,
+	       st->detail);
+}
+
+/* The prefetches' chunks by tier, with an fs tier: "L1 / DAX / fs". */
+static void print_pf_by_tier(const struct demo *d, const struct by_tier *t)
+{
+	char v[80];
+
+	if (d->dax)
+		snprintf(v, sizeof(v), "%llu / %llu / %llu", (unsigned long long)t->pf_l1,
+			 (unsigned long long)t->pf_dax, (unsigned long long)t->pf_fs);
+	else
+		snprintf(v, sizeof(v), "%llu / %llu", (unsigned long long)t->pf_l1,
+			 (unsigned long long)t->pf_fs);
+	printf("%-9s %-20s %12s   (chunks from L1%s / fs)\n", "prefetch", "by tier", v,
+	       d->dax ? " / DAX" : "");
+}
+
+static void print_restart(struct demo *d)
+{
+	const struct kvt_stats *st = &d->rst;
+	uint64_t hit = d->rget.hit + d->rpf.hit, asked = d->rget.asked + d->rpf.asked;
+	uint64_t ns = d->rget.ns + d->rpf.ns;
+
+	printf("%-9s %-20s %9.2f ms   (fresh instance: L1 %llu slots, no DAX, the fs tier alone)\n",
+	       "restart", "kvt_open", (double)d->restart_open_ns / 1e6,
+	       (unsigned long long)d->restart_l1_slots);
+	printf("%-9s %-20s %10.2f %%   (%llu of %llu chunks, contains+get and prefetch)\n",
+	       "restart", "hit rate", pct(hit, asked), (unsigned long long)hit,
+	       (unsigned long long)asked);
+	printf("%-9s %-20s %12llu   (%.1f %% of restored chunks; l2_misses %llu, l2_promotions %llu into L1)\n",
+	       "restart", "from fs (l2_hits)", (unsigned long long)st->l2_hits,
+	       pct(st->l2_hits, hit), (unsigned long long)st->l2_misses,
+	       (unsigned long long)st->l2_promotions);
+	printf("%-9s %-20s %7.2f GB/s                (%llu chunks = %.2f GiB from the fs tier in %.2f s of queries; buffered reads: files still in the page cache skip the device)\n",
+	       "restart", "from disk", gbps(st->l2_bytes_out, ns), (unsigned long long)st->l2_hits,
+	       (double)st->l2_bytes_out / GIB, (double)ns / 1e9);
+	printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f\n", "restart", "restore (get)",
+	       gbps(d->rget.bytes, d->rget.ns), d->memcpy_gbps,
+	       ratio(gbps(d->rget.bytes, d->rget.ns), d->memcpy_gbps));
+	printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "restart", "latency p50",
+	       d->rget.q.lat50, d->rget.q.bound50, ratio(d->rget.q.lat50, d->rget.q.bound50));
+	printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "restart", "latency p99",
+	       d->rget.q.lat99, d->rget.q.bound99, ratio(d->rget.q.lat99, d->rget.q.bound99));
+	if (d->rpf.n) {
+		printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f\n", "restart", "prefetch",
+		       gbps(d->rpf.bytes, d->rpf.ns), d->memcpy_gbps,
+		       ratio(gbps(d->rpf.bytes, d->rpf.ns), d->memcpy_gbps));
+		printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "restart", "prefetch p50",
+		       d->rpf.q.lat50, d->rpf.q.bound50, ratio(d->rpf.q.lat50, d->rpf.q.bound50));
+	}
+}
+
+static void print_report(struct demo *d)
 {
 	double store = gbps(d->store_bytes, d->store_ns);
 	double store_wall = gbps(d->store_bytes, d->store_wall_ns);
-	double restore = gbps(d->restore_bytes, d->restore_ns);
-	double prefetch = gbps(d->pf_bytes, d->pf_ns);
+	double restore = gbps(d->get.bytes, d->get.ns);
+	double prefetch = gbps(d->pf.bytes, d->pf.ns);
 	const struct kvt_stats *st = &d->st;
 	struct by_tier t = restores_by_tier(d);
+	uint64_t got = t.get_l1 + t.get_dax + t.get_fs;
+	const struct quant *g = &d->get.q, *pf = &d->pf.q;
 
 	printf("  memcpy    1 thread, 64 MiB buffer: %.2f GB/s (best of %d, before and after replay); into fresh pages (cold L1): %.2f GB/s\n\n",
 	       d->memcpy_gbps, 2 * MEMCPY_REPS, d->first_touch_gbps);
@@ -1146,37 +1530,50 @@ static void print_report(struct demo *d, struct quant *g, struct quant *pf)
 	printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f   (bound: memcpy into fresh pages)\n",
 	       "store", "kvt_put (cold L1)", store, d->first_touch_gbps,
 	       ratio(store, d->first_touch_gbps));
-	if (d->dax)
-		printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f   (puts, then kvt_flush until every chunk is in DAX)\n",
-		       "store", "L1 + DAX (to flush)", store_wall, d->first_touch_gbps,
-		       ratio(store_wall, d->first_touch_gbps));
+	if (d->dax || d->fs)
+		printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f   (puts, then kvt_flush until every chunk is %s)\n",
+		       "store", store_flush_label(d), store_wall, d->first_touch_gbps,
+		       ratio(store_wall, d->first_touch_gbps), store_flush_what(d));
 	printf("%-9s %-20s %10.2f %%   (%llu of %llu chunks)\n", "replay", "hit rate",
-	       pct(d->hit, d->asked), (unsigned long long)d->hit, (unsigned long long)d->asked);
-	if (d->dax) {
+	       pct(d->get.hit, d->get.asked), (unsigned long long)d->get.hit,
+	       (unsigned long long)d->get.asked);
+	if (d->dax || d->fs)
 		printf("%-9s %-20s %12llu   (%.1f %% of restored chunks)\n", "replay", "from L1 (l1_hits)",
-		       (unsigned long long)t.get_l1, pct(t.get_l1, t.get_l1 + t.get_dax));
+		       (unsigned long long)t.get_l1, pct(t.get_l1, got));
+	if (d->dax)
 		printf("%-9s %-20s %12llu   (%.1f %%; dax_promotions %llu into L1, whole replay)\n",
 		       "replay", "from DAX (dax_hits)", (unsigned long long)t.get_dax,
-		       pct(t.get_dax, t.get_l1 + t.get_dax), (unsigned long long)t.promoted);
-	}
+		       pct(t.get_dax, got), (unsigned long long)t.promoted);
+	if (d->fs)
+		printf("%-9s %-20s %12llu   (%.1f %%)\n", "replay", "from fs (l2_hits)",
+		       (unsigned long long)t.get_fs, pct(t.get_fs, got));
 	printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f\n", "replay", "restore", restore,
 	       d->memcpy_gbps, ratio(restore, d->memcpy_gbps));
 	printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "replay", "latency p50", g->lat50,
 	       g->bound50, ratio(g->lat50, g->bound50));
 	printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "replay", "latency p99", g->lat99,
 	       g->bound99, ratio(g->lat99, g->bound99));
-	if (d->npf) {
+	if (d->pf.n) {
 		printf("%-9s %-20s %7.2f GB/s %7.2f GB/s %7.2f\n", "prefetch", "restore",
 		       prefetch, d->memcpy_gbps, ratio(prefetch, d->memcpy_gbps));
 		printf("%-9s %-20s %9.2f ms %9.2f ms %7.2f\n", "prefetch", "latency p50",
 		       pf->lat50, pf->bound50, ratio(pf->lat50, pf->bound50));
-		if (d->dax)
+		if (d->dax && !d->fs)
 			printf("%-9s %-20s %5llu / %-5llu  (chunks from L1 / from DAX)\n", "prefetch",
 			       "by tier", (unsigned long long)t.pf_l1, (unsigned long long)t.pf_dax);
+		else if (d->fs)
+			print_pf_by_tier(d, &t);
 	}
+	if (d->restart)
+		print_restart(d);
 	printf("%-9s %-20s %12llu   (%llu duplicates on re-put, %llu failures)\n", "verify",
 	       "chunks checked", (unsigned long long)d->verified,
 	       (unsigned long long)d->duplicates, (unsigned long long)d->failures);
+	if (d->fs)
+		print_fs_status("after the replay", &d->fs_st, "");
+	/* with no index in memory, a fresh adapter counts the files it has met */
+	if (d->restart)
+		print_fs_status("after the restart", &d->rfs_st, " (files read since open)");
 	printf("%-9s entries %llu, evictions %llu, hits %llu, misses %llu, puts %llu, duplicates %llu, pins %llu, unpins %llu, prefetches %llu, errors %llu\n",
 	       "stats", (unsigned long long)st->l1_entries, (unsigned long long)st->l1_evictions,
 	       (unsigned long long)st->l1_hits, (unsigned long long)st->l1_misses,
@@ -1190,15 +1587,73 @@ static void print_report(struct demo *d, struct quant *g, struct quant *pf)
 		       (unsigned long long)st->dax_misses, (unsigned long long)st->dax_promotions,
 		       (unsigned long long)st->dax_write_errors,
 		       (unsigned long long)st->dax_recovered);
+	if (d->fs)
+		printf("%-9s l2_adapters %llu, l2_hits %llu, l2_misses %llu, l2_promotions %llu, l2_bytes_in %llu, l2_write_errors %llu\n",
+		       "stats", (unsigned long long)st->l2_adapters, (unsigned long long)st->l2_hits,
+		       (unsigned long long)st->l2_misses, (unsigned long long)st->l2_promotions,
+		       (unsigned long long)st->l2_bytes_in, (unsigned long long)st->l2_write_errors);
+	if (d->restart)
+		printf("%-9s restart: entries %llu, evictions %llu, hits %llu, misses %llu, l2_hits %llu, l2_misses %llu, l2_promotions %llu, l2_bytes_out %llu, pins %llu, unpins %llu, errors %llu\n",
+		       "stats", (unsigned long long)d->rst.l1_entries,
+		       (unsigned long long)d->rst.l1_evictions, (unsigned long long)d->rst.l1_hits,
+		       (unsigned long long)d->rst.l1_misses, (unsigned long long)d->rst.l2_hits,
+		       (unsigned long long)d->rst.l2_misses, (unsigned long long)d->rst.l2_promotions,
+		       (unsigned long long)d->rst.l2_bytes_out, (unsigned long long)d->rst.pins,
+		       (unsigned long long)d->rst.unpins, (unsigned long long)d->rst.errors);
 	printf("restore bounds: single-thread memcpy; latency = kvt_contains(KVT_PIN) + kvt_get per query, bound = its bytes / memcpy GB/s\n");
 }
 
-static void print_json(struct demo *d, struct quant *g, struct quant *pf, double wall_s)
+/* @st as a JSON object's members, after a '{' or ','. */
+static void print_json_fs_status(const struct kvt_l2_status *st)
+{
+	char detail[sizeof(st->detail) * 6];
+
+	json_escape(detail, st->detail);
+	printf("\"fs_healthy\":%s,\"fs_chunks\":%llu,\"fs_bytes_used\":%llu,\"fs_errors\":%llu,"
+	       "\"fs_detail\":\"%s\"",
+	       st->is_healthy ? "true" : "false", (unsigned long long)st->chunks,
+	       (unsigned long long)st->bytes_used, (unsigned long long)st->errors, detail);
+}
+
+/* The restart's members, as "restart":{...}, or null without it. */
+static void print_json_restart(struct demo *d)
+{
+	const struct kvt_stats *st = &d->rst;
+	uint64_t ns = d->rget.ns + d->rpf.ns;
+
+	if (!d->restart) {
+		printf("null");
+		return;
+	}
+	printf("{\"queries\":%llu,\"prefetch_queries\":%llu,\"l1_slots\":%llu,\"open_ms\":%.3f,"
+	       "\"chunks_asked\":%llu,\"chunks_hit\":%llu,\"disk_chunks\":%llu,\"disk_bytes\":%llu,"
+	       "\"disk_gbps\":%.3f,\"restore_gbps\":%.3f,\"latency_p50_ms\":%.3f,"
+	       "\"latency_p99_ms\":%.3f,\"bound_p50_ms\":%.3f,\"bound_p99_ms\":%.3f,"
+	       "\"prefetch_gbps\":%.3f,\"prefetch_p50_ms\":%.3f,\"l2_hits\":%llu,"
+	       "\"l2_misses\":%llu,\"l2_promotions\":%llu,",
+	       (unsigned long long)d->rget.n, (unsigned long long)d->rpf.n,
+	       (unsigned long long)d->restart_l1_slots, (double)d->restart_open_ns / 1e6,
+	       (unsigned long long)(d->rget.asked + d->rpf.asked),
+	       (unsigned long long)(d->rget.hit + d->rpf.hit), (unsigned long long)st->l2_hits,
+	       (unsigned long long)st->l2_bytes_out, gbps(st->l2_bytes_out, ns),
+	       gbps(d->rget.bytes, d->rget.ns), d->rget.q.lat50, d->rget.q.lat99,
+	       d->rget.q.bound50, d->rget.q.bound99, gbps(d->rpf.bytes, d->rpf.ns),
+	       d->rpf.q.lat50, (unsigned long long)st->l2_hits, (unsigned long long)st->l2_misses,
+	       (unsigned long long)st->l2_promotions);
+	print_json_fs_status(&d->rfs_st);
+	printf(",\"stats\":");
+	stats_print_json(stdout, st);
+	printf("}");
+}
+
+static void print_json(struct demo *d, double wall_s)
 {
 	double store = gbps(d->store_bytes, d->store_ns);
-	double restore = gbps(d->restore_bytes, d->restore_ns);
+	double restore = gbps(d->get.bytes, d->get.ns);
 	struct by_tier t = restores_by_tier(d);
 	uint64_t l1 = t.get_l1 + t.pf_l1, dax = t.get_dax + t.pf_dax;
+	const struct quant *g = &d->get.q, *pf = &d->pf.q;
+	char dir[FS_DIR_MAX * 6];
 
 	printf("{\"ok\":%s,\"failures\":%llu,\"tier\":\"%s\",\"docs\":%llu,\"tokens\":%llu,\"queries\":%llu,"
 	       "\"prefetch_queries\":%llu,\"chunk_tokens\":%zu,\"chunk_bytes\":%zu,"
@@ -1212,25 +1667,65 @@ static void print_json(struct demo *d, struct quant *g, struct quant *pf, double
 	       "\"restore_ratio\":%.3f,\"latency_p50_ms\":%.3f,\"latency_p99_ms\":%.3f,"
 	       "\"bound_p50_ms\":%.3f,\"bound_p99_ms\":%.3f,\"ratio_p50\":%.3f,"
 	       "\"ratio_p99\":%.3f,\"prefetch_gbps\":%.3f,\"prefetch_p50_ms\":%.3f,"
-	       "\"verified_chunks\":%llu,\"wall_s\":%.3f,\"stats\":",
+	       "\"verified_chunks\":%llu,\"wall_s\":%.3f,",
 	       d->failures ? "false" : "true", (unsigned long long)d->failures,
 	       d->dax ? "l1+dax" : "l1", (unsigned long long)d->o.docs,
 	       (unsigned long long)d->o.tokens, (unsigned long long)d->o.queries,
-	       (unsigned long long)d->npf, d->chunk_tokens, d->chunk_bytes,
+	       (unsigned long long)d->pf.n, d->chunk_tokens, d->chunk_bytes,
 	       (unsigned long long)d->l1_slots, (unsigned long long)d->dax_slots,
 	       d->dax ? d->dax_gb : 0.0, (unsigned long long)d->stored, d->memcpy_gbps,
 	       d->first_touch_gbps, store, ratio(store, d->first_touch_gbps),
-	       gbps(d->store_bytes, d->store_wall_ns), (unsigned long long)d->asked,
-	       (unsigned long long)d->hit, d->asked ? (double)d->hit / (double)d->asked : 0,
+	       gbps(d->store_bytes, d->store_wall_ns), (unsigned long long)d->get.asked,
+	       (unsigned long long)d->get.hit,
+	       d->get.asked ? (double)d->get.hit / (double)d->get.asked : 0,
 	       (unsigned long long)l1, (unsigned long long)dax,
 	       (unsigned long long)(d->st.dax_promotions - d->before_replay.dax_promotions),
 	       dax > l1 ? "dax" : "l1", l1 + dax ? (double)dax / (double)(l1 + dax) : 0,
 	       restore, ratio(restore, d->memcpy_gbps), g->lat50, g->lat99, g->bound50,
 	       g->bound99, ratio(g->lat50, g->bound50), ratio(g->lat99, g->bound99),
-	       gbps(d->pf_bytes, d->pf_ns), pf->lat50, (unsigned long long)d->verified,
+	       gbps(d->pf.bytes, d->pf.ns), pf->lat50, (unsigned long long)d->verified,
 	       wall_s);
+	if (d->fs) {
+		json_escape(dir, d->fs_dir);
+		printf("\"fs\":true,\"fs_dir\":\"%s\",\"fs_kept\":%s,\"fs_hits\":%llu,", dir,
+		       d->o.fs_dir || d->o.keep_fs ? "true" : "false",
+		       (unsigned long long)(t.get_fs + t.pf_fs));
+		print_json_fs_status(&d->fs_st);
+		printf(",");
+	} else {
+		printf("\"fs\":false,");
+	}
+	printf("\"restart\":");
+	print_json_restart(d);
+	printf(",\"stats\":");
 	stats_print_json(stdout, &d->st);
 	printf("}\n");
+}
+
+/* Pins, borrows and errors left on an instance: none may be. */
+static void check_leaks(struct demo *d, const char *which, const struct kvt_stats *st)
+{
+	if (st->pinned_entries || st->borrows_active || st->pins != st->unpins)
+		demo_fail(d, "%s: %llu entries still pinned, %llu borrows active, %llu pins vs %llu unpins",
+			  which, (unsigned long long)st->pinned_entries,
+			  (unsigned long long)st->borrows_active, (unsigned long long)st->pins,
+			  (unsigned long long)st->unpins);
+	if (st->put_errors || st->errors || st->mailbox_timeouts)
+		demo_fail(d, "%s: %llu put errors, %llu internal errors, %llu mailbox timeouts",
+			  which, (unsigned long long)st->put_errors, (unsigned long long)st->errors,
+			  (unsigned long long)st->mailbox_timeouts);
+	if (st->l2_unhealthy || st->l2_write_errors || st->staging_timeouts)
+		demo_fail(d, "%s: %llu L2 adapters unhealthy, %llu L2 write errors, %llu staging timeouts",
+			  which, (unsigned long long)st->l2_unhealthy,
+			  (unsigned long long)st->l2_write_errors,
+			  (unsigned long long)st->staging_timeouts);
+}
+
+static void check_fs_status(struct demo *d, const char *when, const struct kvt_l2_status *st)
+{
+	if (!st->is_healthy || st->errors)
+		demo_fail(d, "fs %s: healthy %d, %llu I/O errors (%s)", when, st->is_healthy,
+			  (unsigned long long)st->errors, st->detail);
 }
 
 /* Counters that must hold after the run, whatever the timing. */
@@ -1238,33 +1733,30 @@ static void check_stats(struct demo *d)
 {
 	const struct kvt_stats *st = &d->st;
 	struct by_tier t = restores_by_tier(d);
+	uint64_t read = t.get_l1 + t.get_dax + t.get_fs + t.pf_l1 + t.pf_dax + t.pf_fs;
 
-	if (!d->dax && st->l1_entries + st->l1_evictions != st->puts)
-		demo_fail(d, "stats: l1_entries %llu + l1_evictions %llu != puts %llu",
-			  (unsigned long long)st->l1_entries,
-			  (unsigned long long)st->l1_evictions, (unsigned long long)st->puts);
-	if (st->pinned_entries || st->borrows_active || st->pins != st->unpins)
-		demo_fail(d, "stats: %llu entries still pinned, %llu borrows active, %llu pins vs %llu unpins",
-			  (unsigned long long)st->pinned_entries,
-			  (unsigned long long)st->borrows_active, (unsigned long long)st->pins,
-			  (unsigned long long)st->unpins);
-	if (st->put_errors || st->errors || st->mailbox_timeouts)
-		demo_fail(d, "stats: %llu put errors, %llu internal errors, %llu mailbox timeouts",
-			  (unsigned long long)st->put_errors, (unsigned long long)st->errors,
-			  (unsigned long long)st->mailbox_timeouts);
-	/* each chunk restored was read from exactly one tier */
-	if (t.get_l1 + t.get_dax + t.pf_l1 + t.pf_dax != d->hit + d->pf_hit)
-		demo_fail(d, "stats: l1_hits + dax_hits grew by %llu during replay, %llu chunks were restored",
-			  (unsigned long long)(t.get_l1 + t.get_dax + t.pf_l1 + t.pf_dax),
-			  (unsigned long long)(d->hit + d->pf_hit));
-	if (!d->dax)
-		return;
-	/* L1 is filled by puts and by promotions; DAX by every put's write-through */
-	if (st->l1_entries + st->l1_evictions != st->puts + st->dax_promotions)
-		demo_fail(d, "stats: l1_entries %llu + l1_evictions %llu != puts %llu + dax_promotions %llu",
+	/* L1 is filled by puts and by promotions from DAX and the fs tier */
+	if (st->l1_entries + st->l1_evictions != st->puts + st->dax_promotions + st->l2_promotions)
+		demo_fail(d, "stats: l1_entries %llu + l1_evictions %llu != puts %llu + dax_promotions %llu + l2_promotions %llu",
 			  (unsigned long long)st->l1_entries,
 			  (unsigned long long)st->l1_evictions, (unsigned long long)st->puts,
-			  (unsigned long long)st->dax_promotions);
+			  (unsigned long long)st->dax_promotions,
+			  (unsigned long long)st->l2_promotions);
+	check_leaks(d, "stats", st);
+	/* each chunk restored was read from exactly one tier */
+	if (read != d->get.hit + d->pf.hit)
+		demo_fail(d, "stats: l1_hits + dax_hits + l2_hits grew by %llu during replay, %llu chunks were restored",
+			  (unsigned long long)read, (unsigned long long)(d->get.hit + d->pf.hit));
+	if (d->fs) {
+		check_fs_status(d, "after the replay", &d->fs_st);
+		/* a fresh directory holds a file for each chunk stored, no more */
+		if (d->fs_tmp && d->fs_st.chunks != d->stored)
+			demo_fail(d, "fs: %llu chunk files, %llu chunks stored",
+				  (unsigned long long)d->fs_st.chunks, (unsigned long long)d->stored);
+	}
+	if (!d->dax)
+		return;
+	/* DAX is filled by every put's write-through */
 	if (st->dax_entries + st->dax_evictions != st->puts + st->dax_recovered ||
 	    st->dax_write_errors)
 		demo_fail(d, "stats: dax_entries %llu + dax_evictions %llu != puts %llu + dax_recovered %llu (dax_write_errors %llu)",
@@ -1277,18 +1769,25 @@ static void check_stats(struct demo *d)
 			  (unsigned long long)st->dax_evictions);
 }
 
-/* Remove the DAX file this run created. */
-static void dax_remove_tmp(struct demo *d)
+/* Counters of the restart instance that must hold. */
+static void check_restart(struct demo *d)
 {
-	if (d->dax_tmp && unlink(d->dax_path) < 0)
-		fprintf(stderr, "kvtier demo: cannot remove %s: %s\n", d->dax_path, strerror(errno));
-	d->dax_tmp = false;
+	const struct kvt_stats *st = &d->rst;
+	uint64_t restored = d->rget.hit + d->rpf.hit;
+
+	check_leaks(d, "restart stats", st);
+	/* each chunk restored was read from exactly one tier: the fs tier, or
+	 * L1 where a document's chunks were promoted by an earlier query */
+	if (st->l1_hits + st->l2_hits != restored || st->dax_hits)
+		demo_fail(d, "restart stats: l1_hits %llu + l2_hits %llu (dax_hits %llu), %llu chunks were restored",
+			  (unsigned long long)st->l1_hits, (unsigned long long)st->l2_hits,
+			  (unsigned long long)st->dax_hits, (unsigned long long)restored);
+	check_fs_status(d, "after the restart", &d->rfs_st);
 }
 
 int demo_main(int argc, char **argv)
 {
 	struct demo d = { .o = { .config = NULL } };
-	struct quant g = { 0 }, pf = { 0 };
 	uint64_t start = tool_now_ns();
 	struct kvt_config *cfg;
 	double wall_s;
@@ -1303,7 +1802,8 @@ int demo_main(int argc, char **argv)
 		fprintf(stderr, "kvtier demo: kvt_config_new: %s\n", kvt_strerror(ret));
 		return CLI_EXIT_FAIL;
 	}
-	if (demo_config(&d, cfg) || config_cmd_load(cfg, d.o.config))
+	if (demo_config(&d, cfg) || config_cmd_load(cfg, d.o.config) ||
+	    (!d.o.no_fs && fs_config(&d, cfg)))
 		goto out_free_cfg;
 	ret = kvt_open(cfg, &d.kvt);
 	if (ret) {
@@ -1322,12 +1822,17 @@ int demo_main(int argc, char **argv)
 	d.doc_keys = (d.o.tokens + d.chunk_tokens - 1) / d.chunk_tokens;
 	d.query_keys = (d.o.tokens + QUESTION_TOKENS + d.chunk_tokens - 1) / d.chunk_tokens;
 	d.full_chunks = d.o.tokens / d.chunk_tokens;
+	/* a small L1 for the restart: one query's chunks, so each query's
+	 * promotions evict the previous one's */
+	d.restart_l1_slots = d.query_keys > 2 ? d.query_keys : 2;
 	kvt_stats(d.kvt, &d.st);
 	d.l1_slots = d.st.l1_slots;
 	d.dax_slots = d.st.dax_slots;
 	d.dax_recovered = d.st.dax_recovered;
 	/* --config may have turned DAX off, or on */
 	d.dax = d.dax_slots && d.l1_slots;
+	/* appended last, after the adapters of --config and KVT_* */
+	d.fs_index = d.fs ? d.st.l2_adapters - 1 : 0;
 	if (demo_alloc(&d))
 		goto out_close;
 	d.memcpy_gbps = measure_memcpy_gbps();
@@ -1343,27 +1848,37 @@ int demo_main(int argc, char **argv)
 	replay_phase(&d);
 	/* the bound is the best this machine did: measure again, keep the max */
 	d.memcpy_gbps = fmax(d.memcpy_gbps, measure_memcpy_gbps());
-	to_bound_ms(d.bound_ms, d.nlat, d.memcpy_gbps);
-	to_bound_ms(d.pf_bound_ms, d.npf, d.memcpy_gbps);
 	kvt_stats(d.kvt, &d.st);
+	if (d.fs)
+		kvt_l2_report(d.kvt, d.fs_index, NULL, &d.fs_st);
 	check_stats(&d);
-	g = quantiles(d.lat_ms, d.bound_ms, d.nlat);
-	pf = quantiles(d.pf_lat_ms, d.pf_bound_ms, d.npf);
+	if (d.fs) {
+		restart_phase(&d, cfg);
+		if (d.restart)
+			check_restart(&d);
+	}
+	tally_finish(&d.get, d.memcpy_gbps);
+	tally_finish(&d.pf, d.memcpy_gbps);
+	tally_finish(&d.rget, d.memcpy_gbps);
+	tally_finish(&d.rpf, d.memcpy_gbps);
 	code = d.failures ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 out_close:
-	kvt_close(d.kvt);
+	if (d.kvt)
+		kvt_close(d.kvt);
 	dax_remove_tmp(&d);
+	fs_remove_tmp(&d);
 	wall_s = (double)(tool_now_ns() - start) / 1e9;
-	if (d.nlat) {
-		print_report(&d, &g, &pf);
+	if (d.get.n) {
+		print_report(&d);
 		printf("result: %s (%llu failures), wall %.2f s\n", d.failures ? "FAIL" : "ok",
 		       (unsigned long long)d.failures, wall_s);
 		if (d.o.json)
-			print_json(&d, &g, &pf, wall_s);
+			print_json(&d, wall_s);
 	}
 	demo_free(&d);
 out_free_cfg:
 	dax_remove_tmp(&d);
+	fs_remove_tmp(&d);
 	kvt_config_free(cfg);
 	return code;
 }

@@ -567,7 +567,7 @@ TEST(zero_copy_commits_in_staging_mode_free_their_buffer)
 
 /* ---- the fs adapter behind L1 ------------------------------------------ */
 
-static char fs_dir[512];
+static char fs_dir[256];
 
 /* An fs adapter in a fresh fs_dir. */
 static const char *fs_adapter(char *buf, size_t len, const char *extra)

@@ -20,6 +20,8 @@ static const struct bench_workload workloads[] = {
 	{ "disk", "store and load through the fs L2 adapter against raw io_uring O_DIRECT "
 		  "files of the same bytes in the same directory",
 	  disk_main },
+	{ "resp", "store and load through the resp L2 adapter against redis-benchmark SET/GET "
+		  "of the same value size on a redis-server it starts", resp_main },
 	{ "docqa", "long_doc_qa-shaped queries restored from DAX: latency beside the memcpy bound",
 	  docqa_main },
 };

@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * actors/respio.h - the I/O actor of the "resp" L2 adapter.
+ *
+ * One actor per adapter instance owns every hiredis connection (one per
+ * node: the server, or each cluster master), the cluster slot map, the
+ * reconnect backoff and the lookup lock counts.  Everything else posts
+ * messages.  Its handlers block on its own sockets, each read and write
+ * bounded by timeout_ms (that is the actor's job: engine threads never do),
+ * never on another actor.
+ */
+#ifndef KVT_ACTORS_RESPIO_H
+#define KVT_ACTORS_RESPIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "core/resp_conf.h"
+#include "kvtier.h"
+
+struct respio;
+struct rio_job;
+
+/* Runs on the actor thread once a task is finished; it owns @job from then
+ * and frees it with mem_free(). */
+typedef void (*rio_complete_fn)(void *ctx, struct rio_job *job);
+
+/*
+ * One STORE, LOOKUP or LOAD task, or one DELETE call, allocated by the
+ * submitter with its arrays in the same block, as the fs adapter's dw_job.
+ */
+struct rio_job {
+	enum kvt_l2_op op;         /* KVT_L2_NOPS for DELETE */
+	size_t n;
+	struct kvt_key *keys;
+	void **bufs;               /* STORE, LOAD */
+	size_t *lens;              /* STORE: payload lengths; LOAD: buffer sizes */
+	struct kvt_l2_task *task;  /* NULL for DELETE */
+	int *results;              /* DELETE: per key, 0, -ENOENT, -EBUSY or -errno */
+	ssize_t deleted;           /* DELETE: keys deleted */
+};
+
+/* What status() reports: snapshots, read without blocking. */
+struct rio_stats {
+	bool healthy;
+	uint64_t nodes, nodes_up;
+	uint64_t round_trips;      /* pipelines sent and answered (one per node per window) */
+	uint64_t bytes_out, bytes_in;
+	uint64_t redirections;     /* MOVED and ASK replies followed */
+	uint64_t map_refreshes;    /* CLUSTER SLOTS reloads */
+	uint64_t errors;           /* keys failed on I/O, timeouts or server errors */
+	uint64_t refused;          /* stores the server refused (OOM, READONLY, NOAUTH, ...) */
+	uint64_t reconnects;       /* connections made again after one was lost */
+	uint64_t corrupt;          /* values that failed their checks on load */
+	uint64_t corrupt_removed;  /* of those, deleted */
+	uint64_t stores, loads;    /* chunks written, chunks loaded */
+	uint64_t locked;           /* keys holding lookup locks */
+	char last_error[160];
+};
+
+/*
+ * respio_create() - connect to the server (the seed node and, with
+ * cluster, read its slot map) and start the actor.  A server that does not
+ * answer is no error (the actor keeps reconnecting with backoff; status is
+ * unhealthy meanwhile); one that answers and refuses is: a failed AUTH or
+ * SELECT, cluster mode against a server without it.
+ * @err: receives a message naming the server and its answer.
+ * Threads: any.  Blocks: up to timeout_ms per connection.  Allocates.
+ * Return: 0, or a negative errno (-EACCES for AUTH) with nothing left.
+ */
+int respio_create(const struct resp_conf *conf, rio_complete_fn complete, void *ctx,
+		  struct respio **out, char *err, size_t errlen);
+
+/*
+ * respio_destroy() - handle every job posted so far, stop the actor, close
+ * the connections and free.  No post may start once this has begun.
+ * Threads: any but the actor's.  Blocks: until the last job is done.
+ */
+void respio_destroy(struct respio *rio);
+
+/* respio_submit() - queue a STORE, LOOKUP or LOAD @job; it completes through
+ * @complete exactly once.  Threads: any.  Blocks: at most the mailbox wait.
+ * Return: 0, or -ETIMEDOUT (not queued; the caller still owns @job). */
+int respio_submit(struct respio *rio, struct rio_job *job);
+
+/* respio_delete() - run a DELETE @job and wait for it.
+ * Threads: any but the actor's.  Return: 0 (results in @job) or -ETIMEDOUT. */
+int respio_delete(struct respio *rio, struct rio_job *job);
+
+/* respio_unlock() - drop one lookup lock of @key.  Allocates nothing.
+ * Threads: any.  Blocks: while the mailbox stays full (it never fails). */
+void respio_unlock(struct respio *rio, const struct kvt_key *key);
+
+/* Threads: any.  Blocks: never. */
+void respio_stats(struct respio *rio, struct rio_stats *out);
+
+#endif /* KVT_ACTORS_RESPIO_H */

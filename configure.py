@@ -224,13 +224,20 @@ def write_ninja(args):
         f.write("\n".join(out) + "\n")
 
 
+# Debian's libzmq.pc names a static libprotokit.a it does not ship, so a
+# static link through Requires.private fails; -lzmq itself links fine.
+PC_DIRECT_LIBS = {"libzmq": "-lzmq"}
+
+
 def write_pc(prefix):
+    requires = [p for p in PKGCONFIG if p not in PC_DIRECT_LIBS]
+    direct = [PC_DIRECT_LIBS[p] for p in PKGCONFIG if p in PC_DIRECT_LIBS]
     with open("kvtier.pc", "w") as f:
         f.write("prefix=%s\nlibdir=${prefix}/lib\nincludedir=${prefix}/include\n\n"
                 "Name: kvtier\nDescription: tiered KV-cache store for LLM inference engines\n"
                 "Version: 0.1.0\nRequires.private: %s\nLibs: -L${libdir} -lkvtier\n"
-                "Libs.private: -lck -lm -ldl -pthread\nCflags: -I${includedir}\n"
-                % (prefix, " ".join(PKGCONFIG)))
+                "Libs.private: %s\nCflags: -I${includedir}\n"
+                % (prefix, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
 
 
 def install(prefix):

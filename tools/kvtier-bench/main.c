@@ -24,6 +24,8 @@ static const struct bench_workload workloads[] = {
 		  "of the same value size on a redis-server it starts", resp_main },
 	{ "docqa", "long_doc_qa-shaped queries restored from DAX: latency beside the memcpy bound",
 	  docqa_main },
+	{ "pool", "Maru metadata RPC ops/s and p99 (lookup, batch lookup/pin/register) from "
+		  "1, 4 and 16 clients on a kvtier-poold it starts, or any --server", pool_main },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

@@ -1,0 +1,1065 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * tools/kvtier-bench/pool.c - `kvtier-bench pool`: ops/s and latency of the
+ * Maru metadata RPC (reference maru.md §2) as engine processes use it:
+ * single lookups, batch-100 lookups, batch pin (prefix-stop) then unpin,
+ * and batch-100 registers of fresh keys, from 1, 4 and 16 clients.
+ *
+ * By default it starts kvtier-poold from its own build folder on a free
+ * loopback port (a /dev/shm pool, a temp resource-manager socket) and
+ * stops it with SIGTERM at the end, checking it exits 0.  With --server it
+ * drives any server that speaks the protocol, using only what Maru's own
+ * server offers: each client REQUEST_ALLOCs a region, client 0 registers
+ * --keys keys into its region, and the phases run against those.  Keys are
+ * named after a per-run tag, so runs never collide; they stay registered
+ * afterwards (the protocol has no batch delete), the regions are returned.
+ *
+ * A client is a thread with its own DEALER socket (Maru's async client
+ * shape: an empty delimiter frame, replies matched by sequence number) and
+ * one request in flight, so latency is request to reply.  Every reply is
+ * checked: a lookup must hit with the handle, kv_offset and kv_length the
+ * key was registered with, a pin must stop at the first miss, an unpin and
+ * a register must succeed.  Any mismatch is counted, reported and makes
+ * the exit status 1.
+ *
+ * The goal (issue #7) is ten times what Maru's Python server does on this
+ * machine with its own clients: batch-100 lookups >= 1M keys/s and a single
+ * lookup p99 <= 100 us, both with 4 clients.
+ *
+ * Threads: main (setup, phases, report); one worker per client in a phase.
+ * A client's socket is used by one thread at a time; pthread_create() and
+ * pthread_join() order the hand-overs, as ZeroMQ requires.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <limits.h>
+#include <math.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <msgpack.h>
+#include <zmq.h>
+
+#include "core/maru_mp.h"
+#include "core/maru_rpc.h"
+#include "tools/common/progress.h"
+#include "tools/kvtier-bench/bench.h"
+
+#define BATCH 100
+#define MAX_CLIENTS 16
+#define NCOUNTS 3
+#define FILL_BATCH 1000               /* keys per register while populating */
+#define PAGE 4096u                    /* a key's slot in its region */
+#define REGION_BYTES (4u << 20)       /* each client's region */
+#define PAGES (REGION_BYTES / PAGE)
+#define KEY_MAX 64
+#define RPC_TIMEOUT_MS 10000
+#define LAT_CAP (1u << 16)            /* latency samples per thread and op */
+#define SHM_POOL "128M"               /* one 4 MiB region per client, with room */
+#define GOAL_BATCH_KEYS 1000000.0
+#define GOAL_P99_US 100.0
+#define MARU_BATCH_KEYS 87000.0      /* issue #7: Maru's server, its own clients */
+#define MARU_P99_US 1000.0
+
+static const int counts[NCOUNTS] = { 1, 4, 16 };
+
+enum phase { PH_LOOKUP, PH_BATCH_LOOKUP, PH_PIN, PH_REGISTER, NPHASES };
+
+/* A phase's rows.  The pin phase alternates a batch pin and the unpin of
+ * what it pinned, and times each apart: each row's ops/s counts its own
+ * requests over the phase's whole time. */
+static const char *const op_names[NPHASES][2] = {
+	{ "lookup", NULL }, { "batch_lookup", NULL }, { "batch_pin", "batch_unpin" },
+	{ "batch_register", NULL },
+};
+
+struct handle {
+	uint64_t rid, off, len, tok;
+};
+
+struct client {
+	void *sock;
+	uint32_t seq;
+	uint8_t type;        /* of the request in flight, for messages */
+	msgpack_sbuffer sb;
+	msgpack_packer pk;
+	zmq_msg_t reply;
+	struct handle h;     /* its region */
+	uint64_t fresh;      /* fresh keys it has registered */
+	char why[192];       /* the first RPC failure */
+};
+
+/* What every worker of a run reads; set up before any thread starts. */
+struct run {
+	char tag[16];
+	char (*keys)[KEY_MAX];
+	uint64_t nkeys;
+	struct handle h;     /* client 0's region, which holds every key */
+	uint64_t deadline;
+};
+
+struct worker {
+	struct client *c;
+	const struct run *r;
+	struct bench_gate *gate;
+	enum phase ph;
+	unsigned idx;        /* its client's index */
+	uint64_t rng;
+	uint64_t ops[2], keys[2];
+	struct lat_samples lat[2];
+	uint64_t errors, end_ns;
+	int ret;             /* an RPC failure: the socket is out of step */
+	char why[192];       /* the first mismatch */
+};
+
+struct row {
+	const char *op;
+	int clients;
+	uint64_t ops;
+	double ops_s, keys_s, p50, p99;
+};
+
+/* ---- the daemon this run starts ---------------------------------------- */
+
+static pid_t srv_pid;
+static char srv_dir[64], srv_log[96], srv_sock[96];
+
+static int srv_reap(int ms)
+{
+	int st;
+
+	for (int i = 0; i < ms / 10; i++) {
+		if (waitpid(srv_pid, &st, WNOHANG) == srv_pid) {
+			srv_pid = 0;
+			return st;
+		}
+		usleep(10000);
+	}
+	return -1;
+}
+
+static void srv_print_log(void)
+{
+	char line[512];
+	FILE *f = fopen(srv_log, "r");
+
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f))
+		fprintf(stderr, "  kvtier-poold: %s", line);
+	fclose(f);
+}
+
+/* atexit: a run that failed half-way still stops the daemon with SIGTERM,
+ * so it removes its /dev/shm pool file, and removes the temp folder. */
+static void srv_cleanup(void)
+{
+	if (srv_pid > 0) {
+		kill(srv_pid, SIGTERM);
+		if (srv_reap(10000) == -1) {
+			kill(srv_pid, SIGKILL);
+			waitpid(srv_pid, NULL, 0);
+			srv_pid = 0;
+		}
+	}
+	if (srv_dir[0]) {
+		unlink(srv_log);
+		unlink(srv_sock);
+		rmdir(srv_dir);
+		srv_dir[0] = 0;
+	}
+}
+
+static int free_port(void)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	if (fd < 0)
+		return -1;
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
+		port = ntohs(sa.sin_port);
+	close(fd);
+	return port;
+}
+
+/* Starts kvtier-poold from this binary's folder.  Return: 0 with @addr set,
+ * or -1 after printing why. */
+static int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen)
+{
+	char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	int port = free_port(), fd;
+
+	if (n <= 0 || port < 0) {
+		fprintf(stderr, "kvtier-bench: pool: cannot find my binary or a free port\n");
+		return -1;
+	}
+	self[n] = 0;
+	snprintf(exe, exelen, "%s/kvtier-poold", dirname(self));
+	if (access(exe, X_OK)) {
+		fprintf(stderr, "kvtier-bench: pool: %s: %s (build it, or give --server)\n", exe,
+			strerror(errno));
+		return -1;
+	}
+	snprintf(srv_dir, sizeof(srv_dir), "/tmp/kvt-bench-pool-XXXXXX");
+	if (!mkdtemp(srv_dir)) {
+		srv_dir[0] = 0;
+		fprintf(stderr, "kvtier-bench: pool: mkdtemp: %s\n", strerror(errno));
+		return -1;
+	}
+	snprintf(srv_log, sizeof(srv_log), "%s/poold.log", srv_dir);
+	snprintf(srv_sock, sizeof(srv_sock), "%s/rm.sock", srv_dir);
+	snprintf(addr, addrlen, "tcp://127.0.0.1:%d", port);
+	atexit(srv_cleanup);
+	fflush(NULL);
+	srv_pid = fork();
+	if (srv_pid < 0) {
+		fprintf(stderr, "kvtier-bench: pool: fork: %s\n", strerror(errno));
+		return -1;
+	}
+	if (srv_pid == 0) {
+		/* SIGTERM, not SIGKILL, if the bench dies: the daemon then
+		 * removes its pool file */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
+		fd = open(srv_log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+		/* stdout too: a --json reader must see only the bench's lines */
+		if (fd >= 0 && (dup2(fd, STDERR_FILENO) < 0 || dup2(fd, STDOUT_FILENO) < 0))
+			_exit(127);
+		execl(exe, exe, "--rpc", addr, "--rm-socket", srv_sock, "--shm-pool", SHM_POOL,
+		      (char *)NULL);
+		_exit(127);
+	}
+	return 0;
+}
+
+/* Stops the daemon.  Return: 0 when it exited 0 within 20 s. */
+static int srv_stop(void)
+{
+	int st;
+
+	kill(srv_pid, SIGTERM);
+	st = srv_reap(20000);
+	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st)) {
+		fprintf(stderr, "kvtier-bench: pool: kvtier-poold did not stop cleanly (%s %d)\n",
+			st == -1 ? "still running" : WIFEXITED(st) ? "exit" : "signal",
+			st == -1 ? 0 : WIFEXITED(st) ? WEXITSTATUS(st) : WTERMSIG(st));
+		srv_print_log();
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- one client: requests and replies ----------------------------------- */
+
+static int fail(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static int fail(struct client *c, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!c->why[0]) {
+		va_start(ap, fmt);
+		vsnprintf(c->why, sizeof(c->why), fmt, ap);
+		va_end(ap);
+	}
+	return -EPROTO;
+}
+
+static int client_open(struct client *c, void *zctx, const char *addr, int timeout_ms)
+{
+	int zero = 0;
+
+	memset(c, 0, sizeof(*c));
+	msgpack_sbuffer_init(&c->sb);
+	zmq_msg_init(&c->reply);
+	c->sock = zmq_socket(zctx, ZMQ_DEALER);
+	if (!c->sock)
+		return fail(c, "zmq_socket: %s", zmq_strerror(zmq_errno()));
+	zmq_setsockopt(c->sock, ZMQ_LINGER, &zero, sizeof(zero));
+	zmq_setsockopt(c->sock, ZMQ_RCVTIMEO, &timeout_ms, sizeof(timeout_ms));
+	zmq_setsockopt(c->sock, ZMQ_SNDTIMEO, &timeout_ms, sizeof(timeout_ms));
+	if (zmq_connect(c->sock, addr))
+		return fail(c, "connect %s: %s", addr, zmq_strerror(zmq_errno()));
+	return 0;
+}
+
+static void client_close(struct client *c)
+{
+	if (c->sock)
+		zmq_close(c->sock);
+	c->sock = NULL;
+	zmq_msg_close(&c->reply);
+	msgpack_sbuffer_destroy(&c->sb);
+}
+
+/* Starts a request: the header is filled in by rpc(). */
+static void req_begin(struct client *c)
+{
+	static const char hdr[MARU_HDR_SIZE];
+
+	msgpack_sbuffer_clear(&c->sb);
+	msgpack_sbuffer_write(&c->sb, hdr, sizeof(hdr));
+	msgpack_packer_init(&c->pk, &c->sb, msgpack_sbuffer_write);
+}
+
+/*
+ * Sends the request packed since req_begin() and waits for its reply.
+ * Return: 0 with @payload over the reply's payload (valid until the next
+ * call), or -EPROTO with c->why set: a timeout or a bad frame.
+ */
+static int rpc(struct client *c, uint8_t type, struct mp_cur *payload)
+{
+	struct maru_hdr h = { MARU_MAGIC, MARU_VERSION, type, 0, ++c->seq,
+			      (uint32_t)(c->sb.size - MARU_HDR_SIZE) };
+	const uint8_t *p;
+	size_t len;
+
+	c->type = type;
+	maru_hdr_encode((uint8_t *)c->sb.data, &h);
+	if (zmq_send(c->sock, "", 0, ZMQ_SNDMORE) < 0 ||
+	    zmq_send(c->sock, c->sb.data, c->sb.size, 0) < 0)
+		return fail(c, "send type %#x: %s", type, zmq_strerror(zmq_errno()));
+	do {
+		zmq_msg_close(&c->reply);
+		zmq_msg_init(&c->reply);
+		if (zmq_msg_recv(&c->reply, c->sock, 0) < 0)
+			return fail(c, "type %#x: no reply: %s", type, zmq_strerror(zmq_errno()));
+	} while (zmq_msg_more(&c->reply));
+	p = zmq_msg_data(&c->reply);
+	len = zmq_msg_size(&c->reply);
+	if (maru_hdr_decode(p, len, &h) || h.type != maru_resp_type(type) || h.seq != c->seq ||
+	    h.flags || h.len != len - MARU_HDR_SIZE)
+		return fail(c, "type %#x seq %u: bad reply header", type, c->seq);
+	mp_init(payload, p + MARU_HDR_SIZE, h.len);
+	return 0;
+}
+
+/* ---- what a key is registered with ------------------------------------- */
+
+/* Key i's slot and length in its region: every key differs from its
+ * neighbours, so a reply carrying another key's entry is caught. */
+static uint64_t key_off(uint64_t i)
+{
+	return (i % PAGES) * PAGE;
+}
+
+static uint64_t key_len(uint64_t i)
+{
+	return 1 + bench_mix64(i) % PAGE;
+}
+
+/* LMCache-shaped string keys ("...@...@hash"): @kind 'p' populated, 'c'
+ * client @client's fresh keys, 'm' never registered. */
+static void key_name(char *out, const char *tag, char kind, unsigned client, uint64_t i)
+{
+	snprintf(out, KEY_MAX, "kvtier-bench@%s@%c%u@%016llx", tag, kind, client,
+		 (unsigned long long)bench_mix64(i));
+}
+
+static void pack_key(struct client *c, const char *key)
+{
+	maru_pack_cstr(&c->pk, key);
+}
+
+static void pack_entry(struct client *c, const char *key, uint64_t rid, uint64_t i)
+{
+	msgpack_pack_map(&c->pk, 4);
+	maru_pack_cstr(&c->pk, "key");
+	pack_key(c, key);
+	maru_pack_cstr(&c->pk, "region_id");
+	msgpack_pack_uint64(&c->pk, rid);
+	maru_pack_cstr(&c->pk, "kv_offset");
+	msgpack_pack_uint64(&c->pk, key_off(i));
+	maru_pack_cstr(&c->pk, "kv_length");
+	msgpack_pack_uint64(&c->pk, key_len(i));
+}
+
+/* ---- replies ------------------------------------------------------------ */
+
+/*
+ * Splits the map at @map by field name in one pass: @vals[k] is left at the
+ * value of field @names[k].  Unknown fields are skipped, as Maru's clients
+ * skip them.  Return: a bit mask of the fields found, or -1 when malformed.
+ */
+static int fields(struct mp_cur map, const char *const *names, int n, struct mp_cur *vals)
+{
+	uint32_t cnt;
+	int seen = 0;
+
+	if (mp_read_map(&map, &cnt))
+		return -1;
+	for (uint32_t i = 0; i < cnt; i++) {
+		const char *s = NULL;
+		uint32_t sl = 0;
+
+		/* a key that is not a string matches no name */
+		if (mp_read_str(&map, &s, &sl) && mp_skip(&map))
+			return -1;
+		for (int k = 0; k < n && s; k++)
+			if (strlen(names[k]) == sl && !memcmp(names[k], s, sl)) {
+				vals[k] = map;
+				seen |= 1 << k;
+			}
+		if (mp_skip(&map))
+			return -1;
+	}
+	return seen;
+}
+
+#define MAX_FIELDS 4
+
+/* fields() of a reply's payload; a reply with an "error" field (the server
+ * refused the request) fails the call.  Return: the mask, or -EPROTO. */
+static int reply_fields(struct client *c, struct mp_cur m, const char *const *names, int n,
+			struct mp_cur *vals)
+{
+	const char *all[MAX_FIELDS + 1], *e;
+	struct mp_cur v[MAX_FIELDS + 1];
+	uint32_t el;
+	int seen;
+
+	for (int k = 0; k < n; k++)
+		all[k] = names[k];
+	all[n] = "error";
+	seen = fields(m, all, n + 1, v);
+	if (seen < 0)
+		return fail(c, "type %#x: malformed reply", c->type);
+	if (seen >> n & 1) {
+		if (mp_read_str(&v[n], &e, &el)) {
+			e = "?";
+			el = 1;
+		}
+		return fail(c, "type %#x: server error \"%.*s\"", c->type, (int)(el > 120 ? 120 : el),
+			    e);
+	}
+	for (int k = 0; k < n; k++)
+		vals[k] = v[k];
+	return seen;
+}
+
+static bool read_true(struct mp_cur v)
+{
+	bool b;
+
+	return !mp_read_bool(&v, &b) && b;
+}
+
+static const char *const entry_names[] = { "found", "handle", "kv_offset", "kv_length" };
+static const char *const handle_names[] = { "region_id", "offset", "length", "auth_token" };
+
+/* Checks a lookup entry (its entry_names fields @v, mask @seen) against
+ * populated key @i.  Return: NULL, or why it is wrong. */
+static const char *check_entry(struct mp_cur *v, int seen, const struct run *r, uint64_t i)
+{
+	const uint64_t want[4] = { r->h.rid, r->h.off, r->h.len, r->h.tok };
+	struct mp_cur hv[4];
+	uint64_t x;
+
+	if (seen < 0)
+		return "malformed entry";
+	if (!(seen & 1) || !read_true(v[0]))
+		return "not found";
+	if (seen != 15 || fields(v[1], handle_names, 4, hv) != 15)
+		return "a field is missing";
+	for (int k = 0; k < 4; k++)
+		if (mp_read_u64(&hv[k], &x) || x != want[k])
+			return "wrong handle";
+	if (mp_read_u64(&v[2], &x) || x != key_off(i))
+		return "wrong kv_offset";
+	if (mp_read_u64(&v[3], &x) || x != key_len(i))
+		return "wrong kv_length";
+	return NULL;
+}
+
+/* Leaves @arr inside field @name of reply @m, an array of @n items. */
+static int reply_array(struct client *c, struct mp_cur m, const char *name, uint32_t n,
+		       struct mp_cur *arr)
+{
+	int seen = reply_fields(c, m, &name, 1, arr);
+	uint32_t got;
+
+	if (seen < 0)
+		return seen;
+	if (seen != 1 || mp_read_array(arr, &got))
+		return fail(c, "type %#x: no \"%s\" array", c->type, name);
+	if (got != n)
+		return fail(c, "type %#x: \"%s\" has %u items for %u keys", c->type, name, got, n);
+	return 0;
+}
+
+static int do_heartbeat(struct client *c)
+{
+	struct mp_cur m;
+	int ret;
+
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 0);
+	ret = rpc(c, MARU_HEARTBEAT, &m);
+	return ret ? ret : (reply_fields(c, m, NULL, 0, NULL) < 0 ? -EPROTO : 0);
+}
+
+/* REQUEST_ALLOC (@alloc) or RETURN_ALLOC c's region for instance @inst. */
+static int do_alloc(struct client *c, const char *inst, bool alloc)
+{
+	static const char *const top[] = { "success", "handle" };
+	uint64_t *out[4] = { &c->h.rid, &c->h.off, &c->h.len, &c->h.tok };
+	struct mp_cur m, v[2], hv[4];
+	int ret, seen;
+
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 2);
+	maru_pack_cstr(&c->pk, "instance_id");
+	maru_pack_cstr(&c->pk, inst);
+	maru_pack_cstr(&c->pk, alloc ? "size" : "region_id");
+	msgpack_pack_uint64(&c->pk, alloc ? REGION_BYTES : c->h.rid);
+	ret = rpc(c, alloc ? MARU_REQUEST_ALLOC : MARU_RETURN_ALLOC, &m);
+	if (ret)
+		return ret;
+	seen = reply_fields(c, m, top, alloc ? 2 : 1, v);
+	if (seen < 0)
+		return seen;
+	if (!alloc)
+		return seen & 1 && read_true(v[0]) ? 0 : fail(c, "RETURN_ALLOC refused");
+	if (seen != 3 || !read_true(v[0]) || fields(v[1], handle_names, 4, hv) != 15)
+		return fail(c, "REQUEST_ALLOC of %u bytes refused", REGION_BYTES);
+	for (int k = 0; k < 4; k++)
+		if (mp_read_u64(&hv[k], out[k]))
+			return fail(c, "REQUEST_ALLOC: a malformed handle");
+	if (c->h.len < REGION_BYTES)
+		return fail(c, "REQUEST_ALLOC: %llu bytes", (unsigned long long)c->h.len);
+	return 0;
+}
+
+/* Registers keys [@from, @from + @n) into c's region: the populated keys
+ * (@kind 'p') or client @idx's fresh ones ('c').  Every one must be new.
+ * Return: 0, -EPROTO (the RPC failed), or 1 (a key was not new). */
+static int do_register(struct client *c, const struct run *r, char kind, unsigned idx,
+		       uint64_t from, uint32_t n)
+{
+	char key[KEY_MAX];
+	struct mp_cur m, arr;
+	int ret;
+
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 1);
+	maru_pack_cstr(&c->pk, "entries");
+	msgpack_pack_array(&c->pk, n);
+	for (uint64_t i = from; i < from + n; i++) {
+		if (kind == 'p') {
+			pack_entry(c, r->keys[i], c->h.rid, i);
+		} else {
+			key_name(key, r->tag, kind, idx, i);
+			pack_entry(c, key, c->h.rid, i);
+		}
+	}
+	ret = rpc(c, MARU_BATCH_REGISTER_KV, &m);
+	if (!ret)
+		ret = reply_array(c, m, "results", n, &arr);
+	for (uint32_t i = 0; !ret && i < n; i++) {
+		if (!read_true(arr))
+			return 1;
+		if (mp_skip(&arr))
+			ret = fail(c, "batch register: malformed results");
+	}
+	return ret;
+}
+
+/* ---- the workers --------------------------------------------------------- */
+
+static void mismatch(struct worker *w, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void mismatch(struct worker *w, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!w->errors++) {
+		va_start(ap, fmt);
+		vsnprintf(w->why, sizeof(w->why), fmt, ap);
+		va_end(ap);
+	}
+}
+
+/* Sends the request built in w->c and records its latency under row @k. */
+static int timed(struct worker *w, int k, uint8_t type, uint32_t nkeys, struct mp_cur *m)
+{
+	uint64_t t0 = tool_now_ns();
+	int ret = rpc(w->c, type, m);
+
+	if (ret)
+		return ret;
+	lat_add(&w->lat[k], tool_now_ns() - t0);
+	w->ops[k]++;
+	w->keys[k] += nkeys;
+	return 0;
+}
+
+static int op_lookup(struct worker *w)
+{
+	struct client *c = w->c;
+	uint64_t i = bench_rand_below(&w->rng, w->r->nkeys);
+	struct mp_cur m, v[4];
+	const char *why;
+	int ret, seen;
+
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 1);
+	maru_pack_cstr(&c->pk, "key");
+	pack_key(c, w->r->keys[i]);
+	ret = timed(w, 0, MARU_LOOKUP_KV, 1, &m);
+	if (ret)
+		return ret;
+	seen = reply_fields(c, m, entry_names, 4, v);
+	if (seen < 0)
+		return seen;
+	if ((why = check_entry(v, seen, w->r, i)))
+		mismatch(w, "lookup %s: %s", w->r->keys[i], why);
+	return 0;
+}
+
+static int op_batch_lookup(struct worker *w)
+{
+	struct client *c = w->c;
+	uint64_t idx[BATCH];
+	struct mp_cur m, arr, v[4];
+	const char *why;
+	int ret;
+
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 1);
+	maru_pack_cstr(&c->pk, "keys");
+	msgpack_pack_array(&c->pk, BATCH);
+	for (int i = 0; i < BATCH; i++) {
+		idx[i] = bench_rand_below(&w->rng, w->r->nkeys);
+		pack_key(c, w->r->keys[idx[i]]);
+	}
+	ret = timed(w, 0, MARU_BATCH_LOOKUP_KV, BATCH, &m);
+	if (!ret)
+		ret = reply_array(c, m, "entries", BATCH, &arr);
+	for (int i = 0; !ret && i < BATCH; i++) {
+		why = check_entry(v, fields(arr, entry_names, 4, v), w->r, idx[i]);
+		if (why)
+			mismatch(w, "batch lookup %s: %s", w->r->keys[idx[i]], why);
+		if (mp_skip(&arr))
+			ret = fail(c, "batch lookup: malformed entries");
+	}
+	return ret;
+}
+
+/*
+ * Pins @hit present keys, one never-registered key, then more present keys
+ * (the prefix-stop rule must leave those unpinned), as an engine pins the
+ * cached prefix of a request; then unpins the @hit it pinned.
+ */
+static int op_pin(struct worker *w)
+{
+	struct client *c = w->c;
+	const struct run *r = w->r;
+	uint64_t s = bench_rand_below(&w->rng, r->nkeys);
+	uint32_t hit = 1 + (uint32_t)bench_rand_below(&w->rng, BATCH);
+	char missing[KEY_MAX];
+	struct mp_cur m, arr;
+	int ret;
+
+	key_name(missing, r->tag, 'm', w->idx, bench_rand(&w->rng));
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 1);
+	maru_pack_cstr(&c->pk, "keys");
+	msgpack_pack_array(&c->pk, BATCH);
+	for (uint32_t i = 0; i < BATCH; i++)
+		pack_key(c, i == hit ? missing : r->keys[(s + i) % r->nkeys]);
+	ret = timed(w, 0, MARU_BATCH_PIN_KV, BATCH, &m);
+	if (!ret)
+		ret = reply_array(c, m, "results", BATCH, &arr);
+	for (uint32_t i = 0; !ret && i < BATCH; i++) {
+		if (read_true(arr) != (i < hit))
+			mismatch(w, "batch pin: key %u (first miss at %u) %s", i, hit,
+				 i < hit ? "not pinned" : "pinned past the miss");
+		if (mp_skip(&arr))
+			ret = fail(c, "batch pin: malformed results");
+	}
+	if (ret)
+		return ret;
+	req_begin(c);
+	msgpack_pack_map(&c->pk, 1);
+	maru_pack_cstr(&c->pk, "keys");
+	msgpack_pack_array(&c->pk, hit);
+	for (uint32_t i = 0; i < hit; i++)
+		pack_key(c, r->keys[(s + i) % r->nkeys]);
+	ret = timed(w, 1, MARU_BATCH_UNPIN_KV, hit, &m);
+	if (!ret)
+		ret = reply_array(c, m, "results", hit, &arr);
+	for (uint32_t i = 0; !ret && i < hit; i++) {
+		if (!read_true(arr))
+			mismatch(w, "batch unpin: key %u of %u not unpinned", i, hit);
+		if (mp_skip(&arr))
+			ret = fail(c, "batch unpin: malformed results");
+	}
+	return ret;
+}
+
+static int op_register(struct worker *w)
+{
+	uint64_t t0 = tool_now_ns();
+	int ret = do_register(w->c, w->r, 'c', w->idx, w->c->fresh, BATCH);
+
+	if (ret < 0)
+		return ret;
+	lat_add(&w->lat[0], tool_now_ns() - t0);
+	w->ops[0]++;
+	w->keys[0] += BATCH;
+	w->c->fresh += BATCH;
+	if (ret)
+		mismatch(w, "batch register: a fresh key of client %u was not new", w->idx);
+	return 0;
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	if (bench_gate_pass(w->gate) < 0)
+		return NULL;
+	while (!w->ret && tool_now_ns() < w->r->deadline) {
+		switch (w->ph) {
+		case PH_LOOKUP: w->ret = op_lookup(w); break;
+		case PH_BATCH_LOOKUP: w->ret = op_batch_lookup(w); break;
+		case PH_PIN: w->ret = op_pin(w); break;
+		default: w->ret = op_register(w); break;
+		}
+	}
+	w->end_ns = tool_now_ns();
+	return NULL;
+}
+
+/*
+ * One phase: @n clients run @ph for @seconds; appends its rows.  Mismatches
+ * are added to *@errors.  Return: 0, or a negative code when a thread could
+ * not start or an RPC failed (the run stops: that socket is out of step).
+ */
+static int run_phase(struct client *cl, struct run *r, enum phase ph, int n, double seconds,
+		     struct row *rows, int *nrows, uint64_t *errors)
+{
+	static const double q[2] = { 0.5, 0.99 };
+	struct bench_gate gate = BENCH_GATE_INIT;
+	struct lat_samples sets[MAX_CLIENTS];
+	struct worker w[MAX_CLIENTS];
+	pthread_t th[MAX_CLIENTS];
+	int nk = op_names[ph][1] ? 2 : 1, started = 0, ret = 0;
+	uint64_t t0, end = 0;
+
+	memset(w, 0, sizeof(w));
+	for (int i = 0; i < n && !ret; i++) {
+		w[i] = (struct worker){ .c = &cl[i], .r = r, .gate = &gate, .ph = ph,
+					.idx = (unsigned)i };
+		w[i].rng = bench_mix64((uint64_t)ph << 40 | (uint64_t)n << 20 | (uint64_t)i) | 1;
+		for (int k = 0; k < nk && !ret; k++)
+			ret = lat_init(&w[i].lat[k], LAT_CAP, w[i].rng + (uint64_t)k);
+	}
+	for (; !ret && started < n; started++)
+		if (pthread_create(&th[started], NULL, worker_main, &w[started]))
+			ret = -EAGAIN;
+	bench_gate_wait_ready(&gate, (unsigned)started);
+	t0 = tool_now_ns();
+	r->deadline = t0 + (uint64_t)(seconds * 1e9);
+	bench_gate_open(&gate, ret ? -1 : 1);
+	for (int i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	if (ret)
+		fprintf(stderr, "kvtier-bench: pool: %s\n",
+			ret == -ENOMEM ? "out of memory" : "pthread_create failed");
+	for (int i = 0; i < n && !ret; i++) {
+		end = w[i].end_ns > end ? w[i].end_ns : end;
+		*errors += w[i].errors;
+		if (w[i].errors)
+			fprintf(stderr, "kvtier-bench: pool: client %d: %llu wrong replies; first: %s\n",
+				i, (unsigned long long)w[i].errors, w[i].why);
+		if (w[i].ret)
+			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i, cl[i].why);
+	}
+	for (int k = 0; k < nk && !ret; k++) {
+		struct row *row = &rows[(*nrows)++];
+		double us[2], secs = (double)(end - t0) / 1e9;
+
+		*row = (struct row){ .op = op_names[ph][k], .clients = n };
+		for (int i = 0; i < n; i++) {
+			sets[i] = w[i].lat[k];
+			row->ops += w[i].ops[k];
+			row->keys_s += (double)w[i].keys[k];
+		}
+		ret = lat_quantiles(sets, (size_t)n, q, us, 2);
+		row->ops_s = (double)row->ops / secs;
+		row->keys_s /= secs;
+		row->p50 = us[0];
+		row->p99 = us[1];
+		fprintf(stderr, "pool: %-14s x%-2d %9.0f ops/s %10.0f keys/s  p50 %7.1f  p99 %7.1f us\n",
+			row->op, n, row->ops_s, row->keys_s, row->p50, row->p99);
+	}
+	for (int i = 0; i < n && !ret; i++)
+		if (w[i].ret)
+			ret = w[i].ret;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < 2; k++)
+			lat_free(&w[i].lat[k]);
+	return ret;
+}
+
+/* ---- setup, report ------------------------------------------------------- */
+
+/* Waits up to 20 s for the server at @addr to answer a HEARTBEAT (a fresh
+ * socket each try: one that timed out may still get the late reply). */
+static int wait_ready(void *zctx, const char *addr)
+{
+	for (int i = 0; i < 100; i++) {
+		struct client probe;
+		int ret = client_open(&probe, zctx, addr, 200);
+
+		if (!ret)
+			ret = do_heartbeat(&probe);
+		client_close(&probe);
+		if (!ret)
+			return 0;
+		if (srv_pid > 0 && waitpid(srv_pid, NULL, WNOHANG) == srv_pid) {
+			srv_pid = 0;
+			fprintf(stderr, "kvtier-bench: pool: kvtier-poold exited at start\n");
+			srv_print_log();
+			return -1;
+		}
+	}
+	fprintf(stderr, "kvtier-bench: pool: %s does not answer\n", addr);
+	if (srv_pid > 0)
+		srv_print_log();
+	return -1;
+}
+
+/* Client 0 registers every key of the run into its region. */
+static int populate(struct client *c, const struct run *r)
+{
+	struct progress p;
+	int ret = 0;
+
+	progress_start(&p, "pool: registering keys", r->nkeys);
+	for (uint64_t i = 0; !ret && i < r->nkeys; i += FILL_BATCH) {
+		uint32_t n = r->nkeys - i < FILL_BATCH ? (uint32_t)(r->nkeys - i) : FILL_BATCH;
+
+		ret = do_register(c, r, 'p', 0, i, n);
+		progress_update(&p, i + n);
+	}
+	progress_end(&p);
+	if (ret > 0)
+		ret = fail(c, "a populated key was already registered");
+	return ret;
+}
+
+static const struct row *find_row(const struct row *rows, int n, const char *op, int clients)
+{
+	for (int i = 0; i < n; i++)
+		if (!strcmp(rows[i].op, op) && rows[i].clients == clients)
+			return &rows[i];
+	return NULL;
+}
+
+static int report(const struct row *rows, int nrows, const char *server, const struct run *r,
+		  double seconds, uint64_t errors, bool json)
+{
+	const struct row *bl = find_row(rows, nrows, "batch_lookup", 4);
+	const struct row *sl = find_row(rows, nrows, "lookup", 4);
+	double bl_keys = bl ? bl->keys_s : NAN, sl_p99 = sl ? sl->p99 : NAN;
+	bool met = bl && sl && bl_keys >= GOAL_BATCH_KEYS && sl_p99 <= GOAL_P99_US && !errors;
+	struct json_line j;
+	char obj[256];
+
+	printf("\n%-15s %7s %10s %11s %9s %9s\n", "op", "clients", "ops/s", "keys/s", "p50 us",
+	       "p99 us");
+	for (int i = 0; i < nrows; i++)
+		printf("%-15s %7d %10.0f %11.0f %9.1f %9.1f\n", rows[i].op, rows[i].clients,
+		       rows[i].ops_s, rows[i].keys_s, rows[i].p50, rows[i].p99);
+	printf("\ngoal (issue #7, 10x Maru's Python server with its own clients), 4 clients:\n"
+	       "  batch-100 lookup %.0f keys/s (goal >= %.0f; Maru ~%.0f: %.1fx)\n"
+	       "  single lookup p99 %.1f us (goal <= %.0f; Maru ~%.0f: %.1fx)\n"
+	       "  %s; %llu wrong replies\n", bl_keys, GOAL_BATCH_KEYS, MARU_BATCH_KEYS,
+	       bench_ratio(bl_keys, MARU_BATCH_KEYS), sl_p99, GOAL_P99_US, MARU_P99_US,
+	       bench_ratio(MARU_P99_US, sl_p99), met ? "met" : "NOT met",
+	       (unsigned long long)errors);
+	if (!json)
+		return 0;
+	json_begin(&j);
+	json_str(&j, "workload", "pool");
+	json_str(&j, "server", server);
+	json_u64(&j, "keys", r->nkeys);
+	json_u64(&j, "batch", BATCH);
+	json_num(&j, "seconds", seconds, 2);
+	json_num(&j, "loadavg_1m", bench_loadavg(), 2);
+	json_u64(&j, "errors", errors);
+	json_num(&j, "goal_batch_lookup_keys_per_s", GOAL_BATCH_KEYS, 0);
+	json_num(&j, "goal_single_lookup_p99_us", GOAL_P99_US, 0);
+	json_num(&j, "maru_batch_lookup_keys_per_s", MARU_BATCH_KEYS, 0);
+	json_num(&j, "maru_single_p99_us", MARU_P99_US, 0);
+	json_num(&j, "batch_lookup_keys_per_s_4", bl_keys, 0);
+	json_num(&j, "single_lookup_p99_us_4", sl_p99, 1);
+	json_bool(&j, "goal_met", met);
+	json_raw(&j, "\"rows\":[", true);
+	for (int i = 0; i < nrows; i++) {
+		snprintf(obj, sizeof(obj),
+			 "%s{\"op\":\"%s\",\"clients\":%d,\"ops\":%llu,\"ops_per_s\":%.0f,"
+			 "\"keys_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f}", i ? "," : "",
+			 rows[i].op, rows[i].clients, (unsigned long long)rows[i].ops, rows[i].ops_s,
+			 rows[i].keys_s, rows[i].p50, rows[i].p99);
+		json_raw(&j, obj, false);
+	}
+	json_raw(&j, "]", false);
+	return json_end(&j);
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: kvtier-bench pool [--server ADDR] [--seconds S] [--keys N] [--json]\n"
+		   "  single and batch-%d lookups, batch pin+unpin (prefix-stop) and batch register\n"
+		   "  over Maru's metadata RPC from 1, 4 and 16 clients (threads, one DEALER each,\n"
+		   "  one request in flight); every reply is checked\n"
+		   "  --server   drive this ZeroMQ endpoint (e.g. tcp://127.0.0.1:5555) instead of\n"
+		   "             starting kvtier-poold from this binary's folder; each client\n"
+		   "             allocates a %u MiB region there; the keys stay registered\n"
+		   "  --seconds  length of each of the %d phases, at most 30 (default 1)\n"
+		   "  --keys     keys registered first, which the phases look up and pin\n"
+		   "             (default 100000)\n"
+		   "Exit status: 0 success, 1 a failure or a wrong reply, 2 bad command line.\n",
+		BATCH, REGION_BYTES >> 20, NCOUNTS * NPHASES);
+}
+
+int pool_main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "server", required_argument, NULL, 'S' }, { "seconds", required_argument, NULL, 's' },
+		{ "keys", required_argument, NULL, 'k' },   { "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+	};
+	struct client cl[MAX_CLIENTS];
+	struct row rows[NCOUNTS * (NPHASES + 1)];
+	struct run r = { .nkeys = 100000 };
+	char addr[256], exe[PATH_MAX + 16], inst[64];
+	const char *server = NULL;
+	double seconds = 1.0;
+	uint64_t errors = 0;
+	int c, nrows = 0, nopen = 0, ret = 0, status = BENCH_EXIT_FAIL;
+	bool json = false;
+	void *zctx;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 'S':
+			server = optarg;
+			break;
+		case 's':
+			/* at most 30: clients idle in a phase must not outlive a
+			 * server's client lease (kvtier-poold's default is 60 s) */
+			if (bench_parse_double("seconds", optarg, 0, 30, &seconds))
+				return BENCH_EXIT_USAGE;
+			break;
+		case 'k':
+			if (bench_parse_u64("keys", optarg, 1000, 10000000, &r.nkeys))
+				return BENCH_EXIT_USAGE;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return BENCH_EXIT_OK;
+		default:
+			usage(stderr);
+			return BENCH_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return BENCH_EXIT_USAGE;
+	}
+	/* a per-run tag in every key and instance id: runs against one
+	 * --server never see each other's keys */
+	snprintf(r.tag, sizeof(r.tag), "%08x",
+		 (unsigned)bench_mix64((uint64_t)getpid() << 32 ^ tool_now_ns()));
+	r.keys = malloc(r.nkeys * KEY_MAX);
+	if (!r.keys) {
+		fprintf(stderr, "kvtier-bench: pool: out of memory\n");
+		return BENCH_EXIT_FAIL;
+	}
+	for (uint64_t i = 0; i < r.nkeys; i++)
+		key_name(r.keys[i], r.tag, 'p', 0, i);
+	if (server)
+		snprintf(addr, sizeof(addr), "%s", server);
+	else if (srv_start(addr, sizeof(addr), exe, sizeof(exe)))
+		goto out_keys;
+	zctx = zmq_ctx_new();
+	if (!zctx) {
+		fprintf(stderr, "kvtier-bench: pool: zmq_ctx_new: %s\n", zmq_strerror(zmq_errno()));
+		goto out_keys;
+	}
+	if (wait_ready(zctx, addr))
+		goto out_zmq;
+	for (; nopen < MAX_CLIENTS && !ret; nopen++) {
+		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r.tag, nopen);
+		ret = client_open(&cl[nopen], zctx, addr, RPC_TIMEOUT_MS);
+		if (!ret)
+			ret = do_alloc(&cl[nopen], inst, true);
+		if (ret)
+			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", nopen, cl[nopen].why);
+	}
+	if (ret)
+		goto out_clients;
+	r.h = cl[0].h;
+	if (populate(&cl[0], &r)) {
+		fprintf(stderr, "kvtier-bench: pool: registering keys: %s\n", cl[0].why);
+		goto out_clients;
+	}
+	printf("pool: %s %s, %llu keys, batch %d, %.2f s per phase, clients 1/4/16, loadavg %.2f\n",
+	       server ? "server" : exe, addr, (unsigned long long)r.nkeys, BATCH, seconds,
+	       bench_loadavg());
+	fflush(stdout);
+	for (int ci = 0; ci < NCOUNTS && !ret; ci++)
+		for (int ph = 0; ph < NPHASES && !ret; ph++) {
+			ret = run_phase(cl, &r, (enum phase)ph, counts[ci], seconds, rows, &nrows,
+					&errors);
+			/* idle clients keep their lease (a server may drop
+			 * silent ones and their regions) */
+			for (int i = 0; i < MAX_CLIENTS && !ret; i++)
+				if ((ret = do_heartbeat(&cl[i])))
+					fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i,
+						cl[i].why);
+		}
+	for (int i = 0; i < nopen && !ret; i++) {
+		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r.tag, i);
+		if ((ret = do_alloc(&cl[i], inst, false)))
+			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i, cl[i].why);
+	}
+	if (!ret)
+		status = BENCH_EXIT_OK;
+out_clients:
+	for (int i = 0; i < nopen; i++)
+		client_close(&cl[i]);
+out_zmq:
+	zmq_ctx_term(zctx);
+	if (!server && srv_pid > 0 && srv_stop())
+		status = BENCH_EXIT_FAIL;
+	if (status == BENCH_EXIT_OK && report(rows, nrows, server ? server : "kvtier-poold", &r,
+					      seconds, errors, json))
+		status = BENCH_EXIT_FAIL;
+	if (errors)
+		status = BENCH_EXIT_FAIL;
+out_keys:
+	free(r.keys);
+	return status;
+}

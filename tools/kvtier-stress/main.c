@@ -20,6 +20,20 @@
  * config: it must recover exactly the chunks DAX held at close, none torn,
  * each byte-exact.
  *
+ * --tier fs puts the fs L2 adapter (one file per chunk) behind L1, on
+ * --fs-dir or, by default, a fresh directory in /var/tmp (removed at exit).
+ * Cache mode: a small L1 (local_cpu true) in front, written through, with
+ * a keyspace of 8 x its slots, so most reads come from disk and are
+ * promoted.  Staging mode: local_cpu false + use_only_staging_buffer, so
+ * L1 only holds puts until the adapter wrote them (a small staging area,
+ * so puts wait for it and some time out) and every read comes from disk.
+ * Either way the disk holds about half the keyspace.  The adapter fails
+ * --fault-ppm of its I/Os with EIO, and a thread of the harness corrupts a
+ * chunk file every --corrupt-ms (fs.c): nothing corrupt may ever be
+ * served.  After kvt_close() the directory is opened again without EIO
+ * faults: every file nobody corrupted since the adapter wrote it must read
+ * back byte-exact, every corrupted one must miss and be removed.
+ *
  * Exit: 0 pass, 1 fail, 2 usage.
  *
  * Threads: main parses, opens, reports and checks; workers run worker.c.
@@ -55,17 +69,30 @@ static const char usage_text[] =
 	"  --threads T        worker threads (default 4)\n"
 	"  --seconds S        run time (default 10; KVT_STRESS_SECONDS overrides)\n"
 	"  --keys K           keyspace size (default 4 x the L1 slots; dax tiered:\n"
-	"                     2 x the DAX slots; dax primary: 4 x the DAX slots)\n"
-	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4)\n"
+	"                     2 x the DAX slots; dax primary: 4 x the DAX slots;\n"
+	"                     fs: 8 x the L1 slots; fs staging: 64 x them)\n"
+	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4; fs: 8;\n"
+	"                     fs staging: the staging area, default 1)\n"
 	"  --chunk-kb C       chunk size in KiB (default 64)\n"
 	"  --pin-ttl-ms N     pin lease; 0 (default) disables the pin-monitor\n"
 	"  --seed N           worker RNG seed (default: from the clock, printed)\n"
-	"  --tier NAME        l1 (default) or dax\n"
+	"  --tier NAME        l1 (default), dax or fs\n"
 	"  --dax-mode MODE    tiered (default: L1 in front, write-through) or primary\n"
 	"                     (DAX slots only)\n"
 	"  --dax-mb N         DAX arena in MiB (default 64)\n"
 	"  --dax-path P       DAX device or tmpfs file to use, reformatted and kept\n"
 	"                     (default: a fresh file in /dev/shm, removed at exit)\n"
+	"  --fs-mode MODE     cache (default: L1 in front, write-through, promotion)\n"
+	"                     or staging (L1 only stages writes; reads from disk)\n"
+	"  --fs-dir DIR       directory of the chunk files: created if absent, must be\n"
+	"                     empty, kept (default: a fresh directory in /var/tmp,\n"
+	"                     removed at exit)\n"
+	"  --fs-mb N          fs capacity in MiB, oldest out first; 0 unbounded\n"
+	"                     (default 32)\n"
+	"  --fault-ppm N      fs store and load I/Os failed with EIO per million\n"
+	"                     (default 2000)\n"
+	"  --corrupt-ms N     fs: corrupt a random chunk file every N ms; 0 never\n"
+	"                     (default 20)\n"
 	"  --json             one JSON object on the last stdout line\n"
 	"  --verbose          print every check, not only failed ones\n"
 	"  --help             this text\n"
@@ -75,6 +102,7 @@ static const char usage_text[] =
 
 static const char *const tier_names[] = {
 	[TIER_L1] = "l1", [TIER_DAX_TIERED] = "dax-tiered", [TIER_DAX_PRIMARY] = "dax-primary",
+	[TIER_FS_CACHE] = "fs-cache", [TIER_FS_STAGING] = "fs-staging",
 };
 
 /* The DAX file this run created, removed at exit (also from on_alarm). */
@@ -110,10 +138,20 @@ static int parse_uint(const char *opt, const char *text, unsigned int min, unsig
 	return ret;
 }
 
+/* True if @text needs no escaping inside a JSON string. */
+static bool json_safe(const char *text)
+{
+	for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+		if (*p < 0x20 || *p == '"' || *p == '\\')
+			return false;
+	return true;
+}
+
 static int parse_opts(int argc, char **argv, struct stress_opts *o)
 {
 	enum { O_THREADS = 256, O_SECONDS, O_KEYS, O_CAP, O_CHUNK, O_TTL, O_SEED, O_TIER,
-	       O_DAX_MODE, O_DAX_MB, O_DAX_PATH, O_JSON, O_VERBOSE, O_HELP };
+	       O_DAX_MODE, O_DAX_MB, O_DAX_PATH, O_FS_MODE, O_FS_DIR, O_FS_MB, O_FAULT_PPM,
+	       O_CORRUPT_MS, O_JSON, O_VERBOSE, O_HELP };
 	static const struct option longopts[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "seconds", required_argument, NULL, O_SECONDS },
@@ -126,17 +164,24 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		{ "dax-mode", required_argument, NULL, O_DAX_MODE },
 		{ "dax-mb", required_argument, NULL, O_DAX_MB },
 		{ "dax-path", required_argument, NULL, O_DAX_PATH },
+		{ "fs-mode", required_argument, NULL, O_FS_MODE },
+		{ "fs-dir", required_argument, NULL, O_FS_DIR },
+		{ "fs-mb", required_argument, NULL, O_FS_MB },
+		{ "fault-ppm", required_argument, NULL, O_FAULT_PPM },
+		{ "corrupt-ms", required_argument, NULL, O_CORRUPT_MS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *env, *tier = "l1", *mode = NULL;
-	bool dax_opt = false;
+	const char *env, *tier = "l1", *mode = NULL, *fs_mode = NULL;
+	bool dax_opt = false, fs_opt = false;
+	uint64_t ppm;
 	int c, ret = 0;
 
 	*o = (struct stress_opts){ .threads = 4, .seconds = 10, .capacity_mb = 64,
-				   .chunk_kb = 64, .dax_mb = 64 };
+				   .chunk_kb = 64, .dax_mb = 64, .fault_ppm = 2000,
+				   .corrupt_ms = 20 };
 	o->seed = tool_now_ns() ^ ((uint64_t)getpid() << 32);
 	while (!ret && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -164,8 +209,8 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			break;
 		case O_TIER:
 			tier = optarg;
-			if (strcmp(tier, "l1") && strcmp(tier, "dax")) {
-				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1 or dax\n",
+			if (strcmp(tier, "l1") && strcmp(tier, "dax") && strcmp(tier, "fs")) {
+				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1, dax or fs\n",
 					tier);
 				ret = -EINVAL;
 			}
@@ -192,6 +237,39 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 				ret = -EINVAL;
 			}
 			break;
+		case O_FS_MODE:
+			fs_mode = optarg;
+			fs_opt = true;
+			if (strcmp(fs_mode, "cache") && strcmp(fs_mode, "staging")) {
+				fprintf(stderr, "kvtier-stress: --fs-mode: \"%s\": must be cache or "
+					"staging\n", fs_mode);
+				ret = -EINVAL;
+			}
+			break;
+		case O_FS_DIR:
+			o->fs_dir = optarg;
+			fs_opt = true;
+			/* it goes into JSON verbatim: the adapter's config, --json */
+			if (optarg[0] != '/' || strlen(optarg) >= PATH_MAX || !json_safe(optarg)) {
+				fprintf(stderr, "kvtier-stress: --fs-dir: \"%s\": must be an absolute "
+					"path without '\"', '\\' or control characters\n", optarg);
+				ret = -EINVAL;
+			}
+			break;
+		case O_FS_MB:
+			ret = parse_uint("fs-mb", optarg, 0, 1024 * 1024 * 1024, &o->fs_mb);
+			o->fs_mb_set = true;
+			fs_opt = true;
+			break;
+		case O_FAULT_PPM:
+			ret = parse_u64("fault-ppm", optarg, 0, 1000000, &ppm);
+			o->fault_ppm = (uint32_t)ppm;
+			fs_opt = true;
+			break;
+		case O_CORRUPT_MS:
+			ret = parse_uint("corrupt-ms", optarg, 0, 3600000, &o->corrupt_ms);
+			fs_opt = true;
+			break;
 		case O_JSON:
 			o->json = true;
 			break;
@@ -213,8 +291,15 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		fprintf(stderr, "kvtier-stress: --dax-mode, --dax-mb and --dax-path need --tier dax\n");
 		ret = -EINVAL;
 	}
+	if (!ret && fs_opt && strcmp(tier, "fs")) {
+		fprintf(stderr, "kvtier-stress: --fs-mode, --fs-dir, --fs-mb, --fault-ppm and "
+			"--corrupt-ms need --tier fs\n");
+		ret = -EINVAL;
+	}
 	if (!strcmp(tier, "dax"))
 		o->tier = mode && !strcmp(mode, "primary") ? TIER_DAX_PRIMARY : TIER_DAX_TIERED;
+	if (!strcmp(tier, "fs"))
+		o->tier = fs_mode && !strcmp(fs_mode, "staging") ? TIER_FS_STAGING : TIER_FS_CACHE;
 	if (!ret && o->tier == TIER_DAX_PRIMARY && o->capacity_set) {
 		fprintf(stderr, "kvtier-stress: --capacity-mb: primary mode has no L1 (local_cpu: "
 			"false)\n");
@@ -222,6 +307,15 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 	}
 	if (o->tier == TIER_DAX_TIERED && !o->capacity_set)
 		o->capacity_mb = o->dax_mb / 4 ? o->dax_mb / 4 : 1;
+	/* fs: an L1 of 128 chunks of 64 KiB, or a staging area of 16 (fewer
+	 * than 4 threads' batches of puts: puts wait for it), and room on disk
+	 * for about half the default keyspace, so every tier evicts */
+	if (o->tier == TIER_FS_CACHE && !o->capacity_set)
+		o->capacity_mb = 8;
+	if (o->tier == TIER_FS_STAGING && !o->capacity_set)
+		o->capacity_mb = 1;
+	if (tier_is_fs(o->tier) && !o->fs_mb_set)
+		o->fs_mb = 32;
 	env = getenv("KVT_STRESS_SECONDS");
 	if (!ret && env && *env)
 		ret = parse_uint("seconds (KVT_STRESS_SECONDS)", env, 1, 86400, &o->seconds);
@@ -331,7 +425,7 @@ static void dax_remove_tmp(void)
 
 struct knob {
 	const char *key;
-	char value[96];
+	char value[PATH_MAX + 128]; /* the fs adapter's JSON holds a path */
 };
 
 #define MAX_KNOBS 16
@@ -353,7 +447,7 @@ static void knob_add(struct knob *k, size_t *n, const char *key, const char *fmt
 
 /*
  * make_config() - the instance's config: a slot of --chunk-kb KiB, and the
- * tiers of --tier.
+ * tiers of --tier; an fs adapter fails @fault_ppm of its I/Os.
  *
  * kvt_chunk_bytes() = 2 (K, V) x kv_layers x chunk_size 16 x kv_heads 1 x
  * head_dim x 2 (bfloat16) = 64 x kv_layers x head_dim, so kv_layers x
@@ -361,7 +455,7 @@ static void knob_add(struct knob *k, size_t *n, const char *key, const char *fmt
  * Sizes in MiB go in as GiB a hair over, so floor() in kvtier does not lose
  * a slot.
  */
-static int make_config(struct stress *s, struct kvt_config **out)
+static int make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config **out)
 {
 	const struct stress_opts *o = &s->o;
 	uint32_t units = o->chunk_kb * 16, layers = 1;
@@ -386,12 +480,26 @@ static int make_config(struct stress *s, struct kvt_config **out)
 	knob_add(k, &n, "kv_dtype", "bfloat16");
 	knob_add(k, &n, "pin_ttl_ms", "%u", o->pin_ttl_ms);
 	knob_add(k, &n, "l1.prefetch_workers", "2");
-	if (o->tier == TIER_DAX_PRIMARY)
+	if (o->tier == TIER_DAX_PRIMARY || o->tier == TIER_FS_STAGING)
 		knob_add(k, &n, "local_cpu", "false");
-	else
+	if (o->tier == TIER_FS_STAGING) {
+		knob_add(k, &n, "use_only_staging_buffer", "true");
+		/* a put that finds the staging area full fails after 100 ms, not
+		 * 1 s: more of those in a short run, and shorter stalls */
+		knob_add(k, &n, "staging_wait_ms", "100");
+	}
+	if (o->tier != TIER_DAX_PRIMARY)
 		knob_add(k, &n, "max_local_cpu_size", "%.12f",
 			 (double)o->capacity_mb / 1024.0 + 1e-12);
-	if (o->tier != TIER_L1) {
+	if (s->fs) {
+		char json[sizeof(k[0].value)];
+
+		ret = fs_adapter_json(s, fault_ppm, json, sizeof(json));
+		if (ret)
+			return ret;
+		knob_add(k, &n, "l2_adapters", "%s", json);
+	}
+	if (o->tier == TIER_DAX_TIERED || o->tier == TIER_DAX_PRIMARY) {
 		path = dax_prepare_path(o);
 		if (!path)
 			return -EINVAL;
@@ -430,7 +538,13 @@ static int open_instance(struct stress *s)
 	const struct stress_opts *o = &s->o;
 	int ret;
 
-	ret = make_config(s, &s->cfg);
+	s->fs = tier_is_fs(o->tier);
+	if (s->fs) {
+		ret = fs_prepare_dir(s);
+		if (ret)
+			return ret;
+	}
+	ret = make_config(s, o->fault_ppm, &s->cfg);
 	if (ret)
 		return ret;
 	ret = kvt_open(s->cfg, &s->kvt);
@@ -446,8 +560,10 @@ static int open_instance(struct stress *s)
 		s->kvt = NULL;
 		return -EINVAL;
 	}
+	/* tiers a pin holds a copy in: L2 copies are never pinned */
 	s->ntiers = o->tier == TIER_DAX_TIERED ? 2 : 1;
-	s->async_cb = o->tier == TIER_DAX_TIERED;
+	/* the DAX writer, or the L2 completion actor, fires them */
+	s->async_cb = o->tier == TIER_DAX_TIERED || s->fs;
 	return 0;
 }
 
@@ -488,6 +604,7 @@ static void free_state(struct stress *s)
 		free(s->w[i].tracks);
 	}
 	free(s->w);
+	fs_fault_free(s);
 	free((void *)s->pin_finished);
 	free((void *)s->pin_started);
 	free((void *)s->next_version);
@@ -511,17 +628,26 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 {
 	uint64_t now = tool_now_ns(), ops = sum_ops(s, -1);
 	struct kvt_stats st;
-	char dax[64] = "";
+	struct fs_status fs;
+	char lower[192] = "";
 
 	kvt_stats(s->kvt, &st);
-	if (s->o.tier != TIER_L1)
-		snprintf(dax, sizeof(dax), " dax %" PRIu64 "/%" PRIu64, st.dax_entries,
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
+		snprintf(lower, sizeof(lower), " dax %" PRIu64 "/%" PRIu64, st.dax_entries,
 			 st.dax_slots);
+	if (s->fs) {
+		fs_status(s->kvt, &fs);
+		snprintf(lower, sizeof(lower), " fs %" PRIu64 " files, hits %" PRIu64 " misses %"
+			 PRIu64 " write errors %" PRIu64 " staging %" PRIu64 ", files corrupted %"
+			 PRIu64 " detected %" PRIu64, fs.chunks, st.l2_hits, st.l2_misses,
+			 st.l2_write_errors, st.staging_inflight, fs_injected(s),
+			 fs.corrupt_removed);
+	}
 	fprintf(stderr, "kvtier-stress: %5.1fs ops %" PRIu64 " (%.0f/s) l1 %" PRIu64
 		"/%" PRIu64 "%s pinned %" PRIu64 " borrows %" PRIu64 " corrupt %" PRIu64
 		" failed %" PRIu64 "\n", (double)(now - start_ns) / 1e9, ops,
 		(double)(ops - *last_ops) * 1e9 / (double)(now - *last_ns), st.l1_entries,
-		st.l1_slots, dax, st.pinned_entries, st.borrows_active,
+		st.l1_slots, lower, st.pinned_entries, st.borrows_active,
 		atomic_load_explicit(&s->corruptions, memory_order_relaxed),
 		atomic_load_explicit(&s->failures, memory_order_relaxed));
 	*last_ops = ops;
@@ -632,6 +758,7 @@ static struct worker_acct total_acct(struct stress *s)
 		t.put_stored += a->put_stored;
 		t.put_dups += a->put_dups;
 		t.put_errors += a->put_errors;
+		t.put_timeouts += a->put_timeouts;
 		t.commits += a->commits;
 		t.removes += a->removes;
 		t.remove_refused += a->remove_refused;
@@ -642,6 +769,11 @@ static struct worker_acct total_acct(struct stress *s)
 		t.cb_fired += a->cb_fired;
 		t.cb_missing += a->cb_missing;
 		t.track_flushes += a->track_flushes;
+		t.reads += a->reads;
+		t.read_bytes += a->read_bytes;
+		t.misses += a->misses;
+		t.prefetch_misses += a->prefetch_misses;
+		t.short_prefetches += a->short_prefetches;
 	}
 	return t;
 }
@@ -728,10 +860,64 @@ static uint64_t sweep(struct stress *s, struct checks *c)
 	return found;
 }
 
+/*
+ * fs_present() - kvt_contains() of each key against what holds it: an L1
+ * copy (kvt_borrow() finds it; never in staging mode) or a chunk file a
+ * lookup sees (fs_scan(): one the adapter wrote, or a corrupted one still
+ * as long as a header; a lookup only looks at names and sizes).
+ * @fragile: receives how many present keys have no intact file: a corrupted
+ *           file is a miss, and an L1 copy may be evicted before the sweep
+ *           reads it.
+ * Return: keys present.
+ */
+static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			   uint64_t *fragile)
+{
+	uint64_t present = 0, in_l1 = 0, files = 0, wrong = 0;
+	struct fs_scan sc;
+	int ret = fs_scan(s, &sc);
+
+	*fragile = 0;
+	if (ret) {
+		check(c, false, "fs: scan of %s: %s", s->fs_dir, strerror(-ret));
+		fs_scan_free(&sc);
+		*fragile = s->nkeys;
+		return count_present(s);
+	}
+	for (uint64_t id = 0; id < s->nkeys; id++) {
+		struct kvt_key key = stress_key(id);
+		struct kvt_lease lease;
+		bool l1 = kvt_borrow(s->kvt, &key, &lease) == 0;
+		bool file = sc.state[id] == FS_INTACT || sc.state[id] == FS_CORRUPT;
+		bool got = kvt_contains(s->kvt, &key, 1, 0) == 1;
+
+		if (l1 && kvt_release(s->kvt, &lease))
+			check(c, false, "kvt_release(key %" PRIu64 ") after the run failed", id);
+		in_l1 += l1;
+		files += file;
+		present += got;
+		*fragile += got && sc.state[id] != FS_INTACT;
+		if (got != (l1 || file)) {
+			wrong++;
+			stress_report(s, "fs: key %" PRIu64 ": kvt_contains = %d, in L1 %d, file %d",
+				      id, got, l1, sc.state[id]);
+		}
+	}
+	check(c, wrong == 0, "kvt_contains finds %" PRIu64 " keys: those in L1 (%" PRIu64 ") or "
+	      "with a file a lookup sees (%" PRIu64 "); %" PRIu64 " keys disagree", present, in_l1,
+	      files, wrong);
+	check(c, in_l1 == st->l1_entries, "kvt_borrow finds %" PRIu64 " keys in L1 == l1_entries %"
+	      PRIu64, in_l1, st->l1_entries);
+	fs_scan_free(&sc);
+	return present;
+}
+
 /* What is stored, counted and read back, against the tiers' gauges. */
 static void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
-	uint64_t present = count_present(s), found;
+	uint64_t fragile = 0, present = s->fs ? fs_present(s, c, st, &fragile) : count_present(s);
+	struct fs_status before, after;
+	uint64_t found;
 
 	switch (s->o.tier) {
 	case TIER_L1:
@@ -751,15 +937,29 @@ static void sweep_checks(struct stress *s, struct checks *c, const struct kvt_st
 		      "kvt_contains finds %" PRIu64 " keys, in [max, sum] of l1_entries %" PRIu64
 		      " and dax_entries %" PRIu64, present, st->l1_entries, st->dax_entries);
 		break;
+	case TIER_FS_CACHE:
+	case TIER_FS_STAGING:
+		break;
 	}
+	if (s->fs)
+		fs_status(s->kvt, &before);
 	found = sweep(s, c);
-	if (s->o.tier == TIER_DAX_TIERED)
+	if (s->o.tier == TIER_DAX_TIERED) {
 		check(c, found <= present,
 		      "final sweep read %" PRIu64 " keys <= %" PRIu64 " present (promotions may "
 		      "evict L1-only keys)", found, present);
-	else
+	} else if (s->fs) {
+		/* each key missed had no intact file, or its load failed with an
+		 * injected EIO (counted in the adapter's I/O errors) */
+		fs_status(s->kvt, &after);
+		check(c, found <= present && present - found <= fragile + after.errors - before.errors,
+		      "final sweep read %" PRIu64 " keys of %" PRIu64 " present, missing at most the %"
+		      PRIu64 " without an intact file + %" PRIu64 " failed I/Os", found, present,
+		      fragile, after.errors - before.errors);
+	} else {
 		check(c, found == present, "final sweep read %" PRIu64 " keys == %" PRIu64
 		      " present", found, present);
+	}
 }
 
 /*
@@ -778,6 +978,28 @@ static void pin_accounting(struct stress *s, struct checks *c, const struct kvt_
 	check(c, a->unpins + st->unpin_underflows == a->unpin_keys,
 	      "kvt_unpin() total %" PRIu64 " + unpin_underflows %" PRIu64 " == keys unpinned %"
 	      PRIu64, a->unpins, st->unpin_underflows, a->unpin_keys);
+	if (s->fs) {
+		/* kvt_contains(KVT_PIN) returns the L2 hits of its prefix too but
+		 * pins only L1 copies, so kvtier counts fewer pins than the calls
+		 * returned keys, and the unpins of unpinned keys are underflows
+		 * (or drop a pin another thread took on a copy promoted since,
+		 * whose own unpin then underflows): pins no longer match keys,
+		 * but every pin kvtier took is still unpinned, released by the
+		 * monitor or dropped by a forced remove */
+		vanished = st->pins - st->unpins - st->pin_force_releases;
+		check(c, st->pins <= a->pins && st->unpins == a->unpins,
+		      "stats.pins %" PRIu64 " <= keys pinned %" PRIu64 " (L2 hits are not pinned), "
+		      "stats.unpins %" PRIu64 " == kvt_unpin() total %" PRIu64, st->pins, a->pins,
+		      st->unpins, a->unpins);
+		check(c, st->pins >= st->unpins + st->pin_force_releases && vanished <= bound,
+		      "pins vanished (pins %" PRIu64 " - unpins %" PRIu64 " - pin_force_releases %"
+		      PRIu64 ") in [0, %" PRIu64 "] (pins forced removes may drop)", st->pins,
+		      st->unpins, st->pin_force_releases, bound);
+		if (s->o.tier == TIER_FS_STAGING)
+			check(c, st->pins == 0, "staging: stats.pins %" PRIu64 " == 0 (L1 holds "
+			      "nothing to pin)", st->pins);
+		return;
+	}
 	if (s->ntiers == 1) {
 		check(c, st->pins == a->pins, "stats.pins %" PRIu64 " == pins taken %" PRIu64,
 		      st->pins, a->pins);
@@ -850,6 +1072,68 @@ static void dax_accounting(struct stress *s, struct checks *c, const struct kvt_
 		      st->l1_evictions, st->dax_evictions);
 }
 
+static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			  const struct worker_acct *a)
+{
+	bool staging = s->o.tier == TIER_FS_STAGING;
+	struct fs_status fs;
+
+	fs_status(s->kvt, &fs);
+	check(c, st->l2_adapters == 1 && fs.found && st->l2_plugin_errors == 0,
+	      "l2_adapters %" PRIu64 " == 1 (fs), l2_plugin_errors %" PRIu64 " == 0",
+	      st->l2_adapters, st->l2_plugin_errors);
+	check(c, st->staging_inflight == 0, "staging_inflight %" PRIu64 " == 0 after kvt_flush",
+	      st->staging_inflight);
+	/* an L2 store that failed (an injected EIO, a full queue) fires no
+	 * callback and is counted; so is one of a commit, which has no callback */
+	check(c, st->l2_write_errors >= a->cb_missing &&
+		 st->l2_write_errors <= a->cb_missing + a->commits,
+	      "l2_write_errors %" PRIu64 " in [stored keys whose callback never fired %" PRIu64
+	      ", that + commits %" PRIu64 "]", st->l2_write_errors, a->cb_missing, a->commits);
+	check(c, a->cb_fired + a->cb_missing == a->put_stored,
+	      "put callbacks %" PRIu64 " + missing %" PRIu64 " == keys stored by put %" PRIu64,
+	      a->cb_fired, a->cb_missing, a->put_stored);
+	/* every key a get, prefetch or borrow was served came from L1 or L2 */
+	check(c, st->l1_hits + st->l2_hits == a->reads,
+	      "l1_hits %" PRIu64 " + l2_hits %" PRIu64 " == keys read %" PRIu64, st->l1_hits,
+	      st->l2_hits, a->reads);
+	check(c, st->l1_bytes_out + st->l2_bytes_out == a->read_bytes,
+	      "l1_bytes_out %" PRIu64 " + l2_bytes_out %" PRIu64 " == bytes read %" PRIu64,
+	      st->l1_bytes_out, st->l2_bytes_out, a->read_bytes);
+	/* a get asks L2 for each of its holes; a prefetch for the rest of its
+	 * prefix past L1, and a prefix that ends short is one miss or one per
+	 * key past its end, as kvtier counts it */
+	check(c, st->l2_misses >= a->misses - a->prefetch_misses + a->short_prefetches &&
+		 st->l2_misses <= a->misses,
+	      "l2_misses %" PRIu64 " in [get misses %" PRIu64 " + short prefetches %" PRIu64
+	      ", get and prefetch misses %" PRIu64 "]", st->l2_misses,
+	      a->misses - a->prefetch_misses, a->short_prefetches, a->misses);
+	check(c, st->l2_promotions <= st->l2_hits, "l2_promotions %" PRIu64 " <= l2_hits %" PRIu64,
+	      st->l2_promotions, st->l2_hits);
+	if (staging) {
+		check(c, st->l1_entries == 0 && st->l1_hits == 0 && st->l2_promotions == 0,
+		      "staging: nothing readable in L1 (l1_entries %" PRIu64 ", l1_hits %" PRIu64
+		      ", l2_promotions %" PRIu64 ")", st->l1_entries, st->l1_hits,
+		      st->l2_promotions);
+		check(c, st->staging_timeouts == a->put_timeouts,
+		      "staging_timeouts %" PRIu64 " == put results -ETIMEDOUT %" PRIu64,
+		      st->staging_timeouts, a->put_timeouts);
+	} else {
+		check(c, st->staging_timeouts == 0 && a->put_timeouts == 0,
+		      "cache: staging_timeouts %" PRIu64 " == 0, put results -ETIMEDOUT %" PRIu64
+		      " == 0", st->staging_timeouts, a->put_timeouts);
+	}
+	/* coverage: L1 evicted once more keys went in than it holds and removes
+	 * took out (whether the disk filled depends on how fast it was written
+	 * and emptied: reported only) */
+	if (!staging && a->put_stored + a->commits > st->l1_slots + st->removes)
+		check(c, st->l1_evictions > 0, "L1 evicted (l1_evictions %" PRIu64 ")",
+		      st->l1_evictions);
+	if (s->o.corrupt_ms && (uint64_t)s->o.seconds * 1000 >= 10ull * s->o.corrupt_ms)
+		check(c, fs_injected(s) > 0, "the corruption thread corrupted files (%" PRIu64 ")",
+		      fs_injected(s));
+}
+
 static void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
 	struct worker_acct a = total_acct(s);
@@ -872,11 +1156,23 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	      st->put_duplicates, a.put_dups);
 	check(c, st->put_errors == a.put_errors, "put_errors %" PRIu64 " == %" PRIu64,
 	      st->put_errors, a.put_errors);
-	check(c, st->removes == a.removes, "stats.removes %" PRIu64 " == removed %" PRIu64,
-	      st->removes, a.removes);
-	check(c, st->remove_refused == a.remove_refused,
-	      "remove_refused %" PRIu64 " == -EBUSY results %" PRIu64, st->remove_refused,
-	      a.remove_refused);
+	if (s->fs) {
+		/* kvt_remove() returns the keys it removed from L2 only too, and
+		 * refuses with -EBUSY a key whose only copy a load holds locked in
+		 * L2; stats.removes and remove_refused count what the index removed
+		 * and refused because pinned */
+		check(c, st->removes <= a.removes, "stats.removes %" PRIu64 " <= removed %" PRIu64
+		      " (L1 removes only)", st->removes, a.removes);
+		check(c, st->remove_refused <= a.remove_refused,
+		      "remove_refused %" PRIu64 " <= -EBUSY results %" PRIu64 " (pinned only)",
+		      st->remove_refused, a.remove_refused);
+	} else {
+		check(c, st->removes == a.removes, "stats.removes %" PRIu64 " == removed %" PRIu64,
+		      st->removes, a.removes);
+		check(c, st->remove_refused == a.remove_refused,
+		      "remove_refused %" PRIu64 " == -EBUSY results %" PRIu64, st->remove_refused,
+		      a.remove_refused);
+	}
 	check(c, st->prefetches == a.prefetch_posted + a.prefetch_failed,
 	      "stats.prefetches %" PRIu64 " == posted %" PRIu64 " + timed out %" PRIu64,
 	      st->prefetches, a.prefetch_posted, a.prefetch_failed);
@@ -887,8 +1183,10 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	      "mailboxes empty after kvt_flush (index %" PRIu64 ", restore %" PRIu64 ")",
 	      st->index_queue_depth, st->restore_queue_depth);
 	check(c, st->errors == 0, "stats.errors %" PRIu64 " == 0", st->errors);
-	if (s->o.tier != TIER_L1)
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		dax_accounting(s, c, st, &a);
+	if (s->fs)
+		fs_accounting(s, c, st, &a);
 }
 
 /* Threads and fds now == before the first kvt_open(): nothing leaked. */
@@ -916,6 +1214,11 @@ struct reopen {
 	bool done;
 	uint64_t at_close;  /* dax_entries when the first instance closed */
 	uint64_t recovered, torn, read, corrupt;
+	struct fs_status fs_close;  /* fs: the first instance's report at close */
+	struct fs_scan scan;        /* fs: the directory after close (counts only) */
+	uint64_t missed;            /* fs: intact files not served */
+	uint64_t served_bad;        /* fs: corrupted files served */
+	uint64_t removed;           /* fs: corrupt_removed by the reopened instance */
 };
 
 /*
@@ -980,7 +1283,163 @@ static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 	check(c, ret == 0, "reopen: kvt_close() = %d", ret);
 }
 
+/*
+ * fs_reopen_check() - open the directory again, without injected EIO, and
+ * kvt_get() every key: L1 starts empty (and never serves in staging mode),
+ * so every byte comes from disk.  Each file the adapter wrote and nobody
+ * touched since must read back byte-exact; each still holding what the
+ * corruption thread left must miss, and be removed if a lookup sees it.
+ * Only chunk files may be left in the directory after kvt_close().
+ */
+static void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
+{
+	unsigned char *buf = s->w[0].get_buf;
+	struct kvt_config *cfg = NULL;
+	struct fs_status fs;
+	struct kvt_stats st;
+	int ret;
+
+	ret = fs_scan(s, &r->scan);
+	check(c, ret == 0, "fs: scan of %s after kvt_close: %s", s->fs_dir, strerror(-ret));
+	if (ret)
+		goto out;
+	check(c, r->scan.stray == 0, "fs: %" PRIu64 " stray files in %s after kvt_close "
+	      "(temp files, misnamed chunks)", r->scan.stray, s->fs_dir);
+	ret = make_config(s, 0, &cfg);
+	if (!ret)
+		ret = kvt_open(cfg, &s->kvt);
+	check(c, ret == 0, "reopen: kvt_open() on the same directory = %d (%s)", ret,
+	      kvt_strerror(ret));
+	if (ret) {
+		s->kvt = NULL;
+		goto out;
+	}
+	r->done = true;
+	for (uint64_t id = 0; id < s->nkeys; id++) {
+		struct kvt_key key = stress_key(id);
+		void *b = buf;
+		size_t cap = s->chunk, len = 0;
+		ssize_t got = kvt_get(s->kvt, &key, 1, &b, &cap, &len);
+		int state = r->scan.state[id];
+
+		if (got < 0 || got > 1 || (got == 1) != (len != 0)) {
+			check(c, false, "reopen: kvt_get(key %" PRIu64 ") = %zd, len %zu", id, got,
+			      len);
+			continue;
+		}
+		if (got == 1) {
+			bool ok = payload_check(s, "reopen", buf, len, id);
+
+			r->read++;
+			r->corrupt += !ok;
+			if (state != FS_INTACT) {
+				/* a corrupted file got through: a corruption even where
+				 * its payload happens to be right (a flip in the header) */
+				r->served_bad++;
+				if (ok)
+					atomic_fetch_add_explicit(&s->corruptions, 1,
+								  memory_order_relaxed);
+				stress_report(s, "CORRUPTION reopen: key %" PRIu64 ": served a file "
+					      "the corruption thread left (%s)", id,
+					      state == FS_ABSENT ? "gone at the scan" : "still there");
+			}
+		} else if (state == FS_INTACT) {
+			r->missed++;
+			stress_report(s, "FAIL reopen: key %" PRIu64 ": its file is intact but was "
+				      "not served", id);
+		}
+	}
+	kvt_stats(s->kvt, &st);
+	fs_status(s->kvt, &fs);
+	r->removed = fs.corrupt_removed;
+	check(c, r->read == r->scan.intact && r->missed == 0 && r->served_bad == 0 &&
+		 r->corrupt == 0,
+	      "reopen: read back %" PRIu64 " == %" PRIu64 " files the adapter wrote and nobody "
+	      "touched since (%" PRIu64 " not served), %" PRIu64 " corrupt, %" PRIu64
+	      " corrupted files served", r->read, r->scan.intact, r->missed, r->corrupt,
+	      r->served_bad);
+	check(c, r->removed == r->scan.corrupt_seen,
+	      "reopen: corrupt_removed %" PRIu64 " == %" PRIu64 " corrupted files a lookup sees "
+	      "(%" PRIu64 " shorter than a header only miss)", r->removed, r->scan.corrupt_seen,
+	      r->scan.corrupt - r->scan.corrupt_seen);
+	check(c, st.l2_hits == r->read && st.l1_hits == 0,
+	      "reopen: l2_hits %" PRIu64 " == %" PRIu64 " read, l1_hits %" PRIu64 " == 0",
+	      st.l2_hits, r->read, st.l1_hits);
+	/* one corrupted file is removed once at most: more removals would be
+	 * files the adapter itself published bad */
+	check(c, r->fs_close.corrupt_removed + r->removed <= fs_injected(s),
+	      "files removed as corrupt (%" PRIu64 " in the run, %" PRIu64 " at reopen) <= %"
+	      PRIu64 " corrupted", r->fs_close.corrupt_removed, r->removed, fs_injected(s));
+	ret = kvt_close(s->kvt);
+	s->kvt = NULL;
+	check(c, ret == 0, "reopen: kvt_close() = %d", ret);
+out:
+	kvt_config_free(cfg);
+	fs_scan_free(&r->scan);
+}
+
 /* ---- report ---- */
+
+static void report_fs(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+		      const struct worker_acct *a)
+{
+	const struct fs_status *f = &r->fs_close;
+	const _Atomic uint64_t *inj = s->fault.injected;
+
+	printf("fs (%s): %" PRIu64 " chunks (%" PRIu64 " MiB) at close in %s; %" PRIu64
+	       " hits, %" PRIu64 " misses, %" PRIu64 " promotions, %" PRIu64 " write errors, %"
+	       PRIu64 " staging timeouts, %" PRIu64 " I/O errors, %" PRIu64 " evictions; %" PRIu64
+	       " put callbacks (%" PRIu64 " flushes to settle)\n",
+	       s->o.tier == TIER_FS_CACHE ? "cache" : "staging", f->chunks, f->bytes_used >> 20,
+	       s->fs_dir, st->l2_hits, st->l2_misses, st->l2_promotions, st->l2_write_errors,
+	       st->staging_timeouts, f->errors, f->evictions, a->cb_fired, a->track_flushes);
+	printf("fs faults: %u EIO per million I/Os; %" PRIu64 " files corrupted (%" PRIu64
+	       " payload flips, %" PRIu64 " header flips, %" PRIu64 " truncated, %" PRIu64
+	       " replaced by garbage, %" PRIu64 " by another key's file); removed as corrupt: %"
+	       PRIu64 " in the run, %" PRIu64 " at reopen\n", s->o.fault_ppm, fs_injected(s),
+	       atomic_load_explicit(&inj[CORRUPT_PAYLOAD], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_HEADER], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_TRUNCATE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_GARBAGE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_FOREIGN], memory_order_relaxed),
+	       f->corrupt_removed, r->removed);
+	if (r->done)
+		printf("reopen: %" PRIu64 " files (%" PRIu64 " intact, %" PRIu64 " corrupted, %"
+		       PRIu64 " of them shorter than a header), %" PRIu64 " read back, %" PRIu64
+		       " intact not served, %" PRIu64 " corrupted served, %" PRIu64 " corrupt\n",
+		       r->scan.files, r->scan.intact, r->scan.corrupt,
+		       r->scan.corrupt - r->scan.corrupt_seen, r->read, r->missed, r->served_bad,
+		       r->corrupt);
+}
+
+static void json_fs(struct stress *s, const struct kvt_stats *st, const struct reopen *r)
+{
+	const struct fs_status *f = &r->fs_close;
+	const _Atomic uint64_t *inj = s->fault.injected;
+
+	printf(",\"fs\":{\"mode\":\"%s\",\"dir\":\"%s\",\"mb\":%u,\"fault_ppm\":%u,"
+	       "\"corrupt_ms\":%u,\"l2_hits\":%" PRIu64 ",\"l2_misses\":%" PRIu64
+	       ",\"l2_bytes_in\":%" PRIu64 ",\"l2_bytes_out\":%" PRIu64 ",\"l2_promotions\":%"
+	       PRIu64 ",\"l2_write_errors\":%" PRIu64 ",\"staging_timeouts\":%" PRIu64
+	       ",\"chunks\":%" PRIu64 ",\"io_errors\":%" PRIu64 ",\"evictions\":%" PRIu64
+	       ",\"corrupted\":{\"payload\":%" PRIu64 ",\"header\":%" PRIu64 ",\"truncate\":%"
+	       PRIu64 ",\"garbage\":%" PRIu64 ",\"foreign\":%" PRIu64 "},\"corrupt_removed\":"
+	       "{\"run\":%" PRIu64 ",\"reopen\":%" PRIu64 "},\"reopen\":{\"files\":%" PRIu64
+	       ",\"intact\":%" PRIu64 ",\"corrupted\":%" PRIu64 ",\"read\":%" PRIu64
+	       ",\"missed\":%" PRIu64
+	       ",\"served_corrupted\":%" PRIu64 ",\"corrupt\":%" PRIu64 "}}",
+	       s->o.tier == TIER_FS_CACHE ? "cache" : "staging", s->fs_dir, s->o.fs_mb,
+	       s->o.fault_ppm, s->o.corrupt_ms, st->l2_hits, st->l2_misses, st->l2_bytes_in,
+	       st->l2_bytes_out, st->l2_promotions, st->l2_write_errors, st->staging_timeouts,
+	       f->chunks, f->errors, f->evictions,
+	       atomic_load_explicit(&inj[CORRUPT_PAYLOAD], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_HEADER], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_TRUNCATE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_GARBAGE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_FOREIGN], memory_order_relaxed),
+	       f->corrupt_removed, r->removed, r->scan.files, r->scan.intact, r->scan.corrupt,
+	       r->read, r->missed, r->served_bad, r->corrupt);
+}
 
 static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st,
 		   const struct checks *c, const struct reopen *r, bool pass)
@@ -988,6 +1447,7 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 	double secs = (double)run_ns / 1e9;
 	uint64_t tot[5] = { 0 }, pressure;
 	struct worker_acct a = total_acct(s);
+	char fs[160] = "";
 
 	printf("\n%-10s %12s %12s %12s %12s %10s %8s\n", "op", "calls", "calls/s", "keys",
 	       "hits", "pressure", "errors");
@@ -1011,33 +1471,41 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 	}
 	printf("%-10s %12" PRIu64 " %12.0f %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %8" PRIu64
 	       "\n", "total", tot[0], (double)tot[0] / secs, tot[1], tot[2], tot[3], tot[4]);
-	/* a failed DAX write-through is pressure too: the chunk stays in L1 */
-	pressure = tot[3] + st->dax_write_errors;
+	/* a failed DAX or L2 write-through is pressure too: the chunk stays in
+	 * L1 (or, staged, is dropped), as an injected EIO wants */
+	pressure = tot[3] + st->dax_write_errors + st->l2_write_errors;
 	printf("\nl1: %" PRIu64 " slots, %" PRIu64 " evictions, %" PRIu64 " hits; %" PRIu64
 	       " removes (%" PRIu64 " of borrowed keys), %" PRIu64 " pins, %" PRIu64
 	       " unpin underflows, %" PRIu64 " pins released by the monitor, %" PRIu64
 	       " pins lost to forced removes or the ttl\n", st->l1_slots, st->l1_evictions,
 	       st->l1_hits, st->removes, a.cross_removes, st->pins, st->unpin_underflows,
 	       st->pin_force_releases, a.pins_lost);
-	if (s->o.tier != TIER_L1)
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		printf("dax (%s): %" PRIu64 " slots, %" PRIu64 " entries at the end, %" PRIu64
 		       " evictions, %" PRIu64 " hits, %" PRIu64 " promotions, %" PRIu64
 		       " write errors, %" PRIu64 " put callbacks (%" PRIu64 " flushes to settle)\n",
 		       s->o.tier == TIER_DAX_TIERED ? "tiered" : "primary", st->dax_slots,
 		       st->dax_entries, st->dax_evictions, st->dax_hits, st->dax_promotions,
 		       st->dax_write_errors, a.cb_fired, a.track_flushes);
-	if (r->done)
+	if (s->fs)
+		report_fs(s, st, r, &a);
+	else if (r->done)
 		printf("reopen: %" PRIu64 " chunks at close, %" PRIu64 " recovered, %" PRIu64
 		       " torn, %" PRIu64 " read back, %" PRIu64 " corrupt\n", r->at_close,
 		       r->recovered, r->torn, r->read, r->corrupt);
 	printf("mailboxes: %" PRIu64 " full waits, %" PRIu64 " timeouts\n",
 	       st->mailbox_full_waits, st->mailbox_timeouts);
 	printf("checks: %u run, %u failed\n", c->run, c->failed);
+	if (s->fs)
+		snprintf(fs, sizeof(fs), ", fs hits %" PRIu64 " misses %" PRIu64 " write errors %"
+			 PRIu64 ", files corrupted %" PRIu64 " detected %" PRIu64, st->l2_hits,
+			 st->l2_misses, st->l2_write_errors, fs_injected(s),
+			 r->fs_close.corrupt_removed + r->removed);
 	printf("kvtier-stress: %s: tier %s, %u threads, %.1f s, %.0f ops/s, corruptions %" PRIu64
-	       ", errors %" PRIu64 ", expected pressure %" PRIu64 "\n", pass ? "PASS" : "FAIL",
+	       ", errors %" PRIu64 ", expected pressure %" PRIu64 "%s\n", pass ? "PASS" : "FAIL",
 	       tier_names[s->o.tier], s->o.threads, secs, (double)tot[0] / secs,
 	       atomic_load_explicit(&s->corruptions, memory_order_relaxed),
-	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure);
+	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure, fs);
 	if (!s->o.json)
 		return;
 	printf("{\"tool\":\"kvtier-stress\",\"tier\":\"%s\",\"threads\":%u,\"seconds\":%.3f,"
@@ -1062,7 +1530,7 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 	       atomic_load_explicit(&s->corruptions, memory_order_relaxed),
 	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure, c->run,
 	       c->failed, st->l1_evictions, st->unpin_underflows, st->pin_force_releases);
-	if (s->o.tier != TIER_L1)
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		printf(",\"dax\":{\"mode\":\"%s\",\"mb\":%u,\"slots\":%" PRIu64 ",\"entries\":%"
 		       PRIu64 ",\"evictions\":%" PRIu64 ",\"hits\":%" PRIu64 ",\"promotions\":%"
 		       PRIu64 ",\"write_errors\":%" PRIu64 ",\"reopen\":{\"at_close\":%" PRIu64
@@ -1072,6 +1540,8 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 		       st->dax_slots, st->dax_entries, st->dax_evictions, st->dax_hits,
 		       st->dax_promotions, st->dax_write_errors, r->at_close, r->recovered, r->torn,
 		       r->read, r->corrupt);
+	if (s->fs)
+		json_fs(s, st, r);
 	printf(",\"result\":\"%s\"}\n", pass ? "PASS" : "FAIL");
 }
 
@@ -1084,16 +1554,19 @@ static void on_alarm(int sig)
 	/* unlink() is async-signal-safe; the file is ours (dax_prepare_path) */
 	if (dax_tmp_path[0])
 		unlink(dax_tmp_path);
+	fs_remove_dir();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(1);
 	_exit(1);
 }
 
-/* Ctrl-C or kill: the DAX file goes too, then the default action. */
+/* Ctrl-C or kill: the DAX file or fs directory goes too, then the default
+ * action. */
 static void on_signal(int sig)
 {
 	if (dax_tmp_path[0])
 		unlink(dax_tmp_path);
+	fs_remove_dir();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1106,6 +1579,12 @@ static uint32_t default_keys(const struct stress *s, const struct kvt_stats *st)
 		return (uint32_t)(2 * st->dax_slots);
 	case TIER_DAX_PRIMARY:
 		return (uint32_t)(4 * st->dax_slots);
+	case TIER_FS_CACHE:
+		/* most reads miss L1 and go to disk */
+		return (uint32_t)(8 * st->l1_slots);
+	case TIER_FS_STAGING:
+		/* the staging area is small; the keyspace is as large as in cache mode */
+		return (uint32_t)(64 * st->l1_slots);
 	default:
 		return (uint32_t)(4 * st->l1_slots);
 	}
@@ -1117,8 +1596,16 @@ static void print_inputs(const struct stress *s, const struct kvt_stats *st)
 	       " seed %" PRIu64 "\n", tier_names[s->o.tier], s->o.threads, s->o.seconds, s->nkeys,
 	       s->chunk, s->o.pin_ttl_ms, s->o.seed);
 	if (s->o.tier != TIER_DAX_PRIMARY)
-		printf("  l1  %" PRIu64 " slots (%u MiB)\n", st->l1_slots, s->o.capacity_mb);
-	if (s->o.tier != TIER_L1) {
+		printf("  l1  %" PRIu64 " slots (%u MiB)%s\n", st->l1_slots, s->o.capacity_mb,
+		       s->o.tier == TIER_FS_STAGING ? ", staging only" : "");
+	if (s->fs)
+		printf("  fs  %s%s, %s mode, capacity %u MiB%s, EIO on %u I/Os per million, a file "
+		       "corrupted every %u ms%s\n", s->fs_dir,
+		       s->o.fs_dir ? "" : " (removed at exit)",
+		       s->o.tier == TIER_FS_CACHE ? "cache" : "staging", s->o.fs_mb,
+		       s->o.fs_mb ? "" : " (unbounded)", s->o.fault_ppm, s->o.corrupt_ms,
+		       s->o.corrupt_ms ? "" : " (never)");
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY) {
 		char path[PATH_MAX] = "";
 
 		kvt_config_get(s->cfg, "dax.device_path", path, sizeof(path));
@@ -1164,8 +1651,15 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	print_inputs(&s, &st);
+	ret = s.fs ? fs_fault_start(&s) : 0;
+	if (ret) {
+		kvt_close(s.kvt);
+		goto out_free;
+	}
 
 	run_ns = run_workers(&s);
+	/* it stops with the workers, at the deadline */
+	fs_fault_stop(&s);
 	check(&c, run_ns != 0, "all %u workers started", s.o.threads);
 	if (!run_ns)
 		run_ns = 1;
@@ -1186,21 +1680,25 @@ int main(int argc, char **argv)
 		      " leases that every worker released", st.borrows_active);
 		goto report;
 	}
-	if (s.o.tier != TIER_L1) {
+	if (s.o.tier == TIER_DAX_TIERED || s.o.tier == TIER_DAX_PRIMARY) {
 		struct kvt_stats at_close;
 
 		/* the sweep's promotions changed L1 only, but let eviction settle */
 		quiet_stats(&s, &at_close);
 		r.at_close = at_close.dax_entries;
 	}
+	if (s.fs)
+		fs_status(s.kvt, &r.fs_close);
 	ret = kvt_close(s.kvt);
 	s.kvt = NULL;
 	check(&c, ret == 0, "kvt_close() = %d", ret);
 	leak_checks(&c, fds_before, tasks_before, "kvt_close");
-	if (s.o.tier != TIER_L1) {
+	if (s.o.tier == TIER_DAX_TIERED || s.o.tier == TIER_DAX_PRIMARY)
 		reopen_check(&s, &c, &r);
+	if (s.fs)
+		fs_reopen_check(&s, &c, &r);
+	if (s.o.tier != TIER_L1)
 		leak_checks(&c, fds_before, tasks_before, "the reopened kvt_close");
-	}
 report:
 	alarm(0);
 	pass = c.failed == 0 && atomic_load_explicit(&s.corruptions, memory_order_relaxed) == 0 &&
@@ -1212,6 +1710,7 @@ out_free:
 out_cfg:
 	kvt_config_free(s.cfg);
 	dax_remove_tmp();
+	fs_remove_dir();
 	/* before the sanitizers' exit-time reports, which end with _exit() */
 	fflush(stdout);
 	return ret ? 1 : 0;

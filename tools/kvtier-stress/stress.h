@@ -2,20 +2,24 @@
 /*
  * tools/kvtier-stress/stress.h - what the files of kvtier-stress share.
  *
- * main.c parses options, opens the instance (L1 only, or with a DAX tier on
- * a device or an emulating tmpfs file), runs the workers until the deadline
- * and checks the accounting (and, with DAX, reopens the device and checks
- * what it recovered); worker.c is one thread's loop of mixed operations;
- * payload.c makes and verifies chunk contents.
+ * main.c parses options, opens the instance (L1 only, with a DAX tier on
+ * a device or an emulating tmpfs file, or with the fs L2 adapter on a
+ * directory), runs the workers until the deadline and checks the
+ * accounting (and, with DAX or fs, opens the tier again and checks what it
+ * kept); worker.c is one thread's loop of mixed operations; payload.c makes
+ * and verifies chunk contents; fs.c is the fs tier's directory, the thread
+ * that corrupts its files, and the checks of what is on disk.
  *
  * Threads: struct stress is written by the main thread before the workers
- * start and read-only afterwards, except the fields tagged [atomic].  Each
+ * start and read-only afterwards, except the fields tagged [atomic] and
+ * struct fs_fault (the corruption thread's until main joins it).  Each
  * struct worker belongs to its thread; main reads its [atomic] counters for
  * progress and everything else only after joining it.
  */
 #ifndef KVT_TOOLS_STRESS_H
 #define KVT_TOOLS_STRESS_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -35,7 +39,14 @@ enum stress_tier {
 	TIER_L1,          /* L1 DRAM only */
 	TIER_DAX_TIERED,  /* L1 in front of DAX, write-through on the DAX writer */
 	TIER_DAX_PRIMARY, /* DAX slots only (local_cpu: false) */
+	TIER_FS_CACHE,    /* L1 cache in front of the fs L2 adapter, write-through */
+	TIER_FS_STAGING,  /* fs only; L1 just stages its writes (use_only_staging_buffer) */
 };
+
+static inline bool tier_is_fs(enum stress_tier t)
+{
+	return t == TIER_FS_CACHE || t == TIER_FS_STAGING;
+}
 
 enum stress_op {
 	OP_PUT,
@@ -72,6 +83,7 @@ struct worker_acct {
 	uint64_t put_stored;      /* kvt_put() results 0 */
 	uint64_t put_dups;        /* kvt_put() results 1 */
 	uint64_t put_errors;      /* kvt_put() negative results */
+	uint64_t put_timeouts;    /* of those, -ETIMEDOUT (a full fs staging area) */
 	uint64_t commits;         /* kvt_commit() returned 0 */
 	uint64_t removes;         /* sum of kvt_remove() returns */
 	uint64_t remove_refused;  /* -EBUSY results of kvt_remove() */
@@ -80,15 +92,21 @@ struct worker_acct {
 	uint64_t pins_lost;       /* a pinned key was not refused: pin stolen or expired */
 	uint64_t cross_removes;   /* removes of a key another thread held borrowed */
 	uint64_t cb_fired;        /* put callbacks that fired */
-	uint64_t cb_missing;      /* stored keys whose callback never fired (DAX write failed) */
+	uint64_t cb_missing;      /* stored keys whose callback never fired (DAX/L2 write failed) */
 	uint64_t track_flushes;   /* kvt_flush() calls made to settle put callbacks */
+	uint64_t reads;           /* keys kvtier served: get and prefetch hits, borrows */
+	uint64_t read_bytes;      /* bytes those gets and prefetches copied out */
+	uint64_t misses;          /* keys gets and prefetches asked for and were not served */
+	uint64_t prefetch_misses; /* of those, of prefetches */
+	uint64_t short_prefetches; /* prefetches whose prefix ended before their last key */
 };
 
 /*
- * One kvt_put() whose callbacks may still fire.  In tiered mode they fire
- * on the DAX writer after kvt_put() returned, so the state they write lives
- * here, not on the caller's stack, until a kvt_flush() made after the put
- * returned: then every callback has fired or never will (put_track_settle).
+ * One kvt_put() whose callbacks may still fire.  In DAX tiered mode and
+ * with fs they fire on the DAX writer or the L2 completion actor after
+ * kvt_put() returned, so the state they write lives here, not on the
+ * caller's stack, until a kvt_flush() made after the put returned: then
+ * every callback has fired or never will (put_track_settle).
  * The fields the callback only reads are written before kvt_put() (ordered
  * by the mailbox post) and rewritten only after that flush.
  */
@@ -150,17 +168,55 @@ struct stress_opts {
 	bool capacity_set;   /* --capacity-mb given */
 	unsigned int dax_mb; /* DAX arena in MiB */
 	const char *dax_path; /* NULL: a fresh file in /dev/shm, removed at exit */
+	const char *fs_dir;  /* NULL: a fresh directory in /var/tmp, removed at exit */
+	unsigned int fs_mb;  /* fs capacity (max_capacity_gb) in MiB; 0 unbounded */
+	bool fs_mb_set;      /* --fs-mb given */
+	uint32_t fault_ppm;  /* fs: fault_eio_ppm, store and load I/Os failed per million */
+	unsigned int corrupt_ms; /* fs: a file corrupted every this many ms; 0 never */
 	bool json;
 	bool verbose;
+};
+
+/* What the corruption thread does to a chunk file (fs.c). */
+enum corrupt_kind {
+	CORRUPT_PAYLOAD,  /* one payload byte flipped in place */
+	CORRUPT_HEADER,   /* one header byte flipped in place */
+	CORRUPT_TRUNCATE, /* cut short */
+	CORRUPT_GARBAGE,  /* replaced (rename) by random bytes, a chunk file long at most */
+	CORRUPT_FOREIGN,  /* replaced (rename) by a copy of another key's chunk file */
+	CORRUPT_N,
+};
+
+/* The content a corrupted chunk file was left with: XXH3-64 of its bytes. */
+struct fs_mark {
+	uint64_t id;
+	uint64_t hash;
+};
+
+/*
+ * The corruption thread.  marks, nmarks, cap and rng are the thread's
+ * until main joins it, then main's; injected is [atomic] for progress.
+ */
+struct fs_fault {
+	pthread_t thread;
+	bool running;
+	uint64_t rng;
+	unsigned char *buf;             /* a whole chunk file: header + chunk */
+	struct fs_mark *marks;
+	size_t nmarks, cap;
+	bool lost_mark;                 /* a mark could not be kept: no end check */
+	_Atomic uint64_t injected[CORRUPT_N]; /* [atomic] */
 };
 
 struct stress {
 	struct stress_opts o;
 	struct kvt *kvt;
-	struct kvt_config *cfg;         /* kept to reopen the DAX device */
+	struct kvt_config *cfg;         /* kept to reopen the DAX device or fs directory */
 	size_t chunk;                   /* kvt_chunk_bytes() */
 	unsigned int ntiers;            /* tiers a key may have a copy in */
-	bool async_cb;                  /* put callbacks fire on the DAX writer */
+	bool async_cb;                  /* put callbacks fire on the DAX writer or L2 actor */
+	bool fs;                        /* the fs L2 tier: tier_is_fs(o.tier) */
+	char fs_dir[PATH_MAX];          /* fs: the adapter's base_path */
 	uint32_t nkeys;
 	_Atomic uint64_t *next_version; /* [atomic] per key: last version handed out */
 	_Atomic uint64_t *pin_started;  /* [atomic] per key: pins a session may take */
@@ -172,6 +228,7 @@ struct stress {
 	_Atomic uint64_t reports;       /* [atomic] detailed messages printed */
 	_Atomic uint64_t evfd_total;    /* [atomic] sum read from kvt_event_fd() */
 	_Atomic uint64_t removed_pin_bound; /* [atomic] pins a forced remove may have dropped */
+	struct fs_fault fault;          /* fs: the corruption thread */
 };
 
 /* ---- payload.c ---- */
@@ -220,5 +277,71 @@ void stress_report(struct stress *s, const char *fmt, ...) __attribute__((format
 
 /* Add what a read of kvt_event_fd() returns to evfd_total.  Threads: any. */
 void stress_drain_event_fd(struct stress *s);
+
+/* ---- fs.c ---- */
+
+/* What an end-of-run look at the fs directory found (fs_scan). */
+struct fs_scan {
+	uint8_t *state;         /* per key id: enum fs_file */
+	uint64_t files;         /* chunk files of keys in the keyspace */
+	uint64_t intact;        /* of those, not left as the corruption thread made them */
+	uint64_t corrupt;       /* still holding bytes the corruption thread wrote */
+	uint64_t corrupt_seen;  /* of those, long enough (a header) for a lookup to see */
+	uint64_t stray;         /* anything else: temp, foreign or misnamed files */
+};
+
+/* What a key's chunk file holds. */
+enum fs_file {
+	FS_ABSENT,
+	FS_INTACT,        /* what the adapter wrote (if it wrote it right) */
+	FS_CORRUPT,       /* what the corruption thread left; a lookup sees it */
+	FS_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
+};
+
+/* Facts of the fs adapter's status report (kvt_l2_report, detail). */
+struct fs_status {
+	bool found;             /* an fs adapter answered */
+	uint64_t chunks, bytes_used, errors;
+	uint64_t corrupt_removed, evictions;
+};
+
+/*
+ * fs_prepare_dir() - s->fs_dir: --fs-dir (created 0700 if absent; it must
+ * hold nothing, as the keys of an earlier run would read as versions never
+ * written), or a fresh mkdtemp() directory under /var/tmp that
+ * fs_remove_dir() removes.  Return: 0, or -errno with a message.
+ */
+int fs_prepare_dir(struct stress *s);
+
+/* Remove the directory fs_prepare_dir() made, if it made one.  Threads:
+ * main; async-signal-safe, so the signal handlers call it too. */
+void fs_remove_dir(void);
+
+/* The adapter's JSON object, with fault_eio_ppm @ppm, into @out. */
+int fs_adapter_json(const struct stress *s, uint32_t ppm, char *out, size_t len);
+
+/* fs_status() - the fs adapter's report.  Threads: any (never blocks). */
+void fs_status(struct kvt *kvt, struct fs_status *out);
+
+/* Start and stop (join) the corruption thread; start does nothing when
+ * --corrupt-ms is 0.  It stops once s->stop is set.  Return: 0, or -errno
+ * with a message. */
+int fs_fault_start(struct stress *s);
+void fs_fault_stop(struct stress *s);
+
+/* Files corrupted so far.  Threads: any. */
+uint64_t fs_injected(struct stress *s);
+
+/*
+ * fs_scan() - classify every file of the directory, while no corruption
+ * thread runs and kvtier is quiet (after kvt_flush) or closed.
+ * Return: 0, or -errno (also when a mark was lost: a corrupted file could
+ * pass for intact).  fs_scan_free() frees @sc->state either way.
+ */
+int fs_scan(struct stress *s, struct fs_scan *sc);
+void fs_scan_free(struct fs_scan *sc);
+
+/* Free what the corruption thread kept. */
+void fs_fault_free(struct stress *s);
 
 #endif /* KVT_TOOLS_STRESS_H */

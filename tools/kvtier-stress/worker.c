@@ -30,6 +30,14 @@
  * allows for that.  Put callbacks then fire on the DAX writer after
  * kvt_put() returned: see struct put_track.
  *
+ * With the fs L2 tier, puts are written through to disk and the callbacks
+ * fire once the file is written (on the L2 completion actor), or never if
+ * the write failed; reads that miss L1 come from disk; kvt_contains()
+ * continues the prefix on disk without pinning what it finds there, so a
+ * pinner cannot tell which of its keys it pinned, and the strict pin checks
+ * are off; a remove may be refused (-EBUSY), forced or not, for a key
+ * whose file a concurrent lookup or load holds locked.
+ *
  * Threads: worker_main() runs on its own thread and owns its struct
  * worker; other threads touch only the [atomic] fields.
  */
@@ -199,9 +207,10 @@ static void hold_a_while(struct worker *w)
 	}
 }
 
+/* With fs a pinned prefix may hold unpinned L2 hits (see the file comment). */
 static bool strict_pins(const struct stress *s)
 {
-	return s->o.pin_ttl_ms == 0;
+	return s->o.pin_ttl_ms == 0 && !s->fs;
 }
 
 /* ---- put ---- */
@@ -242,10 +251,13 @@ void put_track_settle(struct worker *w, struct put_track *t)
 		stress_fail(s, w, OP_PUT, "callbacks fired for mask %#x (twice %#x%s), stored mask %#x",
 			    fired, twice, bad ? ", wrong key or index" : "", t->want);
 	if (s->async_cb) {
-		/* a stored key whose DAX write failed gets no callback, and is
-		 * counted in dax_write_errors: main compares the two totals */
+		/* a stored key whose DAX or L2 write failed gets no callback, and
+		 * is counted in dax_write_errors or l2_write_errors: main compares
+		 * the totals */
 		w->acct.cb_missing += (uint64_t)__builtin_popcount(t->want & ~fired);
-		if (on)
+		/* an fs write may finish before kvt_put() returns: the calling
+		 * thread then finishes the window and fires its callbacks */
+		if (on && !s->fs)
 			stress_fail(s, w, OP_PUT, "%u tiered put callbacks ran on the calling thread, "
 				    "not the DAX writer", on);
 	} else {
@@ -329,6 +341,7 @@ static void op_put(struct worker *w)
 			w->acct.put_dups++;
 		} else if (r < 0) {
 			w->acct.put_errors++;
+			w->acct.put_timeouts += r == -ETIMEDOUT;
 			if (pressure_code(r))
 				count_pressure(w, OP_PUT);
 			else
@@ -392,10 +405,14 @@ static void op_get(struct worker *w)
 				    ids[i], out_lens[i], buf_lens[i]);
 			continue;
 		}
+		w->acct.reads++;
+		w->acct.read_bytes += out_lens[i];
 		payload_check(s, "get", bufs[i], out_lens[i], ids[i]);
 	}
 	if (ret >= 0 && (size_t)ret != hits)
 		stress_fail(s, w, OP_GET, "returned %zd but %zu out_lens are set", ret, hits);
+	if (ret >= 0)
+		w->acct.misses += n - hits;
 	count_op(w, OP_GET, n, hits);
 }
 
@@ -590,7 +607,8 @@ static ssize_t remove_keys(struct worker *w, const uint64_t *ids, size_t n, bool
 					atomic_load_explicit(&s->pin_started[ids[i]],
 							     memory_order_seq_cst) -
 					finished_before[i], memory_order_relaxed);
-		} else if (r == -EBUSY && !force) {
+		} else if (r == -EBUSY && (!force || s->fs)) {
+			/* fs: a lookup or load holds the key's only copy locked on disk */
 			w->acct.remove_refused++;
 		} else if (r != -ENOENT) {
 			stress_fail(s, w, OP_REMOVE, "key %" PRIu64 "%s: result %d (%s)", ids[i],
@@ -685,6 +703,7 @@ static void op_borrow(struct worker *w)
 		count_op(w, OP_BORROW, 1, 0);
 		return;
 	}
+	w->acct.reads++;
 	if (!lease.data || lease.len > s->chunk) {
 		stress_fail(s, w, OP_BORROW, "key %" PRIu64 ": lease data %p len %zu", id,
 			    lease.data, lease.len);
@@ -693,6 +712,7 @@ static void op_borrow(struct worker *w)
 	payload_check(s, "borrow", lease.data, lease.len, id);
 	if (two && kvt_borrow(s->kvt, &key, &second) == 0) {
 		got_second = true;
+		w->acct.reads++;
 		payload_check(s, "second borrow", second.data, second.len, id);
 	}
 	if (rnd_below(w, 3) == 0)
@@ -892,11 +912,14 @@ static void op_prefetch(struct worker *w)
 		 * 0), the L1 ones were copied and must still verify */
 		count_pressure(w, OP_PREFETCH);
 		for (size_t i = 0; i < n; i++) {
-			if (out_lens[i] == LEN_UNSET || out_lens[i] > buf_lens[i])
+			if (out_lens[i] == LEN_UNSET || out_lens[i] > buf_lens[i]) {
 				stress_fail(s, w, OP_PREFETCH, "key %" PRIu64 " (failed prefetch): "
 					    "out_len %zu", ids[i], out_lens[i]);
-			else if (out_lens[i])
+			} else if (out_lens[i]) {
+				w->acct.reads++;
+				w->acct.read_bytes += out_lens[i];
 				payload_check(s, "prefetch", bufs[i], out_lens[i], ids[i]);
+			}
 		}
 		count_op(w, OP_PREFETCH, n, 0);
 		return;
@@ -918,8 +941,13 @@ static void op_prefetch(struct worker *w)
 				    ids[i], i, hits, out_lens[i]);
 			continue;
 		}
+		w->acct.reads++;
+		w->acct.read_bytes += out_lens[i];
 		payload_check(s, "prefetch", bufs[i], out_lens[i], ids[i]);
 	}
+	w->acct.misses += n - (size_t)hits;
+	w->acct.prefetch_misses += n - (size_t)hits;
+	w->acct.short_prefetches += (size_t)hits < n;
 	count_op(w, OP_PREFETCH, n, (size_t)hits);
 }
 

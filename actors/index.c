@@ -75,7 +75,7 @@ static void unlink_entry(struct kvt *kvt, struct entry *e, uint64_t before)
 	kvt_call_rcu(&e->rcu, entry_free_rcu);
 }
 
-static void index_on_insert(struct index_insert *ins)
+static void index_on_insert(struct kvt *kvt, struct index_insert *ins)
 {
 	kvt_rcu_read_lock();
 	for (size_t i = 0; i < ins->n; i++) {
@@ -94,6 +94,19 @@ static void index_on_insert(struct index_insert *ins)
 			continue;
 		}
 
+		/* lost to a racing put of the same key: never published.  Checked
+		 * before the slot names the entry, since readers of owner[] (the
+		 * pin-monitor, lease release) may touch it once it is there; this
+		 * thread is the map's only writer, so nothing can link the key
+		 * between this lookup and the add below. */
+		if (tier_lookup_rcu(t, &e->key)) {
+			ins->results[i] = 1;
+			if (!ins->keep_dup_slot)
+				give_back(t, e->slot);
+			mem_free(e);
+			ins->entries[i] = NULL;
+			continue;
+		}
 		/* the slot names its owner before a reader can find the entry, so a
 		 * borrow taken right after linking can be released by slot */
 		atomic_store_explicit(&t->slots.state[e->slot], SLOT_LIVE, memory_order_relaxed);
@@ -103,14 +116,11 @@ static void index_on_insert(struct index_insert *ins)
 		got = cds_lfht_add_unique(t->map, entry_hash(&e->key), tier_match, &e->key,
 					  &e->node);
 		if (got != &e->node) {
-			/* lost to a racing put of the same key: never published */
+			/* cannot happen (checked above); a reader may hold @e by
+			 * now, so it is left, not freed */
+			log_error("index: %s slot %u: key already linked", t->name, e->slot);
+			COUNT(kvt, errors, 1);
 			ins->results[i] = 1;
-			atomic_store_explicit(&t->slots.owner[e->slot], NULL, memory_order_relaxed);
-			atomic_store_explicit(&t->slots.state[e->slot], SLOT_RESERVED,
-					      memory_order_relaxed);
-			if (!ins->keep_dup_slot)
-				give_back(t, e->slot);
-			mem_free(e);
 			ins->entries[i] = NULL;
 			continue;
 		}
@@ -228,7 +238,7 @@ static void index_handle(void *ctx, const struct actor_msg *m)
 	ACTOR_ASSERT_SELF(&kvt->index);
 	switch (m->op) {
 	case INDEX_INSERT:
-		index_on_insert(m->ptr[0]);
+		index_on_insert(kvt, m->ptr[0]);
 		break;
 	case INDEX_REMOVE:
 		index_on_remove(kvt, m->ptr[0]);

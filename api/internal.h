@@ -71,6 +71,7 @@ struct kvt_counters {
 	_Atomic uint64_t l2_bytes_in;
 	_Atomic uint64_t l2_bytes_out;
 	_Atomic uint64_t l2_write_errors;
+	_Atomic uint64_t l2_write_dropped;
 	_Atomic uint64_t l2_promotions;
 	_Atomic uint64_t staging_timeouts;
 	_Atomic uint64_t staging_inflight;

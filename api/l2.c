@@ -152,8 +152,28 @@ int kvt_l2_report(struct kvt *kvt, size_t i, const char **type, struct kvt_l2_st
 
 /* ---- write-through ------------------------------------------------------ */
 
+/*
+ * Keys of @p whose L1 copy died while the write ran were removed (eviction
+ * cannot take a borrowed entry): delete what the adapters just stored, so
+ * a removal is not undone.  A removal racing this delete is harmless.
+ */
+static void undo_removed(struct kvt *kvt, struct l2_put *p)
+{
+	struct kvt_key dead[L2_WINDOW];
+	size_t k = 0;
+
+	for (size_t i = 0; i < p->n; i++)
+		if (p->ents[i] &&
+		    (atomic_load_explicit(&p->ents[i]->holds, memory_order_acquire) & HOLD_DEAD))
+			dead[k++] = p->keys[i];
+	for (uint32_t a = 0; k && a < kvt->nl2; a++)
+		kvt->l2[a].ops->remove(kvt->l2[a].a, dead, k, NULL);
+	COUNT(kvt, l2_write_dropped, k);
+}
+
 void l2done_finish(struct kvt *kvt, struct l2_put *p)
 {
+	undo_removed(kvt, p);
 	for (size_t i = 0; i < p->n; i++) {
 		bool everywhere = true;
 
@@ -193,8 +213,7 @@ void l2_flush(struct kvt *kvt)
 	}
 }
 
-/* Runs on an adapter thread: must not block on anything but the l2done
- * mailbox, which never waits on an adapter. */
+/* Runs on an adapter thread: must not block. */
 static void put_task_done(struct kvt_l2_task *task)
 {
 	struct l2_put *p = task->arg;
@@ -202,8 +221,29 @@ static void put_task_done(struct kvt_l2_task *task)
 
 	if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) != 1)
 		return;
+	/* window_admit() leaves room for this post: it never waits */
 	while (actor_post(&p->kvt->l2done, &m) == -ETIMEDOUT)
-		log_warn("l2: completion mailbox full, retrying");
+		log_error("l2: completion mailbox full, which window_admit() rules out");
+}
+
+/*
+ * At most mailbox_depth windows are in flight, so the one message each
+ * posts to l2done always finds room: an adapter thread finishing a window
+ * never waits on l2done, and l2done may therefore wait on adapters (its
+ * deletes in undo_removed()) without a cycle.  Putters wait here instead.
+ */
+static void window_admit(struct kvt *kvt)
+{
+	for (;;) {
+		uint32_t seq = atomic_load_explicit(&kvt->l2_finished_seq, memory_order_acquire);
+
+		/* a ck_ring of depth slots holds depth - 1 messages */
+		if (atomic_fetch_add_explicit(&kvt->l2_windows, 1, memory_order_acq_rel) <
+		    kvt->cfg.mailbox_depth - 1)
+			return;
+		atomic_fetch_sub_explicit(&kvt->l2_windows, 1, memory_order_relaxed);
+		waitword_wait(&kvt->l2_finished_seq, seq, 100);
+	}
 }
 
 void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
@@ -242,7 +282,7 @@ void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *c
 	}
 	/* the window is an operation of its own until l2done_finish() */
 	atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&kvt->l2_windows, 1, memory_order_relaxed);
+	window_admit(kvt);
 	atomic_init(&p->pending, kvt->nl2 + 1);
 	for (uint32_t a = 0; a < kvt->nl2; a++) {
 		struct kvt_l2_task *t = &p->tasks[a];

@@ -137,13 +137,16 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n)
 	return (ssize_t)unpinned;
 }
 
-/* Delete from every L2 tier the keys @results does not say are pinned,
- * and fold the outcome in: removed anywhere is removed.
- * Return: keys removed from L2 only. */
-static size_t remove_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n, int *results)
+/*
+ * Delete from every L2 tier the keys @results does not say are pinned, and
+ * fold the outcome in: a key is removed (0) when no copy is left anywhere,
+ * -EBUSY when some copy stays (pinned above, or locked by a load below),
+ * -ENOENT when there was none.  Counts the keys only L2 held in removes.
+ */
+static void remove_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n, int *results)
 {
 	struct kvt_key ks[64];
-	size_t idx[64], removed = 0;
+	size_t idx[64];
 	int res[64];
 
 	for (size_t base = 0; base < n; base += 64) {
@@ -160,16 +163,15 @@ static size_t remove_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n, i
 			for (size_t j = 0; j < k; j++) {
 				int *r = &results[idx[j]];
 
-				if (res[j] == 0 && *r != 0) {
-					removed++;
-					*r = 0;
-				} else if (res[j] == -EBUSY && *r == -ENOENT) {
+				if (res[j] == -EBUSY) {
 					*r = -EBUSY;
+				} else if (res[j] == 0 && *r == -ENOENT) {
+					*r = 0;
+					COUNT(kvt, removes, 1);
 				}
 			}
 		}
 	}
-	return removed;
 }
 
 ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
@@ -195,8 +197,12 @@ ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		rm.results = own;
 	}
 	ret = n ? actor_call(&kvt->index, &m) : 0;
-	if (!ret && kvt->nl2 && n)
-		rm.removed += remove_l2(kvt, keys, n, rm.results);
+	if (!ret && kvt->nl2 && n) {
+		remove_l2(kvt, keys, n, rm.results);
+		rm.removed = 0;
+		for (size_t i = 0; i < n; i++)
+			rm.removed += rm.results[i] == 0;
+	}
 	mem_free(own);
 	kvt_exit(kvt);
 	return ret ? ret : (ssize_t)rm.removed;

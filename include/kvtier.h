@@ -303,12 +303,15 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
  * kvt_remove() - remove keys from every tier.
  * @flags:   KVT_FORCE removes pinned keys too; without it a pinned key is
  *           refused with -EBUSY.
- * @results: optional per-key 0, -EBUSY or -ENOENT.
+ * @results: optional per-key 0 (no copy left anywhere), -EBUSY (a copy
+ *           stays: pinned, or an L2 copy locked by a running load; the
+ *           other copies are gone) or -ENOENT (none found).
  *
  * A key removed while borrowed or being read stays readable by that reader
  * until it releases; its slot is reused only afterwards.  L2 tiers delete
- * their copies too, except of keys refused with -EBUSY above; an L2 copy
- * locked by a running load is refused with -EBUSY.
+ * their copies too, except of keys refused with -EBUSY above.  A key
+ * removed while its L2 write still runs is deleted from L2 again once the
+ * write ends (counted in l2_write_dropped).
  *
  * Threads: any.  Blocks: waits for the index actor and the L2 deletes.
  * Return: the number of keys removed, or -ESHUTDOWN.
@@ -728,6 +731,7 @@ struct kvt_stats {
 	uint64_t l2_hits, l2_misses;       /* keys get/prefetch loaded from L2, not found there */
 	uint64_t l2_bytes_in, l2_bytes_out;
 	uint64_t l2_write_errors;          /* chunks some L2 adapter failed to store */
+	uint64_t l2_write_dropped;         /* L2 copies deleted again: removed while being written */
 	uint64_t l2_promotions;            /* L2 hits copied into L1 */
 	uint64_t staging_inflight;         /* staging buffers waiting on L2 writes */
 	uint64_t staging_timeouts;         /* puts that found no staging buffer in staging_wait_ms */

@@ -717,3 +717,25 @@ TEST(a_put_waiting_for_l1_gets_a_slot_once_l2_writes_release_it)
 	pthread_join(t, NULL);
 	CHECK_EQ(kvt_close(kvt), 0);
 }
+
+TEST(a_key_removed_while_its_l2_write_runs_is_deleted_from_l2_again)
+{
+	char json[512], release[256];
+	struct opts o = { .slots = 16 };
+	static struct readback rb;
+	struct kvt *kvt;
+	int res[2];
+
+	o.adapters = gate_adapter(json, sizeof(json), release, sizeof(release));
+	kvt = open_tier(&o);
+	atomic_store(&callbacks, 0);
+	CHECK_EQ(put_range(kvt, 0, 3), 3);
+	rb_init(&rb, 0, 2);
+	CHECK_EQ(kvt_remove(kvt, rb.keys, 2, 0, res), 2);
+	CHECK_EQ(res[0], 0);
+	open_gate(release);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(stats_of(kvt).l2_write_dropped, 2);
+	CHECK_EQ(stats_of(kvt).removes, 2);
+	CHECK_EQ(kvt_close(kvt), 0);
+}

@@ -85,14 +85,25 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 
 	if (!n || !kvt_enter(kvt))
 		return 0;
-	kvt_rcu_read_lock();
-	while (hits < n && contains_one_rcu(kvt, &keys[hits], pin, now, &first_pins, &pins))
-		hits++;
-	kvt_rcu_read_unlock();
-	/* L2 hits extend the prefix; they are not pinned (L2 tiers lock only
-	 * between a lookup and its load) */
-	if (hits < n && kvt->nl2)
-		hits += l2_contains_prefix(kvt, keys + hits, n - hits);
+	/* the prefix runs through whichever tier holds each key: L1/DAX, then
+	 * L2 where they miss, then L1/DAX again where L2 misses (a key whose
+	 * L2 write failed or was evicted there).  L2 hits are not pinned (L2
+	 * tiers lock only between a lookup and its load). */
+	for (;;) {
+		size_t more;
+
+		kvt_rcu_read_lock();
+		while (hits < n &&
+		       contains_one_rcu(kvt, &keys[hits], pin, now, &first_pins, &pins))
+			hits++;
+		kvt_rcu_read_unlock();
+		if (hits == n || !kvt->nl2)
+			break;
+		more = l2_contains_prefix(kvt, keys + hits, n - hits);
+		if (!more)
+			break;
+		hits += more;
+	}
 	SHARD_COUNT(kvt, lookups, n);
 	SHARD_COUNT(kvt, lookup_hits, hits);
 	if (pin) {

@@ -239,8 +239,9 @@ size_t kvt_chunk_bytes(const struct kvt *kvt);
  *
  * Fires once per key that this put stored, on success only, after the key is
  * readable in every tier it is written to; never for duplicates or failures.
- * Runs on the calling thread (L1-only configs) or on a kvtier actor thread;
- * it must not block and must not call kvt_close().
+ * Runs on the calling thread (always in L1-only configs; with lower tiers
+ * when their writes finish before kvt_put() returns) or on a kvtier actor
+ * thread; it must not block and must not call kvt_close().
  */
 typedef void (*kvt_put_cb)(void *arg, const struct kvt_key *key, size_t index);
 

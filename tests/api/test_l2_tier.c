@@ -20,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/fschunk.h"
 #include "kvtier.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
@@ -738,4 +739,42 @@ TEST(a_key_removed_while_its_l2_write_runs_is_deleted_from_l2_again)
 	CHECK_EQ(stats_of(kvt).l2_write_dropped, 2);
 	CHECK_EQ(stats_of(kvt).removes, 2);
 	CHECK_EQ(kvt_close(kvt), 0);
+}
+
+TEST(the_prefix_runs_back_into_l1_where_l2_misses)
+{
+	/* Y's key 0 is on disk only (X wrote it); its key 1 is in Y's L1 only
+	 * (its file is gone): the prefix is both, through contains, prefetch
+	 * and get alike */
+	char json[512], name[FSCHUNK_NAME_LEN + 1], path[1024];
+	struct opts o = { .slots = 16 };
+	static struct readback rb;
+	struct kvt_key k1 = key_of(1);
+	struct kvt *x, *y;
+	struct kvt_stats s;
+
+	o.adapters = fs_adapter(json, sizeof(json), NULL);
+	x = open_tier(&o);
+	y = open_tier(&o);
+	CHECK_EQ(put_range(x, 0, 1), 1);
+	CHECK_EQ(kvt_flush(x), 0);
+	CHECK_EQ(put_range(y, 1, 1), 1);
+	CHECK_EQ(kvt_flush(y), 0);
+	fschunk_name(&k1, name);
+	snprintf(path, sizeof(path), "%s/%.2s/%s", fs_dir, name, name);
+	CHECK_EQ(unlink(path), 0);
+
+	rb_init(&rb, 0, 3);
+	CHECK_EQ(kvt_contains(y, rb.keys, 3, 0), 2);
+	CHECK_EQ(prefetch_range(y, &rb, 0, 3), 2);
+	check_range(&rb, 0, 2);
+	CHECK_EQ(rb.out_lens[2], 0);
+	s = stats_of(y);
+	CHECK_EQ(s.l2_hits, 1);
+	CHECK_EQ(s.l1_hits, 1);
+	CHECK_EQ(s.prefetch_hits, 2);
+	CHECK_EQ(get_range(y, &rb, 0, 2), 2);
+	check_range(&rb, 0, 2);
+	CHECK_EQ(kvt_close(x), 0);
+	CHECK_EQ(kvt_close(y), 0);
 }

@@ -38,6 +38,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -193,6 +194,40 @@ static void store_written(struct diskwriter *dw, struct dw_slot *s)
 	store_publish(dw, s);
 }
 
+/* Whether the file statx found can be this chunk: a regular file of the
+ * header plus exactly this length.  (A same-size file with flipped bits
+ * passes; the first load finds it out and removes it.) */
+static bool store_fits(const struct dw_slot *s)
+{
+	return S_ISREG(s->stx.stx_mode) &&
+	       s->stx.stx_size == FSCHUNK_HDR + (uint64_t)s->job->lens[s->i];
+}
+
+/*
+ * A truncated, foreign or other-length file holds the name: remove it so
+ * this store can publish, else the key would stay a miss for good (and a
+ * file shorter than a header is never even seen by a lookup).  Only the
+ * inode statx saw is removed, so a good file a racing writer published
+ * meanwhile stays.  Return: -ENOENT (now write it), or 0 (leave it).
+ */
+static int replace_misfit(struct diskwriter *dw, struct dw_slot *s)
+{
+	struct fs_sizemap_ent *e;
+	struct stat now;
+
+	if (fstatat(s->sfd, s->name, &now, AT_SYMLINK_NOFOLLOW) < 0)
+		return errno == ENOENT ? -ENOENT : 0;
+	if (now.st_ino != s->stx.stx_ino || unlinkat(s->sfd, s->name, 0) < 0)
+		return 0;
+	log_warn("fs: %s: removed %s, which cannot be this chunk (%llu bytes)", dw->base_path,
+		 s->name, (unsigned long long)s->stx.stx_size);
+	dw_bump(&dw->st_corrupt, 1);
+	e = fs_sizemap_find(&dw->sizes, &s->job->keys[s->i]);
+	if (e)
+		fs_sizemap_unsize(&dw->sizes, e);
+	return -ENOENT;
+}
+
 void dw_store_start(struct diskwriter *dw, struct dw_slot *s)
 {
 	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->keys[s->i]), true);
@@ -212,6 +247,8 @@ void dw_store_step(struct diskwriter *dw, struct dw_slot *s, int res)
 
 	switch (s->stage) {
 	case ST_STATX:
+		if (res == 0 && !store_fits(s))
+			res = replace_misfit(dw, s);
 		if (res == -ENOENT) {
 			s->stage = ST_HASH;
 			dw_cpu_defer(dw, s);

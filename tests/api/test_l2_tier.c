@@ -778,3 +778,34 @@ TEST(the_prefix_runs_back_into_l1_where_l2_misses)
 	CHECK_EQ(kvt_close(x), 0);
 	CHECK_EQ(kvt_close(y), 0);
 }
+
+TEST(a_put_replaces_a_truncated_file_instead_of_trusting_it)
+{
+	char json[512], name[FSCHUNK_NAME_LEN + 1], path[1024];
+	struct opts o = { .slots = 16 };
+	static struct readback rb;
+	struct kvt_key k = key_of(0);
+	struct kvt *a, *b;
+
+	o.adapters = fs_adapter(json, sizeof(json), NULL);
+	a = open_tier(&o);
+	CHECK_EQ(put_range(a, 0, 1), 1);
+	CHECK_EQ(kvt_flush(a), 0);
+	CHECK_EQ(kvt_close(a), 0);
+	fschunk_name(&k, name);
+	snprintf(path, sizeof(path), "%s/%.2s/%s", fs_dir, name, name);
+	CHECK_EQ(truncate(path, 100), 0);
+
+	/* a fresh instance puts the chunk again: the stub must not count as it */
+	b = open_tier(&o);
+	atomic_store(&callbacks, 0);
+	CHECK_EQ(put_range(b, 0, 1), 1);
+	CHECK_EQ(kvt_flush(b), 0);
+	CHECK_EQ(atomic_load(&callbacks), 1);
+	CHECK_EQ(kvt_close(b), 0);
+	b = open_tier(&o);
+	CHECK_EQ(get_range(b, &rb, 0, 1), 1);
+	check_range(&rb, 0, 1);
+	CHECK_EQ(stats_of(b).l2_hits, 1);
+	CHECK_EQ(kvt_close(b), 0);
+}

@@ -3,6 +3,7 @@
 
 What runs (each line of output is PASS/FAIL/SKIP name):
   - every unit-test binary of build/asan (ASan+UBSan), one line per case;
+  - kvtier-poold's protocol and multi-process tests (tests/pool/run_pool_tests.py, Python);
   - the C embedding example from README.md, compiled against build/asan and run;
   - kvtier-stress on L1 for KVT_STRESS_SECONDS (default 30) and on an emulated DAX tier for twice
     that, each under ASan and again under TSan; on the fs L2 tier (cache mode) for twice that under
@@ -174,9 +175,25 @@ def stress_tests():
             record("PASS" if rc == 0 else "FAIL", name, "" if rc == 0 else "exit %d" % rc)
 
 
+def pool_tests():
+    """kvtier-poold's protocol and multi-process tests (Python, against the ASan daemon)."""
+    rc, out = run([sys.executable, "tests/pool/run_pool_tests.py", "build/asan"], timeout=900)
+    seen = 0
+    for line in out.splitlines():
+        m = re.match(r"^(PASS|FAIL|SKIP) (\S+)(.*)$", line)
+        if m:
+            seen += 1
+            record(m.group(1), "pool/%s" % m.group(2), m.group(3).lstrip(": "))
+    if rc != 0 or seen == 0:
+        print(out[-6000:])
+    if seen == 0 or (rc != 0 and not any(f.startswith("pool/") for f in failures)):
+        record("FAIL", "pool/run_pool_tests", "exit %d" % rc)
+
+
 def main():
     os.chdir(ROOT)
     unit_tests()
+    pool_tests()
     example_tests()
     stress_tests()
     if failures:

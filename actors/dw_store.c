@@ -204,14 +204,37 @@ static bool store_fits(const struct dw_slot *s)
 }
 
 /*
- * A truncated, foreign or other-length file holds the name: remove it so
- * this store can publish, else the key would stay a miss for good (and a
- * file shorter than a header is never even seen by a lookup).  Only the
- * inode statx saw is removed, so a good file a racing writer published
- * meanwhile stays.  Return: -ENOENT (now write it), or 0 (leave it).
+ * Whether the file at the name is a whole chunk of this key, only of
+ * another length (an older version a removal missed): its header is valid
+ * and says the length the file has.  Otherwise it is torn or foreign.
+ */
+static bool whole_other_chunk(struct diskwriter *dw, struct dw_slot *s)
+{
+	struct fschunk_info info;
+	ssize_t got;
+	int fd = openat(s->sfd, s->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	got = pread(fd, s->hdr, FSCHUNK_HDR, 0);
+	close(fd);
+	return fschunk_hdr_check(s->hdr, got > 0 ? (size_t)got : 0, &s->job->keys[s->i],
+				 UINT64_MAX, &info) == 0 &&
+	       FSCHUNK_HDR + info.len == s->stx.stx_size;
+}
+
+/*
+ * A file that cannot be this chunk holds the name: remove it so this store
+ * can publish, else the key would stay a miss for good (and a file shorter
+ * than a header is never even seen by a lookup).  A torn or foreign one is
+ * counted as corrupt; a whole chunk of another length (an older version)
+ * is simply replaced.  Only the inode statx saw is removed, so a good file
+ * a racing writer published meanwhile stays.
+ * Return: -ENOENT (now write it), or 0 (leave it).
  */
 static int replace_misfit(struct diskwriter *dw, struct dw_slot *s)
 {
+	bool corrupt = !S_ISREG(s->stx.stx_mode) || !whole_other_chunk(dw, s);
 	struct fs_sizemap_ent *e;
 	struct stat now;
 
@@ -219,9 +242,11 @@ static int replace_misfit(struct diskwriter *dw, struct dw_slot *s)
 		return errno == ENOENT ? -ENOENT : 0;
 	if (now.st_ino != s->stx.stx_ino || unlinkat(s->sfd, s->name, 0) < 0)
 		return 0;
-	log_warn("fs: %s: removed %s, which cannot be this chunk (%llu bytes)", dw->base_path,
-		 s->name, (unsigned long long)s->stx.stx_size);
-	dw_bump(&dw->st_corrupt, 1);
+	if (corrupt) {
+		log_warn("fs: %s: removed %s, torn or foreign (%llu bytes)", dw->base_path,
+			 s->name, (unsigned long long)s->stx.stx_size);
+		dw_bump(&dw->st_corrupt, 1);
+	}
 	e = fs_sizemap_find(&dw->sizes, &s->job->keys[s->i]);
 	if (e)
 		fs_sizemap_unsize(&dw->sizes, e);

@@ -638,8 +638,9 @@ struct kvt_l2_ops {
 	 * adapters; closed by destroy. */
 	int (*event_fd)(struct kvt_l2_adapter *a, enum kvt_l2_op op);
 	/* Store chunk i (@bufs[i], @lens[i] bytes) under @keys[i]; a key already
-	 * stored counts as stored and is not rewritten.  @task->bytes: bytes
-	 * written. */
+	 * stored whole with that length counts as stored and is not rewritten
+	 * (an adapter may replace what cannot be that chunk).  @task->bytes:
+	 * bytes written. */
 	int (*submit_store)(struct kvt_l2_adapter *a, const struct kvt_key *keys,
 			    const void *const *bufs, const size_t *lens, size_t n,
 			    struct kvt_l2_task *task);

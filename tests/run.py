@@ -7,7 +7,9 @@ What runs (each line of output is PASS/FAIL/SKIP name):
   - the C embedding example from README.md, compiled against build/asan and run;
   - kvtier-stress on L1 for KVT_STRESS_SECONDS (default 30) and on an emulated DAX tier for twice
     that, each under ASan and again under TSan; on the fs L2 tier (cache mode) for twice that under
-    ASan and under TSan, and in staging mode for two thirds of it under ASan;
+    ASan and under TSan, and in staging mode for two thirds of it under ASan; on the resp L2 tier
+    (a Redis Cluster of 3 masters the harness starts, values corrupted, a master paused) for
+    KVT_STRESS_SECONDS under ASan and under TSan;
   - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
 `ninja check` builds the asan, tsan, clang and release variants first.
 """
@@ -146,7 +148,9 @@ def stress_tests():
     """L1 for KVT_STRESS_SECONDS (default 30), the DAX tier (an emulated device in /dev/shm) for
     twice that, each under ASan and under TSan; the fs L2 tier (a fresh directory in /var/tmp, with
     injected EIO and corrupted chunk files) in cache mode for twice that under ASan and under TSan,
-    and in staging mode for two thirds of it under ASan."""
+    and in staging mode for two thirds of it under ASan; the resp L2 tier (a Redis Cluster of 3
+    masters the harness starts and stops, values corrupted behind the adapter's back, a master
+    stopped for 400 ms every 2.5 s) for KVT_STRESS_SECONDS under ASan and under TSan."""
     seconds = int(os.environ.get("KVT_STRESS_SECONDS", "30"))
     # a short pin lease keeps the pin-monitor racing the index actor (it once
     # touched an entry a duplicate insert had just freed)
@@ -154,7 +158,8 @@ def stress_tests():
             ("dax", ["--tier", "dax"], 2 * seconds, ("asan", "tsan")),
             ("fs", ["--tier", "fs"], 2 * seconds, ("asan", "tsan")),
             ("fs-staging", ["--tier", "fs", "--fs-mode", "staging"], max(1, 2 * seconds // 3),
-             ("asan",)))
+             ("asan",)),
+            ("resp", ["--tier", "resp"], seconds, ("asan", "tsan")))
     for tier, args, secs, variants in runs:
         for variant in variants:
             name = "stress/%s-%s-%ds" % (tier, variant, secs)
@@ -164,9 +169,10 @@ def stress_tests():
                 continue
             # the harness reads KVT_STRESS_SECONDS over --seconds: give it this run's
             env = {"KVT_STRESS_SECONDS": str(secs)}
-            if tier.startswith("fs"):
-                # the fs adapter warns of every corrupt file it removes (hundreds, all
-                # expected), which would crowd a failure's report out of the output kept below
+            if tier.startswith("fs") or tier == "resp":
+                # the fs and resp adapters warn of every corrupt file or value they remove
+                # (hundreds, all expected), which would crowd a failure's report out of the
+                # output kept below
                 env["KVT_LOG"] = "error"
             rc, out = run([exe] + args + ["--seconds", str(secs), "--threads", "4"],
                           timeout=secs * 4 + 120, env=env)

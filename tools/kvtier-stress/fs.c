@@ -100,6 +100,15 @@ void fs_remove_dir(void)
 	tmp_dir[0] = '\0';
 }
 
+void fs_rm_tree(const char *dir)
+{
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+	if (dfd >= 0)
+		rm_under(dfd, RM_DEPTH);
+	rmdir(dir);
+}
+
 /* True if directory @path holds no entry; false (with a message) otherwise. */
 static bool dir_empty(const char *path)
 {
@@ -184,9 +193,18 @@ void fs_status(struct kvt *kvt, struct fs_status *out)
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; kvt_l2_report(kvt, i, &type, &st) == 0; i++) {
-		if (strcmp(type, "fs"))
+		if (strcmp(type, "fs") && strcmp(type, "resp"))
 			continue;
 		out->found = true;
+		out->healthy = st.is_healthy;
+		out->nodes = detail_u64(st.detail, "nodes");
+		out->nodes_up = detail_u64(st.detail, "nodes_up");
+		out->round_trips = detail_u64(st.detail, "round_trips");
+		out->redirections = detail_u64(st.detail, "redirections");
+		out->map_refreshes = detail_u64(st.detail, "map_refreshes");
+		out->refused = detail_u64(st.detail, "refused");
+		out->reconnects = detail_u64(st.detail, "reconnects");
+		out->corrupt = detail_u64(st.detail, "corrupt");
 		out->chunks = st.chunks;
 		out->bytes_used = st.bytes_used;
 		out->errors = st.errors;
@@ -436,7 +454,8 @@ void fs_fault_stop(struct stress *s)
 	pthread_join(f->thread, NULL);
 	f->running = false;
 	/* main's from here: sorted for fs_scan()'s lookups */
-	qsort(f->marks, f->nmarks, sizeof(*f->marks), mark_cmp);
+	if (f->nmarks)
+		qsort(f->marks, f->nmarks, sizeof(*f->marks), mark_cmp);
 }
 
 uint64_t fs_injected(struct stress *s)

@@ -34,6 +34,19 @@
  * faults: every file nobody corrupted since the adapter wrote it must read
  * back byte-exact, every corrupted one must miss and be removed.
  *
+ * --tier resp puts the resp L2 adapter (one Redis key per chunk) behind the
+ * same small L1 as fs cache mode, on a Redis Cluster of 3 masters that the
+ * harness starts on free loopback ports (resp.c; stopped at exit) or on
+ * --resp-url.  A thread of the harness corrupts a value every --corrupt-ms
+ * (flips a byte with GETRANGE/SETRANGE, SETs a prefix of it, random bytes
+ * or another key's value over it) and stops one master every few seconds
+ * for --resp-pause-ms, longer than the adapter's --resp-timeout-ms, so its
+ * I/O times out and it reconnects: nothing corrupt may ever be served, and
+ * no operation may hang.  The end checks are those of fs (each value Redis
+ * holds classified as intact or corrupt), then the same prefix is opened
+ * again: every intact value must read back byte-exact, every corrupt one
+ * must miss and be deleted.
+ *
  * Exit: 0 pass, 1 fail, 2 usage.
  *
  * Threads: main parses, opens, reports and checks; workers run worker.c.
@@ -70,13 +83,13 @@ static const char usage_text[] =
 	"  --seconds S        run time (default 10; KVT_STRESS_SECONDS overrides)\n"
 	"  --keys K           keyspace size (default 4 x the L1 slots; dax tiered:\n"
 	"                     2 x the DAX slots; dax primary: 4 x the DAX slots;\n"
-	"                     fs: 8 x the L1 slots; fs staging: 64 x them)\n"
-	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4; fs: 8;\n"
+	"                     fs, resp: 8 x the L1 slots; fs staging: 64 x them)\n"
+	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4; fs, resp: 8;\n"
 	"                     fs staging: the staging area, default 1)\n"
 	"  --chunk-kb C       chunk size in KiB (default 64)\n"
 	"  --pin-ttl-ms N     pin lease; 0 (default) disables the pin-monitor\n"
 	"  --seed N           worker RNG seed (default: from the clock, printed)\n"
-	"  --tier NAME        l1 (default), dax or fs\n"
+	"  --tier NAME        l1 (default), dax, fs or resp\n"
 	"  --dax-mode MODE    tiered (default: L1 in front, write-through) or primary\n"
 	"                     (DAX slots only)\n"
 	"  --dax-mb N         DAX arena in MiB (default 64)\n"
@@ -91,8 +104,16 @@ static const char usage_text[] =
 	"                     (default 32)\n"
 	"  --fault-ppm N      fs store and load I/Os failed with EIO per million\n"
 	"                     (default 2000)\n"
-	"  --corrupt-ms N     fs: corrupt a random chunk file every N ms; 0 never\n"
-	"                     (default 20)\n"
+	"  --corrupt-ms N     fs, resp: corrupt a random chunk file or value every N ms;\n"
+	"                     0 never (default 20)\n"
+	"  --resp-url URL     resp: the server (redis://[user[:password]@]host[:port]);\n"
+	"                     values get a prefix of this run and expire in an hour\n"
+	"                     (default: a Redis Cluster of 3 masters of our own on\n"
+	"                     loopback ports, stopped at exit)\n"
+	"  --resp-cluster     resp: --resp-url is a Redis Cluster\n"
+	"  --resp-timeout-ms N  resp: the adapter's timeout_ms (default 200)\n"
+	"  --resp-pause-ms N  resp, own cluster: stop one master (SIGSTOP) this long\n"
+	"                     every 2.5 s; 0 never (default 400)\n"
 	"  --json             one JSON object on the last stdout line\n"
 	"  --verbose          print every check, not only failed ones\n"
 	"  --help             this text\n"
@@ -102,7 +123,7 @@ static const char usage_text[] =
 
 static const char *const tier_names[] = {
 	[TIER_L1] = "l1", [TIER_DAX_TIERED] = "dax-tiered", [TIER_DAX_PRIMARY] = "dax-primary",
-	[TIER_FS_CACHE] = "fs-cache", [TIER_FS_STAGING] = "fs-staging",
+	[TIER_FS_CACHE] = "fs-cache", [TIER_FS_STAGING] = "fs-staging", [TIER_RESP] = "resp",
 };
 
 /* The DAX file this run created, removed at exit (also from on_alarm). */
@@ -151,7 +172,8 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 {
 	enum { O_THREADS = 256, O_SECONDS, O_KEYS, O_CAP, O_CHUNK, O_TTL, O_SEED, O_TIER,
 	       O_DAX_MODE, O_DAX_MB, O_DAX_PATH, O_FS_MODE, O_FS_DIR, O_FS_MB, O_FAULT_PPM,
-	       O_CORRUPT_MS, O_JSON, O_VERBOSE, O_HELP };
+	       O_CORRUPT_MS, O_RESP_URL, O_RESP_CLUSTER, O_RESP_TIMEOUT, O_PAUSE_MS, O_JSON,
+	       O_VERBOSE, O_HELP };
 	static const struct option longopts[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "seconds", required_argument, NULL, O_SECONDS },
@@ -169,19 +191,23 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		{ "fs-mb", required_argument, NULL, O_FS_MB },
 		{ "fault-ppm", required_argument, NULL, O_FAULT_PPM },
 		{ "corrupt-ms", required_argument, NULL, O_CORRUPT_MS },
+		{ "resp-url", required_argument, NULL, O_RESP_URL },
+		{ "resp-cluster", no_argument, NULL, O_RESP_CLUSTER },
+		{ "resp-timeout-ms", required_argument, NULL, O_RESP_TIMEOUT },
+		{ "resp-pause-ms", required_argument, NULL, O_PAUSE_MS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "help", no_argument, NULL, O_HELP },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *env, *tier = "l1", *mode = NULL, *fs_mode = NULL;
-	bool dax_opt = false, fs_opt = false;
+	bool dax_opt = false, fs_opt = false, corrupt_opt = false, resp_opt = false;
 	uint64_t ppm;
 	int c, ret = 0;
 
 	*o = (struct stress_opts){ .threads = 4, .seconds = 10, .capacity_mb = 64,
 				   .chunk_kb = 64, .dax_mb = 64, .fault_ppm = 2000,
-				   .corrupt_ms = 20 };
+				   .corrupt_ms = 20, .resp_timeout_ms = 200, .pause_ms = 400 };
 	o->seed = tool_now_ns() ^ ((uint64_t)getpid() << 32);
 	while (!ret && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -209,9 +235,10 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			break;
 		case O_TIER:
 			tier = optarg;
-			if (strcmp(tier, "l1") && strcmp(tier, "dax") && strcmp(tier, "fs")) {
-				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1, dax or fs\n",
-					tier);
+			if (strcmp(tier, "l1") && strcmp(tier, "dax") && strcmp(tier, "fs") &&
+			    strcmp(tier, "resp")) {
+				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1, dax, fs or "
+					"resp\n", tier);
 				ret = -EINVAL;
 			}
 			break;
@@ -268,7 +295,29 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			break;
 		case O_CORRUPT_MS:
 			ret = parse_uint("corrupt-ms", optarg, 0, 3600000, &o->corrupt_ms);
-			fs_opt = true;
+			corrupt_opt = true;
+			break;
+		case O_RESP_URL:
+			o->resp_url = optarg;
+			resp_opt = true;
+			/* it goes into JSON verbatim: the adapter's config */
+			if (strlen(optarg) >= 400 || !json_safe(optarg)) {
+				fprintf(stderr, "kvtier-stress: --resp-url: must be shorter than 400 "
+					"bytes, without '\"', '\\' or control characters\n");
+				ret = -EINVAL;
+			}
+			break;
+		case O_RESP_CLUSTER:
+			o->resp_cluster = true;
+			resp_opt = true;
+			break;
+		case O_RESP_TIMEOUT:
+			ret = parse_uint("resp-timeout-ms", optarg, 10, 600000, &o->resp_timeout_ms);
+			resp_opt = true;
+			break;
+		case O_PAUSE_MS:
+			ret = parse_uint("resp-pause-ms", optarg, 0, 10000, &o->pause_ms);
+			resp_opt = true;
 			break;
 		case O_JSON:
 			o->json = true;
@@ -292,14 +341,30 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		ret = -EINVAL;
 	}
 	if (!ret && fs_opt && strcmp(tier, "fs")) {
-		fprintf(stderr, "kvtier-stress: --fs-mode, --fs-dir, --fs-mb, --fault-ppm and "
-			"--corrupt-ms need --tier fs\n");
+		fprintf(stderr, "kvtier-stress: --fs-mode, --fs-dir, --fs-mb and --fault-ppm need "
+			"--tier fs\n");
+		ret = -EINVAL;
+	}
+	if (!ret && corrupt_opt && strcmp(tier, "fs") && strcmp(tier, "resp")) {
+		fprintf(stderr, "kvtier-stress: --corrupt-ms needs --tier fs or resp\n");
+		ret = -EINVAL;
+	}
+	if (!ret && resp_opt && strcmp(tier, "resp")) {
+		fprintf(stderr, "kvtier-stress: --resp-url, --resp-cluster, --resp-timeout-ms and "
+			"--resp-pause-ms need --tier resp\n");
+		ret = -EINVAL;
+	}
+	if (!ret && o->resp_cluster && !o->resp_url) {
+		fprintf(stderr, "kvtier-stress: --resp-cluster describes --resp-url (without it "
+			"the harness starts a cluster of its own)\n");
 		ret = -EINVAL;
 	}
 	if (!strcmp(tier, "dax"))
 		o->tier = mode && !strcmp(mode, "primary") ? TIER_DAX_PRIMARY : TIER_DAX_TIERED;
 	if (!strcmp(tier, "fs"))
 		o->tier = fs_mode && !strcmp(fs_mode, "staging") ? TIER_FS_STAGING : TIER_FS_CACHE;
+	if (!strcmp(tier, "resp"))
+		o->tier = TIER_RESP;
 	if (!ret && o->tier == TIER_DAX_PRIMARY && o->capacity_set) {
 		fprintf(stderr, "kvtier-stress: --capacity-mb: primary mode has no L1 (local_cpu: "
 			"false)\n");
@@ -310,7 +375,7 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 	/* fs: an L1 of 128 chunks of 64 KiB, or a staging area of 16 (fewer
 	 * than 4 threads' batches of puts: puts wait for it), and room on disk
 	 * for about half the default keyspace, so every tier evicts */
-	if (o->tier == TIER_FS_CACHE && !o->capacity_set)
+	if ((o->tier == TIER_FS_CACHE || o->tier == TIER_RESP) && !o->capacity_set)
 		o->capacity_mb = 8;
 	if (o->tier == TIER_FS_STAGING && !o->capacity_set)
 		o->capacity_mb = 1;
@@ -499,6 +564,14 @@ static int make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config *
 			return ret;
 		knob_add(k, &n, "l2_adapters", "%s", json);
 	}
+	if (s->resp) {
+		char json[sizeof(k[0].value)];
+
+		ret = resp_adapter_json(s, json, sizeof(json));
+		if (ret)
+			return ret;
+		knob_add(k, &n, "l2_adapters", "%s", json);
+	}
 	if (o->tier == TIER_DAX_TIERED || o->tier == TIER_DAX_PRIMARY) {
 		path = dax_prepare_path(o);
 		if (!path)
@@ -539,8 +612,15 @@ static int open_instance(struct stress *s)
 	int ret;
 
 	s->fs = tier_is_fs(o->tier);
+	s->resp = o->tier == TIER_RESP;
+	s->l2 = s->fs || s->resp;
 	if (s->fs) {
 		ret = fs_prepare_dir(s);
+		if (ret)
+			return ret;
+	}
+	if (s->resp) {
+		ret = resp_prepare(s);
 		if (ret)
 			return ret;
 	}
@@ -563,7 +643,7 @@ static int open_instance(struct stress *s)
 	/* tiers a pin holds a copy in: L2 copies are never pinned */
 	s->ntiers = o->tier == TIER_DAX_TIERED ? 2 : 1;
 	/* the DAX writer, or the L2 completion actor, fires them */
-	s->async_cb = o->tier == TIER_DAX_TIERED || s->fs;
+	s->async_cb = o->tier == TIER_DAX_TIERED || s->l2;
 	return 0;
 }
 
@@ -642,6 +722,15 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 			 PRIu64 " detected %" PRIu64, fs.chunks, st.l2_hits, st.l2_misses,
 			 st.l2_write_errors, st.staging_inflight, fs_injected(s),
 			 fs.corrupt_removed);
+	}
+	if (s->resp) {
+		fs_status(s->kvt, &fs);
+		snprintf(lower, sizeof(lower), " resp %" PRIu64 "/%" PRIu64 " up, hits %" PRIu64
+			 " misses %" PRIu64 " write errors %" PRIu64 " reconnects %" PRIu64
+			 ", values corrupted %" PRIu64 " detected %" PRIu64 ", pauses %" PRIu64,
+			 fs.nodes_up, fs.nodes, st.l2_hits, st.l2_misses, st.l2_write_errors,
+			 fs.reconnects, fs_injected(s), fs.corrupt,
+			 atomic_load_explicit(&s->fault.pauses, memory_order_relaxed));
 	}
 	fprintf(stderr, "kvtier-stress: %5.1fs ops %" PRIu64 " (%.0f/s) l1 %" PRIu64
 		"/%" PRIu64 "%s pinned %" PRIu64 " borrows %" PRIu64 " corrupt %" PRIu64
@@ -860,6 +949,12 @@ static uint64_t sweep(struct stress *s, struct checks *c)
 	return found;
 }
 
+/* What the L2 tier holds per key: fs_scan() or resp_scan(). */
+static int l2_scan(struct stress *s, struct fs_scan *sc)
+{
+	return s->resp ? resp_scan(s, sc) : fs_scan(s, sc);
+}
+
 /*
  * fs_present() - kvt_contains() of each key against what holds it: an L1
  * copy (kvt_borrow() finds it; never in staging mode) or a chunk file a
@@ -868,6 +963,8 @@ static uint64_t sweep(struct stress *s, struct checks *c)
  * @fragile: receives how many present keys have no intact file: a corrupted
  *           file is a miss, and an L1 copy may be evicted before the sweep
  *           reads it.
+ * With resp, "file" reads "value": a lookup (STRLEN) sees any value at
+ * least a header long.
  * Return: keys present.
  */
 static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_stats *st,
@@ -875,11 +972,12 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 {
 	uint64_t present = 0, in_l1 = 0, files = 0, wrong = 0;
 	struct fs_scan sc;
-	int ret = fs_scan(s, &sc);
+	int ret = l2_scan(s, &sc);
 
 	*fragile = 0;
 	if (ret) {
-		check(c, false, "fs: scan of %s: %s", s->fs_dir, strerror(-ret));
+		check(c, false, "%s: scan of %s: %s", s->resp ? "resp" : "fs",
+		      s->resp ? s->resp_url : s->fs_dir, strerror(-ret));
 		fs_scan_free(&sc);
 		*fragile = s->nkeys;
 		return count_present(s);
@@ -904,8 +1002,8 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 		}
 	}
 	check(c, wrong == 0, "kvt_contains finds %" PRIu64 " keys: those in L1 (%" PRIu64 ") or "
-	      "with a file a lookup sees (%" PRIu64 "); %" PRIu64 " keys disagree", present, in_l1,
-	      files, wrong);
+	      "with a %s a lookup sees (%" PRIu64 "); %" PRIu64 " keys disagree", present, in_l1,
+	      s->resp ? "value" : "file", files, wrong);
 	check(c, in_l1 == st->l1_entries, "kvt_borrow finds %" PRIu64 " keys in L1 == l1_entries %"
 	      PRIu64, in_l1, st->l1_entries);
 	fs_scan_free(&sc);
@@ -915,7 +1013,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 /* What is stored, counted and read back, against the tiers' gauges. */
 static void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
-	uint64_t fragile = 0, present = s->fs ? fs_present(s, c, st, &fragile) : count_present(s);
+	uint64_t fragile = 0, present = s->l2 ? fs_present(s, c, st, &fragile) : count_present(s);
 	struct fs_status before, after;
 	uint64_t found;
 
@@ -939,18 +1037,20 @@ static void sweep_checks(struct stress *s, struct checks *c, const struct kvt_st
 		break;
 	case TIER_FS_CACHE:
 	case TIER_FS_STAGING:
+	case TIER_RESP:
 		break;
 	}
-	if (s->fs)
+	if (s->l2)
 		fs_status(s->kvt, &before);
 	found = sweep(s, c);
 	if (s->o.tier == TIER_DAX_TIERED) {
 		check(c, found <= present,
 		      "final sweep read %" PRIu64 " keys <= %" PRIu64 " present (promotions may "
 		      "evict L1-only keys)", found, present);
-	} else if (s->fs) {
-		/* each key missed had no intact file, or its load failed with an
-		 * injected EIO (counted in the adapter's I/O errors) */
+	} else if (s->l2) {
+		/* each key missed had no intact file (value), or its load failed
+		 * with an injected EIO or a timeout (counted in the adapter's
+		 * errors) */
 		fs_status(s->kvt, &after);
 		check(c, found <= present && present - found <= fragile + after.errors - before.errors,
 		      "final sweep read %" PRIu64 " keys of %" PRIu64 " present, missing at most the %"
@@ -978,7 +1078,7 @@ static void pin_accounting(struct stress *s, struct checks *c, const struct kvt_
 	check(c, a->unpins + st->unpin_underflows == a->unpin_keys,
 	      "kvt_unpin() total %" PRIu64 " + unpin_underflows %" PRIu64 " == keys unpinned %"
 	      PRIu64, a->unpins, st->unpin_underflows, a->unpin_keys);
-	if (s->fs) {
+	if (s->l2) {
 		/* kvt_contains(KVT_PIN) returns the L2 hits of its prefix too but
 		 * pins only L1 copies, so kvtier counts fewer pins than the calls
 		 * returned keys, and the unpins of unpinned keys are underflows
@@ -1072,6 +1172,34 @@ static void dax_accounting(struct stress *s, struct checks *c, const struct kvt_
 		      st->l1_evictions, st->dax_evictions);
 }
 
+/*
+ * resp_accounting() - the resp adapter's own counters.  Redis holds what
+ * this instance never counts (no chunks or bytes in its report: the server
+ * is shared), and a value the fault thread corrupted is detected only when
+ * a load reads it, so these are bounds, not equalities.
+ */
+static void resp_accounting(struct stress *s, struct checks *c, const struct fs_status *fs)
+{
+	uint64_t pauses = atomic_load_explicit(&s->fault.pauses, memory_order_relaxed);
+
+	check(c, fs->corrupt <= fs_injected(s) && fs->corrupt_removed <= fs->corrupt,
+	      "resp: values found corrupt %" PRIu64 " <= %" PRIu64 " corrupted, deleted %" PRIu64
+	      " <= found (more would be values the adapter itself wrote bad)", fs->corrupt,
+	      fs_injected(s), fs->corrupt_removed);
+	check(c, fs->refused == 0, "resp: refused %" PRIu64 " == 0 (no maxmemory, no ACL)",
+	      fs->refused);
+	if (s->resp_cluster)
+		check(c, fs->nodes >= 3 && fs->round_trips > 0,
+		      "resp: %" PRIu64 " cluster nodes known, %" PRIu64 " round trips", fs->nodes,
+		      fs->round_trips);
+	/* a master stopped longer than timeout_ms drops the adapter's
+	 * connection, which comes back by a reconnect (unless nothing was
+	 * sent to it while it was stopped: then the pause went unseen) */
+	if (pauses && s->o.pause_ms > s->o.resp_timeout_ms)
+		check(c, fs->reconnects > 0, "resp: %" PRIu64 " reconnects after %" PRIu64
+		      " pauses of a master", fs->reconnects, pauses);
+}
+
 static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
 			  const struct worker_acct *a)
 {
@@ -1080,12 +1208,15 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 
 	fs_status(s->kvt, &fs);
 	check(c, st->l2_adapters == 1 && fs.found && st->l2_plugin_errors == 0,
-	      "l2_adapters %" PRIu64 " == 1 (fs), l2_plugin_errors %" PRIu64 " == 0",
-	      st->l2_adapters, st->l2_plugin_errors);
+	      "l2_adapters %" PRIu64 " == 1 (%s), l2_plugin_errors %" PRIu64 " == 0",
+	      st->l2_adapters, s->resp ? "resp" : "fs", st->l2_plugin_errors);
 	check(c, st->staging_inflight == 0, "staging_inflight %" PRIu64 " == 0 after kvt_flush",
 	      st->staging_inflight);
-	/* an L2 store that failed (an injected EIO, a full queue) fires no
-	 * callback and is counted; so is one of a commit, which has no callback */
+	/* an L2 store that failed (an injected EIO, a full queue; with resp a
+	 * timeout, a paused master, a server's refusal) fires no callback and
+	 * is counted; so is one of a commit, which has no callback.  With resp
+	 * a SET that timed out may still have been applied: counted as failed,
+	 * stored all the same, which no check here can see */
 	check(c, st->l2_write_errors >= a->cb_missing &&
 		 st->l2_write_errors <= a->cb_missing + a->commits,
 	      "l2_write_errors %" PRIu64 " in [stored keys whose callback never fired %" PRIu64
@@ -1130,8 +1261,10 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 		check(c, st->l1_evictions > 0, "L1 evicted (l1_evictions %" PRIu64 ")",
 		      st->l1_evictions);
 	if (s->o.corrupt_ms && (uint64_t)s->o.seconds * 1000 >= 10ull * s->o.corrupt_ms)
-		check(c, fs_injected(s) > 0, "the corruption thread corrupted files (%" PRIu64 ")",
-		      fs_injected(s));
+		check(c, fs_injected(s) > 0, "the corruption thread corrupted %s (%" PRIu64 ")",
+		      s->resp ? "values" : "files", fs_injected(s));
+	if (s->resp)
+		resp_accounting(s, c, &fs);
 }
 
 static void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
@@ -1156,13 +1289,21 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	      st->put_duplicates, a.put_dups);
 	check(c, st->put_errors == a.put_errors, "put_errors %" PRIu64 " == %" PRIu64,
 	      st->put_errors, a.put_errors);
-	if (s->fs) {
-		/* kvt_remove() returns the keys it removed from L2 only too, and
-		 * refuses with -EBUSY a key whose only copy a load holds locked in
-		 * L2; stats.removes and remove_refused count what the index removed
-		 * and refused because pinned */
-		check(c, st->removes <= a.removes, "stats.removes %" PRIu64 " <= removed %" PRIu64
-		      " (L1 removes only)", st->removes, a.removes);
+	if (s->l2) {
+		/* kvt_remove() returns the keys it removed from L2 only too (counted
+		 * in stats.removes as well), and answers -EBUSY for a key whose L2
+		 * copy a lookup or load holds locked, even when it removed the L1
+		 * copy (counted in stats.removes, "the other copies are gone");
+		 * remove_refused counts only the keys the index refused because
+		 * pinned.  So stats.removes is the keys removed plus at most the
+		 * -EBUSY results the index did not refuse.  (Lookups hold resp locks
+		 * across a network round trip: with resp the second term is seen.) */
+		uint64_t l2_busy = a.remove_refused - st->remove_refused;
+
+		check(c, st->remove_refused <= a.remove_refused && st->removes >= a.removes &&
+			 st->removes <= a.removes + l2_busy,
+		      "stats.removes %" PRIu64 " in [removed %" PRIu64 ", that + %" PRIu64
+		      " -EBUSY results not refused as pinned]", st->removes, a.removes, l2_busy);
 		check(c, st->remove_refused <= a.remove_refused,
 		      "remove_refused %" PRIu64 " <= -EBUSY results %" PRIu64 " (pinned only)",
 		      st->remove_refused, a.remove_refused);
@@ -1185,7 +1326,7 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	check(c, st->errors == 0, "stats.errors %" PRIu64 " == 0", st->errors);
 	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		dax_accounting(s, c, st, &a);
-	if (s->fs)
+	if (s->l2)
 		fs_accounting(s, c, st, &a);
 }
 
@@ -1284,7 +1425,8 @@ static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 }
 
 /*
- * fs_reopen_check() - open the directory again, without injected EIO, and
+ * fs_reopen_check() - open the directory (resp: the same key prefix on the
+ * same servers, with every master up) again, without injected EIO, and
  * kvt_get() every key: L1 starts empty (and never serves in staging mode),
  * so every byte comes from disk.  Each file the adapter wrote and nobody
  * touched since must read back byte-exact; each still holding what the
@@ -1299,17 +1441,20 @@ static void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r
 	struct kvt_stats st;
 	int ret;
 
-	ret = fs_scan(s, &r->scan);
-	check(c, ret == 0, "fs: scan of %s after kvt_close: %s", s->fs_dir, strerror(-ret));
+	ret = l2_scan(s, &r->scan);
+	check(c, ret == 0, "%s: scan of %s after kvt_close: %s", s->resp ? "resp" : "fs",
+	      s->resp ? s->resp_url : s->fs_dir, strerror(-ret));
 	if (ret)
 		goto out;
-	check(c, r->scan.stray == 0, "fs: %" PRIu64 " stray files in %s after kvt_close "
-	      "(temp files, misnamed chunks)", r->scan.stray, s->fs_dir);
+	/* Redis is shared: other keys are none of ours to count */
+	if (s->fs)
+		check(c, r->scan.stray == 0, "fs: %" PRIu64 " stray files in %s after kvt_close "
+		      "(temp files, misnamed chunks)", r->scan.stray, s->fs_dir);
 	ret = make_config(s, 0, &cfg);
 	if (!ret)
 		ret = kvt_open(cfg, &s->kvt);
-	check(c, ret == 0, "reopen: kvt_open() on the same directory = %d (%s)", ret,
-	      kvt_strerror(ret));
+	check(c, ret == 0, "reopen: kvt_open() on the same %s = %d (%s)",
+	      s->resp ? "keys" : "directory", ret, kvt_strerror(ret));
 	if (ret) {
 		s->kvt = NULL;
 		goto out;
@@ -1339,14 +1484,15 @@ static void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r
 				if (ok)
 					atomic_fetch_add_explicit(&s->corruptions, 1,
 								  memory_order_relaxed);
-				stress_report(s, "CORRUPTION reopen: key %" PRIu64 ": served a file "
+				stress_report(s, "CORRUPTION reopen: key %" PRIu64 ": served a %s "
 					      "the corruption thread left (%s)", id,
+					      s->resp ? "value" : "file",
 					      state == FS_ABSENT ? "gone at the scan" : "still there");
 			}
 		} else if (state == FS_INTACT) {
 			r->missed++;
-			stress_report(s, "FAIL reopen: key %" PRIu64 ": its file is intact but was "
-				      "not served", id);
+			stress_report(s, "FAIL reopen: key %" PRIu64 ": its %s is intact but was "
+				      "not served", id, s->resp ? "value" : "file");
 		}
 	}
 	kvt_stats(s->kvt, &st);
@@ -1441,13 +1587,81 @@ static void json_fs(struct stress *s, const struct kvt_stats *st, const struct r
 	       r->read, r->missed, r->served_bad, r->corrupt);
 }
 
+static void report_resp(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+			const struct worker_acct *a)
+{
+	const struct fs_status *f = &r->fs_close;
+	const _Atomic uint64_t *inj = s->fault.injected;
+
+	printf("resp (%s%s): %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " promotions, %"
+	       PRIu64 " write errors; adapter at close: %" PRIu64 "/%" PRIu64 " nodes up, %" PRIu64
+	       " round_trips, %" PRIu64 " redirections, %" PRIu64 " map refreshes, %" PRIu64
+	       " reconnects, %" PRIu64 " errors, %" PRIu64 " refused, %" PRIu64 " corrupt (%" PRIu64
+	       " deleted); %" PRIu64 " put callbacks (%" PRIu64 " flushes to settle)\n",
+	       s->resp_url, s->resp_cluster ? ", cluster" : "", st->l2_hits, st->l2_misses,
+	       st->l2_promotions, st->l2_write_errors, f->nodes_up, f->nodes, f->round_trips,
+	       f->redirections, f->map_refreshes, f->reconnects, f->errors, f->refused, f->corrupt,
+	       f->corrupt_removed, a->cb_fired, a->track_flushes);
+	printf("resp faults: %" PRIu64 " values corrupted (%" PRIu64 " payload flips, %" PRIu64
+	       " header flips, %" PRIu64 " truncated, %" PRIu64 " replaced by garbage, %" PRIu64
+	       " by another key's value), %" PRIu64 " pauses of %u ms; found corrupt: %" PRIu64
+	       " in the run, %" PRIu64 " deleted at reopen\n", fs_injected(s),
+	       atomic_load_explicit(&inj[CORRUPT_PAYLOAD], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_HEADER], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_TRUNCATE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_GARBAGE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_FOREIGN], memory_order_relaxed),
+	       atomic_load_explicit(&s->fault.pauses, memory_order_relaxed), s->o.pause_ms,
+	       f->corrupt, r->removed);
+	if (r->done)
+		printf("reopen: %" PRIu64 " values (%" PRIu64 " intact, %" PRIu64 " corrupted, %"
+		       PRIu64 " of them shorter than a header), %" PRIu64 " read back, %" PRIu64
+		       " intact not served, %" PRIu64 " corrupted served, %" PRIu64 " corrupt\n",
+		       r->scan.files, r->scan.intact, r->scan.corrupt,
+		       r->scan.corrupt - r->scan.corrupt_seen, r->read, r->missed, r->served_bad,
+		       r->corrupt);
+}
+
+static void json_resp(struct stress *s, const struct kvt_stats *st, const struct reopen *r)
+{
+	const struct fs_status *f = &r->fs_close;
+	const _Atomic uint64_t *inj = s->fault.injected;
+
+	printf(",\"resp\":{\"url\":\"%s\",\"cluster\":%s,\"own_servers\":%s,\"timeout_ms\":%u,"
+	       "\"corrupt_ms\":%u,\"pause_ms\":%u,\"pauses\":%" PRIu64 ",\"l2_hits\":%" PRIu64
+	       ",\"l2_misses\":%" PRIu64 ",\"l2_bytes_in\":%" PRIu64 ",\"l2_bytes_out\":%" PRIu64
+	       ",\"l2_promotions\":%" PRIu64 ",\"l2_write_errors\":%" PRIu64 ",\"nodes\":%" PRIu64
+	       ",\"nodes_up\":%" PRIu64 ",\"round_trips\":%" PRIu64 ",\"redirections\":%" PRIu64
+	       ",\"map_refreshes\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"errors\":%" PRIu64
+	       ",\"refused\":%" PRIu64 ",\"corrupt\":%" PRIu64 ",\"corrupt_removed\":{\"run\":%"
+	       PRIu64 ",\"reopen\":%" PRIu64 "},\"corrupted\":{\"payload\":%" PRIu64 ",\"header\":%"
+	       PRIu64 ",\"truncate\":%" PRIu64 ",\"garbage\":%" PRIu64 ",\"foreign\":%" PRIu64
+	       "},\"reopen\":{\"values\":%" PRIu64 ",\"intact\":%" PRIu64 ",\"corrupted\":%" PRIu64
+	       ",\"read\":%" PRIu64 ",\"missed\":%" PRIu64 ",\"served_corrupted\":%" PRIu64
+	       ",\"corrupt\":%" PRIu64 "}}",
+	       s->resp_url, s->resp_cluster ? "true" : "false", s->o.resp_url ? "false" : "true",
+	       s->o.resp_timeout_ms, s->o.corrupt_ms, s->o.pause_ms,
+	       atomic_load_explicit(&s->fault.pauses, memory_order_relaxed), st->l2_hits,
+	       st->l2_misses, st->l2_bytes_in, st->l2_bytes_out, st->l2_promotions,
+	       st->l2_write_errors, f->nodes, f->nodes_up, f->round_trips, f->redirections,
+	       f->map_refreshes, f->reconnects, f->errors, f->refused, f->corrupt,
+	       f->corrupt_removed, r->removed,
+	       atomic_load_explicit(&inj[CORRUPT_PAYLOAD], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_HEADER], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_TRUNCATE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_GARBAGE], memory_order_relaxed),
+	       atomic_load_explicit(&inj[CORRUPT_FOREIGN], memory_order_relaxed),
+	       r->scan.files, r->scan.intact, r->scan.corrupt, r->read, r->missed, r->served_bad,
+	       r->corrupt);
+}
+
 static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st,
 		   const struct checks *c, const struct reopen *r, bool pass)
 {
 	double secs = (double)run_ns / 1e9;
 	uint64_t tot[5] = { 0 }, pressure;
 	struct worker_acct a = total_acct(s);
-	char fs[160] = "";
+	char fs[320] = "";
 
 	printf("\n%-10s %12s %12s %12s %12s %10s %8s\n", "op", "calls", "calls/s", "keys",
 	       "hits", "pressure", "errors");
@@ -1489,6 +1703,8 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 		       st->dax_write_errors, a.cb_fired, a.track_flushes);
 	if (s->fs)
 		report_fs(s, st, r, &a);
+	else if (s->resp)
+		report_resp(s, st, r, &a);
 	else if (r->done)
 		printf("reopen: %" PRIu64 " chunks at close, %" PRIu64 " recovered, %" PRIu64
 		       " torn, %" PRIu64 " read back, %" PRIu64 " corrupt\n", r->at_close,
@@ -1501,6 +1717,15 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 			 PRIu64 ", files corrupted %" PRIu64 " detected %" PRIu64, st->l2_hits,
 			 st->l2_misses, st->l2_write_errors, fs_injected(s),
 			 r->fs_close.corrupt_removed + r->removed);
+	if (s->resp)
+		snprintf(fs, sizeof(fs), ", resp hits %" PRIu64 " misses %" PRIu64 " write errors %"
+			 PRIu64 ", values corrupted %" PRIu64 " detected %" PRIu64 ", pauses %" PRIu64
+			 ", round_trips %" PRIu64 " redirections %" PRIu64 " reconnects %" PRIu64
+			 " corrupt %" PRIu64, st->l2_hits, st->l2_misses, st->l2_write_errors,
+			 fs_injected(s), r->fs_close.corrupt + r->removed,
+			 atomic_load_explicit(&s->fault.pauses, memory_order_relaxed),
+			 r->fs_close.round_trips, r->fs_close.redirections, r->fs_close.reconnects,
+			 r->fs_close.corrupt);
 	printf("kvtier-stress: %s: tier %s, %u threads, %.1f s, %.0f ops/s, corruptions %" PRIu64
 	       ", errors %" PRIu64 ", expected pressure %" PRIu64 "%s\n", pass ? "PASS" : "FAIL",
 	       tier_names[s->o.tier], s->o.threads, secs, (double)tot[0] / secs,
@@ -1542,6 +1767,8 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 		       r->read, r->corrupt);
 	if (s->fs)
 		json_fs(s, st, r);
+	if (s->resp)
+		json_resp(s, st, r);
 	printf(",\"result\":\"%s\"}\n", pass ? "PASS" : "FAIL");
 }
 
@@ -1555,18 +1782,20 @@ static void on_alarm(int sig)
 	if (dax_tmp_path[0])
 		unlink(dax_tmp_path);
 	fs_remove_dir();
+	resp_stop_signal();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(1);
 	_exit(1);
 }
 
-/* Ctrl-C or kill: the DAX file or fs directory goes too, then the default
- * action. */
+/* Ctrl-C or kill: the DAX file, fs directory or Redis servers go too, then
+ * the default action. */
 static void on_signal(int sig)
 {
 	if (dax_tmp_path[0])
 		unlink(dax_tmp_path);
 	fs_remove_dir();
+	resp_stop_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1580,7 +1809,8 @@ static uint32_t default_keys(const struct stress *s, const struct kvt_stats *st)
 	case TIER_DAX_PRIMARY:
 		return (uint32_t)(4 * st->dax_slots);
 	case TIER_FS_CACHE:
-		/* most reads miss L1 and go to disk */
+	case TIER_RESP:
+		/* most reads miss L1 and go to disk (Redis) */
 		return (uint32_t)(8 * st->l1_slots);
 	case TIER_FS_STAGING:
 		/* the staging area is small; the keyspace is as large as in cache mode */
@@ -1605,6 +1835,13 @@ static void print_inputs(const struct stress *s, const struct kvt_stats *st)
 		       s->o.tier == TIER_FS_CACHE ? "cache" : "staging", s->o.fs_mb,
 		       s->o.fs_mb ? "" : " (unbounded)", s->o.fault_ppm, s->o.corrupt_ms,
 		       s->o.corrupt_ms ? "" : " (never)");
+	if (s->resp)
+		printf("  resp %s%s%s, prefix %s, timeout_ms %u, a value corrupted every %u ms%s, "
+		       "a master stopped for %u ms every %.1f s%s\n", s->resp_url,
+		       s->resp_cluster ? " (cluster)" : "",
+		       s->o.resp_url ? "" : ": 3 masters of our own, stopped at exit", s->resp_prefix,
+		       s->o.resp_timeout_ms, s->o.corrupt_ms, s->o.corrupt_ms ? "" : " (never)",
+		       s->o.pause_ms, 2.5, s->o.pause_ms && !s->o.resp_url ? "" : " (never)");
 	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY) {
 		char path[PATH_MAX] = "";
 
@@ -1651,7 +1888,7 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	print_inputs(&s, &st);
-	ret = s.fs ? fs_fault_start(&s) : 0;
+	ret = s.fs ? fs_fault_start(&s) : s.resp ? resp_fault_start(&s) : 0;
 	if (ret) {
 		kvt_close(s.kvt);
 		goto out_free;
@@ -1670,6 +1907,10 @@ int main(int argc, char **argv)
 	check(&c, ret == 0, "kvt_flush() = %d after the run", ret);
 	settle_tracks(&s);
 	stress_drain_event_fd(&s);
+	/* a master paused near the end may leave the adapter in its reconnect
+	 * backoff (at most 5 s): the checks below need every master */
+	if (s.resp)
+		check(&c, resp_wait_healthy(&s, 15), "resp: every master up again after the run");
 	quiet_stats(&s, &st);
 	accounting(&s, &c, &st);
 	sweep_checks(&s, &c, &st);
@@ -1687,7 +1928,7 @@ int main(int argc, char **argv)
 		quiet_stats(&s, &at_close);
 		r.at_close = at_close.dax_entries;
 	}
-	if (s.fs)
+	if (s.l2)
 		fs_status(s.kvt, &r.fs_close);
 	ret = kvt_close(s.kvt);
 	s.kvt = NULL;
@@ -1695,7 +1936,7 @@ int main(int argc, char **argv)
 	leak_checks(&c, fds_before, tasks_before, "kvt_close");
 	if (s.o.tier == TIER_DAX_TIERED || s.o.tier == TIER_DAX_PRIMARY)
 		reopen_check(&s, &c, &r);
-	if (s.fs)
+	if (s.l2)
 		fs_reopen_check(&s, &c, &r);
 	if (s.o.tier != TIER_L1)
 		leak_checks(&c, fds_before, tasks_before, "the reopened kvt_close");
@@ -1711,6 +1952,7 @@ out_cfg:
 	kvt_config_free(s.cfg);
 	dax_remove_tmp();
 	fs_remove_dir();
+	resp_stop();
 	/* before the sanitizers' exit-time reports, which end with _exit() */
 	fflush(stdout);
 	return ret ? 1 : 0;

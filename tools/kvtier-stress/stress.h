@@ -8,11 +8,14 @@
  * accounting (and, with DAX or fs, opens the tier again and checks what it
  * kept); worker.c is one thread's loop of mixed operations; payload.c makes
  * and verifies chunk contents; fs.c is the fs tier's directory, the thread
- * that corrupts its files, and the checks of what is on disk.
+ * that corrupts its files, and the checks of what is on disk; resp.c is the
+ * resp tier's Redis Cluster (started by the harness unless --resp-url), the
+ * thread that corrupts its values and pauses a master, and the look at what
+ * Redis holds.
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic] and
- * struct fs_fault (the corruption thread's until main joins it).  Each
+ * struct fs_fault (the corruption thread's, fs or resp, until main joins it).  Each
  * struct worker belongs to its thread; main reads its [atomic] counters for
  * progress and everything else only after joining it.
  */
@@ -41,6 +44,7 @@ enum stress_tier {
 	TIER_DAX_PRIMARY, /* DAX slots only (local_cpu: false) */
 	TIER_FS_CACHE,    /* L1 cache in front of the fs L2 adapter, write-through */
 	TIER_FS_STAGING,  /* fs only; L1 just stages its writes (use_only_staging_buffer) */
+	TIER_RESP,        /* L1 cache in front of the resp L2 adapter (Redis Cluster) */
 };
 
 static inline bool tier_is_fs(enum stress_tier t)
@@ -169,21 +173,26 @@ struct stress_opts {
 	unsigned int dax_mb; /* DAX arena in MiB */
 	const char *dax_path; /* NULL: a fresh file in /dev/shm, removed at exit */
 	const char *fs_dir;  /* NULL: a fresh directory in /var/tmp, removed at exit */
+	const char *resp_url; /* NULL: a 3-master Redis Cluster of our own, stopped at exit */
+	bool resp_cluster;   /* --resp-url names a Redis Cluster */
+	unsigned int resp_timeout_ms; /* the adapter's timeout_ms */
+	unsigned int pause_ms; /* resp: a master SIGSTOPped this long every few s; 0 never */
 	unsigned int fs_mb;  /* fs capacity (max_capacity_gb) in MiB; 0 unbounded */
 	bool fs_mb_set;      /* --fs-mb given */
 	uint32_t fault_ppm;  /* fs: fault_eio_ppm, store and load I/Os failed per million */
-	unsigned int corrupt_ms; /* fs: a file corrupted every this many ms; 0 never */
+	unsigned int corrupt_ms; /* fs, resp: a chunk corrupted every this many ms; 0 never */
 	bool json;
 	bool verbose;
 };
 
-/* What the corruption thread does to a chunk file (fs.c). */
+/* What the corruption thread does to a chunk file (fs.c) or value (resp.c). */
 enum corrupt_kind {
-	CORRUPT_PAYLOAD,  /* one payload byte flipped in place */
+	CORRUPT_PAYLOAD,  /* one payload byte flipped in place (resp: GETRANGE, SETRANGE) */
 	CORRUPT_HEADER,   /* one header byte flipped in place */
-	CORRUPT_TRUNCATE, /* cut short */
-	CORRUPT_GARBAGE,  /* replaced (rename) by random bytes, a chunk file long at most */
-	CORRUPT_FOREIGN,  /* replaced (rename) by a copy of another key's chunk file */
+	CORRUPT_TRUNCATE, /* cut short (resp: SET of a prefix of the value) */
+	CORRUPT_GARBAGE,  /* replaced (fs: rename; resp: SET) by random bytes, a chunk file
+			   * long at most */
+	CORRUPT_FOREIGN,  /* replaced by a copy of another key's chunk file or value */
 	CORRUPT_N,
 };
 
@@ -206,6 +215,7 @@ struct fs_fault {
 	size_t nmarks, cap;
 	bool lost_mark;                 /* a mark could not be kept: no end check */
 	_Atomic uint64_t injected[CORRUPT_N]; /* [atomic] */
+	_Atomic uint64_t pauses;        /* [atomic] resp: masters SIGSTOPped and resumed */
 };
 
 struct stress {
@@ -216,6 +226,11 @@ struct stress {
 	unsigned int ntiers;            /* tiers a key may have a copy in */
 	bool async_cb;                  /* put callbacks fire on the DAX writer or L2 actor */
 	bool fs;                        /* the fs L2 tier: tier_is_fs(o.tier) */
+	bool resp;                      /* the resp L2 tier: o.tier == TIER_RESP */
+	bool l2;                        /* an L2 adapter, fs or resp */
+	char resp_url[512];             /* resp: the adapter's url */
+	bool resp_cluster;              /* resp: the adapter's cluster */
+	char resp_prefix[64];           /* resp: this run's key prefix */
 	char fs_dir[PATH_MAX];          /* fs: the adapter's base_path */
 	uint32_t nkeys;
 	_Atomic uint64_t *next_version; /* [atomic] per key: last version handed out */
@@ -298,11 +313,15 @@ enum fs_file {
 	FS_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
 };
 
-/* Facts of the fs adapter's status report (kvt_l2_report, detail). */
+/* Facts of the fs or resp adapter's status report (kvt_l2_report, detail). */
 struct fs_status {
-	bool found;             /* an fs adapter answered */
+	bool found;             /* an fs (resp) adapter answered */
+	bool healthy;
 	uint64_t chunks, bytes_used, errors;
 	uint64_t corrupt_removed, evictions;
+	/* resp only */
+	uint64_t nodes, nodes_up, round_trips, redirections, map_refreshes, refused;
+	uint64_t reconnects, corrupt;
 };
 
 /*
@@ -320,7 +339,8 @@ void fs_remove_dir(void);
 /* The adapter's JSON object, with fault_eio_ppm @ppm, into @out. */
 int fs_adapter_json(const struct stress *s, uint32_t ppm, char *out, size_t len);
 
-/* fs_status() - the fs adapter's report.  Threads: any (never blocks). */
+/* fs_status() - the fs adapter's report, or with --tier resp the resp
+ * adapter's.  Threads: any (never blocks). */
 void fs_status(struct kvt *kvt, struct fs_status *out);
 
 /* Start and stop (join) the corruption thread; start does nothing when
@@ -343,5 +363,50 @@ void fs_scan_free(struct fs_scan *sc);
 
 /* Free what the corruption thread kept. */
 void fs_fault_free(struct stress *s);
+
+/* Remove the directory tree @dir (3 levels deep at most).  Only system
+ * calls: async-signal-safe. */
+void fs_rm_tree(const char *dir);
+
+/* ---- resp.c ---- */
+
+/*
+ * resp_prepare() - where the resp tier lives: --resp-url, or a Redis
+ * Cluster of 3 masters that it starts (free loopback ports, a fresh
+ * directory under /tmp; resp_stop() stops them).  Sets s->resp_url,
+ * s->resp_cluster and s->resp_prefix (this run's own key prefix, from the
+ * seed).  Return: 0, or -errno with a message.
+ */
+int resp_prepare(struct stress *s);
+
+/* Stop the servers resp_prepare() started and remove their directory.
+ * resp_stop_signal(): the same, async-signal-safe, for the handlers. */
+void resp_stop(void);
+void resp_stop_signal(void);
+
+/* The adapter's JSON object into @out. */
+int resp_adapter_json(const struct stress *s, char *out, size_t len);
+
+/* Start the thread that corrupts values every --corrupt-ms and pauses a
+ * master every few seconds (--resp-pause-ms); it stops once s->stop is set
+ * (every paused master resumed).  fs_fault_stop() joins it.
+ * Return: 0, or -errno with a message. */
+int resp_fault_start(struct stress *s);
+
+/*
+ * resp_wait_healthy() - after the run: wait (at most @wait_s seconds) until
+ * the adapter reports every master up again (a pause may have left one in
+ * its reconnect backoff).  Return: true if it did.
+ */
+bool resp_wait_healthy(struct stress *s, int wait_s);
+
+/*
+ * resp_scan() - classify the value of every key of the keyspace, as
+ * fs_scan() does files: absent, intact (the header, the key and the
+ * checksum hold: what the adapter wrote), or corrupt (seen by a lookup when
+ * at least a header long).  While no corruption thread runs.
+ * Return: 0, or -errno when Redis could not be read.
+ */
+int resp_scan(struct stress *s, struct fs_scan *sc);
 
 #endif /* KVT_TOOLS_STRESS_H */

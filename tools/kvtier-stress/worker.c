@@ -36,7 +36,9 @@
  * continues the prefix on disk without pinning what it finds there, so a
  * pinner cannot tell which of its keys it pinned, and the strict pin checks
  * are off; a remove may be refused (-EBUSY), forced or not, for a key
- * whose file a concurrent lookup or load holds locked.
+ * whose file a concurrent lookup or load holds locked.  The resp tier
+ * (Redis) behaves the same for the workers: its lookups lock values
+ * locally, so a remove of a key a load holds is refused too.
  *
  * Threads: worker_main() runs on its own thread and owns its struct
  * worker; other threads touch only the [atomic] fields.
@@ -207,10 +209,10 @@ static void hold_a_while(struct worker *w)
 	}
 }
 
-/* With fs a pinned prefix may hold unpinned L2 hits (see the file comment). */
+/* With L2 a pinned prefix may hold unpinned L2 hits (see the file comment). */
 static bool strict_pins(const struct stress *s)
 {
-	return s->o.pin_ttl_ms == 0 && !s->fs;
+	return s->o.pin_ttl_ms == 0 && !s->l2;
 }
 
 /* ---- put ---- */
@@ -255,9 +257,9 @@ void put_track_settle(struct worker *w, struct put_track *t)
 		 * is counted in dax_write_errors or l2_write_errors: main compares
 		 * the totals */
 		w->acct.cb_missing += (uint64_t)__builtin_popcount(t->want & ~fired);
-		/* an fs write may finish before kvt_put() returns: the calling
+		/* an L2 write may finish before kvt_put() returns: the calling
 		 * thread then finishes the window and fires its callbacks */
-		if (on && !s->fs)
+		if (on && !s->l2)
 			stress_fail(s, w, OP_PUT, "%u tiered put callbacks ran on the calling thread, "
 				    "not the DAX writer", on);
 	} else {
@@ -607,8 +609,8 @@ static ssize_t remove_keys(struct worker *w, const uint64_t *ids, size_t n, bool
 					atomic_load_explicit(&s->pin_started[ids[i]],
 							     memory_order_seq_cst) -
 					finished_before[i], memory_order_relaxed);
-		} else if (r == -EBUSY && (!force || s->fs)) {
-			/* fs: a lookup or load holds the key's only copy locked on disk */
+		} else if (r == -EBUSY && (!force || s->l2)) {
+			/* L2: a lookup or load holds the key's only copy locked there */
 			w->acct.remove_refused++;
 		} else if (r != -ENOENT) {
 			stress_fail(s, w, OP_REMOVE, "key %" PRIu64 "%s: result %d (%s)", ids[i],

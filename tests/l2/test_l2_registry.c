@@ -268,7 +268,7 @@ TEST(open_names_known_types_for_an_unknown_one)
 	cfg_set(cfg, "l2_plugin_dirs", test_plugin_dir(names));
 	cfg_set(cfg, "l2_adapters", "{\"type\":\"s3\",\"bucket\":\"b\"}");
 	CHECK_EQ(open_capturing(cfg, &kvt, log, sizeof(log)), -EINVAL);
-	CHECK_HAS(log, "l2_adapters #0: unknown type \"s3\" (known: fs, resp, mem)");
+	CHECK_HAS(log, "l2_adapters #0: unknown type \"s3\" (known: fs, resp, pool, mem)");
 	CHECK_HAS(log, "kvt_bad_abi.so skipped");
 	kvt_config_free(cfg);
 	CHECK_EQ(harness_count_threads(), 1);

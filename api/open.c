@@ -213,7 +213,7 @@ static void stop_actors(struct kvt *kvt)
 static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 {
 	bool dax = cfg->dax_device_path[0];
-	bool l2 = cfg->l2_adapters[0];
+	bool l2 = cfg->l2_adapters[0] || cfg->pool_server[0] || cfg->maru_path[0];
 	bool primary = strcmp(cfg->dax_mode, "primary") == 0;
 
 	if (cfg->use_only_staging_buffer && !l2) {

@@ -68,6 +68,15 @@ struct kvt_config {
 	char dax_partition[16];         /* auto | none */
 	char dax_sysfs_root[CONFIG_PATH_MAX];
 
+	/* the shared pool (kvtier-poold): an implicit "pool" L2 adapter, or
+	 * settings for a configured one that omits them */
+	char pool_server[CONFIG_STR_MAX];   /* metadata RPC endpoint */
+	char maru_path[CONFIG_STR_MAX];     /* LMCache's maru://host:port */
+	char pool_rm[CONFIG_PATH_MAX];      /* kvtier-poold's resource socket */
+	double pool_size_gb;                /* 0: the adapter's default */
+	bool pool_auto_expand;
+	uint32_t pool_expand_size;          /* MiB; 0: pool.size_gb's */
+
 	/* L2 adapters (LMCache's --l2-adapter JSON), in priority order */
 	char l2_adapters[CONFIG_L2_MAX];
 	char l2_plugin_dirs[CONFIG_PATH_MAX]; /* colon-separated */

@@ -194,3 +194,43 @@ out:
 	mem_free(l);
 	return ret;
 }
+
+int l2_conf_add(struct l2_conf_list *l, const char *type)
+{
+	size_t i = l->n;
+	struct kvt_l2_config *cfg = &l->cfg[i];
+	char json[128];
+
+	if (i == KVT_L2_MAX_ADAPTERS)
+		return -E2BIG;
+	memset(cfg, 0, sizeof(*cfg));
+	snprintf(json, sizeof(json), "{\"type\":\"%s\"}", type);
+	cfg->index = (uint32_t)i;
+	cfg->params = l->params[i];
+	cfg->json = keep(l, json, strlen(json));
+	l->params[i][0].key = keep(l, "type", 4);
+	l->params[i][0].value = cfg->type = keep(l, type, strlen(type));
+	if (!cfg->json || !l->params[i][0].key || !cfg->type)
+		return -ENOMEM;
+	cfg->nparams = 1;
+	l->n++;
+	return (int)i;
+}
+
+int l2_conf_default(struct l2_conf_list *l, size_t i, const char *key, const char *value)
+{
+	struct kvt_l2_config *cfg = &l->cfg[i];
+	struct kvt_l2_param *par = &l->params[i][cfg->nparams];
+
+	for (size_t j = 0; j < cfg->nparams; j++)
+		if (!strcmp(cfg->params[j].key, key))
+			return 0;
+	if (cfg->nparams == L2_CONF_MAX_PARAMS)
+		return -E2BIG;
+	par->key = keep(l, key, strlen(key));
+	par->value = keep(l, value, strlen(value));
+	if (!par->key || !par->value)
+		return -ENOMEM;
+	cfg->nparams++;
+	return 0;
+}

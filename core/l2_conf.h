@@ -34,6 +34,14 @@ int l2_conf_parse(const char *text, struct l2_conf_list *out, char *err, size_t 
 
 void l2_conf_free(struct l2_conf_list *l);
 
+/* l2_conf_add() - append an adapter of @type with no other member.
+ * Return: its index, -E2BIG (list full) or -ENOMEM. */
+int l2_conf_add(struct l2_conf_list *l, const char *type);
+
+/* l2_conf_default() - give adapter @i the member @key = @value unless it
+ * has one.  Return: 0, -E2BIG (no room for a member) or -ENOMEM. */
+int l2_conf_default(struct l2_conf_list *l, size_t i, const char *key, const char *value);
+
 /*
  * l2_conf_append() - @text with the object @json appended, into @buf
  * (LMCache's repeatable --l2-adapter), after checking both parse.

@@ -792,3 +792,74 @@ TEST(two_engine_instances_share_chunks_through_the_pool)
 	CHECK_EQ(kvt_close(b), 0);
 	CHECK_EQ(poold_stop(d), 0);
 }
+
+/* An LMCache config with maru_path and no l2_adapters: the pool tier comes
+ * from the knobs, behind an L1 that only stages (local_cpu: false). */
+static struct kvt *open_lmcache_style(const struct poold *d)
+{
+	struct kvt_config *cfg;
+	struct kvt *kvt;
+	char url[80];
+
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	cfg_small_chunk(cfg, "64");
+	cfg_set(cfg, "local_cpu", "false");
+	cfg_set(cfg, "max_local_cpu_size", "0.0001");
+	snprintf(url, sizeof(url), "maru://127.0.0.1:%d", d->port);
+	cfg_set(cfg, "maru_path", url);
+	cfg_set(cfg, "maru_pool_size", "0.001953125");
+	cfg_set(cfg, "pool.rm", d->rm);
+	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	kvt_config_free(cfg);
+	return kvt;
+}
+
+TEST(maru_path_alone_gives_a_pool_tier)
+{
+	struct poold *d = daemon_up(NULL);
+	static uint8_t bufs[4][ECHUNK], out[4][ECHUNK];
+	struct kvt_key keys[4];
+	const void *in[4];
+	void *outp[4];
+	size_t lens[4], caps[4], got[4];
+	struct kvt_l2_status st;
+	const char *type;
+	struct kvt *a, *b;
+	struct kvt_stats s;
+
+	for (int i = 0; i < 4; i++) {
+		fill(bufs[i], ECHUNK, (uint64_t)i, 9);
+		keys[i] = key_of(90 + (uint64_t)i);
+		in[i] = bufs[i];
+		outp[i] = out[i];
+		lens[i] = caps[i] = ECHUNK;
+	}
+	a = open_lmcache_style(d);
+	b = open_lmcache_style(d);
+	CHECK_EQ(kvt_l2_report(a, 0, &type, &st), 0);
+	CHECK(!strcmp(type, "pool"));
+	CHECK(st.is_healthy);
+	CHECK_EQ(kvt_put(a, keys, in, lens, 4, NULL, NULL, NULL), 4);
+	CHECK_EQ(kvt_flush(a), 0);
+	CHECK_EQ(kvt_get(b, keys, 4, outp, caps, got), 4);
+	for (int i = 0; i < 4; i++)
+		CHECK_ROW(i, got[i] == ECHUNK && same(out[i], ECHUNK, (uint64_t)i, 9));
+	s = stats_of(b);
+	CHECK_EQ(s.l2_hits, 4);
+	CHECK_EQ(s.l1_entries, 0);
+	CHECK_EQ(kvt_close(a), 0);
+	CHECK_EQ(kvt_close(b), 0);
+	CHECK_EQ(poold_stop(d), 0);
+}
+
+TEST(a_malformed_maru_path_is_refused)
+{
+	struct kvt_config *cfg;
+	struct kvt *kvt = NULL;
+
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	cfg_small_chunk(cfg, "64");
+	cfg_set(cfg, "maru_path", "http://127.0.0.1:5555");
+	CHECK_EQ(kvt_open(cfg, &kvt), -EINVAL);
+	kvt_config_free(cfg);
+}

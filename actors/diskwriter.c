@@ -39,7 +39,7 @@
 #define DW_WAIT_MS 1000
 
 enum dw_op {
-	DW_TASK = 1,  /* ptr[0] struct dw_job *, handed to cfg.complete */
+	DW_TASK = 1,  /* ptr[0] struct dw_job *, handed to l2_glue_complete() */
 	DW_UNLOCK,    /* u64[0] key.lo, u64[1] key.hi */
 	DW_DELETE,    /* ptr[0] struct dw_job *, the caller's; done signalled */
 };
@@ -107,9 +107,9 @@ static void handle_unlock(struct diskwriter *dw, const struct kvt_key *key)
 
 static void handle_delete(struct diskwriter *dw, struct dw_job *job)
 {
-	job->deleted = 0;
-	for (size_t i = 0; i < job->n; i++) {
-		const struct kvt_key *key = &job->keys[i];
+	job->l2.deleted = 0;
+	for (size_t i = 0; i < job->l2.n; i++) {
+		const struct kvt_key *key = &job->l2.keys[i];
 		struct fs_sizemap_ent *e = fs_sizemap_find(&dw->sizes, key);
 		char name[FSCHUNK_NAME_LEN + 1];
 		int sfd, res;
@@ -122,14 +122,14 @@ static void handle_delete(struct diskwriter *dw, struct dw_job *job)
 		sfd = dw_shard_open(dw, fschunk_shard(key), false);
 		res = sfd < 0 ? sfd : unlinkat(sfd, name, 0) < 0 ? -errno : 0;
 		if (res == 0)
-			job->deleted++;
+			job->l2.deleted++;
 		else if (res != -ENOENT)
 			dw_bump(&dw->st_errors, 1);
 		if (e && (res == 0 || res == -ENOENT))
 			fs_sizemap_unsize(&dw->sizes, e);
 out_result:
-		if (job->results)
-			job->results[i] = res;
+		if (job->l2.results)
+			job->l2.results[i] = res;
 	}
 }
 

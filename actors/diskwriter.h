@@ -18,14 +18,10 @@
 
 #include <urcu/list.h>
 
+#include "core/l2_glue.h"
 #include "kvtier.h"
 
 struct diskwriter;
-struct dw_job;
-
-/* Runs on the actor thread once a job is finished; it owns @job from then
- * and frees it with mem_free(). */
-typedef void (*dw_complete_fn)(void *ctx, struct dw_job *job);
 
 struct dw_config {
 	const char *base_path;     /* absolute */
@@ -37,25 +33,13 @@ struct dw_config {
 	unsigned int io_depth;     /* io_uring entries, a power of two */
 	uint32_t fault_eio_ppm;    /* store/load I/Os per million failed with EIO */
 	bool fault_odirect_einval; /* the first O_DIRECT I/O fails with EINVAL */
-	dw_complete_fn complete;
-	void *ctx;
+	struct l2_glue *glue;      /* each finished task goes to l2_glue_complete() */
 };
 
-/*
- * One STORE, LOOKUP or LOAD task, or one DELETE call.  The submitter
- * allocates it (with its arrays in the same block) and posts it; the actor
- * fills the results and hands it to dw_config.complete (tasks) or signals
- * the DELETE caller, who frees it.
- */
+/* One STORE, LOOKUP or LOAD task, or one DELETE call (deleted: keys
+ * unlinked), allocated by l2_glue with its arrays after this struct. */
 struct dw_job {
-	enum kvt_l2_op op;         /* KVT_L2_NOPS for DELETE */
-	size_t n;
-	struct kvt_key *keys;
-	void **bufs;               /* STORE, LOAD */
-	size_t *lens;              /* STORE: payload lengths; LOAD: buffer sizes */
-	struct kvt_l2_task *task;  /* NULL for DELETE */
-	int *results;              /* DELETE: per key, 0, -ENOENT, -EBUSY or -errno */
-	ssize_t deleted;           /* DELETE: keys unlinked */
+	struct l2_job l2;          /* first: the glue allocates and frees it */
 	/* the actor's bookkeeping of a task; the submitter leaves it zero */
 	struct cds_list_head node; /* on the engine's job list */
 	size_t next;               /* keys started */
@@ -101,7 +85,7 @@ void diskwriter_destroy(struct diskwriter *dw);
 
 /*
  * diskwriter_submit() - queue a STORE, LOOKUP or LOAD @job; it completes
- * through dw_config.complete exactly once.
+ * through l2_glue_complete() exactly once.
  * Threads: any.  Blocks: at most the mailbox wait when it is full.
  * Return: 0, or -ETIMEDOUT (not queued; the caller still owns @job).
  */

@@ -135,12 +135,12 @@ bool dw_iov_advance(struct dw_slot *s, size_t n)
 
 void dw_set_bit(struct dw_job *job, size_t i)
 {
-	job->task->bitmap[i / 64] |= 1ull << (i % 64);
+	job->l2.task->bitmap[i / 64] |= 1ull << (i % 64);
 }
 
 static void step(struct diskwriter *dw, struct dw_slot *s, int res)
 {
-	switch (s->job->op) {
+	switch (s->job->l2.op) {
 	case KVT_L2_STORE:
 		dw_store_step(dw, s, res);
 		break;
@@ -185,7 +185,7 @@ static void slot_init(struct diskwriter *dw, struct dw_slot *s, struct dw_job *j
 	s->sfd = -1;
 	s->hdr = dw->blocks + 2 * k * DW_BLK;
 	s->tail = s->hdr + DW_BLK;
-	fschunk_name(&job->keys[i], s->name);
+	fschunk_name(&job->l2.keys[i], s->name);
 }
 
 /* Start keys into free slots, jobs in posted order; a read waits for the
@@ -196,14 +196,14 @@ static void admit(struct diskwriter *dw)
 	bool store_ahead = false;
 
 	cds_list_for_each_entry_safe(job, tmp, &dw->jobs, node) {
-		bool store = job->op == KVT_L2_STORE;
+		bool store = job->l2.op == KVT_L2_STORE;
 
 		if (!store && store_ahead)
 			continue;
 		store_ahead |= store;
 		/* a start may finish its key at once, and so the job: it then
 		 * moves to the done list but stays allocated until the flush */
-		while (job->next < job->n) {
+		while (job->next < job->l2.n) {
 			struct dw_slot *s;
 
 			if (cds_list_empty(&dw->free_slots))
@@ -213,7 +213,7 @@ static void admit(struct diskwriter *dw)
 			slot_init(dw, s, job, job->next++);
 			if (store)
 				dw_store_start(dw, s);
-			else if (job->op == KVT_L2_LOAD)
+			else if (job->l2.op == KVT_L2_LOAD)
 				dw_load_start(dw, s);
 			else
 				dw_lookup_start(dw, s);
@@ -241,26 +241,26 @@ static void flush(struct diskwriter *dw)
 		struct dw_job *job = cds_list_first_entry(&dw->done, struct dw_job, node);
 
 		cds_list_del(&job->node);
-		job->task->bytes = job->ok == 0 && job->first_err ? job->first_err
+		job->l2.task->bytes = job->ok == 0 && job->first_err ? job->first_err
 								  : (int64_t)job->moved;
-		if (job->op == KVT_L2_STORE && job->failed)
+		if (job->l2.op == KVT_L2_STORE && job->failed)
 			atomic_store_explicit(&dw->st_healthy, false, memory_order_relaxed);
-		else if (job->op == KVT_L2_STORE && job->ok)
+		else if (job->l2.op == KVT_L2_STORE && job->ok)
 			atomic_store_explicit(&dw->st_healthy, true, memory_order_relaxed);
 		dw_publish_stats(dw);
-		dw->cfg.complete(dw->cfg.ctx, job);
+		l2_glue_complete(dw->cfg.glue, &job->l2);
 	}
 }
 
 void dw_engine_add(struct diskwriter *dw, struct dw_job *job)
 {
 	job->next = 0;
-	job->left = job->n;
+	job->left = job->l2.n;
 	job->moved = 0;
 	job->ok = 0;
 	job->failed = 0;
 	job->first_err = 0;
-	cds_list_add_tail(&job->node, job->n ? &dw->jobs : &dw->done);
+	cds_list_add_tail(&job->node, job->l2.n ? &dw->jobs : &dw->done);
 }
 
 static void submit(struct diskwriter *dw)

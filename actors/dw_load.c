@@ -37,8 +37,8 @@ static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
 /* Open the chunk of @s and issue its one read. */
 static void load_read(struct diskwriter *dw, struct dw_slot *s)
 {
-	uint8_t *buf = s->job->bufs[s->i];
-	size_t cap = s->job->lens[s->i];
+	uint8_t *buf = s->job->l2.bufs[s->i];
+	size_t cap = s->job->l2.lens[s->i];
 	int fd;
 
 	s->direct = dw->odirect && dw_aligned(buf);
@@ -84,14 +84,14 @@ static void remove_corrupt(struct diskwriter *dw, struct dw_slot *s)
 		return;
 	log_warn("fs: %s: removed corrupt chunk %s", dw->base_path, s->name);
 	dw_bump(&dw->st_corrupt, 1);
-	e = fs_sizemap_find(&dw->sizes, &s->job->keys[s->i]);
+	e = fs_sizemap_find(&dw->sizes, &s->job->l2.keys[s->i]);
 	if (e)
 		fs_sizemap_unsize(&dw->sizes, e);
 }
 
 void dw_load_start(struct diskwriter *dw, struct dw_slot *s)
 {
-	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->keys[s->i]), false);
+	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), false);
 
 	if (sfd < 0) {
 		load_end(dw, s, sfd);
@@ -104,7 +104,7 @@ void dw_load_start(struct diskwriter *dw, struct dw_slot *s)
 void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
 {
 	const struct dw_job *job = s->job;
-	uint8_t *buf = job->bufs[s->i];
+	uint8_t *buf = job->l2.bufs[s->i];
 	bool more;
 
 	if (s->stage == LD_VERIFY) {
@@ -130,7 +130,7 @@ void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
 	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !more)) {
 		size_t got = s->done < FSCHUNK_HDR ? s->done : FSCHUNK_HDR;
 
-		res = fschunk_hdr_check(s->hdr, got, &job->keys[s->i], job->lens[s->i], &s->info);
+		res = fschunk_hdr_check(s->hdr, got, &job->l2.keys[s->i], job->l2.lens[s->i], &s->info);
 		if (res) {
 			load_end(dw, s, res);
 			return;
@@ -157,8 +157,8 @@ static void load_end(struct diskwriter *dw, struct dw_slot *s, int res)
 	if (res == -EBADMSG)
 		remove_corrupt(dw, s);
 	dw_slot_close(dw, s);
-	if (job->task->lens)
-		job->task->lens[s->i] = res ? 0 : s->info.len;
+	if (job->l2.task->lens)
+		job->l2.task->lens[s->i] = res ? 0 : s->info.len;
 	if (res == 0) {
 		dw_set_bit(job, s->i);
 		job->moved += s->info.len;
@@ -174,7 +174,7 @@ static void load_end(struct diskwriter *dw, struct dw_slot *s, int res)
 
 void dw_lookup_start(struct diskwriter *dw, struct dw_slot *s)
 {
-	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->keys[s->i]), false);
+	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), false);
 
 	if (sfd < 0) {
 		dw_slot_finish(dw, s);
@@ -192,14 +192,14 @@ void dw_lookup_step(struct diskwriter *dw, struct dw_slot *s, int res)
 	if (res || !S_ISREG(s->stx.stx_mode) || s->stx.stx_size < FSCHUNK_HDR)
 		goto out_finish;
 	/* a hit we could not lock would be a lie: call it a miss */
-	e = fs_sizemap_get(&dw->sizes, &job->keys[s->i]);
+	e = fs_sizemap_get(&dw->sizes, &job->l2.keys[s->i]);
 	if (!e)
 		goto out_finish;
 	e->locks++;
 	fs_sizemap_size(&dw->sizes, e, s->stx.stx_size);
 	dw_set_bit(job, s->i);
-	if (job->task->lens)
-		job->task->lens[s->i] = s->stx.stx_size - FSCHUNK_HDR;
+	if (job->l2.task->lens)
+		job->l2.task->lens[s->i] = s->stx.stx_size - FSCHUNK_HDR;
 	job->ok++;
 out_finish:
 	dw_slot_finish(dw, s);

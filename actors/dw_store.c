@@ -130,8 +130,8 @@ void dw_slot_close(struct diskwriter *dw, struct dw_slot *s)
 static void store_write(struct diskwriter *dw, struct dw_slot *s)
 {
 	const struct dw_job *job = s->job;
-	uint8_t *buf = job->bufs[s->i];
-	size_t len = job->lens[s->i], tail;
+	uint8_t *buf = job->l2.bufs[s->i];
+	size_t len = job->l2.lens[s->i], tail;
 	int ret;
 
 	ret = tmp_open(dw, s, buf);
@@ -179,7 +179,7 @@ static void store_publish(struct diskwriter *dw, struct dw_slot *s)
 /* The write is whole: exact length, durability, then publish. */
 static void store_written(struct diskwriter *dw, struct dw_slot *s)
 {
-	size_t len = s->job->lens[s->i];
+	size_t len = s->job->l2.lens[s->i];
 
 	/* a direct tail wrote a whole block: cut the file to its size */
 	if (s->aligned != len && ftruncate(s->fd, (off_t)(FSCHUNK_HDR + len)) < 0) {
@@ -200,7 +200,7 @@ static void store_written(struct diskwriter *dw, struct dw_slot *s)
 static bool store_fits(const struct dw_slot *s)
 {
 	return S_ISREG(s->stx.stx_mode) &&
-	       s->stx.stx_size == FSCHUNK_HDR + (uint64_t)s->job->lens[s->i];
+	       s->stx.stx_size == FSCHUNK_HDR + (uint64_t)s->job->l2.lens[s->i];
 }
 
 /*
@@ -218,7 +218,7 @@ static bool whole_other_chunk(struct diskwriter *dw, struct dw_slot *s)
 		return false;
 	got = pread(fd, s->hdr, FSCHUNK_HDR, 0);
 	close(fd);
-	return fschunk_hdr_check(s->hdr, got > 0 ? (size_t)got : 0, &s->job->keys[s->i],
+	return fschunk_hdr_check(s->hdr, got > 0 ? (size_t)got : 0, &s->job->l2.keys[s->i],
 				 UINT64_MAX, &info) == 0 &&
 	       FSCHUNK_HDR + info.len == s->stx.stx_size;
 }
@@ -247,7 +247,7 @@ static int replace_misfit(struct diskwriter *dw, struct dw_slot *s)
 			 s->name, (unsigned long long)s->stx.stx_size);
 		dw_bump(&dw->st_corrupt, 1);
 	}
-	e = fs_sizemap_find(&dw->sizes, &s->job->keys[s->i]);
+	e = fs_sizemap_find(&dw->sizes, &s->job->l2.keys[s->i]);
 	if (e)
 		fs_sizemap_unsize(&dw->sizes, e);
 	return -ENOENT;
@@ -255,7 +255,7 @@ static int replace_misfit(struct diskwriter *dw, struct dw_slot *s)
 
 void dw_store_start(struct diskwriter *dw, struct dw_slot *s)
 {
-	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->keys[s->i]), true);
+	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), true);
 
 	s->stage = ST_STATX;
 	if (sfd < 0) {
@@ -281,8 +281,8 @@ void dw_store_step(struct diskwriter *dw, struct dw_slot *s, int res)
 		}
 		break;  /* present (not rewritten), or failed */
 	case ST_HASH:
-		fschunk_hdr_encode(s->hdr, &job->keys[s->i], job->lens[s->i],
-				   fschunk_sum(job->bufs[s->i], job->lens[s->i]));
+		fschunk_hdr_encode(s->hdr, &job->l2.keys[s->i], job->l2.lens[s->i],
+				   fschunk_sum(job->l2.bufs[s->i], job->l2.lens[s->i]));
 		store_write(dw, s);
 		return;
 	case ST_WRITE:
@@ -318,7 +318,7 @@ void dw_store_step(struct diskwriter *dw, struct dw_slot *s, int res)
  * this key (no capacity, or retried already). */
 static bool enospc_retry(struct diskwriter *dw, struct dw_slot *s)
 {
-	uint64_t need = FSCHUNK_HDR + s->job->lens[s->i], used = dw->sizes.used, cut;
+	uint64_t need = FSCHUNK_HDR + s->job->l2.lens[s->i], used = dw->sizes.used, cut;
 
 	if (!dw->cfg.capacity || s->retried)
 		return false;
@@ -336,7 +336,7 @@ static bool enospc_retry(struct diskwriter *dw, struct dw_slot *s)
 static void store_end(struct diskwriter *dw, struct dw_slot *s, int res)
 {
 	struct dw_job *job = s->job;
-	const struct kvt_key *key = &job->keys[s->i];
+	const struct kvt_key *key = &job->l2.keys[s->i];
 
 	if (res == -ENOSPC && enospc_retry(dw, s))
 		return;
@@ -346,9 +346,9 @@ static void store_end(struct diskwriter *dw, struct dw_slot *s, int res)
 		if (S_ISREG(s->stx.stx_mode))
 			fs_sizemap_account(&dw->sizes, key, s->stx.stx_size);
 	} else if (res == 0) {
-		fs_sizemap_account(&dw->sizes, key, FSCHUNK_HDR + job->lens[s->i]);
+		fs_sizemap_account(&dw->sizes, key, FSCHUNK_HDR + job->l2.lens[s->i]);
 		if (!s->lost_race) {
-			job->moved += job->lens[s->i];
+			job->moved += job->l2.lens[s->i];
 			dw_bump(&dw->st_stores, 1);
 		}
 		if (dw->cfg.capacity && dw->sizes.used > dw->cfg.capacity)

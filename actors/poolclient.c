@@ -80,9 +80,9 @@
 #define PC_MAX_REPLY (64u << 20)
 
 enum pc_msg_op {
-	PC_TASK = 1,  /* ptr[0] struct pc_job *, handed to complete */
+	PC_TASK = 1,  /* ptr[0] struct l2_job *, handed to l2_glue_complete() */
 	PC_UNLOCK,    /* u64[0] key.lo, u64[1] key.hi */
-	PC_DELETE,    /* ptr[0] struct pc_job *, the caller waits */
+	PC_DELETE,    /* ptr[0] struct l2_job *, the caller waits */
 };
 
 struct pc_region {
@@ -101,8 +101,7 @@ struct pc_loc {
 struct poolclient {
 	struct actor actor;
 	struct poolc_conf conf;
-	pc_complete_fn complete;
-	void *ctx;
+	struct l2_glue *glue;       /* tasks complete through it */
 	void *zctx, *dealer;
 	uint32_t seq;
 	bool down;                 /* the last RPC failed: send without waiting */
@@ -714,7 +713,7 @@ static void scratch_free(struct pc_scratch *s)
 /* BATCH_REGISTER the selected keys at their pages; fills @res (is_new)
  * and @refused.  Return: 0, or a negative errno when the outcome is
  * unknown. */
-static int register_pages(struct poolclient *pc, struct pc_job *job, struct pc_scratch *s)
+static int register_pages(struct poolclient *pc, struct l2_job *job, struct pc_scratch *s)
 {
 	struct pc_reply r;
 	msgpack_packer pk;
@@ -787,7 +786,7 @@ out:
 	return ret;
 }
 
-static void on_store(struct poolclient *pc, struct pc_job *job, struct pc_scratch *s)
+static void on_store(struct poolclient *pc, struct l2_job *job, struct pc_scratch *s)
 {
 	struct kvt_l2_task *task = job->task;
 	size_t m = 0, failed = 0;
@@ -890,7 +889,7 @@ fail_all:
 	bump(&pc->st_errors, job->n);
 }
 
-static void on_lookup(struct poolclient *pc, struct pc_job *job, struct pc_scratch *s)
+static void on_lookup(struct poolclient *pc, struct l2_job *job, struct pc_scratch *s)
 {
 	struct kvt_l2_task *task = job->task;
 	struct pc_reply r;
@@ -938,7 +937,7 @@ static void on_lookup(struct poolclient *pc, struct pc_job *job, struct pc_scrat
 	mem_free(pinned);
 }
 
-static void on_load(struct poolclient *pc, struct pc_job *job, struct pc_scratch *s)
+static void on_load(struct poolclient *pc, struct l2_job *job, struct pc_scratch *s)
 {
 	struct kvt_l2_task *task = job->task;
 	uint8_t *hdr;
@@ -989,7 +988,7 @@ static void on_load(struct poolclient *pc, struct pc_job *job, struct pc_scratch
 	mem_free(hdr);
 }
 
-static void pc_on_task(struct poolclient *pc, struct pc_job *job)
+static void pc_on_task(struct poolclient *pc, struct l2_job *job)
 {
 	struct pc_scratch s;
 
@@ -1008,7 +1007,7 @@ static void pc_on_task(struct poolclient *pc, struct pc_job *job)
 		}
 		scratch_free(&s);
 	}
-	pc->complete(pc->ctx, job);
+	l2_glue_complete(pc->glue, job);
 }
 
 static int delete_code(const struct mp_cur *map)
@@ -1026,7 +1025,7 @@ static int delete_code(const struct mp_cur *map)
 	return -ENOENT;
 }
 
-static void pc_on_delete(struct poolclient *pc, struct pc_job *job)
+static void pc_on_delete(struct poolclient *pc, struct l2_job *job)
 {
 	struct pc_loc *loc;
 
@@ -1153,7 +1152,7 @@ static void pc_free(struct poolclient *pc)
 	mem_free(pc);
 }
 
-int poolclient_create(const struct poolc_conf *conf, pc_complete_fn complete, void *ctx,
+int poolclient_create(const struct poolc_conf *conf, struct l2_glue *glue,
 		      struct poolclient **out, char *err, size_t errlen)
 {
 	struct poolclient *pc;
@@ -1167,8 +1166,7 @@ int poolclient_create(const struct poolc_conf *conf, pc_complete_fn complete, vo
 	if (!pc)
 		return -ENOMEM;
 	pc->conf = *conf;
-	pc->complete = complete;
-	pc->ctx = ctx;
+	pc->glue = glue;
 	msgpack_sbuffer_init(&pc->sb);
 	pc->owned = mem_zalloc(PC_MAX_OWNED * sizeof(*pc->owned));
 	ret = -ENOMEM;
@@ -1263,14 +1261,14 @@ void poolclient_destroy(struct poolclient *pc)
 	pc_free(pc);
 }
 
-int poolclient_submit(struct poolclient *pc, struct pc_job *job)
+int poolclient_submit(struct poolclient *pc, struct l2_job *job)
 {
 	struct actor_msg m = { .op = PC_TASK, .ptr = { job } };
 
 	return actor_post(&pc->actor, &m);
 }
 
-int poolclient_delete(struct poolclient *pc, struct pc_job *job)
+int poolclient_delete(struct poolclient *pc, struct l2_job *job)
 {
 	struct actor_msg m = { .op = PC_DELETE, .ptr = { job } };
 

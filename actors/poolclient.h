@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/l2_glue.h"
 #include "kvtier.h"
 
 /* The adapter's JSON members, parsed by core/pool_adapter.c. */
@@ -36,27 +37,6 @@ struct poolc_conf {
 };
 
 struct poolclient;
-struct pc_job;
-
-/* Runs on the actor thread once a task is finished; it owns @job from then
- * and frees it with mem_free(). */
-typedef void (*pc_complete_fn)(void *ctx, struct pc_job *job);
-
-/*
- * One STORE, LOOKUP or LOAD task, or one DELETE call, allocated by the
- * submitter with its arrays in the same block (as the resp adapter's
- * rio_job).
- */
-struct pc_job {
-	enum kvt_l2_op op;         /* KVT_L2_NOPS for DELETE */
-	size_t n;
-	struct kvt_key *keys;
-	void **bufs;               /* STORE, LOAD */
-	size_t *lens;              /* STORE: payload lengths; LOAD: buffer sizes */
-	struct kvt_l2_task *task;  /* NULL for DELETE */
-	int *results;              /* DELETE: per key 0, -ENOENT, -EBUSY or -errno */
-	ssize_t deleted;           /* DELETE: keys deleted */
-};
 
 /* What status() reports: snapshots, read without blocking. */
 struct pc_stats {
@@ -77,11 +57,12 @@ struct pc_stats {
  * poolclient_create() - connect to the daemon, HANDSHAKE, allocate the
  * first region (REQUEST_ALLOC over the RPC, its fd with GET_FD over the
  * resource manager, mmap MAP_SHARED) and start the actor.
+ * @glue: the adapter's; each finished task goes to l2_glue_complete().
  * @err: receives a message naming the server or socket and what failed.
  * Threads: any.  Blocks: a few RPCs, each at most timeout_ms.  Allocates.
  * Return: 0, or a negative errno with nothing left (-ETIMEDOUT: no answer).
  */
-int poolclient_create(const struct poolc_conf *conf, pc_complete_fn complete, void *ctx,
+int poolclient_create(const struct poolc_conf *conf, struct l2_glue *glue,
 		      struct poolclient **out, char *err, size_t errlen);
 
 /*
@@ -93,14 +74,14 @@ int poolclient_create(const struct poolc_conf *conf, pc_complete_fn complete, vo
  */
 void poolclient_destroy(struct poolclient *pc);
 
-/* Queue a STORE, LOOKUP or LOAD @job; it completes through @complete
- * exactly once.  Threads: any.  Blocks: at most the mailbox wait.
+/* Queue a STORE, LOOKUP or LOAD @job; it completes through
+ * l2_glue_complete() exactly once.  Threads: any.  Blocks: at most the mailbox wait.
  * Return: 0, or -ETIMEDOUT (not queued; the caller still owns @job). */
-int poolclient_submit(struct poolclient *pc, struct pc_job *job);
+int poolclient_submit(struct poolclient *pc, struct l2_job *job);
 
 /* Run a DELETE @job and wait for it.  Threads: any but the actor's.
  * Return: 0 (results in @job) or -ETIMEDOUT. */
-int poolclient_delete(struct poolclient *pc, struct pc_job *job);
+int poolclient_delete(struct poolclient *pc, struct l2_job *job);
 
 /* Drop one lookup pin of @key (batched with the next RPC or in idle).
  * Threads: any.  Blocks: while the mailbox stays full (it never fails). */

@@ -76,9 +76,9 @@
 #define RIO_IOV 256
 
 enum rio_msg_op {
-	RIO_TASK = 1,  /* ptr[0] struct rio_job *, handed to complete */
+	RIO_TASK = 1,  /* ptr[0] struct l2_job *, handed to l2_glue_complete() */
 	RIO_UNLOCK,    /* u64[0] key.lo, u64[1] key.hi */
-	RIO_DELETE,    /* ptr[0] struct rio_job *, the caller's; done signalled */
+	RIO_DELETE,    /* ptr[0] struct l2_job *, the caller's; done signalled */
 };
 
 enum rio_cmd { CMD_SET, CMD_STRLEN, CMD_GET, CMD_DEL };
@@ -131,7 +131,7 @@ struct send_q {
 
 /* One task being run: per-key routing state, in one allocation. */
 struct rio_run {
-	struct rio_job *job;
+	struct l2_job *job;
 	enum rio_cmd cmd;
 	char (*names)[RESP_KEY_MAX];
 	uint16_t *namelen;
@@ -151,8 +151,7 @@ struct rio_run {
 struct respio {
 	struct actor actor;
 	struct resp_conf conf;
-	rio_complete_fn complete;
-	void *ctx;
+	struct l2_glue *glue;       /* tasks complete through it */
 	struct rio_node **nodes;   /* [0] is the seed; entries never move */
 	size_t nnodes;
 	uint16_t *slot_node;       /* cluster: RESP_SLOTS node indices */
@@ -668,7 +667,7 @@ static void run_free(struct rio_run *run)
 }
 
 /* Allocates the per-key state.  Return: 0 or -ENOMEM. */
-static int run_init(struct respio *rio, struct rio_run *run, struct rio_job *job,
+static int run_init(struct respio *rio, struct rio_run *run, struct l2_job *job,
 		    enum rio_cmd cmd)
 {
 	size_t n = job->n;
@@ -987,7 +986,7 @@ static int rd_head(struct rio_node *nd, struct rd_reply *rr)
 static int rd_value(struct respio *rio, struct rio_run *run, size_t i, struct rio_node *nd,
 		    size_t vlen, int *res, struct fschunk_info *info)
 {
-	struct rio_job *job = run->job;
+	struct l2_job *job = run->job;
 	size_t hl = vlen < FSCHUNK_HDR ? vlen : FSCHUNK_HDR;
 	int ret;
 
@@ -1014,7 +1013,7 @@ static int rd_value(struct respio *rio, struct rio_run *run, size_t i, struct ri
 static int on_reply(struct respio *rio, struct rio_run *run, size_t i, struct rio_node *from,
 		    const struct rd_reply *rr)
 {
-	struct rio_job *job = run->job;
+	struct l2_job *job = run->job;
 	struct resp_redirect rd;
 
 	if (rr->type == '-' && resp_redirect_parse(rr->str, rr->len, &rd)) {
@@ -1198,7 +1197,7 @@ static void run_exec(struct respio *rio, struct rio_run *run)
 /* Delete the values a load found corrupt, so a later store rewrites them. */
 static void delete_corrupt(struct respio *rio, struct rio_run *load)
 {
-	struct rio_job *job;
+	struct l2_job *job;
 	struct rio_run run;
 	size_t n = load->ncorrupt;
 
@@ -1218,7 +1217,7 @@ static void delete_corrupt(struct respio *rio, struct rio_run *load)
 	mem_free(job);
 }
 
-static void rio_on_task(struct respio *rio, struct rio_job *job)
+static void rio_on_task(struct respio *rio, struct l2_job *job)
 {
 	static const enum rio_cmd cmds[] = {
 		[KVT_L2_STORE] = CMD_SET, [KVT_L2_LOOKUP] = CMD_STRLEN, [KVT_L2_LOAD] = CMD_GET,
@@ -1229,13 +1228,13 @@ static void rio_on_task(struct respio *rio, struct rio_job *job)
 	ACTOR_ASSERT_SELF(&rio->actor);
 	if (!job->n) {
 		job->task->bytes = 0;
-		rio->complete(rio->ctx, job);
+		l2_glue_complete(rio->glue, job);
 		return;
 	}
 	ret = run_init(rio, &run, job, cmds[job->op]);
 	if (ret) {
 		job->task->bytes = ret;
-		rio->complete(rio->ctx, job);
+		l2_glue_complete(rio->glue, job);
 		return;
 	}
 	if (job->op == KVT_L2_STORE) {
@@ -1254,10 +1253,10 @@ static void rio_on_task(struct respio *rio, struct rio_job *job)
 	job->task->bytes = run.ok == 0 && run.first_err ? run.first_err : (int64_t)run.bytes;
 	run_free(&run);
 	publish_health(rio);
-	rio->complete(rio->ctx, job);
+	l2_glue_complete(rio->glue, job);
 }
 
-static void rio_on_delete(struct respio *rio, struct rio_job *job)
+static void rio_on_delete(struct respio *rio, struct l2_job *job)
 {
 	struct rio_run run;
 	int ret;
@@ -1379,8 +1378,8 @@ static void rio_free(struct respio *rio)
 	mem_free(rio);
 }
 
-int respio_create(const struct resp_conf *conf, rio_complete_fn complete, void *ctx,
-		  struct respio **out, char *err, size_t errlen)
+int respio_create(const struct resp_conf *conf, struct l2_glue *glue, struct respio **out,
+		  char *err, size_t errlen)
 {
 	struct respio *rio;
 	sigset_t old;
@@ -1391,8 +1390,7 @@ int respio_create(const struct resp_conf *conf, rio_complete_fn complete, void *
 		return -ENOMEM;
 	pthread_mutex_init(&rio->err_mu, NULL);
 	rio->conf = *conf;
-	rio->complete = complete;
-	rio->ctx = ctx;
+	rio->glue = glue;
 	ret = node_get(rio, conf->host, conf->port);
 	if (ret < 0)
 		goto err_free;
@@ -1447,14 +1445,14 @@ void respio_destroy(struct respio *rio)
 	rio_free(rio);
 }
 
-int respio_submit(struct respio *rio, struct rio_job *job)
+int respio_submit(struct respio *rio, struct l2_job *job)
 {
 	struct actor_msg m = { .op = RIO_TASK, .ptr = { job } };
 
 	return actor_post(&rio->actor, &m);
 }
 
-int respio_delete(struct respio *rio, struct rio_job *job)
+int respio_delete(struct respio *rio, struct l2_job *job)
 {
 	struct actor_msg m = { .op = RIO_DELETE, .ptr = { job } };
 

@@ -17,30 +17,11 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "core/l2_glue.h"
 #include "core/resp_conf.h"
 #include "kvtier.h"
 
 struct respio;
-struct rio_job;
-
-/* Runs on the actor thread once a task is finished; it owns @job from then
- * and frees it with mem_free(). */
-typedef void (*rio_complete_fn)(void *ctx, struct rio_job *job);
-
-/*
- * One STORE, LOOKUP or LOAD task, or one DELETE call, allocated by the
- * submitter with its arrays in the same block, as the fs adapter's dw_job.
- */
-struct rio_job {
-	enum kvt_l2_op op;         /* KVT_L2_NOPS for DELETE */
-	size_t n;
-	struct kvt_key *keys;
-	void **bufs;               /* STORE, LOAD */
-	size_t *lens;              /* STORE: payload lengths; LOAD: buffer sizes */
-	struct kvt_l2_task *task;  /* NULL for DELETE */
-	int *results;              /* DELETE: per key, 0, -ENOENT, -EBUSY or -errno */
-	ssize_t deleted;           /* DELETE: keys deleted */
-};
 
 /* What status() reports: snapshots, read without blocking. */
 struct rio_stats {
@@ -66,12 +47,13 @@ struct rio_stats {
  * answer is no error (the actor keeps reconnecting with backoff; status is
  * unhealthy meanwhile); one that answers and refuses is: a failed AUTH or
  * SELECT, cluster mode against a server without it.
+ * @glue: the adapter's; each finished task goes to l2_glue_complete().
  * @err: receives a message naming the server and its answer.
  * Threads: any.  Blocks: up to timeout_ms per connection.  Allocates.
  * Return: 0, or a negative errno (-EACCES for AUTH) with nothing left.
  */
-int respio_create(const struct resp_conf *conf, rio_complete_fn complete, void *ctx,
-		  struct respio **out, char *err, size_t errlen);
+int respio_create(const struct resp_conf *conf, struct l2_glue *glue, struct respio **out,
+		  char *err, size_t errlen);
 
 /*
  * respio_destroy() - handle every job posted so far, stop the actor, close
@@ -81,13 +63,13 @@ int respio_create(const struct resp_conf *conf, rio_complete_fn complete, void *
 void respio_destroy(struct respio *rio);
 
 /* respio_submit() - queue a STORE, LOOKUP or LOAD @job; it completes through
- * @complete exactly once.  Threads: any.  Blocks: at most the mailbox wait.
+ * l2_glue_complete() exactly once.  Threads: any.  Blocks: at most the mailbox wait.
  * Return: 0, or -ETIMEDOUT (not queued; the caller still owns @job). */
-int respio_submit(struct respio *rio, struct rio_job *job);
+int respio_submit(struct respio *rio, struct l2_job *job);
 
 /* respio_delete() - run a DELETE @job and wait for it.
  * Threads: any but the actor's.  Return: 0 (results in @job) or -ETIMEDOUT. */
-int respio_delete(struct respio *rio, struct rio_job *job);
+int respio_delete(struct respio *rio, struct l2_job *job);
 
 /* respio_unlock() - drop one lookup lock of @key.  Allocates nothing.
  * Threads: any.  Blocks: while the mailbox stays full (it never fails). */

@@ -2,60 +2,52 @@
 /*
  * core/fs_adapter.c - the "fs" L2 adapter's ops (see fs_adapter.h): parses
  * the JSON members, copies each submitted task into a job for the disk
- * writer actor, and completes tasks (results, done, event fd, on_done).
+ * writer actor through core/l2_glue.c.
  *
  * Threads: every op may run on any thread, concurrently, except destroy,
- * which runs once, last.  The only shared state here is [atomic]: closing
- * and users, a Dekker pair so that no post starts after destroy began
- * stopping the actor (submit: users++, then read closing; destroy: set
- * closing, then wait for users == 0; both seq_cst).
+ * which runs once, last; the shared state is the glue's (core/l2_glue.h).
  */
 #define _GNU_SOURCE
 #include "core/fs_adapter.h"
 
 #include <errno.h>
-#include <sched.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
-#include <unistd.h>
 
 #include "actors/diskwriter.h"
+#include "core/l2_glue.h"
 #include "core/l2_params.h"
 #include "core/mem.h"
 
 struct kvt_l2_adapter {
+	struct l2_glue glue;
 	struct diskwriter *dw;
-	int efd[KVT_L2_NOPS];
-	_Atomic uint32_t users;   /* [atomic] submitters past the closing check */
-	_Atomic bool closing;     /* [atomic] destroy has begun */
+};
+
+/* The glue's jobs are dw_jobs (fs_glue.job_size), whose first member is
+ * the l2_job. */
+static int post(void *dw, struct l2_job *job)
+{
+	return diskwriter_submit(dw, (struct dw_job *)job);
+}
+
+static int post_delete(void *dw, struct l2_job *job)
+{
+	return diskwriter_delete(dw, (struct dw_job *)job);
+}
+
+static const struct l2_glue_actor fs_glue = {
+	.type = "fs",
+	.job_size = sizeof(struct dw_job),
+	.zero_lens = false,
+	.submit = post,
+	.delete = post_delete,
 };
 
 static const char *const fs_keys[] = {
 	"base_path", "relative_tmp_dir", "read_ahead_size", "use_odirect", "durable",
 	"max_capacity_gb", "io_depth", "fault_eio_ppm", "fault_odirect_einval", NULL,
 };
-
-/* Runs on the disk writer thread: the job is finished; publish it. */
-static void fs_complete(void *ctx, struct dw_job *job)
-{
-	struct kvt_l2_adapter *a = ctx;
-	struct kvt_l2_task *task = job->task;
-	/* read before done: a caller without on_done may free the task then */
-	kvt_l2_done_fn on_done = task->on_done;
-	int efd = a->efd[job->op];
-	uint64_t one = 1;
-
-	mem_free(job);
-	/* release: the results above are visible to whoever sees done */
-	__atomic_store_n(&task->done, 1, __ATOMIC_RELEASE);
-	/* EAGAIN only at a counter of 2^64-2: the fd is readable anyway */
-	if (write(efd, &one, sizeof(one)) < 0)
-		(void)0;
-	if (on_done)
-		on_done(task);
-}
 
 /* A relative path with no ".." component (and not empty). */
 static bool tmp_dir_ok(const char *p)
@@ -116,7 +108,7 @@ static int fs_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *
 {
 	struct dw_config dc = { 0 };
 	struct kvt_l2_adapter *a;
-	int ret, i;
+	int ret;
 
 	ret = parse(cfg, &dc, err, errlen);
 	if (ret)
@@ -124,170 +116,71 @@ static int fs_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *
 	a = mem_zalloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	for (i = 0; i < KVT_L2_NOPS; i++) {
-		a->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (a->efd[i] < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "fs: eventfd: %s", strerror(errno));
-			goto err_close_efd;
-		}
-	}
-	dc.complete = fs_complete;
-	dc.ctx = a;
+	ret = l2_glue_init(&a->glue, &fs_glue, err, errlen);
+	if (ret)
+		goto err_free;
+	dc.glue = &a->glue;
 	ret = diskwriter_create(&dc, &a->dw, err, errlen);
 	if (ret)
-		goto err_close_efd;
+		goto err_fini;
+	a->glue.actor = a->dw;
 	*out = a;
 	return 0;
-err_close_efd:
-	while (i-- > 0)
-		close(a->efd[i]);
+err_fini:
+	l2_glue_fini(&a->glue);
+err_free:
 	mem_free(a);
 	return ret;
 }
 
 static void fs_destroy(struct kvt_l2_adapter *a)
 {
-	atomic_store_explicit(&a->closing, true, memory_order_seq_cst);
-	while (atomic_load_explicit(&a->users, memory_order_seq_cst))
-		sched_yield();
+	l2_glue_close(&a->glue);
 	diskwriter_destroy(a->dw);
-	for (int i = 0; i < KVT_L2_NOPS; i++)
-		close(a->efd[i]);
+	l2_glue_fini(&a->glue);
 	mem_free(a);
 }
 
 static int fs_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op)
 {
-	return (unsigned int)op < KVT_L2_NOPS ? a->efd[op] : -EINVAL;
-}
-
-/* Pairs with fs_destroy(): either it sees us in users, or we see closing. */
-static int enter(struct kvt_l2_adapter *a)
-{
-	atomic_fetch_add_explicit(&a->users, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&a->closing, memory_order_seq_cst)) {
-		atomic_fetch_sub_explicit(&a->users, 1, memory_order_seq_cst);
-		return -ESHUTDOWN;
-	}
-	return 0;
-}
-
-static void leave(struct kvt_l2_adapter *a)
-{
-	atomic_fetch_sub_explicit(&a->users, 1, memory_order_seq_cst);
-}
-
-/* One block holding the job and copies of the caller's arrays, so only
- * the buffers themselves stay borrowed until completion.  Allocates. */
-static struct dw_job *job_new(enum kvt_l2_op op, const struct kvt_key *keys, size_t n,
-			      bool with_bufs, struct kvt_l2_task *task)
-{
-	size_t size = sizeof(struct dw_job) + n * sizeof(*keys) +
-		      (with_bufs ? n * (sizeof(void *) + sizeof(size_t)) : 0);
-	struct dw_job *job = mem_zalloc(size);
-	uint8_t *p = (uint8_t *)(job + 1);
-
-	if (!job)
-		return NULL;
-	job->op = op;
-	job->n = n;
-	job->task = task;
-	job->keys = (struct kvt_key *)p;
-	if (n)
-		memcpy(job->keys, keys, n * sizeof(*keys));
-	if (with_bufs) {
-		job->bufs = (void **)(p + n * sizeof(*keys));
-		job->lens = (size_t *)(p + n * (sizeof(*keys) + sizeof(void *)));
-	}
-	return job;
-}
-
-static int submit(struct kvt_l2_adapter *a, enum kvt_l2_op op, const struct kvt_key *keys,
-		  const void *const *bufs, const size_t *lens, size_t n, struct kvt_l2_task *task)
-{
-	struct dw_job *job;
-	int ret;
-
-	if (!task || (n && (!keys || !task->bitmap || (op != KVT_L2_LOOKUP && (!bufs || !lens)))))
-		return -EINVAL;
-	ret = enter(a);
-	if (ret)
-		return ret;
-	job = job_new(op, keys, n, op != KVT_L2_LOOKUP, task);
-	ret = -ENOMEM;
-	if (!job)
-		goto out_leave;
-	if (job->bufs) {
-		for (size_t i = 0; i < n; i++)
-			job->bufs[i] = (void *)bufs[i];
-		memcpy(job->lens, lens, n * sizeof(*lens));
-	}
-	if (n)
-		memset(task->bitmap, 0, (n + 63) / 64 * sizeof(*task->bitmap));
-	task->bytes = 0;
-	__atomic_store_n(&task->done, 0, __ATOMIC_RELAXED);
-	ret = diskwriter_submit(a->dw, job);
-	if (ret)
-		mem_free(job);
-out_leave:
-	leave(a);
-	return ret;
+	return l2_glue_event_fd(&a->glue, op);
 }
 
 static int fs_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
 			   const void *const *bufs, const size_t *lens, size_t n,
 			   struct kvt_l2_task *task)
 {
-	return submit(a, KVT_L2_STORE, keys, bufs, lens, n, task);
+	return l2_glue_submit(&a->glue, KVT_L2_STORE, keys, bufs, lens, n, task);
 }
 
 static int fs_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
 			    struct kvt_l2_task *task)
 {
-	return submit(a, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
+	return l2_glue_submit(&a->glue, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
 }
 
 static int fs_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
 			  void *const *bufs, const size_t *buf_lens, size_t n,
 			  struct kvt_l2_task *task)
 {
-	return submit(a, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens, n, task);
+	return l2_glue_submit(&a->glue, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens,
+			      n, task);
 }
 
 static void fs_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n)
 {
 	/* once destroy began the locks die with the adapter */
-	if (enter(a))
+	if (l2_glue_enter(&a->glue))
 		return;
 	for (size_t i = 0; i < n; i++)
 		diskwriter_unlock(a->dw, &keys[i]);
-	leave(a);
+	l2_glue_leave(&a->glue);
 }
 
 static ssize_t fs_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
 			 int *results)
 {
-	struct dw_job *job;
-	ssize_t ret;
-
-	if (n && !keys)
-		return -EINVAL;
-	ret = enter(a);
-	if (ret)
-		return ret;
-	job = job_new(KVT_L2_NOPS, keys, n, false, NULL);
-	ret = -ENOMEM;
-	if (!job)
-		goto out_leave;
-	job->results = results;
-	ret = diskwriter_delete(a->dw, job);
-	if (ret == 0)
-		ret = job->deleted;
-	mem_free(job);
-out_leave:
-	leave(a);
-	return ret;
+	return l2_glue_remove(&a->glue, keys, n, results);
 }
 
 static int fs_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)

@@ -2,36 +2,47 @@
 /*
  * core/pool_adapter.c - the "pool" L2 adapter's ops (see pool_adapter.h):
  * parses the JSON members, copies each submitted task into a job for the
- * client actor (actors/poolclient.c), and completes tasks (results, done,
- * event fd, on_done).  Shaped as core/resp_adapter.c.
+ * client actor (actors/poolclient.c) through core/l2_glue.c.
  *
  * Threads: every op may run on any thread, concurrently, except destroy,
- * which runs once, last.  The only shared state here is [atomic]: closing
- * and users, a Dekker pair so that no post starts after destroy began
- * stopping the actor (submit: users++, then read closing; destroy: set
- * closing, then wait for users == 0; both seq_cst).
+ * which runs once, last; the shared state is the glue's (core/l2_glue.h).
  */
 #define _GNU_SOURCE
 #include "core/pool_adapter.h"
 
 #include <errno.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "actors/poolclient.h"
 #include "core/fschunk.h"
+#include "core/l2_glue.h"
 #include "core/l2_params.h"
 #include "core/mem.h"
 
 struct kvt_l2_adapter {
+	struct l2_glue glue;
 	struct poolclient *pc;
-	int efd[KVT_L2_NOPS];
-	_Atomic uint32_t users;   /* [atomic] submitters past the closing check */
-	_Atomic bool closing;     /* [atomic] destroy has begun */
+};
+
+static int post(void *pc, struct l2_job *job)
+{
+	return poolclient_submit(pc, job);
+}
+
+static int post_delete(void *pc, struct l2_job *job)
+{
+	return poolclient_delete(pc, job);
+}
+
+static const struct l2_glue_actor pool_glue = {
+	.type = "pool",
+	.job_size = sizeof(struct l2_job),
+	.zero_lens = true,
+	.submit = post,
+	.delete = post_delete,
 };
 
 static const char *const pool_keys[] = {
@@ -107,32 +118,12 @@ static int pool_conf_parse(const struct kvt_l2_config *cfg, const struct kvt_l1_
 	return 0;
 }
 
-/* Runs on the client actor thread: the job is finished; publish it. */
-static void pool_complete(void *ctx, struct pc_job *job)
-{
-	struct kvt_l2_adapter *a = ctx;
-	struct kvt_l2_task *task = job->task;
-	/* read before done: a caller without on_done may free the task then */
-	kvt_l2_done_fn on_done = task->on_done;
-	int efd = a->efd[job->op];
-	uint64_t one = 1;
-
-	mem_free(job);
-	/* release: the results above are visible to whoever sees done */
-	__atomic_store_n(&task->done, 1, __ATOMIC_RELEASE);
-	/* EAGAIN only at a counter of 2^64-2: the fd is readable anyway */
-	if (write(efd, &one, sizeof(one)) < 0)
-		(void)0;
-	if (on_done)
-		on_done(task);
-}
-
 static int pool_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *l1,
 		       struct kvt_l2_adapter **out, char *err, size_t errlen)
 {
 	struct poolc_conf conf;
 	struct kvt_l2_adapter *a;
-	int ret, i;
+	int ret;
 
 	ret = pool_conf_parse(cfg, l1, &conf, err, errlen);
 	if (ret)
@@ -140,171 +131,70 @@ static int pool_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc
 	a = mem_zalloc(sizeof(*a));
 	if (!a)
 		return -ENOMEM;
-	for (i = 0; i < KVT_L2_NOPS; i++) {
-		a->efd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		if (a->efd[i] < 0) {
-			ret = -errno;
-			snprintf(err, errlen, "pool: eventfd: %s", strerror(errno));
-			goto err_close_efd;
-		}
-	}
-	ret = poolclient_create(&conf, pool_complete, a, &a->pc, err, errlen);
+	ret = l2_glue_init(&a->glue, &pool_glue, err, errlen);
 	if (ret)
-		goto err_close_efd;
+		goto err_free;
+	ret = poolclient_create(&conf, &a->glue, &a->pc, err, errlen);
+	if (ret)
+		goto err_fini;
+	a->glue.actor = a->pc;
 	*out = a;
 	return 0;
-err_close_efd:
-	while (i-- > 0)
-		close(a->efd[i]);
+err_fini:
+	l2_glue_fini(&a->glue);
+err_free:
 	mem_free(a);
 	return ret;
 }
 
 static void pool_destroy(struct kvt_l2_adapter *a)
 {
-	atomic_store_explicit(&a->closing, true, memory_order_seq_cst);
-	while (atomic_load_explicit(&a->users, memory_order_seq_cst))
-		sched_yield();
+	l2_glue_close(&a->glue);
 	poolclient_destroy(a->pc);
-	for (int i = 0; i < KVT_L2_NOPS; i++)
-		close(a->efd[i]);
+	l2_glue_fini(&a->glue);
 	mem_free(a);
 }
 
 static int pool_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op)
 {
-	return (unsigned int)op < KVT_L2_NOPS ? a->efd[op] : -EINVAL;
-}
-
-/* Pairs with pool_destroy(): either it sees us in users, or we see closing. */
-static int enter(struct kvt_l2_adapter *a)
-{
-	atomic_fetch_add_explicit(&a->users, 1, memory_order_seq_cst);
-	if (atomic_load_explicit(&a->closing, memory_order_seq_cst)) {
-		atomic_fetch_sub_explicit(&a->users, 1, memory_order_seq_cst);
-		return -ESHUTDOWN;
-	}
-	return 0;
-}
-
-static void leave(struct kvt_l2_adapter *a)
-{
-	atomic_fetch_sub_explicit(&a->users, 1, memory_order_seq_cst);
-}
-
-/* One block holding the job and copies of the caller's arrays, so only
- * the buffers themselves stay borrowed until completion.  Allocates. */
-static struct pc_job *job_new(enum kvt_l2_op op, const struct kvt_key *keys, size_t n,
-			      bool with_bufs, struct kvt_l2_task *task)
-{
-	size_t size = sizeof(struct pc_job) + n * sizeof(*keys) +
-		      (with_bufs ? n * (sizeof(void *) + sizeof(size_t)) : 0);
-	struct pc_job *job = mem_zalloc(size);
-	uint8_t *p = (uint8_t *)(job + 1);
-
-	if (!job)
-		return NULL;
-	job->op = op;
-	job->n = n;
-	job->task = task;
-	job->keys = (struct kvt_key *)p;
-	if (n)
-		memcpy(job->keys, keys, n * sizeof(*keys));
-	if (with_bufs) {
-		job->bufs = (void **)(p + n * sizeof(*keys));
-		job->lens = (size_t *)(p + n * (sizeof(*keys) + sizeof(void *)));
-	}
-	return job;
-}
-
-static int submit(struct kvt_l2_adapter *a, enum kvt_l2_op op, const struct kvt_key *keys,
-		  const void *const *bufs, const size_t *lens, size_t n, struct kvt_l2_task *task)
-{
-	struct pc_job *job;
-	int ret;
-
-	if (!task || (n && (!keys || !task->bitmap || (op != KVT_L2_LOOKUP && (!bufs || !lens)))))
-		return -EINVAL;
-	ret = enter(a);
-	if (ret)
-		return ret;
-	job = job_new(op, keys, n, op != KVT_L2_LOOKUP, task);
-	ret = -ENOMEM;
-	if (!job)
-		goto out_leave;
-	if (job->bufs) {
-		for (size_t i = 0; i < n; i++)
-			job->bufs[i] = (void *)bufs[i];
-		memcpy(job->lens, lens, n * sizeof(*lens));
-	}
-	if (n)
-		memset(task->bitmap, 0, (n + 63) / 64 * sizeof(*task->bitmap));
-	/* a miss reads 0; the actor writes only the hits */
-	if (n && task->lens && op != KVT_L2_STORE)
-		memset(task->lens, 0, n * sizeof(*task->lens));
-	task->bytes = 0;
-	__atomic_store_n(&task->done, 0, __ATOMIC_RELAXED);
-	ret = poolclient_submit(a->pc, job);
-	if (ret)
-		mem_free(job);
-out_leave:
-	leave(a);
-	return ret;
+	return l2_glue_event_fd(&a->glue, op);
 }
 
 static int pool_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
 			     const void *const *bufs, const size_t *lens, size_t n,
 			     struct kvt_l2_task *task)
 {
-	return submit(a, KVT_L2_STORE, keys, bufs, lens, n, task);
+	return l2_glue_submit(&a->glue, KVT_L2_STORE, keys, bufs, lens, n, task);
 }
 
 static int pool_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
 			      struct kvt_l2_task *task)
 {
-	return submit(a, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
+	return l2_glue_submit(&a->glue, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
 }
 
 static int pool_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
 			    void *const *bufs, const size_t *buf_lens, size_t n,
 			    struct kvt_l2_task *task)
 {
-	return submit(a, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens, n, task);
+	return l2_glue_submit(&a->glue, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens,
+			      n, task);
 }
 
 static void pool_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n)
 {
 	/* once destroy began the pins go with the connection (SHUTDOWN) */
-	if (enter(a))
+	if (l2_glue_enter(&a->glue))
 		return;
 	for (size_t i = 0; i < n; i++)
 		poolclient_unlock(a->pc, &keys[i]);
-	leave(a);
+	l2_glue_leave(&a->glue);
 }
 
 static ssize_t pool_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
 			   int *results)
 {
-	struct pc_job *job;
-	ssize_t ret;
-
-	if (n && !keys)
-		return -EINVAL;
-	ret = enter(a);
-	if (ret)
-		return ret;
-	job = job_new(KVT_L2_NOPS, keys, n, false, NULL);
-	ret = -ENOMEM;
-	if (!job)
-		goto out_leave;
-	job->results = results;
-	ret = poolclient_delete(a->pc, job);
-	if (ret == 0)
-		ret = job->deleted;
-	mem_free(job);
-out_leave:
-	leave(a);
-	return ret;
+	return l2_glue_remove(&a->glue, keys, n, results);
 }
 
 static int pool_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)

@@ -47,7 +47,7 @@ struct pool_dev {
 	uint64_t size;
 	uint64_t align;
 	uint32_t dax_type;        /* 0 DEV_DAX, 1 file */
-	bool created;             /* we created the file: unlink it at exit */
+	bool created;             /* we created the file and it still has its name */
 	struct pool_extent *free; /* sorted by offset, coalesced */
 	uint32_t nfree, capfree;
 	_Atomic uint64_t free_bytes;

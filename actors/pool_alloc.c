@@ -64,6 +64,11 @@ int pool_dev_open(struct pool_dev *d, const char *path, uint64_t size, char *err
 				 (unsigned long long)size, strerror(-ret));
 			goto err_close;
 		}
+		/* the fd keeps the memory; with the name gone now, a daemon
+		 * killed with SIGKILL leaves no file behind (regions are handed
+		 * out as fds, never by path) */
+		unlink(path);
+		d->created = false;
 		d->size = size;
 		d->align = POOL_ALIGN_MIN;
 		d->dax_type = 1;

@@ -37,7 +37,7 @@ static void usage(FILE *f)
 		"  --rm-socket PATH      resource-manager Unix socket (default /run/kvtier-poold.sock)\n"
 		"  --pool PATH[:SIZE]    a pool: /dev/daxN.M (size from sysfs unless SIZE), or a file\n"
 		"                        created 0600 of SIZE bytes (K, M, G suffixes); repeatable\n"
-		"  --shm-pool SIZE       a pool file /dev/shm/kvtier-poold.PID.N, removed at exit\n"
+		"  --shm-pool SIZE       a pool file /dev/shm/kvtier-poold.PID.N, unlinked once open\n"
 		"  --max-pins-per-key N  pins one key may hold, all clients together (default 64; 0: no cap)\n"
 		"  --pin-ttl-ms MS       the pin-monitor releases pins older than this (default 60000; 0: never)\n"
 		"  --client-lease-ms MS  a client silent this long is gone: its pins go and its regions\n"

@@ -39,7 +39,6 @@ static int post_delete(void *dw, struct l2_job *job)
 static const struct l2_glue_actor fs_glue = {
 	.type = "fs",
 	.job_size = sizeof(struct dw_job),
-	.zero_lens = false,
 	.submit = post,
 	.delete = post_delete,
 };

@@ -118,8 +118,8 @@ int l2_glue_submit(struct l2_glue *g, enum kvt_l2_op op, const struct kvt_key *k
 	}
 	if (n)
 		memset(task->bitmap, 0, (n + 63) / 64 * sizeof(*task->bitmap));
-	/* a miss reads 0; the actor writes only the hits */
-	if (g->ops->zero_lens && n && task->lens && op != KVT_L2_STORE)
+	/* a miss reads 0; the actors write only the hits */
+	if (n && task->lens && op != KVT_L2_STORE)
 		memset(task->lens, 0, n * sizeof(*task->lens));
 	task->bytes = 0;
 	__atomic_store_n(&task->done, 0, __ATOMIC_RELAXED);

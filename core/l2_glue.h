@@ -44,7 +44,6 @@ struct l2_job {
 struct l2_glue_actor {
 	const char *type;          /* the adapter's type, for messages */
 	size_t job_size;           /* the actor's job, a struct l2_job first */
-	bool zero_lens;            /* LOOKUP, LOAD: the actor writes only the hits' lens */
 	/* queue a task's @job; 0, or -ETIMEDOUT (not queued; the caller owns @job) */
 	int (*submit)(void *actor, struct l2_job *job);
 	/* run a DELETE @job and wait; 0 (results in @job), or -ETIMEDOUT */

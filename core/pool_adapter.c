@@ -40,7 +40,6 @@ static int post_delete(void *pc, struct l2_job *job)
 static const struct l2_glue_actor pool_glue = {
 	.type = "pool",
 	.job_size = sizeof(struct l2_job),
-	.zero_lens = true,
 	.submit = post,
 	.delete = post_delete,
 };

@@ -37,7 +37,6 @@ static int post_delete(void *rio, struct l2_job *job)
 static const struct l2_glue_actor resp_glue = {
 	.type = "resp",
 	.job_size = sizeof(struct l2_job),
-	.zero_lens = true,
 	.submit = post,
 	.delete = post_delete,
 };

@@ -30,6 +30,7 @@
 #include "core/fschunk.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
+#include "tests/common/l2_task.h"
 
 #define GIB 1073741824.0
 #define MAXN 512
@@ -111,91 +112,6 @@ static struct kvt_l2_adapter *fs_new(const char *base, const char *const *kv)
 	return a;
 }
 
-static void fill(void *buf, size_t len, uint64_t id, unsigned int salt)
-{
-	uint8_t *p = buf;
-	uint64_t x = id * 0x9E3779B97F4A7C15ull + salt * 0xBF58476D1CE4E5B9ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static bool same(const void *buf, size_t len, uint64_t id, unsigned int salt)
-{
-	uint8_t *want = malloc(len ? len : 1);
-	bool ok;
-
-	fill(want, len, id, salt);
-	ok = !memcmp(want, buf, len);
-	free(want);
-	return ok;
-}
-
-static void count_done(struct kvt_l2_task *t)
-{
-	atomic_fetch_add((_Atomic int *)t->arg, 1);
-}
-
-/* Wait for @t on @op's event fd, then for its on_done. */
-static void wait_task(struct kvt_l2_adapter *a, enum kvt_l2_op op, struct kvt_l2_task *t,
-		      _Atomic int *calls)
-{
-	struct pollfd pfd = { .fd = fs_l2_ops.event_fd(a, op), .events = POLLIN };
-	bool signalled = false;
-
-	for (int i = 0; i < 600 && !kvt_l2_task_done(t); i++) {
-		uint64_t v;
-
-		if (poll(&pfd, 1, 100) == 1 && read(pfd.fd, &v, sizeof(v)) == sizeof(v))
-			signalled = true;
-	}
-	CHECK(kvt_l2_task_done(t));
-	for (int i = 0; i < 100 && !signalled; i++) {
-		uint64_t v;
-
-		if (poll(&pfd, 1, 100) == 1 && read(pfd.fd, &v, sizeof(v)) == sizeof(v))
-			signalled = true;
-	}
-	CHECK(signalled);
-	for (int i = 0; i < 3000 && atomic_load(calls) == 0; i++)
-		usleep(1000);
-	CHECK_EQ(atomic_load(calls), 1);
-}
-
-/* Run one task to completion; returns its bytes, fills @bm and @lens. */
-static int64_t run(struct kvt_l2_adapter *a, enum kvt_l2_op op, const struct kvt_key *keys,
-		   void *const *bufs, const size_t *lens, size_t n, uint64_t *bm, size_t *out_lens)
-{
-	_Atomic int calls = 0;
-	struct kvt_l2_task t = { .on_done = count_done, .arg = &calls, .bitmap = bm,
-				 .lens = out_lens };
-	int ret;
-
-	memset(bm, 0xff, (n + 63) / 64 * 8); /* the adapter must zero it */
-	if (op == KVT_L2_STORE)
-		ret = fs_l2_ops.submit_store(a, keys, (const void *const *)bufs, lens, n, &t);
-	else if (op == KVT_L2_LOOKUP)
-		ret = fs_l2_ops.submit_lookup(a, keys, n, &t);
-	else
-		ret = fs_l2_ops.submit_load(a, keys, bufs, lens, n, &t);
-	CHECK_EQ(ret, 0);
-	wait_task(a, op, &t, &calls);
-	return t.bytes;
-}
-
-static size_t popcount(const uint64_t *bm, size_t n)
-{
-	size_t c = 0;
-
-	for (size_t i = 0; i < n; i++)
-		c += kvt_l2_bit(bm, i);
-	return c;
-}
-
 /* Store chunks @ids[0..n) of @len bytes (pattern @salt); returns hits. */
 static size_t store_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n, size_t len,
 			unsigned int salt, int64_t *bytes)
@@ -211,14 +127,14 @@ static size_t store_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n,
 		keys[i] = key_of(ids[i]);
 		bufs[i] = malloc(len ? len : 1);
 		lens[i] = len;
-		fill(bufs[i], len, ids[i], salt);
+		l2t_fill(bufs[i], len, ids[i], salt);
 	}
-	b = run(a, KVT_L2_STORE, keys, bufs, lens, n, bm, NULL);
+	b = l2t_run(&fs_l2_ops, a, KVT_L2_STORE, keys, bufs, lens, n, bm, NULL);
 	if (bytes)
 		*bytes = b;
 	for (size_t i = 0; i < n; i++)
 		free(bufs[i]);
-	return popcount(bm, n);
+	return l2t_popcount(bm, n);
 }
 
 static size_t store_one(struct kvt_l2_adapter *a, uint64_t id, size_t len, unsigned int salt)
@@ -238,8 +154,8 @@ static bool load_ok(struct kvt_l2_adapter *a, uint64_t id, size_t cap, size_t le
 	bool ok;
 
 	memset(buf, 0, cap);
-	run(a, KVT_L2_LOAD, &key, &buf, &cap, 1, &bm, &got);
-	ok = kvt_l2_bit(&bm, 0) && got == len && same(buf, len, id, salt);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, &key, &buf, &cap, 1, &bm, &got);
+	ok = kvt_l2_bit(&bm, 0) && got == len && l2t_same(buf, len, id, salt);
 	if (!kvt_l2_bit(&bm, 0))
 		CHECK_EQ(got, 0);
 	free(buf);
@@ -253,7 +169,7 @@ static bool load_hit(struct kvt_l2_adapter *a, uint64_t id, size_t cap)
 	size_t got;
 	uint64_t bm;
 
-	run(a, KVT_L2_LOAD, &key, &buf, &cap, 1, &bm, &got);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, &key, &buf, &cap, 1, &bm, &got);
 	free(buf);
 	return kvt_l2_bit(&bm, 0);
 }
@@ -264,7 +180,7 @@ static bool lookup_hit(struct kvt_l2_adapter *a, uint64_t id, size_t *len)
 	size_t l = 0;
 	uint64_t bm;
 
-	run(a, KVT_L2_LOOKUP, &key, NULL, NULL, 1, &bm, &l);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOOKUP, &key, NULL, NULL, 1, &bm, &l);
 	if (len)
 		*len = l;
 	return kvt_l2_bit(&bm, 0);
@@ -416,12 +332,12 @@ TEST(batch_of_many_keys_round_trips)
 		lens[i] = 8192;
 	}
 	keys[50] = key_of(5); /* one miss in the middle */
-	run(a, KVT_L2_LOAD, keys, bufs, lens, 100, bm, got);
-	CHECK_EQ(popcount(bm, 100), 99);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, keys, bufs, lens, 100, bm, got);
+	CHECK_EQ(l2t_popcount(bm, 100), 99);
 	CHECK(!kvt_l2_bit(bm, 50));
 	for (size_t i = 0; i < 100; i++) {
 		if (i != 50) {
-			CHECK_ROW(i, got[i] == 5000 && same(bufs[i], 5000, ids[i], 7));
+			CHECK_ROW(i, got[i] == 5000 && l2t_same(bufs[i], 5000, ids[i], 7));
 		} else {
 			CHECK_ROW(i, got[i] == 0);
 		}
@@ -505,8 +421,8 @@ TEST(delete_batch_of_300)
 	CHECK_EQ(fs_l2_ops.remove(a, keys, 300, res), 300);
 	for (size_t i = 0; i < 300; i++)
 		CHECK_ROW(i, res[i] == 0);
-	run(a, KVT_L2_LOOKUP, keys, NULL, NULL, 300, bm, NULL);
-	CHECK_EQ(popcount(bm, 300), 0);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOOKUP, keys, NULL, NULL, 300, bm, NULL);
+	CHECK_EQ(l2t_popcount(bm, 300), 0);
 	walk_base(base);
 	CHECK_EQ(walk.chunks + walk.strays, 0);
 	CHECK_EQ(status_of(a).bytes_used, 0);
@@ -571,11 +487,11 @@ static void check_one_winner(const char *base, int n)
 	walk_base(base);
 	CHECK_EQ(walk.chunks, 1);
 	CHECK_EQ(walk.strays, 0);
-	run(a, KVT_L2_LOAD, &key, &buf, &cap, 1, &bm, &got);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, &key, &buf, &cap, 1, &bm, &got);
 	CHECK(kvt_l2_bit(&bm, 0));
 	CHECK_EQ(got, RACE_LEN);
 	for (int s = 0; s < n; s++)
-		winners += same(buf, RACE_LEN, 42, (unsigned int)s);
+		winners += l2t_same(buf, RACE_LEN, 42, (unsigned int)s);
 	CHECK_EQ(winners, 1);
 	free(buf);
 	fs_l2_ops.destroy(a);
@@ -779,20 +695,20 @@ static void aligned_round_trip(struct kvt_l2_adapter *a, const uint64_t *ids, co
 	for (size_t i = 0; i < n; i++) {
 		CHECK(posix_memalign(&mem[i], 4096, lens[i] + 8192) == 0);
 		bufs[i] = (uint8_t *)mem[i] + offset;
-		fill(bufs[i], lens[i], ids[i], 3);
+		l2t_fill(bufs[i], lens[i], ids[i], 3);
 		keys[i] = key_of(ids[i]);
 		blens[i] = lens[i];
 	}
-	run(a, KVT_L2_STORE, keys, bufs, blens, n, &bm, NULL);
-	CHECK_EQ(popcount(&bm, n), n);
+	l2t_run(&fs_l2_ops, a, KVT_L2_STORE, keys, bufs, blens, n, &bm, NULL);
+	CHECK_EQ(l2t_popcount(&bm, n), n);
 	for (size_t i = 0; i < n; i++) {
 		memset(bufs[i], 0, lens[i] + 4096);
 		blens[i] = lens[i] + 4096;
 	}
-	run(a, KVT_L2_LOAD, keys, bufs, blens, n, &bm, got);
-	CHECK_EQ(popcount(&bm, n), n);
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, keys, bufs, blens, n, &bm, got);
+	CHECK_EQ(l2t_popcount(&bm, n), n);
 	for (size_t i = 0; i < n; i++) {
-		CHECK_ROW(i, got[i] == lens[i] && same(bufs[i], lens[i], ids[i], 3));
+		CHECK_ROW(i, got[i] == lens[i] && l2t_same(bufs[i], lens[i], ids[i], 3));
 		free(mem[i]);
 	}
 }
@@ -860,8 +776,8 @@ TEST(odirect_refused_on_a_load_falls_back_too)
 	a = fs_new(base, (const char *[]){ "use_odirect", "true", "fault_odirect_einval", "true",
 					   NULL });
 	CHECK(posix_memalign(&buf, 4096, len) == 0);
-	run(a, KVT_L2_LOAD, &key, &buf, &len, 1, &bm, &got);
-	CHECK(kvt_l2_bit(&bm, 0) && got == len && same(buf, len, id, 3));
+	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, &key, &buf, &len, 1, &bm, &got);
+	CHECK(kvt_l2_bit(&bm, 0) && got == len && l2t_same(buf, len, id, 3));
 	CHECK_HAS(status_of(a).detail, "odirect=off");
 	CHECK_EQ(detail_num((struct kvt_l2_status[]){ status_of(a) }, "odirect_fallbacks"), 1);
 	free(buf);
@@ -1216,13 +1132,13 @@ TEST(destroy_completes_tasks_in_flight)
 		bufs[i] = malloc(len);
 		rbufs[i] = malloc(len);
 		lens[i] = len;
-		fill(bufs[i], len, (uint64_t)i, 0);
-		t[i] = (struct kvt_l2_task){ .on_done = count_done, .arg = &calls, .bitmap = &bm[i] };
+		l2t_fill(bufs[i], len, (uint64_t)i, 0);
+		t[i] = (struct kvt_l2_task){ .on_done = l2t_count_done, .arg = &calls, .bitmap = &bm[i] };
 		CHECK_EQ(fs_l2_ops.submit_store(a, &keys[i], (const void *const *)&bufs[i], &lens[i],
 						1, &t[i]), 0);
 	}
 	for (int i = 0; i < INFLIGHT; i++) {
-		t[INFLIGHT + i] = (struct kvt_l2_task){ .on_done = count_done, .arg = &calls,
+		t[INFLIGHT + i] = (struct kvt_l2_task){ .on_done = l2t_count_done, .arg = &calls,
 							.bitmap = &bm[INFLIGHT + i],
 							.lens = &got[i] };
 		CHECK_EQ(fs_l2_ops.submit_load(a, &keys[i], &rbufs[i], &lens[i], 1,

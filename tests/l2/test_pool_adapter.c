@@ -31,6 +31,7 @@
 #include "core/pool_adapter.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
+#include "tests/common/l2_task.h"
 #include "tests/common/poold.h"
 
 #define MAXN 128
@@ -103,92 +104,6 @@ static struct kvt_l2_adapter *pool_new(const struct poold *d, const char *const 
 	return a;
 }
 
-static void fill(void *buf, size_t len, uint64_t id, unsigned int salt)
-{
-	uint8_t *p = buf;
-	uint64_t x = id * 0x9E3779B97F4A7C15ull + salt * 0xBF58476D1CE4E5B9ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static bool same(const void *buf, size_t len, uint64_t id, unsigned int salt)
-{
-	uint8_t *want = malloc(len ? len : 1);
-	bool ok;
-
-	fill(want, len, id, salt);
-	ok = !memcmp(want, buf, len);
-	free(want);
-	return ok;
-}
-
-static void count_done(struct kvt_l2_task *t)
-{
-	atomic_fetch_add((_Atomic int *)t->arg, 1);
-}
-
-/* Wait for @t on @op's event fd (bounded), then for its on_done. */
-static void wait_task(struct kvt_l2_adapter *a, enum kvt_l2_op op, struct kvt_l2_task *t,
-		      _Atomic int *calls)
-{
-	struct pollfd pfd = { .fd = pool_l2_ops.event_fd(a, op), .events = POLLIN };
-	bool signalled = false;
-
-	for (int i = 0; i < 600 && !kvt_l2_task_done(t); i++) {
-		uint64_t v;
-
-		if (poll(&pfd, 1, 100) == 1 && read(pfd.fd, &v, sizeof(v)) == sizeof(v))
-			signalled = true;
-	}
-	CHECK(kvt_l2_task_done(t));
-	for (int i = 0; i < 100 && !signalled; i++) {
-		uint64_t v;
-
-		if (poll(&pfd, 1, 100) == 1 && read(pfd.fd, &v, sizeof(v)) == sizeof(v))
-			signalled = true;
-	}
-	CHECK(signalled);
-	for (int i = 0; i < 3000 && atomic_load(calls) == 0; i++)
-		usleep(1000);
-	CHECK_EQ(atomic_load(calls), 1);
-}
-
-static int64_t run(struct kvt_l2_adapter *a, enum kvt_l2_op op, const struct kvt_key *keys,
-		   void *const *bufs, const size_t *lens, size_t n, uint64_t *bm, size_t *out_lens)
-{
-	_Atomic int calls = 0;
-	struct kvt_l2_task t = { .on_done = count_done, .arg = &calls, .bitmap = bm,
-				 .lens = out_lens };
-	int ret;
-
-	memset(bm, 0xff, (n + 63) / 64 * 8); /* the adapter must zero it */
-	if (out_lens)
-		memset(out_lens, 0xff, n * sizeof(*out_lens));
-	if (op == KVT_L2_STORE)
-		ret = pool_l2_ops.submit_store(a, keys, (const void *const *)bufs, lens, n, &t);
-	else if (op == KVT_L2_LOOKUP)
-		ret = pool_l2_ops.submit_lookup(a, keys, n, &t);
-	else
-		ret = pool_l2_ops.submit_load(a, keys, bufs, lens, n, &t);
-	CHECK_EQ(ret, 0);
-	wait_task(a, op, &t, &calls);
-	return t.bytes;
-}
-
-static size_t popcount(const uint64_t *bm, size_t n)
-{
-	size_t c = 0;
-
-	for (size_t i = 0; i < n; i++)
-		c += kvt_l2_bit(bm, i);
-	return c;
-}
-
 static void keys_of(const uint64_t *ids, size_t n, struct kvt_key *keys)
 {
 	for (size_t i = 0; i < n; i++)
@@ -212,14 +127,14 @@ static size_t store_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n,
 	for (size_t i = 0; i < n; i++) {
 		lens[i] = len_of(ids[i]);
 		bufs[i] = malloc(lens[i] ? lens[i] : 1);
-		fill(bufs[i], lens[i], ids[i], salt);
+		l2t_fill(bufs[i], lens[i], ids[i], salt);
 	}
-	b = run(a, KVT_L2_STORE, keys, bufs, lens, n, bm, NULL);
+	b = l2t_run(&pool_l2_ops, a, KVT_L2_STORE, keys, bufs, lens, n, bm, NULL);
 	if (bytes)
 		*bytes = b;
 	for (size_t i = 0; i < n; i++)
 		free(bufs[i]);
-	return popcount(bm, n);
+	return l2t_popcount(bm, n);
 }
 
 /* Load ids[0..n) into buffers of @cap; count the verified hits (a set bit
@@ -241,11 +156,11 @@ static size_t load_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n, 
 		caps[i] = cap;
 		bufs[i] = calloc(1, cap ? cap : 1);
 	}
-	run(a, KVT_L2_LOAD, keys, bufs, caps, n, bm, got);
+	l2t_run(&pool_l2_ops, a, KVT_L2_LOAD, keys, bufs, caps, n, bm, got);
 	for (size_t i = 0; i < n; i++) {
 		if (kvt_l2_bit(bm, i)) {
 			CHECK_EQ(got[i], len_of(ids[i]));
-			CHECK(same(bufs[i], got[i], ids[i], salt));
+			CHECK(l2t_same(bufs[i], got[i], ids[i], salt));
 			hits++;
 		} else {
 			CHECK_EQ(got[i], 0);
@@ -264,8 +179,8 @@ static size_t lookup_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n
 	if (!bm)
 		bm = local;
 	keys_of(ids, n, keys);
-	run(a, KVT_L2_LOOKUP, keys, NULL, NULL, n, bm, lens);
-	return popcount(bm, n);
+	l2t_run(&pool_l2_ops, a, KVT_L2_LOOKUP, keys, NULL, NULL, n, bm, lens);
+	return l2t_popcount(bm, n);
 }
 
 static void unlock_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n)
@@ -401,7 +316,7 @@ TEST(round_trip_full_partial_and_empty_chunks)
 		void *b[2] = { big, ok };
 		size_t l[2] = { sizeof(big), sizeof(ok) };
 
-		run(a, KVT_L2_STORE, k, b, l, 2, bm, NULL);
+		l2t_run(&pool_l2_ops, a, KVT_L2_STORE, k, b, l, 2, bm, NULL);
 		CHECK(!kvt_l2_bit(bm, 0));
 		CHECK(kvt_l2_bit(bm, 1));
 	}
@@ -474,7 +389,7 @@ TEST(two_processes_share_chunks_in_place)
 	CHECK_EQ(len, FSCHUNK_HDR + len_mixed(ids[0]));
 	map = poold_map(d, &h);
 	CHECK(map);
-	CHECK(same(map + off + FSCHUNK_HDR, len - FSCHUNK_HDR, ids[0], 3));
+	CHECK(l2t_same(map + off + FSCHUNK_HDR, len - FSCHUNK_HDR, ids[0], 3));
 	map[off + FSCHUNK_HDR] ^= 0x40;
 	CHECK_EQ(load_ids(b, ids, 1, CHUNK, len_mixed, 3, bm), 0);
 	CHECK_EQ(detail(b, "corrupt"), 1);
@@ -769,7 +684,7 @@ TEST(two_engine_instances_share_chunks_through_the_pool)
 	struct kvt_stats s;
 
 	for (int i = 0; i < 8; i++) {
-		fill(bufs[i], ECHUNK, (uint64_t)i, 7);
+		l2t_fill(bufs[i], ECHUNK, (uint64_t)i, 7);
 		keys[i] = key_of(70 + (uint64_t)i);
 		in[i] = bufs[i];
 		outp[i] = out[i];
@@ -783,7 +698,7 @@ TEST(two_engine_instances_share_chunks_through_the_pool)
 	CHECK_EQ(kvt_get(b, keys, 8, outp, caps, got), 8);
 	for (int i = 0; i < 8; i++) {
 		CHECK_ROW(i, got[i] == ECHUNK);
-		CHECK_ROW(i, same(out[i], ECHUNK, (uint64_t)i, 7));
+		CHECK_ROW(i, l2t_same(out[i], ECHUNK, (uint64_t)i, 7));
 	}
 	s = stats_of(b);
 	CHECK_EQ(s.l2_hits, 8);
@@ -828,7 +743,7 @@ TEST(maru_path_alone_gives_a_pool_tier)
 	struct kvt_stats s;
 
 	for (int i = 0; i < 4; i++) {
-		fill(bufs[i], ECHUNK, (uint64_t)i, 9);
+		l2t_fill(bufs[i], ECHUNK, (uint64_t)i, 9);
 		keys[i] = key_of(90 + (uint64_t)i);
 		in[i] = bufs[i];
 		outp[i] = out[i];
@@ -843,7 +758,7 @@ TEST(maru_path_alone_gives_a_pool_tier)
 	CHECK_EQ(kvt_flush(a), 0);
 	CHECK_EQ(kvt_get(b, keys, 4, outp, caps, got), 4);
 	for (int i = 0; i < 4; i++)
-		CHECK_ROW(i, got[i] == ECHUNK && same(out[i], ECHUNK, (uint64_t)i, 9));
+		CHECK_ROW(i, got[i] == ECHUNK && l2t_same(out[i], ECHUNK, (uint64_t)i, 9));
 	s = stats_of(b);
 	CHECK_EQ(s.l2_hits, 4);
 	CHECK_EQ(s.l1_entries, 0);

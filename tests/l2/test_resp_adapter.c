@@ -28,6 +28,7 @@
 #include "core/resp_value.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
+#include "tests/common/l2_task.h"
 #include "tests/common/redis.h"
 
 #define MAXN 512
@@ -91,92 +92,6 @@ static struct kvt_l2_adapter *resp_new(const struct redis_srv *s, const char *co
 	return a;
 }
 
-static void fill(void *buf, size_t len, uint64_t id, unsigned int salt)
-{
-	uint8_t *p = buf;
-	uint64_t x = id * 0x9E3779B97F4A7C15ull + salt * 0xBF58476D1CE4E5B9ull + 1;
-
-	for (size_t i = 0; i < len; i++) {
-		x ^= x << 13;
-		x ^= x >> 7;
-		x ^= x << 17;
-		p[i] = (uint8_t)x;
-	}
-}
-
-static bool same(const void *buf, size_t len, uint64_t id, unsigned int salt)
-{
-	uint8_t *want = malloc(len ? len : 1);
-	bool ok;
-
-	fill(want, len, id, salt);
-	ok = !memcmp(want, buf, len);
-	free(want);
-	return ok;
-}
-
-static void count_done(struct kvt_l2_task *t)
-{
-	atomic_fetch_add((_Atomic int *)t->arg, 1);
-}
-
-/* Wait for @t on @op's event fd (bounded), then for its on_done. */
-static void wait_task(struct kvt_l2_adapter *a, enum kvt_l2_op op, struct kvt_l2_task *t,
-		      _Atomic int *calls)
-{
-	struct pollfd pfd = { .fd = resp_l2_ops.event_fd(a, op), .events = POLLIN };
-	bool signalled = false;
-
-	for (int i = 0; i < 1200 && !kvt_l2_task_done(t); i++) {
-		uint64_t v;
-
-		if (poll(&pfd, 1, 100) == 1 && read(pfd.fd, &v, sizeof(v)) == sizeof(v))
-			signalled = true;
-	}
-	CHECK(kvt_l2_task_done(t));
-	for (int i = 0; i < 100 && !signalled; i++) {
-		uint64_t v;
-
-		if (poll(&pfd, 1, 100) == 1 && read(pfd.fd, &v, sizeof(v)) == sizeof(v))
-			signalled = true;
-	}
-	CHECK(signalled);
-	for (int i = 0; i < 3000 && atomic_load(calls) == 0; i++)
-		usleep(1000);
-	CHECK_EQ(atomic_load(calls), 1);
-}
-
-static int64_t run(struct kvt_l2_adapter *a, enum kvt_l2_op op, const struct kvt_key *keys,
-		   void *const *bufs, const size_t *lens, size_t n, uint64_t *bm, size_t *out_lens)
-{
-	_Atomic int calls = 0;
-	struct kvt_l2_task t = { .on_done = count_done, .arg = &calls, .bitmap = bm,
-				 .lens = out_lens };
-	int ret;
-
-	memset(bm, 0xff, (n + 63) / 64 * 8); /* the adapter must zero it */
-	if (out_lens)
-		memset(out_lens, 0xff, n * sizeof(*out_lens));
-	if (op == KVT_L2_STORE)
-		ret = resp_l2_ops.submit_store(a, keys, (const void *const *)bufs, lens, n, &t);
-	else if (op == KVT_L2_LOOKUP)
-		ret = resp_l2_ops.submit_lookup(a, keys, n, &t);
-	else
-		ret = resp_l2_ops.submit_load(a, keys, bufs, lens, n, &t);
-	CHECK_EQ(ret, 0);
-	wait_task(a, op, &t, &calls);
-	return t.bytes;
-}
-
-static size_t popcount(const uint64_t *bm, size_t n)
-{
-	size_t c = 0;
-
-	for (size_t i = 0; i < n; i++)
-		c += kvt_l2_bit(bm, i);
-	return c;
-}
-
 /* Store ids[0..n) with lengths len_of(id); returns the stored bitmap. */
 static size_t store_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n,
 			size_t (*len_of)(uint64_t), unsigned int salt, uint64_t *bm, int64_t *bytes)
@@ -194,14 +109,14 @@ static size_t store_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n,
 		keys[i] = key_of(ids[i]);
 		lens[i] = len_of(ids[i]);
 		bufs[i] = malloc(lens[i] ? lens[i] : 1);
-		fill(bufs[i], lens[i], ids[i], salt);
+		l2t_fill(bufs[i], lens[i], ids[i], salt);
 	}
-	b = run(a, KVT_L2_STORE, keys, bufs, lens, n, bm, NULL);
+	b = l2t_run(&resp_l2_ops, a, KVT_L2_STORE, keys, bufs, lens, n, bm, NULL);
 	if (bytes)
 		*bytes = b;
 	for (size_t i = 0; i < n; i++)
 		free(bufs[i]);
-	return popcount(bm, n);
+	return l2t_popcount(bm, n);
 }
 
 /* Load ids[0..n) into buffers of @cap; count the verified hits (a set bit
@@ -223,11 +138,11 @@ static size_t load_ids(struct kvt_l2_adapter *a, const uint64_t *ids, size_t n, 
 		caps[i] = cap;
 		bufs[i] = calloc(1, cap);
 	}
-	run(a, KVT_L2_LOAD, keys, bufs, caps, n, bm, got);
+	l2t_run(&resp_l2_ops, a, KVT_L2_LOAD, keys, bufs, caps, n, bm, got);
 	for (size_t i = 0; i < n; i++) {
 		if (kvt_l2_bit(bm, i)) {
 			CHECK_EQ(got[i], len_of(ids[i]));
-			CHECK(same(bufs[i], got[i], ids[i], salt));
+			CHECK(l2t_same(bufs[i], got[i], ids[i], salt));
 			hits++;
 		} else {
 			CHECK_EQ(got[i], 0);
@@ -364,7 +279,7 @@ TEST(batch_lookup_bitmap_and_locks)
 	CHECK_EQ(store_ids(a, stored, n, len_small, 1, NULL, NULL), n);
 	for (uint64_t id = 0; id < 200; id++)
 		keys[id] = key_of(id);
-	run(a, KVT_L2_LOOKUP, keys, NULL, NULL, 200, bm, lens);
+	l2t_run(&resp_l2_ops, a, KVT_L2_LOOKUP, keys, NULL, NULL, 200, bm, lens);
 	for (uint64_t id = 0; id < 200; id++) {
 		bool in = id % 3 == 0 && id / 3 < 70;
 
@@ -372,7 +287,7 @@ TEST(batch_lookup_bitmap_and_locks)
 		CHECK_ROW(id, lens[id] == (in ? len_small(id) : 0));
 	}
 	/* lookup without lens is allowed */
-	run(a, KVT_L2_LOOKUP, keys, NULL, NULL, 4, bm, NULL);
+	l2t_run(&resp_l2_ops, a, KVT_L2_LOOKUP, keys, NULL, NULL, 4, bm, NULL);
 	CHECK(kvt_l2_bit(bm, 0) && !kvt_l2_bit(bm, 1) && kvt_l2_bit(bm, 3));
 	/* key 0 and 3 are locked twice now, key 6 once: remove refuses them */
 	CHECK_EQ(resp_l2_ops.remove(a, &keys[0], 3, results), 0);
@@ -386,7 +301,7 @@ TEST(batch_lookup_bitmap_and_locks)
 	CHECK_EQ(results[0], -ENOENT);
 	/* unlocking what is not locked does nothing */
 	resp_l2_ops.unlock(a, &keys[1], 1);
-	run(a, KVT_L2_LOOKUP, keys, NULL, NULL, 1, bm, lens);
+	l2t_run(&resp_l2_ops, a, KVT_L2_LOOKUP, keys, NULL, NULL, 1, bm, lens);
 	CHECK(!kvt_l2_bit(bm, 0));
 	resp_l2_ops.destroy(a);
 }
@@ -420,7 +335,7 @@ TEST(corrupt_truncated_foreign_values_miss)
 		struct kvt_key k = key_of(3);
 		size_t len;
 
-		run(a, KVT_L2_LOOKUP, &k, NULL, NULL, 1, bm, &len);
+		l2t_run(&resp_l2_ops, a, KVT_L2_LOOKUP, &k, NULL, NULL, 1, bm, &len);
 		CHECK(!kvt_l2_bit(bm, 0));
 	}
 	status_of(a, &st);
@@ -475,7 +390,7 @@ TEST(server_killed_mid_batch_then_recovers)
 	size_t lens[32];
 	uint64_t bm[1], ids[2] = { 100, 101 };
 	_Atomic int calls = 0;
-	struct kvt_l2_task t = { .on_done = count_done, .arg = &calls, .bitmap = bm };
+	struct kvt_l2_task t = { .on_done = l2t_count_done, .arg = &calls, .bitmap = bm };
 	struct kvt_l2_status st;
 	struct timespec t0, t1;
 	bool ok = false;
@@ -484,15 +399,15 @@ TEST(server_killed_mid_batch_then_recovers)
 		keys[i] = key_of((uint64_t)i);
 		lens[i] = 1 << 20;
 		bufs[i] = malloc(lens[i]);
-		fill(bufs[i], lens[i], (uint64_t)i, 1);
+		l2t_fill(bufs[i], lens[i], (uint64_t)i, 1);
 	}
 	/* stopped: the batch is surely in flight when the server dies */
 	redis_signal(s, SIGSTOP);
 	CHECK_EQ(resp_l2_ops.submit_store(a, keys, (const void *const *)bufs, lens, 32, &t), 0);
 	usleep(200000);
 	redis_kill(s);
-	wait_task(a, KVT_L2_STORE, &t, &calls);
-	CHECK_EQ(popcount(bm, 32), 0);
+	l2t_wait(&resp_l2_ops, a, KVT_L2_STORE, &t, &calls);
+	CHECK_EQ(l2t_popcount(bm, 32), 0);
 	CHECK(t.bytes < 0);
 	/* a server that does not answer: bounded misses, never a hang */
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -603,14 +518,14 @@ TEST(destroy_completes_tasks_in_flight)
 		bufs[i] = calloc(1, lens[i]);
 	}
 	for (int i = 0; i < 8; i++) {
-		t[i] = (struct kvt_l2_task){ .on_done = count_done, .arg = &calls, .bitmap = bm[i] };
+		t[i] = (struct kvt_l2_task){ .on_done = l2t_count_done, .arg = &calls, .bitmap = bm[i] };
 		CHECK_EQ(resp_l2_ops.submit_store(a, keys, (const void *const *)bufs, lens, 16,
 						  &t[i]), 0);
 	}
 	resp_l2_ops.destroy(a);
 	CHECK_EQ(atomic_load(&calls), 8);
 	for (int i = 0; i < 8; i++)
-		CHECK(kvt_l2_task_done(&t[i]) && popcount(bm[i], 16) == 16);
+		CHECK(kvt_l2_task_done(&t[i]) && l2t_popcount(bm[i], 16) == 16);
 	for (int i = 0; i < 16; i++)
 		free(bufs[i]);
 }

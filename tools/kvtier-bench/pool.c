@@ -24,13 +24,18 @@
  *
  * The goal (issue #7) is ten times what Maru's Python server does on this
  * machine with its own clients: batch-100 lookups >= 1M keys/s and a single
- * lookup p99 <= 100 us, both with 4 clients.
+ * lookup p99 <= 100 us, both with 4 clients.  The limit this machine sets
+ * is measured in the same run: after each client count's phases, the same
+ * clients send the same lookups to a transport floor (pool_floor.h), a
+ * ROUTER in this process that answers each request at once with a reply as
+ * long as the server's; the report gives the server's share of it.
  *
  * Threads: main (setup, phases, report); one worker per client in a phase.
  * A client's socket is used by one thread at a time; pthread_create() and
  * pthread_join() order the hand-overs, as ZeroMQ requires.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -55,6 +60,7 @@
 #include "core/maru_rpc.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
+#include "tools/kvtier-bench/pool_floor.h"
 
 #define BATCH 100
 #define MAX_CLIENTS 16
@@ -83,6 +89,9 @@ static const char *const op_names[NPHASES][2] = {
 	{ "lookup", NULL }, { "batch_lookup", NULL }, { "batch_pin", "batch_unpin" },
 	{ "batch_register", NULL },
 };
+/* The lookup phases again against the transport floor (pool_floor.h). */
+#define NFLOOR 2
+static const char *const floor_names[NFLOOR] = { "floor_lookup", "floor_batch_lookup" };
 
 struct handle {
 	uint64_t rid, off, len, tok;
@@ -107,6 +116,7 @@ struct run {
 	uint64_t nkeys;
 	struct handle h;     /* client 0's region, which holds every key */
 	uint64_t deadline;
+	uint32_t reply_len[NPHASES]; /* the server's longest reply payload per phase */
 };
 
 struct worker {
@@ -114,11 +124,13 @@ struct worker {
 	const struct run *r;
 	struct bench_gate *gate;
 	enum phase ph;
+	bool floor;          /* its client talks to the floor: replies are not read */
 	unsigned idx;        /* its client's index */
 	uint64_t rng;
 	uint64_t ops[2], keys[2];
 	struct lat_samples lat[2];
 	uint64_t errors, end_ns;
+	uint32_t reply_len;  /* the longest reply payload it got */
 	int ret;             /* an RPC failure: the socket is out of step */
 	char why[192];       /* the first mismatch */
 };
@@ -128,6 +140,7 @@ struct row {
 	int clients;
 	uint64_t ops;
 	double ops_s, keys_s, p50, p99;
+	double srv_cpu_us;   /* the daemon's CPU time per request; NaN: not ours */
 };
 
 /* ---- the daemon this run starts ---------------------------------------- */
@@ -263,6 +276,42 @@ static int srv_stop(void)
 	return 0;
 }
 
+/*
+ * CPU time of every thread of the daemon this run started, in ns (the
+ * first field of each /proc/PID/task/TID/schedstat); 0 when there is none.
+ * Per request it is what the server costs, which the other processes on a
+ * 2-core machine move far less than they move throughput.
+ */
+static uint64_t srv_cpu_ns(void)
+{
+	char path[64], line[128];
+	struct dirent *d;
+	uint64_t sum = 0;
+	DIR *dir;
+
+	if (srv_pid <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)srv_pid);
+	dir = opendir(path);
+	if (!dir)
+		return 0;
+	while ((d = readdir(dir))) {
+		FILE *f;
+
+		if (d->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%d/task/%.16s/schedstat", (int)srv_pid,
+			 d->d_name);
+		f = fopen(path, "r");
+		if (f && fgets(line, sizeof(line), f))
+			sum += strtoull(line, NULL, 10);
+		if (f)
+			fclose(f);
+	}
+	closedir(dir);
+	return sum;
+}
+
 /* ---- one client: requests and replies ----------------------------------- */
 
 static int fail(struct client *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -390,37 +439,44 @@ static void pack_entry(struct client *c, const char *key, uint64_t rid, uint64_t
 
 /* ---- replies ------------------------------------------------------------ */
 
+#define MAX_FIELDS 4
+
 /*
- * Splits the map at @map by field name in one pass: @vals[k] is left at the
- * value of field @names[k].  Unknown fields are skipped, as Maru's clients
- * skip them.  Return: a bit mask of the fields found, or -1 when malformed.
+ * Splits the map at *@map by field name in one pass: @vals[k] is left at
+ * the value of field @names[k] (at most MAX_FIELDS + 1 names).  Unknown
+ * fields are skipped, as Maru's clients skip them.  @past: leave *@map past
+ * the map; else the last value is not walked (a batch reply's one field is
+ * its whole array).  The clients share the machine with the server they
+ * measure, so each byte of a reply is read once where it can be.
+ * Return: a bit mask of the fields found, or -1 when malformed.
  */
-static int fields(struct mp_cur map, const char *const *names, int n, struct mp_cur *vals)
+static int fields(struct mp_cur *map, const char *const *names, int n, struct mp_cur *vals,
+		  bool past)
 {
-	uint32_t cnt;
+	uint32_t cnt, nl[MAX_FIELDS + 1];
 	int seen = 0;
 
-	if (mp_read_map(&map, &cnt))
+	for (int k = 0; k < n; k++)
+		nl[k] = (uint32_t)strlen(names[k]);
+	if (mp_read_map(map, &cnt))
 		return -1;
 	for (uint32_t i = 0; i < cnt; i++) {
 		const char *s = NULL;
 		uint32_t sl = 0;
 
 		/* a key that is not a string matches no name */
-		if (mp_read_str(&map, &s, &sl) && mp_skip(&map))
+		if (mp_read_str(map, &s, &sl) && mp_skip(map))
 			return -1;
 		for (int k = 0; k < n && s; k++)
-			if (strlen(names[k]) == sl && !memcmp(names[k], s, sl)) {
-				vals[k] = map;
+			if (sl == nl[k] && !memcmp(names[k], s, sl)) {
+				vals[k] = *map;
 				seen |= 1 << k;
 			}
-		if (mp_skip(&map))
+		if ((past || i + 1 < cnt) && mp_skip(map))
 			return -1;
 	}
 	return seen;
 }
-
-#define MAX_FIELDS 4
 
 /* fields() of a reply's payload; a reply with an "error" field (the server
  * refused the request) fails the call.  Return: the mask, or -EPROTO. */
@@ -435,7 +491,7 @@ static int reply_fields(struct client *c, struct mp_cur m, const char *const *na
 	for (int k = 0; k < n; k++)
 		all[k] = names[k];
 	all[n] = "error";
-	seen = fields(m, all, n + 1, v);
+	seen = fields(&m, all, n + 1, v, false);
 	if (seen < 0)
 		return fail(c, "type %#x: malformed reply", c->type);
 	if (seen >> n & 1) {
@@ -473,7 +529,7 @@ static const char *check_entry(struct mp_cur *v, int seen, const struct run *r, 
 		return "malformed entry";
 	if (!(seen & 1) || !read_true(v[0]))
 		return "not found";
-	if (seen != 15 || fields(v[1], handle_names, 4, hv) != 15)
+	if (seen != 15 || fields(&v[1], handle_names, 4, hv, false) != 15)
 		return "a field is missing";
 	for (int k = 0; k < 4; k++)
 		if (mp_read_u64(&hv[k], &x) || x != want[k])
@@ -534,7 +590,7 @@ static int do_alloc(struct client *c, const char *inst, bool alloc)
 		return seen;
 	if (!alloc)
 		return seen & 1 && read_true(v[0]) ? 0 : fail(c, "RETURN_ALLOC refused");
-	if (seen != 3 || !read_true(v[0]) || fields(v[1], handle_names, 4, hv) != 15)
+	if (seen != 3 || !read_true(v[0]) || fields(&v[1], handle_names, 4, hv, false) != 15)
 		return fail(c, "REQUEST_ALLOC of %u bytes refused", REGION_BYTES);
 	for (int k = 0; k < 4; k++)
 		if (mp_read_u64(&hv[k], out[k]))
@@ -602,6 +658,8 @@ static int timed(struct worker *w, int k, uint8_t type, uint32_t nkeys, struct m
 	if (ret)
 		return ret;
 	lat_add(&w->lat[k], tool_now_ns() - t0);
+	if (mp_left(m) > w->reply_len)
+		w->reply_len = (uint32_t)mp_left(m);
 	w->ops[k]++;
 	w->keys[k] += nkeys;
 	return 0;
@@ -620,7 +678,7 @@ static int op_lookup(struct worker *w)
 	maru_pack_cstr(&c->pk, "key");
 	pack_key(c, w->r->keys[i]);
 	ret = timed(w, 0, MARU_LOOKUP_KV, 1, &m);
-	if (ret)
+	if (ret || w->floor)
 		return ret;
 	seen = reply_fields(c, m, entry_names, 4, v);
 	if (seen < 0)
@@ -647,14 +705,16 @@ static int op_batch_lookup(struct worker *w)
 		pack_key(c, w->r->keys[idx[i]]);
 	}
 	ret = timed(w, 0, MARU_BATCH_LOOKUP_KV, BATCH, &m);
-	if (!ret)
-		ret = reply_array(c, m, "entries", BATCH, &arr);
+	if (ret || w->floor)
+		return ret;
+	ret = reply_array(c, m, "entries", BATCH, &arr);
 	for (int i = 0; !ret && i < BATCH; i++) {
-		why = check_entry(v, fields(arr, entry_names, 4, v), w->r, idx[i]);
-		if (why)
-			mismatch(w, "batch lookup %s: %s", w->r->keys[idx[i]], why);
-		if (mp_skip(&arr))
+		int seen = fields(&arr, entry_names, 4, v, true);
+
+		if (seen < 0)
 			ret = fail(c, "batch lookup: malformed entries");
+		else if ((why = check_entry(v, seen, w->r, idx[i])))
+			mismatch(w, "batch lookup %s: %s", w->r->keys[idx[i]], why);
 	}
 	return ret;
 }
@@ -746,12 +806,14 @@ static void *worker_main(void *arg)
 }
 
 /*
- * One phase: @n clients run @ph for @seconds; appends its rows.  Mismatches
- * are added to *@errors.  Return: 0, or a negative code when a thread could
- * not start or an RPC failed (the run stops: that socket is out of step).
+ * One phase: @n clients run @ph for @seconds; appends its rows.  @floor:
+ * the clients @cl talk to the transport floor (a lookup phase only).
+ * Mismatches are added to *@errors.  Return: 0, or a negative code when a
+ * thread could not start or an RPC failed (the run stops: that socket is
+ * out of step).
  */
-static int run_phase(struct client *cl, struct run *r, enum phase ph, int n, double seconds,
-		     struct row *rows, int *nrows, uint64_t *errors)
+static int run_phase(struct client *cl, struct run *r, enum phase ph, bool floor, int n,
+		     double seconds, struct row *rows, int *nrows, uint64_t *errors)
 {
 	static const double q[2] = { 0.5, 0.99 };
 	struct bench_gate gate = BENCH_GATE_INIT;
@@ -759,12 +821,12 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, int n, dou
 	struct worker w[MAX_CLIENTS];
 	pthread_t th[MAX_CLIENTS];
 	int nk = op_names[ph][1] ? 2 : 1, started = 0, ret = 0;
-	uint64_t t0, end = 0;
+	uint64_t t0, cpu0, cpu, end = 0, all_ops = 0;
 
 	memset(w, 0, sizeof(w));
 	for (int i = 0; i < n && !ret; i++) {
 		w[i] = (struct worker){ .c = &cl[i], .r = r, .gate = &gate, .ph = ph,
-					.idx = (unsigned)i };
+					.floor = floor, .idx = (unsigned)i };
 		w[i].rng = bench_mix64((uint64_t)ph << 40 | (uint64_t)n << 20 | (uint64_t)i) | 1;
 		for (int k = 0; k < nk && !ret; k++)
 			ret = lat_init(&w[i].lat[k], LAT_CAP, w[i].rng + (uint64_t)k);
@@ -773,11 +835,13 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, int n, dou
 		if (pthread_create(&th[started], NULL, worker_main, &w[started]))
 			ret = -EAGAIN;
 	bench_gate_wait_ready(&gate, (unsigned)started);
+	cpu0 = floor ? 0 : srv_cpu_ns();
 	t0 = tool_now_ns();
 	r->deadline = t0 + (uint64_t)(seconds * 1e9);
 	bench_gate_open(&gate, ret ? -1 : 1);
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	cpu = cpu0 ? srv_cpu_ns() - cpu0 : 0;
 	if (ret)
 		fprintf(stderr, "kvtier-bench: pool: %s\n",
 			ret == -ENOMEM ? "out of memory" : "pthread_create failed");
@@ -789,12 +853,14 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, int n, dou
 				i, (unsigned long long)w[i].errors, w[i].why);
 		if (w[i].ret)
 			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i, cl[i].why);
+		if (!floor && w[i].reply_len > r->reply_len[ph])
+			r->reply_len[ph] = w[i].reply_len;
 	}
 	for (int k = 0; k < nk && !ret; k++) {
 		struct row *row = &rows[(*nrows)++];
 		double us[2], secs = (double)(end - t0) / 1e9;
 
-		*row = (struct row){ .op = op_names[ph][k], .clients = n };
+		*row = (struct row){ .op = floor ? floor_names[ph] : op_names[ph][k], .clients = n };
 		for (int i = 0; i < n; i++) {
 			sets[i] = w[i].lat[k];
 			row->ops += w[i].ops[k];
@@ -805,8 +871,17 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, int n, dou
 		row->keys_s /= secs;
 		row->p50 = us[0];
 		row->p99 = us[1];
-		fprintf(stderr, "pool: %-14s x%-2d %9.0f ops/s %10.0f keys/s  p50 %7.1f  p99 %7.1f us\n",
-			row->op, n, row->ops_s, row->keys_s, row->p50, row->p99);
+		all_ops += row->ops;
+	}
+	/* a pin phase's two rows share the daemon's time, so each gets it per
+	 * request of either kind */
+	for (int k = 0; k < nk && !ret; k++) {
+		struct row *row = &rows[*nrows - nk + k];
+
+		row->srv_cpu_us = cpu && all_ops ? (double)cpu / 1e3 / (double)all_ops : NAN;
+		fprintf(stderr, "pool: %-18s x%-2d %9.0f ops/s %10.0f keys/s  p50 %7.1f  p99 %7.1f us"
+			"  server %.1f us CPU/op\n", row->op, n, row->ops_s, row->keys_s, row->p50,
+			row->p99, row->srv_cpu_us);
 	}
 	for (int i = 0; i < n && !ret; i++)
 		if (w[i].ret)
@@ -877,16 +952,22 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 {
 	const struct row *bl = find_row(rows, nrows, "batch_lookup", 4);
 	const struct row *sl = find_row(rows, nrows, "lookup", 4);
+	const struct row *fbl = find_row(rows, nrows, "floor_batch_lookup", 4);
+	const struct row *fsl = find_row(rows, nrows, "floor_lookup", 4);
 	double bl_keys = bl ? bl->keys_s : NAN, sl_p99 = sl ? sl->p99 : NAN;
+	double fbl_keys = fbl ? fbl->keys_s : NAN, fsl_p99 = fsl ? fsl->p99 : NAN;
 	bool met = bl && sl && bl_keys >= GOAL_BATCH_KEYS && sl_p99 <= GOAL_P99_US && !errors;
+	bool floor_met = fbl_keys >= GOAL_BATCH_KEYS && fsl_p99 <= GOAL_P99_US;
 	struct json_line j;
 	char obj[256];
 
-	printf("\n%-15s %7s %10s %11s %9s %9s\n", "op", "clients", "ops/s", "keys/s", "p50 us",
-	       "p99 us");
+	printf("\n%-18s %7s %10s %11s %9s %9s %10s\n", "op", "clients", "ops/s", "keys/s", "p50 us",
+	       "p99 us", "srv CPU us");
 	for (int i = 0; i < nrows; i++)
-		printf("%-15s %7d %10.0f %11.0f %9.1f %9.1f\n", rows[i].op, rows[i].clients,
-		       rows[i].ops_s, rows[i].keys_s, rows[i].p50, rows[i].p99);
+		printf("%-18s %7d %10.0f %11.0f %9.1f %9.1f %10.1f\n", rows[i].op, rows[i].clients,
+		       rows[i].ops_s, rows[i].keys_s, rows[i].p50, rows[i].p99, rows[i].srv_cpu_us);
+	printf("srv CPU us: CPU time of all the daemon's threads per request (this run's daemon "
+	       "only)\n");
 	printf("\ngoal (issue #7, 10x Maru's Python server with its own clients), 4 clients:\n"
 	       "  batch-100 lookup %.0f keys/s (goal >= %.0f; Maru ~%.0f: %.1fx)\n"
 	       "  single lookup p99 %.1f us (goal <= %.0f; Maru ~%.0f: %.1fx)\n"
@@ -894,6 +975,12 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 	       bench_ratio(bl_keys, MARU_BATCH_KEYS), sl_p99, GOAL_P99_US, MARU_P99_US,
 	       bench_ratio(MARU_P99_US, sl_p99), met ? "met" : "NOT met",
 	       (unsigned long long)errors);
+	printf("transport floor (a ROUTER that only answers, same messages, same clients), 4 clients:\n"
+	       "  batch-100 lookup %.0f keys/s: this server reaches %.2f of it\n"
+	       "  single lookup p99 %.1f us: this server's p99 is %.2fx it\n"
+	       "  the floor itself %s the goal on this machine\n", fbl_keys,
+	       bench_ratio(bl_keys, fbl_keys), fsl_p99, bench_ratio(sl_p99, fsl_p99),
+	       floor_met ? "meets" : "misses");
 	if (!json)
 		return 0;
 	json_begin(&j);
@@ -911,13 +998,23 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 	json_num(&j, "batch_lookup_keys_per_s_4", bl_keys, 0);
 	json_num(&j, "single_lookup_p99_us_4", sl_p99, 1);
 	json_bool(&j, "goal_met", met);
+	json_num(&j, "floor_batch_lookup_keys_per_s_4", fbl_keys, 0);
+	json_num(&j, "floor_single_lookup_p99_us_4", fsl_p99, 1);
+	json_num(&j, "batch_lookup_ratio_to_floor_4", bench_ratio(bl_keys, fbl_keys), 3);
+	json_num(&j, "single_lookup_p99_over_floor_4", bench_ratio(sl_p99, fsl_p99), 3);
+	json_bool(&j, "floor_meets_goal", floor_met);
 	json_raw(&j, "\"rows\":[", true);
 	for (int i = 0; i < nrows; i++) {
 		snprintf(obj, sizeof(obj),
 			 "%s{\"op\":\"%s\",\"clients\":%d,\"ops\":%llu,\"ops_per_s\":%.0f,"
-			 "\"keys_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f}", i ? "," : "",
+			 "\"keys_per_s\":%.0f,\"p50_us\":%.1f,\"p99_us\":%.1f", i ? "," : "",
 			 rows[i].op, rows[i].clients, (unsigned long long)rows[i].ops, rows[i].ops_s,
 			 rows[i].keys_s, rows[i].p50, rows[i].p99);
+		json_raw(&j, obj, false);
+		if (isnan(rows[i].srv_cpu_us))
+			snprintf(obj, sizeof(obj), "}");
+		else
+			snprintf(obj, sizeof(obj), ",\"srv_cpu_us_per_op\":%.1f}", rows[i].srv_cpu_us);
 		json_raw(&j, obj, false);
 	}
 	json_raw(&j, "]", false);
@@ -929,7 +1026,8 @@ static void usage(FILE *f)
 	fprintf(f, "usage: kvtier-bench pool [--server ADDR] [--seconds S] [--keys N] [--json]\n"
 		   "  single and batch-%d lookups, batch pin+unpin (prefix-stop) and batch register\n"
 		   "  over Maru's metadata RPC from 1, 4 and 16 clients (threads, one DEALER each,\n"
-		   "  one request in flight); every reply is checked\n"
+		   "  one request in flight); every reply is checked; then the lookups again\n"
+		   "  against a ZeroMQ ROUTER that only answers (the transport floor)\n"
 		   "  --server   drive this ZeroMQ endpoint (e.g. tcp://127.0.0.1:5555) instead of\n"
 		   "             starting kvtier-poold from this binary's folder; each client\n"
 		   "             allocates a %u MiB region there; the keys stay registered\n"
@@ -937,7 +1035,7 @@ static void usage(FILE *f)
 		   "  --keys     keys registered first, which the phases look up and pin\n"
 		   "             (default 100000)\n"
 		   "Exit status: 0 success, 1 a failure or a wrong reply, 2 bad command line.\n",
-		BATCH, REGION_BYTES >> 20, NCOUNTS * NPHASES);
+		BATCH, REGION_BYTES >> 20, NCOUNTS * (NPHASES + NFLOOR));
 }
 
 int pool_main(int argc, char **argv)
@@ -947,14 +1045,16 @@ int pool_main(int argc, char **argv)
 		{ "keys", required_argument, NULL, 'k' },   { "json", no_argument, NULL, 'j' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
-	struct client cl[MAX_CLIENTS];
-	struct row rows[NCOUNTS * (NPHASES + 1)];
+	struct client cl[MAX_CLIENTS], fl[MAX_CLIENTS];
+	struct row rows[NCOUNTS * (NPHASES + 1 + NFLOOR)];
+	struct pool_floor *floor = NULL;
+	char floor_addr[64];
 	struct run r = { .nkeys = 100000 };
 	char addr[256], exe[PATH_MAX + 16], inst[64];
 	const char *server = NULL;
 	double seconds = 1.0;
 	uint64_t errors = 0;
-	int c, nrows = 0, nopen = 0, ret = 0, status = BENCH_EXIT_FAIL;
+	int c, nrows = 0, nopen = 0, nfl = 0, ret = 0, status = BENCH_EXIT_FAIL;
 	bool json = false;
 	void *zctx;
 
@@ -1018,6 +1118,11 @@ int pool_main(int argc, char **argv)
 		if (ret)
 			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", nopen, cl[nopen].why);
 	}
+	if (!ret && !(floor = pool_floor_start(floor_addr, sizeof(floor_addr))))
+		ret = -1;
+	for (; nfl < MAX_CLIENTS && !ret; nfl++)
+		if ((ret = client_open(&fl[nfl], zctx, floor_addr, RPC_TIMEOUT_MS)))
+			fprintf(stderr, "kvtier-bench: pool: floor client %d: %s\n", nfl, fl[nfl].why);
 	if (ret)
 		goto out_clients;
 	r.h = cl[0].h;
@@ -1029,10 +1134,10 @@ int pool_main(int argc, char **argv)
 	       server ? "server" : exe, addr, (unsigned long long)r.nkeys, BATCH, seconds,
 	       bench_loadavg());
 	fflush(stdout);
-	for (int ci = 0; ci < NCOUNTS && !ret; ci++)
+	for (int ci = 0; ci < NCOUNTS && !ret; ci++) {
 		for (int ph = 0; ph < NPHASES && !ret; ph++) {
-			ret = run_phase(cl, &r, (enum phase)ph, counts[ci], seconds, rows, &nrows,
-					&errors);
+			ret = run_phase(cl, &r, (enum phase)ph, false, counts[ci], seconds, rows,
+					&nrows, &errors);
 			/* idle clients keep their lease (a server may drop
 			 * silent ones and their regions) */
 			for (int i = 0; i < MAX_CLIENTS && !ret; i++)
@@ -1040,6 +1145,14 @@ int pool_main(int argc, char **argv)
 					fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i,
 						cl[i].why);
 		}
+		/* right after the server's phases of the same client count, with
+		 * the reply sizes the server sent, so both see the same machine */
+		for (int ph = 0; ph < NFLOOR && !ret; ph++) {
+			pool_floor_set_reply_len(floor, r.reply_len[ph]);
+			ret = run_phase(fl, &r, (enum phase)ph, true, counts[ci], seconds, rows,
+					&nrows, &errors);
+		}
+	}
 	for (int i = 0; i < nopen && !ret; i++) {
 		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r.tag, i);
 		if ((ret = do_alloc(&cl[i], inst, false)))
@@ -1050,6 +1163,10 @@ int pool_main(int argc, char **argv)
 out_clients:
 	for (int i = 0; i < nopen; i++)
 		client_close(&cl[i]);
+	for (int i = 0; i < nfl; i++)
+		client_close(&fl[i]);
+	if (floor)
+		pool_floor_stop(floor);
 out_zmq:
 	zmq_ctx_term(zctx);
 	if (!server && srv_pid > 0 && srv_stop())

@@ -72,6 +72,7 @@ struct kvt_counters {
 	_Atomic uint64_t l2_bytes_out;
 	_Atomic uint64_t l2_write_errors;
 	_Atomic uint64_t l2_write_dropped;
+	_Atomic uint64_t l2_admissions;
 	_Atomic uint64_t l2_promotions;
 	_Atomic uint64_t staging_timeouts;
 	_Atomic uint64_t staging_inflight;
@@ -131,6 +132,7 @@ struct kvt {
 	alignas(64) _Atomic uint32_t l2_windows; /* write-through windows not finished */
 	_Atomic uint32_t l2_finished_seq;        /* bumped by every finish, for kvt_flush() */
 	bool staging;                   /* L1 slots only stage L2 writes (local_cpu false) */
+	uint32_t l2_admit_hits;         /* l2.admit_after_hits with L2 tiers; 0: puts write through */
 	struct actor prefetchers[KVT_MAX_PREFETCH_WORKERS];
 	uint32_t nprefetchers;
 	_Atomic uint64_t prefetch_ticket;
@@ -274,6 +276,26 @@ int l2_open(struct kvt *kvt, char *err, size_t errlen);
 int l2_start(struct kvt *kvt);  /* the l2done actor; after l2_open */
 void l2_stop(struct kvt *kvt);  /* after every operation drained */
 void l2_close(struct kvt *kvt);
+
+/* Whether a put writes its chunks through to the L2 tiers; otherwise a
+ * chunk goes there on its l2.admit_after_hits-th read (l2_note_read()). */
+static inline bool l2_on_put(const struct kvt *kvt)
+{
+	return kvt->nl2 && !kvt->l2_admit_hits;
+}
+
+/* entry->reads of a chunk that needs no admission: it came from L2 (a
+ * promotion), and 2^31 reads bring it nowhere near the trigger again. */
+#define L2_READS_ADMITTED (1u << 31)
+
+/*
+ * l2_note_read() - a read of @e was served.  With l2.admit_after_hits N
+ * the Nth read queues @e to every L2 adapter from its slot, under a borrow
+ * of its own.  Never waits: when every write window is busy the write is
+ * left to the next read.
+ * Threads: any, inside kvt_enter(), holding a borrow on @e.
+ */
+void l2_note_read(struct kvt *kvt, struct entry *e);
 
 /*
  * l2_write_through() - queue chunk i (@keys[i], bytes at @bufs[i], @lens[i])

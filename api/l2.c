@@ -163,6 +163,7 @@ int l2_open(struct kvt *kvt, char *err, size_t errlen)
 		kvt->l2[i].ops = ops;
 		kvt->nl2++;
 	}
+	kvt->l2_admit_hits = kvt->nl2 ? cfg->l2_admit_after_hits : 0;
 	return 0;
 }
 
@@ -289,18 +290,54 @@ static void put_task_done(struct kvt_l2_task *task)
  * never waits on l2done, and l2done may therefore wait on adapters (its
  * deletes in undo_removed()) without a cycle.  Putters wait here instead.
  */
+static bool window_try_admit(struct kvt *kvt)
+{
+	/* a ck_ring of depth slots holds depth - 1 messages */
+	if (atomic_fetch_add_explicit(&kvt->l2_windows, 1, memory_order_acq_rel) <
+	    kvt->cfg.mailbox_depth - 1)
+		return true;
+	atomic_fetch_sub_explicit(&kvt->l2_windows, 1, memory_order_relaxed);
+	return false;
+}
+
 static void window_admit(struct kvt *kvt)
 {
 	for (;;) {
 		uint32_t seq = atomic_load_explicit(&kvt->l2_finished_seq, memory_order_acquire);
 
-		/* a ck_ring of depth slots holds depth - 1 messages */
-		if (atomic_fetch_add_explicit(&kvt->l2_windows, 1, memory_order_acq_rel) <
-		    kvt->cfg.mailbox_depth - 1)
+		if (window_try_admit(kvt))
 			return;
-		atomic_fetch_sub_explicit(&kvt->l2_windows, 1, memory_order_relaxed);
 		waitword_wait(&kvt->l2_finished_seq, seq, 100);
 	}
+}
+
+/* Submits admitted window @p (its chunks' bytes at @bufs) to every
+ * adapter; l2done_finish() ends it, here if no adapter took it. */
+static void window_submit(struct kvt *kvt, struct l2_put *p, const void *const *bufs,
+			  const size_t *lens)
+{
+	uint32_t failed = 0;
+
+	atomic_init(&p->pending, kvt->nl2 + 1);
+	for (uint32_t a = 0; a < kvt->nl2; a++) {
+		struct kvt_l2_task *t = &p->tasks[a];
+		int ret;
+
+		t->on_done = put_task_done;
+		t->arg = p;
+		t->bitmap = &p->stored[a];
+		ret = kvt->l2[a].ops->submit_store(kvt->l2[a].a, p->keys, bufs, lens, p->n, t);
+		if (ret) {
+			log_warn("l2: %s store of %zu chunks not queued: %s", kvt->l2[a].ops->type,
+				 p->n, kvt_strerror(ret));
+			p->stored[a] = 0;
+			failed++;
+		}
+	}
+	/* the +1 above kept the window alive while submitting */
+	if (atomic_fetch_sub_explicit(&p->pending, failed + 1, memory_order_acq_rel) ==
+	    failed + 1)
+		l2done_finish(kvt, p);
 }
 
 void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
@@ -309,7 +346,6 @@ void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *c
 		      const size_t *idx)
 {
 	struct l2_put *p = mem_zalloc(sizeof(*p));
-	uint32_t failed = 0;
 
 	if (!p) {
 		/* nothing can be queued: hand everything back now */
@@ -340,26 +376,34 @@ void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *c
 	/* the window is an operation of its own until l2done_finish() */
 	atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_relaxed);
 	window_admit(kvt);
-	atomic_init(&p->pending, kvt->nl2 + 1);
-	for (uint32_t a = 0; a < kvt->nl2; a++) {
-		struct kvt_l2_task *t = &p->tasks[a];
-		int ret;
+	window_submit(kvt, p, bufs, lens);
+}
 
-		t->on_done = put_task_done;
-		t->arg = p;
-		t->bitmap = &p->stored[a];
-		ret = kvt->l2[a].ops->submit_store(kvt->l2[a].a, p->keys, bufs, lens, n, t);
-		if (ret) {
-			log_warn("l2: %s store of %zu chunks not queued: %s", kvt->l2[a].ops->type, n,
-				 kvt_strerror(ret));
-			p->stored[a] = 0;
-			failed++;
-		}
+void l2_note_read(struct kvt *kvt, struct entry *e)
+{
+	uint32_t want = kvt->l2_admit_hits;
+	const void *data = entry_data(e);
+	size_t len = e->len;
+	struct l2_put *p;
+
+	if (!want || atomic_fetch_add_explicit(&e->reads, 1, memory_order_relaxed) != want - 1)
+		return;
+	p = mem_zalloc(sizeof(*p));
+	if (!p || !window_try_admit(kvt)) {
+		mem_free(p);
+		atomic_fetch_sub_explicit(&e->reads, 1, memory_order_relaxed);
+		return;
 	}
-	/* the +1 above kept the window alive while submitting */
-	if (atomic_fetch_sub_explicit(&p->pending, failed + 1, memory_order_acq_rel) ==
-	    failed + 1)
-		l2done_finish(kvt, p);
+	/* the caller's borrow keeps @e alive while this one is taken;
+	 * l2done_finish() drops it */
+	atomic_fetch_add_explicit(&e->holds, HOLD_BORROW, memory_order_relaxed);
+	atomic_fetch_add_explicit(&kvt_shard(kvt)->active, 1, memory_order_relaxed);
+	p->kvt = kvt;
+	p->n = 1;
+	p->keys[0] = e->key;
+	p->ents[0] = e;
+	COUNT(kvt, l2_admissions, 1);
+	window_submit(kvt, p, &data, &len);
 }
 
 /* ---- fetch ------------------------------------------------------------- */

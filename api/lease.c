@@ -136,8 +136,8 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 	if (!e)
 		return -ENOMEM;
 	/* borrowed before it is findable, one borrow per write-through */
-	if (tiered || kvt->nl2)
-		atomic_store_explicit(&e->holds, HOLD_BORROW * ((uint64_t)tiered + (kvt->nl2 > 0)),
+	if (tiered || l2_on_put(kvt))
+		atomic_store_explicit(&e->holds, HOLD_BORROW * ((uint64_t)tiered + l2_on_put(kvt)),
 				      memory_order_relaxed);
 	/* the device header says VALID before any reader can find the entry */
 	if (t->fmt)
@@ -161,7 +161,7 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 	TIER_COUNT(t, bytes_in, len);
 	if (tiered)
 		kvt_write_through(kvt, e, NULL, NULL, 0);
-	if (kvt->nl2) {
+	if (l2_on_put(kvt)) {
 		const void *data = entry_data(e);
 		size_t idx = 0;
 
@@ -186,6 +186,7 @@ int kvt_borrow(struct kvt *kvt, const struct kvt_key *key, struct kvt_lease *lea
 	}
 	COUNT(kvt, borrows_active, 1);
 	TIER_COUNT(e->tier, hits, 1);
+	l2_note_read(kvt, e);
 	lease->data = entry_data(e);
 	lease->len = e->len;
 	lease->gen = e->gen;

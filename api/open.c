@@ -230,6 +230,11 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 			 cfg->max_local_cpu_size, config_chunk_bytes(cfg));
 		return -EINVAL;
 	}
+	if (cfg->l2_admit_after_hits && !cfg->local_cpu && !dax) {
+		snprintf(err, errlen, "l2.admit_after_hits: \"%u\": staging mode (local_cpu false, no DAX) keeps no chunk to read; every put goes to the L2 tiers",
+			 cfg->l2_admit_after_hits);
+		return -EINVAL;
+	}
 	if (cfg->use_only_staging_buffer && dax) {
 		snprintf(err, errlen, "use_only_staging_buffer: \"true\": not with a DAX tier (dax.device_path); DAX primary mode already keeps L1 out");
 		return -EINVAL;

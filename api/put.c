@@ -78,6 +78,7 @@ struct entry *kvt_new_entry(struct tier *t, const struct kvt_key *key, uint32_t 
 	atomic_init(&e->holds, 0);
 	atomic_init(&e->pin_stamp_ms, 0);
 	atomic_init(&e->referenced, 1);
+	atomic_init(&e->reads, 0);
 	return e;
 }
 
@@ -148,6 +149,15 @@ static void store_window(struct kvt *kvt, struct tier *t, const struct kvt_key *
 		if (res[i] == 0) {
 			if (borrowed)
 				atomic_store_explicit(&staged[nstaged]->holds, HOLD_BORROW,
+						      memory_order_relaxed);
+			/* a copy of another tier's entry carries its read count; a
+			 * fill that is no put (a promotion from L2) is there already */
+			if (source || !any_tier)
+				atomic_store_explicit(&staged[nstaged]->reads,
+						      source ? atomic_load_explicit(
+								       &source->reads,
+								       memory_order_relaxed) :
+							       L2_READS_ADMITTED,
 						      memory_order_relaxed);
 			where[nstaged++] = i;
 		}
@@ -345,7 +355,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 		const size_t *lens, size_t n, int *results, kvt_put_cb cb, void *cb_arg)
 {
 	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
-	bool l2 = kvt->nl2 > 0;
+	bool l2 = l2_on_put(kvt);
 	size_t window = window_for(kvt->primary);
 	ssize_t stored = 0;
 

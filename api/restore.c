@@ -138,6 +138,7 @@ ssize_t kvt_copy_out(struct kvt *kvt, struct entry **ents, void *const *dsts, si
 			TIER_COUNT(e->tier, hits, 1);
 			TIER_COUNT(e->tier, bytes_out, e->len);
 			kvt_promote(kvt, e);
+			l2_note_read(kvt, e);
 			hits++;
 		}
 		kvt_put_entry(kvt, e);

@@ -184,6 +184,7 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 			out_lens[i] = e->len;
 			TIER_COUNT(e->tier, hits, 1);
 			TIER_COUNT(e->tier, bytes_out, e->len);
+			l2_note_read(kvt, e);
 			drained++;
 		}
 		kvt_put_entry(kvt, e);
@@ -195,6 +196,7 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 		if (out_lens[orig[j]]) {
 			TIER_COUNT(&kvt->dax, hits, 1);
 			TIER_COUNT(&kvt->dax, bytes_out, out_lens[orig[j]]);
+			l2_note_read(kvt, ents[j]);
 		}
 		kvt_put_entry(kvt, ents[j]);
 	}

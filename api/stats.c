@@ -96,6 +96,7 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 	out->l2_bytes_out = LOAD(kvt, l2_bytes_out);
 	out->l2_write_errors = LOAD(kvt, l2_write_errors);
 	out->l2_write_dropped = LOAD(kvt, l2_write_dropped);
+	out->l2_admissions = LOAD(kvt, l2_admissions);
 	out->l2_promotions = LOAD(kvt, l2_promotions);
 	out->staging_inflight = LOAD(kvt, staging_inflight);
 	out->staging_timeouts = LOAD(kvt, staging_timeouts);
@@ -173,6 +174,7 @@ static const struct stats_row stats_rows[] = {
 	ROW(l2_bytes_out, "counter", "bytes loaded from L2 tiers"),
 	ROW(l2_write_errors, "counter", "chunks some L2 adapter failed to store"),
 	ROW(l2_write_dropped, "counter", "L2 copies deleted again: the key was removed while its write ran"),
+	ROW(l2_admissions, "counter", "chunks written to the L2 tiers on their l2.admit_after_hits-th read"),
 	ROW(l2_promotions, "counter", "L2 hits copied into L1"),
 	ROW(staging_inflight, "gauge", "L1 staging buffers waiting on L2 writes"),
 	ROW(staging_timeouts, "counter", "puts that found no staging buffer within staging_wait_ms"),

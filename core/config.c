@@ -202,6 +202,8 @@ static const struct knob knobs[] = {
 		"L2 adapters as LMCache JSON, one object or an array, in priority order"),
 	KNOB_STR("l2_plugin_dirs", l2_plugin_dirs, "",
 		 "colon-separated directories of L2 adapter plugins (*.so)"),
+	KNOB_U32("l2.admit_after_hits", l2_admit_after_hits, 0, 1u << 30, 0, "0",
+		 "write a chunk to the L2 tiers once it has been read this often; 0: on put"),
 	KNOB_U32("actors.mailbox_depth", mailbox_depth, 64, 1 << 20, KNOB_POW2,
 		 "4096", "messages per actor mailbox, a power of two"),
 	KNOB_U32("actors.mailbox_wait_ms", mailbox_wait_ms, 1, 600000, 0,

@@ -80,6 +80,7 @@ struct kvt_config {
 	/* L2 adapters (LMCache's --l2-adapter JSON), in priority order */
 	char l2_adapters[CONFIG_L2_MAX];
 	char l2_plugin_dirs[CONFIG_PATH_MAX]; /* colon-separated */
+	uint32_t l2_admit_after_hits;   /* 0: write through on put; N: on the Nth read */
 
 	/* LMCache keys accepted and ignored, for kvt_config_ignored() */
 	char ignored[CONFIG_IGNORED_MAX][64];

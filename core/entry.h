@@ -47,11 +47,12 @@ struct entry {
 	uint32_t slot;
 	uint32_t len;                   /* real chunk length */
 	_Atomic uint8_t referenced;     /* [atomic] CLOCK bit, set by readers */
+	_Atomic uint32_t reads;         /* [atomic] reads served, for l2.admit_after_hits */
 	alignas(64) uint64_t gen;       /* generation of the slot it fills */
 	_Atomic uint64_t pin_stamp_ms;  /* [atomic] last pin, for the lease */
 	struct rcu_head rcu;
 };
-_Static_assert(offsetof(struct entry, referenced) < 64, "hot fields share one cache line");
+_Static_assert(offsetof(struct entry, reads) < 64, "hot fields share one cache line");
 
 static inline unsigned long entry_hash(const struct kvt_key *key)
 {

@@ -239,6 +239,8 @@ size_t kvt_chunk_bytes(const struct kvt *kvt);
  *
  * Fires once per key that this put stored, on success only, after the key is
  * readable in every tier it is written to; never for duplicates or failures.
+ * With l2.admit_after_hits the L2 tiers are written on a later read, not by
+ * the put, so they are not waited for.
  * Runs on the calling thread (always in L1-only configs; with lower tiers
  * when their writes finish before kvt_put() returns) or on a kvtier actor
  * thread; it must not block and must not call kvt_close().
@@ -734,6 +736,7 @@ struct kvt_stats {
 	uint64_t l2_bytes_in, l2_bytes_out;
 	uint64_t l2_write_errors;          /* chunks some L2 adapter failed to store */
 	uint64_t l2_write_dropped;         /* L2 copies deleted again: removed while being written */
+	uint64_t l2_admissions;            /* chunks written to L2 on a read (l2.admit_after_hits) */
 	uint64_t l2_promotions;            /* L2 hits copied into L1 */
 	uint64_t staging_inflight;         /* staging buffers waiting on L2 writes */
 	uint64_t staging_timeouts;         /* puts that found no staging buffer in staging_wait_ms */

@@ -37,6 +37,7 @@ struct opts {
 	bool staging;                   /* use_only_staging_buffer */
 	const char *adapters;
 	const char *staging_wait_ms;
+	const char *admit;              /* l2.admit_after_hits */
 };
 
 static struct kvt *open_tier(const struct opts *o)
@@ -55,6 +56,8 @@ static struct kvt *open_tier(const struct opts *o)
 		cfg_set(cfg, "use_only_staging_buffer", "true");
 	if (o->staging_wait_ms)
 		cfg_set(cfg, "staging_wait_ms", o->staging_wait_ms);
+	if (o->admit)
+		cfg_set(cfg, "l2.admit_after_hits", o->admit);
 	cfg_set(cfg, "l2_plugin_dirs", test_plugin_dir(plugin_names));
 	cfg_set(cfg, "l2_adapters", o->adapters);
 	CHECK_EQ(kvt_open(cfg, &kvt), 0);
@@ -522,6 +525,100 @@ TEST(staging_mode_needs_an_adapter_and_no_dax)
 	cfg_set(cfg, "max_local_cpu_size", "0.000001");
 	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
 	CHECK_HAS(err, "staging area holds no chunk");
+	kvt_config_free(cfg);
+}
+
+static void borrow_once(struct kvt *kvt, uint64_t id)
+{
+	struct kvt_key key = key_of(id);
+	struct kvt_lease lease;
+
+	CHECK_EQ(kvt_borrow(kvt, &key, &lease), 0);
+	CHECK(same(lease.data, CHUNK, id));
+	CHECK_EQ(kvt_release(kvt, &lease), 0);
+}
+
+TEST(admit_after_hits_writes_a_chunk_to_l2_on_its_nth_read)
+{
+	struct opts o = { .slots = 64, .adapters = "{\"type\":\"mem\",\"max_size_mb\":4}",
+			  .admit = "2" };
+	struct kvt *kvt = open_tier(&o);
+	static struct readback rb;
+
+	/* the put does not wait for L2: its callbacks fire at once */
+	atomic_store(&callbacks, 0);
+	CHECK_EQ(put_range(kvt, 0, 8), 8);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(atomic_load(&callbacks), 8);
+	CHECK_EQ(l2_chunks(kvt, 0), 0);
+	CHECK_EQ(get_range(kvt, &rb, 0, 4), 4);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(l2_chunks(kvt, 0), 0);
+	/* the second read of each admits it: get, borrow and prefetch all count */
+	CHECK_EQ(get_range(kvt, &rb, 0, 4), 4);
+	check_range(&rb, 0, 4);
+	borrow_once(kvt, 4);
+	borrow_once(kvt, 4);
+	CHECK_EQ(prefetch_range(kvt, &rb, 5, 3), 3);
+	CHECK_EQ(prefetch_range(kvt, &rb, 5, 3), 3);
+	check_range(&rb, 5, 3);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(l2_chunks(kvt, 0), 8);
+	CHECK_EQ(stats_of(kvt).l2_admissions, 8);
+	CHECK_EQ(stats_of(kvt).l2_bytes_in, 8ull * CHUNK);
+	/* once only */
+	CHECK_EQ(get_range(kvt, &rb, 0, 8), 8);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(stats_of(kvt).l2_admissions, 8);
+	CHECK_EQ(stats_of(kvt).borrows_active, 0);
+	CHECK_EQ(kvt_close(kvt), 0);
+}
+
+TEST(chunks_promoted_from_l2_are_not_admitted_again)
+{
+	struct opts o = { .slots = 8, .adapters = "{\"type\":\"mem\",\"max_size_mb\":4}",
+			  .admit = "1" };
+	struct kvt *kvt = open_tier(&o);
+	static struct readback rb;
+	struct kvt_stats s0, s1;
+
+	CHECK_EQ(put_range(kvt, 0, 4), 4);
+	CHECK_EQ(get_range(kvt, &rb, 0, 4), 4);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(l2_chunks(kvt, 0), 4);
+	/* never read, so never in L2: what L1 evicts of these is gone */
+	for (uint64_t base = 4; base < 32; base += 4)
+		CHECK_EQ(put_range(kvt, base, 4), 4);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	CHECK_EQ(l2_chunks(kvt, 0), 4);
+	s0 = stats_of(kvt);
+	CHECK_EQ(s0.l2_admissions, 4);
+	CHECK_EQ(get_range(kvt, &rb, 0, 4), 4);
+	check_range(&rb, 0, 4);
+	CHECK_EQ(get_range(kvt, &rb, 0, 4), 4);
+	check_range(&rb, 0, 4);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	s1 = stats_of(kvt);
+	CHECK(s1.l2_promotions - s0.l2_promotions > 0);
+	CHECK(s1.l1_hits - s0.l1_hits > 0);
+	CHECK_EQ(s1.l2_admissions, 4);
+	CHECK_EQ(s1.l2_bytes_in, 4ull * CHUNK);
+	CHECK_EQ(kvt_close(kvt), 0);
+}
+
+TEST(admit_after_hits_is_refused_in_staging_mode)
+{
+	struct kvt_config *cfg;
+	char err[256];
+
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	cfg_set(cfg, "local_cpu", "false");
+	cfg_set(cfg, "l2_adapters", "{\"type\":\"mem\",\"max_size_mb\":1}");
+	cfg_set(cfg, "l2.admit_after_hits", "3");
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "l2.admit_after_hits: \"3\": staging mode");
+	cfg_set(cfg, "local_cpu", "true");
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), 0);
 	kvt_config_free(cfg);
 }
 

@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "api/internal.h"
+#include "core/ntcopy.h"
 
 _Atomic int restore_fail_countdown;
 
@@ -47,9 +48,9 @@ static void restore_region(struct restore_wave_run *run, uint32_t index)
 			err = -EIO;
 			break;
 		}
-		memcpy(plan->dst_kind == RESTORE_DST_SLAB ?
-			       run->slab_regions[r->slot] + (c->slab_off - r->slab_off) : c->dst,
-		       run->arena + c->src_off, c->len);
+		nt_copy(plan->dst_kind == RESTORE_DST_SLAB ?
+				run->slab_regions[r->slot] + (c->slab_off - r->slab_off) : c->dst,
+			run->arena + c->src_off, c->len);
 	}
 	if (err) {
 		int expected = 0;

@@ -14,8 +14,9 @@
  * A task is one "run": each key gets its node (the slot map in cluster
  * mode, else the one server), the keys of each node go out as pipelines of
  * at most max_inflight commands (and about RIO_WINDOW_BYTES), written with
- * one sendmsg of an iovec per window, so a SET's header and the caller's
- * payload go from where they are, never copied into hiredis's buffer; every
+ * a sendmsg of an iovec per RIO_WRITE_BYTES or so, so a SET's header and the
+ * caller's payload go from where they are, never copied into hiredis's
+ * buffer, and its value is hashed just before it goes out; every
  * node's window is written before any is read, so the nodes work in
  * parallel and a batch costs one round trip per node.  Replies are read
  * by the small reader below (a GET's payload straight into the caller's
@@ -66,6 +67,9 @@
 #define RIO_WAIT_MS 1000
 #define RIO_MAX_ROUNDS 5
 #define RIO_WINDOW_BYTES (256u << 20)
+/* a window goes out in writes of about this much, so the server parses one
+ * value while the next is hashed (see send_window()) */
+#define RIO_WRITE_BYTES (256u << 10)
 #define RIO_BACKOFF_MIN_MS 100u
 #define RIO_BACKOFF_MAX_MS 5000u
 #define RIO_PING_MS 1000u
@@ -104,9 +108,10 @@ struct rio_node {
 	uint32_t *q;
 	size_t nq, qcap, qpos, win_from;
 	bool win_sent;
-	/* replies read but not yet parsed: rbuf[rpos, rlen) */
+	/* replies read but not yet parsed: rbuf[rpos, rlen); reads into it
+	 * take at most rd_cap bytes, set by read_window() per reply */
 	uint8_t *rbuf;
-	size_t rpos, rlen;
+	size_t rpos, rlen, rd_cap;
 };
 
 struct rio_lock {
@@ -140,6 +145,7 @@ struct rio_run {
 	uint8_t *state;
 	int *res;
 	uint8_t *hdrs;         /* CMD_SET: FSCHUNK_HDR bytes per key */
+	uint8_t *sealed;       /* CMD_SET: hdrs[i] holds key i's header */
 	uint32_t *corrupt;     /* CMD_GET: keys whose value failed its checks */
 	size_t ncorrupt;
 	uint64_t bytes;
@@ -695,11 +701,13 @@ static int run_init(struct respio *rio, struct rio_run *run, struct l2_job *job,
 	p += n;
 	run->state = p;
 	if (cmd == CMD_SET && n) {
-		run->hdrs = mem_alloc(n * FSCHUNK_HDR);
+		run->hdrs = mem_alloc(n * (FSCHUNK_HDR + 1));
 		if (!run->hdrs) {
 			mem_free(run->res);
 			return -ENOMEM;
 		}
+		run->sealed = run->hdrs + n * FSCHUNK_HDR;
+		memset(run->sealed, 0, n);
 	}
 	for (size_t i = 0; i < n; i++) {
 		run->namelen[i] = (uint16_t)resp_key_name(&rio->conf, &job->keys[i], run->names[i]);
@@ -771,6 +779,13 @@ static int add_cmd(struct respio *rio, struct rio_run *run, size_t i)
 	case CMD_SET: {
 		size_t len = run->job->lens[i];
 
+		/* hashed here, not when the task came: the server parses the
+		 * value written before this one meanwhile (a redirect resends it) */
+		if (!run->sealed[i]) {
+			resp_value_header(run->hdrs + i * FSCHUNK_HDR, &run->job->keys[i],
+					  run->job->bufs[i], len);
+			run->sealed[i] = 1;
+		}
 		ret = sq_text(q, "*%d\r\n$3\r\nSET\r\n$%u\r\n%s\r\n$%zu\r\n",
 			      rio->conf.ttl_s ? 6 : 4, nlen, name, (size_t)FSCHUNK_HDR + len);
 		if (!ret)
@@ -808,7 +823,23 @@ static void fail_rest(struct respio *rio, struct rio_run *run, struct rio_node *
 	nd->win_sent = false;
 }
 
-/* Write @nd's next window of commands. */
+/* Write the send queue to @nd and empty it.  Return: 0 or -errno. */
+static int sq_write(struct respio *rio, struct rio_node *nd)
+{
+	int ret = sq_flush(&rio->sq, nd->c->fd);
+
+	if (!ret)
+		bump(&rio->st_bytes_out, rio->sq.bytes);
+	sq_reset(&rio->sq);
+	return ret;
+}
+
+/*
+ * Write @nd's next window of commands, in writes of about RIO_WRITE_BYTES:
+ * a SET's value is hashed as it is queued, and while the actor hashes the
+ * next one the server is already parsing those written (hashing a whole
+ * window first would leave the server idle meanwhile).
+ */
 static void send_window(struct respio *rio, struct rio_run *run, struct rio_node *nd)
 {
 	size_t bytes = 0;
@@ -830,20 +861,23 @@ static void send_window(struct respio *rio, struct rio_run *run, struct rio_node
 			fail_rest(rio, run, nd, nd->win_from, ret);
 			return;
 		}
-		if (run->cmd == CMD_SET)
-			bytes += run->job->lens[i];
-		else if (run->cmd == CMD_GET)
+		if (run->cmd == CMD_SET || run->cmd == CMD_GET)
 			bytes += run->job->lens[i];
 		nd->qpos++;
+		if (rio->sq.bytes >= RIO_WRITE_BYTES) {
+			ret = sq_write(rio, nd);
+			if (ret)
+				goto err_write;
+		}
 	}
-	ret = sq_flush(&rio->sq, nd->c->fd);
-	if (ret) {
-		node_fail(rio, nd, "write", ret);
-		fail_rest(rio, run, nd, nd->win_from, ret);
-		return;
-	}
-	bump(&rio->st_bytes_out, rio->sq.bytes);
+	ret = sq_write(rio, nd);
+	if (ret)
+		goto err_write;
 	nd->win_sent = true;
+	return;
+err_write:
+	node_fail(rio, nd, "write", ret);
+	fail_rest(rio, run, nd, nd->win_from, ret);
 }
 
 /* ---- the reply reader ------------------------------------------------------ */
@@ -852,13 +886,21 @@ static void send_window(struct respio *rio, struct rio_run *run, struct rio_node
  * The replies of a window are read here, not by hiredis's reader: a GET's
  * value goes from the socket straight into the caller's buffer (its header
  * into a scratch block first, checked before the payload is read), so a
- * load costs one copy, the kernel's.  Only RESP2 replies of one line
- * (+ - :) and bulk strings ($) are expected.  Between windows the buffer is
- * empty, so hiredis's own calls (AUTH, PING, CLUSTER SLOTS) never miss a
- * byte.
+ * load costs one copy, the kernel's.  That holds only if the reads into
+ * rbuf stop before the payloads: while a GET of a chunk of RD_DIRECT_MIN
+ * bytes or more is read they take at most RD_HEAD_READ bytes (the previous
+ * value's CRLF, the "$<len>" line and about the value's header), else a
+ * read into rbuf would take most of the next payload and cost a memcpy
+ * of it (73% of the payload bytes of 256 KiB chunks went so); smaller
+ * chunks are cheaper to copy than to read apart.  Only RESP2 replies of
+ * one line (+ - :) and bulk strings ($) are expected.  Between windows the
+ * buffer is empty, so hiredis's own calls (AUTH, PING, CLUSTER SLOTS)
+ * never miss a byte.
  */
 #define RD_BUF (256u << 10)
 #define RD_LINE_MAX (64u << 10)
+#define RD_DIRECT_MIN (64u << 10)
+#define RD_HEAD_READ (FSCHUNK_HDR + 64u)
 
 struct rd_reply {
 	char type;           /* '+', '-', ':', '$' */
@@ -867,10 +909,10 @@ struct rd_reply {
 	size_t len;
 };
 
-static int rd_recv(struct rio_node *nd, void *dst, size_t cap)
+static int rd_recv(struct rio_node *nd, void *dst, size_t cap, int flags)
 {
 	for (;;) {
-		ssize_t r = recv(nd->c->fd, dst, cap, 0);
+		ssize_t r = recv(nd->c->fd, dst, cap, flags);
 
 		if (r > 0)
 			return (int)r;
@@ -882,9 +924,11 @@ static int rd_recv(struct rio_node *nd, void *dst, size_t cap)
 	}
 }
 
-/* Make at least one more byte available in nd->rbuf.  Return: 0 or -errno. */
-static int rd_more(struct rio_node *nd)
+/* Make at least one more byte available in nd->rbuf, reading at most
+ * rd_cap bytes or @want when more.  Return: 0 or -errno. */
+static int rd_more(struct rio_node *nd, size_t want)
 {
+	size_t cap = want > nd->rd_cap ? want : nd->rd_cap;
 	int r;
 
 	if (!nd->rbuf) {
@@ -901,14 +945,15 @@ static int rd_more(struct rio_node *nd)
 		nd->rlen -= nd->rpos;
 		nd->rpos = 0;
 	}
-	r = rd_recv(nd, nd->rbuf + nd->rlen, RD_BUF - nd->rlen);
+	r = rd_recv(nd, nd->rbuf + nd->rlen, RD_BUF - nd->rlen < cap ? RD_BUF - nd->rlen : cap, 0);
 	if (r < 0)
 		return r;
 	nd->rlen += (size_t)r;
 	return 0;
 }
 
-/* Read @len bytes into @dst (NULL: drop them); big reads bypass rbuf. */
+/* Read @len bytes into @dst (NULL: drop them); what rbuf lacks goes from
+ * the socket straight to @dst, never further. */
 static int rd_bytes(struct rio_node *nd, void *dst, size_t len)
 {
 	uint8_t *d = dst;
@@ -928,15 +973,16 @@ static int rd_bytes(struct rio_node *nd, void *dst, size_t len)
 			len -= k;
 			continue;
 		}
-		if (d && len >= 4096) {
-			r = rd_recv(nd, d, len);
+		if (d) {
+			/* one call per payload, not one per segment that arrives */
+			r = rd_recv(nd, d, len, MSG_WAITALL);
 			if (r < 0)
 				return r;
 			d += r;
 			len -= (size_t)r;
 			continue;
 		}
-		r = rd_more(nd);
+		r = rd_more(nd, len);
 		if (r)
 			return r;
 	}
@@ -958,7 +1004,7 @@ static int rd_head(struct rio_node *nd, struct rd_reply *rr)
 				return -EPROTO;
 			if (have >= RD_LINE_MAX)
 				return -EPROTO;
-			r = rd_more(nd);
+			r = rd_more(nd, 0);
 			if (r)
 				return r;
 			continue;
@@ -1120,6 +1166,8 @@ static void read_window(struct respio *rio, struct rio_run *run, struct rio_node
 		struct rd_reply rr;
 		int ret;
 
+		nd->rd_cap = run->cmd == CMD_GET && run->job->lens[i] >= RD_DIRECT_MIN ?
+				     RD_HEAD_READ : RD_BUF;
 		/* ASKING's +OK first: it only arms the next command */
 		if (run->ask[i]) {
 			ret = rd_head(nd, &rr);
@@ -1237,16 +1285,10 @@ static void rio_on_task(struct respio *rio, struct l2_job *job)
 		l2_glue_complete(rio->glue, job);
 		return;
 	}
-	if (job->op == KVT_L2_STORE) {
-		for (size_t i = 0; i < job->n; i++) {
-			if (FSCHUNK_HDR + (uint64_t)job->lens[i] > rio->conf.max_value_bytes) {
+	if (job->op == KVT_L2_STORE)
+		for (size_t i = 0; i < job->n; i++)
+			if (FSCHUNK_HDR + (uint64_t)job->lens[i] > rio->conf.max_value_bytes)
 				key_fail(rio, &run, i, -EMSGSIZE);
-				continue;
-			}
-			resp_value_header(run.hdrs + i * FSCHUNK_HDR, &job->keys[i], job->bufs[i],
-					  job->lens[i]);
-		}
-	}
 	run_exec(rio, &run);
 	if (run.ncorrupt && rio->conf.delete_corrupt)
 		delete_corrupt(rio, &run);

@@ -3,7 +3,9 @@
  * Description: the "resp" L2 adapter (core/resp_adapter.c,
  * actors/respio.c) driven through resp_l2_ops against real redis-server
  * processes each case starts (tests/common/redis.h): round trips of full
- * and partial chunks in one pipeline, per-key lookup bitmaps, locked
+ * and partial chunks in one pipeline, chunks from empty to larger than
+ * the reader's buffer and the writer's writes in one pipeline with
+ * corrupt ones among them, per-key lookup bitmaps, locked
  * deletes, corrupt / truncated / foreign values, ttl, ACL AUTH (env
  * password, wrong password, missing password), a server stopped and then
  * killed mid-batch and its recovery, maxmemory noeviction refusals, and a
@@ -260,6 +262,68 @@ TEST(round_trip_full_and_partial_one_pipeline)
 	k = key_of(1);
 	key_name(&k, "kvt:", name);
 	CHECK(int_cmd(s, "TTL %s", name) > 900);
+	resp_l2_ops.destroy(a);
+}
+
+/* sizes around the reader's and writer's thresholds: larger than a read
+ * buffer and a write, just past and below the direct-read size, empty */
+static size_t len_wide(uint64_t id)
+{
+	static const size_t lens[] = { (3 << 20) + 5, 100, 300 << 10, 0, 70000, 4095, 1 << 20 };
+
+	return lens[id % (sizeof(lens) / sizeof(lens[0]))];
+}
+
+TEST(big_and_small_chunks_one_pipeline)
+{
+	struct redis_srv *s = server(NULL);
+	struct kvt_l2_adapter *a = resp_new(s, NULL);
+	static struct kvt_key keys[14];
+	static void *bufs[14];
+	size_t caps[14], got[14];
+	uint64_t ids[14], bm[1];
+	char name[RESP_KEY_MAX];
+	struct kvt_l2_status st;
+	int64_t bytes, want = 0;
+	redisReply *r;
+
+	for (size_t i = 0; i < 14; i++) {
+		ids[i] = i;
+		want += (int64_t)len_wide(i);
+	}
+	CHECK_EQ(store_ids(a, ids, 14, len_wide, 3, NULL, &bytes), 14);
+	CHECK_EQ(bytes, want);
+	status_of(a, &st);
+	CHECK_EQ(detail(&st, "round_trips"), 1);
+	CHECK(detail(&st, "bytes_out") > (unsigned long long)want + 14 * FSCHUNK_HDR);
+	/* 7: a payload byte flipped deep in a big value; 9: cut after its header */
+	keys[0] = key_of(7);
+	key_name(&keys[0], "kvt:", name);
+	ok_cmd(s, "SETRANGE %s 2000000 X", name);
+	keys[0] = key_of(9);
+	key_name(&keys[0], "kvt:", name);
+	r = redis_cmd(s, "GETRANGE %s 0 5000", name);
+	CHECK(r && r->type == REDIS_REPLY_STRING);
+	ok_cmd(s, "SET %s %b", name, r->str, r->len);
+	freeReplyObject(r);
+	/* buffers of the exact size and of 4 MiB alternate in one pipeline */
+	for (size_t i = 0; i < 14; i++) {
+		keys[i] = key_of(i);
+		caps[i] = i % 2 ? len_wide(i) : 4 << 20;
+		bufs[i] = malloc(caps[i] ? caps[i] : 1);
+	}
+	l2t_run(&resp_l2_ops, a, KVT_L2_LOAD, keys, bufs, caps, 14, bm, got);
+	for (size_t i = 0; i < 14; i++) {
+		CHECK_ROW(i, kvt_l2_bit(bm, i) == (i != 7 && i != 9));
+		if (kvt_l2_bit(bm, i)) {
+			CHECK_ROW(i, got[i] == len_wide(i));
+			CHECK_ROW(i, l2t_same(bufs[i], got[i], i, 3));
+		}
+		free(bufs[i]);
+	}
+	status_of(a, &st);
+	CHECK_EQ(detail(&st, "round_trips"), 2 + 1);   /* the load, the deletes */
+	CHECK_EQ(detail(&st, "corrupt"), 2);
 	resp_l2_ops.destroy(a);
 }
 

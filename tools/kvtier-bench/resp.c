@@ -7,29 +7,34 @@
  * from a hiredis client on this machine).
  *
  * Per chunk size (256 KiB and 4 MiB by default), N chunks (--total-mib in
- * all), each filled from its id.  Each of --reps repetitions: FLUSHALL;
+ * all), each filled from its id.  First an untimed pass writes N values and
+ * flushes them, so no timed phase meets an allocator that has never held
+ * values of this size.  Each of --reps repetitions, the adapter: FLUSHALL;
  * "store" = submit_store() of --batch keys a task, one task at a time (one
  * pipeline each); "load" = submit_load() of the same batches, checked byte
- * by byte after the timed window; then `redis-benchmark -t set,get -d SIZE
- * -n N -r N -P BATCH -c 1 --csv` (one connection, the same pipeline depth,
- * keys drawn from N names, so the server allocates new values as it does
- * for the adapter's distinct chunks: the shapes match).  The adapter's figures count payload bytes only (each
- * value also carries the 4096-byte header); the table shows medians.
+ * by byte after the timed window.  Then redis-benchmark, one connection
+ * and the same pipeline depth (-c 1 -P BATCH), N requests of -d SIZE:
+ *  - SET after FLUSHALL, keys drawn from 2^31 names: nearly every SET makes
+ *    a new key, as the adapter's distinct chunks do (drawn from N names,
+ *    37% would overwrite one and reuse its memory: 25-35% faster here);
+ *  - GET after FLUSHALL and writing the N names `-r N` draws from: every
+ *    GET returns a whole value, as every load does (with only the SET run
+ *    before it, 37% of them would be nil replies of 5 bytes).  Its
+ *    GB/s counts the hits alone (INFO keyspace_hits and _misses), so a
+ *    nil reply never counts as SIZE bytes.
+ * The adapter's figures count payload bytes only (each value also carries
+ * the 4096-byte header); the table shows medians.
  *
  * Threads: main; the adapter's actor runs the I/O and the callbacks.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
-#include <netinet/in.h>
+#include <inttypes.h>
 #include <poll.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,38 +42,20 @@
 
 #include "core/resp_adapter.h"
 #include "kvtier.h"
+#include "tools/common/redis_srv.h"
 #include "tools/kvtier-bench/bench.h"
 
 #define MAX_REPS 15
-#define NSIZES 2
+#define MAX_SIZES 2
 #define GOAL_RATIO 0.8
-
-static const size_t sizes[NSIZES] = { 256 * 1024, 4 * 1024 * 1024 };
+#define ALL_NAMES 2147483647ull   /* redis-benchmark -r takes an int */
 
 struct opts {
 	uint64_t total_mib, batch, reps;
+	size_t sizes[MAX_SIZES];
+	int nsizes;
 	bool json;
 };
-
-static pid_t srv_pid;
-static char srv_dir[64];
-
-static void srv_cleanup(void)
-{
-	char cmd[128];
-
-	if (srv_pid > 0) {
-		kill(srv_pid, SIGKILL);
-		waitpid(srv_pid, NULL, 0);
-		srv_pid = 0;
-	}
-	if (srv_dir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", srv_dir);
-		if (system(cmd) != 0)
-			fprintf(stderr, "kvtier-bench: could not remove %s\n", srv_dir);
-		srv_dir[0] = 0;
-	}
-}
 
 static uint64_t now_ns(void)
 {
@@ -76,77 +63,6 @@ static uint64_t now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
-static redisReply *cmd(int port, const char *c)
-{
-	struct timeval tv = { 30, 0 };
-	redisContext *ctx = redisConnectWithTimeout("127.0.0.1", port, tv);
-	redisReply *r = NULL;
-
-	if (ctx && !ctx->err) {
-		redisSetTimeout(ctx, tv);
-		r = redisCommand(ctx, c);
-	}
-	if (ctx)
-		redisFree(ctx);
-	return r;
-}
-
-/* Start redis-server on a free port in a temp dir.  Return: port or -1. */
-static int srv_start(void)
-{
-	char line[512];
-	int port = free_port();
-
-	snprintf(srv_dir, sizeof(srv_dir), "/tmp/kvt-bench-resp-XXXXXX");
-	if (port < 0 || !mkdtemp(srv_dir)) {
-		srv_dir[0] = 0;
-		return -1;
-	}
-	atexit(srv_cleanup);
-	snprintf(line, sizeof(line),
-		 "exec redis-server --port %d --bind 127.0.0.1 --dir '%s' --save '' "
-		 "--appendonly no --protected-mode no --logfile redis.log", port, srv_dir);
-	fflush(NULL);
-	srv_pid = fork();
-	if (srv_pid < 0)
-		return -1;
-	if (srv_pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		execl("/bin/sh", "sh", "-c", line, (char *)NULL);
-		_exit(127);
-	}
-	for (int i = 0; i < 1000; i++) {
-		redisReply *r = cmd(port, "PING");
-		bool up = r && r->type == REDIS_REPLY_STATUS;
-
-		if (r)
-			freeReplyObject(r);
-		if (up)
-			return port;
-		if (waitpid(srv_pid, NULL, WNOHANG) == srv_pid) {
-			srv_pid = 0;
-			return -1;
-		}
-		usleep(20000);
-	}
-	return -1;
 }
 
 static void fill(uint8_t *p, size_t len, uint64_t id)
@@ -157,6 +73,62 @@ static void fill(uint8_t *p, size_t len, uint64_t id)
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
 		memcpy(p + i, &x, 8);
 	}
+}
+
+static int flushall(const struct redis_srv *srv)
+{
+	redisReply *r = redis_cmd(srv, "FLUSHALL");
+	int ret = r && r->type == REDIS_REPLY_STATUS ? 0 : -1;
+
+	if (r)
+		freeReplyObject(r);
+	if (ret)
+		fprintf(stderr, "kvtier-bench: resp: FLUSHALL failed\n");
+	return ret;
+}
+
+/* Write @val (@size bytes) under the @n names redis-benchmark -r @n draws
+ * from, pipelined @batch at a time.  Return: 0 or -1. */
+static int write_names(const struct redis_srv *srv, const void *val, size_t size, uint64_t n,
+		       uint64_t batch)
+{
+	redisContext *c = redis_connect(srv);
+	int ret = c ? 0 : -1;
+
+	for (uint64_t i = 0; i < n && !ret; i += batch) {
+		uint64_t k = n - i < batch ? n - i : batch;
+
+		for (uint64_t j = 0; j < k; j++)
+			redisAppendCommand(c, "SET key:%012" PRIu64 " %b", i + j, val, size);
+		for (uint64_t j = 0; j < k && !ret; j++) {
+			redisReply *r = NULL;
+
+			if (redisGetReply(c, (void **)&r) != REDIS_OK || r->type != REDIS_REPLY_STATUS)
+				ret = -1;
+			if (r)
+				freeReplyObject(r);
+		}
+	}
+	if (c)
+		redisFree(c);
+	if (ret)
+		fprintf(stderr, "kvtier-bench: resp: writing redis-benchmark's keys failed\n");
+	return ret;
+}
+
+/* The counter @name of INFO stats, or -1. */
+static double info_stat(const struct redis_srv *srv, const char *name)
+{
+	redisReply *r = redis_cmd(srv, "INFO stats");
+	double v = -1;
+	const char *at;
+
+	if (r && r->type == REDIS_REPLY_STRING && (at = strstr(r->str, name)) &&
+	    at[strlen(name)] == ':')
+		v = strtod(at + strlen(name) + 1, NULL);
+	if (r)
+		freeReplyObject(r);
+	return v;
 }
 
 /* Submit one task and wait for it on its event fd.  Return: task bytes. */
@@ -182,33 +154,59 @@ static int64_t run_task(struct kvt_l2_adapter *a, enum kvt_l2_op op, const struc
 	return t.bytes;
 }
 
-/* redis-benchmark's SET and GET requests per second.  Return: 0 or -1. */
-static int peer(int port, size_t size, uint64_t n, uint64_t batch, double *set_rps,
-		double *get_rps)
+/* One redis-benchmark run of @test (set or get).  Return: requests/s or -1. */
+static double redis_benchmark(const struct redis_srv *srv, const char *test, size_t size,
+			      uint64_t n, uint64_t names, uint64_t batch)
 {
 	char line[512];
+	double rps = -1;
 	FILE *f;
 
-	*set_rps = *get_rps = 0;
 	snprintf(line, sizeof(line),
-		 "redis-benchmark -h 127.0.0.1 -p %d -t set,get -d %zu -n %llu -r %llu -P %llu -c 1 "
-		 "--csv 2>/dev/null", port, size, (unsigned long long)n, (unsigned long long)n,
-		 (unsigned long long)batch);
+		 "redis-benchmark -h 127.0.0.1 -p %d -t %s -d %zu -n %" PRIu64 " -r %" PRIu64
+		 " -P %" PRIu64 " -c 1 --csv 2>/dev/null", srv->port, test, size, n, names, batch);
 	f = popen(line, "r");
 	if (!f)
 		return -1;
 	while (fgets(line, sizeof(line), f)) {
-		double rps;
-		char test[16];
+		double v;
+		char name[16];
 
-		if (sscanf(line, "\"%15[^\"]\",\"%lf\"", test, &rps) != 2)
-			continue;
-		if (!strcmp(test, "SET"))
-			*set_rps = rps;
-		else if (!strcmp(test, "GET"))
-			*get_rps = rps;
+		if (sscanf(line, "\"%15[^\"]\",\"%lf\"", name, &v) == 2 && !strcasecmp(name, test))
+			rps = v;
 	}
-	return pclose(f) == 0 && *set_rps > 0 && *get_rps > 0 ? 0 : -1;
+	return pclose(f) == 0 ? rps : -1;
+}
+
+/* redis-benchmark's SET and GET of @size-byte values (see the top): SET
+ * requests/s, GET hits/s and the share of GETs that hit.  Return: 0 or -1. */
+static int peer(const struct redis_srv *srv, const void *val, size_t size, uint64_t n,
+		uint64_t batch, double *set_rps, double *get_hps, double *hit_share)
+{
+	redisReply *r;
+	double hits, misses;
+
+	*set_rps = *get_hps = 0;
+	if (flushall(srv))
+		return -1;
+	*set_rps = redis_benchmark(srv, "set", size, n, ALL_NAMES, batch);
+	if (flushall(srv) || write_names(srv, val, size, n, batch))
+		return -1;
+	r = redis_cmd(srv, "CONFIG RESETSTAT");
+	if (r)
+		freeReplyObject(r);
+	*get_hps = redis_benchmark(srv, "get", size, n, n, batch);
+	hits = info_stat(srv, "keyspace_hits");
+	misses = info_stat(srv, "keyspace_misses");
+	if (*set_rps <= 0 || *get_hps <= 0 || hits <= 0 || misses < 0) {
+		fprintf(stderr, "kvtier-bench: resp: redis-benchmark failed (is redis-tools "
+				"installed?)\n");
+		*set_rps = *get_hps = 0;
+		return -1;
+	}
+	*hit_share = hits / (hits + misses);
+	*get_hps *= *hit_share;
+	return 0;
 }
 
 struct row {
@@ -218,15 +216,51 @@ struct row {
 	double store_ops, load_ops, set_ops, get_ops;
 };
 
-static int measure(struct kvt_l2_adapter *a, int port, const struct opts *o, size_t size,
-		   struct row *row)
+/* The adapter's store then load of every chunk, timed apart.  Return: 0 or -1. */
+static int adapter(struct kvt_l2_adapter *a, const struct opts *o, const struct kvt_key *keys,
+		   void **bufs, void **out, size_t *lens, size_t *got, uint64_t n, size_t size,
+		   double *st, double *ld)
+{
+	uint64_t bm[(4096 + 63) / 64];
+	uint64_t t0, stored = 0, loaded = 0;
+
+	t0 = now_ns();
+	for (uint64_t i = 0; i < n; i += o->batch) {
+		size_t k = n - i < o->batch ? n - i : o->batch;
+		int64_t b = run_task(a, KVT_L2_STORE, keys + i, bufs + i, lens + i, k, bm, NULL);
+
+		stored += b > 0 ? (uint64_t)b : 0;
+	}
+	*st = (double)stored / (double)(now_ns() - t0);
+	t0 = now_ns();
+	for (uint64_t i = 0; i < n; i += o->batch) {
+		size_t k = n - i < o->batch ? n - i : o->batch;
+		int64_t b = run_task(a, KVT_L2_LOAD, keys + i, out + i, lens + i, k, bm, got + i);
+
+		loaded += b > 0 ? (uint64_t)b : 0;
+	}
+	*ld = (double)loaded / (double)(now_ns() - t0);
+	if (stored != n * size || loaded != n * size) {
+		fprintf(stderr, "kvtier-bench: resp: stored %" PRIu64 ", loaded %" PRIu64
+				" of %" PRIu64 " bytes\n", stored, loaded, n * size);
+		return -1;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (memcmp(bufs[i], out[i], size)) {
+			fprintf(stderr, "kvtier-bench: resp: chunk %" PRIu64 " loaded wrong\n", i);
+			return -1;
+		}
+	return 0;
+}
+
+static int measure(struct kvt_l2_adapter *a, const struct redis_srv *srv, const struct opts *o,
+		   size_t size, struct row *row)
 {
 	uint64_t n = o->total_mib * 1048576ull / size;
 	double st[MAX_REPS], ld[MAX_REPS], sr[MAX_REPS], gr[MAX_REPS];
 	struct kvt_key *keys;
 	void **bufs, **out;
 	size_t *lens, *got;
-	uint64_t bm[(4096 + 63) / 64];
 	int ret = -1;
 
 	if (n < o->batch)
@@ -244,58 +278,25 @@ static int measure(struct kvt_l2_adapter *a, int port, const struct opts *o, siz
 		if (!bufs[i] || !out[i])
 			goto out_free;
 		fill(bufs[i], size, i);
-		memset(out[i], 0, size);
+		/* not 0: a zeroing memset may become calloc, which leaves the pages
+		 * untouched, and the first load would pay their faults */
+		memset(out[i], 0xa5, size);
 		lens[i] = size;
 		keys[i].lo = bench_mix64(i * 2 + size);
 		keys[i].hi = bench_mix64(i * 2 + 1 + size);
 	}
+	if (write_names(srv, bufs[0], size, n, o->batch) || flushall(srv))
+		goto out_free;
 	for (uint64_t r = 0; r < o->reps; r++) {
-		redisReply *fl = cmd(port, "FLUSHALL");
-		uint64_t t0, stored = 0, loaded = 0;
+		double hit_share;
 
-		if (fl)
-			freeReplyObject(fl);
-		t0 = now_ns();
-		for (uint64_t i = 0; i < n; i += o->batch) {
-			size_t k = n - i < o->batch ? n - i : o->batch;
-			int64_t b = run_task(a, KVT_L2_STORE, keys + i, bufs + i, lens + i, k, bm,
-					     NULL);
-
-			stored += b > 0 ? (uint64_t)b : 0;
-		}
-		st[r] = (double)stored / (double)(now_ns() - t0);
-		t0 = now_ns();
-		for (uint64_t i = 0; i < n; i += o->batch) {
-			size_t k = n - i < o->batch ? n - i : o->batch;
-			int64_t b = run_task(a, KVT_L2_LOAD, keys + i, out + i, lens + i, k, bm,
-					     got + i);
-
-			loaded += b > 0 ? (uint64_t)b : 0;
-		}
-		ld[r] = (double)loaded / (double)(now_ns() - t0);
-		if (stored != n * size || loaded != n * size) {
-			fprintf(stderr, "kvtier-bench: resp: stored %llu, loaded %llu of %llu bytes\n",
-				(unsigned long long)stored, (unsigned long long)loaded,
-				(unsigned long long)(n * size));
+		if (flushall(srv) ||
+		    adapter(a, o, keys, bufs, out, lens, got, n, size, &st[r], &ld[r]) ||
+		    peer(srv, bufs[0], size, n, o->batch, &sr[r], &gr[r], &hit_share))
 			goto out_free;
-		}
-		for (uint64_t i = 0; i < n; i++)
-			if (memcmp(bufs[i], out[i], size)) {
-				fprintf(stderr, "kvtier-bench: resp: chunk %llu loaded wrong\n",
-					(unsigned long long)i);
-				goto out_free;
-			}
-		fl = cmd(port, "FLUSHALL");
-		if (fl)
-			freeReplyObject(fl);
-		if (peer(port, size, n, o->batch, &sr[r], &gr[r])) {
-			sr[r] = gr[r] = 0;
-			fprintf(stderr, "kvtier-bench: resp: redis-benchmark failed (is redis-tools "
-					"installed?)\n");
-		}
-		fprintf(stderr, "  %zu KiB rep %llu: store %.2f load %.2f GB/s; redis-benchmark "
-				"SET %.0f GET %.0f req/s\n", size / 1024, (unsigned long long)r + 1,
-			st[r], ld[r], sr[r], gr[r]);
+		fprintf(stderr, "  %zu KiB rep %" PRIu64 ": store %.2f load %.2f GB/s; "
+				"redis-benchmark SET %.0f req/s, GET %.0f hits/s (%.1f%% hits)\n",
+			size / 1024, r + 1, st[r], ld[r], sr[r], gr[r], hit_share * 100);
 	}
 	row->size = size;
 	row->n = n;
@@ -307,7 +308,7 @@ static int measure(struct kvt_l2_adapter *a, int port, const struct opts *o, siz
 	row->load_ops = row->load_gbps * 1e9 / (double)size;
 	row->set_gbps = row->set_ops * (double)size / 1e9;
 	row->get_gbps = row->get_ops * (double)size / 1e9;
-	ret = 0;
+	ret = flushall(srv);
 out_free:
 	for (uint64_t i = 0; i < n && bufs && out; i++) {
 		free(bufs[i]);
@@ -323,112 +324,34 @@ out_free:
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kvtier-bench resp [--total-mib N] [--batch N] [--reps N] [--json]\n"
+	fprintf(f, "usage: kvtier-bench resp [--total-mib N] [--batch N] [--reps N] "
+		   "[--chunk-kib N] [--json]\n"
 		   "  starts its own redis-server on a free loopback port; needs redis-server\n"
 		   "  and redis-benchmark (redis-tools)\n"
 		   "  --total-mib  bytes of chunks per size (default 512)\n"
 		   "  --batch      keys per task and redis-benchmark pipeline (default 16)\n"
-		   "  --reps       repetitions; medians are shown (default 3)\n");
+		   "  --reps       repetitions; medians are shown (default 3)\n"
+		   "  --chunk-kib  one chunk size instead of 256 and 4096\n");
 }
 
-int resp_main(int argc, char **argv)
+/* Return: 0, or -ENOSPC when the line did not fit. */
+static int print_json(const struct opts *o, const struct row *rows, double store_ratio,
+		      double load_ratio)
 {
-	static const struct option lo[] = {
-		{ "total-mib", required_argument, NULL, 't' }, { "batch", required_argument, NULL, 'b' },
-		{ "reps", required_argument, NULL, 'r' },      { "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },            { NULL, 0, NULL, 0 },
-	};
-	struct opts o = { 512, 16, 3, false };
-	struct kvt_l2_param p[3];
-	struct kvt_l2_config cfg = { .type = "resp", .params = p, .nparams = 2, .json = "{}" };
-	struct kvt_l2_adapter *a = NULL;
-	struct row rows[NSIZES];
 	struct json_line j;
-	char url[64], err[512];
-	double store_ratio = 1e9, load_ratio = 1e9;
-	int c, port;
 
-	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
-		switch (c) {
-		case 't':
-			if (bench_parse_u64("--total-mib", optarg, 8, 1 << 20, &o.total_mib))
-				return BENCH_EXIT_USAGE;
-			break;
-		case 'b':
-			if (bench_parse_u64("--batch", optarg, 1, 4096, &o.batch))
-				return BENCH_EXIT_USAGE;
-			break;
-		case 'r':
-			if (bench_parse_u64("--reps", optarg, 1, MAX_REPS, &o.reps))
-				return BENCH_EXIT_USAGE;
-			break;
-		case 'j':
-			o.json = true;
-			break;
-		case 'h':
-			usage(stdout);
-			return BENCH_EXIT_OK;
-		default:
-			usage(stderr);
-			return BENCH_EXIT_USAGE;
-		}
-	}
-	port = srv_start();
-	if (port < 0) {
-		fprintf(stderr, "kvtier-bench: resp: could not start redis-server (is it "
-				"installed?)\n");
-		return BENCH_EXIT_FAIL;
-	}
-	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", port);
-	p[0] = (struct kvt_l2_param){ "type", "resp" };
-	p[1] = (struct kvt_l2_param){ "url", url };
-	if (resp_l2_ops.create(&cfg, NULL, &a, err, sizeof(err))) {
-		fprintf(stderr, "kvtier-bench: resp: %s\n", err);
-		return BENCH_EXIT_FAIL;
-	}
-	printf("resp: redis-server 127.0.0.1:%d (no persistence), %llu MiB per size, batch %llu, "
-	       "%llu reps, loadavg %.2f\n", port, (unsigned long long)o.total_mib,
-	       (unsigned long long)o.batch, (unsigned long long)o.reps, bench_loadavg());
-	for (int s = 0; s < NSIZES; s++)
-		if (measure(a, port, &o, sizes[s], &rows[s])) {
-			resp_l2_ops.destroy(a);
-			return BENCH_EXIT_FAIL;
-		}
-	resp_l2_ops.destroy(a);
-	printf("\n%-6s %6s | %10s %10s %10s | %10s %10s %10s | %6s %6s\n", "chunk", "n",
-	       "store GB/s", "store op/s", "SET GB/s", "load GB/s", "load op/s", "GET GB/s",
-	       "st/SET", "ld/GET");
-	for (int s = 0; s < NSIZES; s++) {
-		const struct row *r = &rows[s];
-		double sr = bench_ratio(r->store_gbps, r->set_gbps);
-		double lr = bench_ratio(r->load_gbps, r->get_gbps);
-
-		printf("%4zuKiB %6llu | %10.3f %10.0f %10.3f | %10.3f %10.0f %10.3f | %6.2f %6.2f\n",
-		       r->size / 1024, (unsigned long long)r->n, r->store_gbps, r->store_ops,
-		       r->set_gbps, r->load_gbps, r->load_ops, r->get_gbps, sr, lr);
-		store_ratio = sr < store_ratio ? sr : store_ratio;
-		load_ratio = lr < load_ratio ? lr : load_ratio;
-		if (sr != sr)
-			store_ratio = sr;
-		if (lr != lr)
-			load_ratio = lr;
-	}
-	printf("\nratios: the adapter (payload bytes) / redis-benchmark -c 1 -P %llu (value "
-	       "bytes), worst size; goal >= %.1f\n", (unsigned long long)o.batch, GOAL_RATIO);
-	if (!o.json)
-		return BENCH_EXIT_OK;
 	json_begin(&j);
 	json_str(&j, "workload", "resp");
-	json_u64(&j, "total_mib", o.total_mib);
-	json_u64(&j, "batch", o.batch);
-	json_u64(&j, "reps", o.reps);
+	json_u64(&j, "total_mib", o->total_mib);
+	json_u64(&j, "batch", o->batch);
+	json_u64(&j, "reps", o->reps);
 	json_str(&j, "stat", "median");
 	json_num(&j, "loadavg_1m", bench_loadavg(), 2);
 	json_num(&j, "store_ratio", store_ratio, 3);
 	json_num(&j, "load_ratio", load_ratio, 3);
 	json_bool(&j, "goal_store_met", store_ratio >= GOAL_RATIO);
 	json_bool(&j, "goal_load_met", load_ratio >= GOAL_RATIO);
-	for (int s = 0; s < NSIZES; s++) {
+	for (int s = 0; s < o->nsizes; s++) {
 		const struct row *r = &rows[s];
 		char k[8][40];
 
@@ -449,5 +372,118 @@ int resp_main(int argc, char **argv)
 		json_num(&j, k[6], bench_ratio(r->store_gbps, r->set_gbps), 3);
 		json_num(&j, k[7], bench_ratio(r->load_gbps, r->get_gbps), 3);
 	}
-	return json_end(&j) ? BENCH_EXIT_FAIL : BENCH_EXIT_OK;
+	return json_end(&j);
+}
+
+static int run(const struct opts *o, const struct redis_srv *srv)
+{
+	struct kvt_l2_param p[2];
+	struct kvt_l2_config cfg = { .type = "resp", .params = p, .nparams = 2, .json = "{}" };
+	struct kvt_l2_adapter *a = NULL;
+	struct row rows[MAX_SIZES];
+	char url[64], err[512];
+	double store_ratio = 1e9, load_ratio = 1e9;
+
+	snprintf(url, sizeof(url), "redis://127.0.0.1:%d", srv->port);
+	p[0] = (struct kvt_l2_param){ "type", "resp" };
+	p[1] = (struct kvt_l2_param){ "url", url };
+	if (resp_l2_ops.create(&cfg, NULL, &a, err, sizeof(err))) {
+		fprintf(stderr, "kvtier-bench: resp: %s\n", err);
+		return BENCH_EXIT_FAIL;
+	}
+	printf("resp: redis-server 127.0.0.1:%d (no persistence), %" PRIu64 " MiB per size, "
+	       "batch %" PRIu64 ", %" PRIu64 " reps, loadavg %.2f\n", srv->port, o->total_mib,
+	       o->batch, o->reps, bench_loadavg());
+	for (int s = 0; s < o->nsizes; s++)
+		if (measure(a, srv, o, o->sizes[s], &rows[s])) {
+			resp_l2_ops.destroy(a);
+			return BENCH_EXIT_FAIL;
+		}
+	resp_l2_ops.destroy(a);
+	printf("\n%-6s %6s | %10s %10s %10s | %10s %10s %10s | %6s %6s\n", "chunk", "n",
+	       "store GB/s", "store op/s", "SET GB/s", "load GB/s", "load op/s", "GET GB/s",
+	       "st/SET", "ld/GET");
+	for (int s = 0; s < o->nsizes; s++) {
+		const struct row *r = &rows[s];
+		double sr = bench_ratio(r->store_gbps, r->set_gbps);
+		double lr = bench_ratio(r->load_gbps, r->get_gbps);
+
+		printf("%4zuKiB %6" PRIu64 " | %10.3f %10.0f %10.3f | %10.3f %10.0f %10.3f | "
+		       "%6.2f %6.2f\n", r->size / 1024, r->n, r->store_gbps, r->store_ops,
+		       r->set_gbps, r->load_gbps, r->load_ops, r->get_gbps, sr, lr);
+		store_ratio = sr < store_ratio ? sr : store_ratio;
+		load_ratio = lr < load_ratio ? lr : load_ratio;
+		if (sr != sr)
+			store_ratio = sr;
+		if (lr != lr)
+			load_ratio = lr;
+	}
+	printf("\nratios: the adapter (payload bytes) / redis-benchmark -c 1 -P %" PRIu64
+	       " (value bytes; GET: hits), worst size; goal >= %.1f\n", o->batch, GOAL_RATIO);
+	if (o->json && print_json(o, rows, store_ratio, load_ratio))
+		return BENCH_EXIT_FAIL;
+	return BENCH_EXIT_OK;
+}
+
+int resp_main(int argc, char **argv)
+{
+	static const struct option lo[] = {
+		{ "total-mib", required_argument, NULL, 't' }, { "batch", required_argument, NULL, 'b' },
+		{ "reps", required_argument, NULL, 'r' },      { "chunk-kib", required_argument, NULL, 'k' },
+		{ "json", no_argument, NULL, 'j' },            { "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct opts o = { 512, 16, 3, { 256 * 1024, 4096 * 1024 }, 2, false };
+	struct redis_srv srv;
+	char parent[] = "/tmp/kvt-bench-resp-XXXXXX", rm[64];
+	uint64_t kib;
+	int c, ret;
+
+	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			if (bench_parse_u64("--total-mib", optarg, 8, 1 << 20, &o.total_mib))
+				return BENCH_EXIT_USAGE;
+			break;
+		case 'b':
+			if (bench_parse_u64("--batch", optarg, 1, 4096, &o.batch))
+				return BENCH_EXIT_USAGE;
+			break;
+		case 'r':
+			if (bench_parse_u64("--reps", optarg, 1, MAX_REPS, &o.reps))
+				return BENCH_EXIT_USAGE;
+			break;
+		case 'k':
+			if (bench_parse_u64("--chunk-kib", optarg, 4, 256 * 1024, &kib))
+				return BENCH_EXIT_USAGE;
+			o.sizes[0] = kib * 1024;
+			o.nsizes = 1;
+			break;
+		case 'j':
+			o.json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return BENCH_EXIT_OK;
+		default:
+			usage(stderr);
+			return BENCH_EXIT_USAGE;
+		}
+	}
+	if (!mkdtemp(parent)) {
+		perror("kvtier-bench: resp: mkdtemp");
+		return BENCH_EXIT_FAIL;
+	}
+	if (redis_start(&srv, parent, NULL, 20)) {
+		fprintf(stderr, "kvtier-bench: resp: could not start redis-server (is it "
+				"installed?)\n");
+		ret = BENCH_EXIT_FAIL;
+	} else {
+		ret = run(&o, &srv);
+		redis_kill(&srv);
+	}
+	snprintf(rm, sizeof(rm), "rm -rf '%s'", parent);
+	if (system(rm) != 0)
+		fprintf(stderr, "kvtier-bench: could not remove %s\n", parent);
+	return ret;
 }

@@ -510,7 +510,7 @@ TEST(close_waits_for_l2_writes_in_flight)
 	pthread_join(t, NULL);
 }
 
-TEST(staging_mode_needs_an_adapter_and_no_dax)
+TEST(staging_mode_needs_an_adapter_no_dax_and_no_read_admission)
 {
 	struct kvt_config *cfg;
 	char err[256];
@@ -522,6 +522,10 @@ TEST(staging_mode_needs_an_adapter_and_no_dax)
 	CHECK_HAS(err, "l2_adapters is empty");
 	cfg_set(cfg, "l2_adapters", "{\"type\":\"mem\",\"max_size_mb\":1}");
 	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), 0);
+	cfg_set(cfg, "l2.admit_after_hits", "3");
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "l2.admit_after_hits: \"3\": staging mode");
+	cfg_set(cfg, "l2.admit_after_hits", "0");
 	cfg_set(cfg, "max_local_cpu_size", "0.000001");
 	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
 	CHECK_HAS(err, "staging area holds no chunk");
@@ -604,22 +608,6 @@ TEST(chunks_promoted_from_l2_are_not_admitted_again)
 	CHECK_EQ(s1.l2_admissions, 4);
 	CHECK_EQ(s1.l2_bytes_in, 4ull * CHUNK);
 	CHECK_EQ(kvt_close(kvt), 0);
-}
-
-TEST(admit_after_hits_is_refused_in_staging_mode)
-{
-	struct kvt_config *cfg;
-	char err[256];
-
-	CHECK_EQ(kvt_config_new(&cfg), 0);
-	cfg_set(cfg, "local_cpu", "false");
-	cfg_set(cfg, "l2_adapters", "{\"type\":\"mem\",\"max_size_mb\":1}");
-	cfg_set(cfg, "l2.admit_after_hits", "3");
-	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
-	CHECK_HAS(err, "l2.admit_after_hits: \"3\": staging mode");
-	cfg_set(cfg, "local_cpu", "true");
-	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), 0);
-	kvt_config_free(cfg);
 }
 
 static void lease_row(const char *local_cpu, bool staging)

@@ -963,9 +963,14 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 
 	printf("\n%-18s %7s %10s %11s %9s %9s %10s\n", "op", "clients", "ops/s", "keys/s", "p50 us",
 	       "p99 us", "srv CPU us");
-	for (int i = 0; i < nrows; i++)
-		printf("%-18s %7d %10.0f %11.0f %9.1f %9.1f %10.1f\n", rows[i].op, rows[i].clients,
-		       rows[i].ops_s, rows[i].keys_s, rows[i].p50, rows[i].p99, rows[i].srv_cpu_us);
+	for (int i = 0; i < nrows; i++) {
+		char cpu[16] = "-";
+
+		if (!isnan(rows[i].srv_cpu_us))
+			snprintf(cpu, sizeof(cpu), "%.1f", rows[i].srv_cpu_us);
+		printf("%-18s %7d %10.0f %11.0f %9.1f %9.1f %10s\n", rows[i].op, rows[i].clients,
+		       rows[i].ops_s, rows[i].keys_s, rows[i].p50, rows[i].p99, cpu);
+	}
 	printf("srv CPU us: CPU time of all the daemon's threads per request (this run's daemon "
 	       "only)\n");
 	printf("\ngoal (issue #7, 10x Maru's Python server with its own clients), 4 clients:\n"

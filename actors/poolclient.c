@@ -5,8 +5,9 @@
  * core/maru_rpc.h and core/maru_rm.h, the chunk format core/fschunk.h).
  *
  * Owns (actor thread only, untagged): the DEALER socket and its sequence
- * counter, the owned regions with their page bitmaps, the mappings of other
- * instances' regions and the pending unpins.  The counters at the end of
+ * counter, the owned regions with their page bitmaps and the key each used
+ * page holds, the mappings of other instances' regions and the pending
+ * unpins.  The counters at the end of
  * struct poolclient are [atomic]: written by the actor, read anywhere.
  * Before the actor starts, poolclient_create() does the first RPCs on the
  * creating thread; pthread_create orders that before the actor's first
@@ -22,13 +23,14 @@
  * instead of replaying it when it comes back.
  *
  * Store: BATCH_EXISTS (present keys count as stored), then a page per new
- * key (a new region when every page is taken and auto_expand allows), the
- * fschunk header and payload copied in, then one BATCH_REGISTER.  is_new
- * false is a lost race: the page is freed and the key counts as stored; a
- * "refused" index frees the page and fails the key.  When the register's
- * answer never comes its outcome is unknown: a BATCH_LOOKUP decides (ours:
- * kept; someone else's or absent: freed); if that fails too the pages are
- * never reused (counted in unknown) since the server may point at them.
+ * key (stale pages reclaimed first, then a new region, when too few are
+ * free and auto_expand allows), the fschunk header and payload copied in,
+ * then one BATCH_REGISTER.  is_new false is a lost race: the page is freed
+ * and the key counts as stored; a "refused" index frees the page and fails
+ * the key.  When the register's answer never comes its outcome is
+ * unknown: a BATCH_LOOKUP decides (ours: kept; someone else's or absent:
+ * freed); if that fails too the pages stay used (counted in unknown),
+ * since the server may point at them, until a reclaim finds it does not.
  *
  * Lookup: BATCH_LOOKUP, then BATCH_PIN of the hits in order (the daemon's
  * pin is prefix-stop, so a key deleted in between leaves the rest unpinned:
@@ -36,13 +38,32 @@
  * asked for (an unpin of an unpinned key does nothing).
  *
  * Load: BATCH_LOOKUP; another instance's region is mapped on first use
- * (GET_FD with the handle and token the lookup returned) and kept until
- * destroy.  The header is copied out and checked, the payload copied into
- * the caller's buffer and its checksum verified on that copy, so a torn,
- * foreign or corrupt value (or one rewritten during the copy) is a miss.
+ * (GET_FD with the handle and token the lookup returned), read-only, and
+ * kept until destroy.  The header is copied out and checked, the payload
+ * copied into the caller's buffer and its checksum verified on that copy,
+ * so a torn, foreign or corrupt value (or one rewritten during the copy)
+ * is a miss.
  *
  * Remove: BATCH_LOOKUP (to know which pages are ours), then DELETE_KV per
  * key; a deleted key in one of our pages frees the page.
+ *
+ * Reclaim: a key of ours that another instance deletes leaves its page
+ * used here (DELETE_KV answers only the caller), and so does a register
+ * whose outcome stayed unknown.  Each owned page remembers the key it
+ * holds; when a store finds too few free pages, one BATCH_LOOKUP of those
+ * keys finds the pages no entry points to any more, and frees them.  Only
+ * this actor registers into our pages, so none can become referenced
+ * again behind its back; the lookup's answer proves every earlier
+ * register was handled; and a reader that pinned a key keeps it from
+ * being deleted, so no page is reused under a pinned reader.
+ *
+ * Renewal: the daemon drops a connection whose client went silent for its
+ * lease (a stalled process) and releases the instance's regions with it;
+ * the next message opens a new connection bound to no instance, and every
+ * register is refused.  A refused register into our own page is that sign:
+ * the owned regions are no longer ours (their keys stay readable, so their
+ * mappings stay, read-only, with the other instances'), HANDSHAKE binds
+ * the connection again, and a fresh first region replaces them.
  */
 #define _GNU_SOURCE
 #include "actors/poolclient.h"
@@ -78,6 +99,7 @@
 #define PC_MAX_OWNED 4096u
 #define PC_KEY_LEN 32         /* a key on the wire: 32 lower case hex digits */
 #define PC_MAX_REPLY (64u << 20)
+#define PC_RECLAIM_BATCH 4096u  /* keys per BATCH_LOOKUP of a reclaim */
 
 enum pc_msg_op {
 	PC_TASK = 1,  /* ptr[0] struct l2_job *, handed to l2_glue_complete() */
@@ -85,10 +107,17 @@ enum pc_msg_op {
 	PC_DELETE,    /* ptr[0] struct l2_job *, the caller waits */
 };
 
+/* What an owned page holds, while it is used. */
+struct pc_chunk {
+	struct kvt_key key;
+	uint64_t len;             /* payload bytes */
+};
+
 struct pc_region {
 	struct maru_handle h;
 	uint8_t *map;
 	struct pool_pages pages;  /* owned regions only */
+	struct pc_chunk *chunks;  /* owned regions only: one per page */
 };
 
 /* Where a key lives, from a LOOKUP_KV entry. */
@@ -118,6 +147,7 @@ struct poolclient {
 	_Atomic uint64_t st_regions, st_foreign, st_pages_total, st_pages_used;
 	_Atomic uint64_t st_round_trips, st_rpc_errors, st_rm_errors, st_errors;
 	_Atomic uint64_t st_lost_races, st_unknown, st_corrupt, st_stores, st_loads;
+	_Atomic uint64_t st_foreign_loads, st_reclaimed, st_renewals;
 	_Atomic uint64_t st_expansions, st_pins, st_unpins, st_bytes_used, st_capacity;
 };
 
@@ -450,8 +480,11 @@ out_close:
 	return ret;
 }
 
-/* Maps region @h: GET_FD, then mmap MAP_SHARED.  Return: the map or NULL. */
-static uint8_t *region_map(struct poolclient *pc, const struct maru_handle *h, int *err)
+/* Maps region @h: GET_FD, then mmap MAP_SHARED, writable only when
+ * @owned (another instance's bytes are never ours to write).
+ * Return: the map or NULL. */
+static uint8_t *region_map(struct poolclient *pc, const struct maru_handle *h, bool owned,
+			   int *err)
 {
 	void *map;
 	int fd = rm_get_fd(pc, h);
@@ -461,7 +494,8 @@ static uint8_t *region_map(struct poolclient *pc, const struct maru_handle *h, i
 		*err = fd;
 		return NULL;
 	}
-	map = mmap(NULL, h->length, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)h->offset);
+	map = mmap(NULL, h->length, owned ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd,
+		   (off_t)h->offset);
 	*err = map == MAP_FAILED ? -errno : 0;
 	close(fd);
 	if (map == MAP_FAILED) {
@@ -508,13 +542,19 @@ static int region_add(struct poolclient *pc, uint64_t size, const char **why)
 	rg->h = h;
 	npages = h.length / pc->conf.page_bytes;
 	*why = "GET_FD and mmap";
-	rg->map = region_map(pc, &h, &ret);
+	rg->map = region_map(pc, &h, true, &ret);
 	if (!rg->map)
 		goto err_return;
 	*why = "page bitmap";
 	ret = pool_pages_init(&rg->pages, (uint32_t)(npages > UINT32_MAX ? UINT32_MAX : npages));
 	if (ret)
 		goto err_unmap;
+	rg->chunks = mem_alloc((rg->pages.npages ? rg->pages.npages : 1) * sizeof(*rg->chunks));
+	if (!rg->chunks) {
+		ret = -ENOMEM;
+		pool_pages_fini(&rg->pages);
+		goto err_unmap;
+	}
 	pc->nowned++;
 	bump(&pc->st_regions, 1);
 	bump(&pc->st_pages_total, rg->pages.npages);
@@ -542,12 +582,26 @@ struct pc_page {
 	uint32_t page;
 };
 
+/* Another region, when auto_expand allows.  Return: 0 or -ENOSPC. */
+static int expand(struct poolclient *pc)
+{
+	const char *why;
+
+	if (!pc->conf.auto_expand)
+		return -ENOSPC;
+	if (region_add(pc, pc->conf.expand_bytes, &why)) {
+		log_warn("pool: expansion by %llu bytes failed at %s",
+			 (unsigned long long)pc->conf.expand_bytes, why);
+		return -ENOSPC;
+	}
+	bump(&pc->st_expansions, 1);
+	return 0;
+}
+
 /* A free page, expanding with a new region when allowed.  Return: 0 or
  * -ENOSPC. */
 static int page_alloc(struct poolclient *pc, struct pc_page *out)
 {
-	const char *why;
-
 	for (int round = 0; round < 2; round++) {
 		for (size_t i = pc->nowned; i-- > 0;) {
 			int64_t pg = pool_pages_alloc(&pc->owned[i].pages);
@@ -559,14 +613,8 @@ static int page_alloc(struct poolclient *pc, struct pc_page *out)
 				return 0;
 			}
 		}
-		if (round || !pc->conf.auto_expand)
+		if (round || expand(pc))
 			break;
-		if (region_add(pc, pc->conf.expand_bytes, &why)) {
-			log_warn("pool: expansion by %llu bytes failed at %s",
-				 (unsigned long long)pc->conf.expand_bytes, why);
-			break;
-		}
-		bump(&pc->st_expansions, 1);
 	}
 	return -ENOSPC;
 }
@@ -597,45 +645,192 @@ static bool page_of(struct poolclient *pc, const struct pc_loc *l, struct pc_pag
 	return false;
 }
 
-/* The mapping of region @h: owned, mapped before, or mapped now. */
-static uint8_t *region_view(struct poolclient *pc, const struct maru_handle *h)
+/* Room for one more mapping of another instance's region.  Return: false
+ * at PC_MAX_FOREIGN or without memory. */
+static bool foreign_room(struct poolclient *pc)
 {
-	struct pc_region *rg;
+	size_t cap = pc->capforeign ? pc->capforeign * 2 : 16;
+	struct pc_region *f;
+
+	if (pc->nforeign < pc->capforeign)
+		return true;
+	if (pc->nforeign == PC_MAX_FOREIGN)
+		return false;
+	f = mem_alloc(cap * sizeof(*f));
+	if (!f)
+		return false;
+	if (pc->nforeign)
+		memcpy(f, pc->foreign, pc->nforeign * sizeof(*f));
+	mem_free(pc->foreign);
+	pc->foreign = f;
+	pc->capforeign = cap;
+	return true;
+}
+
+static void foreign_add(struct poolclient *pc, const struct maru_handle *h, uint8_t *map)
+{
+	struct pc_region *rg = &pc->foreign[pc->nforeign++];
+
+	memset(rg, 0, sizeof(*rg));
+	rg->h = *h;
+	rg->map = map;
+	bump(&pc->st_foreign, 1);
+}
+
+/* The mapping of region @h: owned (@owned set), mapped before, or mapped now. */
+static uint8_t *region_view(struct poolclient *pc, const struct maru_handle *h, bool *owned)
+{
 	uint8_t *map;
 	int err;
 
+	*owned = false;
 	for (size_t i = 0; i < pc->nowned; i++)
-		if (pc->owned[i].h.region_id == h->region_id)
+		if (pc->owned[i].h.region_id == h->region_id) {
+			*owned = true;
 			return pc->owned[i].map;
+		}
 	for (size_t i = 0; i < pc->nforeign; i++)
 		if (pc->foreign[i].h.region_id == h->region_id)
 			return pc->foreign[i].h.length == h->length ? pc->foreign[i].map : NULL;
-	if (pc->nforeign == PC_MAX_FOREIGN)
+	if (!foreign_room(pc))
 		return NULL;
-	if (pc->nforeign == pc->capforeign) {
-		size_t cap = pc->capforeign ? pc->capforeign * 2 : 16;
-		struct pc_region *f = mem_alloc(cap * sizeof(*f));
-
-		if (!f)
-			return NULL;
-		if (pc->nforeign)
-			memcpy(f, pc->foreign, pc->nforeign * sizeof(*f));
-		mem_free(pc->foreign);
-		pc->foreign = f;
-		pc->capforeign = cap;
-	}
-	map = region_map(pc, h, &err);
+	map = region_map(pc, h, false, &err);
 	if (!map) {
 		log_warn("pool: cannot map region %llu: %s", (unsigned long long)h->region_id,
 			 strerror(-err));
 		return NULL;
 	}
-	rg = &pc->foreign[pc->nforeign++];
-	memset(rg, 0, sizeof(*rg));
-	rg->h = *h;
-	rg->map = map;
-	bump(&pc->st_foreign, 1);
+	foreign_add(pc, h, map);
 	return map;
+}
+
+/*
+ * session_renew() - the daemon refused a register into our own page: it
+ * dropped this connection and released our regions (see Renewal above).
+ * Keep each region's mapping, read-only, with the other instances' (its
+ * keys stay readable until deleted; without room, unmap it), forget its
+ * pages, bind the connection to the instance again and take a first
+ * region again.
+ */
+static void session_renew(struct poolclient *pc)
+{
+	struct pc_reply r;
+	msgpack_packer pk;
+	const char *why;
+
+	log_warn("pool: the daemon dropped this client's connection and regions (its lease "
+		 "ran out?): taking new ones");
+	for (size_t i = 0; i < pc->nowned; i++) {
+		struct pc_region *rg = &pc->owned[i];
+
+		drop(&pc->st_pages_total, rg->pages.npages);
+		drop(&pc->st_pages_used, rg->pages.used);
+		drop(&pc->st_capacity, (uint64_t)rg->pages.npages * pc->conf.max_chunk);
+		drop(&pc->st_regions, 1);
+		pool_pages_fini(&rg->pages);
+		mem_free(rg->chunks);
+		/* never written again: a freed region's extent may be another's now */
+		if (!mprotect(rg->map, rg->h.length, PROT_READ) && foreign_room(pc))
+			foreign_add(pc, &rg->h, rg->map);
+		else
+			munmap(rg->map, rg->h.length);
+	}
+	pc->nowned = 0;
+	atomic_store_explicit(&pc->st_bytes_used, 0, memory_order_relaxed);
+	bump(&pc->st_renewals, 1);
+	req_begin(pc, &pk);
+	msgpack_pack_map(&pk, 2);
+	maru_pack_cstr(&pk, "client_version");
+	msgpack_pack_uint32(&pk, MARU_VERSION);
+	maru_pack_cstr(&pk, "instance_id");
+	maru_pack_cstr(&pk, pc->conf.instance_id);
+	if (rpc(pc, MARU_HANDSHAKE, &r, false) == 0)
+		reply_close(&r);
+	/* else the next store expands, if auto_expand allows */
+	if (region_add(pc, pc->conf.size_bytes, &why))
+		log_warn("pool: a new first region failed at %s", why);
+}
+
+/* ---- reclaim ---------------------------------------------------------- */
+
+/* Pages of the owned regions: free ones into @nfree, all into @total. */
+static void pages_count(const struct poolclient *pc, uint64_t *nfree, uint64_t *total)
+{
+	*nfree = *total = 0;
+	for (size_t i = 0; i < pc->nowned; i++) {
+		*total += pc->owned[i].pages.npages;
+		*nfree += pc->owned[i].pages.npages - pc->owned[i].pages.used;
+	}
+}
+
+/*
+ * Look up the keys of @n used pages @pg (their chunks) and free each page
+ * no entry points to: its key is gone, or registered elsewhere.  A failed
+ * lookup frees nothing (a page may leak, never dangle).
+ */
+static void reclaim_batch(struct poolclient *pc, const struct pc_page *pg, size_t n,
+			  struct kvt_key *keys, struct pc_loc *loc)
+{
+	for (size_t i = 0; i < n; i++)
+		keys[i] = pc->owned[pg[i].region].chunks[pg[i].page].key;
+	if (lookup_locs(pc, keys, n, loc))
+		return;
+	for (size_t i = 0; i < n; i++) {
+		struct pc_page at;
+
+		if (loc[i].found && page_of(pc, &loc[i], &at) && at.region == pg[i].region &&
+		    at.page == pg[i].page)
+			continue;
+		drop(&pc->st_bytes_used, pc->owned[pg[i].region].chunks[pg[i].page].len);
+		page_free(pc, &pg[i]);
+		bump(&pc->st_reclaimed, 1);
+	}
+}
+
+/* Free the used pages no entry points to any more (see Reclaim above).
+ * Between stores only: a page of a store in flight is not registered yet. */
+static void pages_reclaim(struct poolclient *pc)
+{
+	struct pc_page *pg = mem_alloc(PC_RECLAIM_BATCH * sizeof(*pg));
+	struct kvt_key *keys = mem_alloc(PC_RECLAIM_BATCH * sizeof(*keys));
+	struct pc_loc *loc = mem_alloc(PC_RECLAIM_BATCH * sizeof(*loc));
+	size_t n = 0;
+
+	for (size_t r = 0; pg && keys && loc && r < pc->nowned; r++) {
+		for (uint32_t p = 0; p < pc->owned[r].pages.npages; p++) {
+			if (!pool_pages_used(&pc->owned[r].pages, p))
+				continue;
+			pg[n++] = (struct pc_page){ .region = (uint32_t)r, .page = p };
+			if (n == PC_RECLAIM_BATCH) {
+				reclaim_batch(pc, pg, n, keys, loc);
+				n = 0;
+			}
+		}
+	}
+	if (n)
+		reclaim_batch(pc, pg, n, keys, loc);
+	mem_free(loc);
+	mem_free(keys);
+	mem_free(pg);
+}
+
+/*
+ * Room for @need more pages before a store takes them: when too few are
+ * free, reclaim, and when most pages still hold live chunks take another
+ * region at once, so that the next reclaim is an eighth of the pages away
+ * (each looks up every used page).
+ */
+static void make_room(struct poolclient *pc, size_t need)
+{
+	uint64_t nfree, total;
+
+	pages_count(pc, &nfree, &total);
+	if (nfree >= need)
+		return;
+	pages_reclaim(pc);
+	pages_count(pc, &nfree, &total);
+	if (nfree < need + total / 8)
+		expand(pc);
 }
 
 /* ---- unpins ----------------------------------------------------------- */
@@ -688,6 +883,7 @@ struct pc_scratch {
 	struct pc_loc *loc;
 	struct pc_page *pg;
 	bool *sel, *res, *refused;
+	bool renew;       /* the daemon refused a register: see session_renew() */
 };
 
 static int scratch_new(struct pc_scratch *s, size_t n)
@@ -702,6 +898,7 @@ static int scratch_new(struct pc_scratch *s, size_t n)
 	s->sel = (bool *)(p + m * (sizeof(*s->loc) + sizeof(*s->pg)));
 	s->res = s->sel + m;
 	s->refused = s->res + m;
+	s->renew = false;
 	return 0;
 }
 
@@ -775,6 +972,7 @@ static int register_pages(struct poolclient *pc, struct l2_job *job, struct pc_s
 					continue;
 				if (k++ == idx) {
 					s->refused[i] = true;
+					s->renew = true;
 					break;
 				}
 			}
@@ -824,6 +1022,13 @@ static void on_store(struct poolclient *pc, struct l2_job *job, struct pc_scratc
 		}
 		mem_free(ex);
 	}
+	{
+		size_t need = 0;
+
+		for (size_t i = 0; i < job->n; i++)
+			need += s->sel[i];
+		make_room(pc, need);
+	}
 	for (size_t i = 0; i < job->n; i++) {
 		uint8_t *p;
 
@@ -834,6 +1039,8 @@ static void on_store(struct poolclient *pc, struct l2_job *job, struct pc_scratc
 			failed++;
 			continue;
 		}
+		pc->owned[s->pg[i].region].chunks[s->pg[i].page] =
+			(struct pc_chunk){ .key = job->keys[i], .len = job->lens[i] };
 		p = page_ptr(pc, &s->pg[i]);
 		memcpy(p + FSCHUNK_HDR, job->bufs[i], job->lens[i]);
 		fschunk_hdr_encode(p, &job->keys[i], job->lens[i],
@@ -882,6 +1089,8 @@ static void on_store(struct poolclient *pc, struct l2_job *job, struct pc_scratc
 			bump(&pc->st_lost_races, 1);
 		}
 	}
+	if (s->renew)
+		session_renew(pc);
 out:
 	bump(&pc->st_errors, failed);
 	return;
@@ -955,12 +1164,13 @@ static void on_load(struct poolclient *pc, struct l2_job *job, struct pc_scratch
 		const struct pc_loc *l = &s->loc[i];
 		struct fschunk_info info;
 		const uint8_t *map;
+		bool owned;
 		int ret;
 
 		if (!l->found || l->len < FSCHUNK_HDR || l->off > l->h.length ||
 		    l->len > l->h.length - l->off)
 			continue;
-		map = region_view(pc, &l->h);
+		map = region_view(pc, &l->h, &owned);
 		if (!map) {
 			bump(&pc->st_errors, 1);
 			continue;
@@ -984,6 +1194,8 @@ static void on_load(struct poolclient *pc, struct l2_job *job, struct pc_scratch
 			task->lens[i] = info.len;
 		task->bytes += (int64_t)info.len;
 		bump(&pc->st_loads, 1);
+		if (!owned)
+			bump(&pc->st_foreign_loads, 1);
 	}
 	mem_free(hdr);
 }
@@ -1138,6 +1350,7 @@ static void pc_free(struct poolclient *pc)
 	for (size_t i = 0; i < pc->nowned; i++) {
 		munmap(pc->owned[i].map, pc->owned[i].h.length);
 		pool_pages_fini(&pc->owned[i].pages);
+		mem_free(pc->owned[i].chunks);
 	}
 	for (size_t i = 0; i < pc->nforeign; i++)
 		munmap(pc->foreign[i].map, pc->foreign[i].h.length);
@@ -1300,6 +1513,9 @@ void poolclient_stats(struct poolclient *pc, struct pc_stats *out)
 	out->corrupt = LD(corrupt);
 	out->stores = LD(stores);
 	out->loads = LD(loads);
+	out->foreign_loads = LD(foreign_loads);
+	out->reclaimed = LD(reclaimed);
+	out->renewals = LD(renewals);
 	out->expansions = LD(expansions);
 	out->pins = LD(pins);
 	out->unpins = LD(unpins);

@@ -49,6 +49,10 @@ struct pc_stats {
 	uint64_t unknown;          /* pages kept because a register's outcome stayed unknown */
 	uint64_t corrupt;          /* loads whose header or checksum failed */
 	uint64_t stores, loads, expansions, pins, unpins;
+	uint64_t foreign_loads;    /* of the loads, from other instances' regions */
+	uint64_t reclaimed;        /* pages freed that no entry pointed to any more (another
+				    * instance deleted the key) */
+	uint64_t renewals;         /* connections and regions the daemon dropped, renewed */
 	uint64_t bytes_used;
 	uint64_t capacity_bytes;
 };

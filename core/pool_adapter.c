@@ -210,7 +210,8 @@ static int pool_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 		 "regions=%llu foreign_regions=%llu pages_total=%llu pages_used=%llu "
 		 "pages_free=%llu round_trips=%llu rpc_errors=%llu rm_errors=%llu errors=%llu "
 		 "lost_races=%llu unknown_outcome=%llu corrupt=%llu stores=%llu loads=%llu "
-		 "expansions=%llu pins=%llu unpins=%llu",
+		 "foreign_loads=%llu reclaimed=%llu renewals=%llu expansions=%llu pins=%llu "
+		 "unpins=%llu",
 		 (unsigned long long)s.regions, (unsigned long long)s.foreign_maps,
 		 (unsigned long long)s.pages_total, (unsigned long long)s.pages_used,
 		 (unsigned long long)(s.pages_total - s.pages_used),
@@ -218,7 +219,9 @@ static int pool_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 		 (unsigned long long)s.rm_errors, (unsigned long long)s.errors,
 		 (unsigned long long)s.lost_races, (unsigned long long)s.unknown,
 		 (unsigned long long)s.corrupt, (unsigned long long)s.stores,
-		 (unsigned long long)s.loads, (unsigned long long)s.expansions,
+		 (unsigned long long)s.loads, (unsigned long long)s.foreign_loads,
+		 (unsigned long long)s.reclaimed, (unsigned long long)s.renewals,
+		 (unsigned long long)s.expansions,
 		 (unsigned long long)s.pins, (unsigned long long)s.unpins);
 	return 0;
 }

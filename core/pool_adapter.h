@@ -6,7 +6,7 @@
  * Each chunk takes one page of a region this instance owns: the fschunk
  * header (core/fschunk.h) then the payload, so a torn, foreign or
  * corrupted value is a miss.  Other instances read the same bytes in place
- * (zero copy: they map the owner's region).
+ * (zero copy: they map the owner's region, read-only).
  *
  * JSON members:
  *   server          ZeroMQ endpoint of the metadata RPC (default tcp://127.0.0.1:5555)
@@ -24,14 +24,19 @@
  *   one BATCH_REGISTER.  First writer wins: a key registered by another
  *   instance counts as stored and its page is freed.  A register whose
  *   answer never came is settled by a lookup; no page the daemon may point
- *   to is ever reused.
+ *   to is ever reused.  When too few pages are free, those whose key is no
+ *   longer registered there (another instance deleted it) are reclaimed
+ *   first.  A register refused in our own region means the daemon dropped
+ *   this client (its lease ran out): the regions are given up (their keys
+ *   stay readable) and a fresh one replaces them for the next store.
  * - lookup: BATCH_LOOKUP then BATCH_PIN of the hits; the daemon's pins are
  *   the locks (owned by this connection, TTL'd by the daemon, released
  *   when this process dies); lens[i] is the value's length less the header.
  * - load: BATCH_LOOKUP, the owner's region mapped on first use (GET_FD),
  *   header and checksum verified on the copied bytes.
  * - remove: DELETE_KV per key: 0 DELETED, -EBUSY PINNED, -ENOENT NOT_FOUND;
- *   a deleted key in one of our pages frees the page.
+ *   a deleted key in one of our pages frees the page (one of another
+ *   instance's is reclaimed by it).
  * - is_healthy is false while the daemon does not answer; requests then
  *   fail at once (no connection) or after timeout_ms (a stalled daemon).
  */

@@ -9,7 +9,9 @@ What runs (each line of output is PASS/FAIL/SKIP name):
     that, each under ASan and again under TSan; on the fs L2 tier (cache mode) for twice that under
     ASan and under TSan, and in staging mode for two thirds of it under ASan; on the resp L2 tier
     (a Redis Cluster of 3 masters the harness starts, values corrupted, a master paused) for
-    KVT_STRESS_SECONDS under ASan and under TSan;
+    KVT_STRESS_SECONDS under ASan and under TSan; on the pool L2 tier (3 engine processes on a
+    kvtier-poold the harness starts, one SIGKILLed holding pins and replaced now and then) for
+    twice KVT_STRESS_SECONDS under ASan and for KVT_STRESS_SECONDS under TSan;
   - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
 `ninja check` builds the asan, tsan, clang and release variants first.
 """
@@ -150,7 +152,10 @@ def stress_tests():
     injected EIO and corrupted chunk files) in cache mode for twice that under ASan and under TSan,
     and in staging mode for two thirds of it under ASan; the resp L2 tier (a Redis Cluster of 3
     masters the harness starts and stops, values corrupted behind the adapter's back, a master
-    stopped for 400 ms every 2.5 s) for KVT_STRESS_SECONDS under ASan and under TSan."""
+    stopped for 400 ms every 2.5 s) for KVT_STRESS_SECONDS under ASan and under TSan; the pool
+    L2 tier (3 engine processes sharing one keyspace through a kvtier-poold the harness starts
+    and stops, one SIGKILLed while it holds pins and replaced every quarter of the run) for
+    twice that under ASan and for KVT_STRESS_SECONDS under TSan."""
     seconds = int(os.environ.get("KVT_STRESS_SECONDS", "30"))
     # a short pin lease keeps the pin-monitor racing the index actor (it once
     # touched an entry a duplicate insert had just freed)
@@ -159,7 +164,9 @@ def stress_tests():
             ("fs", ["--tier", "fs"], 2 * seconds, ("asan", "tsan")),
             ("fs-staging", ["--tier", "fs", "--fs-mode", "staging"], max(1, 2 * seconds // 3),
              ("asan",)),
-            ("resp", ["--tier", "resp"], seconds, ("asan", "tsan")))
+            ("resp", ["--tier", "resp"], seconds, ("asan", "tsan")),
+            ("pool", ["--tier", "pool"], 2 * seconds, ("asan",)),
+            ("pool", ["--tier", "pool"], seconds, ("tsan",)))
     for tier, args, secs, variants in runs:
         for variant in variants:
             name = "stress/%s-%s-%ds" % (tier, variant, secs)
@@ -169,10 +176,11 @@ def stress_tests():
                 continue
             # the harness reads KVT_STRESS_SECONDS over --seconds: give it this run's
             env = {"KVT_STRESS_SECONDS": str(secs)}
-            if tier.startswith("fs") or tier == "resp":
+            if tier.startswith("fs") or tier in ("resp", "pool"):
                 # the fs and resp adapters warn of every corrupt file or value they remove
-                # (hundreds, all expected), which would crowd a failure's report out of the
-                # output kept below
+                # (hundreds, all expected), kvtier-poold of every delete refused as pinned
+                # (its log is printed when it fails), which would crowd a failure's report
+                # out of the output kept below
                 env["KVT_LOG"] = "error"
             rc, out = run([exe] + args + ["--seconds", str(secs), "--threads", "4"],
                           timeout=secs * 4 + 120, env=env)

@@ -7,7 +7,9 @@
  * pins refusing removes until unlock, two processes sharing chunks in
  * place (the reader maps the writer's region), bytes corrupted in the
  * region by hand, a killed daemon (unhealthy, misses, bounded), auto
- * expansion and its absence, a client killed with -9 while holding pins,
+ * expansion and its absence, the pages of keys another instance deleted
+ * reclaimed (and only those), a connection the daemon dropped for a lapsed
+ * lease renewed with fresh regions, a client killed with -9 while holding pins,
  * two adapters racing on the same keys, config errors, and two engine
  * instances sharing chunks through kvt_open.  Every task's completion is
  * checked on its event fd and through on_done.  SKIPs when kvtier-poold
@@ -379,6 +381,7 @@ TEST(two_processes_share_chunks_in_place)
 	CHECK_EQ(load_ids(b, ids, 16, CHUNK, len_mixed, 3, bm), 16);
 	/* B read A's region in place: one foreign mapping, nothing stored by B */
 	CHECK_EQ(detail(b, "foreign_regions"), 1);
+	CHECK_EQ(detail(b, "foreign_loads"), 16);
 	CHECK_EQ(detail(b, "pages_used"), 0);
 	/* and a byte A's region changes is what B reads next: zero copy */
 	{
@@ -530,6 +533,73 @@ TEST(auto_expand_takes_more_regions)
 	CHECK_EQ(store_ids(b, ids + 30, 10, len_full, 2, bm, NULL), 5);
 	pool_l2_ops.destroy(b);
 	pool_l2_ops.destroy(a);
+	CHECK_EQ(poold_stop(d), 0);
+}
+
+TEST(pages_of_keys_another_instance_deleted_are_reclaimed)
+{
+	struct poold *d = daemon_up(NULL);
+	static const char *const fixed[] = { "auto_expand", "false", NULL };
+	struct kvt_l2_adapter *a = pool_new(d, fixed), *b = pool_new(d, NULL);
+	uint64_t ids[MAXN], bm[MAXN / 64];
+
+	/* A fills its one region; B deletes ten of A's keys, which only tells B */
+	range(ids, REGION_PAGES, 2000);
+	CHECK_EQ(store_ids(a, ids, REGION_PAGES, len_full, 6, NULL, NULL), REGION_PAGES);
+	CHECK_EQ(remove_ids(b, ids, 10, NULL), 10);
+	CHECK_EQ(detail(a, "pages_free"), 0);
+	/* A's next store finds no free page: it frees those ten, and only those */
+	range(ids + REGION_PAGES, 12, 3000);
+	CHECK_EQ(store_ids(a, ids + REGION_PAGES, 12, len_mixed, 7, bm, NULL), 10);
+	for (size_t i = 0; i < 12; i++)
+		CHECK_ROW(i, kvt_l2_bit(bm, i) == (i < 10));
+	CHECK_EQ(detail(a, "reclaimed"), 10);
+	CHECK_EQ(detail(a, "regions"), 1);
+	CHECK_EQ(detail(a, "pages_used"), REGION_PAGES);
+	/* what A kept and what it stored over the freed pages read back intact */
+	CHECK_EQ(load_ids(b, ids + 10, REGION_PAGES - 10, CHUNK, len_full, 6, NULL),
+		 REGION_PAGES - 10);
+	CHECK_EQ(load_ids(b, ids + REGION_PAGES, 10, CHUNK, len_mixed, 7, NULL), 10);
+	/* a full region of live keys: a reclaim frees nothing */
+	CHECK_EQ(store_ids(a, ids + REGION_PAGES + 10, 2, len_full, 7, bm, NULL), 0);
+	CHECK_EQ(detail(a, "reclaimed"), 10);
+	CHECK_EQ(detail(a, "errors"), 4);
+	pool_l2_ops.destroy(b);
+	pool_l2_ops.destroy(a);
+	CHECK_EQ(daemon_stat(d, "kv_manager", "total_entries"), REGION_PAGES);
+	CHECK_EQ(poold_stop(d), 0);
+}
+
+TEST(a_connection_the_daemon_dropped_is_renewed)
+{
+	struct poold *d = daemon_up("--client-lease-ms 500");
+	/* no heartbeat within the lease: a stalled process, as the daemon sees it */
+	static const char *const stalled[] = { "heartbeat_ms", "60000", NULL };
+	struct kvt_l2_adapter *a = pool_new(d, stalled), *b;
+	uint64_t ids[10], bm[1];
+
+	range(ids, 10, 4000);
+	CHECK_EQ(store_ids(a, ids, 5, len_full, 8, NULL, NULL), 5);
+	for (int i = 0; i < 200 && !daemon_stat(d, "server", "leases_expired"); i++)
+		usleep(10000);
+	CHECK_EQ(daemon_stat(d, "server", "leases_expired"), 1);
+	/* its region went with its connection: the next store is refused, and
+	 * the adapter binds again with a fresh region for the one after */
+	CHECK_EQ(store_ids(a, ids + 5, 5, len_full, 8, bm, NULL), 0);
+	CHECK_EQ(detail(a, "renewals"), 1);
+	CHECK_EQ(store_ids(a, ids + 5, 5, len_full, 8, bm, NULL), 5);
+	CHECK_EQ(detail(a, "regions"), 1);
+	CHECK_EQ(detail(a, "pages_used"), 5);
+	/* the old region's keys stay readable, mapped read-only now */
+	CHECK_EQ(detail(a, "foreign_regions"), 1);
+	CHECK_EQ(load_ids(a, ids, 10, CHUNK, len_full, 8, NULL), 10);
+	b = pool_new(d, NULL);
+	CHECK_EQ(load_ids(b, ids, 10, CHUNK, len_full, 8, NULL), 10);
+	CHECK_EQ(remove_ids(b, ids, 10, NULL), 10);
+	pool_l2_ops.destroy(b);
+	pool_l2_ops.destroy(a);
+	/* the old region went with its last key, the new one at destroy */
+	CHECK_EQ(daemon_stat(d, "allocation_manager", "num_allocations"), 0);
 	CHECK_EQ(poold_stop(d), 0);
 }
 

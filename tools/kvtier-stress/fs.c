@@ -193,7 +193,7 @@ void fs_status(struct kvt *kvt, struct fs_status *out)
 
 	memset(out, 0, sizeof(*out));
 	for (size_t i = 0; kvt_l2_report(kvt, i, &type, &st) == 0; i++) {
-		if (strcmp(type, "fs") && strcmp(type, "resp"))
+		if (strcmp(type, "fs") && strcmp(type, "resp") && strcmp(type, "pool"))
 			continue;
 		out->found = true;
 		out->healthy = st.is_healthy;
@@ -210,6 +210,20 @@ void fs_status(struct kvt *kvt, struct fs_status *out)
 		out->errors = st.errors;
 		out->corrupt_removed = detail_u64(st.detail, "corrupt_removed");
 		out->evictions = detail_u64(st.detail, "evictions");
+		out->regions = detail_u64(st.detail, "regions");
+		out->foreign_regions = detail_u64(st.detail, "foreign_regions");
+		out->pages_used = detail_u64(st.detail, "pages_used");
+		out->rpc_errors = detail_u64(st.detail, "rpc_errors");
+		out->rm_errors = detail_u64(st.detail, "rm_errors");
+		out->lost_races = detail_u64(st.detail, "lost_races");
+		out->unknown = detail_u64(st.detail, "unknown_outcome");
+		out->stores = detail_u64(st.detail, "stores");
+		out->loads = detail_u64(st.detail, "loads");
+		out->foreign_loads = detail_u64(st.detail, "foreign_loads");
+		out->pins = detail_u64(st.detail, "pins");
+		out->unpins = detail_u64(st.detail, "unpins");
+		out->reclaimed = detail_u64(st.detail, "reclaimed");
+		out->renewals = detail_u64(st.detail, "renewals");
 		return;
 	}
 }

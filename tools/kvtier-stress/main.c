@@ -47,9 +47,24 @@
  * again: every intact value must read back byte-exact, every corrupt one
  * must miss and be deleted.
  *
+ * --tier pool puts the pool L2 adapter (chunks in a shared pool run by
+ * kvtier-poold) behind the same small L1, in --procs engine processes at
+ * once (procs.c), each with its own instance and workers over one shared
+ * keyspace: a chunk one process stored is read by the others straight
+ * from its region, mapped in place.  The harness starts its own daemon
+ * (pool.c; a /dev/shm pool, sockets in a fresh /tmp directory, stopped at
+ * exit) unless --pool-server names one.  Every --kill-ms one process is
+ * SIGKILLed while it holds pins in the daemon and a fresh one takes its
+ * place.  At the end every process checks its own instance as above (the
+ * pool quiet meanwhile), then a last instance reads back and removes every
+ * key, and the daemon must hold no key, pin or region: the dead processes'
+ * pins went with them, their regions once their keys did.
+ *
  * Exit: 0 pass, 1 fail, 2 usage.
  *
  * Threads: main parses, opens, reports and checks; workers run worker.c.
+ * With --tier pool the first process only supervises (procs.c); each
+ * engine process it starts is a main thread and its workers.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -71,8 +86,6 @@
 #include "tools/kvtier-stress/stress.h"
 
 #define EXIT_USAGE 2
-#define JOIN_GRACE_S 60  /* a worker not back this long after the deadline is stuck */
-#define CLOSE_GRACE_S 120
 
 static const char usage_text[] =
 	"usage: kvtier-stress [options]\n"
@@ -83,13 +96,13 @@ static const char usage_text[] =
 	"  --seconds S        run time (default 10; KVT_STRESS_SECONDS overrides)\n"
 	"  --keys K           keyspace size (default 4 x the L1 slots; dax tiered:\n"
 	"                     2 x the DAX slots; dax primary: 4 x the DAX slots;\n"
-	"                     fs, resp: 8 x the L1 slots; fs staging: 64 x them)\n"
-	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4; fs, resp: 8;\n"
-	"                     fs staging: the staging area, default 1)\n"
+	"                     fs, resp, pool: 8 x the L1 slots; fs staging: 64 x them)\n"
+	"  --capacity-mb M    L1 size in MiB (default 64; dax tiered: DAX / 4; fs, resp,\n"
+	"                     pool: 8 (per process); fs staging: the staging area, default 1)\n"
 	"  --chunk-kb C       chunk size in KiB (default 64)\n"
 	"  --pin-ttl-ms N     pin lease; 0 (default) disables the pin-monitor\n"
 	"  --seed N           worker RNG seed (default: from the clock, printed)\n"
-	"  --tier NAME        l1 (default), dax, fs or resp\n"
+	"  --tier NAME        l1 (default), dax, fs, resp or pool\n"
 	"  --dax-mode MODE    tiered (default: L1 in front, write-through) or primary\n"
 	"                     (DAX slots only)\n"
 	"  --dax-mb N         DAX arena in MiB (default 64)\n"
@@ -114,6 +127,15 @@ static const char usage_text[] =
 	"  --resp-timeout-ms N  resp: the adapter's timeout_ms (default 200)\n"
 	"  --resp-pause-ms N  resp, own cluster: stop one master (SIGSTOP) this long\n"
 	"                     every 2.5 s; 0 never (default 400)\n"
+	"  --procs P          pool: engine processes, each T threads (default 3)\n"
+	"  --kill-ms N        pool: SIGKILL one engine process holding pins every N ms\n"
+	"                     and start a fresh one; 0 never (default: a quarter of\n"
+	"                     the run)\n"
+	"  --pool-mb N        pool, own daemon: its /dev/shm pool in MiB (default 512)\n"
+	"  --pool-server ADDR pool: the daemon's ZeroMQ endpoint (with --pool-rm; it must\n"
+	"                     hold no key of the keyspace; default: a kvtier-poold of our\n"
+	"                     own from this binary's folder, stopped at exit)\n"
+	"  --pool-rm PATH     pool: that daemon's resource-manager socket\n"
 	"  --json             one JSON object on the last stdout line\n"
 	"  --verbose          print every check, not only failed ones\n"
 	"  --help             this text\n"
@@ -124,6 +146,7 @@ static const char usage_text[] =
 static const char *const tier_names[] = {
 	[TIER_L1] = "l1", [TIER_DAX_TIERED] = "dax-tiered", [TIER_DAX_PRIMARY] = "dax-primary",
 	[TIER_FS_CACHE] = "fs-cache", [TIER_FS_STAGING] = "fs-staging", [TIER_RESP] = "resp",
+	[TIER_POOL] = "pool",
 };
 
 /* The DAX file this run created, removed at exit (also from on_alarm). */
@@ -172,8 +195,8 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 {
 	enum { O_THREADS = 256, O_SECONDS, O_KEYS, O_CAP, O_CHUNK, O_TTL, O_SEED, O_TIER,
 	       O_DAX_MODE, O_DAX_MB, O_DAX_PATH, O_FS_MODE, O_FS_DIR, O_FS_MB, O_FAULT_PPM,
-	       O_CORRUPT_MS, O_RESP_URL, O_RESP_CLUSTER, O_RESP_TIMEOUT, O_PAUSE_MS, O_JSON,
-	       O_VERBOSE, O_HELP };
+	       O_CORRUPT_MS, O_RESP_URL, O_RESP_CLUSTER, O_RESP_TIMEOUT, O_PAUSE_MS, O_PROCS,
+	       O_KILL_MS, O_POOL_MB, O_POOL_SERVER, O_POOL_RM, O_JSON, O_VERBOSE, O_HELP };
 	static const struct option longopts[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "seconds", required_argument, NULL, O_SECONDS },
@@ -195,6 +218,11 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		{ "resp-cluster", no_argument, NULL, O_RESP_CLUSTER },
 		{ "resp-timeout-ms", required_argument, NULL, O_RESP_TIMEOUT },
 		{ "resp-pause-ms", required_argument, NULL, O_PAUSE_MS },
+		{ "procs", required_argument, NULL, O_PROCS },
+		{ "kill-ms", required_argument, NULL, O_KILL_MS },
+		{ "pool-mb", required_argument, NULL, O_POOL_MB },
+		{ "pool-server", required_argument, NULL, O_POOL_SERVER },
+		{ "pool-rm", required_argument, NULL, O_POOL_RM },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "help", no_argument, NULL, O_HELP },
@@ -202,12 +230,14 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 	};
 	const char *env, *tier = "l1", *mode = NULL, *fs_mode = NULL;
 	bool dax_opt = false, fs_opt = false, corrupt_opt = false, resp_opt = false;
+	bool pool_opt = false, kill_opt = false;
 	uint64_t ppm;
 	int c, ret = 0;
 
 	*o = (struct stress_opts){ .threads = 4, .seconds = 10, .capacity_mb = 64,
 				   .chunk_kb = 64, .dax_mb = 64, .fault_ppm = 2000,
-				   .corrupt_ms = 20, .resp_timeout_ms = 200, .pause_ms = 400 };
+				   .corrupt_ms = 20, .resp_timeout_ms = 200, .pause_ms = 400,
+				   .procs = 3, .pool_mb = 512 };
 	o->seed = tool_now_ns() ^ ((uint64_t)getpid() << 32);
 	while (!ret && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
@@ -236,9 +266,9 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		case O_TIER:
 			tier = optarg;
 			if (strcmp(tier, "l1") && strcmp(tier, "dax") && strcmp(tier, "fs") &&
-			    strcmp(tier, "resp")) {
-				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1, dax, fs or "
-					"resp\n", tier);
+			    strcmp(tier, "resp") && strcmp(tier, "pool")) {
+				fprintf(stderr, "kvtier-stress: --tier: \"%s\": must be l1, dax, fs, "
+					"resp or pool\n", tier);
 				ret = -EINVAL;
 			}
 			break;
@@ -319,6 +349,38 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			ret = parse_uint("resp-pause-ms", optarg, 0, 10000, &o->pause_ms);
 			resp_opt = true;
 			break;
+		case O_PROCS:
+			ret = parse_uint("procs", optarg, 1, POOL_MAX_PROCS, &o->procs);
+			pool_opt = true;
+			break;
+		case O_KILL_MS:
+			ret = parse_uint("kill-ms", optarg, 0, 3600000, &o->kill_ms);
+			pool_opt = kill_opt = true;
+			break;
+		case O_POOL_MB:
+			ret = parse_uint("pool-mb", optarg, 16, 1024 * 1024, &o->pool_mb);
+			pool_opt = true;
+			break;
+		case O_POOL_SERVER:
+			o->pool_server = optarg;
+			pool_opt = true;
+			/* it goes into JSON verbatim: the adapter's config */
+			if (!*optarg || strlen(optarg) >= 256 || !json_safe(optarg)) {
+				fprintf(stderr, "kvtier-stress: --pool-server: must be 1 to 255 bytes, "
+					"without '\"', '\\' or control characters\n");
+				ret = -EINVAL;
+			}
+			break;
+		case O_POOL_RM:
+			o->pool_rm = optarg;
+			pool_opt = true;
+			if (optarg[0] != '/' || strlen(optarg) >= 108 || !json_safe(optarg)) {
+				fprintf(stderr, "kvtier-stress: --pool-rm: must be an absolute path "
+					"shorter than 108 bytes, without '\"', '\\' or control "
+					"characters\n");
+				ret = -EINVAL;
+			}
+			break;
 		case O_JSON:
 			o->json = true;
 			break;
@@ -354,6 +416,15 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 			"--resp-pause-ms need --tier resp\n");
 		ret = -EINVAL;
 	}
+	if (!ret && pool_opt && strcmp(tier, "pool")) {
+		fprintf(stderr, "kvtier-stress: --procs, --kill-ms, --pool-mb, --pool-server and "
+			"--pool-rm need --tier pool\n");
+		ret = -EINVAL;
+	}
+	if (!ret && !o->pool_server != !o->pool_rm) {
+		fprintf(stderr, "kvtier-stress: --pool-server and --pool-rm go together\n");
+		ret = -EINVAL;
+	}
 	if (!ret && o->resp_cluster && !o->resp_url) {
 		fprintf(stderr, "kvtier-stress: --resp-cluster describes --resp-url (without it "
 			"the harness starts a cluster of its own)\n");
@@ -365,6 +436,8 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 		o->tier = fs_mode && !strcmp(fs_mode, "staging") ? TIER_FS_STAGING : TIER_FS_CACHE;
 	if (!strcmp(tier, "resp"))
 		o->tier = TIER_RESP;
+	if (!strcmp(tier, "pool"))
+		o->tier = TIER_POOL;
 	if (!ret && o->tier == TIER_DAX_PRIMARY && o->capacity_set) {
 		fprintf(stderr, "kvtier-stress: --capacity-mb: primary mode has no L1 (local_cpu: "
 			"false)\n");
@@ -375,7 +448,8 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 	/* fs: an L1 of 128 chunks of 64 KiB, or a staging area of 16 (fewer
 	 * than 4 threads' batches of puts: puts wait for it), and room on disk
 	 * for about half the default keyspace, so every tier evicts */
-	if ((o->tier == TIER_FS_CACHE || o->tier == TIER_RESP) && !o->capacity_set)
+	if ((o->tier == TIER_FS_CACHE || o->tier == TIER_RESP || o->tier == TIER_POOL) &&
+	    !o->capacity_set)
 		o->capacity_mb = 8;
 	if (o->tier == TIER_FS_STAGING && !o->capacity_set)
 		o->capacity_mb = 1;
@@ -384,6 +458,12 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 	env = getenv("KVT_STRESS_SECONDS");
 	if (!ret && env && *env)
 		ret = parse_uint("seconds (KVT_STRESS_SECONDS)", env, 1, 86400, &o->seconds);
+	/* pool: kills are its faults, no corruption thread; three kills in a
+	 * run, the last well before the end */
+	if (o->tier == TIER_POOL)
+		o->corrupt_ms = 0;
+	if (o->tier == TIER_POOL && !kill_opt)
+		o->kill_ms = o->seconds >= 4 ? o->seconds * 250 : 0;
 	if (ret)
 		fputs("kvtier-stress: --help lists the options\n", stderr);
 	return ret;
@@ -391,8 +471,7 @@ static int parse_opts(int argc, char **argv, struct stress_opts *o)
 
 /* ---- process resources ---- */
 
-/* Entries of a /proc directory, or -1. */
-static long count_dir(const char *path)
+long count_dir(const char *path)
 {
 	struct dirent *d;
 	long n = 0;
@@ -431,7 +510,7 @@ static void *noop_thread(void *arg)
  * with the first report, suppressed ones included.  Otherwise those would
  * read as threads and fds that kvt_close() leaked.
  */
-static void warm_runtime(void)
+void warm_runtime(void)
 {
 	pthread_t t;
 
@@ -564,10 +643,11 @@ static int make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config *
 			return ret;
 		knob_add(k, &n, "l2_adapters", "%s", json);
 	}
-	if (s->resp) {
+	if (s->resp || s->pool) {
 		char json[sizeof(k[0].value)];
 
-		ret = resp_adapter_json(s, json, sizeof(json));
+		ret = s->resp ? resp_adapter_json(s, json, sizeof(json)) :
+				pool_adapter_json(s, json, sizeof(json));
 		if (ret)
 			return ret;
 		knob_add(k, &n, "l2_adapters", "%s", json);
@@ -605,15 +685,15 @@ static int make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config *
 	return 0;
 }
 
-/* open_instance() - make the config (kept in s->cfg for a reopen) and open. */
-static int open_instance(struct stress *s)
+int stress_open(struct stress *s)
 {
 	const struct stress_opts *o = &s->o;
 	int ret;
 
 	s->fs = tier_is_fs(o->tier);
 	s->resp = o->tier == TIER_RESP;
-	s->l2 = s->fs || s->resp;
+	s->pool = o->tier == TIER_POOL;
+	s->l2 = s->fs || s->resp || s->pool;
 	if (s->fs) {
 		ret = fs_prepare_dir(s);
 		if (ret)
@@ -651,7 +731,9 @@ static int alloc_state(struct stress *s)
 {
 	size_t per = STRESS_MAX_BATCH * s->chunk;
 
-	s->next_version = calloc(s->nkeys, sizeof(*s->next_version));
+	/* pool: every process hands out versions of the same keys */
+	s->next_version = s->shm ? s->shm->next_version :
+				   calloc(s->nkeys, sizeof(*s->next_version));
 	s->pin_started = calloc(s->nkeys, sizeof(*s->pin_started));
 	s->pin_finished = calloc(s->nkeys, sizeof(*s->pin_finished));
 	s->w = calloc(s->o.threads, sizeof(*s->w));
@@ -687,7 +769,8 @@ static void free_state(struct stress *s)
 	fs_fault_free(s);
 	free((void *)s->pin_finished);
 	free((void *)s->pin_started);
-	free((void *)s->next_version);
+	if (!s->shm)
+		free((void *)s->next_version);
 }
 
 /* ---- the run ---- */
@@ -737,8 +820,8 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 		" failed %" PRIu64 "\n", (double)(now - start_ns) / 1e9, ops,
 		(double)(ops - *last_ops) * 1e9 / (double)(now - *last_ns), st.l1_entries,
 		st.l1_slots, lower, st.pinned_entries, st.borrows_active,
-		atomic_load_explicit(&s->corruptions, memory_order_relaxed),
-		atomic_load_explicit(&s->failures, memory_order_relaxed));
+		atomic_load_explicit(&s->v->corruptions, memory_order_relaxed),
+		atomic_load_explicit(&s->v->failures, memory_order_relaxed));
 	*last_ops = ops;
 	*last_ns = now;
 }
@@ -753,7 +836,8 @@ static bool workers_idle(struct stress *s)
 
 /*
  * run_workers() - start the workers, print progress each second, stop them
- * at the deadline and join.  Return: the run time in ns, or 0 if a worker
+ * at the deadline (a pool engine process: when its supervisor says, and it
+ * prints nothing) and join.  Return: the run time in ns, or 0 if a worker
  * is stuck (then the process exits: joining would hang).
  */
 static uint64_t run_workers(struct stress *s)
@@ -771,7 +855,13 @@ static uint64_t run_workers(struct stress *s)
 			break;
 		}
 	}
-	while (!ret && tool_now_ns() < deadline) {
+	/* a pool engine process runs until the supervisor says stop */
+	while (!ret && s->shm && !procs_child_tick(s)) {
+		struct timespec ts = { 0, 1000000 };
+
+		nanosleep(&ts, NULL);
+	}
+	while (!ret && !s->shm && tool_now_ns() < deadline) {
 		uint64_t now = tool_now_ns(), until = next < deadline ? next : deadline;
 		struct timespec ts = { 0, 0 };
 
@@ -798,8 +888,8 @@ static uint64_t run_workers(struct stress *s)
 			int op = atomic_load_explicit(&s->w[i].cur_op, memory_order_relaxed);
 
 			if (op >= 0)
-				fprintf(stderr, "kvtier-stress: FAIL thread %u stuck in %s for %d s\n",
-					i, stress_op_names[op], JOIN_GRACE_S);
+				fprintf(stderr, "kvtier-stress: %sFAIL thread %u stuck in %s for %d s\n",
+					s->who, i, stress_op_names[op], JOIN_GRACE_S);
 		}
 		fflush(NULL);
 		_exit(1);
@@ -811,15 +901,7 @@ static uint64_t run_workers(struct stress *s)
 
 /* ---- end-of-run checks ---- */
 
-struct checks {
-	unsigned int run, failed;
-	bool verbose;
-};
-
-static void check(struct checks *c, bool ok, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void check(struct checks *c, bool ok, const char *fmt, ...)
+void check(struct checks *c, bool ok, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -827,7 +909,7 @@ static void check(struct checks *c, bool ok, const char *fmt, ...)
 	if (ok && !c->verbose)
 		return;
 	c->failed += !ok;
-	printf("check %-4s ", ok ? "ok" : "FAIL");
+	printf("%scheck %-4s ", c->who, ok ? "ok" : "FAIL");
 	va_start(ap, fmt);
 	vprintf(fmt, ap);
 	va_end(ap);
@@ -949,10 +1031,21 @@ static uint64_t sweep(struct stress *s, struct checks *c)
 	return found;
 }
 
-/* What the L2 tier holds per key: fs_scan() or resp_scan(). */
+/* What the L2 tier holds per key: fs_scan(), resp_scan() or pool_scan(). */
 static int l2_scan(struct stress *s, struct fs_scan *sc)
 {
-	return s->resp ? resp_scan(s, sc) : fs_scan(s, sc);
+	return s->resp ? resp_scan(s, sc) : s->pool ? pool_scan(s, sc) : fs_scan(s, sc);
+}
+
+/* What the L2 tier keeps a chunk in, and where, for messages. */
+static const char *l2_unit(const struct stress *s)
+{
+	return s->resp ? "value" : s->pool ? "entry" : "file";
+}
+
+static const char *l2_where(const struct stress *s)
+{
+	return s->resp ? s->resp_url : s->pool ? s->pool_server : s->fs_dir;
 }
 
 /*
@@ -964,7 +1057,8 @@ static int l2_scan(struct stress *s, struct fs_scan *sc)
  *           file is a miss, and an L1 copy may be evicted before the sweep
  *           reads it.
  * With resp, "file" reads "value": a lookup (STRLEN) sees any value at
- * least a header long.
+ * least a header long; with pool, "entry" (the daemon's registry: nobody
+ * writes the pool behind the adapter's back, so each is intact).
  * Return: keys present.
  */
 static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_stats *st,
@@ -976,8 +1070,8 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 
 	*fragile = 0;
 	if (ret) {
-		check(c, false, "%s: scan of %s: %s", s->resp ? "resp" : "fs",
-		      s->resp ? s->resp_url : s->fs_dir, strerror(-ret));
+		check(c, false, "%s: scan of %s: %s", tier_names[s->o.tier], l2_where(s),
+		      strerror(-ret));
 		fs_scan_free(&sc);
 		*fragile = s->nkeys;
 		return count_present(s);
@@ -1003,7 +1097,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 	}
 	check(c, wrong == 0, "kvt_contains finds %" PRIu64 " keys: those in L1 (%" PRIu64 ") or "
 	      "with a %s a lookup sees (%" PRIu64 "); %" PRIu64 " keys disagree", present, in_l1,
-	      s->resp ? "value" : "file", files, wrong);
+	      l2_unit(s), files, wrong);
 	check(c, in_l1 == st->l1_entries, "kvt_borrow finds %" PRIu64 " keys in L1 == l1_entries %"
 	      PRIu64, in_l1, st->l1_entries);
 	fs_scan_free(&sc);
@@ -1038,6 +1132,7 @@ static void sweep_checks(struct stress *s, struct checks *c, const struct kvt_st
 	case TIER_FS_CACHE:
 	case TIER_FS_STAGING:
 	case TIER_RESP:
+	case TIER_POOL:
 		break;
 	}
 	if (s->l2)
@@ -1200,6 +1295,37 @@ static void resp_accounting(struct stress *s, struct checks *c, const struct fs_
 		      " pauses of a master", fs->reconnects, pauses);
 }
 
+/*
+ * pool_accounting() - the pool adapter's own counters.  Nobody writes the
+ * pool behind the adapter's back, and a load only follows a lookup that
+ * pinned its keys (a pinned key is never deleted, so its page is never
+ * reused under the copy): no load may find a bad value, and every load
+ * served is an L2 hit.  The daemon is local: no request may fail or time
+ * out, and with a pool larger than the keyspace no store may find no page.
+ * The adapter sends its unpins when idle: they are waited for.
+ */
+static void pool_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			    struct fs_status *fs)
+{
+	uint64_t deadline = tool_now_ns() + 2000000000ull;
+
+	while (fs->pins != fs->unpins && tool_now_ns() < deadline) {
+		usleep(10000);
+		fs_status(s->kvt, fs);
+	}
+	check(c, fs->healthy, "pool: the adapter is healthy");
+	check(c, fs->corrupt == 0, "pool: corrupt %" PRIu64 " == 0 (loads copy pinned keys only)",
+	      fs->corrupt);
+	check(c, fs->errors == 0 && fs->rpc_errors == 0 && fs->rm_errors == 0 && fs->unknown == 0 &&
+	      fs->renewals == 0, "pool: errors %" PRIu64 ", rpc_errors %" PRIu64 ", rm_errors %"
+	      PRIu64 ", unknown_outcome %" PRIu64 ", renewals %" PRIu64 " all 0", fs->errors,
+	      fs->rpc_errors, fs->rm_errors, fs->unknown, fs->renewals);
+	check(c, fs->pins == fs->unpins, "pool: every lookup pin unpinned (pins %" PRIu64
+	      ", unpins %" PRIu64 ")", fs->pins, fs->unpins);
+	check(c, fs->loads == st->l2_hits, "pool: loads %" PRIu64 " == l2_hits %" PRIu64,
+	      fs->loads, st->l2_hits);
+}
+
 static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
 			  const struct worker_acct *a)
 {
@@ -1209,7 +1335,7 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 	fs_status(s->kvt, &fs);
 	check(c, st->l2_adapters == 1 && fs.found && st->l2_plugin_errors == 0,
 	      "l2_adapters %" PRIu64 " == 1 (%s), l2_plugin_errors %" PRIu64 " == 0",
-	      st->l2_adapters, s->resp ? "resp" : "fs", st->l2_plugin_errors);
+	      st->l2_adapters, tier_names[s->o.tier], st->l2_plugin_errors);
 	check(c, st->staging_inflight == 0, "staging_inflight %" PRIu64 " == 0 after kvt_flush",
 	      st->staging_inflight);
 	/* an L2 store that failed (an injected EIO, a full queue; with resp a
@@ -1265,6 +1391,8 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 		      s->resp ? "values" : "files", fs_injected(s));
 	if (s->resp)
 		resp_accounting(s, c, &fs);
+	if (s->pool)
+		pool_accounting(s, c, st, &fs);
 }
 
 static void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
@@ -1330,8 +1458,7 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 		fs_accounting(s, c, st, &a);
 }
 
-/* Threads and fds now == before the first kvt_open(): nothing leaked. */
-static void leak_checks(struct checks *c, long fds_before, long tasks_before, const char *when)
+void leak_checks(struct checks *c, long fds_before, long tasks_before, const char *when)
 {
 	uint64_t deadline = tool_now_ns() + 1000000000ull;
 	long fds_after, tasks_after;
@@ -1370,7 +1497,7 @@ struct reopen {
  */
 static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 {
-	uint64_t corrupt_before = atomic_load_explicit(&s->corruptions, memory_order_relaxed);
+	uint64_t corrupt_before = atomic_load_explicit(&s->v->corruptions, memory_order_relaxed);
 	struct kvt_stats st, after;
 	int ret;
 
@@ -1410,7 +1537,7 @@ static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 		if (ret)
 			check(c, false, "reopen: kvt_release(key %" PRIu64 ") = %d", id, ret);
 	}
-	r->corrupt = atomic_load_explicit(&s->corruptions, memory_order_relaxed) - corrupt_before;
+	r->corrupt = atomic_load_explicit(&s->v->corruptions, memory_order_relaxed) - corrupt_before;
 	kvt_stats(s->kvt, &after);
 	check(c, r->read == st.dax_recovered && r->corrupt == 0,
 	      "reopen: read back %" PRIu64 " recovered chunks == %" PRIu64 ", %" PRIu64
@@ -1482,7 +1609,7 @@ static void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r
 				 * its payload happens to be right (a flip in the header) */
 				r->served_bad++;
 				if (ok)
-					atomic_fetch_add_explicit(&s->corruptions, 1,
+					atomic_fetch_add_explicit(&s->v->corruptions, 1,
 								  memory_order_relaxed);
 				stress_report(s, "CORRUPTION reopen: key %" PRIu64 ": served a %s "
 					      "the corruption thread left (%s)", id,
@@ -1655,39 +1782,63 @@ static void json_resp(struct stress *s, const struct kvt_stats *st, const struct
 	       r->corrupt);
 }
 
+void worker_ops(const struct stress *s, uint64_t v[OP_N][OPC_N])
+{
+	memset(v, 0, sizeof(uint64_t[OP_N][OPC_N]));
+	for (unsigned int i = 0; s->w && i < s->o.threads; i++) {
+		for (int k = 0; k < OP_N; k++) {
+			const struct op_stats *o = &s->w[i].op[k];
+
+			v[k][OPC_CALLS] += atomic_load_explicit(&o->ops, memory_order_relaxed);
+			v[k][OPC_KEYS] += atomic_load_explicit(&o->keys, memory_order_relaxed);
+			v[k][OPC_HITS] += atomic_load_explicit(&o->hits, memory_order_relaxed);
+			v[k][OPC_PRESSURE] += atomic_load_explicit(&o->pressure,
+								   memory_order_relaxed);
+			v[k][OPC_ERRORS] += atomic_load_explicit(&o->errors, memory_order_relaxed);
+		}
+	}
+}
+
+void report_ops(const uint64_t v[OP_N][OPC_N], double secs, uint64_t tot[OPC_N])
+{
+	memset(tot, 0, OPC_N * sizeof(*tot));
+	printf("\n%-10s %12s %12s %12s %12s %10s %8s\n", "op", "calls", "calls/s", "keys",
+	       "hits", "pressure", "errors");
+	for (int k = 0; k < OP_N; k++) {
+		for (int j = 0; j < OPC_N; j++)
+			tot[j] += v[k][j];
+		printf("%-10s %12" PRIu64 " %12.0f %12" PRIu64 " %12" PRIu64 " %10" PRIu64
+		       " %8" PRIu64 "\n", stress_op_names[k], v[k][OPC_CALLS],
+		       (double)v[k][OPC_CALLS] / secs, v[k][OPC_KEYS], v[k][OPC_HITS],
+		       v[k][OPC_PRESSURE], v[k][OPC_ERRORS]);
+	}
+	printf("%-10s %12" PRIu64 " %12.0f %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %8" PRIu64
+	       "\n", "total", tot[OPC_CALLS], (double)tot[OPC_CALLS] / secs, tot[OPC_KEYS],
+	       tot[OPC_HITS], tot[OPC_PRESSURE], tot[OPC_ERRORS]);
+}
+
+void json_ops(const uint64_t v[OP_N][OPC_N], double secs)
+{
+	for (int k = 0; k < OP_N; k++)
+		printf("%s\"%s\":{\"calls\":%" PRIu64 ",\"per_s\":%.1f,\"pressure\":%" PRIu64 "}",
+		       k ? "," : "{", stress_op_names[k], v[k][OPC_CALLS],
+		       (double)v[k][OPC_CALLS] / secs, v[k][OPC_PRESSURE]);
+	putchar('}');
+}
+
 static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st,
 		   const struct checks *c, const struct reopen *r, bool pass)
 {
 	double secs = (double)run_ns / 1e9;
-	uint64_t tot[5] = { 0 }, pressure;
+	uint64_t v[OP_N][OPC_N], tot[OPC_N], pressure;
 	struct worker_acct a = total_acct(s);
 	char fs[320] = "";
 
-	printf("\n%-10s %12s %12s %12s %12s %10s %8s\n", "op", "calls", "calls/s", "keys",
-	       "hits", "pressure", "errors");
-	for (int k = 0; k < OP_N; k++) {
-		uint64_t v[5] = { 0 };
-
-		for (unsigned int i = 0; i < s->o.threads; i++) {
-			struct op_stats *o = &s->w[i].op[k];
-
-			v[0] += atomic_load_explicit(&o->ops, memory_order_relaxed);
-			v[1] += atomic_load_explicit(&o->keys, memory_order_relaxed);
-			v[2] += atomic_load_explicit(&o->hits, memory_order_relaxed);
-			v[3] += atomic_load_explicit(&o->pressure, memory_order_relaxed);
-			v[4] += atomic_load_explicit(&o->errors, memory_order_relaxed);
-		}
-		for (int j = 0; j < 5; j++)
-			tot[j] += v[j];
-		printf("%-10s %12" PRIu64 " %12.0f %12" PRIu64 " %12" PRIu64 " %10" PRIu64
-		       " %8" PRIu64 "\n", stress_op_names[k], v[0], (double)v[0] / secs, v[1], v[2],
-		       v[3], v[4]);
-	}
-	printf("%-10s %12" PRIu64 " %12.0f %12" PRIu64 " %12" PRIu64 " %10" PRIu64 " %8" PRIu64
-	       "\n", "total", tot[0], (double)tot[0] / secs, tot[1], tot[2], tot[3], tot[4]);
+	worker_ops(s, v);
+	report_ops(v, secs, tot);
 	/* a failed DAX or L2 write-through is pressure too: the chunk stays in
 	 * L1 (or, staged, is dropped), as an injected EIO wants */
-	pressure = tot[3] + st->dax_write_errors + st->l2_write_errors;
+	pressure = tot[OPC_PRESSURE] + st->dax_write_errors + st->l2_write_errors;
 	printf("\nl1: %" PRIu64 " slots, %" PRIu64 " evictions, %" PRIu64 " hits; %" PRIu64
 	       " removes (%" PRIu64 " of borrowed keys), %" PRIu64 " pins, %" PRIu64
 	       " unpin underflows, %" PRIu64 " pins released by the monitor, %" PRIu64
@@ -1728,32 +1879,23 @@ static void report(struct stress *s, uint64_t run_ns, const struct kvt_stats *st
 			 r->fs_close.corrupt);
 	printf("kvtier-stress: %s: tier %s, %u threads, %.1f s, %.0f ops/s, corruptions %" PRIu64
 	       ", errors %" PRIu64 ", expected pressure %" PRIu64 "%s\n", pass ? "PASS" : "FAIL",
-	       tier_names[s->o.tier], s->o.threads, secs, (double)tot[0] / secs,
-	       atomic_load_explicit(&s->corruptions, memory_order_relaxed),
-	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure, fs);
+	       tier_names[s->o.tier], s->o.threads, secs, (double)tot[OPC_CALLS] / secs,
+	       atomic_load_explicit(&s->v->corruptions, memory_order_relaxed),
+	       atomic_load_explicit(&s->v->failures, memory_order_relaxed), pressure, fs);
 	if (!s->o.json)
 		return;
 	printf("{\"tool\":\"kvtier-stress\",\"tier\":\"%s\",\"threads\":%u,\"seconds\":%.3f,"
 	       "\"keys\":%u,\"capacity_mb\":%u,\"chunk_bytes\":%zu,\"l1_slots\":%" PRIu64
 	       ",\"pin_ttl_ms\":%u,\"seed\":%" PRIu64 ",\"ops\":%" PRIu64 ",\"ops_per_s\":%.1f,"
-	       "\"per_op\":{", tier_names[s->o.tier], s->o.threads, secs, s->nkeys,
+	       "\"per_op\":", tier_names[s->o.tier], s->o.threads, secs, s->nkeys,
 	       s->o.tier == TIER_DAX_PRIMARY ? 0 : s->o.capacity_mb, s->chunk, st->l1_slots,
-	       s->o.pin_ttl_ms, s->o.seed, tot[0], (double)tot[0] / secs);
-	for (int k = 0; k < OP_N; k++) {
-		uint64_t n = 0, p = 0;
-
-		for (unsigned int i = 0; i < s->o.threads; i++) {
-			n += atomic_load_explicit(&s->w[i].op[k].ops, memory_order_relaxed);
-			p += atomic_load_explicit(&s->w[i].op[k].pressure, memory_order_relaxed);
-		}
-		printf("%s\"%s\":{\"calls\":%" PRIu64 ",\"per_s\":%.1f,\"pressure\":%" PRIu64 "}",
-		       k ? "," : "", stress_op_names[k], n, (double)n / secs, p);
-	}
-	printf("},\"corruptions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"pressure\":%" PRIu64
+	       s->o.pin_ttl_ms, s->o.seed, tot[OPC_CALLS], (double)tot[OPC_CALLS] / secs);
+	json_ops(v, secs);
+	printf(",\"corruptions\":%" PRIu64 ",\"errors\":%" PRIu64 ",\"pressure\":%" PRIu64
 	       ",\"checks\":%u,\"checks_failed\":%u,\"evictions\":%" PRIu64
 	       ",\"unpin_underflows\":%" PRIu64 ",\"pin_force_releases\":%" PRIu64,
-	       atomic_load_explicit(&s->corruptions, memory_order_relaxed),
-	       atomic_load_explicit(&s->failures, memory_order_relaxed), pressure, c->run,
+	       atomic_load_explicit(&s->v->corruptions, memory_order_relaxed),
+	       atomic_load_explicit(&s->v->failures, memory_order_relaxed), pressure, c->run,
 	       c->failed, st->l1_evictions, st->unpin_underflows, st->pin_force_releases);
 	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		printf(",\"dax\":{\"mode\":\"%s\",\"mb\":%u,\"slots\":%" PRIu64 ",\"entries\":%"
@@ -1783,19 +1925,23 @@ static void on_alarm(int sig)
 		unlink(dax_tmp_path);
 	fs_remove_dir();
 	resp_stop_signal();
+	procs_kill_signal();
+	pool_stop_signal();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(1);
 	_exit(1);
 }
 
-/* Ctrl-C or kill: the DAX file, fs directory or Redis servers go too, then
- * the default action. */
+/* Ctrl-C or kill: the DAX file, fs directory, Redis servers or the pool's
+ * daemon and engine processes go too, then the default action. */
 static void on_signal(int sig)
 {
 	if (dax_tmp_path[0])
 		unlink(dax_tmp_path);
 	fs_remove_dir();
 	resp_stop_signal();
+	procs_kill_signal();
+	pool_stop_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
@@ -1810,7 +1956,8 @@ static uint32_t default_keys(const struct stress *s, const struct kvt_stats *st)
 		return (uint32_t)(4 * st->dax_slots);
 	case TIER_FS_CACHE:
 	case TIER_RESP:
-		/* most reads miss L1 and go to disk (Redis) */
+	case TIER_POOL:
+		/* most reads miss L1 and go to disk (Redis, the pool) */
 		return (uint32_t)(8 * st->l1_slots);
 	case TIER_FS_STAGING:
 		/* the staging area is small; the keyspace is as large as in cache mode */
@@ -1853,67 +2000,81 @@ static void print_inputs(const struct stress *s, const struct kvt_stats *st)
 	fflush(stdout);
 }
 
-int main(int argc, char **argv)
+/* The keyspace of --tier pool, before any instance is open: L1 slots are
+ * whole chunks of --capacity-mb (make_config sizes it so). */
+uint32_t stress_pool_keys(const struct stress_opts *o)
 {
-	struct stress s = { 0 };
-	struct checks c = { 0 };
+	struct kvt_stats st = { .l1_slots = (uint64_t)o->capacity_mb * 1024 / o->chunk_kb };
+	struct stress s = { .o = *o };
+	uint64_t n = o->keys ? o->keys : default_keys(&s, &st);
+
+	return n < 2 ? 2 : (uint32_t)n;
+}
+
+int stress_run(struct stress *s)
+{
+	struct checks c = { .verbose = s->o.verbose, .who = s->who };
 	struct reopen r = { 0 };
+	struct fs_status quiet_l2 = { 0 };
 	struct kvt_stats st;
 	long fds_before, tasks_before;
 	uint64_t run_ns = 1;
 	bool pass;
 	int ret;
 
-	if (parse_opts(argc, argv, &s.o))
-		return EXIT_USAGE;
-	c.verbose = s.o.verbose;
-	signal(SIGALRM, on_alarm);
-	signal(SIGINT, on_signal);
-	signal(SIGTERM, on_signal);
-	alarm(s.o.seconds + JOIN_GRACE_S + CLOSE_GRACE_S);
 	warm_runtime();
 	fds_before = count_dir("/proc/self/fd");
 	tasks_before = count_dir("/proc/self/task");
-	ret = open_instance(&s);
+	ret = stress_open(s);
 	if (ret)
 		goto out_cfg;
-	kvt_stats(s.kvt, &st);
-	s.nkeys = (uint32_t)(s.o.keys ? s.o.keys : default_keys(&s, &st));
-	if (s.nkeys < 2)
-		s.nkeys = 2;
-	if (alloc_state(&s)) {
+	kvt_stats(s->kvt, &st);
+	/* a pool engine process: the supervisor chose it */
+	if (!s->shm) {
+		s->nkeys = (uint32_t)(s->o.keys ? s->o.keys : default_keys(s, &st));
+		if (s->nkeys < 2)
+			s->nkeys = 2;
+	}
+	if (alloc_state(s)) {
 		fprintf(stderr, "kvtier-stress: out of memory\n");
-		kvt_close(s.kvt);
+		kvt_close(s->kvt);
 		ret = -ENOMEM;
 		goto out_free;
 	}
-	print_inputs(&s, &st);
-	ret = s.fs ? fs_fault_start(&s) : s.resp ? resp_fault_start(&s) : 0;
+	if (!s->shm)
+		print_inputs(s, &st);
+	ret = s->fs ? fs_fault_start(s) : s->resp ? resp_fault_start(s) : 0;
 	if (ret) {
-		kvt_close(s.kvt);
+		kvt_close(s->kvt);
 		goto out_free;
 	}
 
-	run_ns = run_workers(&s);
+	run_ns = run_workers(s);
 	/* it stops with the workers, at the deadline */
-	fs_fault_stop(&s);
-	check(&c, run_ns != 0, "all %u workers started", s.o.threads);
+	fs_fault_stop(s);
+	check(&c, run_ns != 0, "all %u workers started", s->o.threads);
 	if (!run_ns)
 		run_ns = 1;
 
 	/* quiet now: every op has returned, every lease and pin was given back,
 	 * and after the flush no put callback can fire */
-	ret = kvt_flush(s.kvt);
+	ret = kvt_flush(s->kvt);
 	check(&c, ret == 0, "kvt_flush() = %d after the run", ret);
-	settle_tracks(&s);
-	stress_drain_event_fd(&s);
+	settle_tracks(s);
+	stress_drain_event_fd(s);
 	/* a master paused near the end may leave the adapter in its reconnect
 	 * backoff (at most 5 s): the checks below need every master */
-	if (s.resp)
-		check(&c, resp_wait_healthy(&s, 15), "resp: every master up again after the run");
-	quiet_stats(&s, &st);
-	accounting(&s, &c, &st);
-	sweep_checks(&s, &c, &st);
+	if (s->resp)
+		check(&c, resp_wait_healthy(s, 15), "resp: every master up again after the run");
+	quiet_stats(s, &st);
+	accounting(s, &c, &st);
+	/* what the pool holds changes until every process is quiet; the
+	 * adapter's counters as they match st, before the sweep adds to them */
+	if (s->shm) {
+		fs_status(s->kvt, &quiet_l2);
+		procs_child_quiet(s);
+	}
+	sweep_checks(s, &c, &st);
 	fflush(stdout);
 	if (st.borrows_active) {
 		/* kvt_close() waits for every lease: it would never return */
@@ -1921,39 +2082,66 @@ int main(int argc, char **argv)
 		      " leases that every worker released", st.borrows_active);
 		goto report;
 	}
-	if (s.o.tier == TIER_DAX_TIERED || s.o.tier == TIER_DAX_PRIMARY) {
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY) {
 		struct kvt_stats at_close;
 
 		/* the sweep's promotions changed L1 only, but let eviction settle */
-		quiet_stats(&s, &at_close);
+		quiet_stats(s, &at_close);
 		r.at_close = at_close.dax_entries;
 	}
-	if (s.l2)
-		fs_status(s.kvt, &r.fs_close);
-	ret = kvt_close(s.kvt);
-	s.kvt = NULL;
+	if (s->l2)
+		fs_status(s->kvt, &r.fs_close);
+	ret = kvt_close(s->kvt);
+	s->kvt = NULL;
 	check(&c, ret == 0, "kvt_close() = %d", ret);
 	leak_checks(&c, fds_before, tasks_before, "kvt_close");
-	if (s.o.tier == TIER_DAX_TIERED || s.o.tier == TIER_DAX_PRIMARY)
-		reopen_check(&s, &c, &r);
-	if (s.l2)
-		fs_reopen_check(&s, &c, &r);
-	if (s.o.tier != TIER_L1)
+	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
+		reopen_check(s, &c, &r);
+	/* the pool is reread by the supervisor's last instance (procs.c) */
+	if (s->fs || s->resp)
+		fs_reopen_check(s, &c, &r);
+	if (s->o.tier != TIER_L1 && !s->pool)
 		leak_checks(&c, fds_before, tasks_before, "the reopened kvt_close");
 report:
 	alarm(0);
-	pass = c.failed == 0 && atomic_load_explicit(&s.corruptions, memory_order_relaxed) == 0 &&
-	       atomic_load_explicit(&s.failures, memory_order_relaxed) == 0;
-	report(&s, run_ns, &st, &c, &r, pass);
+	pass = c.failed == 0 &&
+	       atomic_load_explicit(&s->v->corruptions, memory_order_relaxed) == 0 &&
+	       atomic_load_explicit(&s->v->failures, memory_order_relaxed) == 0;
+	if (s->shm)
+		procs_child_done(s, &c, &st, &quiet_l2, run_ns, total_acct(s), pass);
+	else
+		report(s, run_ns, &st, &c, &r, pass);
 	ret = pass ? 0 : 1;
 out_free:
-	free_state(&s);
+	free_state(s);
 out_cfg:
-	kvt_config_free(s.cfg);
+	kvt_config_free(s->cfg);
+	s->cfg = NULL;
 	dax_remove_tmp();
 	fs_remove_dir();
 	resp_stop();
 	/* before the sanitizers' exit-time reports, which end with _exit() */
 	fflush(stdout);
 	return ret ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct stress s = { 0 };
+
+	const char *child = getenv(CHILD_ENV);
+
+	if (parse_opts(argc, argv, &s.o))
+		return EXIT_USAGE;
+	s.v = &s.own;
+	/* a pool engine process: its supervisor watches the time, and cleans up */
+	if (child && s.o.tier == TIER_POOL)
+		return procs_child_main(&s, child);
+	signal(SIGALRM, on_alarm);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	if (s.o.tier == TIER_POOL)
+		return procs_main(&s, argv);
+	alarm(s.o.seconds + JOIN_GRACE_S + CLOSE_GRACE_S);
+	return stress_run(&s);
 }

@@ -121,7 +121,7 @@ bool payload_check(struct stress *s, const char *what, const void *buf, size_t l
 	size_t off;
 
 	if (len < PAYLOAD_HDR) {
-		atomic_fetch_add_explicit(&s->corruptions, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->v->corruptions, 1, memory_order_relaxed);
 		stress_report(s, "CORRUPTION %s: key %" PRIu64 ": %zu bytes, shorter than the header",
 			      what, id, len);
 		return false;
@@ -132,21 +132,21 @@ bool payload_check(struct stress *s, const char *what, const void *buf, size_t l
 	 * counter before kvtier published the chunk we read */
 	max_v = atomic_load_explicit(&s->next_version[id], memory_order_acquire);
 	if (hid != id) {
-		atomic_fetch_add_explicit(&s->corruptions, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->v->corruptions, 1, memory_order_relaxed);
 		stress_report(s, "CORRUPTION %s: key %" PRIu64 ": header names key %" PRIu64
 			      " (version %" PRIu64 "), %zu bytes", what, id, hid, v, len);
 		dump_head(s, p, len);
 		return false;
 	}
 	if (v == 0 || v > max_v) {
-		atomic_fetch_add_explicit(&s->corruptions, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->v->corruptions, 1, memory_order_relaxed);
 		stress_report(s, "CORRUPTION %s: key %" PRIu64 ": version %" PRIu64
 			      " never written (last handed out %" PRIu64 ")", what, id, v, max_v);
 		dump_head(s, p, len);
 		return false;
 	}
 	if (len != stress_len(s, id, v)) {
-		atomic_fetch_add_explicit(&s->corruptions, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->v->corruptions, 1, memory_order_relaxed);
 		stress_report(s, "CORRUPTION %s: key %" PRIu64 " version %" PRIu64
 			      ": %zu bytes, that version has %zu", what, id, v, len,
 			      stress_len(s, id, v));
@@ -154,7 +154,7 @@ bool payload_check(struct stress *s, const char *what, const void *buf, size_t l
 	}
 	off = first_bad_byte(p, len, id, v, &got, &want);
 	if (off < len) {
-		atomic_fetch_add_explicit(&s->corruptions, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&s->v->corruptions, 1, memory_order_relaxed);
 		stress_report(s, "CORRUPTION %s: key %" PRIu64 " version %" PRIu64
 			      " (%zu bytes): bytes at offset %zu are %016" PRIx64
 			      ", expected %016" PRIx64, what, id, v, len, off, got, want);

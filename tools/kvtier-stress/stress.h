@@ -3,21 +3,26 @@
  * tools/kvtier-stress/stress.h - what the files of kvtier-stress share.
  *
  * main.c parses options, opens the instance (L1 only, with a DAX tier on
- * a device or an emulating tmpfs file, or with the fs L2 adapter on a
- * directory), runs the workers until the deadline and checks the
- * accounting (and, with DAX or fs, opens the tier again and checks what it
- * kept); worker.c is one thread's loop of mixed operations; payload.c makes
- * and verifies chunk contents; fs.c is the fs tier's directory, the thread
- * that corrupts its files, and the checks of what is on disk; resp.c is the
- * resp tier's Redis Cluster (started by the harness unless --resp-url), the
- * thread that corrupts its values and pauses a master, and the look at what
- * Redis holds.
+ * a device or an emulating tmpfs file, or with the fs, resp or pool L2
+ * adapter) and runs it: the workers until the deadline, then the
+ * accounting checks (and, with DAX, fs or resp, opens the tier again and
+ * checks what it kept); worker.c is one thread's loop of mixed operations;
+ * payload.c makes and verifies chunk contents; fs.c is the fs tier's
+ * directory, the thread that corrupts its files, and the checks of what is
+ * on disk; resp.c is the resp tier's Redis Cluster (started by the harness
+ * unless --resp-url), the thread that corrupts its values and pauses a
+ * master, and the look at what Redis holds; pool.c is the pool tier's
+ * kvtier-poold (started by the harness unless --pool-server) and the look
+ * at its registry and counters; procs.c runs --tier pool as several engine
+ * processes (this binary again, each one run of main.c, one killed and
+ * replaced now and then) over one keyspace and sums up what they found.
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic] and
  * struct fs_fault (the corruption thread's, fs or resp, until main joins it).  Each
  * struct worker belongs to its thread; main reads its [atomic] counters for
- * progress and everything else only after joining it.
+ * progress and everything else only after joining it.  With --tier pool,
+ * struct pool_shm is shared by the processes (see there).
  */
 #ifndef KVT_TOOLS_STRESS_H
 #define KVT_TOOLS_STRESS_H
@@ -37,6 +42,8 @@
 #define STRESS_MAX_THREADS 256
 #define PAYLOAD_HDR 16 /* u64 version, u64 key id */
 #define PUT_TRACKS 256 /* puts a worker may have with callbacks still owed */
+#define JOIN_GRACE_S 60  /* a worker not back this long after the deadline is stuck */
+#define CLOSE_GRACE_S 120 /* the end checks and kvt_close() take at most this long */
 
 enum stress_tier {
 	TIER_L1,          /* L1 DRAM only */
@@ -45,6 +52,7 @@ enum stress_tier {
 	TIER_FS_CACHE,    /* L1 cache in front of the fs L2 adapter, write-through */
 	TIER_FS_STAGING,  /* fs only; L1 just stages its writes (use_only_staging_buffer) */
 	TIER_RESP,        /* L1 cache in front of the resp L2 adapter (Redis Cluster) */
+	TIER_POOL,        /* processes, each an L1 cache in front of the pool L2 adapter */
 };
 
 static inline bool tier_is_fs(enum stress_tier t)
@@ -66,6 +74,16 @@ enum stress_op {
 };
 
 extern const char *const stress_op_names[OP_N];
+
+/* The columns of the table of ops (report_ops). */
+enum op_col {
+	OPC_CALLS,
+	OPC_KEYS,
+	OPC_HITS,
+	OPC_PRESSURE,
+	OPC_ERRORS,
+	OPC_N,
+};
 
 /* Per op type, bumped by the owning worker, read by main for progress. */
 struct op_stats {
@@ -181,6 +199,11 @@ struct stress_opts {
 	bool fs_mb_set;      /* --fs-mb given */
 	uint32_t fault_ppm;  /* fs: fault_eio_ppm, store and load I/Os failed per million */
 	unsigned int corrupt_ms; /* fs, resp: a chunk corrupted every this many ms; 0 never */
+	unsigned int procs;  /* pool: engine processes running at once */
+	unsigned int kill_ms; /* pool: one SIGKILLed (and restarted) every this many ms; 0 never */
+	unsigned int pool_mb; /* pool: the daemon's shm pool in MiB */
+	const char *pool_server; /* NULL: a kvtier-poold of our own, stopped at exit */
+	const char *pool_rm;  /* with --pool-server: its resource-manager socket */
 	bool json;
 	bool verbose;
 };
@@ -218,6 +241,18 @@ struct fs_fault {
 	_Atomic uint64_t pauses;        /* [atomic] resp: masters SIGSTOPped and resumed */
 };
 
+/*
+ * What fails a run, counted where it is seen.  A process's own, or with
+ * --tier pool its slot of the shared memory, so that the counts of a
+ * process killed mid-run are not lost.
+ */
+struct stress_verdict {
+	_Atomic uint64_t corruptions;   /* [atomic] */
+	_Atomic uint64_t failures;      /* [atomic] unexpected codes, broken contracts */
+};
+
+struct pool_shm;
+
 struct stress {
 	struct stress_opts o;
 	struct kvt *kvt;
@@ -227,24 +262,73 @@ struct stress {
 	bool async_cb;                  /* put callbacks fire on the DAX writer or L2 actor */
 	bool fs;                        /* the fs L2 tier: tier_is_fs(o.tier) */
 	bool resp;                      /* the resp L2 tier: o.tier == TIER_RESP */
-	bool l2;                        /* an L2 adapter, fs or resp */
+	bool l2;                        /* an L2 adapter, fs, resp or pool */
+	bool pool;                      /* the pool L2 tier: o.tier == TIER_POOL */
 	char resp_url[512];             /* resp: the adapter's url */
 	bool resp_cluster;              /* resp: the adapter's cluster */
 	char resp_prefix[64];           /* resp: this run's key prefix */
 	char fs_dir[PATH_MAX];          /* fs: the adapter's base_path */
+	char pool_server[256];          /* pool: the adapter's server */
+	char pool_rm[108];              /* pool: the adapter's rm */
+	struct pool_shm *shm;           /* pool: shared by the processes (procs.c) */
+	unsigned int slot;              /* pool engine process: its slot in shm */
+	char who[32];                   /* pool engine process: "proc N: ", else "" */
 	uint32_t nkeys;
 	_Atomic uint64_t *next_version; /* [atomic] per key: last version handed out */
 	_Atomic uint64_t *pin_started;  /* [atomic] per key: pins a session may take */
 	_Atomic uint64_t *pin_finished; /* [atomic] per key: the same, once unpinned */
 	struct worker *w;
 	_Atomic uint32_t stop;          /* [atomic] the deadline passed */
-	_Atomic uint64_t corruptions;   /* [atomic] */
-	_Atomic uint64_t failures;      /* [atomic] unexpected codes, broken contracts */
+	struct stress_verdict *v;       /* own, or the process's slot of shm */
+	struct stress_verdict own;
 	_Atomic uint64_t reports;       /* [atomic] detailed messages printed */
 	_Atomic uint64_t evfd_total;    /* [atomic] sum read from kvt_event_fd() */
 	_Atomic uint64_t removed_pin_bound; /* [atomic] pins a forced remove may have dropped */
 	struct fs_fault fault;          /* fs: the corruption thread */
 };
+
+/* ---- main.c ---- */
+
+/* End-of-run checks: counted; printed when they fail (all with --verbose),
+ * each line after @who (a pool engine process's "proc N: ", else ""). */
+struct checks {
+	unsigned int run, failed;
+	bool verbose;
+	const char *who;
+};
+
+void check(struct checks *c, bool ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Open s->kvt with the tiers of --tier (the config kept in s->cfg).
+ * Return: 0, or -errno with a message. */
+int stress_open(struct stress *s);
+
+/*
+ * stress_run() - one instance's whole run: open it, run the workers, check
+ * everything once quiet, close it and report (a pool engine process: into
+ * its slot of shm, for the supervisor).  Return: 0 pass, 1 fail.
+ */
+int stress_run(struct stress *s);
+
+/* The keyspace of --tier pool, known before any instance is open. */
+uint32_t stress_pool_keys(const struct stress_opts *o);
+
+/* Start what the runtime starts lazily (threads, the symbolizer) before
+ * counting threads and fds. */
+void warm_runtime(void);
+
+/* Entries of a /proc directory, or -1. */
+long count_dir(const char *path);
+
+/* Threads and fds now == before the first kvt_open(): nothing leaked
+ * (checked after @when). */
+void leak_checks(struct checks *c, long fds_before, long tasks_before, const char *when);
+
+/* The workers' op counts, and the table of them (and its totals) on stdout;
+ * json_ops() prints them as the "per_op" JSON object. */
+void worker_ops(const struct stress *s, uint64_t v[OP_N][OPC_N]);
+void report_ops(const uint64_t v[OP_N][OPC_N], double secs, uint64_t tot[OPC_N]);
+void json_ops(const uint64_t v[OP_N][OPC_N], double secs);
 
 /* ---- payload.c ---- */
 
@@ -313,15 +397,19 @@ enum fs_file {
 	FS_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
 };
 
-/* Facts of the fs or resp adapter's status report (kvt_l2_report, detail). */
+/* Facts of the fs, resp or pool adapter's status report (kvt_l2_report, detail). */
 struct fs_status {
 	bool found;             /* an fs (resp) adapter answered */
 	bool healthy;
 	uint64_t chunks, bytes_used, errors;
 	uint64_t corrupt_removed, evictions;
 	/* resp only */
-	uint64_t nodes, nodes_up, round_trips, redirections, map_refreshes, refused;
-	uint64_t reconnects, corrupt;
+	uint64_t nodes, nodes_up, redirections, map_refreshes, refused, reconnects;
+	/* resp and pool */
+	uint64_t round_trips, corrupt;
+	/* pool only */
+	uint64_t regions, foreign_regions, pages_used, rpc_errors, rm_errors, lost_races;
+	uint64_t unknown, stores, loads, foreign_loads, pins, unpins, reclaimed, renewals;
 };
 
 /*
@@ -339,8 +427,8 @@ void fs_remove_dir(void);
 /* The adapter's JSON object, with fault_eio_ppm @ppm, into @out. */
 int fs_adapter_json(const struct stress *s, uint32_t ppm, char *out, size_t len);
 
-/* fs_status() - the fs adapter's report, or with --tier resp the resp
- * adapter's.  Threads: any (never blocks). */
+/* fs_status() - the fs adapter's report, or with --tier resp (pool) the
+ * resp (pool) adapter's.  Threads: any (never blocks). */
 void fs_status(struct kvt *kvt, struct fs_status *out);
 
 /* Start and stop (join) the corruption thread; start does nothing when
@@ -408,5 +496,151 @@ bool resp_wait_healthy(struct stress *s, int wait_s);
  * Return: 0, or -errno when Redis could not be read.
  */
 int resp_scan(struct stress *s, struct fs_scan *sc);
+
+/* ---- pool.c ---- */
+
+/* Members of kvtier-poold's GET_STATS the checks read. */
+struct pool_daemon_stats {
+	uint64_t entries, pinned_entries, total_pins, force_unpins, unpin_underflows;
+	uint64_t refused_deletes, refused_registers;
+	uint64_t allocations, pool_total, pool_free, regions_freed, deferred_frees;
+	uint64_t clients, clients_gone, leases_expired, bad_requests;
+};
+
+/*
+ * pool_prepare() - where the pool tier lives: --pool-server and --pool-rm
+ * (it must hold no key of the keyspace: an earlier run's versions would
+ * read as never written), or a kvtier-poold started from this binary's
+ * folder (its ASan twin for a TSan build, as the tests do) with a
+ * --pool-mb /dev/shm pool and its sockets and log in a fresh /tmp
+ * directory; pool_stop() stops it.  Sets s->pool_server and s->pool_rm.
+ * Return: 0, or -errno with a message.
+ */
+int pool_prepare(struct stress *s);
+
+/* True when pool_prepare() started the daemon (its counters are ours). */
+bool pool_own_daemon(void);
+
+/* Client lease of our daemon: a process silent this long has lost its pins
+ * (and its regions).  A killed process's socket close drops it long before;
+ * TSan can stall a process for seconds on a small machine. */
+#define POOL_LEASE_MS 10000
+
+/*
+ * pool_stop() - SIGTERM the daemon pool_prepare() started, wait for it and
+ * remove its directory.  Return: 0 if it exited 0 with no sanitizer report
+ * in its log (else the log is printed), or -1.  pool_stop_signal(): SIGKILL
+ * it and remove the directory, async-signal-safe, for the handlers; in the
+ * process that started it only.
+ */
+int pool_stop(void);
+void pool_stop_signal(void);
+
+/* The adapter's JSON object into @out. */
+int pool_adapter_json(const struct stress *s, char *out, size_t len);
+
+/* The supervisor's connection to the daemon, held from start to end so
+ * that it neither opens nor closes one while engines start (pool.c).
+ * Return: 0, or -errno.  pool_stop() closes it too. */
+int pool_look_open(const struct stress *s);
+void pool_look_close(void);
+
+/* GET_STATS of the daemon (on that connection, else on a fresh one; 5 s
+ * timeouts).  Return: 0, or -errno. */
+int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out);
+
+/*
+ * pool_scan() - which keys of the keyspace the daemon holds (BATCH_EXISTS):
+ * FS_INTACT each (nobody writes the pool behind the adapter's back), or
+ * FS_ABSENT.  Return: 0, or -errno.  fs_scan_free() frees @sc->state.
+ */
+int pool_scan(struct stress *s, struct fs_scan *sc);
+
+/* ---- procs.c ---- */
+
+#define POOL_MAX_PROCS 16  /* engine processes at once */
+#define POOL_MAX_LIVES 64  /* engine processes in a run, the restarted included */
+
+enum proc_state {
+	PROC_FREE,      /* never started */
+	PROC_RUNNING,   /* started: opening, running its workers */
+	PROC_QUIET,     /* its workers stopped, its counters checked: at the barrier */
+	PROC_DONE,      /* its result written: exiting */
+};
+
+/* What an engine process found, written before its state goes DONE. */
+struct proc_result {
+	uint64_t run_ns;
+	unsigned int checks_run, checks_failed;
+	bool pass;
+	struct worker_acct acct;
+	struct kvt_stats st;       /* once quiet, before the sweep */
+	struct fs_status l2;       /* the adapter's report then */
+};
+
+/*
+ * One engine process.  The supervisor fills pid before the process runs;
+ * the process writes the rest: its verdict counts as it goes, its op counts
+ * and pins every millisecond, res before state DONE (release; the
+ * supervisor acquires state, or reads after reaping it).
+ */
+struct proc_slot {
+	_Atomic int32_t pid;            /* [atomic] */
+	_Atomic uint32_t state;         /* [atomic] enum proc_state */
+	struct stress_verdict v;        /* [atomic] */
+	_Atomic uint64_t op[OP_N][OPC_N]; /* [atomic] the workers' counts, as published */
+	_Atomic uint64_t pins_held;     /* [atomic] the adapter's pins not yet unpinned */
+	struct proc_result res;
+};
+
+/*
+ * What the processes of --tier pool share: a memfd the supervisor maps
+ * MAP_SHARED and fills in before it starts the first engine process (each
+ * maps the fd it inherits).  next_version is shared so that any process
+ * can verify any version of any key (payload.c).
+ */
+struct pool_shm {
+	pid_t supervisor;
+	uint64_t seed;                  /* --seed; each process derives its own */
+	uint32_t nkeys;
+	char pool_server[256];
+	char pool_rm[108];
+	_Atomic uint32_t stop;          /* [atomic] the deadline passed: workers stop */
+	_Atomic uint32_t sweep;         /* [atomic] every process is quiet: sweep, close */
+	struct proc_slot slot[POOL_MAX_LIVES];
+	_Atomic uint64_t next_version[]; /* [atomic] */
+};
+
+/* The environment variable that makes a process an engine process:
+ * "<fd of the shared memory>,<slot>". */
+#define CHILD_ENV "KVT_STRESS_POOL_CHILD"
+
+/*
+ * procs_main() - the supervisor of --tier pool: starts the daemon and
+ * --procs engine processes (this binary run again with @argv and
+ * CHILD_ENV), prints progress, kills and replaces one every --kill-ms,
+ * stops them at the deadline, runs the last instance and the daemon's
+ * checks and reports.  Return: the exit status.
+ */
+int procs_main(struct stress *s, char **argv);
+
+/* An engine process (CHILD_ENV is @env): stress_run() on its slot.
+ * Return: the exit status. */
+int procs_child_main(struct stress *s, const char *env);
+
+/* An engine process, between naps of its main thread: publish its counts
+ * and pins.  Return: true once it must stop (or the supervisor is gone). */
+bool procs_child_tick(struct stress *s);
+
+/* An engine process, quiet: wait until every other one is (or exit). */
+void procs_child_quiet(struct stress *s);
+
+/* An engine process's result, into its slot. */
+void procs_child_done(struct stress *s, const struct checks *c, const struct kvt_stats *st,
+		      const struct fs_status *l2, uint64_t run_ns, struct worker_acct acct,
+		      bool pass);
+
+/* SIGKILL every engine process, async-signal-safe; in the supervisor only. */
+void procs_kill_signal(void);
 
 #endif /* KVT_TOOLS_STRESS_H */

@@ -38,7 +38,12 @@
  * are off; a remove may be refused (-EBUSY), forced or not, for a key
  * whose file a concurrent lookup or load holds locked.  The resp tier
  * (Redis) behaves the same for the workers: its lookups lock values
- * locally, so a remove of a key a load holds is refused too.
+ * locally, so a remove of a key a load holds is refused too.  So does the
+ * pool tier, whose lookups pin keys in the daemon, for every process: with
+ * several processes on one keyspace a remove may find a key another
+ * process's load pinned, and an L1 copy may be an older version than the
+ * pool holds (another process removed and stored the key again); any
+ * version handed out, by any process, verifies.
  *
  * Threads: worker_main() runs on its own thread and owns its struct
  * worker; other threads touch only the [atomic] fields.
@@ -75,15 +80,18 @@ void stress_report(struct stress *s, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
-	int n;
+	int n, m;
 
 	if (atomic_fetch_add_explicit(&s->reports, 1, memory_order_relaxed) >= REPORT_LIMIT)
 		return;
+	/* who says it: a pool engine process's "proc N: " */
+	m = snprintf(line, sizeof(line) - 1, "%s", s->who);
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 1, fmt, ap);
+	n = vsnprintf(line + m, sizeof(line) - 1 - (size_t)m, fmt, ap);
 	va_end(ap);
 	if (n < 0)
 		return;
+	n += m;
 	if (n > (int)sizeof(line) - 2)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
@@ -97,7 +105,7 @@ void stress_fail(struct stress *s, struct worker *w, enum stress_op op, const ch
 	char msg[400];
 	va_list ap;
 
-	atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&s->v->failures, 1, memory_order_relaxed);
 	if (w)
 		atomic_fetch_add_explicit(&w->op[op].errors, 1, memory_order_relaxed);
 	va_start(ap, fmt);

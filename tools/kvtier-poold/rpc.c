@@ -406,11 +406,20 @@ static bool serve_one(struct rpc_fe *fe, uint64_t now)
 		goto out;
 	}
 	bump(&fe->p->ctr.requests);
-	c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), true);
+	/* the identity frame is made by the ROUTER; wire frames carry the fd */
+	fd = zmq_msg_get(&f[n - 1], ZMQ_SRCFD);
+	c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), false);
+	/* A peer new on this fd may have it from a peer that just closed: the
+	 * I/O thread queued that DISCONNECTED before it accepted this peer, so
+	 * handled now it takes the old peer only, not this one too */
+	if (fe->mon && (!c || (fd >= 0 && c->fd != fd))) {
+		drain_monitor(fe);
+		c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), false);
+	}
+	if (!c)
+		c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), true);
 	if (c) {
 		c->last_ms = now;
-		/* the identity frame is made by the ROUTER; wire frames carry the fd */
-		fd = zmq_msg_get(&f[n - 1], ZMQ_SRCFD);
 		if (fd >= 0)
 			c->fd = fd;
 	}

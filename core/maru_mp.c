@@ -8,6 +8,7 @@
 #include "core/maru_mp.h"
 
 #include <errno.h>
+#include <string.h>
 
 static uint64_t be(const uint8_t *p, int n)
 {
@@ -274,4 +275,29 @@ static int skip_depth(struct mp_cur *c, int depth)
 int mp_skip(struct mp_cur *c)
 {
 	return skip_depth(c, 0);
+}
+
+int mp_map_member(struct mp_cur *c, const char *name)
+{
+	size_t want = strlen(name);
+	struct mp_cur t = *c;
+	uint32_t n;
+
+	if (mp_read_map(&t, &n))
+		return -1;
+	while (n--) {
+		const char *s = NULL;
+		uint32_t len = 0;
+
+		/* a key that is no str names no member */
+		if (mp_read_str(&t, &s, &len) && mp_skip(&t))
+			return -1;
+		if (s && len == want && !memcmp(s, name, len)) {
+			*c = t;
+			return 0;
+		}
+		if (mp_skip(&t))
+			return -1;
+	}
+	return -1;
 }

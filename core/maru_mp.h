@@ -61,5 +61,8 @@ int mp_read_i64(struct mp_cur *c, int64_t *v);
 bool mp_read_nil(struct mp_cur *c);
 /* Skips one whole value, nested at most MP_MAX_DEPTH deep. */
 int mp_skip(struct mp_cur *c);
+/* Moves @c, at a map, to the value of its member @name (a str key).
+ * Return: 0, or -1 (no such member, not a map, malformed): @c unmoved. */
+int mp_map_member(struct mp_cur *c, const char *name);
 
 #endif /* KVT_CORE_MARU_MP_H */

@@ -275,34 +275,11 @@ static void call_close(struct call *cl)
 		zmq_ctx_term(cl->ctx);
 }
 
-static int member(struct mp_cur *c, const char *name)
-{
-	struct mp_cur t = *c;
-	uint32_t n;
-
-	if (mp_read_map(&t, &n))
-		return -1;
-	while (n--) {
-		const char *s;
-		uint32_t len;
-
-		if (mp_read_str(&t, &s, &len))
-			return -1;
-		if (len == strlen(name) && !memcmp(s, name, len)) {
-			*c = t;
-			return 0;
-		}
-		if (mp_skip(&t))
-			return -1;
-	}
-	return -1;
-}
-
 static int member_u64(const struct mp_cur *map, const char *name, uint64_t *v)
 {
 	struct mp_cur c = *map;
 
-	return member(&c, name) || mp_read_u64(&c, v) ? -1 : 0;
+	return mp_map_member(&c, name) || mp_read_u64(&c, v) ? -1 : 0;
 }
 
 int poold_stat(const struct poold *d, const char *section, const char *name, uint64_t *out)
@@ -318,7 +295,7 @@ int poold_stat(const struct poold *d, const char *section, const char *name, uin
 	if (call_send(d, &cl, MARU_GET_STATS, &sb) == 0) {
 		struct mp_cur c = cl.c;
 
-		if (member(&c, section) == 0)
+		if (mp_map_member(&c, section) == 0)
 			ret = member_u64(&c, name, out);
 	}
 	call_close(&cl);
@@ -346,13 +323,13 @@ int poold_lookup(const struct poold *d, const struct kvt_key *key, struct maru_h
 		struct mp_cur c = cl.c, hc = cl.c;
 		bool found = false;
 
-		if (member(&c, "found") || mp_read_bool(&c, &found))
+		if (mp_map_member(&c, "found") || mp_read_bool(&c, &found))
 			goto out;
 		ret = 0;
 		if (!found)
 			goto out;
 		ret = -1;
-		if (member(&hc, "handle") || member_u64(&hc, "region_id", &h->region_id) ||
+		if (mp_map_member(&hc, "handle") || member_u64(&hc, "region_id", &h->region_id) ||
 		    member_u64(&hc, "offset", &h->offset) || member_u64(&hc, "length", &h->length) ||
 		    member_u64(&hc, "auth_token", &h->auth_token) ||
 		    member_u64(&cl.c, "kv_offset", off) || member_u64(&cl.c, "kv_length", len))

@@ -143,6 +143,31 @@ TEST(mp_deep_nesting_refused)
 	CHECK_EQ(mp_skip(&c), 0);
 }
 
+TEST(mp_map_member_finds_str_keys_only)
+{
+	/* {1: 7, "ab": [1, 2], "k": 5} */
+	static const uint8_t map[] = { 0x83, 0x01, 0x07, 0xa2, 'a', 'b', 0x92, 0x01, 0x02,
+				       0xa1, 'k', 0x05 };
+	struct mp_cur c;
+	uint64_t v;
+
+	mp_init(&c, map, sizeof(map));
+	CHECK_EQ(mp_map_member(&c, "k"), 0);
+	CHECK_EQ(mp_read_u64(&c, &v), 0);
+	CHECK_EQ(v, 5);
+	mp_init(&c, map, sizeof(map));
+	CHECK_EQ(mp_map_member(&c, "ab"), 0);
+	CHECK_EQ(mp_peek(&c), MP_ARRAY);
+	mp_init(&c, map, sizeof(map));
+	CHECK_EQ(mp_map_member(&c, "a"), -1);
+	CHECK(c.p == map);
+	mp_init(&c, map, sizeof(map) - 1); /* the last value cut off: "k" is still found */
+	CHECK_EQ(mp_map_member(&c, "k"), 0);
+	CHECK_EQ(mp_read_u64(&c, &v), -EINVAL);
+	mp_init(&c, map + 6, 3);           /* an array is no map */
+	CHECK_EQ(mp_map_member(&c, "k"), -1);
+}
+
 TEST(response_header_echoes)
 {
 	struct maru_hdr req = { MARU_MAGIC, 1, MARU_PIN_KV, 0x04, 99, 0 }, got;

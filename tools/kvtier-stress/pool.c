@@ -358,37 +358,13 @@ void pool_look_close(void)
 	conn_close(&look);
 }
 
-/* Moves @c (at a map) to the value of member @name.  Return: 0 or -1. */
-static int member(struct mp_cur *c, const char *name)
-{
-	struct mp_cur t = *c;
-	uint32_t n;
-
-	if (mp_read_map(&t, &n))
-		return -1;
-	while (n--) {
-		const char *k;
-		uint32_t len;
-
-		if (mp_read_str(&t, &k, &len))
-			return -1;
-		if (len == strlen(name) && !memcmp(k, name, len)) {
-			*c = t;
-			return 0;
-		}
-		if (mp_skip(&t))
-			return -1;
-	}
-	return -1;
-}
-
 /* Member @name of section @sec of a GET_STATS answer, or 0 when absent. */
 static uint64_t stat_of(const struct mp_cur *map, const char *sec, const char *name)
 {
 	struct mp_cur c = *map;
 	uint64_t v = 0;
 
-	if (member(&c, sec) || member(&c, name) || mp_read_u64(&c, &v))
+	if (mp_map_member(&c, sec) || mp_map_member(&c, name) || mp_read_u64(&c, &v))
 		return 0;
 	return v;
 }
@@ -462,7 +438,7 @@ static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_sca
 	}
 	ret = conn_call(cn, MARU_BATCH_EXISTS_KV, &sb);
 	c = cn->c;
-	if (!ret && (member(&c, "results") || mp_read_array(&c, &cnt) || cnt != n))
+	if (!ret && (mp_map_member(&c, "results") || mp_read_array(&c, &cnt) || cnt != n))
 		ret = -EPROTO;
 	for (uint64_t id = first; !ret && id < first + n; id++) {
 		bool found;

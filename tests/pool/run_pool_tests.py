@@ -685,6 +685,7 @@ def ipc_endpoint_and_sigterm_cleanup(d):
         if p.poll() is None:
             p.kill()
             p.wait()
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 ipc_endpoint_and_sigterm_cleanup.no_daemon = True

@@ -279,51 +279,26 @@ static int rpc(struct poolclient *pc, uint8_t type, struct pc_reply *r, bool pro
 	return 0;
 }
 
-/* Moves @c (at a map) to the value of member @name.  Return: 0 or -ENOENT. */
-static int mp_member(struct mp_cur *c, const char *name)
-{
-	size_t nlen = strlen(name);
-	struct mp_cur t = *c;
-	uint32_t n;
-
-	if (mp_read_map(&t, &n))
-		return -ENOENT;
-	while (n--) {
-		const char *s;
-		uint32_t len;
-
-		if (mp_read_str(&t, &s, &len))
-			return -ENOENT;
-		if (len == nlen && !memcmp(s, name, len)) {
-			*c = t;
-			return 0;
-		}
-		if (mp_skip(&t))
-			return -ENOENT;
-	}
-	return -ENOENT;
-}
-
 static bool member_bool(const struct mp_cur *map, const char *name)
 {
 	struct mp_cur c = *map;
 	bool v = false;
 
-	return !mp_member(&c, name) && !mp_read_bool(&c, &v) && v;
+	return !mp_map_member(&c, name) && !mp_read_bool(&c, &v) && v;
 }
 
 static int member_u64(const struct mp_cur *map, const char *name, uint64_t *v)
 {
 	struct mp_cur c = *map;
 
-	return mp_member(&c, name) || mp_read_u64(&c, v) ? -EPROTO : 0;
+	return mp_map_member(&c, name) || mp_read_u64(&c, v) ? -EPROTO : 0;
 }
 
 static int read_handle(const struct mp_cur *map, struct maru_handle *h)
 {
 	struct mp_cur c = *map;
 
-	if (mp_member(&c, "handle") || member_u64(&c, "region_id", &h->region_id) ||
+	if (mp_map_member(&c, "handle") || member_u64(&c, "region_id", &h->region_id) ||
 	    member_u64(&c, "offset", &h->offset) || member_u64(&c, "length", &h->length) ||
 	    member_u64(&c, "auth_token", &h->auth_token))
 		return -EPROTO;
@@ -336,7 +311,7 @@ static int member_bools(const struct mp_cur *map, const char *name, bool *out, s
 	struct mp_cur c = *map;
 	uint32_t cnt;
 
-	if (mp_member(&c, name) || mp_read_array(&c, &cnt) || cnt != n)
+	if (mp_map_member(&c, name) || mp_read_array(&c, &cnt) || cnt != n)
 		return -EPROTO;
 	for (size_t i = 0; i < n; i++)
 		if (mp_read_bool(&c, &out[i]))
@@ -381,7 +356,7 @@ static int lookup_locs(struct poolclient *pc, const struct kvt_key *keys, size_t
 		return ret;
 	c = r.c;
 	ret = -EPROTO;
-	if (mp_member(&c, "entries") || mp_read_array(&c, &cnt) || cnt != n)
+	if (mp_map_member(&c, "entries") || mp_read_array(&c, &cnt) || cnt != n)
 		goto out;
 	for (size_t i = 0; i < n; i++) {
 		struct mp_cur e = c;
@@ -960,7 +935,7 @@ static int register_pages(struct poolclient *pc, struct l2_job *job, struct pc_s
 		mem_free(tmp);
 	}
 	c = r.c;
-	if (mp_member(&c, "refused") == 0 && mp_read_array(&c, &cnt) == 0) {
+	if (mp_map_member(&c, "refused") == 0 && mp_read_array(&c, &cnt) == 0) {
 		while (cnt--) {
 			uint64_t idx;
 
@@ -1230,7 +1205,7 @@ static int delete_code(const struct mp_cur *map)
 
 	if (member_bool(map, "success"))
 		return 0;
-	if (mp_member(&c, "result") || mp_read_str(&c, &s, &len))
+	if (mp_map_member(&c, "result") || mp_read_str(&c, &s, &len))
 		return -ENOENT;  /* Maru's daemon tells no reason: take it as absent */
 	if (len == 6 && !memcmp(s, "PINNED", 6))
 		return -EBUSY;

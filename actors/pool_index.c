@@ -857,9 +857,14 @@ static void on_handshake(struct pool *p, struct pool_conn *c, const struct maru_
 		if (in)
 			conn_bind(c, in);
 	}
-	msgpack_pack_map(pk, p->opts.rm_socket ? 3 : 2);
+	/* beyond Maru's answer: the connection and its lease, so a client
+	 * can tell (a HEARTBEAT answers the connection too) whether it is
+	 * still the one that owns its regions before it writes them */
+	msgpack_pack_map(pk, p->opts.rm_socket ? 5 : 4);
 	pack_kv_bool(pk, "success", true);
 	pack_kv_u64(pk, "server_version", MARU_VERSION);
+	pack_kv_u64(pk, "connection", c->cid);
+	pack_kv_u64(pk, "client_lease_ms", p->opts.client_lease_ms);
 	if (p->opts.rm_socket) {
 		maru_pack_cstr(pk, "rm_address");
 		maru_pack_cstr(pk, p->opts.rm_socket);

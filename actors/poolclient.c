@@ -63,7 +63,13 @@
  * register is refused.  A refused register into our own page is that sign:
  * the owned regions are no longer ours (their keys stay readable, so their
  * mappings stay, read-only, with the other instances'), HANDSHAKE binds
- * the connection again, and a fresh first region replaces them.
+ * the connection again, and a fresh first region replaces them.  By then
+ * the pages were written, maybe into an extent the daemon gave another
+ * instance, so kvtier-poold's answers also carry the connection's id
+ * (HANDSHAKE, HEARTBEAT) and its lease (HANDSHAKE): a store whose last
+ * answer is older than half the lease asks first (lease_fence), and so
+ * does every idle HEARTBEAT; a new id means renew before any page is
+ * written.  Maru's own server says neither, and has no lease to outlive.
  */
 #define _GNU_SOURCE
 #include "actors/poolclient.h"
@@ -142,6 +148,10 @@ struct poolclient {
 	struct kvt_key *unpins;
 	size_t nunpins, capunpins;
 	uint64_t hb_next;
+	/* kvtier-poold's HANDSHAKE answer: this connection's id and the
+	 * daemon's client lease (0 from servers that say neither) */
+	uint64_t conn_id, lease_ms;
+	uint64_t last_ok_ms;       /* when the last RPC was answered */
 	/* [atomic] written by the actor (or create/destroy), read by stats */
 	_Atomic bool healthy;
 	_Atomic uint64_t st_regions, st_foreign, st_pages_total, st_pages_used;
@@ -274,6 +284,7 @@ static int rpc(struct poolclient *pc, uint8_t type, struct pc_reply *r, bool pro
 		break;
 	}
 	pc->down = false;
+	pc->last_ok_ms = now_ms();
 	atomic_store_explicit(&pc->healthy, true, memory_order_relaxed);
 	bump(&pc->st_round_trips, 1);
 	return 0;
@@ -687,6 +698,57 @@ static uint8_t *region_view(struct poolclient *pc, const struct maru_handle *h, 
  * pages, bind the connection to the instance again and take a first
  * region again.
  */
+static void handshake_read(struct poolclient *pc, const struct pc_reply *r)
+{
+	if (member_u64(&r->c, "connection", &pc->conn_id))
+		pc->conn_id = 0;
+	if (member_u64(&r->c, "client_lease_ms", &pc->lease_ms))
+		pc->lease_ms = 0;
+}
+
+/*
+ * A HEARTBEAT, and whether the daemon still knows this connection: one
+ * that went silent for its lease (a stalled process) was dropped with its
+ * regions, which may be another instance's by now.  Return: 0 still
+ * ours (or a server that does not say), 1 dropped, or a failed RPC's code.
+ */
+static int connection_check(struct poolclient *pc)
+{
+	struct pc_reply r;
+	msgpack_packer pk;
+	uint64_t cid;
+	int ret;
+
+	req_begin(pc, &pk);
+	msgpack_pack_map(&pk, 0);
+	ret = rpc(pc, MARU_HEARTBEAT, &r, true);
+	if (ret)
+		return ret;
+	ret = pc->conn_id && !member_u64(&r.c, "connection", &cid) && cid != pc->conn_id;
+	reply_close(&r);
+	return ret;
+}
+
+static void session_renew(struct poolclient *pc);
+
+/* Before pages are written: an answer older than half the lease may mean
+ * this process stalled past it; then the daemon is asked, and a dropped
+ * connection is renewed (fresh regions) so no byte lands in an extent the
+ * daemon gave away.  Return: 0 (write), or a failed RPC's code (do not). */
+static int lease_fence(struct poolclient *pc)
+{
+	int ret;
+
+	if (!pc->lease_ms || !pc->conn_id || now_ms() - pc->last_ok_ms < pc->lease_ms / 2)
+		return 0;
+	ret = connection_check(pc);
+	if (ret == 1) {
+		session_renew(pc);
+		ret = 0;
+	}
+	return ret;
+}
+
 static void session_renew(struct poolclient *pc)
 {
 	struct pc_reply r;
@@ -719,8 +781,11 @@ static void session_renew(struct poolclient *pc)
 	msgpack_pack_uint32(&pk, MARU_VERSION);
 	maru_pack_cstr(&pk, "instance_id");
 	maru_pack_cstr(&pk, pc->conf.instance_id);
-	if (rpc(pc, MARU_HANDSHAKE, &r, false) == 0)
+	pc->conn_id = 0;
+	if (rpc(pc, MARU_HANDSHAKE, &r, false) == 0) {
+		handshake_read(pc, &r);
 		reply_close(&r);
+	}
 	/* else the next store expands, if auto_expand allows */
 	if (region_add(pc, pc->conf.size_bytes, &why))
 		log_warn("pool: a new first region failed at %s", why);
@@ -970,6 +1035,8 @@ static void on_store(struct poolclient *pc, struct l2_job *job, struct pc_scratc
 		s->sel[i] = job->lens[i] <= pc->conf.max_chunk;
 		failed += !s->sel[i];
 	}
+	if (lease_fence(pc))
+		goto fail_all;
 	/* keys already there count as stored and are not rewritten */
 	ret = rpc_keys(pc, MARU_BATCH_EXISTS_KV, job->keys, job->n, s->sel, &r);
 	if (ret)
@@ -1251,15 +1318,12 @@ static void pc_on_delete(struct poolclient *pc, struct l2_job *job)
 	mem_free(loc);
 }
 
+/* The idle HEARTBEAT; a connection the daemon dropped is renewed now, not
+ * at the next store. */
 static void heartbeat(struct poolclient *pc)
 {
-	struct pc_reply r;
-	msgpack_packer pk;
-
-	req_begin(pc, &pk);
-	msgpack_pack_map(&pk, 0);
-	if (rpc(pc, MARU_HEARTBEAT, &r, true) == 0)
-		reply_close(&r);
+	if (connection_check(pc) == 1)
+		session_renew(pc);
 }
 
 static void pc_handle(void *ctx, const struct actor_msg *m)
@@ -1388,6 +1452,7 @@ int poolclient_create(const struct poolc_conf *conf, struct l2_glue *glue,
 			 conf->server, conf->timeout_ms);
 		goto err_free;
 	}
+	handshake_read(pc, &r);
 	reply_close(&r);
 	ret = region_add(pc, conf->size_bytes, &why);
 	if (ret) {

@@ -583,11 +583,11 @@ TEST(a_connection_the_daemon_dropped_is_renewed)
 	for (int i = 0; i < 200 && !daemon_stat(d, "server", "leases_expired"); i++)
 		usleep(10000);
 	CHECK_EQ(daemon_stat(d, "server", "leases_expired"), 1);
-	/* its region went with its connection: the next store is refused, and
-	 * the adapter binds again with a fresh region for the one after */
-	CHECK_EQ(store_ids(a, ids + 5, 5, len_full, 8, bm, NULL), 0);
-	CHECK_EQ(detail(a, "renewals"), 1);
+	/* its region went with its connection: the next store finds that out
+	 * (its last answer is older than half the lease) before it writes a
+	 * page, and binds again with a fresh region */
 	CHECK_EQ(store_ids(a, ids + 5, 5, len_full, 8, bm, NULL), 5);
+	CHECK_EQ(detail(a, "renewals"), 1);
 	CHECK_EQ(detail(a, "regions"), 1);
 	CHECK_EQ(detail(a, "pages_used"), 5);
 	/* the old region's keys stay readable, mapped read-only now */
@@ -599,6 +599,36 @@ TEST(a_connection_the_daemon_dropped_is_renewed)
 	pool_l2_ops.destroy(b);
 	pool_l2_ops.destroy(a);
 	/* the old region went with its last key, the new one at destroy */
+	CHECK_EQ(daemon_stat(d, "allocation_manager", "num_allocations"), 0);
+	CHECK_EQ(poold_stop(d), 0);
+}
+
+TEST(a_stalled_instance_never_writes_into_a_region_given_away)
+{
+	struct poold *d = daemon_up("--client-lease-ms 400");
+	static const char *const stalled[] = { "heartbeat_ms", "60000", NULL };
+	struct kvt_l2_adapter *a = pool_new(d, stalled), *b;
+	uint64_t ids[8];
+	size_t stored;
+
+	range(ids, 8, 5000);
+	/* A's first region is empty when its lease runs out: the daemon frees
+	 * it at once, and B's first region takes the same extent */
+	for (int i = 0; i < 200 && !daemon_stat(d, "server", "leases_expired"); i++)
+		usleep(10000);
+	CHECK_EQ(daemon_stat(d, "server", "leases_expired"), 1);
+	b = pool_new(d, NULL);
+	CHECK_EQ(store_ids(b, ids, 4, len_full, 3, NULL, NULL), 4);
+	/* A wakes up and stores: it must renew first, not write its old
+	 * pages, which are B's now */
+	stored = store_ids(a, ids + 4, 4, len_full, 4, NULL, NULL);
+	CHECK_EQ(load_ids(b, ids, 4, CHUNK, len_full, 3, NULL), 4);
+	CHECK_EQ(stored, 4);
+	CHECK_EQ(detail(a, "renewals"), 1);
+	CHECK_EQ(load_ids(b, ids + 4, 4, CHUNK, len_full, 4, NULL), 4);
+	CHECK_EQ(remove_ids(b, ids, 8, NULL), 8);
+	pool_l2_ops.destroy(b);
+	pool_l2_ops.destroy(a);
 	CHECK_EQ(daemon_stat(d, "allocation_manager", "num_allocations"), 0);
 	CHECK_EQ(poold_stop(d), 0);
 }

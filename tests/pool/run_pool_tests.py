@@ -184,17 +184,22 @@ def test(fn):
 def header_echo_and_response_codes(d):
     c = Client(d.addr)
     r = c.call(HEARTBEAT, {}, flags=0x05)
-    assert r == {}, r
+    assert list(r) == ["connection"], r
     for t in (GET_STATS, HANDSHAKE, REPORT_STATS, GET_USAGE):
         c.call(t, {})
     r = c.call(HANDSHAKE, {"client_version": 1, "instance_id": "x"})
     assert r["success"] and r["server_version"] == 1 and r["rm_address"] == d.sock, r
+    # beyond Maru: the connection (HEARTBEAT names the same) and the lease
+    assert r["client_lease_ms"] == 60000, r
+    assert c.call(HEARTBEAT, {})["connection"] == r["connection"]
+    other = Client(d.addr)
+    assert other.call(HEARTBEAT, {})["connection"] != r["connection"]
 
 
 @test
 def sync_req_client_works(d):
     c = Client(d.addr, zmq.REQ)
-    assert c.call(HEARTBEAT, {}) == {}
+    assert list(c.call(HEARTBEAT, {})) == ["connection"]
     h = c.alloc("req-inst")
     assert c.reg("k", h["region_id"])["is_new"]
 

@@ -328,7 +328,13 @@ static void dispatch(struct rpc_fe *fe, struct fe_conn *c, const struct maru_req
 		on_batch_read(fe, q, pk);
 		return;
 	case MARU_HEARTBEAT:
-		msgpack_pack_map(pk, 0);
+		/* the connection id HANDSHAKE gave: a client sees whether the
+		 * daemon dropped it (its lease ran out) and its regions with it */
+		msgpack_pack_map(pk, c ? 1 : 0);
+		if (c) {
+			maru_pack_cstr(pk, "connection");
+			msgpack_pack_uint64(pk, c->cid);
+		}
 		return;
 	case MARU_REPORT_STATS:
 	case MARU_SHUTDOWN:

@@ -382,12 +382,14 @@ void l2_write_through(struct kvt *kvt, const struct kvt_key *keys, const void *c
 void l2_note_read(struct kvt *kvt, struct entry *e)
 {
 	uint32_t want = kvt->l2_admit_hits;
-	const void *data = entry_data(e);
-	size_t len = e->len;
+	const void *data;
+	size_t len;
 	struct l2_put *p;
 
 	if (!want || atomic_fetch_add_explicit(&e->reads, 1, memory_order_relaxed) != want - 1)
 		return;
+	data = entry_data(e);
+	len = e->len;
 	p = mem_zalloc(sizeof(*p));
 	if (!p || !window_try_admit(kvt)) {
 		mem_free(p);

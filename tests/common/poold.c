@@ -9,7 +9,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "core/maru_mp.h"
 #include "core/maru_rpc.h"
 #include "tests/common/harness.h"
+#include "tools/common/port.h"
 
 #define MAX_DAEMONS 8
 
@@ -100,21 +100,6 @@ const char *poold_path(void)
 	return access(path, X_OK) == 0 ? path : NULL;
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	if (!bind(fd, (struct sockaddr *)&sa, sizeof(sa)) &&
-	    !getsockname(fd, (struct sockaddr *)&sa, &len))
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 static uint64_t now_ms(void)
 {
 	struct timespec ts;
@@ -151,7 +136,7 @@ int poold_start(struct poold *d, const char *pool_size, const char *args)
 		fprintf(stderr, "poold: kvtier-poold is not built\n");
 		return -1;
 	}
-	d->port = free_port();
+	d->port = loopback_free_port();
 	snprintf(d->addr, sizeof(d->addr), "tcp://127.0.0.1:%d", d->port);
 	snprintf(d->rm, sizeof(d->rm), "%s/rm%d.sock", harness_tmpdir(0), seq);
 	snprintf(d->log, sizeof(d->log), "%s/poold%d.log", harness_tmpdir(0), seq++);

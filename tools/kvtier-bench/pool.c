@@ -42,14 +42,12 @@
 #include <libgen.h>
 #include <limits.h>
 #include <math.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -58,6 +56,7 @@
 
 #include "core/maru_mp.h"
 #include "core/maru_rpc.h"
+#include "tools/common/port.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
 #include "tools/kvtier-bench/pool_floor.h"
@@ -194,28 +193,13 @@ static void srv_cleanup(void)
 	}
 }
 
-static int free_port(void)
-{
-	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	socklen_t len = sizeof(sa);
-	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
-
-	if (fd < 0)
-		return -1;
-	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    getsockname(fd, (struct sockaddr *)&sa, &len) == 0)
-		port = ntohs(sa.sin_port);
-	close(fd);
-	return port;
-}
-
 /* Starts kvtier-poold from this binary's folder.  Return: 0 with @addr set,
  * or -1 after printing why. */
 static int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen)
 {
 	char self[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
-	int port = free_port(), fd;
+	int port = loopback_free_port(), fd;
 
 	if (n <= 0 || port < 0) {
 		fprintf(stderr, "kvtier-bench: pool: cannot find my binary or a free port\n");

@@ -33,6 +33,7 @@
 
 #define POOL_MAX_DEVS 16
 #define POOL_ALIGN_MIN (2u << 20)
+#define POOL_FOUND_HEAD_MAX 96 /* maru_pack_found_head() of any handle fits */
 
 struct pool_extent {
 	uint64_t off;
@@ -59,6 +60,10 @@ struct pool_region {
 	struct rcu_head rcu;
 	uint64_t id, offset, length, token; /* [immutable] the handle */
 	uint32_t pool;                      /* [immutable] index in devs[] */
+	/* [immutable] maru_pack_found_head() of the handle, packed once: a
+	 * batch lookup copies it into every entry that hits this region */
+	uint8_t found_head[POOL_FOUND_HEAD_MAX];
+	uint8_t found_head_len;
 	uint64_t requested;
 	struct pool_instance *owner;        /* index actor only, below too */
 	uint64_t kv_ref;

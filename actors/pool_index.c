@@ -50,10 +50,13 @@ struct pool_instance {
 	char id[MARU_ID_MAX + 1];
 };
 
+/* A connection owns the regions of every instance it named: Maru's own
+ * benchmark allocates and registers for several instances over one. */
 struct pool_conn {
 	struct pool_conn *next;
 	uint64_t cid;
-	struct pool_instance *inst;
+	struct pool_instance **insts;
+	uint32_t ninsts, capinsts;
 	struct pool_pin *pins;
 };
 
@@ -185,15 +188,34 @@ static struct pool_conn *conn_get(struct pool_index *x, uint64_t cid, bool creat
 	return c;
 }
 
-static void conn_bind(struct pool_conn *c, struct pool_instance *in)
+static bool conn_speaks_for(const struct pool_conn *c, const struct pool_instance *in)
 {
-	if (!c || c->inst == in)
-		return;
-	if (c->inst && c->inst->live_conns)
-		c->inst->live_conns--;
-	c->inst = in;
-	in->live_conns++;
+	for (uint32_t i = 0; c && i < c->ninsts; i++)
+		if (c->insts[i] == in)
+			return true;
+	return false;
+}
+
+/* Return: 0, or -ENOMEM with @c unchanged. */
+static int conn_bind(struct pool_conn *c, struct pool_instance *in)
+{
+	if (!c)
+		return 0;
 	in->connected = true;
+	if (conn_speaks_for(c, in))
+		return 0;
+	if (c->ninsts == c->capinsts) {
+		uint32_t cap = c->capinsts ? 2 * c->capinsts : 2;
+		struct pool_instance **v = mem_realloc(c->insts, cap * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		c->insts = v;
+		c->capinsts = cap;
+	}
+	c->insts[c->ninsts++] = in;
+	in->live_conns++;
+	return 0;
 }
 
 static void region_free(struct pool *p, struct pool_region *r)
@@ -239,6 +261,34 @@ static void region_release(struct pool *p, struct pool_region *r)
 		p->idx->deferred_frees++;
 }
 
+struct fixed_buf {
+	uint8_t *b;
+	size_t len, cap;
+};
+
+static int fixed_buf_write(void *data, const char *buf, size_t len)
+{
+	struct fixed_buf *f = data;
+
+	if (len > f->cap - f->len)
+		return -1;
+	memcpy(f->b + f->len, buf, len);
+	f->len += len;
+	return 0;
+}
+
+static void found_head_pack(struct pool_region *r)
+{
+	struct fixed_buf f = { .b = r->found_head, .cap = sizeof(r->found_head) };
+	msgpack_packer pk;
+
+	msgpack_packer_init(&pk, &f, fixed_buf_write);
+	maru_pack_found_head(&pk, r->id, r->offset, r->length, r->token);
+	/* 87 bytes at most: every integer fits its 9-byte form */
+	assert(f.len <= sizeof(r->found_head));
+	r->found_head_len = (uint8_t)f.len;
+}
+
 static int region_create(struct pool *p, struct pool_instance *in, uint64_t size,
 			 uint32_t pool_id, struct pool_region **out)
 {
@@ -267,6 +317,7 @@ static int region_create(struct pool *p, struct pool_instance *in, uint64_t size
 	r->requested = size;
 	nonce = maru_token_nonce();
 	r->token = maru_token(&p->tkey, r->id, r->offset, r->length, nonce);
+	found_head_pack(r);
 	r->owner = in;
 	r->owner_connected = true;
 	r->owner_next = in->regions;
@@ -433,8 +484,13 @@ static void conn_gone(struct pool *p, uint64_t cid)
 	*pp = c->next;
 	while (c->pins)
 		pin_drop(x, c->pins);
-	if (c->inst && c->inst->live_conns && !--c->inst->live_conns && c->inst->connected)
-		instance_disconnect(p, c->inst);
+	for (uint32_t i = 0; i < c->ninsts; i++) {
+		struct pool_instance *in = c->insts[i];
+
+		if (in->live_conns && !--in->live_conns && in->connected)
+			instance_disconnect(p, in);
+	}
+	mem_free(c->insts);
 	mem_free(c);
 }
 
@@ -477,7 +533,7 @@ static int register_one(struct pool *p, struct pool_conn *c, const struct maru_k
 	kvt_rcu_read_lock();
 	r = pool_region_find_rcu(p, kv->region_id);
 	kvt_rcu_read_unlock();
-	if (!r || !c || !c->inst || r->owner != c->inst || !r->owner_connected ||
+	if (!r || !conn_speaks_for(c, r->owner) || !r->owner_connected ||
 	    kv->kv_offset > r->length || kv->kv_length > r->length - kv->kv_offset) {
 		x->refused_registers++;
 		return -EACCES;
@@ -568,12 +624,10 @@ static void on_request_alloc(struct pool *p, struct pool_conn *c, const struct m
 	struct pool_region *r;
 	int ret;
 
-	if (!in) {
+	if (!in || conn_bind(c, in)) {
 		maru_pack_error(pk, "out of memory");
 		return;
 	}
-	conn_bind(c, in);
-	in->connected = true;
 	ret = region_create(p, in, q->size,
 			    q->pool_id > 0xFFFFFFFFull ? MARU_RM_ANY_POOL : (uint32_t)q->pool_id, &r);
 	if (ret) {
@@ -999,6 +1053,7 @@ void pool_index_destroy(struct pool *p)
 		x->conns = c->next;
 		while (c->pins)
 			pin_drop(x, c->pins);
+		mem_free(c->insts);
 		mem_free(c);
 	}
 	kvt_rcu_read_lock();

@@ -337,14 +337,6 @@ void maru_resp_end(msgpack_sbuffer *sb, const struct maru_hdr *req)
 	maru_hdr_encode((uint8_t *)sb->data, &h);
 }
 
-void maru_pack_cstr(msgpack_packer *pk, const char *s)
-{
-	size_t n = strlen(s);
-
-	msgpack_pack_str(pk, n);
-	msgpack_pack_str_body(pk, s, n);
-}
-
 void maru_pack_error(msgpack_packer *pk, const char *msg)
 {
 	msgpack_pack_map(pk, 2);
@@ -366,4 +358,14 @@ void maru_pack_handle(msgpack_packer *pk, uint64_t region_id, uint64_t offset,
 	msgpack_pack_uint64(pk, length);
 	maru_pack_cstr(pk, "auth_token");
 	msgpack_pack_uint64(pk, token);
+}
+
+void maru_pack_found_head(msgpack_packer *pk, uint64_t region_id, uint64_t offset,
+			  uint64_t length, uint64_t token)
+{
+	msgpack_pack_map(pk, 4);
+	maru_pack_cstr(pk, "found");
+	msgpack_pack_true(pk);
+	maru_pack_cstr(pk, "handle");
+	maru_pack_handle(pk, region_id, offset, length, token);
 }

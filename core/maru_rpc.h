@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define MARU_MAGIC 0xCF00u
 #define MARU_VERSION 1u
@@ -137,12 +138,23 @@ void maru_req_release(struct maru_req *r);
  */
 void maru_resp_begin(msgpack_sbuffer *sb, msgpack_packer *pk);
 void maru_resp_end(msgpack_sbuffer *sb, const struct maru_hdr *req);
-/* Packs a C string as a msgpack str. */
-void maru_pack_cstr(msgpack_packer *pk, const char *s);
+/* Packs a C string as a msgpack str; inline, so a literal's length is
+ * known at compile time (replies pack thousands of field names). */
+static inline void maru_pack_cstr(msgpack_packer *pk, const char *s)
+{
+	msgpack_pack_str_with_body(pk, s, strlen(s));
+}
 /* Packs {"error": msg} as the whole payload. */
 void maru_pack_error(msgpack_packer *pk, const char *msg);
 /* Packs a handle map {region_id, offset, length, auth_token}. */
 void maru_pack_handle(msgpack_packer *pk, uint64_t region_id, uint64_t offset,
 		      uint64_t length, uint64_t token);
+/*
+ * Packs the head of a lookup entry that hit: a map header of 4 fields,
+ * "found": true and "handle": {...}.  The caller packs the other two,
+ * "kv_offset" and "kv_length", right after it.
+ */
+void maru_pack_found_head(msgpack_packer *pk, uint64_t region_id, uint64_t offset,
+			  uint64_t length, uint64_t token);
 
 #endif /* KVT_CORE_MARU_RPC_H */

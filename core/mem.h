@@ -39,6 +39,12 @@ static inline void *mem_aligned_alloc(size_t align, size_t size)
 	return mallocx(size ? size : 1, MALLOCX_ALIGN(align));
 }
 
+/* Like realloc(): NULL @p allocates; on failure @p is left as it was. */
+static inline void *mem_realloc(void *p, size_t size)
+{
+	return p ? rallocx(p, size ? size : 1, 0) : mallocx(size ? size : 1, 0);
+}
+
 static inline void mem_free(void *p)
 {
 	if (p)
@@ -71,6 +77,11 @@ static inline void *mem_aligned_zalloc(size_t align, size_t size)
 	if (p)
 		memset(p, 0, size);
 	return p;
+}
+
+static inline void *mem_realloc(void *p, size_t size)
+{
+	return realloc(p, size ? size : 1);
 }
 
 static inline void mem_free(void *p)

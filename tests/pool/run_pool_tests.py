@@ -279,6 +279,25 @@ def register_refused_outside_own_region(d):
 
 
 @test
+def one_connection_speaks_for_several_instances(d):
+    # Maru's own benchmark allocates and registers for several instances over one connection
+    a, b = Client(d.addr), Client(d.addr)
+    r0 = a.alloc("P0")["region_id"]
+    r1 = a.alloc("P1")["region_id"]
+    assert a.reg("p0", r0)["is_new"] and a.reg("p1", r1)["is_new"]
+    assert b.reg("x", r1)["success"] is False  # still the caller's regions only
+    assert len(b.call(LIST_ALLOCATIONS, {})["allocations"]) == 2
+    a.call(SHUTDOWN, {})
+    # both instances went with the connection; their keys keep their regions
+    assert b.call(LIST_ALLOCATIONS, {})["allocations"] == []
+    assert b.call(LOOKUP_KV, {"key": "p1"})["found"]
+    b.call(DELETE_KV, {"key": "p0"})
+    b.call(DELETE_KV, {"key": "p1"})
+    st = b.stats()["allocation_manager"]
+    assert st["num_allocations"] == 0 and st["pool_free"] == st["pool_total"], st
+
+
+@test
 def pins_owned_capped_and_counted(d):
     a, b = Client(d.addr), Client(d.addr)
     rid = a.alloc("A")["region_id"]
@@ -311,7 +330,8 @@ pins_owned_capped_and_counted.args = ("--max-pins-per-key", "3")
 @test
 def batch_ops(d):
     c = Client(d.addr)
-    rid = c.alloc("A")["region_id"]
+    h = c.alloc("A")
+    rid = h["region_id"]
     ents = [{"key": k, "region_id": rid, "kv_offset": i * 4096, "kv_length": 4096}
             for i, k in enumerate(["a", "b", "a", "c"])]
     r = c.call(BATCH_REGISTER_KV, {"entries": ents})
@@ -319,7 +339,7 @@ def batch_ops(d):
     assert c.call(BATCH_REGISTER_KV, {"entries": []})["results"] == []
     r = c.call(BATCH_LOOKUP_KV, {"keys": ["c", "zz", "a"]})["entries"]
     assert [e["found"] for e in r] == [True, False, True] and r[0]["kv_offset"] == 3 * 4096, r
-    assert r[2]["kv_offset"] == 0 and r[0]["handle"]["region_id"] == rid
+    assert r[2]["kv_offset"] == 0 and r[0]["handle"] == h and r[2]["handle"] == h, r
     assert c.call(BATCH_EXISTS_KV, {"keys": ["a", "zz", "b"]})["results"] == [True, False, True]
     assert c.call(BATCH_EXISTS_KV, {"keys": []})["results"] == []
     # prefix stop: [hit, miss, hit] -> [T, F, F] and the third stays unpinned

@@ -111,7 +111,8 @@ struct client {
 /* What every worker of a run reads; set up before any thread starts. */
 struct run {
 	char tag[16];
-	char (*keys)[KEY_MAX];
+	char pfx[KEY_MAX];   /* populated keys' common head: key_name(.., 'p', 0, ..) */
+	uint32_t pfx_len;
 	uint64_t nkeys;
 	struct handle h;     /* client 0's region, which holds every key */
 	uint64_t deadline;
@@ -408,11 +409,38 @@ static void pack_key(struct client *c, const char *key)
 	maru_pack_cstr(&c->pk, key);
 }
 
-static void pack_entry(struct client *c, const char *key, uint64_t rid, uint64_t i)
+/* Writes populated key @i, as key_name(out, r->tag, 'p', 0, i) would, into
+ * @out (KEY_MAX bytes, not terminated).  Built per use rather than kept in
+ * a table: the clients share the machine with the server they measure, and
+ * a random key from a 6 MiB table cost a cache miss per key.
+ * Return: its length. */
+static uint32_t populated_key(const struct run *r, uint64_t i, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint64_t h = bench_mix64(i);
+
+	memcpy(out, r->pfx, r->pfx_len);
+	for (int d = 15; d >= 0; d--, h >>= 4)
+		out[r->pfx_len + (uint32_t)d] = hex[h & 15];
+	return r->pfx_len + 16;
+}
+
+static void pack_populated(struct client *c, const struct run *r, uint64_t i)
+{
+	char key[KEY_MAX];
+
+	msgpack_pack_str_with_body(&c->pk, key, populated_key(r, i, key));
+}
+
+static void pack_entry(struct client *c, const struct run *r, const char *key, uint64_t rid,
+		       uint64_t i)
 {
 	msgpack_pack_map(&c->pk, 4);
 	maru_pack_cstr(&c->pk, "key");
-	pack_key(c, key);
+	if (key)
+		pack_key(c, key);
+	else
+		pack_populated(c, r, i);
 	maru_pack_cstr(&c->pk, "region_id");
 	msgpack_pack_uint64(&c->pk, rid);
 	maru_pack_cstr(&c->pk, "kv_offset");
@@ -425,6 +453,14 @@ static void pack_entry(struct client *c, const char *key, uint64_t rid, uint64_t
 
 #define MAX_FIELDS 4
 
+/* A field name with its length: fields() compares thousands per reply. */
+struct field {
+	const char *s;
+	uint32_t len;
+};
+
+#define FIELD(lit) { lit, sizeof(lit) - 1 }
+
 /*
  * Splits the map at *@map by field name in one pass: @vals[k] is left at
  * the value of field @names[k] (at most MAX_FIELDS + 1 names).  Unknown
@@ -434,14 +470,12 @@ static void pack_entry(struct client *c, const char *key, uint64_t rid, uint64_t
  * measure, so each byte of a reply is read once where it can be.
  * Return: a bit mask of the fields found, or -1 when malformed.
  */
-static int fields(struct mp_cur *map, const char *const *names, int n, struct mp_cur *vals,
+static int fields(struct mp_cur *map, const struct field *names, int n, struct mp_cur *vals,
 		  bool past)
 {
-	uint32_t cnt, nl[MAX_FIELDS + 1];
+	uint32_t cnt;
 	int seen = 0;
 
-	for (int k = 0; k < n; k++)
-		nl[k] = (uint32_t)strlen(names[k]);
 	if (mp_read_map(map, &cnt))
 		return -1;
 	for (uint32_t i = 0; i < cnt; i++) {
@@ -452,7 +486,7 @@ static int fields(struct mp_cur *map, const char *const *names, int n, struct mp
 		if (mp_read_str(map, &s, &sl) && mp_skip(map))
 			return -1;
 		for (int k = 0; k < n && s; k++)
-			if (sl == nl[k] && !memcmp(names[k], s, sl)) {
+			if (sl == names[k].len && !memcmp(names[k].s, s, sl)) {
 				vals[k] = *map;
 				seen |= 1 << k;
 			}
@@ -464,17 +498,18 @@ static int fields(struct mp_cur *map, const char *const *names, int n, struct mp
 
 /* fields() of a reply's payload; a reply with an "error" field (the server
  * refused the request) fails the call.  Return: the mask, or -EPROTO. */
-static int reply_fields(struct client *c, struct mp_cur m, const char *const *names, int n,
+static int reply_fields(struct client *c, struct mp_cur m, const struct field *names, int n,
 			struct mp_cur *vals)
 {
-	const char *all[MAX_FIELDS + 1], *e;
+	struct field all[MAX_FIELDS + 1];
+	const char *e;
 	struct mp_cur v[MAX_FIELDS + 1];
 	uint32_t el;
 	int seen;
 
 	for (int k = 0; k < n; k++)
 		all[k] = names[k];
-	all[n] = "error";
+	all[n] = (struct field)FIELD("error");
 	seen = fields(&m, all, n + 1, v, false);
 	if (seen < 0)
 		return fail(c, "type %#x: malformed reply", c->type);
@@ -498,38 +533,93 @@ static bool read_true(struct mp_cur v)
 	return !mp_read_bool(&v, &b) && b;
 }
 
-static const char *const entry_names[] = { "found", "handle", "kv_offset", "kv_length" };
-static const char *const handle_names[] = { "region_id", "offset", "length", "auth_token" };
+static const struct field entry_names[] = {
+	FIELD("found"), FIELD("handle"), FIELD("kv_offset"), FIELD("kv_length"),
+};
+static const struct field handle_names[] = {
+	FIELD("region_id"), FIELD("offset"), FIELD("length"), FIELD("auth_token"),
+};
 
-/* Checks a lookup entry (its entry_names fields @v, mask @seen) against
- * populated key @i.  Return: NULL, or why it is wrong. */
-static const char *check_entry(struct mp_cur *v, int seen, const struct run *r, uint64_t i)
+/* The index of field name @s among @names (@n of them), or -1. */
+static int field_index(const struct field *names, int n, const char *s, uint32_t len)
 {
-	const uint64_t want[4] = { r->h.rid, r->h.off, r->h.len, r->h.tok };
-	struct mp_cur hv[4];
+	for (int k = 0; k < n; k++)
+		if (len == names[k].len && !memcmp(names[k].s, s, len))
+			return k;
+	return -1;
+}
+
+static const char entry_malformed[] = "malformed entry";
+
+/*
+ * Walks the lookup entry at @cur once, leaving @cur past it, and checks it
+ * against populated key @i; fields it does not know are skipped.
+ * Return: NULL, entry_malformed (@cur is then lost), or why it is wrong.
+ */
+static const char *check_entry(struct mp_cur *cur, const struct run *r, uint64_t i)
+{
+	/* entry_names[2..3], then handle_names[0..3] */
+	const uint64_t want[6] = { key_off(i), key_len(i), r->h.rid, r->h.off, r->h.len, r->h.tok };
+	const char *why = NULL, *s;
+	uint32_t n, hn, len;
+	bool found = false;
+	unsigned seen = 0;
 	uint64_t x;
 
-	if (seen < 0)
-		return "malformed entry";
-	if (!(seen & 1) || !read_true(v[0]))
+	if (mp_read_map(cur, &n))
+		return entry_malformed;
+	while (n--) {
+		int k, h;
+
+		if (mp_read_str(cur, &s, &len))
+			return entry_malformed;
+		k = field_index(entry_names, 4, s, len);
+		if (k < 0) {
+			if (mp_skip(cur))
+				return entry_malformed;
+		} else if (k == 0) {
+			if (mp_read_bool(cur, &found))
+				return entry_malformed;
+		} else if (k >= 2) {
+			if (mp_read_u64(cur, &x))
+				return entry_malformed;
+			if (x != want[k - 2])
+				why = k == 2 ? "wrong kv_offset" : "wrong kv_length";
+		} else {
+			if (mp_read_map(cur, &hn))
+				return entry_malformed;
+			while (hn--) {
+				if (mp_read_str(cur, &s, &len))
+					return entry_malformed;
+				h = field_index(handle_names, 4, s, len);
+				if (h < 0) {
+					if (mp_skip(cur))
+						return entry_malformed;
+					continue;
+				}
+				if (mp_read_u64(cur, &x))
+					return entry_malformed;
+				if (x != want[2 + h])
+					why = "wrong handle";
+				seen |= 1u << (4 + h);
+			}
+		}
+		if (k >= 0)
+			seen |= 1u << k;
+	}
+	if (!found)
 		return "not found";
-	if (seen != 15 || fields(&v[1], handle_names, 4, hv, false) != 15)
+	if (seen != 0xff)
 		return "a field is missing";
-	for (int k = 0; k < 4; k++)
-		if (mp_read_u64(&hv[k], &x) || x != want[k])
-			return "wrong handle";
-	if (mp_read_u64(&v[2], &x) || x != key_off(i))
-		return "wrong kv_offset";
-	if (mp_read_u64(&v[3], &x) || x != key_len(i))
-		return "wrong kv_length";
-	return NULL;
+	return why;
 }
 
 /* Leaves @arr inside field @name of reply @m, an array of @n items. */
 static int reply_array(struct client *c, struct mp_cur m, const char *name, uint32_t n,
 		       struct mp_cur *arr)
 {
-	int seen = reply_fields(c, m, &name, 1, arr);
+	struct field f = { name, (uint32_t)strlen(name) };
+	int seen = reply_fields(c, m, &f, 1, arr);
 	uint32_t got;
 
 	if (seen < 0)
@@ -555,7 +645,7 @@ static int do_heartbeat(struct client *c)
 /* REQUEST_ALLOC (@alloc) or RETURN_ALLOC c's region for instance @inst. */
 static int do_alloc(struct client *c, const char *inst, bool alloc)
 {
-	static const char *const top[] = { "success", "handle" };
+	static const struct field top[] = { FIELD("success"), FIELD("handle") };
 	uint64_t *out[4] = { &c->h.rid, &c->h.off, &c->h.len, &c->h.tok };
 	struct mp_cur m, v[2], hv[4];
 	int ret, seen;
@@ -599,12 +689,9 @@ static int do_register(struct client *c, const struct run *r, char kind, unsigne
 	maru_pack_cstr(&c->pk, "entries");
 	msgpack_pack_array(&c->pk, n);
 	for (uint64_t i = from; i < from + n; i++) {
-		if (kind == 'p') {
-			pack_entry(c, r->keys[i], c->h.rid, i);
-		} else {
+		if (kind != 'p')
 			key_name(key, r->tag, kind, idx, i);
-			pack_entry(c, key, c->h.rid, i);
-		}
+		pack_entry(c, r, kind == 'p' ? NULL : key, c->h.rid, i);
 	}
 	ret = rpc(c, MARU_BATCH_REGISTER_KV, &m);
 	if (!ret)
@@ -653,22 +740,25 @@ static int op_lookup(struct worker *w)
 {
 	struct client *c = w->c;
 	uint64_t i = bench_rand_below(&w->rng, w->r->nkeys);
-	struct mp_cur m, v[4];
+	struct mp_cur m;
 	const char *why;
-	int ret, seen;
+	int ret;
 
 	req_begin(c);
 	msgpack_pack_map(&c->pk, 1);
 	maru_pack_cstr(&c->pk, "key");
-	pack_key(c, w->r->keys[i]);
+	pack_populated(c, w->r, i);
 	ret = timed(w, 0, MARU_LOOKUP_KV, 1, &m);
 	if (ret || w->floor)
 		return ret;
-	seen = reply_fields(c, m, entry_names, 4, v);
-	if (seen < 0)
-		return seen;
-	if ((why = check_entry(v, seen, w->r, i)))
-		mismatch(w, "lookup %s: %s", w->r->keys[i], why);
+	ret = reply_fields(c, m, NULL, 0, NULL);
+	if (ret < 0)
+		return ret;
+	why = check_entry(&m, w->r, i);
+	if (why == entry_malformed)
+		return fail(c, "lookup: malformed reply");
+	if (why)
+		mismatch(w, "lookup of populated key %llu: %s", (unsigned long long)i, why);
 	return 0;
 }
 
@@ -676,7 +766,7 @@ static int op_batch_lookup(struct worker *w)
 {
 	struct client *c = w->c;
 	uint64_t idx[BATCH];
-	struct mp_cur m, arr, v[4];
+	struct mp_cur m, arr;
 	const char *why;
 	int ret;
 
@@ -686,19 +776,19 @@ static int op_batch_lookup(struct worker *w)
 	msgpack_pack_array(&c->pk, BATCH);
 	for (int i = 0; i < BATCH; i++) {
 		idx[i] = bench_rand_below(&w->rng, w->r->nkeys);
-		pack_key(c, w->r->keys[idx[i]]);
+		pack_populated(c, w->r, idx[i]);
 	}
 	ret = timed(w, 0, MARU_BATCH_LOOKUP_KV, BATCH, &m);
 	if (ret || w->floor)
 		return ret;
 	ret = reply_array(c, m, "entries", BATCH, &arr);
 	for (int i = 0; !ret && i < BATCH; i++) {
-		int seen = fields(&arr, entry_names, 4, v, true);
-
-		if (seen < 0)
+		why = check_entry(&arr, w->r, idx[i]);
+		if (why == entry_malformed)
 			ret = fail(c, "batch lookup: malformed entries");
-		else if ((why = check_entry(v, seen, w->r, idx[i])))
-			mismatch(w, "batch lookup %s: %s", w->r->keys[idx[i]], why);
+		else if (why)
+			mismatch(w, "batch lookup of populated key %llu: %s",
+				 (unsigned long long)idx[i], why);
 	}
 	return ret;
 }
@@ -724,7 +814,10 @@ static int op_pin(struct worker *w)
 	maru_pack_cstr(&c->pk, "keys");
 	msgpack_pack_array(&c->pk, BATCH);
 	for (uint32_t i = 0; i < BATCH; i++)
-		pack_key(c, i == hit ? missing : r->keys[(s + i) % r->nkeys]);
+		if (i == hit)
+			pack_key(c, missing);
+		else
+			pack_populated(c, r, (s + i) % r->nkeys);
 	ret = timed(w, 0, MARU_BATCH_PIN_KV, BATCH, &m);
 	if (!ret)
 		ret = reply_array(c, m, "results", BATCH, &arr);
@@ -742,7 +835,7 @@ static int op_pin(struct worker *w)
 	maru_pack_cstr(&c->pk, "keys");
 	msgpack_pack_array(&c->pk, hit);
 	for (uint32_t i = 0; i < hit; i++)
-		pack_key(c, r->keys[(s + i) % r->nkeys]);
+		pack_populated(c, r, (s + i) % r->nkeys);
 	ret = timed(w, 1, MARU_BATCH_UNPIN_KV, hit, &m);
 	if (!ret)
 		ret = reply_array(c, m, "results", hit, &arr);
@@ -1081,21 +1174,16 @@ int pool_main(int argc, char **argv)
 	 * --server never see each other's keys */
 	snprintf(r.tag, sizeof(r.tag), "%08x",
 		 (unsigned)bench_mix64((uint64_t)getpid() << 32 ^ tool_now_ns()));
-	r.keys = malloc(r.nkeys * KEY_MAX);
-	if (!r.keys) {
-		fprintf(stderr, "kvtier-bench: pool: out of memory\n");
-		return BENCH_EXIT_FAIL;
-	}
-	for (uint64_t i = 0; i < r.nkeys; i++)
-		key_name(r.keys[i], r.tag, 'p', 0, i);
+	key_name(r.pfx, r.tag, 'p', 0, 0);
+	r.pfx_len = (uint32_t)strlen(r.pfx) - 16;
 	if (server)
 		snprintf(addr, sizeof(addr), "%s", server);
 	else if (srv_start(addr, sizeof(addr), exe, sizeof(exe)))
-		goto out_keys;
+		goto out;
 	zctx = zmq_ctx_new();
 	if (!zctx) {
 		fprintf(stderr, "kvtier-bench: pool: zmq_ctx_new: %s\n", zmq_strerror(zmq_errno()));
-		goto out_keys;
+		goto out;
 	}
 	if (wait_ready(zctx, addr))
 		goto out_zmq;
@@ -1165,7 +1253,6 @@ out_zmq:
 		status = BENCH_EXIT_FAIL;
 	if (errors)
 		status = BENCH_EXIT_FAIL;
-out_keys:
-	free(r.keys);
+out:
 	return status;
 }

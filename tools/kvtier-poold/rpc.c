@@ -234,7 +234,9 @@ static void drain_monitor(struct rpc_fe *fe)
 
 struct look {
 	bool found;
-	uint64_t rid, off, len, tok, kvo, kvl;
+	uint8_t head_len;
+	uint64_t kvo, kvl;
+	uint8_t head[POOL_FOUND_HEAD_MAX];
 };
 
 /* Call with rcu_read_lock held. */
@@ -245,10 +247,8 @@ static void look_rcu(struct pool *p, const struct maru_key *k, struct look *l)
 	l->found = e != NULL;
 	if (!e)
 		return;
-	l->rid = e->region->id;
-	l->off = e->region->offset;
-	l->len = e->region->length;
-	l->tok = e->region->token;
+	l->head_len = e->region->found_head_len;
+	memcpy(l->head, e->region->found_head, l->head_len);
 	l->kvo = e->kv_offset;
 	l->kvl = e->kv_length;
 }
@@ -261,11 +261,8 @@ static void pack_look(msgpack_packer *pk, const struct look *l)
 		msgpack_pack_false(pk);
 		return;
 	}
-	msgpack_pack_map(pk, 4);
-	maru_pack_cstr(pk, "found");
-	msgpack_pack_true(pk);
-	maru_pack_cstr(pk, "handle");
-	maru_pack_handle(pk, l->rid, l->off, l->len, l->tok);
+	/* the region's maru_pack_found_head(), then the entry's own fields */
+	pk->callback(pk->data, (const char *)l->head, l->head_len);
 	maru_pack_cstr(pk, "kv_offset");
 	msgpack_pack_uint64(pk, l->kvo);
 	maru_pack_cstr(pk, "kv_length");

@@ -25,15 +25,6 @@
 #include "core/log.h"
 #include "tools/kvtier-poold/poold.h"
 
-/*
- * jemalloc's start-up options for this process (MALLOC_CONF still
- * overrides them).  The key registry's buckets and entries are reached at
- * random, one pair per looked-up key; on 4 KiB pages nearly every lookup
- * also missed the TLB: transparent huge pages took batch lookups from
- * 5.0k to 6.4k requests/s here (kvtier-bench pool, 4 clients).
- */
-const char *malloc_conf = "thp:always,metadata_thp:auto";
-
 static void usage(FILE *f)
 {
 	fprintf(f,

@@ -540,13 +540,20 @@ static const struct field handle_names[] = {
 	FIELD("region_id"), FIELD("offset"), FIELD("length"), FIELD("auth_token"),
 };
 
-/* The index of field name @s among @names (@n of them), or -1. */
-static int field_index(const struct field *names, int n, const char *s, uint32_t len)
+/* Reads the next field name of a map at @cur and finds it among @names
+ * (@n of them); the value of a field not among them is skipped.
+ * Return: the name's index, -1 (skipped), or -2 (malformed). */
+static int next_field(struct mp_cur *cur, const struct field *names, int n)
 {
+	const char *s;
+	uint32_t len;
+
+	if (mp_read_str(cur, &s, &len))
+		return -2;
 	for (int k = 0; k < n; k++)
 		if (len == names[k].len && !memcmp(names[k].s, s, len))
 			return k;
-	return -1;
+	return mp_skip(cur) ? -2 : -1;
 }
 
 static const char entry_malformed[] = "malformed entry";
@@ -560,49 +567,31 @@ static const char *check_entry(struct mp_cur *cur, const struct run *r, uint64_t
 {
 	/* entry_names[2..3], then handle_names[0..3] */
 	const uint64_t want[6] = { key_off(i), key_len(i), r->h.rid, r->h.off, r->h.len, r->h.tok };
-	const char *why = NULL, *s;
-	uint32_t n, hn, len;
+	const char *why = NULL;
 	bool found = false;
 	unsigned seen = 0;
+	uint32_t n, hn;
 	uint64_t x;
 
 	if (mp_read_map(cur, &n))
 		return entry_malformed;
 	while (n--) {
-		int k, h;
+		int k = next_field(cur, entry_names, 4);
 
-		if (mp_read_str(cur, &s, &len))
+		if (k == -2 || (k == 0 && mp_read_bool(cur, &found)) ||
+		    (k >= 2 && mp_read_u64(cur, &x)) || (k == 1 && mp_read_map(cur, &hn)))
 			return entry_malformed;
-		k = field_index(entry_names, 4, s, len);
-		if (k < 0) {
-			if (mp_skip(cur))
+		if (k >= 2 && x != want[k - 2])
+			why = k == 2 ? "wrong kv_offset" : "wrong kv_length";
+		while (k == 1 && hn--) {
+			int h = next_field(cur, handle_names, 4);
+
+			if (h == -2 || (h >= 0 && mp_read_u64(cur, &x)))
 				return entry_malformed;
-		} else if (k == 0) {
-			if (mp_read_bool(cur, &found))
-				return entry_malformed;
-		} else if (k >= 2) {
-			if (mp_read_u64(cur, &x))
-				return entry_malformed;
-			if (x != want[k - 2])
-				why = k == 2 ? "wrong kv_offset" : "wrong kv_length";
-		} else {
-			if (mp_read_map(cur, &hn))
-				return entry_malformed;
-			while (hn--) {
-				if (mp_read_str(cur, &s, &len))
-					return entry_malformed;
-				h = field_index(handle_names, 4, s, len);
-				if (h < 0) {
-					if (mp_skip(cur))
-						return entry_malformed;
-					continue;
-				}
-				if (mp_read_u64(cur, &x))
-					return entry_malformed;
-				if (x != want[2 + h])
-					why = "wrong handle";
+			if (h >= 0 && x != want[2 + h])
+				why = "wrong handle";
+			if (h >= 0)
 				seen |= 1u << (4 + h);
-			}
 		}
 		if (k >= 0)
 			seen |= 1u << k;

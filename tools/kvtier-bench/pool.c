@@ -453,7 +453,7 @@ static void pack_entry(struct client *c, const struct run *r, const char *key, u
 
 #define MAX_FIELDS 4
 
-/* A field name with its length: fields() compares thousands per reply. */
+/* A field name with its length: a batch reply compares thousands. */
 struct field {
 	const char *s;
 	uint32_t len;

@@ -386,7 +386,10 @@ void l2_note_read(struct kvt *kvt, struct entry *e)
 	size_t len;
 	struct l2_put *p;
 
-	if (!want || atomic_fetch_add_explicit(&e->reads, 1, memory_order_relaxed) != want - 1)
+	/* a plain load first: reads of a chunk already admitted (most of them)
+	 * leave its hot cache line shared instead of bouncing it */
+	if (!want || atomic_load_explicit(&e->reads, memory_order_relaxed) >= want ||
+	    atomic_fetch_add_explicit(&e->reads, 1, memory_order_relaxed) != want - 1)
 		return;
 	data = entry_data(e);
 	len = e->len;

@@ -107,6 +107,13 @@ def main():
     opts, rest = ap.parse_known_args()
     if not os.path.isdir(os.path.join(opts.maru_dir, "maru_server")):
         ap.error("%s: not a Maru checkout (no maru_server/)" % opts.maru_dir)
+    for mod, pkg in (("zmq", "python3-zmq"), ("msgpack", "python3-msgpack"),
+                     ("dacite", "python3-dacite")):
+        try:
+            __import__(mod)
+        except ImportError:
+            sys.exit("maru_peer.py: Maru needs the Python module %s: apt-get install %s"
+                     % (mod, pkg))
     sys.path.insert(0, os.path.abspath(opts.maru_dir))
     stand_in_resource_manager()
     if opts.what == "server":

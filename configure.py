@@ -23,6 +23,8 @@ import sys
 
 PACKAGES = [
     "ninja-build", "pkg-config", "gcc", "clang", "libclang-rt-14-dev",
+    # llvm-symbolizer: sanitizer reports name functions (suppressions never depend on it)
+    "llvm",
     "liburcu-dev", "libck-dev", "libnuma-dev", "libjemalloc-dev", "liburing-dev",
     "libxxhash-dev", "libyaml-dev", "gnuplot-nox", "valgrind",
     # the resp L2 adapter, and the real servers its tests start
@@ -48,6 +50,11 @@ VARIANTS = {
 WARN = "-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter"
 LIB_DIRS = ["core", "actors", "api"]
 TOOLS = ["kvtier", "kvtier-bench", "kvtier-stress", "kvtier-poold"]
+VERSION = "0.1.0"
+SONAME = "libkvtier.so." + VERSION.split(".")[0]
+# the usual chain: libkvtier.so (for -lkvtier) -> SONAME (what programs load) -> the real file
+SO_REAL = "libkvtier.so." + VERSION
+SO_LINKS = (("libkvtier.so", SONAME), (SONAME, SO_REAL))
 
 
 def missing_packages():
@@ -120,8 +127,11 @@ def write_ninja(args):
     w("  command = rm -f $out && ar rcs $out $in")
     w("  description = AR $out")
     w("rule so")
-    w("  command = $cc -shared -Wl,-soname,libkvtier.so.0 -o $out $in $ldflags $libs")
+    w("  command = $cc -shared -Wl,-soname,%s -o $out $in $ldflags $libs" % SONAME)
     w("  description = SO $out")
+    w("rule symlink")
+    w("  command = ln -sfn $target $out")
+    w("  description = LN $out")
     w("rule plugin")
     w("  command = $cc -shared -o $out $in $ldflags")
     w("  description = PLUGIN $out")
@@ -153,11 +163,15 @@ def write_ninja(args):
             if s in lib_srcs:
                 lib_objs.append(o)
         w("build %s/libkvtier.a: ar %s" % (d, " ".join(lib_objs)))
-        w("build %s/libkvtier.so: so %s" % (d, " ".join(lib_objs)))
+        w("build %s/%s: so %s" % (d, SO_REAL, " ".join(lib_objs)))
         w("  cc = %s" % v["cc"])
         w("  ldflags = %s" % v["ldflags"])
         w("  libs = %s" % vlibs)
-        targets = ["%s/libkvtier.a" % d, "%s/libkvtier.so" % d]
+        targets = ["%s/libkvtier.a" % d, "%s/%s" % (d, SO_REAL)]
+        for link, target in SO_LINKS:
+            w("build %s/%s: symlink | %s/%s" % (d, link, d, target))
+            w("  target = %s" % target)
+            targets.append("%s/%s" % (d, link))
         tool_common = [obj(variant, s) for s in sources("tools/common/*.c")]
         for tool in TOOLS:
             srcs = sources("tools/%s/*.c" % tool)
@@ -235,14 +249,14 @@ def write_pc(prefix):
     with open("kvtier.pc", "w") as f:
         f.write("prefix=%s\nlibdir=${prefix}/lib\nincludedir=${prefix}/include\n\n"
                 "Name: kvtier\nDescription: tiered KV-cache store for LLM inference engines\n"
-                "Version: 0.1.0\nRequires.private: %s\nLibs: -L${libdir} -lkvtier\n"
+                "Version: %s\nRequires.private: %s\nLibs: -L${libdir} -lkvtier\n"
                 "Libs.private: %s\nCflags: -I${includedir}\n"
-                % (prefix, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
+                % (prefix, VERSION, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
 
 
 def install(prefix):
     dest = os.environ.get("DESTDIR", "") + prefix
-    files = [("build/release/libkvtier.so", "lib/libkvtier.so.0", 0o755),
+    files = [("build/release/" + SO_REAL, "lib/" + SO_REAL, 0o755),
              ("build/release/libkvtier.a", "lib/libkvtier.a", 0o644),
              ("include/kvtier.h", "include/kvtier.h", 0o644),
              ("kvtier.pc", "lib/pkgconfig/kvtier.pc", 0o644)]
@@ -254,10 +268,12 @@ def install(prefix):
         shutil.copyfile(src, dst)
         os.chmod(dst, mode)
         print("install %s -> %s" % (src, dst))
-    link = os.path.join(dest, "lib/libkvtier.so")
-    if os.path.lexists(link):
-        os.unlink(link)
-    os.symlink("libkvtier.so.0", link)
+    for name, target in SO_LINKS:
+        link = os.path.join(dest, "lib", name)
+        if os.path.lexists(link):
+            os.unlink(link)
+        os.symlink(target, link)
+        print("install %s -> %s" % (link, target))
 
 
 def main():

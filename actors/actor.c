@@ -46,12 +46,15 @@ static int drain(struct actor *a, bool *stop)
 	int n = 0;
 
 	while (n < ACTOR_BATCH && !ring_empty(a)) {
-		/* TSan only: the head message is committed, so the release its
-		 * producer made before committing is visible; acquire it before
-		 * ck copies the payload out */
-		tsan_acquire(&a->ring);
-		if (!ck_ring_dequeue_mpsc_actor_msg(&a->ring, a->buf, &m))
+		bool got;
+
+		tsan_ring_copy_begin();
+		got = ck_ring_dequeue_mpsc_actor_msg(&a->ring, a->buf, &m);
+		tsan_ring_copy_end();
+		if (!got)
 			break;
+		/* TSan only: pairs with the release in try_enqueue() */
+		tsan_acquire(&a->ring);
 		n++;
 		if (m.op == ACTOR_OP_STOP) {
 			*stop = true;
@@ -160,9 +163,11 @@ static bool try_enqueue(struct actor *a, const struct actor_msg *m)
 	slot = ck_ring_enqueue_reserve_mpsc_actor_msg(&a->ring, a->buf, &ticket);
 	if (!slot)
 		return false;
+	tsan_ring_copy_begin();
 	*slot = *m;
-	/* TSan only: ck's fences are invisible to it; pairs with the acquire in
-	 * drain(), made before the payload is read */
+	tsan_ring_copy_end();
+	/* TSan only: what the message points to; pairs with the acquire in
+	 * drain() */
 	tsan_release(&a->ring);
 	commit_mpsc(&a->ring, ticket);
 	return true;

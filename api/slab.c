@@ -106,10 +106,17 @@ int slab_take_set(struct kvt *kvt, char **regions)
 		uint32_t seq = atomic_load_explicit(&sb->freed_seq, memory_order_seq_cst);
 		uint64_t now;
 
-		/* TSan only: pairs with the release in slab_give_set() */
-		tsan_acquire(&sb->free_sets);
-		if (ck_ring_dequeue_mpmc_slab_set(&sb->free_sets, sb->free_buf, &id))
+		bool got;
+
+		tsan_ring_copy_begin();
+		got = ck_ring_dequeue_mpmc_slab_set(&sb->free_sets, sb->free_buf, &id);
+		tsan_ring_copy_end();
+		if (got) {
+			/* TSan only: the set's regions; pairs with the release in
+			 * slab_give_set() */
+			tsan_acquire(&sb->free_sets);
 			break;
+		}
 		now = clock_now_ms();
 		if (now >= deadline)
 			return -ETIMEDOUT;
@@ -131,7 +138,9 @@ void slab_give_set(struct kvt *kvt, int set)
 	struct slot_id id = { (uint32_t)set };
 
 	tsan_release(&sb->free_sets);
+	tsan_ring_copy_begin();
 	ck_ring_enqueue_mpmc_slab_set(&sb->free_sets, sb->free_buf, &id);
+	tsan_ring_copy_end();
 	atomic_fetch_add_explicit(&sb->freed_seq, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&sb->waiters, memory_order_seq_cst))
 		waitword_wake(&sb->freed_seq);

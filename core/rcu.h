@@ -18,24 +18,10 @@
 #include <urcu-bp.h>
 #include <urcu/rculfhash.h>
 
-#if defined(__has_feature)
-#if __has_feature(thread_sanitizer)
-#define KVT_TSAN 1
-#endif
-#endif
-#if defined(__SANITIZE_THREAD__)
-#define KVT_TSAN 1
-#endif
+#include "core/tsan.h"
 
 #ifdef KVT_TSAN
-void __tsan_acquire(void *addr);
-void __tsan_release(void *addr);
 extern char rcu_tsan_grace;
-#define tsan_acquire(p) __tsan_acquire((void *)(p))
-#define tsan_release(p) __tsan_release((void *)(p))
-#else
-#define tsan_acquire(p) ((void)(p))
-#define tsan_release(p) ((void)(p))
 #endif
 
 static inline void kvt_rcu_read_lock(void)

@@ -153,10 +153,12 @@ static bool try_take(struct slots *s, uint32_t *slot, uint64_t *gen)
 {
 	struct slot_id id;
 	uint8_t expected = SLOT_FREE;
+	bool got;
 
-	/* TSan only: pairs with the release in slots_give_back() */
-	tsan_acquire(&s->free_ring);
-	if (!ck_ring_dequeue_spmc_slot_id(&s->free_ring, s->free_buf, &id))
+	tsan_ring_copy_begin();
+	got = ck_ring_dequeue_spmc_slot_id(&s->free_ring, s->free_buf, &id);
+	tsan_ring_copy_end();
+	if (!got)
 		return false;
 	/* we own the id now: no one else can move it out of FREE */
 	if (!atomic_compare_exchange_strong_explicit(&s->state[id.id], &expected, SLOT_RESERVED,
@@ -216,9 +218,9 @@ void slots_give_back(struct slots *s, uint32_t slot)
 		log_error("slot %u: free ring full (a slot was given back twice)", slot);
 		return;
 	}
+	tsan_ring_copy_begin();
 	*free_slot = id;
-	/* TSan only: pairs with the acquire in try_take() */
-	tsan_release(&s->free_ring);
+	tsan_ring_copy_end();
 	ck_ring_enqueue_commit_spmc(&s->free_ring);
 	atomic_fetch_add_explicit(&s->freed_seq, 1, memory_order_seq_cst);
 	if (atomic_load_explicit(&s->waiters, memory_order_seq_cst))

@@ -2,9 +2,11 @@
 """Run every kvtier test and print one closing line CI reads: `N passed, N failed, N skipped`.
 
 What runs (each line of output is PASS/FAIL/SKIP name):
-  - every unit-test binary of build/asan (ASan+UBSan), one line per case;
+  - every unit-test binary of build/asan (ASan+UBSan), one line per case, and again of build/tsan
+    (ThreadSanitizer; its cases are named tsan/...);
   - kvtier-poold's protocol and multi-process tests (tests/pool/run_pool_tests.py, Python);
-  - the C embedding example from README.md, compiled against build/asan and run;
+  - the C embedding example from README.md, compiled against build/asan and run, and linked against
+    the build tree's shared library (build/release/libkvtier.so, found through its SONAME chain);
   - kvtier-stress on L1 for KVT_STRESS_SECONDS (default 30) and on an emulated DAX tier for twice
     that, each under ASan and again under TSan; on the fs L2 tier (cache mode) for twice that under
     ASan and under TSan, and in staging mode for two thirds of it under ASan; on the resp L2 tier
@@ -56,11 +58,12 @@ def run(cmd, timeout, env=None, cwd=ROOT):
         return -1, out + "\n(time limit %ds)" % timeout
 
 
-def unit_tests():
-    for binary in sorted(glob.glob(os.path.join(ROOT, "build/asan/tests/**/test_*"), recursive=True)):
+def unit_tests(variant, prefix):
+    tests_dir = os.path.join(ROOT, "build", variant, "tests")
+    for binary in sorted(glob.glob(os.path.join(tests_dir, "**/test_*"), recursive=True)):
         if not os.access(binary, os.X_OK) or binary.endswith((".o", ".d")):
             continue
-        suite = os.path.relpath(binary, os.path.join(ROOT, "build/asan/tests"))
+        suite = prefix + os.path.relpath(binary, tests_dir)
         rc, out = run([binary], timeout=900)
         seen = 0
         for line in out.splitlines():
@@ -115,8 +118,22 @@ def example_tests():
         if rc != 0:
             print(out)
         record("PASS" if rc == 0 else "FAIL", "readme/example-runs", "" if rc == 0 else "exit %d" % rc)
+    shared_library_test(src, tmp, os.path.join(ROOT, "build/release"), "readme/example-build-tree-so")
     install_test(src, tmp)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shared_library_test(src, tmp, libdir, name):
+    """The example linked with -lkvtier against libdir and run with only LD_LIBRARY_PATH to find
+    it: the program asks for the SONAME, so the whole symlink chain must be there."""
+    exe = os.path.join(tmp, "example-shared")
+    rc, out = run(["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-I" + os.path.join(ROOT, "include"),
+                   src, "-L" + libdir, "-lkvtier", "-o", exe], timeout=120)
+    if rc == 0:
+        rc, out = run([exe], timeout=120, env={"LD_LIBRARY_PATH": libdir})
+    if rc != 0:
+        print(out)
+    record("PASS" if rc == 0 else "FAIL", name, "" if rc == 0 else "exit %d" % rc)
 
 
 def install_test(src, tmp):
@@ -144,6 +161,7 @@ def install_test(src, tmp):
     if rc != 0:
         print(out)
     record("PASS" if rc == 0 else "FAIL", "install/pkg-config-example")
+    shared_library_test(src, tmp, os.path.dirname(pcdir[0]), "install/shared-example")
 
 
 def stress_tests():
@@ -206,7 +224,8 @@ def pool_tests():
 
 def main():
     os.chdir(ROOT)
-    unit_tests()
+    unit_tests("asan", "")
+    unit_tests("tsan", "tsan/")
     pool_tests()
     example_tests()
     stress_tests()

@@ -88,8 +88,6 @@ int harness_count_threads(void)
 }
 
 #ifdef KVT_TSAN
-void __sanitizer_symbolize_pc(void *pc, const char *fmt, char *out, size_t out_size);
-
 static void *no_op_thread(void *arg)
 {
 	return arg;
@@ -98,20 +96,18 @@ static void *no_op_thread(void *arg)
 
 /*
  * TSan starts a background thread of its own at a process's first
- * pthread_create, and its symbolizer (a child process on two pipes) the
- * first time it names a function: both would appear in the middle of a case
- * as a leaked thread and two leaked fds.  Start both before the case runs
- * and count the runtime's threads once.
+ * pthread_create, which would appear in the middle of a case as a leaked
+ * thread: start it before the case runs and count the runtime's threads
+ * once.  (Not the symbolizer too: a case that forks would hand its children
+ * a symbolizer whose pipes they share, and a report in a child then hangs.)
  */
 static void settle_sanitizer_runtime(void)
 {
 #ifdef KVT_TSAN
 	pthread_t t;
-	char name[64];
 
 	if (pthread_create(&t, NULL, no_op_thread, NULL) == 0)
 		pthread_join(t, NULL);
-	__sanitizer_symbolize_pc(__builtin_return_address(0), "%f", name, sizeof(name));
 	runtime_threads = count_dir("/proc/self/task") - 1;
 #endif
 }

@@ -48,8 +48,14 @@ VARIANTS = {
     "clang": {"cc": "clang", "cflags": "-O2 -g -DNDEBUG", "ldflags": ""},
 }
 WARN = "-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter"
-LIB_DIRS = ["core", "actors", "api"]
-TOOLS = ["kvtier", "kvtier-bench", "kvtier-stress", "kvtier-poold"]
+# the library; every other top-level folder is a program (poold, tools) or tests
+LIB_DIRS = ["core", "actors", "proto/maru", "l2", "l2/fs", "l2/resp", "l2/pool", "api"]
+# program -> its source folder
+TOOLS = {"kvtier": "tools/kvtier", "kvtier-bench": "tools/kvtier-bench",
+         "kvtier-stress": "tools/kvtier-stress", "kvtier-poold": "poold"}
+# fuzz target (tests/fuzz/NAME.c, seeds in tests/fuzz/corpus/NAME without the fuzz_) -> the
+# library sources it needs
+FUZZ = {"fuzz_maru": ["proto/maru/*.c"]}
 VERSION = "0.1.0"
 SONAME = "libkvtier.so." + VERSION.split(".")[0]
 # the usual chain: libkvtier.so (for -lkvtier) -> SONAME (what programs load) -> the real file
@@ -119,7 +125,9 @@ def write_ninja(args):
     w("pc_cflags = %s" % cflags_pc)
     w("libs = %s" % libs)
     w("rule cc")
-    w("  command = $cc -MMD -MF $out.d $warn -fPIC -pthread -Iinclude -I. $pc_cflags $cflags -c $in -o $out")
+    # hidden by default: kvtier.h marks what leaves the library, kvtier.map seals the rest
+    w("  command = $cc -MMD -MF $out.d $warn -fPIC -fvisibility=hidden -pthread -Iinclude -I. $pc_cflags "
+      "$cflags -c $in -o $out")
     w("  depfile = $out.d")
     w("  deps = gcc")
     w("  description = CC $out")
@@ -127,7 +135,8 @@ def write_ninja(args):
     w("  command = rm -f $out && ar rcs $out $in")
     w("  description = AR $out")
     w("rule so")
-    w("  command = $cc -shared -Wl,-soname,%s -o $out $in $ldflags $libs" % SONAME)
+    w("  command = $cc -shared -Wl,-soname,%s -Wl,--version-script=kvtier.map "
+      "$so_ldflags -o $out $in $ldflags $libs" % SONAME)
     w("  description = SO $out")
     w("rule symlink")
     w("  command = ln -sfn $target $out")
@@ -163,10 +172,13 @@ def write_ninja(args):
             if s in lib_srcs:
                 lib_objs.append(o)
         w("build %s/libkvtier.a: ar %s" % (d, " ".join(lib_objs)))
-        w("build %s/%s: so %s" % (d, SO_REAL, " ".join(lib_objs)))
+        w("build %s/%s: so %s | kvtier.map" % (d, SO_REAL, " ".join(lib_objs)))
         w("  cc = %s" % v["cc"])
         w("  ldflags = %s" % v["ldflags"])
         w("  libs = %s" % vlibs)
+        # a sanitizer's runtime comes with the program, so only plain builds can insist
+        # that the library resolves every symbol itself
+        w("  so_ldflags = %s" % ("" if v.get("no_jemalloc") else "-Wl,--no-undefined"))
         targets = ["%s/libkvtier.a" % d, "%s/%s" % (d, SO_REAL)]
         for link, target in SO_LINKS:
             w("build %s/%s: symlink | %s/%s" % (d, link, d, target))
@@ -174,7 +186,7 @@ def write_ninja(args):
             targets.append("%s/%s" % (d, link))
         tool_common = [obj(variant, s) for s in sources("tools/common/*.c")]
         for tool in TOOLS:
-            srcs = sources("tools/%s/*.c" % tool)
+            srcs = sources(TOOLS[tool] + "/*.c")
             if not srcs:
                 continue
             for s in srcs:
@@ -207,7 +219,8 @@ def write_ninja(args):
             w("  cc = %s" % v["cc"])
             w("  ldflags = %s" % v["ldflags"])
             targets.append(so)
-        common_objs = " ".join(obj(variant, s) for s in test_common)
+        # the tests share the tools' helpers (ports, redis servers) as objects too
+        common_objs = " ".join(obj(variant, s) for s in test_common + sources("tools/common/*.c"))
         for t in tests:
             w("build %s: cc %s" % (obj(variant, t), t))
             w("  cc = %s" % v["cc"])
@@ -220,6 +233,7 @@ def write_ninja(args):
             targets.append("%s/tests/%s" % (d, name))
         w("build %s: phony %s" % (variant, " ".join(targets)))
 
+    write_fuzz(w, libs)
     w("")
     w("build kvtier.pc: run configure.py")
     w("  cmd = python3 configure.py --write-pc $prefix")
@@ -227,7 +241,7 @@ def write_ninja(args):
     w("build demo: run release")
     w("  cmd = build/release/kvtier demo")
     w("  desc = DEMO")
-    w("build check: run asan tsan clang release")
+    w("build check: run asan tsan clang release fuzz-build")
     w("  cmd = python3 tests/run.py")
     w("  desc = CHECK")
     w("build install: run release kvtier.pc")
@@ -236,6 +250,31 @@ def write_ninja(args):
     w("default release kvtier.pc")
     with open("build.ninja", "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def write_fuzz(w, libs):
+    """libFuzzer targets (clang), each with the library sources it decodes with: `ninja check`
+    runs each for a bounded time over its seed corpus (tests/run.py), `ninja fuzz` for long."""
+    d = "build/fuzz"
+    cflags = "-O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -DKVT_NO_JEMALLOC"
+    w("")
+    w("# ---- fuzz targets")
+    targets = []
+    for target, deps in sorted(FUZZ.items()):
+        srcs = ["tests/fuzz/%s.c" % target] + [s for pattern in deps for s in sources(pattern)]
+        for s in srcs:
+            w("build %s: cc %s" % (obj("fuzz", s), s))
+            w("  cc = clang")
+            w("  cflags = %s" % cflags)
+        w("build %s/%s: link %s" % (d, target, " ".join(obj("fuzz", s) for s in srcs)))
+        w("  cc = clang")
+        w("  ldflags = -fsanitize=fuzzer,address,undefined")
+        w("  libs = %s" % libs.replace("-ljemalloc", ""))
+        targets.append("%s/%s" % (d, target))
+    w("build fuzz-build: phony %s" % " ".join(targets))
+    w("build fuzz: run fuzz-build")
+    w("  cmd = python3 tests/run.py --fuzz-only")
+    w("  desc = FUZZ")
 
 
 # Debian's libzmq.pc names a static libprotokit.a it does not ship, so a
@@ -259,6 +298,8 @@ def install(prefix):
     files = [("build/release/" + SO_REAL, "lib/" + SO_REAL, 0o755),
              ("build/release/libkvtier.a", "lib/libkvtier.a", 0o644),
              ("include/kvtier.h", "include/kvtier.h", 0o644),
+             ("include/kvtier/l2.h", "include/kvtier/l2.h", 0o644),
+             ("include/kvtier/cuda.h", "include/kvtier/cuda.h", 0o644),
              ("kvtier.pc", "lib/pkgconfig/kvtier.pc", 0o644)]
     files += [("build/release/" + t, "bin/" + t, 0o755) for t in TOOLS
               if os.path.exists("build/release/" + t)]

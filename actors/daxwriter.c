@@ -17,7 +17,7 @@
 
 #include <errno.h>
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 
 static void daxwriter_write(struct kvt *kvt, const struct actor_msg *m)

@@ -10,7 +10,7 @@
 #ifndef KVT_ACTORS_DAXWRITER_H
 #define KVT_ACTORS_DAXWRITER_H
 
-#include "actors/actor.h"
+#include "core/actor.h"
 
 enum daxwriter_op {
 	DAXW_WRITE = 1, /* ptr[0] borrowed L1 entry (the worker releases it),

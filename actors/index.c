@@ -21,7 +21,7 @@
 
 #include <errno.h>
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/daxfmt.h"
 #include "core/log.h"
 #include "core/mem.h"

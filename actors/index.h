@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/actor.h"
+#include "core/actor.h"
 #include "kvtier.h"
 
 struct kvt;

@@ -6,7 +6,7 @@
  */
 #include "actors/l2done.h"
 
-#include "api/internal.h"
+#include "core/instance.h"
 
 static void l2done_handle(void *ctx, const struct actor_msg *m)
 {

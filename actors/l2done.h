@@ -9,7 +9,7 @@
 #ifndef KVT_ACTORS_L2DONE_H
 #define KVT_ACTORS_L2DONE_H
 
-#include "actors/actor.h"
+#include "core/actor.h"
 
 struct kvt;
 struct l2_put;

@@ -9,7 +9,7 @@
  */
 #include "actors/pinmon.h"
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 
 #define PINMON_SLOTS_PER_SECTION 4096

@@ -9,7 +9,7 @@
 #ifndef KVT_ACTORS_PINMON_H
 #define KVT_ACTORS_PINMON_H
 
-#include "actors/actor.h"
+#include "core/actor.h"
 
 extern const struct actor_ops pinmon_actor_ops;
 

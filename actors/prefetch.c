@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "core/mem.h"
 

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "actors/actor.h"
+#include "core/actor.h"
 #include "kvtier.h"
 
 struct entry;

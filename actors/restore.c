@@ -13,7 +13,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/ntcopy.h"
 
 _Atomic int restore_fail_countdown;

@@ -11,7 +11,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#include "actors/actor.h"
+#include "core/actor.h"
 #include "core/restore_plan.h"
 #include "core/waitword.h"
 

@@ -11,9 +11,10 @@
 #include <dlfcn.h>
 #include <errno.h>
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "kvtier/cuda.h"
 
 #define CUDA_MEMCPY_HOST_TO_DEVICE 1
 

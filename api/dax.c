@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "actors/index.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "core/mem.h"
 

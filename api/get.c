@@ -14,7 +14,7 @@
 #include "actors/daxwriter.h"
 #include "actors/index.h"
 #include "actors/prefetch.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/mem.h"
 
 #define GET_STACK_KEYS 128

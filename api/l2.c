@@ -21,11 +21,14 @@
 #include <string.h>
 
 #include "actors/l2done.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/l2_conf.h"
-#include "core/l2_registry.h"
+#include "l2/l2_registry.h"
+#include "l2/pool/pool_knobs.h"
+#include "api/l2_builtins.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "kvtier/l2.h"
 
 #define L2_WINDOW 64
 /* A promotion is a cache fill on the reader's thread: it waits this long at
@@ -54,61 +57,6 @@ struct l2_join {
 	struct completion done;
 };
 
-/*
- * The pool knobs (pool.*, LMCache's maru_path and maru_pool_size) fill in
- * what the first "pool" adapter of l2_adapters leaves out, or, with a
- * server given and no pool adapter, add one after the others: so an
- * LMCache config with maru_path gets its pool tier unchanged.
- */
-static int pool_from_knobs(struct kvt *kvt, char *err, size_t errlen)
-{
-	const struct kvt_config *cfg = &kvt->cfg;
-	struct l2_conf_list *l = kvt->l2conf;
-	char server[CONFIG_STR_MAX + 8], num[32];
-	int i = -1, ret = 0;
-
-	server[0] = '\0';
-	if (cfg->pool_server[0]) {
-		snprintf(server, sizeof(server), "%s", cfg->pool_server);
-	} else if (cfg->maru_path[0]) {
-		if (strncmp(cfg->maru_path, "maru://", 7)) {
-			snprintf(err, errlen, "maru_path: \"%s\": must be maru://host:port",
-				 cfg->maru_path);
-			return -EINVAL;
-		}
-		snprintf(server, sizeof(server), "tcp://%s", cfg->maru_path + 7);
-	}
-	for (size_t a = 0; a < l->n && i < 0; a++)
-		if (!strcmp(l->cfg[a].type, "pool"))
-			i = (int)a;
-	if (i < 0 && !server[0])
-		return 0;
-	if (i < 0)
-		i = l2_conf_add(l, "pool");
-	if (i < 0) {
-		snprintf(err, errlen, "pool.server: no room for a pool adapter beside %zu others",
-			 l->n);
-		return i;
-	}
-	if (server[0])
-		ret = l2_conf_default(l, (size_t)i, "server", server);
-	if (!ret && cfg->pool_rm[0])
-		ret = l2_conf_default(l, (size_t)i, "rm", cfg->pool_rm);
-	if (!ret && cfg->pool_size_gb > 0) {
-		snprintf(num, sizeof(num), "%.17g", cfg->pool_size_gb);
-		ret = l2_conf_default(l, (size_t)i, "size_gb", num);
-	}
-	if (!ret && !cfg->pool_auto_expand)
-		ret = l2_conf_default(l, (size_t)i, "auto_expand", "false");
-	if (!ret && cfg->pool_expand_size) {
-		snprintf(num, sizeof(num), "%u", cfg->pool_expand_size);
-		ret = l2_conf_default(l, (size_t)i, "expand_size_mb", num);
-	}
-	if (ret)
-		snprintf(err, errlen, "pool: cannot add the pool.* settings: %s", kvt_strerror(ret));
-	return ret;
-}
-
 int l2_open(struct kvt *kvt, char *err, size_t errlen)
 {
 	const struct kvt_config *cfg = &kvt->cfg;
@@ -127,12 +75,12 @@ int l2_open(struct kvt *kvt, char *err, size_t errlen)
 		l2_close(kvt);
 		return -ENOMEM;
 	}
-	l2_registry_init(kvt->l2reg);
+	l2_registry_init(kvt->l2reg, l2_builtin_ops);
 	if (cfg->l2_plugin_dirs[0])
 		l2_registry_load_dirs(kvt->l2reg, cfg->l2_plugin_dirs);
 	ret = l2_conf_parse(cfg->l2_adapters, kvt->l2conf, err, errlen);
 	if (!ret)
-		ret = pool_from_knobs(kvt, err, errlen);
+		ret = pool_conf_from_knobs(&kvt->cfg, kvt->l2conf, err, errlen);
 	if (ret) {
 		l2_close(kvt);
 		return ret;

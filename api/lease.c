@@ -18,7 +18,7 @@
 #include <errno.h>
 
 #include "actors/index.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/daxfmt.h"
 
 /* lease->kind: the kind in the low 16 bits, the tier's index above */

@@ -11,7 +11,7 @@
 #include <errno.h>
 
 #include "actors/index.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "core/mem.h"
 

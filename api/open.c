@@ -20,7 +20,7 @@
 #include "actors/pinmon.h"
 #include "actors/prefetch.h"
 #include "actors/restore.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "core/mem.h"
 

@@ -17,7 +17,7 @@
 
 #include "actors/daxwriter.h"
 #include "actors/index.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/daxfmt.h"
 #include "core/log.h"
 #include "core/mem.h"

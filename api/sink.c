@@ -16,7 +16,7 @@
 #include <errno.h>
 
 #include "actors/restore.h"
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/mem.h"
 
 struct sink_batch {

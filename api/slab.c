@@ -17,7 +17,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "api/internal.h"
+#include "core/instance.h"
 #include "core/log.h"
 #include "core/mem.h"
 

@@ -7,8 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "api/internal.h"
-#include "core/l2_registry.h"
+#include "core/instance.h"
+#include "l2/l2_registry.h"
+#include "kvtier/l2.h"
 
 #define LOAD(kvt, field) atomic_load_explicit(&(kvt)->c.field, memory_order_relaxed)
 #define TLOAD(t, field) atomic_load_explicit(&(t)->c.field, memory_order_relaxed)

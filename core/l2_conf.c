@@ -8,6 +8,7 @@
 #include <yaml.h>
 
 #include "core/mem.h"
+#include "kvtier/l2.h"
 
 static char *keep(struct l2_conf_list *l, const char *s, size_t len)
 {

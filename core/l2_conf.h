@@ -12,7 +12,7 @@
 
 #include <stddef.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 #define L2_CONF_MAX_PARAMS 32
 

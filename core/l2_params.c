@@ -4,6 +4,7 @@
  * scalars; booleans are JSON's true/false only, numbers must parse whole.
  */
 #include "core/l2_params.h"
+#include "kvtier/l2.h"
 
 #include <errno.h>
 #include <math.h>

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 /* The value of @key, or NULL when absent. */
 const char *l2_param(const struct kvt_l2_config *cfg, const char *key);

@@ -2,6 +2,7 @@
 """Run every kvtier test and print one closing line CI reads: `N passed, N failed, N skipped`.
 
 What runs (each line of output is PASS/FAIL/SKIP name):
+  - the include-layering check (tests/check_layers.py, the table in README "Source layout");
   - every unit-test binary of build/asan (ASan+UBSan), one line per case, and again of build/tsan
     (ThreadSanitizer; its cases are named tsan/...);
   - kvtier-poold's protocol and multi-process tests (tests/pool/run_pool_tests.py, Python);
@@ -15,8 +16,16 @@ What runs (each line of output is PASS/FAIL/SKIP name):
     kvtier-poold the harness starts, one SIGKILLed holding pins and replaced now and then) for
     twice KVT_STRESS_SECONDS under ASan and for KVT_STRESS_SECONDS under TSan;
   - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
-`ninja check` builds the asan, tsan, clang and release variants first.
+  - every libFuzzer target of build/fuzz for KVT_FUZZ_SECONDS (default 20) over its seed corpus
+    (tests/fuzz/corpus/NAME); `ninja fuzz` runs only those, for 600 s each unless KVT_FUZZ_SECONDS.
+`ninja check` builds the asan, tsan, clang and release variants and the fuzz targets first.
+
+    tests/run.py [-k PATTERN] [-j N] [--fuzz-only]
+-k runs only the groups and unit-test programs whose name contains PATTERN (e.g. -k l2/ or
+-k stress/pool); -j runs that many unit-test programs at once (output stays in order).
 """
+import argparse
+import concurrent.futures
 import glob
 import os
 import re
@@ -26,6 +35,8 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+import configure  # noqa: E402  (the package and library lists live there only)
 counts = {"passed": 0, "failed": 0, "skipped": 0}
 failures = []
 SAN_ENV = {
@@ -45,6 +56,7 @@ def record(status, name, detail=""):
 
 
 def run(cmd, timeout, env=None, cwd=ROOT):
+    """(exit status, stdout+stderr) of @cmd under the sanitizer options; -1 past @timeout."""
     e = dict(os.environ, **SAN_ENV)
     e.update(env or {})
     try:
@@ -58,25 +70,64 @@ def run(cmd, timeout, env=None, cwd=ROOT):
         return -1, out + "\n(time limit %ds)" % timeout
 
 
-def unit_tests(variant, prefix):
+def parse_cases(out, prefix):
+    seen = 0
+    for line in out.splitlines():
+        m = re.match(r"^(PASS|FAIL|SKIP) (\S+)(.*)$", line)
+        if m:
+            seen += 1
+            record(m.group(1), prefix + m.group(2), m.group(3).lstrip(": "))
+    return seen
+
+
+def layers_check():
+    rc, out = run([sys.executable, "tests/check_layers.py"], timeout=120)
+    if parse_cases(out, "") == 0 or rc != 0:
+        print(out)
+    if rc != 0 and not any(f.startswith("layers/") for f in failures):
+        record("FAIL", "layers/check", "exit %d" % rc)
+
+
+def unit_tests(variant, prefix, jobs, selected):
     tests_dir = os.path.join(ROOT, "build", variant, "tests")
+    suites = []
     for binary in sorted(glob.glob(os.path.join(tests_dir, "**/test_*"), recursive=True)):
         if not os.access(binary, os.X_OK) or binary.endswith((".o", ".d")):
             continue
         suite = prefix + os.path.relpath(binary, tests_dir)
-        rc, out = run([binary], timeout=900)
-        seen = 0
-        for line in out.splitlines():
-            m = re.match(r"^(PASS|FAIL|SKIP) (\S+)(.*)$", line)
-            if m:
-                seen += 1
-                record(m.group(1), "%s/%s" % (suite, m.group(2)), m.group(3).lstrip(": "))
-        if rc != 0 or seen == 0:
+        if selected(suite):
+            suites.append((suite, binary))
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        runs = [(suite, pool.submit(run, [binary], 900)) for suite, binary in suites]
+        for suite, fut in runs:
+            rc, out = fut.result()
+            seen = parse_cases(out, suite + "/")
+            if rc != 0 or seen == 0:
+                print(out[-6000:])
+            if seen == 0:
+                record("FAIL", suite, "ran no case (exit %d)" % rc)
+            elif rc != 0 and not any(f.startswith(suite + "/") for f in failures):
+                record("FAIL", suite, "exit %d after its cases" % rc)
+
+
+def fuzz_tests(seconds, selected):
+    """Each libFuzzer target for @seconds over a scratch corpus seeded from the tree's (new inputs go
+    to the scratch directory; a crash input is printed and kept in build/fuzz)."""
+    for exe in sorted(glob.glob(os.path.join(ROOT, "build/fuzz/fuzz_*"))):
+        name = os.path.basename(exe)
+        if not selected("fuzz/" + name):
+            continue
+        seeds = os.path.join(ROOT, "tests/fuzz/corpus", name[len("fuzz_"):])
+        scratch = tempfile.mkdtemp(prefix="kvt-fuzz-")
+        rc, out = run([exe, "-max_total_time=%d" % seconds, "-timeout=10", "-rss_limit_mb=2048",
+                       "-print_final_stats=1", "-artifact_prefix=" + os.path.join(ROOT, "build/fuzz/"),
+                       scratch, seeds], timeout=seconds + 120)
+        shutil.rmtree(scratch, ignore_errors=True)
+        runs = re.search(r"stat::number_of_executed_units:\s*(\d+)", out)
+        if rc != 0 or not runs:
             print(out[-6000:])
-        if seen == 0:
-            record("FAIL", suite, "ran no case (exit %d)" % rc)
-        elif rc != 0 and not any(f.startswith(suite + "/") for f in failures):
-            record("FAIL", suite, "exit %d after its cases" % rc)
+        record("PASS" if rc == 0 and runs else "FAIL", "fuzz/%s-%ds" % (name, seconds),
+               ("%s inputs" % runs.group(1)) if rc == 0 and runs else "exit %d" % rc)
 
 
 def readme_example():
@@ -94,9 +145,10 @@ def readme_example():
 
 
 def pc_libs():
-    return subprocess.run(["pkg-config", "--libs", "liburcu-bp", "liburcu-cds", "numa", "liburing",
-                           "libxxhash", "yaml-0.1", "hiredis", "libzmq", "msgpack"],
-                          stdout=subprocess.PIPE, text=True).stdout.split()
+    """What a static link of libkvtier.a needs, without jemalloc (the asan build has none)."""
+    names = [p for p in configure.PKGCONFIG if p != "jemalloc"]
+    return subprocess.run(["pkg-config", "--libs"] + names,
+                          stdout=subprocess.PIPE, text=True).stdout.split() + configure.EXTRA_LIBS
 
 
 def example_tests():
@@ -107,7 +159,7 @@ def example_tests():
     exe = os.path.join(tmp, "example")
     cc = ["gcc", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-fsanitize=address,undefined",
           "-I" + os.path.join(ROOT, "include"), src, os.path.join(ROOT, "build/asan/libkvtier.a"),
-          "-o", exe] + pc_libs() + ["-lck", "-lm", "-ldl", "-pthread"]
+          "-o", exe] + pc_libs()
     rc, out = run(cc, timeout=120)
     if rc != 0:
         print(out)
@@ -164,7 +216,7 @@ def install_test(src, tmp):
     shared_library_test(src, tmp, os.path.dirname(pcdir[0]), "install/shared-example")
 
 
-def stress_tests():
+def stress_tests(selected):
     """L1 for KVT_STRESS_SECONDS (default 30), the DAX tier (an emulated device in /dev/shm) for
     twice that, each under ASan and under TSan; the fs L2 tier (a fresh directory in /var/tmp, with
     injected EIO and corrupted chunk files) in cache mode for twice that under ASan and under TSan,
@@ -188,6 +240,8 @@ def stress_tests():
     for tier, args, secs, variants in runs:
         for variant in variants:
             name = "stress/%s-%s-%ds" % (tier, variant, secs)
+            if not selected(name):
+                continue
             exe = os.path.join(ROOT, "build", variant, "kvtier-stress")
             if not os.path.exists(exe):
                 record("FAIL", name, "kvtier-stress not built")
@@ -210,12 +264,7 @@ def stress_tests():
 def pool_tests():
     """kvtier-poold's protocol and multi-process tests (Python, against the ASan daemon)."""
     rc, out = run([sys.executable, "tests/pool/run_pool_tests.py", "build/asan"], timeout=900)
-    seen = 0
-    for line in out.splitlines():
-        m = re.match(r"^(PASS|FAIL|SKIP) (\S+)(.*)$", line)
-        if m:
-            seen += 1
-            record(m.group(1), "pool/%s" % m.group(2), m.group(3).lstrip(": "))
+    seen = parse_cases(out, "pool/")
     if rc != 0 or seen == 0:
         print(out[-6000:])
     if seen == 0 or (rc != 0 and not any(f.startswith("pool/") for f in failures)):
@@ -223,12 +272,29 @@ def pool_tests():
 
 
 def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("-k", dest="pattern", default="", help="run only what has PATTERN in its name")
+    ap.add_argument("-j", dest="jobs", type=int, default=1, help="unit-test programs at once")
+    ap.add_argument("--fuzz-only", action="store_true", help="only the fuzz targets (ninja fuzz)")
+    args = ap.parse_args()
     os.chdir(ROOT)
-    unit_tests("asan", "")
-    unit_tests("tsan", "tsan/")
-    pool_tests()
-    example_tests()
-    stress_tests()
+
+    def selected(name):
+        return args.pattern in name
+
+    if args.fuzz_only:
+        fuzz_tests(int(os.environ.get("KVT_FUZZ_SECONDS", "600")), selected)
+    else:
+        if selected("layers/"):
+            layers_check()
+        unit_tests("asan", "", args.jobs, selected)
+        unit_tests("tsan", "tsan/", args.jobs, selected)
+        if selected("pool/"):
+            pool_tests()
+        if selected("readme/") or selected("install/"):
+            example_tests()
+        stress_tests(selected)
+        fuzz_tests(int(os.environ.get("KVT_FUZZ_SECONDS", "20")), selected)
     if failures:
         print("failed: " + ", ".join(failures))
     print("%d passed, %d failed, %d skipped" % (counts["passed"], counts["failed"], counts["skipped"]))

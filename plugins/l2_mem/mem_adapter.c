@@ -3,7 +3,7 @@
  * plugins/l2_mem/mem_adapter.c - an example L2 adapter plugin, type "mem":
  * chunks in process memory, oldest first out when over capacity, locked
  * keys never evicted or deleted.  It shows the whole plugin ABI of
- * kvtier.h (registration, config, tasks, event fds, locks, status) and is
+ * kvtier/l2.h (registration, config, tasks, event fds, locks, status) and is
  * small enough to copy from; the registry tests load it beside broken
  * plugins.
  *
@@ -23,7 +23,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 struct mem_chunk {
 	struct kvt_key key;

@@ -12,7 +12,7 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#include "actors/actor.h"
+#include "core/actor.h"
 #include "tests/common/harness.h"
 
 #define PRODUCERS 4

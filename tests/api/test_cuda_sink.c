@@ -15,6 +15,7 @@
 #include "kvtier.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
+#include "kvtier/cuda.h"
 
 #define CHUNK 65536
 #define NKEYS 24

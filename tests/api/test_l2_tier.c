@@ -20,8 +20,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/fschunk.h"
-#include "kvtier.h"
+#include "l2/fschunk.h"
+#include "kvtier/l2.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 #include "tests/common/plugins.h"

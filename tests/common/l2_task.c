@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "tests/common/harness.h"
+#include "kvtier/l2.h"
 
 void l2t_fill(void *buf, size_t len, uint64_t id, unsigned int salt)
 {

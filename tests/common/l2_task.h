@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 /* @len bytes of chunk @id under @salt, and whether @buf holds exactly them. */
 void l2t_fill(void *buf, size_t len, uint64_t id, unsigned int salt);

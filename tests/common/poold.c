@@ -24,9 +24,9 @@
 #include <msgpack.h>
 #include <zmq.h>
 
-#include "core/fschunk.h"
-#include "core/maru_mp.h"
-#include "core/maru_rpc.h"
+#include "l2/fschunk.h"
+#include "proto/maru/maru_mp.h"
+#include "proto/maru/maru_rpc.h"
 #include "tests/common/harness.h"
 #include "tools/common/port.h"
 

@@ -20,7 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "core/maru_rm.h"
+#include "proto/maru/maru_rm.h"
 #include "kvtier.h"
 
 struct poold {

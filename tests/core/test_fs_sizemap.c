@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: the fs adapter's size map (core/fs_sizemap.c): entries are
+ * Description: the fs adapter's size map (l2/fs/fs_sizemap.c): entries are
  * found by key whatever the insert order, sizing counts a file once and
  * ages it newest, unsizing frees an unlocked entry but keeps a locked one,
  * and a load from a scan ages files by mtime.
  */
 #include <stdint.h>
 
-#include "core/fs_sizemap.h"
+#include "l2/fs/fs_sizemap.h"
 #include "tests/common/harness.h"
 
 static struct kvt_key k(uint64_t i)

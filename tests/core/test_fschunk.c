@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: the fs adapter's chunk format (core/fschunk.c): file names
+ * Description: the fs adapter's chunk format (l2/fschunk.c): file names
  * round-trip to keys and foreign names are refused; a header round-trips,
  * and a foreign, other-key, truncated or bit-flipped header, or a payload
  * that is short or has a flipped bit, is reported bad.
@@ -9,7 +9,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "core/fschunk.h"
+#include "l2/fschunk.h"
 #include "tests/common/harness.h"
 
 static const struct kvt_key key = { 0x0123456789abcdefull, 0xfedcba9876543210ull };

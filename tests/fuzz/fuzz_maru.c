@@ -4,19 +4,15 @@
  * the Maru RPC frame decoder (and its MessagePack reader) and the RM
  * header/payload decoder.  Thread-free code only; no daemon needed.
  *
- * Build and run (clang 14 with libclang-rt-14-dev), from the repo root:
- *
- *   clang -g -O1 -fsanitize=fuzzer,address,undefined -DKVT_NO_JEMALLOC \
- *       -Iinclude -I. $(pkg-config --cflags msgpack) \
- *       tests/fuzz/fuzz_maru.c core/maru_rpc.c core/maru_mp.c core/maru_rm.c \
- *       $(pkg-config --libs msgpack) -o build/fuzz_maru
- *   mkdir -p build/fuzz-corpus && build/fuzz_maru -max_total_time=60 build/fuzz-corpus
+ * Built by configure.py (build/fuzz/fuzz_maru, clang -fsanitize=fuzzer);
+ * `ninja check` runs it for 20 s over tests/fuzz/corpus/maru, `ninja fuzz`
+ * for 600 s (KVT_FUZZ_SECONDS changes both).
  */
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/maru_rm.h"
-#include "core/maru_rpc.h"
+#include "proto/maru/maru_rm.h"
+#include "proto/maru/maru_rpc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

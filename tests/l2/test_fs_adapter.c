@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: the "fs" L2 adapter (core/fs_adapter.c, actors/diskwriter.c)
+ * Description: the "fs" L2 adapter (l2/fs/fs_adapter.c, l2/fs/diskwriter.c)
  * driven through fs_l2_ops on real directories: store/lookup/load round
  * trips (partial and unaligned chunks), duplicate stores, deletes (batch,
  * idempotent, locked keys), concurrent writers of one key (threads and
@@ -26,11 +26,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/fs_adapter.h"
-#include "core/fschunk.h"
+#include "l2/fs/fs_adapter.h"
+#include "l2/fschunk.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 #include "tests/common/l2_task.h"
+#include "kvtier/l2.h"
 
 #define GIB 1073741824.0
 #define MAXN 512

@@ -12,7 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "core/fschunk.h"
+#include "l2/fschunk.h"
 #include "kvtier.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"

@@ -17,8 +17,9 @@
 #include <unistd.h>
 
 #include "core/l2_conf.h"
-#include "core/l2_registry.h"
-#include "kvtier.h"
+#include "api/l2_builtins.h"
+#include "l2/l2_registry.h"
+#include "kvtier/l2.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 #include "tests/common/plugins.h"
@@ -36,7 +37,7 @@ TEST(builtin_types_register_at_init)
 	struct l2_registry r;
 	char names[256];
 
-	l2_registry_init(&r);
+	l2_registry_init(&r, l2_builtin_ops);
 	CHECK(l2_registry_find(&r, "fs") != NULL);
 	CHECK(l2_registry_find(&r, "nope") == NULL);
 	l2_registry_names(&r, names, sizeof(names));
@@ -57,7 +58,7 @@ TEST(duplicate_wrong_abi_and_incomplete_tables_are_refused)
 	struct l2_registry r;
 	char err[256];
 
-	l2_registry_init(&r);
+	l2_registry_init(&r, l2_builtin_ops);
 	fs = l2_registry_find(&r, "fs");
 	CHECK(fs != NULL);
 	copy = *fs;
@@ -109,7 +110,7 @@ TEST(discovery_skips_broken_plugins_and_loads_the_good_one)
 	CHECK(fd >= 0);
 	close(fd);
 
-	l2_registry_init(&r);
+	l2_registry_init(&r, l2_builtin_ops);
 	CHECK_EQ(l2_registry_load_dirs(&r, dir), 1);
 	mem = l2_registry_find(&r, "mem");
 	CHECK(mem != NULL);
@@ -140,7 +141,7 @@ TEST(a_missing_plugin_directory_is_reported_not_fatal)
 	struct l2_registry r;
 
 	snprintf(dirs, sizeof(dirs), "/nonexistent/kvtier-plugins:%s", test_plugin_dir(names));
-	l2_registry_init(&r);
+	l2_registry_init(&r, l2_builtin_ops);
 	CHECK_EQ(l2_registry_load_dirs(&r, dirs), 1);
 	CHECK_EQ(r.nerrors, 1);
 	CHECK_HAS(r.errors[0].reason, "cannot read the plugin directory");

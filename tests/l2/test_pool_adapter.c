@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: the "pool" L2 adapter (core/pool_adapter.c,
- * actors/poolclient.c) driven through pool_l2_ops against a real
+ * Description: the "pool" L2 adapter (l2/pool/pool_adapter.c,
+ * l2/pool/poolclient.c) driven through pool_l2_ops against a real
  * kvtier-poold each case starts (tests/common/poold.h): round trips of
  * full, partial and empty chunks, per-key lookup bitmaps and lengths,
  * pins refusing removes until unlock, two processes sharing chunks in
@@ -29,12 +29,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/fschunk.h"
-#include "core/pool_adapter.h"
+#include "l2/fschunk.h"
+#include "l2/pool/pool_adapter.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 #include "tests/common/l2_task.h"
 #include "tests/common/poold.h"
+#include "kvtier/l2.h"
 
 #define MAXN 128
 #define CHUNK (64 * 1024)            /* max_chunk_bytes: pages of 68 KiB */

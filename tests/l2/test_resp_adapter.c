@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: the "resp" L2 adapter (core/resp_adapter.c,
- * actors/respio.c) driven through resp_l2_ops against real redis-server
+ * Description: the "resp" L2 adapter (l2/resp/resp_adapter.c,
+ * l2/resp/respio.c) driven through resp_l2_ops against real redis-server
  * processes each case starts (tests/common/redis.h): round trips of full
  * and partial chunks in one pipeline, chunks from empty to larger than
  * the reader's buffer and the writer's writes in one pipeline with
@@ -24,14 +24,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/resp_adapter.h"
-#include "core/resp_conf.h"
-#include "core/resp_slot.h"
-#include "core/resp_value.h"
+#include "l2/resp/resp_adapter.h"
+#include "l2/resp/resp_conf.h"
+#include "l2/resp/resp_slot.h"
+#include "l2/resp/resp_value.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
 #include "tests/common/l2_task.h"
-#include "tests/common/redis.h"
+#include "tools/common/redis_srv.h"
+#include "kvtier/l2.h"
 
 #define MAXN 512
 #define WAIT_S 30

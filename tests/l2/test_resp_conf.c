@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Description: the thread-free parts of the "resp" L2 adapter, no server
- * needed: URL and JSON member parsing (core/resp_conf.c) with the errors
+ * needed: URL and JSON member parsing (l2/resp/resp_conf.c) with the errors
  * that name the key, the CRC16 key slot with {hash tags}, CLUSTER SLOTS
- * and MOVED/ASK parsing (core/resp_slot.c), key names and value checks
- * (core/resp_value.c).
+ * and MOVED/ASK parsing (l2/resp/resp_slot.c), key names and value checks
+ * (l2/resp/resp_value.c).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -12,11 +12,12 @@
 #include <stdarg.h>
 #include <stdlib.h>
 
-#include "core/resp_adapter.h"
-#include "core/resp_conf.h"
-#include "core/resp_slot.h"
-#include "core/resp_value.h"
+#include "l2/resp/resp_adapter.h"
+#include "l2/resp/resp_conf.h"
+#include "l2/resp/resp_slot.h"
+#include "l2/resp/resp_value.h"
 #include "tests/common/harness.h"
+#include "kvtier/l2.h"
 
 static int conf_try(const char *const *kv, struct resp_conf *out, char *err, size_t errlen)
 {

@@ -3,7 +3,7 @@
  * the registry must refuse its type and name the versions. */
 #include <stddef.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 static const struct kvt_l2_ops future_ops = {
 	.abi_version = KVT_L2_ABI_VERSION + 41,

@@ -14,7 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 #define GATE_MAX 1024
 

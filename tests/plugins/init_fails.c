@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "tests/plugins/stub_ops.h"
+#include "kvtier/l2.h"
 
 static const struct kvt_l2_ops half_ops = STUB_OPS("half_initialised", "never usable");
 

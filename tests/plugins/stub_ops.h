@@ -9,7 +9,7 @@
 
 #include <stddef.h>
 
-#include "kvtier.h"
+#include "kvtier/l2.h"
 
 static inline int stub_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *l1,
 		      struct kvt_l2_adapter **out, char *err, size_t errlen)

@@ -3,6 +3,7 @@
  * after kvt_l2_mem.so, so it loads second): refused as a duplicate, and
  * the first "mem" stays. */
 #include "tests/plugins/stub_ops.h"
+#include "kvtier/l2.h"
 
 static const struct kvt_l2_ops dup_ops = STUB_OPS("mem", "the duplicate");
 

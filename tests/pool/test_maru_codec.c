@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: kvtier-poold's wire decoders (core/maru_rpc.c, maru_rm.c,
+ * Description: kvtier-poold's wire decoders (proto/maru/maru_rpc.c, maru_rm.c,
  * maru_mp.c) on good frames, a table of malformed ones, and a deterministic
  * mutation run (truncations, bit flips, random bytes) that must never crash,
  * read out of bounds (ASan) or leak.
@@ -9,10 +9,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "core/maru_mp.h"
-#include "core/maru_rm.h"
-#include "core/maru_rpc.h"
-#include "core/maru_token.h"
+#include "proto/maru/maru_mp.h"
+#include "proto/maru/maru_rm.h"
+#include "proto/maru/maru_rpc.h"
+#include "proto/maru/maru_token.h"
 #include "tests/common/harness.h"
 
 /* Builds a frame around @payload into @out.  Return: its length. */

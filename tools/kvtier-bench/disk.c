@@ -48,8 +48,8 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "core/fs_adapter.h"
-#include "kvtier.h"
+#include "l2/fs/fs_adapter.h"
+#include "kvtier/l2.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
 

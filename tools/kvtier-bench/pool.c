@@ -54,8 +54,8 @@
 #include <msgpack.h>
 #include <zmq.h>
 
-#include "core/maru_mp.h"
-#include "core/maru_rpc.h"
+#include "proto/maru/maru_mp.h"
+#include "proto/maru/maru_rpc.h"
 #include "tools/common/port.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"

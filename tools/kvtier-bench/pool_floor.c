@@ -17,7 +17,7 @@
 
 #include <zmq.h>
 
-#include "core/maru_rpc.h"
+#include "proto/maru/maru_rpc.h"
 
 #define MAX_FRAMES 8
 #define MAX_REPLY (1u << 20)

@@ -40,8 +40,8 @@
 
 #include <hiredis/hiredis.h>
 
-#include "core/resp_adapter.h"
-#include "kvtier.h"
+#include "l2/resp/resp_adapter.h"
+#include "kvtier/l2.h"
 #include "tools/common/redis_srv.h"
 #include "tools/kvtier-bench/bench.h"
 

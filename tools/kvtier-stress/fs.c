@@ -6,7 +6,7 @@
  *
  * The corruption thread stands for a failing disk or a careless neighbour
  * sharing the directory: every --corrupt-ms it picks a key of the keyspace
- * and, if that key has a chunk file (the layout is core/fschunk.h), flips a
+ * and, if that key has a chunk file (the layout is l2/fschunk.h), flips a
  * payload or header byte in place, truncates it, or renames random bytes or
  * another key's chunk file over it.  The adapter must catch each (header
  * and payload checksums, the key in the header) and serve a miss: the
@@ -34,8 +34,9 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "core/fschunk.h"
+#include "l2/fschunk.h"
 #include "tools/kvtier-stress/stress.h"
+#include "kvtier/l2.h"
 
 #define GARBAGE_NAME "kvtier-stress-garbage.tmp" /* not a chunk name: never served */
 #define HDR_USED 56 /* bytes of the header that carry fields (fschunk.h) */

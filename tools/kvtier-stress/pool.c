@@ -3,7 +3,7 @@
  * tools/kvtier-stress/pool.c - the pool L2 tier of kvtier-stress: the
  * kvtier-poold it runs against, the adapter's config, and the look at the
  * daemon's registry and counters (Maru's metadata RPC, reference maru.md
- * section 2, as core/maru_rpc.h encodes it).
+ * section 2, as proto/maru/maru_rpc.h encodes it).
  *
  * Daemon.  Unless --pool-server names one, the harness starts kvtier-poold
  * from its own build folder with a /dev/shm pool (unlinked by the daemon
@@ -41,9 +41,9 @@
 #include <msgpack.h>
 #include <zmq.h>
 
-#include "core/fschunk.h"
-#include "core/maru_mp.h"
-#include "core/maru_rpc.h"
+#include "l2/fschunk.h"
+#include "proto/maru/maru_mp.h"
+#include "proto/maru/maru_rpc.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-stress/stress.h"
 

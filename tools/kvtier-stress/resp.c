@@ -25,7 +25,7 @@
  * out, fail or miss that master's keys, reconnect, and never hang.
  *
  * Unlike the fs tier no marks are kept: a value can be judged by itself
- * (core/resp_value.h), and no corruption the thread makes passes those
+ * (l2/resp/resp_value.h), and no corruption the thread makes passes those
  * checks.  A flip races the adapter's writes (GETRANGE then SETRANGE are
  * two commands): if the value was replaced between them the byte written
  * may equal the new value's, which leaves a value the adapter wrote, valid
@@ -47,10 +47,10 @@
 
 #include <hiredis/hiredis.h>
 
-#include "core/fschunk.h"
-#include "core/resp_conf.h"
-#include "core/resp_slot.h"
-#include "core/resp_value.h"
+#include "l2/fschunk.h"
+#include "l2/resp/resp_conf.h"
+#include "l2/resp/resp_slot.h"
+#include "l2/resp/resp_value.h"
 #include "tools/common/progress.h"
 #include "tools/common/redis_srv.h"
 #include "tools/kvtier-stress/stress.h"

@@ -72,6 +72,7 @@
 
 #include "tools/common/progress.h"
 #include "tools/kvtier/cli.h"
+#include "kvtier/l2.h"
 
 /* The embedded model: Qwen2.5-0.5B. */
 #define DEMO_MODEL "Qwen/Qwen2.5-0.5B-Instruct"
@@ -96,7 +97,7 @@
 #define DEMO_DAX_DIR "/dev/shm"
 /* The fs tier's directory: disk-backed, unlike /tmp on many machines. */
 #define DEMO_FS_DIR "/var/tmp"
-/* Each chunk file's header block (core/fschunk.h), for the space check. */
+/* Each chunk file's header block (l2/fschunk.h), for the space check. */
 #define DEMO_FS_HDR 4096
 #define FS_DIR_MAX 256
 

@@ -6,7 +6,7 @@
  * remove it on its next load), plus stray temp and foreign files.  With
  * --verify it reads every payload and checks its XXH3 sum too.
  *
- * Like inspect.c this reads the on-disk format (core/fschunk.h) directly,
+ * Like inspect.c this reads the on-disk format (l2/fschunk.h) directly,
  * not through a kvt instance, so it never changes what it looks at.
  */
 #define _GNU_SOURCE
@@ -21,7 +21,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "core/fschunk.h"
+#include "l2/fschunk.h"
 #include "tools/kvtier/cli.h"
 
 struct fs_inspect {

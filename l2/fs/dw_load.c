@@ -1,0 +1,206 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * l2/fs/dw_load.c - one key's load or lookup, as a slot of the disk
+ * writer's engine (dw_engine.c).  Actor thread only.
+ *
+ * Load: open the chunk, then ONE preadv from offset 0: the header into the
+ * slot's bounce block, the payload straight into the caller's buffer (with
+ * O_DIRECT its unaligned end into the tail bounce block).  The read asks
+ * for as much as the buffer holds; once the header is in, it is checked and
+ * says how much more is due, so a short read is continued only while the
+ * file promises more.  Then the payload is verified on the CPU queue, while
+ * other slots' I/O is in flight (fschunk.h).  A bad file is a miss and is
+ * unlinked (upstream served any file of the right length).  O_DIRECT needs
+ * an aligned caller buffer; an unaligned one is read buffered.  When the
+ * kernel refuses O_DIRECT (EINVAL at open or read) the key is read again
+ * buffered and O_DIRECT stays off for good.
+ *
+ * Lookup: statx the name; a regular file with room for a header is a hit,
+ * locked in the size map until unlocked.  Nothing needs the size map for
+ * correctness: processes sharing one directory see each other's chunks, and
+ * a restart is warm.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "l2/fs/dw_internal.h"
+#include "core/log.h"
+
+enum { LD_READ, LD_VERIFY };
+
+static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
+
+/* Open the chunk of @s and issue its one read. */
+static void load_read(struct diskwriter *dw, struct dw_slot *s)
+{
+	uint8_t *buf = s->job->l2.bufs[s->i];
+	size_t cap = s->job->l2.lens[s->i];
+	int fd;
+
+	s->direct = dw->odirect && dw_aligned(buf);
+	fd = dw_open_beneath(s->sfd, s->name, O_RDONLY | (s->direct ? O_DIRECT : 0), 0);
+	if (fd == -EINVAL && s->direct) {
+		dw_odirect_refused(dw, EINVAL, "open");
+		dw_bump(&dw->st_fallbacks, 1);
+		s->direct = false;
+		fd = dw_open_beneath(s->sfd, s->name, O_RDONLY, 0);
+	}
+	if (fd < 0) {
+		load_end(dw, s, fd);
+		return;
+	}
+	s->fd = fd;
+	if (!s->direct && dw->cfg.read_ahead)
+		posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
+			      POSIX_FADV_WILLNEED);
+	s->aligned = s->direct ? cap & ~(size_t)(DW_BLK - 1) : cap;
+	s->niov = 0;
+	s->iov[s->niov++] = (struct iovec){ s->hdr, DW_BLK };
+	if (s->aligned)
+		s->iov[s->niov++] = (struct iovec){ buf, s->aligned };
+	if (cap > s->aligned)
+		s->iov[s->niov++] = (struct iovec){ s->tail, DW_BLK };
+	s->iov_first = 0;
+	s->done = 0;
+	s->hdr_ok = false;
+	s->stage = LD_READ;
+	dw_io_rw(dw, s, false);
+}
+
+/* Unlink the file @s read as bad, unless its name now holds another file. */
+static void remove_corrupt(struct diskwriter *dw, struct dw_slot *s)
+{
+	struct stat mine, now;
+	struct fs_sizemap_ent *e;
+
+	if (fstat(s->fd, &mine) < 0 || fstatat(s->sfd, s->name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    mine.st_ino != now.st_ino || mine.st_dev != now.st_dev)
+		return;
+	if (unlinkat(s->sfd, s->name, 0) < 0)
+		return;
+	log_warn("fs: %s: removed corrupt chunk %s", dw->base_path, s->name);
+	dw_bump(&dw->st_corrupt, 1);
+	e = fs_sizemap_find(&dw->sizes, &s->job->l2.keys[s->i]);
+	if (e)
+		fs_sizemap_unsize(&dw->sizes, e);
+}
+
+void dw_load_start(struct diskwriter *dw, struct dw_slot *s)
+{
+	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), false);
+
+	if (sfd < 0) {
+		load_end(dw, s, sfd);
+		return;
+	}
+	s->sfd = sfd;
+	load_read(dw, s);
+}
+
+void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
+{
+	const struct dw_job *job = s->job;
+	uint8_t *buf = job->l2.bufs[s->i];
+	bool more;
+
+	if (s->stage == LD_VERIFY) {
+		size_t len = s->info.len;
+
+		if (len > s->aligned)
+			memcpy(buf + s->aligned, s->tail, len - s->aligned);
+		load_end(dw, s, fschunk_payload_ok(&s->info, buf, len) ? 0 : -EBADMSG);
+		return;
+	}
+	if (res == -EINVAL && s->direct) {
+		dw_odirect_refused(dw, EINVAL, "read");
+		dw_bump(&dw->st_fallbacks, 1);
+		dw_slot_close(dw, s);
+		load_read(dw, s);
+		return;
+	}
+	if (res < 0) {
+		load_end(dw, s, res);
+		return;
+	}
+	more = res > 0 && dw_iov_advance(s, (size_t)res);
+	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !more)) {
+		size_t got = s->done < FSCHUNK_HDR ? s->done : FSCHUNK_HDR;
+
+		res = fschunk_hdr_check(s->hdr, got, &job->l2.keys[s->i], job->l2.lens[s->i], &s->info);
+		if (res) {
+			load_end(dw, s, res);
+			return;
+		}
+		s->hdr_ok = true;
+	}
+	if (s->hdr_ok && s->done >= FSCHUNK_HDR + s->info.len) {
+		s->stage = LD_VERIFY;
+		dw_cpu_defer(dw, s);
+		return;
+	}
+	if (!more) {
+		load_end(dw, s, -EBADMSG); /* the file ends before its payload does */
+		return;
+	}
+	dw_io_rw(dw, s, false);
+}
+
+/* @s's key is loaded (res 0) or missed or failed: report, free the slot. */
+static void load_end(struct diskwriter *dw, struct dw_slot *s, int res)
+{
+	struct dw_job *job = s->job;
+
+	if (res == -EBADMSG)
+		remove_corrupt(dw, s);
+	dw_slot_close(dw, s);
+	if (job->l2.task->lens)
+		job->l2.task->lens[s->i] = res ? 0 : s->info.len;
+	if (res == 0) {
+		dw_set_bit(job, s->i);
+		job->moved += s->info.len;
+		job->ok++;
+		dw_bump(&dw->st_loads, 1);
+	} else if (res != -ENOENT && res != -EBADMSG && res != -EMSGSIZE && res != -ELOOP) {
+		job->failed++;
+		dw_bump(&dw->st_errors, 1);
+		log_debug("fs: %s: load %s: %s", dw->base_path, s->name, strerror(-res));
+	}
+	dw_slot_finish(dw, s);
+}
+
+void dw_lookup_start(struct diskwriter *dw, struct dw_slot *s)
+{
+	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), false);
+
+	if (sfd < 0) {
+		dw_slot_finish(dw, s);
+		return;
+	}
+	s->sfd = sfd;
+	dw_io_statx(dw, s);
+}
+
+void dw_lookup_step(struct diskwriter *dw, struct dw_slot *s, int res)
+{
+	struct dw_job *job = s->job;
+	struct fs_sizemap_ent *e;
+
+	if (res || !S_ISREG(s->stx.stx_mode) || s->stx.stx_size < FSCHUNK_HDR)
+		goto out_finish;
+	/* a hit we could not lock would be a lie: call it a miss */
+	e = fs_sizemap_get(&dw->sizes, &job->l2.keys[s->i]);
+	if (!e)
+		goto out_finish;
+	e->locks++;
+	fs_sizemap_size(&dw->sizes, e, s->stx.stx_size);
+	dw_set_bit(job, s->i);
+	if (job->l2.task->lens)
+		job->l2.task->lens[s->i] = s->stx.stx_size - FSCHUNK_HDR;
+	job->ok++;
+out_finish:
+	dw_slot_finish(dw, s);
+}

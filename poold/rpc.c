@@ -1,0 +1,483 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * poold/rpc.c - the metadata RPC front end (see poold.h).
+ *
+ * One ROUTER socket bound to every endpoint.  A peer is its routing
+ * identity: Maru's async client (DEALER, random 8-byte identity, an empty
+ * delimiter frame) and its sync client (REQ) both work; every envelope
+ * frame is echoed back.  Each identity gets a connection id (cid) that owns
+ * its pins.  A connection goes when its socket closes (a DISCONNECTED
+ * monitor event for the fd its messages came from, ZMQ_SRCFD), when it sends
+ * nothing for client_lease_ms, or when it sends SHUTDOWN; the index actor
+ * then releases what it held.
+ *
+ * Lookups and existence checks are served here, lock-free under RCU; all
+ * else goes to the index actor with actor_call().  Nothing here allocates
+ * inside a read section: results are copied out, then packed.
+ */
+#define _GNU_SOURCE
+#include "poold/poold.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <xxhash.h>
+#include <zmq.h>
+
+#include "core/log.h"
+#include "core/mem.h"
+#include "core/waitword.h"
+
+#define CONN_BUCKETS 256
+#define MAX_FRAMES 8
+
+struct fe_conn {
+	struct fe_conn *next;
+	uint64_t cid;
+	uint64_t last_ms;
+	int fd;
+	uint32_t idlen;
+	uint8_t id[256];
+};
+
+struct rpc_fe {
+	struct actor actor;
+	struct pool *p;
+	void *zctx, *router, *mon;
+	struct fe_conn *conns[CONN_BUCKETS];
+	uint64_t next_cid;
+	uint64_t last_check_ms;
+	msgpack_sbuffer sb;
+};
+
+struct actor *rpc_fe_actor(struct rpc_fe *fe)
+{
+	return &fe->actor;
+}
+
+static void bump(_Atomic uint64_t *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+int rpc_fe_create(struct pool *p, struct rpc_fe **out, char *err, size_t errlen)
+{
+	struct rpc_fe *fe = mem_zalloc(sizeof(*fe));
+	int64_t maxmsg;
+	int zero = 0, ret = -ENOMEM;
+
+	if (!fe)
+		return -ENOMEM;
+	fe->p = p;
+	fe->next_cid = 1;
+	msgpack_sbuffer_init(&fe->sb);
+	fe->zctx = zmq_ctx_new();
+	if (!fe->zctx)
+		goto err_free;
+	fe->router = zmq_socket(fe->zctx, ZMQ_ROUTER);
+	if (!fe->router)
+		goto err_ctx;
+	maxmsg = (int64_t)p->opts.max_payload + MARU_HDR_SIZE;
+	zmq_setsockopt(fe->router, ZMQ_MAXMSGSIZE, &maxmsg, sizeof(maxmsg));
+	zmq_setsockopt(fe->router, ZMQ_LINGER, &zero, sizeof(zero));
+	for (int i = 0; i < p->opts.nrpc; i++) {
+		if (zmq_bind(fe->router, p->opts.rpc_addr[i])) {
+			snprintf(err, errlen, "rpc endpoint \"%s\": %s", p->opts.rpc_addr[i],
+				 zmq_strerror(zmq_errno()));
+			ret = -EADDRINUSE;
+			goto err_sock;
+		}
+	}
+	if (zmq_socket_monitor(fe->router, "inproc://kvtier-poold-monitor",
+			       ZMQ_EVENT_DISCONNECTED) == 0) {
+		fe->mon = zmq_socket(fe->zctx, ZMQ_PAIR);
+		if (fe->mon && zmq_connect(fe->mon, "inproc://kvtier-poold-monitor")) {
+			zmq_close(fe->mon);
+			fe->mon = NULL;
+		}
+	}
+	if (!fe->mon)
+		log_warn("rpc: no socket monitor; only leases detect departed clients");
+	*out = fe;
+	return 0;
+
+err_sock:
+	zmq_close(fe->router);
+err_ctx:
+	zmq_ctx_term(fe->zctx);
+err_free:
+	msgpack_sbuffer_destroy(&fe->sb);
+	mem_free(fe);
+	return ret ? ret : -ENOMEM;
+}
+
+void rpc_fe_destroy(struct rpc_fe *fe)
+{
+	if (!fe)
+		return;
+	for (int b = 0; b < CONN_BUCKETS; b++)
+		while (fe->conns[b]) {
+			struct fe_conn *c = fe->conns[b];
+
+			fe->conns[b] = c->next;
+			mem_free(c);
+		}
+	if (fe->mon) {
+		zmq_socket_monitor(fe->router, NULL, 0);
+		zmq_close(fe->mon);
+	}
+	zmq_close(fe->router);
+	zmq_ctx_term(fe->zctx);
+	msgpack_sbuffer_destroy(&fe->sb);
+	mem_free(fe);
+}
+
+static struct fe_conn *conn_find(struct rpc_fe *fe, const uint8_t *id, uint32_t len, bool create)
+{
+	uint32_t b = (uint32_t)(XXH3_64bits(id, len) % CONN_BUCKETS);
+	struct fe_conn *c;
+
+	for (c = fe->conns[b]; c; c = c->next)
+		if (c->idlen == len && !memcmp(c->id, id, len))
+			return c;
+	if (!create || len > sizeof(c->id))
+		return NULL;
+	c = mem_zalloc(sizeof(*c));
+	if (!c)
+		return NULL;
+	memcpy(c->id, id, len);
+	c->idlen = len;
+	c->cid = fe->next_cid++;
+	c->fd = -1;
+	c->next = fe->conns[b];
+	fe->conns[b] = c;
+	bump(&fe->p->ctr.clients);
+	return c;
+}
+
+/* Forgets @c and tells the index actor its pins and regions go. */
+static void conn_gone(struct rpc_fe *fe, struct fe_conn *c, const char *why)
+{
+	uint32_t b = (uint32_t)(XXH3_64bits(c->id, c->idlen) % CONN_BUCKETS);
+	struct actor_msg m = { .op = POOL_IDX_GONE, .u64 = { c->cid } };
+	struct fe_conn **pp;
+
+	for (pp = &fe->conns[b]; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	log_info("rpc: connection %llu gone (%s)", (unsigned long long)c->cid, why);
+	while (actor_post(&fe->p->index, &m) == -ETIMEDOUT)
+		log_warn("rpc: index mailbox full, retrying a disconnect");
+	atomic_fetch_sub_explicit(&fe->p->ctr.clients, 1, memory_order_relaxed);
+	bump(&fe->p->ctr.clients_gone);
+	mem_free(c);
+}
+
+static void check_leases(struct rpc_fe *fe, uint64_t now)
+{
+	uint32_t lease = fe->p->opts.client_lease_ms;
+
+	if (!lease || now - fe->last_check_ms < 100)
+		return;
+	fe->last_check_ms = now;
+	for (int b = 0; b < CONN_BUCKETS; b++) {
+		struct fe_conn *c = fe->conns[b], *next;
+
+		for (; c; c = next) {
+			next = c->next;
+			if (now - c->last_ms >= lease) {
+				bump(&fe->p->ctr.leases_expired);
+				conn_gone(fe, c, "lease expired");
+			}
+		}
+	}
+}
+
+static void drain_monitor(struct rpc_fe *fe)
+{
+	for (;;) {
+		zmq_msg_t ev, addr;
+		uint16_t event;
+		int32_t value;
+
+		zmq_msg_init(&ev);
+		if (zmq_msg_recv(&ev, fe->mon, ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(&ev);
+			return;
+		}
+		if (zmq_msg_size(&ev) >= 6) {
+			memcpy(&event, zmq_msg_data(&ev), 2);
+			memcpy(&value, (uint8_t *)zmq_msg_data(&ev) + 2, 4);
+		} else {
+			event = 0;
+			value = -1;
+		}
+		zmq_msg_close(&ev);
+		zmq_msg_init(&addr);
+		zmq_msg_recv(&addr, fe->mon, 0);
+		zmq_msg_close(&addr);
+		if (event != ZMQ_EVENT_DISCONNECTED)
+			continue;
+		for (int b = 0; b < CONN_BUCKETS; b++) {
+			struct fe_conn *c = fe->conns[b], *next;
+
+			for (; c; c = next) {
+				next = c->next;
+				if (c->fd == value)
+					conn_gone(fe, c, "socket closed");
+			}
+		}
+	}
+}
+
+struct look {
+	bool found;
+	uint8_t head_len;
+	uint64_t kvo, kvl;
+	uint8_t head[POOL_FOUND_HEAD_MAX];
+};
+
+/* Call with rcu_read_lock held. */
+static void look_rcu(struct pool *p, const struct maru_key *k, struct look *l)
+{
+	struct pool_entry *e = pool_entry_find_rcu(p, k);
+
+	l->found = e != NULL;
+	if (!e)
+		return;
+	l->head_len = e->region->found_head_len;
+	memcpy(l->head, e->region->found_head, l->head_len);
+	l->kvo = e->kv_offset;
+	l->kvl = e->kv_length;
+}
+
+static void pack_look(msgpack_packer *pk, const struct look *l)
+{
+	if (!l->found) {
+		msgpack_pack_map(pk, 1);
+		maru_pack_cstr(pk, "found");
+		msgpack_pack_false(pk);
+		return;
+	}
+	/* the region's maru_pack_found_head(), then the entry's own fields */
+	pk->callback(pk->data, (const char *)l->head, l->head_len);
+	maru_pack_cstr(pk, "kv_offset");
+	msgpack_pack_uint64(pk, l->kvo);
+	maru_pack_cstr(pk, "kv_length");
+	msgpack_pack_uint64(pk, l->kvl);
+}
+
+static void on_batch_read(struct rpc_fe *fe, const struct maru_req *q, msgpack_packer *pk)
+{
+	bool lookup = q->hdr.type == MARU_BATCH_LOOKUP_KV;
+	struct look *ls = mem_alloc(sizeof(*ls) * (q->n ? q->n : 1));
+
+	if (!ls) {
+		maru_pack_error(pk, "out of memory");
+		return;
+	}
+	kvt_rcu_read_lock();
+	for (uint32_t i = 0; i < q->n; i++)
+		look_rcu(fe->p, &q->keys[i], &ls[i]);
+	kvt_rcu_read_unlock();
+	msgpack_pack_map(pk, 1);
+	maru_pack_cstr(pk, lookup ? "entries" : "results");
+	msgpack_pack_array(pk, q->n);
+	for (uint32_t i = 0; i < q->n; i++) {
+		if (lookup)
+			pack_look(pk, &ls[i]);
+		else if (ls[i].found)
+			msgpack_pack_true(pk);
+		else
+			msgpack_pack_false(pk);
+	}
+	mem_free(ls);
+}
+
+/* Builds the response to one decoded request into fe->sb. */
+static void dispatch(struct rpc_fe *fe, struct fe_conn *c, const struct maru_req *q,
+		     msgpack_packer *pk)
+{
+	struct look l;
+	struct actor_msg m;
+
+	switch (q->hdr.type) {
+	case MARU_LOOKUP_KV:
+	case MARU_EXISTS_KV:
+		kvt_rcu_read_lock();
+		look_rcu(fe->p, &q->kv.key, &l);
+		kvt_rcu_read_unlock();
+		if (q->hdr.type == MARU_LOOKUP_KV) {
+			pack_look(pk, &l);
+		} else {
+			msgpack_pack_map(pk, 1);
+			maru_pack_cstr(pk, "exists");
+			if (l.found)
+				msgpack_pack_true(pk);
+			else
+				msgpack_pack_false(pk);
+		}
+		return;
+	case MARU_BATCH_LOOKUP_KV:
+	case MARU_BATCH_EXISTS_KV:
+		on_batch_read(fe, q, pk);
+		return;
+	case MARU_HEARTBEAT:
+		/* the connection id HANDSHAKE gave: a client sees whether the
+		 * daemon dropped it (its lease ran out) and its regions with it */
+		msgpack_pack_map(pk, c ? 1 : 0);
+		if (c) {
+			maru_pack_cstr(pk, "connection");
+			msgpack_pack_uint64(pk, c->cid);
+		}
+		return;
+	case MARU_REPORT_STATS:
+	case MARU_SHUTDOWN:
+		msgpack_pack_map(pk, 1);
+		maru_pack_cstr(pk, "success");
+		msgpack_pack_true(pk);
+		return;
+	default:
+		break;
+	}
+	memset(&m, 0, sizeof(m));
+	m.op = POOL_IDX_RPC;
+	m.ptr[0] = (void *)q;
+	m.ptr[1] = pk;
+	m.u64[0] = c ? c->cid : 0;
+	if (actor_call(&fe->p->index, &m)) {
+		/* nothing was posted: the index never saw the request */
+		maru_resp_begin(&fe->sb, pk);
+		maru_pack_error(pk, "server busy");
+	}
+}
+
+static void bad_request(struct rpc_fe *fe, int ret, const struct maru_req *q, const char *why,
+			msgpack_packer *pk)
+{
+	char msg[96];
+
+	switch (ret) {
+	case -EBADMSG: bump(&fe->p->ctr.bad_header); break;
+	case -EMSGSIZE: bump(&fe->p->ctr.oversized); break;
+	case -EPROTO: bump(&fe->p->ctr.unknown_type); break;
+	default: bump(&fe->p->ctr.bad_payload); break;
+	}
+	if (ret == -EPROTO)
+		snprintf(msg, sizeof(msg), "Unknown message type: %u", q->hdr.type);
+	else
+		snprintf(msg, sizeof(msg), "malformed message: %s", why);
+	log_debug("rpc: %s", msg);
+	maru_pack_error(pk, msg);
+}
+
+/* Receives one multipart message and answers it.  Return: false if none. */
+static bool serve_one(struct rpc_fe *fe, uint64_t now)
+{
+	zmq_msg_t f[MAX_FRAMES];
+	int n = 0, more = 1, fd;
+	struct maru_req q;
+	msgpack_packer pk;
+	struct fe_conn *c;
+	const char *why;
+	bool drop = false;
+	int ret;
+
+	while (more) {
+		zmq_msg_t *m = &f[n < MAX_FRAMES ? n : MAX_FRAMES - 1];
+
+		if (n >= MAX_FRAMES) {
+			zmq_msg_close(m); /* too many frames: keep reading, answer nothing */
+			drop = true;
+		}
+		zmq_msg_init(m);
+		if (zmq_msg_recv(m, fe->router, n ? 0 : ZMQ_DONTWAIT) < 0) {
+			zmq_msg_close(m);
+			if (!n)
+				return false;
+			drop = true;
+			break;
+		}
+		more = zmq_msg_more(m);
+		if (n < MAX_FRAMES)
+			n++;
+	}
+	if (n < 2 || drop) {
+		bump(&fe->p->ctr.bad_header);
+		goto out;
+	}
+	bump(&fe->p->ctr.requests);
+	/* the identity frame is made by the ROUTER; wire frames carry the fd */
+	fd = zmq_msg_get(&f[n - 1], ZMQ_SRCFD);
+	c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), false);
+	/* A peer new on this fd may have it from a peer that just closed: the
+	 * I/O thread queued that DISCONNECTED before it accepted this peer, so
+	 * handled now it takes the old peer only, not this one too */
+	if (fe->mon && (!c || (fd >= 0 && c->fd != fd))) {
+		drain_monitor(fe);
+		c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), false);
+	}
+	if (!c)
+		c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), true);
+	if (c) {
+		c->last_ms = now;
+		if (fd >= 0)
+			c->fd = fd;
+	}
+	maru_resp_begin(&fe->sb, &pk);
+	ret = maru_req_decode(zmq_msg_data(&f[n - 1]), zmq_msg_size(&f[n - 1]),
+			      fe->p->opts.max_payload, &q, &why);
+	if (ret)
+		bad_request(fe, ret, &q, why, &pk);
+	else
+		dispatch(fe, c, &q, &pk);
+	if (ret == -EBADMSG && zmq_msg_size(&f[n - 1]) < MARU_HDR_SIZE)
+		memset(&q.hdr, 0, sizeof(q.hdr));
+	maru_resp_end(&fe->sb, &q.hdr);
+	maru_req_release(&q);
+	for (int i = 0; i < n - 1; i++)
+		zmq_send(fe->router, zmq_msg_data(&f[i]), zmq_msg_size(&f[i]), ZMQ_SNDMORE);
+	zmq_send(fe->router, fe->sb.data, fe->sb.size, 0);
+	if (!ret && q.hdr.type == MARU_SHUTDOWN && c)
+		conn_gone(fe, c, "SHUTDOWN");
+out:
+	for (int i = 0; i < n; i++)
+		zmq_msg_close(&f[i]);
+	return true;
+}
+
+static void rpc_handle(void *ctx, const struct actor_msg *m)
+{
+	struct rpc_fe *fe = ctx;
+
+	ACTOR_ASSERT_SELF(&fe->actor);
+	if (m->done)
+		completion_signal(m->done, 0);
+}
+
+static int rpc_idle(void *ctx)
+{
+	struct rpc_fe *fe = ctx;
+	zmq_pollitem_t items[2] = {
+		{ .socket = fe->router, .events = ZMQ_POLLIN },
+		{ .socket = fe->mon, .events = ZMQ_POLLIN },
+	};
+	uint64_t now;
+
+	zmq_poll(items, fe->mon ? 2 : 1, POOLD_POLL_MS);
+	now = clock_now_ms();
+	/* disconnects first, so a reused fd is not blamed on its new peer */
+	if (fe->mon && (items[1].revents & ZMQ_POLLIN))
+		drain_monitor(fe);
+	for (int i = 0; i < 256 && serve_one(fe, now); i++)
+		;
+	check_leases(fe, now);
+	return 0;
+}
+
+const struct actor_ops rpc_fe_ops = {
+	.handle = rpc_handle,
+	.idle = rpc_idle,
+};

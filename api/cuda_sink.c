@@ -110,6 +110,8 @@ err_free:
 
 int kvt_cuda_sink_set_dsts(struct kvt_cuda_sink *s, void *const *dsts, size_t n)
 {
+	if (!s || (n && !dsts))
+		return -EINVAL;
 	s->dsts = dsts;
 	s->ndsts = n;
 	return 0;
@@ -119,7 +121,7 @@ int kvt_cuda_sink(void *arg, size_t index, const void *src, size_t len)
 {
 	struct kvt_cuda_sink *s = arg;
 
-	if (index >= s->ndsts || !s->dsts[index])
+	if (!s || !src || index >= s->ndsts || !s->dsts[index])
 		return -EINVAL;
 	if (s->api.memcpy_async(s->dsts[index], src, len, CUDA_MEMCPY_HOST_TO_DEVICE, s->stream))
 		return -EIO;

@@ -55,8 +55,11 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 	struct entry *stack_ents[GET_STACK_KEYS], **ents = stack_ents;
 	ssize_t ret;
 
-	if (n && (!keys || !bufs || !buf_lens || !out_lens))
+	if (!kvt || (n && (!keys || !bufs || !buf_lens || !out_lens)))
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!bufs[i] && buf_lens[i])
+			return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		out_lens[i] = 0;
 	if (!kvt_enter(kvt))
@@ -93,8 +96,11 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 	size_t hits;
 	int ret;
 
-	if (n && (!keys || !bufs || !buf_lens || !out_lens))
+	if (!kvt || (n && (!keys || !bufs || !buf_lens || !out_lens)))
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!bufs[i] && buf_lens[i])
+			return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
 	req = mem_alloc(sizeof(*req) + n * sizeof(req->entries[0]) +
@@ -149,6 +155,8 @@ int kvt_flush(struct kvt *kvt)
 	struct actor_msg m = { .op = INDEX_BARRIER };
 	int ret = 0;
 
+	if (!kvt)
+		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
 	if (kvt->has_dax && kvt->primary == &kvt->l1) {

@@ -148,6 +148,8 @@ void l2_close(struct kvt *kvt)
 
 int kvt_l2_report(struct kvt *kvt, size_t i, const char **type, struct kvt_l2_status *st)
 {
+	if (!kvt)
+		return -EINVAL;
 	if (i >= kvt->nl2)
 		return -ENOENT;
 	if (type)

@@ -54,13 +54,14 @@ static uint32_t tier_index(struct kvt *kvt, const struct tier *t)
 
 int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease)
 {
-	struct tier *t = kvt->primary;
+	struct tier *t;
 	uint32_t slot;
 	uint64_t gen;
 	int ret;
 
-	if (!lease)
+	if (!kvt || !lease)
 		return -EINVAL;
+	t = kvt->primary;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
 	if (kvt->staging)
@@ -116,13 +117,14 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 {
 	struct index_insert ins = { .n = 1, .keep_dup_slot = true };
 	struct actor_msg m = { .op = INDEX_INSERT, .ptr = { &ins } };
-	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
+	bool tiered;
 	struct tier *t;
 	struct entry *e;
 	int result, ret;
 
-	if (!lease || !key)
+	if (!kvt || !lease || !key)
 		return -EINVAL;
+	tiered = kvt->has_dax && kvt->primary == &kvt->l1;
 	t = reservation_tier(kvt, lease);
 	if (!t)
 		return -ESTALE;
@@ -175,7 +177,7 @@ int kvt_borrow(struct kvt *kvt, const struct kvt_key *key, struct kvt_lease *lea
 {
 	struct entry *e;
 
-	if (!key || !lease)
+	if (!kvt || !key || !lease)
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
@@ -221,7 +223,7 @@ int kvt_release(struct kvt *kvt, struct kvt_lease *lease)
 	struct tier *t;
 	int ret;
 
-	if (!lease)
+	if (!kvt || !lease)
 		return -EINVAL;
 	switch (lease->kind & 0xffff) {
 	case LEASE_RESERVED:

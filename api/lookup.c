@@ -83,8 +83,12 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	uint64_t now = pin ? clock_now_ms() : 0;
 	size_t hits = 0, first_pins = 0, pins = 0;
 
-	if (!n || !kvt_enter(kvt))
+	if (!kvt || (n && !keys))
+		return -EINVAL;
+	if (!n)
 		return 0;
+	if (!kvt_enter(kvt))
+		return -ESHUTDOWN;
 	/* the prefix runs through whichever tier holds each key: L1/DAX, then
 	 * L2 where they miss, then L1/DAX again where L2 misses (a key whose
 	 * L2 write failed or was evicted there).  L2 hits are not pinned (L2
@@ -118,8 +122,12 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n)
 {
 	size_t unpinned = 0, underflows = 0, dropped = 0, last = 0;
 
-	if (!n || !kvt_enter(kvt))
+	if (!kvt || (n && !keys))
+		return -EINVAL;
+	if (!n)
 		return 0;
+	if (!kvt_enter(kvt))
+		return -ESHUTDOWN;
 	kvt_rcu_read_lock();
 	for (size_t i = 0; i < n; i++) {
 		size_t copies = 0;
@@ -151,8 +159,9 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n)
 /*
  * Delete from every L2 tier the keys @results does not say are pinned, and
  * fold the outcome in: a key is removed (0) when no copy is left anywhere,
- * -EBUSY when some copy stays (pinned above, or locked by a load below),
- * -ENOENT when there was none.  Counts the keys only L2 held in removes.
+ * -EAGAIN when an L2 copy stays, locked by a load (every other copy is
+ * gone), -ENOENT when there was none.  Keys refused as pinned (-EBUSY) are
+ * not touched.  Counts the keys only L2 held in removes.
  */
 static void remove_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n, int *results)
 {
@@ -175,7 +184,7 @@ static void remove_l2(struct kvt *kvt, const struct kvt_key *keys, size_t n, int
 				int *r = &results[idx[j]];
 
 				if (res[j] == -EBUSY) {
-					*r = -EBUSY;
+					*r = -EAGAIN;
 				} else if (res[j] == 0 && *r == -ENOENT) {
 					*r = 0;
 					COUNT(kvt, removes, 1);
@@ -195,7 +204,7 @@ ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	int *own = NULL;
 	int ret;
 
-	if (n && !keys)
+	if (!kvt || (n && !keys))
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;

@@ -264,71 +264,87 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 
 int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 {
-	int ret = config_check(cfg, err, errlen);
+	int ret;
+
+	if (!cfg) {
+		if (err && errlen)
+			snprintf(err, errlen, "NULL config");
+		return -EINVAL;
+	}
+	ret = config_check(cfg, err, errlen);
 
 	if (ret)
 		return ret;
 	return check_tiers(cfg, err, errlen);
 }
 
-int kvt_open(const struct kvt_config *cfg, struct kvt **out)
+int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t errlen)
 {
-	char err[256];
+	/* the step that failed, for failures that carry no message of their own */
+	const char *step = "";
+	char msg[256] = "";
 	struct kvt *kvt;
 	int ret;
 
-	if (!cfg || !out)
-		return -EINVAL;
-	ret = kvt_config_check(cfg, err, sizeof(err));
-	if (ret) {
-		log_error("%s", err);
-		return ret;
+	if (!cfg || !out) {
+		ret = -EINVAL;
+		snprintf(msg, sizeof(msg), "kvt_open: NULL %s", cfg ? "out" : "config");
+		goto fail;
 	}
+	ret = kvt_config_check(cfg, msg, sizeof(msg));
+	if (ret)
+		goto fail;
 	kvt = mem_aligned_zalloc(64, sizeof(*kvt));
-	if (!kvt)
-		return -ENOMEM;
+	if (!kvt) {
+		ret = -ENOMEM;
+		step = "the instance";
+		goto fail;
+	}
 	kvt->cfg = *cfg;
 	kvt->chunk_bytes = config_chunk_bytes(cfg);
-	kvt_namespace_seed(cfg->model_name, cfg->world_size, cfg->worker_id, cfg->kv_dtype,
-			   cfg->kv_layout, cfg->tenant_salt, &kvt->ns_seed);
+	kvt_namespace_seed(&(struct kvt_namespace){ .model = cfg->model_name,
+						    .world_size = cfg->world_size,
+						    .worker_id = cfg->worker_id,
+						    .kv_dtype = cfg->kv_dtype,
+						    .layout = cfg->kv_layout,
+						    .tenant_salt = cfg->tenant_salt },
+			   &kvt->ns_seed);
 	/* without DAX, local_cpu false leaves L1 a staging area for L2 writes:
 	 * with or without use_only_staging_buffer, nothing in it is readable */
 	kvt->staging = !cfg->local_cpu && !cfg->dax_device_path[0];
 	if (cfg->local_cpu || kvt->staging) {
+		step = "the L1 slot arena";
 		ret = l1_open(kvt);
 		if (ret)
 			goto err_free;
 	}
 	if (cfg->dax_device_path[0]) {
-		ret = dax_open(kvt, err, sizeof(err));
-		if (ret) {
-			log_error("%s", err);
+		ret = dax_open(kvt, msg, sizeof(msg));
+		if (ret)
 			goto err_l1;
-		}
 		kvt->restore_max_regions = cfg->dax_restore_max_regions ?
 						   cfg->dax_restore_max_regions :
 						   cfg->dax_restore_workers;
-		ret = slab_open(kvt, err, sizeof(err));
-		if (ret) {
-			log_error("%s", err);
+		ret = slab_open(kvt, msg, sizeof(msg));
+		if (ret)
 			goto err_dax;
-		}
 	}
-	ret = l2_open(kvt, err, sizeof(err));
-	if (ret) {
-		log_error("%s", err);
+	ret = l2_open(kvt, msg, sizeof(msg));
+	if (ret)
 		goto err_dax;
-	}
+	step = "the call_rcu thread";
 	kvt->crdp = create_call_rcu_data(0, -1);
 	if (!kvt->crdp) {
 		ret = -ENOMEM;
 		goto err_l2;
 	}
+	step = "the event fd";
 	kvt->event_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (kvt->event_fd < 0) {
 		ret = -errno;
 		goto err_crdp;
 	}
+	step = "the actor threads";
 	ret = start_actors(kvt);
 	if (ret)
 		goto err_eventfd;
@@ -350,6 +366,12 @@ err_l1:
 	l1_close(kvt);
 err_free:
 	mem_free(kvt);
+fail:
+	if (!msg[0])
+		snprintf(msg, sizeof(msg), "kvt_open: %s: %s", step, kvt_strerror(ret));
+	log_error("%s", msg);
+	if (err && errlen)
+		snprintf(err, errlen, "%s", msg);
 	return ret;
 }
 
@@ -393,21 +415,25 @@ int kvt_close(struct kvt *kvt)
 
 size_t kvt_chunk_bytes(const struct kvt *kvt)
 {
-	return kvt->chunk_bytes;
+	return kvt ? kvt->chunk_bytes : 0;
 }
 
 int kvt_event_fd(const struct kvt *kvt)
 {
-	return kvt->event_fd;
+	return kvt ? kvt->event_fd : -EINVAL;
 }
 
 ssize_t kvt_chunk_keys(const struct kvt *kvt, const uint32_t *tokens, size_t ntokens,
 		       struct kvt_key *keys, size_t nkeys)
 {
-	size_t chunk = kvt->cfg.chunk_size;
-	size_t need = (ntokens + chunk - 1) / chunk;
-	const struct kvt_key *prev = &kvt->ns_seed;
+	size_t chunk, need;
+	const struct kvt_key *prev;
 
+	if (!kvt || (!tokens && ntokens) || (!keys && nkeys))
+		return -EINVAL;
+	chunk = kvt->cfg.chunk_size;
+	need = (ntokens + chunk - 1) / chunk;
+	prev = &kvt->ns_seed;
 	if (need > nkeys)
 		return -ENOSPC;
 	for (size_t i = 0; i < need; i++) {

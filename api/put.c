@@ -354,13 +354,18 @@ static void put_to_l2(struct kvt *kvt, const struct kvt_key *keys, const size_t 
 ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *bufs,
 		const size_t *lens, size_t n, int *results, kvt_put_cb cb, void *cb_arg)
 {
-	bool tiered = kvt->has_dax && kvt->primary == &kvt->l1;
-	bool l2 = l2_on_put(kvt);
-	size_t window = window_for(kvt->primary);
+	bool tiered, l2;
+	size_t window;
 	ssize_t stored = 0;
 
-	if (n && (!keys || !bufs || !lens))
+	if (!kvt || (n && (!keys || !bufs || !lens)))
 		return -EINVAL;
+	for (size_t i = 0; i < n; i++)
+		if (!bufs[i] && lens[i])
+			return -EINVAL;
+	tiered = kvt->has_dax && kvt->primary == &kvt->l1;
+	l2 = l2_on_put(kvt);
+	window = window_for(kvt->primary);
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
 	if (kvt->staging) {

@@ -154,7 +154,7 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 	ssize_t drained = 0;
 	int ret = 0;
 
-	if (n && (!keys || !sink || !out_lens))
+	if (!kvt || (n && (!keys || !sink || !out_lens)))
 		return -EINVAL;
 	for (size_t i = 0; i < n; i++)
 		out_lens[i] = 0;

@@ -14,7 +14,7 @@
 #define LOAD(kvt, field) atomic_load_explicit(&(kvt)->c.field, memory_order_relaxed)
 #define TLOAD(t, field) atomic_load_explicit(&(t)->c.field, memory_order_relaxed)
 
-int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
+static void fill_stats(struct kvt *kvt, struct kvt_stats *out)
 {
 	struct actor_stats as;
 
@@ -107,7 +107,19 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out)
 		out->mailbox_full_waits += as.full_waits;
 		out->mailbox_timeouts += as.timeouts;
 	}
-	return 0;
+}
+
+ssize_t kvt_stats(struct kvt *kvt, struct kvt_stats *out, size_t size)
+{
+	struct kvt_stats all;
+
+	if (!kvt || !out)
+		return -EINVAL;
+	fill_stats(kvt, &all);
+	if (size > sizeof(all))
+		size = sizeof(all);
+	memcpy(out, &all, size);
+	return (ssize_t)size;
 }
 
 struct stats_row {
@@ -185,13 +197,13 @@ static const struct stats_row stats_rows[] = {
 _Static_assert(NROWS * sizeof(uint64_t) == sizeof(struct kvt_stats),
 	       "stats_rows[] must describe every kvt_stats field");
 
-bool kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
-		     const char **help, bool *gauge, uint64_t *value)
+int kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
+		    const char **help, bool *gauge, uint64_t *value)
 {
 	const struct stats_row *r;
 
 	if (i >= NROWS)
-		return false;
+		return -ENOENT;
 	r = &stats_rows[i];
 	if (name)
 		*name = r->name;
@@ -201,7 +213,7 @@ bool kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
 		*gauge = r->type[0] == 'g';
 	if (value && st)
 		memcpy(value, (const char *)st + r->offset, sizeof(*value));
-	return true;
+	return 0;
 }
 
 ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len)
@@ -209,7 +221,9 @@ ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len)
 	struct kvt_stats st;
 	size_t used = 0;
 
-	kvt_stats(kvt, &st);
+	if (!kvt || (!buf && len))
+		return -EINVAL;
+	fill_stats(kvt, &st);
 	if (len)
 		buf[0] = '\0';
 	for (size_t i = 0; i < NROWS; i++) {

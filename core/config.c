@@ -685,6 +685,8 @@ int kvt_config_new(struct kvt_config **out)
 	struct kvt_config *cfg;
 	int ret;
 
+	if (!out)
+		return -EINVAL;
 	cfg = calloc(1, sizeof(*cfg));
 	if (!cfg)
 		return -ENOMEM;
@@ -749,8 +751,12 @@ static bool env_allowed_name(const char *name, size_t n)
  */
 int kvt_config_apply_env(struct kvt_config *cfg, char *err, size_t errlen)
 {
-	struct kvt_config tmp = *cfg;
+	struct kvt_config tmp;
 	char msg[256];
+
+	if (!cfg)
+		return -EINVAL;
+	tmp = *cfg;
 
 	for (char **e = environ; e && *e; e++) {
 		const char *var = *e, *eq = strchr(var, '=');
@@ -812,28 +818,34 @@ static void knob_format(const struct kvt_config *cfg, const struct knob *k,
 	}
 }
 
-int kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
-		   size_t len)
+ssize_t kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
+		       size_t len)
 {
-	const struct knob *k = key ? knob_find(key) : NULL;
+	const struct knob *k;
 	char tmp[CONFIG_L2_MAX + 8];
 	size_t n;
 
-	if (!k || !cfg)
+	if (!cfg || !key || (!buf && len))
+		return -EINVAL;
+	k = knob_find(key);
+	if (!k)
 		return -ENOENT;
 	knob_format(cfg, k, tmp, sizeof(tmp));
 	n = strlen(tmp);
 	if (!buf || n >= len)
 		return -ENOSPC;
 	memcpy(buf, tmp, n + 1);
-	return (int)n;
+	return (ssize_t)n;
 }
 
-const char *kvt_config_ignored(const struct kvt_config *cfg, size_t i)
+int kvt_config_ignored(const struct kvt_config *cfg, size_t i, const char **key)
 {
-	if (!cfg || i >= cfg->nignored)
-		return NULL;
-	return cfg->ignored[i];
+	if (!cfg || !key)
+		return -EINVAL;
+	if (i >= cfg->nignored)
+		return -ENOENT;
+	*key = cfg->ignored[i];
+	return 0;
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -883,6 +895,8 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd)
 	char line[2 * CONFIG_L2_MAX + 512];
 	int ret;
 
+	if (!cfg)
+		return -EINVAL;
 	for (size_t i = 0; i < NKNOBS; i++) {
 		const struct knob *k = &knobs[i];
 		const char *v = val;

@@ -3,25 +3,31 @@
  * core/key.c - chunk keys: XXH3-128 chained over token ids, seeded by the
  * namespace.  Threads: any; pure functions.
  */
+#include <errno.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
 #include "kvtier.h"
 
-void kvt_key_chain(const struct kvt_key *prev, const uint32_t *tokens,
-		   size_t ntokens, struct kvt_key *out)
+int kvt_key_chain(const struct kvt_key *prev, const uint32_t *tokens,
+		  size_t ntokens, struct kvt_key *out)
 {
 	XXH3_state_t st;
 	XXH128_hash_t h;
-	uint64_t p[2] = { prev->lo, prev->hi };
+	uint64_t p[2];
 
+	if (!prev || !out || (!tokens && ntokens))
+		return -EINVAL;
+	p[0] = prev->lo;
+	p[1] = prev->hi;
 	XXH3_128bits_reset(&st);
 	XXH3_128bits_update(&st, p, sizeof(p));
 	XXH3_128bits_update(&st, tokens, ntokens * sizeof(*tokens));
 	h = XXH3_128bits_digest(&st);
 	out->lo = h.low64;
 	out->hi = h.high64;
+	return 0;
 }
 
 static void hash_str(XXH3_state_t *st, const char *s)
@@ -35,24 +41,24 @@ static void hash_str(XXH3_state_t *st, const char *s)
 	XXH3_128bits_update(st, s, len);
 }
 
-void kvt_namespace_seed(const char *model, uint32_t world_size,
-			uint32_t worker_id, const char *kv_dtype,
-			const char *layout, const char *tenant_salt,
-			struct kvt_key *out)
+int kvt_namespace_seed(const struct kvt_namespace *ns, struct kvt_key *out)
 {
 	static const char tag[] = "kvtier-namespace-v1";
 	XXH3_state_t st;
 	XXH128_hash_t h;
 
+	if (!ns || !out)
+		return -EINVAL;
 	XXH3_128bits_reset(&st);
 	XXH3_128bits_update(&st, tag, sizeof(tag));
-	hash_str(&st, model);
-	XXH3_128bits_update(&st, &world_size, sizeof(world_size));
-	XXH3_128bits_update(&st, &worker_id, sizeof(worker_id));
-	hash_str(&st, kv_dtype);
-	hash_str(&st, layout);
-	hash_str(&st, tenant_salt);
+	hash_str(&st, ns->model);
+	XXH3_128bits_update(&st, &ns->world_size, sizeof(ns->world_size));
+	XXH3_128bits_update(&st, &ns->worker_id, sizeof(ns->worker_id));
+	hash_str(&st, ns->kv_dtype);
+	hash_str(&st, ns->layout);
+	hash_str(&st, ns->tenant_salt);
 	h = XXH3_128bits_digest(&st);
 	out->lo = h.low64;
 	out->hi = h.high64;
+	return 0;
 }

@@ -9,10 +9,19 @@
  * Conventions, everywhere in this header:
  *  - Commands return 0 or a count >= 0 on success and a negative errno-style
  *    code on failure; kvt_strerror() names every code.  Each code has one
- *    meaning: -EBUSY pinned, -EMSGSIZE chunk larger than a slot, -ESHUTDOWN
- *    kvt_close() has begun, -ETIMEDOUT a bounded wait expired, -ENOSPC no
- *    slot can be freed, -ENOENT no such key, -ESTALE a handle whose slot was
- *    reused, -EINVAL a bad argument or config value.
+ *    meaning: -EBUSY pinned (nothing changed), -EAGAIN partly done, call
+ *    again (a per-key result only), -EMSGSIZE chunk larger than a slot,
+ *    -ESHUTDOWN kvt_close() has begun, -ETIMEDOUT a bounded wait expired,
+ *    -ENOSPC no slot can be freed, -ENOENT no such key, or an index past the
+ *    last item of a list, -ESTALE a handle whose slot was reused, -EINVAL a
+ *    bad argument or config value.
+ *  - A NULL instance, config, array or out pointer where one is required is
+ *    -EINVAL, never a crash; so is a NULL buffer with a non-zero length.
+ *    Functions returning void treat NULL as a no-op.
+ *  - Lengths and counts come back as ssize_t, codes alone as int.
+ *  - Whatever can fail for a reason a person must read (a config, a device)
+ *    takes @err/@errlen: a NUL-terminated message is written there on
+ *    failure (@err may be NULL).
  *  - On error nothing changed, unless a per-key result array says otherwise.
  *  - A function that returns an error never fires its callback.
  *  - "Threads: any" means any thread, concurrently, with no registration:
@@ -124,17 +133,18 @@ int kvt_config_apply_env(struct kvt_config *cfg, char *err, size_t errlen);
  * Return: length of the value, -ENOENT for an unknown key, -ENOSPC if @len
  *         is too small.
  */
-int kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
-		   size_t len);
+ssize_t kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
+		       size_t len);
 
 /**
  * kvt_config_ignored() - LMCache keys the last loads accepted but ignore.
  * @i: index from 0.
+ * @key: receives the i-th ignored key (owned by @cfg).
  *
  * Threads: the config's owner.  Blocks: never.
- * Return: the i-th ignored key (owned by @cfg), or NULL past the end.
+ * Return: 0, -ENOENT past the last one, -EINVAL.
  */
-const char *kvt_config_ignored(const struct kvt_config *cfg, size_t i);
+int kvt_config_ignored(const struct kvt_config *cfg, size_t i, const char **key);
 
 /**
  * kvt_config_check() - the cross-knob checks kvt_open() runs (watermarks in
@@ -159,6 +169,7 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd);
  * kvt_open() - start a kvtier instance.
  * @cfg: only read during the call; the caller may free it afterwards.
  * @out: receives the handle, owned by the caller until kvt_close().
+ * @err: receives why it failed (may be NULL); @errlen its size.
  *
  * Starts the actor threads (index, pin-monitor, restore workers) and maps the
  * L1 slot arena.  On failure no thread, fd or mapping is left behind.
@@ -172,21 +183,21 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd);
  *         -ENOENT no such device; -ENOSPC device smaller than
  *         dax.max_dax_size or holding no slot; -EEXIST device formatted for
  *         another namespace or chunk shape (set dax.reinit); -EPROTO unknown
- *         device format; -ENOMEM.  The reason is logged to stderr.
+ *         device format; -ENOMEM.  The reason is in @err (and the log).
  */
-int kvt_open(const struct kvt_config *cfg, struct kvt **out);
+int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t errlen);
 
 /**
  * kvt_close() - stop the instance and free everything.
  *
- * From the moment close begins, puts fail with -ESHUTDOWN and gets, contains
- * and prefetches miss.  Close then waits for every operation in flight
+ * From the moment close begins, puts, contains, unpins, removes and flushes
+ * fail with -ESHUTDOWN, and gets and prefetches miss.  Close then waits for every operation in flight
  * (puts, gets, prefetches, borrows are released by their holders: close
  * waits for those too), drains the actors' mailboxes, joins every thread and
  * frees all memory.  Idempotence: call it exactly once per handle.
  *
  * Threads: any thread but a kvtier callback.  Blocks: until drained.
- * Return: 0.
+ * Return: 0, or -EINVAL for NULL.
  */
 int kvt_close(struct kvt *kvt);
 
@@ -199,23 +210,33 @@ int kvt_close(struct kvt *kvt);
  * @out:    receives XXH3-128(prev || tokens).
  *
  * Threads: any.  Blocks: never.  Allocates: nothing.
+ * Return: 0, or -EINVAL for a NULL @prev or @out, or NULL @tokens with
+ *         @ntokens > 0.
  */
-void kvt_key_chain(const struct kvt_key *prev, const uint32_t *tokens,
-		   size_t ntokens, struct kvt_key *out);
+int kvt_key_chain(const struct kvt_key *prev, const uint32_t *tokens,
+		  size_t ntokens, struct kvt_key *out);
+
+/* What a namespace is made of; NULL strings read as "". */
+struct kvt_namespace {
+	const char *model;       /* model_name */
+	uint32_t world_size;     /* tensor-parallel ranks */
+	uint32_t worker_id;      /* this rank */
+	const char *kv_dtype;    /* e.g. "bfloat16" */
+	const char *layout;      /* kv_layout */
+	const char *tenant_salt; /* tenants never share a key */
+};
 
 /**
  * kvt_namespace_seed() - the seed key of a namespace.
  *
  * Two namespaces that differ in any field never share a key, so two tenants
- * (different @tenant_salt) or a bf16 and an fp8 cache of one model never hit
- * each other's chunks.  Strings may be NULL (treated as "").
+ * (different tenant_salt) or a bf16 and an fp8 cache of one model never hit
+ * each other's chunks.
  *
  * Threads: any.  Blocks: never.
+ * Return: 0, or -EINVAL for a NULL @ns or @out.
  */
-void kvt_namespace_seed(const char *model, uint32_t world_size,
-			uint32_t worker_id, const char *kv_dtype,
-			const char *layout, const char *tenant_salt,
-			struct kvt_key *out);
+int kvt_namespace_seed(const struct kvt_namespace *ns, struct kvt_key *out);
 
 /**
  * kvt_chunk_keys() - keys of every chunk of a token sequence in @kvt's
@@ -230,7 +251,7 @@ void kvt_namespace_seed(const char *model, uint32_t world_size,
 ssize_t kvt_chunk_keys(const struct kvt *kvt, const uint32_t *tokens,
 		       size_t ntokens, struct kvt_key *keys, size_t nkeys);
 
-/** kvt_chunk_bytes() - bytes of one full chunk (the slot size). */
+/** kvt_chunk_bytes() - bytes of one full chunk (the slot size); 0 for NULL. */
 size_t kvt_chunk_bytes(const struct kvt *kvt);
 
 /* ---- put -------------------------------------------------------------- */
@@ -290,7 +311,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
  * Threads: any.  Blocks: never without L2 tiers (one RCU read section, no
  * lock); with them, until the adapters answer the lookup.
  * Allocates: nothing without L2 tiers.
- * Return: hits in [0, @n]; 0 once close has begun.
+ * Return: hits in [0, @n]; -ESHUTDOWN once close has begun.
  */
 ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		     unsigned int flags);
@@ -302,7 +323,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
  * underflow in stats).
  *
  * Threads: any.  Blocks: never.
- * Return: the number of keys unpinned.
+ * Return: the number of keys unpinned; -ESHUTDOWN once close has begun.
  */
 ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
 
@@ -310,9 +331,10 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
  * kvt_remove() - remove keys from every tier.
  * @flags:   KVT_FORCE removes pinned keys too; without it a pinned key is
  *           refused with -EBUSY.
- * @results: optional per-key 0 (no copy left anywhere), -EBUSY (a copy
- *           stays: pinned, or an L2 copy locked by a running load; the
- *           other copies are gone) or -ENOENT (none found).
+ * @results: optional per-key 0 (no copy left anywhere), -EBUSY (pinned:
+ *           nothing of it removed), -EAGAIN (an L2 copy is locked by a
+ *           running load and stays; every other copy is gone: call again)
+ *           or -ENOENT (none found).
  *
  * A key removed while borrowed or being read stays readable by that reader
  * until it releases; its slot is reused only afterwards.  L2 tiers delete
@@ -422,7 +444,7 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n,
  *
  * Readable after any prefetch completes; read() returns how many completed
  * since the last read.  Owned by @kvt: do not close it.
- * Threads: any.  Return: the fd.
+ * Threads: any.  Return: the fd, or -EINVAL for NULL.
  */
 int kvt_event_fd(const struct kvt *kvt);
 
@@ -557,9 +579,13 @@ struct kvt_stats {
 /**
  * kvt_stats() - a snapshot of the counters (each read atomically; the set
  * is not one atomic snapshot).
- * Threads: any.  Blocks: never.  Return: 0.
+ * @size: sizeof(*@out) as the caller was built: counters are only ever
+ *        appended, so a caller built against an older kvtier.h gets the
+ *        ones it knows and a newer library never writes past them.
+ * Threads: any.  Blocks: never.
+ * Return: the bytes written (min(@size, the library's struct)), or -EINVAL.
  */
-int kvt_stats(struct kvt *kvt, struct kvt_stats *out);
+ssize_t kvt_stats(struct kvt *kvt, struct kvt_stats *out, size_t size);
 
 /**
  * kvt_stats_field() - describe the @i-th counter of struct kvt_stats.  Every
@@ -569,10 +595,10 @@ int kvt_stats(struct kvt *kvt, struct kvt_stats *out);
  * @value:       receives the field's value in @st (may be NULL, as may @st).
  *
  * Threads: any.  Blocks: never.
- * Return: true, or false past the last field.
+ * Return: 0, or -ENOENT past the last field.
  */
-bool kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
-		     const char **help, bool *gauge, uint64_t *value);
+int kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
+		    const char **help, bool *gauge, uint64_t *value);
 
 /**
  * kvt_stats_prometheus() - the counters as Prometheus text exposition.

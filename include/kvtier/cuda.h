@@ -35,7 +35,7 @@ struct kvt_cuda_sink;
 int kvt_cuda_sink_new(struct kvt *kvt, int device, void *stream, struct kvt_cuda_sink **out);
 
 /* kvt_cuda_sink_set_dsts() - the @n device pointers of the next batch, by
- * batch position; borrowed until the batch returns.  Return: 0. */
+ * batch position; borrowed until the batch returns.  Return: 0, -EINVAL. */
 int kvt_cuda_sink_set_dsts(struct kvt_cuda_sink *s, void *const *dsts, size_t n);
 
 /* kvt_cuda_sink() - the kvt_sink_fn (@arg is the kvt_cuda_sink): copies

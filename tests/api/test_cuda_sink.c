@@ -38,7 +38,7 @@ static struct kvt *open_instance(bool dax)
 	} else {
 		cfg_set(cfg, "max_local_cpu_size", "0.01");
 	}
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	return kvt;
 }

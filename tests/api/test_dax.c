@@ -96,7 +96,7 @@ static int open_captured(const struct kvt_config *cfg, struct kvt **out, char *m
 	saved = dup(STDERR_FILENO);
 	CHECK(saved >= 0);
 	CHECK(dup2(fileno(f), STDERR_FILENO) >= 0);
-	ret = kvt_open(cfg, out);
+	ret = kvt_open(cfg, out, NULL, 0);
 	CHECK(dup2(saved, STDERR_FILENO) >= 0);
 	close(saved);
 	rewind(f);
@@ -298,7 +298,7 @@ static void count_put(void *arg, const struct kvt_key *key, size_t index)
 
 	/* nothing is removed or evicted from DAX here: a key readable in DAX
 	 * is counted in dax_entries before its callback may fire */
-	kvt_stats(pc->kvt, &st);
+	kvt_stats(pc->kvt, &st, sizeof(st));
 	if (st.dax_entries < (uint64_t)fired)
 		atomic_fetch_add(&pc->before_dax, 1);
 	if (key->hi >= RT_KEYS || key->hi % pc->batch != index)
@@ -540,7 +540,7 @@ static void __attribute__((noreturn)) putter(const struct kvt_config *cfg, enum 
 					      uint64_t first, struct putter_shared *sh)
 {
 	struct kvt *kvt;
-	int ret = kvt_open(cfg, &kvt);
+	int ret = kvt_open(cfg, &kvt, NULL, 0);
 
 	if (ret) {
 		atomic_store(&sh->error, ret);
@@ -676,7 +676,7 @@ TEST(kill9_holding_reservation_discards_the_torn_slot)
 		/* no CHECK here: exit() would run the harness's cleanup */
 		struct kvt_lease lease;
 
-		if (kvt_open(cfg, &kvt))
+		if (kvt_open(cfg, &kvt, NULL, 0))
 			_exit(3);
 		for (uint64_t id = 0; id < 3; id++)
 			if (put_one(kvt, id))

@@ -179,7 +179,7 @@ static int try_open(const struct dax_cfg *c, struct kvt **out)
 		fprintf(stderr, "    config: %s\n", err);
 		return ret;
 	}
-	ret = kvt_open(cfg, out);
+	ret = kvt_open(cfg, out, NULL, 0);
 	kvt_config_free(cfg);
 	return ret;
 }
@@ -629,7 +629,7 @@ TEST(requires_local_cpu_backend)
 		CHECK_EQ(kvt_config_set(cfg, "local_cpu", rows[i].local_cpu, err, sizeof(err)), 0);
 		if (kvt_config_check(cfg, err, sizeof(err)) != rows[i].expect)
 			harness_fail(__FILE__, __LINE__, "row %zu: check: %s", i, err);
-		CHECK_EQ(kvt_open(cfg, &kvt), rows[i].expect);
+		CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), rows[i].expect);
 		kvt_config_free(cfg);
 		if (kvt)
 			kvt_close(kvt);
@@ -1210,8 +1210,8 @@ TEST(close_rejects_new_ops_after_shutdown)
 	} rows[] = {
 		{ "put", op_put, -ESHUTDOWN },
 		{ "get", op_get, 0 },
-		{ "contains", op_contains, 0 },
-		{ "unpin", op_unpin, 0 },
+		{ "contains", op_contains, -ESHUTDOWN },
+		{ "unpin", op_unpin, -ESHUTDOWN },
 		{ "prefetch", op_prefetch, -ESHUTDOWN },
 		{ "borrow", op_borrow, -ESHUTDOWN },
 		{ "reserve", op_reserve, -ESHUTDOWN },

@@ -34,7 +34,7 @@ static struct kvt *open_l1(unsigned int slots, const char *extra_key, const char
 	CHECK_EQ(kvt_config_set(cfg, "put_wait_ms", "200", err, sizeof(err)), 0);
 	if (extra_key && kvt_config_set(cfg, extra_key, extra_val, err, sizeof(err)))
 		harness_fail(__FILE__, __LINE__, "%s", err);
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	return kvt;
@@ -132,7 +132,7 @@ TEST(oversized_chunk_refused_nothing_stored)
 
 	CHECK_EQ(put_one(kvt, 5, CHUNK + 1), -EMSGSIZE);
 	CHECK_EQ(get_one(kvt, 5, &len), 0);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK_EQ(st.l1_entries, 0);
 	CHECK_EQ(st.l1_free_slots, st.l1_slots);
 	CHECK_EQ(st.put_errors, 1);
@@ -172,12 +172,12 @@ TEST(pin_is_counted_and_blocks_non_forced_remove)
 	CHECK_EQ(kvt_unpin(kvt, &k, 1), 1);
 	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 0);
 	CHECK_EQ(res, -EBUSY);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK_EQ(st.pinned_entries, 1);
 	CHECK_EQ(st.remove_refused, 1);
 	CHECK_EQ(kvt_unpin(kvt, &k, 1), 1);
 	CHECK_EQ(kvt_unpin(kvt, &k, 1), 0); /* underflow: nothing left */
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK_EQ(st.pinned_entries, 0);
 	CHECK_EQ(st.unpin_underflows, 1);
 	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 1);
@@ -199,7 +199,7 @@ TEST(forced_remove_takes_pinned_key)
 	CHECK_EQ(res, 0);
 	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, &res), 0);
 	CHECK_EQ(res, -ENOENT);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK_EQ(st.pinned_entries, 0);
 	CHECK_EQ(st.l1_free_slots, st.l1_slots);
 	kvt_close(kvt);
@@ -218,19 +218,19 @@ TEST(remove_during_borrow_keeps_bytes_until_release)
 	CHECK_EQ(lease.len, 3000);
 	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, NULL), 1);
 	CHECK_EQ(kvt_borrow(kvt, &k, &again), -ENOENT);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	slots = st.l1_slots;
 	/* the borrowed slot is not free: fill every other slot */
 	CHECK_EQ(st.l1_free_slots, slots - 1);
 	for (uint64_t i = 0; i < slots - 1; i++)
 		CHECK_EQ(put_one(kvt, 100 + i, CHUNK), 0);
 	/* full, and the only candidate is borrowed-and-dead: no slot for us */
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK(check_bytes(lease.data, 3000, 11));
 	CHECK_EQ(kvt_release(kvt, &lease), 0);
 	CHECK_EQ(kvt_release(kvt, &lease), -ESTALE);
 	kvt_flush(kvt);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK_EQ(st.l1_entries + st.l1_free_slots, slots);
 	CHECK_EQ(st.borrows_active, 0);
 	kvt_close(kvt);
@@ -250,7 +250,7 @@ TEST(eviction_skips_pinned_and_borrowed)
 	CHECK_EQ(kvt_borrow(kvt, &borrowed, &lease), 0);
 	for (uint64_t id = 10; id < 10 + 200; id++)
 		CHECK_EQ(put_one(kvt, id, CHUNK), 0);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK(st.l1_evictions >= 150);
 	CHECK_EQ(kvt_contains(kvt, &pinned, 1, 0), 1);
 	CHECK_EQ(get_one(kvt, 2, &len), 1);
@@ -268,7 +268,7 @@ TEST(put_into_all_pinned_l1_fails_after_bounded_wait)
 	uint64_t pinned[64], npinned = 0;
 	struct kvt_lease held[8];
 
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	/* background eviction may take a fresh entry before we pin it: retry */
 	for (uint64_t id = 0; npinned < st.l1_slots && id < 64; id++) {
 		struct kvt_key k = key_of(id);
@@ -281,7 +281,7 @@ TEST(put_into_all_pinned_l1_fails_after_bounded_wait)
 	CHECK(npinned >= st.l1_slots - 1);
 	/* in-flight reservations are not evictable either */
 	kvt_flush(kvt);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	for (uint64_t i = 0; i < st.l1_free_slots; i++)
 		CHECK_EQ(kvt_reserve(kvt, &held[i]), 0);
 	CHECK_EQ(put_one(kvt, 1000, CHUNK), -ENOSPC);
@@ -371,7 +371,7 @@ TEST(zero_copy_reserve_commit_borrow)
 	{
 		struct kvt_stats st;
 
-		kvt_stats(kvt, &st);
+		kvt_stats(kvt, &st, sizeof(st));
 		CHECK_EQ(st.l1_entries, 1);
 		CHECK_EQ(st.l1_free_slots, st.l1_slots - 1);
 	}
@@ -389,7 +389,7 @@ TEST(pin_monitor_releases_expired_pins)
 	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
 	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
 	for (int i = 0; i < 200; i++) {
-		kvt_stats(kvt, &st);
+		kvt_stats(kvt, &st, sizeof(st));
 		if (st.pin_force_releases)
 			break;
 		usleep(10000);
@@ -430,7 +430,7 @@ TEST(close_waits_for_lease_and_rejects_new_work)
 	CHECK(!atomic_load(&c.done));
 	CHECK_EQ(put_one(kvt, 2, CHUNK), -ESHUTDOWN);
 	CHECK_EQ(get_one(kvt, 1, &len), 0);
-	CHECK_EQ(kvt_contains(kvt, &k, 1, 0), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, 0), -ESHUTDOWN);
 	CHECK_EQ(kvt_borrow(kvt, &k, &other), -ESHUTDOWN);
 	CHECK(check_bytes(lease.data, CHUNK, 1)); /* still mapped */
 	CHECK(!atomic_load(&c.done));
@@ -476,7 +476,7 @@ TEST(racing_puts_of_one_key_store_it_once)
 		CHECK_EQ(stored, 1);
 		CHECK_EQ(fired_total, 1);
 		kvt_flush(kvt);
-		kvt_stats(kvt, &st);
+		kvt_stats(kvt, &st, sizeof(st));
 		CHECK_EQ(st.l1_entries, 1);
 		CHECK_EQ(st.l1_free_slots, st.l1_slots - 1);
 		kvt_close(kvt);
@@ -522,10 +522,19 @@ TEST(namespaces_never_share_keys)
 
 	for (int i = 0; i < 300; i++)
 		tokens[i] = (uint32_t)i;
-	kvt_namespace_seed("qwen", 1, 0, "bfloat16", "", "tenant-a", &a);
-	kvt_namespace_seed("qwen", 1, 0, "bfloat16", "", "tenant-b", &b);
-	kvt_namespace_seed("qwen", 1, 0, "fp8_e4m3", "", "tenant-a", &c);
-	kvt_namespace_seed("qwen", 1, 0, "bfloat16", "", "tenant-a", &d);
+	struct kvt_namespace ns = {
+		.model = "qwen", .world_size = 1, .kv_dtype = "bfloat16", .tenant_salt = "tenant-a",
+	};
+
+	CHECK_EQ(kvt_namespace_seed(&ns, &a), 0);
+	ns.tenant_salt = "tenant-b";
+	CHECK_EQ(kvt_namespace_seed(&ns, &b), 0);
+	ns.tenant_salt = "tenant-a";
+	ns.kv_dtype = "fp8_e4m3";
+	CHECK_EQ(kvt_namespace_seed(&ns, &c), 0);
+	ns.kv_dtype = "bfloat16";
+	ns.layout = ""; /* NULL and "" are one namespace */
+	CHECK_EQ(kvt_namespace_seed(&ns, &d), 0);
 	CHECK(a.lo != b.lo || a.hi != b.hi);
 	CHECK(a.lo != c.lo || a.hi != c.hi);
 	CHECK(a.lo == d.lo && a.hi == d.hi);
@@ -536,6 +545,9 @@ TEST(namespaces_never_share_keys)
 	kvt_key_chain(&ka, tokens, 44, &kb);
 	kvt_key_chain(&a, tokens, 44, &ka);
 	CHECK(ka.lo != kb.lo);
+	CHECK_EQ(kvt_namespace_seed(NULL, &a), -EINVAL);
+	CHECK_EQ(kvt_key_chain(&a, NULL, 4, &ka), -EINVAL);
+	CHECK_EQ(kvt_key_chain(&a, NULL, 0, &ka), 0);
 }
 
 TEST(chunk_keys_cover_partial_last_chunk)
@@ -565,5 +577,102 @@ TEST(stats_as_prometheus_text)
 	CHECK(strstr(text, "# TYPE kvtier_l1_hits counter\nkvtier_l1_hits 1\n"));
 	CHECK(strstr(text, "kvtier_puts 1\n"));
 	CHECK_EQ(kvt_stats_prometheus(kvt, text, 64), -ENOSPC);
+	kvt_close(kvt);
+}
+
+/* kvtier.h: a NULL instance, array or out pointer is -EINVAL, never a crash. */
+TEST(null_arguments_are_einval_never_a_crash)
+{
+	struct kvt *kvt = open_l1(8, NULL, NULL);
+	struct kvt_key k = key_of(1);
+	struct kvt_lease lease;
+	struct kvt_stats st;
+	struct kvt_config *cfg;
+	const void *src[1] = { NULL };
+	void *dst[1] = { NULL };
+	size_t len = CHUNK, out;
+	char text[64];
+
+	CHECK_EQ(kvt_put(NULL, &k, src, &len, 1, NULL, NULL, NULL), -EINVAL);
+	CHECK_EQ(kvt_put(kvt, NULL, src, &len, 1, NULL, NULL, NULL), -EINVAL);
+	CHECK_EQ(kvt_put(kvt, &k, src, &len, 1, NULL, NULL, NULL), -EINVAL); /* NULL bufs[0] */
+	CHECK_EQ(kvt_contains(NULL, &k, 1, 0), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, NULL, 3, 0), -EINVAL);
+	CHECK_EQ(kvt_unpin(kvt, NULL, 1), -EINVAL);
+	CHECK_EQ(kvt_remove(NULL, &k, 1, 0, NULL), -EINVAL);
+	CHECK_EQ(kvt_get(NULL, &k, 1, dst, &len, &out), -EINVAL);
+	CHECK_EQ(kvt_get(kvt, &k, 1, dst, &len, &out), -EINVAL); /* NULL bufs[0] */
+	CHECK_EQ(kvt_prefetch(kvt, &k, 1, dst, &len, &out, NULL, NULL, NULL), -EINVAL);
+	CHECK_EQ(kvt_get_sink(NULL, &k, 1, NULL, NULL, &out), -EINVAL);
+	CHECK_EQ(kvt_flush(NULL), -EINVAL);
+	CHECK_EQ(kvt_reserve(NULL, &lease), -EINVAL);
+	CHECK_EQ(kvt_commit(NULL, &lease, &k, CHUNK), -EINVAL);
+	CHECK_EQ(kvt_borrow(NULL, &k, &lease), -EINVAL);
+	CHECK_EQ(kvt_release(NULL, &lease), -EINVAL);
+	CHECK_EQ(kvt_stats(NULL, &st, sizeof(st)), -EINVAL);
+	CHECK_EQ(kvt_stats(kvt, NULL, sizeof(st)), -EINVAL);
+	CHECK_EQ(kvt_stats_prometheus(NULL, text, sizeof(text)), -EINVAL);
+	CHECK_EQ(kvt_l2_report(NULL, 0, NULL, NULL), -EINVAL);
+	CHECK_EQ(kvt_chunk_keys(NULL, NULL, 0, NULL, 0), -EINVAL);
+	CHECK_EQ(kvt_chunk_bytes(NULL), 0);
+	CHECK_EQ(kvt_event_fd(NULL), -EINVAL);
+	CHECK_EQ(kvt_close(NULL), -EINVAL);
+	CHECK_EQ(kvt_config_new(NULL), -EINVAL);
+	CHECK_EQ(kvt_config_apply_env(NULL, NULL, 0), -EINVAL);
+	CHECK_EQ(kvt_config_check(NULL, NULL, 0), -EINVAL);
+	CHECK_EQ(kvt_config_dump(NULL, 1), -EINVAL);
+	CHECK_EQ(kvt_config_get(NULL, "chunk_size", text, sizeof(text)), -EINVAL);
+	CHECK_EQ(kvt_open(NULL, &kvt, NULL, 0), -EINVAL);
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	CHECK_EQ(kvt_open(cfg, NULL, NULL, 0), -EINVAL);
+	kvt_config_free(cfg);
+	/* nothing changed: the refused put stored nothing */
+	CHECK_EQ(stats_of(kvt).puts, 0);
+	kvt_close(kvt);
+}
+
+TEST(open_says_why_it_failed_in_err)
+{
+	struct kvt_config *cfg;
+	struct kvt *kvt = NULL;
+	char err[256] = "";
+
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	cfg_set(cfg, "dax.device_path", "/dev/shm/kvt-no-such-dir/dax0");
+	cfg_set(cfg, "dax.max_dax_size", "0.01");
+	CHECK(kvt_open(cfg, &kvt, err, sizeof(err)) < 0);
+	CHECK(kvt == NULL);
+	CHECK(strstr(err, "kvt-no-such-dir") != NULL);
+	CHECK_EQ(kvt_open(NULL, &kvt, err, sizeof(err)), -EINVAL);
+	CHECK(strstr(err, "NULL config") != NULL);
+	kvt_config_free(cfg);
+}
+
+/* A caller built against an older, shorter struct kvt_stats gets the
+ * counters it knows and nothing written past them. */
+TEST(stats_are_size_versioned)
+{
+	struct kvt *kvt = open_l1(8, NULL, NULL);
+	struct {
+		uint64_t first[3];
+		uint64_t guard;
+	} old;
+	struct kvt_stats st;
+	const char *name;
+	size_t n = 0;
+
+	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
+	memset(&old, 0xa5, sizeof(old));
+	CHECK_EQ(kvt_stats(kvt, (struct kvt_stats *)&old, sizeof(old.first)),
+		 (ssize_t)sizeof(old.first));
+	CHECK_EQ(old.guard, 0xa5a5a5a5a5a5a5a5ull);
+	CHECK_EQ(kvt_stats(kvt, &st, sizeof(st)), (ssize_t)sizeof(st));
+	CHECK(memcmp(old.first, &st, sizeof(old.first)) == 0);
+	/* a newer caller's larger struct: the library writes what it has */
+	CHECK_EQ(kvt_stats(kvt, &st, sizeof(st) + 64), (ssize_t)sizeof(st));
+	while (kvt_stats_field(&st, n, &name, NULL, NULL, NULL) == 0)
+		n++;
+	CHECK_EQ(n, sizeof(st) / sizeof(uint64_t));
+	CHECK_EQ(kvt_stats_field(&st, n, &name, NULL, NULL, NULL), -ENOENT);
 	kvt_close(kvt);
 }

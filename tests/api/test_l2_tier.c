@@ -60,7 +60,7 @@ static struct kvt *open_tier(const struct opts *o)
 		cfg_set(cfg, "l2.admit_after_hits", o->admit);
 	cfg_set(cfg, "l2_plugin_dirs", test_plugin_dir(plugin_names));
 	cfg_set(cfg, "l2_adapters", o->adapters);
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	return kvt;
 }

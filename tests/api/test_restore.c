@@ -76,7 +76,7 @@ static struct kvt *open_restore(const char *name, unsigned int nslots, const cha
 	cfg_set(cfg, "dax.max_dax_size", num);
 	for (; kv && kv[0]; kv += 2)
 		cfg_set(cfg, kv[0], kv[1]);
-	ret = kvt_open(cfg, &kvt);
+	ret = kvt_open(cfg, &kvt, NULL, 0);
 	kvt_config_free(cfg);
 	if (ret)
 		harness_fail(__FILE__, __LINE__, "kvt_open: %d (%s)", ret, kvt_strerror(ret));

@@ -41,7 +41,7 @@ static struct kvt *open_dax(const char *slab_bytes)
 	cfg_set(cfg, "dax.restore_workers", "2");
 	if (slab_bytes)
 		cfg_set(cfg, "dax.retrieve_staging_slab_bytes", slab_bytes);
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_chunk_bytes(kvt), CHUNK);
 	return kvt;
@@ -125,7 +125,7 @@ TEST(sink_gets_every_byte_in_batch_order)
 	for (size_t i = 0; i < NKEYS; i++)
 		ids[i] = (i * 7) % NKEYS; /* not device order */
 	get_and_check(kvt, ids, NKEYS);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK(st.restore_waves >= 1);
 	CHECK(st.restore_spans_merged > 0);
 	kvt_close(kvt);
@@ -142,7 +142,7 @@ TEST(small_slab_runs_many_double_buffered_waves)
 	for (size_t i = 0; i < NKEYS; i++)
 		ids[i] = i;
 	get_and_check(kvt, ids, NKEYS);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK(st.restore_waves >= NKEYS / 2);
 	kvt_close(kvt);
 }
@@ -177,7 +177,7 @@ TEST(failing_sink_stops_batch_and_keeps_entries)
 		ids[i] = i;
 	}
 	CHECK_EQ(kvt_get_sink(kvt, keys, NKEYS, host_sink, &s, out), -EIO);
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	CHECK_EQ(st.restore_errors, 1);
 	CHECK_EQ(st.borrows_active, 0);
 	free(s.dst);
@@ -236,7 +236,7 @@ TEST(too_small_slab_refused)
 	cfg_set(cfg, "dax.allow_file_backing", "true");
 	cfg_set(cfg, "dax.max_dax_size", "0.01");
 	cfg_set(cfg, "dax.retrieve_staging_slab_bytes", "65536");
-	CHECK_EQ(kvt_open(cfg, &kvt), -EINVAL);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), -EINVAL);
 	CHECK(kvt == NULL);
 	kvt_config_free(cfg);
 }
@@ -251,7 +251,7 @@ TEST(no_dax_tier_is_enodev)
 
 	CHECK_EQ(kvt_config_new(&cfg), 0);
 	cfg_set(cfg, "max_local_cpu_size", "0.01");
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	CHECK_EQ(kvt_get_sink(kvt, &k, 1, host_sink, &s, &out), -ENODEV);
 	kvt_close(kvt);

@@ -34,7 +34,7 @@ static inline struct kvt_stats stats_of(struct kvt *kvt)
 	struct kvt_stats st;
 
 	memset(&st, 0, sizeof(st));
-	CHECK_EQ(kvt_stats(kvt, &st), 0);
+	CHECK_EQ(kvt_stats(kvt, &st, sizeof(st)), (ssize_t)sizeof(st));
 	return st;
 }
 

@@ -64,7 +64,7 @@ static bool is_ignored(const struct kvt_config *cfg, const char *key)
 {
 	const char *k;
 
-	for (size_t i = 0; (k = kvt_config_ignored(cfg, i)); i++)
+	for (size_t i = 0; kvt_config_ignored(cfg, i, &k) == 0; i++)
 		if (strcmp(k, key) == 0)
 			return true;
 	return false;
@@ -119,7 +119,12 @@ TEST(defaults_from_table)
 	CHECK_EQ(cfg->mailbox_depth, 4096);
 	CHECK_EQ(cfg->mailbox_wait_ms, 1000);
 	CHECK_EQ(cfg->nignored, 0);
-	CHECK(kvt_config_ignored(cfg, 0) == NULL);
+	{
+		const char *k;
+
+		CHECK_EQ(kvt_config_ignored(cfg, 0, &k), -ENOENT);
+		CHECK_EQ(kvt_config_ignored(cfg, 0, NULL), -EINVAL);
+	}
 	CHECK_EQ(config_check(cfg, NULL, 0), 0);
 	kvt_config_free(cfg);
 	kvt_config_free(NULL);

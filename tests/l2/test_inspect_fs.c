@@ -38,7 +38,7 @@ static const char *store_three(void)
 	cfg_small_chunk(cfg, "64");
 	cfg_set(cfg, "max_local_cpu_size", "0.001");
 	cfg_set(cfg, "l2_adapters", json);
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	for (int i = 0; i < 3; i++) {
 		memset(bufs[i], i + 1, CHUNK);

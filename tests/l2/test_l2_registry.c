@@ -240,7 +240,7 @@ static int open_capturing(struct kvt_config *cfg, struct kvt **kvt, char *log, s
 	CHECK(fd >= 0);
 	saved = dup(2);
 	dup2(fd, 2);
-	ret = kvt_open(cfg, kvt);
+	ret = kvt_open(cfg, kvt, NULL, 0);
 	dup2(saved, 2);
 	close(saved);
 	n = pread(fd, log, len - 1, 0);
@@ -301,7 +301,7 @@ TEST(open_with_a_plugin_adapter_and_broken_neighbours)
 
 	cfg_set(cfg, "l2_plugin_dirs", test_plugin_dir(names));
 	cfg_set(cfg, "l2_adapters", "[{\"type\":\"mem\",\"max_size_mb\":2}]");
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	s = stats_of(kvt);
 	CHECK_EQ(s.l2_adapters, 1);

@@ -768,7 +768,7 @@ static struct kvt *open_engine(const struct poold *d)
 		 "{\"type\":\"pool\",\"server\":\"%s\",\"rm\":\"%s\",\"size_gb\":0.001953125,"
 		 "\"timeout_ms\":2000}", d->addr, d->rm);
 	cfg_set(cfg, "l2_adapters", json);
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	return kvt;
 }
@@ -825,7 +825,7 @@ static struct kvt *open_lmcache_style(const struct poold *d)
 	cfg_set(cfg, "maru_path", url);
 	cfg_set(cfg, "maru_pool_size", "0.001953125");
 	cfg_set(cfg, "pool.rm", d->rm);
-	CHECK_EQ(kvt_open(cfg, &kvt), 0);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), 0);
 	kvt_config_free(cfg);
 	return kvt;
 }
@@ -876,6 +876,6 @@ TEST(a_malformed_maru_path_is_refused)
 	CHECK_EQ(kvt_config_new(&cfg), 0);
 	cfg_small_chunk(cfg, "64");
 	cfg_set(cfg, "maru_path", "http://127.0.0.1:5555");
-	CHECK_EQ(kvt_open(cfg, &kvt), -EINVAL);
+	CHECK_EQ(kvt_open(cfg, &kvt, NULL, 0), -EINVAL);
 	kvt_config_free(cfg);
 }

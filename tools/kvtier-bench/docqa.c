@@ -193,7 +193,7 @@ static int open_model(const struct model *m, const char *path, size_t total_byte
 		 ((double)total_bytes * 1.05 + 64.0 * 1048576.0) / 1073741824.0);
 	ret = ret ? ret : set(cfg, "dax.max_dax_size", v);
 	if (!ret) {
-		ret = kvt_open(cfg, out);
+		ret = kvt_open(cfg, out, NULL, 0);
 		if (ret)
 			fprintf(stderr, "kvtier-bench: kvt_open %s: %s\n", path, kvt_strerror(ret));
 	}
@@ -294,7 +294,7 @@ static int run_model(const struct model *m, struct result *res)
 	res->memcpy_gbps = memcpy_gbps(dst, dev, total < (size_t)sb.st_size ? total :
 				       (size_t)sb.st_size, doc_bytes);
 
-	kvt_stats(kvt, &a);
+	kvt_stats(kvt, &a, sizeof(a));
 	snprintf(label, sizeof(label), "query %s", m->name);
 	progress_start(&p, label, nq);
 	for (size_t q = 0; q < nq; q++) {
@@ -314,7 +314,7 @@ static int run_model(const struct model *m, struct result *res)
 		progress_update(&p, q + 1);
 	}
 	progress_end(&p);
-	kvt_stats(kvt, &b);
+	kvt_stats(kvt, &b, sizeof(b));
 	qsort(lat, nq, sizeof(*lat), cmp_u64);
 	res->chunk_bytes = chunk;
 	res->query_bytes = doc_bytes;

@@ -364,12 +364,12 @@ static int kvtier_open(struct target *t, const struct lookup_opts *o)
 	ret = kvtier_set(cfg, "max_local_cpu_size", gb);
 	if (ret)
 		goto out_free_cfg;
-	ret = kvt_open(cfg, &t->kvt);
+	ret = kvt_open(cfg, &t->kvt, NULL, 0);
 	if (ret) {
 		fprintf(stderr, "kvtier-bench: kvt_open: %s\n", kvt_strerror(ret));
 		goto out_free_cfg;
 	}
-	kvt_stats(t->kvt, &st);
+	kvt_stats(t->kvt, &st, sizeof(st));
 	t->l1_slots = st.l1_slots;
 	if (kvt_chunk_bytes(t->kvt) != CHUNK_BYTES || st.l1_slots != o->keys) {
 		fprintf(stderr, "kvtier-bench: L1 has %llu slots of %zu bytes, wanted %llu of %d\n",
@@ -390,7 +390,7 @@ static int kvtier_open(struct target *t, const struct lookup_opts *o)
 		progress_update(&p, id + n);
 	}
 	progress_end(&p);
-	kvt_stats(t->kvt, &st);
+	kvt_stats(t->kvt, &st, sizeof(st));
 	t->live = st.l1_entries;
 	if (failed)
 		fprintf(stderr, "kvtier-bench: %llu keys of the fill were not stored\n",
@@ -596,7 +596,7 @@ static int run_phase(struct target *t, unsigned int nreaders, const struct looku
 		}
 	}
 	if (t->kind == TARGET_KVTIER) {
-		kvt_stats(t->kvt, &st);
+		kvt_stats(t->kvt, &st, sizeof(st));
 		ev_before = st.l1_evictions;
 	}
 	for (; started < nreaders; started++) {
@@ -671,7 +671,7 @@ out_join:
 	res->write_failed = w.failed;
 	res->writer_short = w.exhausted;
 	if (t->kind == TARGET_KVTIER) {
-		kvt_stats(t->kvt, &st);
+		kvt_stats(t->kvt, &st, sizeof(st));
 		res->evictions = st.l1_evictions - ev_before;
 	}
 

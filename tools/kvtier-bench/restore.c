@@ -174,7 +174,7 @@ static int rig_open(struct rig *r, const struct shape *s, unsigned int workers, 
 	snprintf(v, sizeof(v), "%u", workers);
 	ret = ret ? ret : set(cfg, "dax.restore_workers", v);
 	if (!ret) {
-		ret = kvt_open(cfg, &r->kvt);
+		ret = kvt_open(cfg, &r->kvt, NULL, 0);
 		if (ret)
 			fprintf(stderr, "kvtier-bench: kvt_open %s: %s\n", r->path, kvt_strerror(ret));
 	}
@@ -375,11 +375,11 @@ static int get_round_timed(struct rig *r, size_t per_call, uint64_t *ns, struct 
 	uint64_t t0;
 	int ret;
 
-	kvt_stats(r->kvt, &a);
+	kvt_stats(r->kvt, &a, sizeof(a));
 	t0 = tool_now_ns();
 	ret = get_round(r, per_call);
 	*ns = tool_now_ns() - t0;
-	kvt_stats(r->kvt, &b);
+	kvt_stats(r->kvt, &b, sizeof(b));
 	st->waves += b.restore_waves - a.restore_waves;
 	st->regions += b.restore_regions - a.restore_regions;
 	st->spans_merged += b.restore_spans_merged - a.restore_spans_merged;
@@ -563,7 +563,7 @@ static int measure_shape(const struct shape *s, double gib, double seconds, unsi
 			if (ret)
 				goto out;
 		} else {
-			kvt_stats(r.kvt, &st);
+			kvt_stats(r.kvt, &st, sizeof(st));
 			if (st.dax_recovered != r.n || st.dax_entries != r.n) {
 				fprintf(stderr, "kvtier-bench: reopen recovered %llu of %zu chunks\n",
 					(unsigned long long)st.dax_recovered, r.n);

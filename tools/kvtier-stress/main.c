@@ -707,7 +707,7 @@ int stress_open(struct stress *s)
 	ret = make_config(s, o->fault_ppm, &s->cfg);
 	if (ret)
 		return ret;
-	ret = kvt_open(s->cfg, &s->kvt);
+	ret = kvt_open(s->cfg, &s->kvt, NULL, 0);
 	if (ret) {
 		fprintf(stderr, "kvtier-stress: kvt_open: %d (%s)\n", ret, kvt_strerror(ret));
 		return ret;
@@ -794,7 +794,7 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 	struct fs_status fs;
 	char lower[192] = "";
 
-	kvt_stats(s->kvt, &st);
+	kvt_stats(s->kvt, &st, sizeof(st));
 	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		snprintf(lower, sizeof(lower), " dax %" PRIu64 "/%" PRIu64, st.dax_entries,
 			 st.dax_slots);
@@ -933,6 +933,7 @@ static struct worker_acct total_acct(struct stress *s)
 		t.commits += a->commits;
 		t.removes += a->removes;
 		t.remove_refused += a->remove_refused;
+		t.remove_l2_locked += a->remove_l2_locked;
 		t.prefetch_posted += a->prefetch_posted;
 		t.prefetch_failed += a->prefetch_failed;
 		t.pins_lost += a->pins_lost;
@@ -979,7 +980,7 @@ static int quiet_stats(struct stress *s, struct kvt_stats *st)
 
 	for (int i = 0; i < 100; i++) {
 		ret = kvt_flush(s->kvt);
-		kvt_stats(s->kvt, st);
+		kvt_stats(s->kvt, st, sizeof(*st));
 		if (i && same_levels(&prev, st))
 			break;
 		prev = *st;
@@ -1417,31 +1418,20 @@ static void accounting(struct stress *s, struct checks *c, const struct kvt_stat
 	      st->put_duplicates, a.put_dups);
 	check(c, st->put_errors == a.put_errors, "put_errors %" PRIu64 " == %" PRIu64,
 	      st->put_errors, a.put_errors);
-	if (s->l2) {
-		/* kvt_remove() returns the keys it removed from L2 only too (counted
-		 * in stats.removes as well), and answers -EBUSY for a key whose L2
-		 * copy a lookup or load holds locked, even when it removed the L1
-		 * copy (counted in stats.removes, "the other copies are gone");
-		 * remove_refused counts only the keys the index refused because
-		 * pinned.  So stats.removes is the keys removed plus at most the
-		 * -EBUSY results the index did not refuse.  (Lookups hold resp locks
-		 * across a network round trip: with resp the second term is seen.) */
-		uint64_t l2_busy = a.remove_refused - st->remove_refused;
-
-		check(c, st->remove_refused <= a.remove_refused && st->removes >= a.removes &&
-			 st->removes <= a.removes + l2_busy,
-		      "stats.removes %" PRIu64 " in [removed %" PRIu64 ", that + %" PRIu64
-		      " -EBUSY results not refused as pinned]", st->removes, a.removes, l2_busy);
-		check(c, st->remove_refused <= a.remove_refused,
-		      "remove_refused %" PRIu64 " <= -EBUSY results %" PRIu64 " (pinned only)",
-		      st->remove_refused, a.remove_refused);
-	} else {
-		check(c, st->removes == a.removes, "stats.removes %" PRIu64 " == removed %" PRIu64,
-		      st->removes, a.removes);
-		check(c, st->remove_refused == a.remove_refused,
-		      "remove_refused %" PRIu64 " == -EBUSY results %" PRIu64, st->remove_refused,
-		      a.remove_refused);
-	}
+	/* kvt_remove() answers -EAGAIN for a key whose L2 copy a lookup or load
+	 * holds locked, even when it removed the L1 copy (counted in
+	 * stats.removes: "every other copy is gone"), and -EBUSY only for keys
+	 * the index refused as pinned.  So stats.removes is the keys removed
+	 * plus at most the -EAGAIN results.  (Lookups hold resp locks across a
+	 * network round trip: with resp the second term is seen.) */
+	check(c, st->removes >= a.removes && st->removes <= a.removes + a.remove_l2_locked,
+	      "stats.removes %" PRIu64 " in [removed %" PRIu64 ", that + %" PRIu64
+	      " -EAGAIN results]", st->removes, a.removes, a.remove_l2_locked);
+	check(c, st->remove_refused == a.remove_refused,
+	      "remove_refused %" PRIu64 " == -EBUSY results %" PRIu64, st->remove_refused,
+	      a.remove_refused);
+	check(c, s->l2 || a.remove_l2_locked == 0,
+	      "no -EAGAIN results without L2 tiers (%" PRIu64 ")", a.remove_l2_locked);
 	check(c, st->prefetches == a.prefetch_posted + a.prefetch_failed,
 	      "stats.prefetches %" PRIu64 " == posted %" PRIu64 " + timed out %" PRIu64,
 	      st->prefetches, a.prefetch_posted, a.prefetch_failed);
@@ -1501,7 +1491,7 @@ static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 	struct kvt_stats st, after;
 	int ret;
 
-	ret = kvt_open(s->cfg, &s->kvt);
+	ret = kvt_open(s->cfg, &s->kvt, NULL, 0);
 	check(c, ret == 0, "reopen: kvt_open() on the same device = %d (%s)", ret,
 	      kvt_strerror(ret));
 	if (ret) {
@@ -1509,7 +1499,7 @@ static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 		return;
 	}
 	r->done = true;
-	kvt_stats(s->kvt, &st);
+	kvt_stats(s->kvt, &st, sizeof(st));
 	r->recovered = st.dax_recovered;
 	r->torn = st.dax_torn;
 	check(c, st.dax_recovered == r->at_close,
@@ -1538,7 +1528,7 @@ static void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 			check(c, false, "reopen: kvt_release(key %" PRIu64 ") = %d", id, ret);
 	}
 	r->corrupt = atomic_load_explicit(&s->v->corruptions, memory_order_relaxed) - corrupt_before;
-	kvt_stats(s->kvt, &after);
+	kvt_stats(s->kvt, &after, sizeof(after));
 	check(c, r->read == st.dax_recovered && r->corrupt == 0,
 	      "reopen: read back %" PRIu64 " recovered chunks == %" PRIu64 ", %" PRIu64
 	      " corrupt", r->read, st.dax_recovered, r->corrupt);
@@ -1579,7 +1569,7 @@ static void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r
 		      "(temp files, misnamed chunks)", r->scan.stray, s->fs_dir);
 	ret = make_config(s, 0, &cfg);
 	if (!ret)
-		ret = kvt_open(cfg, &s->kvt);
+		ret = kvt_open(cfg, &s->kvt, NULL, 0);
 	check(c, ret == 0, "reopen: kvt_open() on the same %s = %d (%s)",
 	      s->resp ? "keys" : "directory", ret, kvt_strerror(ret));
 	if (ret) {
@@ -1622,7 +1612,7 @@ static void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r
 				      "not served", id, s->resp ? "value" : "file");
 		}
 	}
-	kvt_stats(s->kvt, &st);
+	kvt_stats(s->kvt, &st, sizeof(st));
 	fs_status(s->kvt, &fs);
 	r->removed = fs.corrupt_removed;
 	check(c, r->read == r->scan.intact && r->missed == 0 && r->served_bad == 0 &&
@@ -2028,7 +2018,7 @@ int stress_run(struct stress *s)
 	ret = stress_open(s);
 	if (ret)
 		goto out_cfg;
-	kvt_stats(s->kvt, &st);
+	kvt_stats(s->kvt, &st, sizeof(st));
 	/* a pool engine process: the supervisor chose it */
 	if (!s->shm) {
 		s->nkeys = (uint32_t)(s->o.keys ? s->o.keys : default_keys(s, &st));

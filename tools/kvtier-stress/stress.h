@@ -108,7 +108,8 @@ struct worker_acct {
 	uint64_t put_timeouts;    /* of those, -ETIMEDOUT (a full fs staging area) */
 	uint64_t commits;         /* kvt_commit() returned 0 */
 	uint64_t removes;         /* sum of kvt_remove() returns */
-	uint64_t remove_refused;  /* -EBUSY results of kvt_remove() */
+	uint64_t remove_refused;  /* -EBUSY results of kvt_remove(): pinned */
+	uint64_t remove_l2_locked; /* -EAGAIN results: an L2 copy locked by a load */
 	uint64_t prefetch_posted; /* kvt_prefetch() returned 0 */
 	uint64_t prefetch_failed; /* kvt_prefetch() -ETIMEDOUT (counted by kvtier) */
 	uint64_t pins_lost;       /* a pinned key was not refused: pin stolen or expired */

@@ -35,8 +35,8 @@
  * the write failed; reads that miss L1 come from disk; kvt_contains()
  * continues the prefix on disk without pinning what it finds there, so a
  * pinner cannot tell which of its keys it pinned, and the strict pin checks
- * are off; a remove may be refused (-EBUSY), forced or not, for a key
- * whose file a concurrent lookup or load holds locked.  The resp tier
+ * are off; a remove may leave a key's file (-EAGAIN), forced or not, when
+ * a concurrent lookup or load holds it locked.  The resp tier
  * (Redis) behaves the same for the workers: its lookups lock values
  * locally, so a remove of a key a load holds is refused too.  So does the
  * pool tier, whose lookups pin keys in the daemon, for every process: with
@@ -472,6 +472,10 @@ static void check_pinned_remove(struct worker *w, uint64_t id, const char *when)
 		w->acct.remove_refused++;
 		return;
 	}
+	if (res == -EAGAIN && s->l2) {
+		w->acct.remove_l2_locked++;
+		return;
+	}
 	if (res != 0 && res != -ENOENT) {
 		stress_fail(s, w, OP_PIN, "remove of pinned key %" PRIu64 ": result %d (%s)", id,
 			    res, kvt_strerror(res));
@@ -617,9 +621,11 @@ static ssize_t remove_keys(struct worker *w, const uint64_t *ids, size_t n, bool
 					atomic_load_explicit(&s->pin_started[ids[i]],
 							     memory_order_seq_cst) -
 					finished_before[i], memory_order_relaxed);
-		} else if (r == -EBUSY && (!force || s->l2)) {
-			/* L2: a lookup or load holds the key's only copy locked there */
+		} else if (r == -EBUSY && !force) {
 			w->acct.remove_refused++;
+		} else if (r == -EAGAIN && s->l2) {
+			/* a lookup or load holds the key's L2 copy locked there */
+			w->acct.remove_l2_locked++;
 		} else if (r != -ENOENT) {
 			stress_fail(s, w, OP_REMOVE, "key %" PRIu64 "%s: result %d (%s)", ids[i],
 				    force ? " (KVT_FORCE)" : "", r,

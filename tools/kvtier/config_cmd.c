@@ -59,7 +59,7 @@ static void print_ignored(const struct kvt_config *cfg)
 	const char *key;
 	size_t i;
 
-	for (i = 0; (key = kvt_config_ignored(cfg, i)); i++) {
+	for (i = 0; kvt_config_ignored(cfg, i, &key) == 0; i++) {
 		if (!i)
 			printf("# LMCache keys accepted but ignored by kvtier:\n");
 		printf("#   %s\n", key);

@@ -932,7 +932,7 @@ static uint64_t evictions(struct demo *d)
 
 	if (d->restart)
 		return 0;
-	kvt_stats(d->kvt, &st);
+	kvt_stats(d->kvt, &st, sizeof(st));
 	return d->dax ? st.dax_evictions : st.l1_evictions;
 }
 
@@ -1141,13 +1141,13 @@ static void replay_query(struct demo *d, struct tally *t, uint64_t doc, uint64_t
 	if (!make_query(d, doc, q))
 		return;
 	poison(d);
-	kvt_stats(d->kvt, &s0);
+	kvt_stats(d->kvt, &s0, sizeof(s0));
 	t0 = tool_now_ns();
 	hits = kvt_contains(d->kvt, d->keys, d->query_keys, KVT_PIN);
 	got = hits > 0 ? kvt_get(d->kvt, d->keys, (size_t)hits, d->bufs, d->buf_lens,
 				 d->out_lens) : 0;
 	t1 = tool_now_ns();
-	kvt_stats(d->kvt, &s1);
+	kvt_stats(d->kvt, &s1, sizeof(s1));
 	pinned = (s1.l1_hits - s0.l1_hits) + (s1.dax_hits - s0.dax_hits);
 	unpinned = pinned ? kvt_unpin(d->kvt, d->keys, (size_t)pinned) : 0;
 	if (got != hits)
@@ -1232,7 +1232,7 @@ static void replay_phase(struct demo *d)
 	uint64_t seed = 0x6b7674696572ull, q;
 	struct progress p;
 
-	kvt_stats(d->kvt, &d->before_replay);
+	kvt_stats(d->kvt, &d->before_replay, sizeof(d->before_replay));
 	progress_start(&p, "replay", d->o.queries + npf);
 	for (q = 0; q < d->o.queries; q++) {
 		if (q % d->o.docs == 0)
@@ -1240,7 +1240,7 @@ static void replay_phase(struct demo *d)
 		replay_query(d, &d->get, d->perm[q % d->o.docs], q);
 		progress_update(&p, q + 1);
 	}
-	kvt_stats(d->kvt, &d->after_get);
+	kvt_stats(d->kvt, &d->after_get, sizeof(d->after_get));
 	shuffle(d->perm, d->o.docs, &seed);
 	for (uint64_t i = 0; i < npf; i++) {
 		prefetch_query(d, &d->pf, d->perm[i % d->o.docs], q + i);
@@ -1317,7 +1317,7 @@ static void restart_phase(struct demo *d, const struct kvt_config *cfg)
 		return;
 	}
 	t0 = tool_now_ns();
-	ret = kvt_open(rc, &d->kvt);
+	ret = kvt_open(rc, &d->kvt, NULL, 0);
 	d->restart_open_ns = tool_now_ns() - t0;
 	kvt_config_free(rc);
 	if (ret) {
@@ -1338,7 +1338,7 @@ static void restart_phase(struct demo *d, const struct kvt_config *cfg)
 		progress_update(&p, nget + i + 1);
 	}
 	progress_end(&p);
-	kvt_stats(d->kvt, &d->rst);
+	kvt_stats(d->kvt, &d->rst, sizeof(d->rst));
 	kvt_l2_report(d->kvt, 0, NULL, &d->rfs_st);
 }
 
@@ -1806,7 +1806,7 @@ int demo_main(int argc, char **argv)
 	if (demo_config(&d, cfg) || config_cmd_load(cfg, d.o.config) ||
 	    (!d.o.no_fs && fs_config(&d, cfg)))
 		goto out_free_cfg;
-	ret = kvt_open(cfg, &d.kvt);
+	ret = kvt_open(cfg, &d.kvt, NULL, 0);
 	if (ret) {
 		fprintf(stderr, "kvtier demo: kvt_open: %s\n", kvt_strerror(ret));
 		goto out_free_cfg;
@@ -1826,7 +1826,7 @@ int demo_main(int argc, char **argv)
 	/* a small L1 for the restart: one query's chunks, so each query's
 	 * promotions evict the previous one's */
 	d.restart_l1_slots = d.query_keys > 2 ? d.query_keys : 2;
-	kvt_stats(d.kvt, &d.st);
+	kvt_stats(d.kvt, &d.st, sizeof(d.st));
 	d.l1_slots = d.st.l1_slots;
 	d.dax_slots = d.st.dax_slots;
 	d.dax_recovered = d.st.dax_recovered;
@@ -1849,7 +1849,7 @@ int demo_main(int argc, char **argv)
 	replay_phase(&d);
 	/* the bound is the best this machine did: measure again, keep the max */
 	d.memcpy_gbps = fmax(d.memcpy_gbps, measure_memcpy_gbps());
-	kvt_stats(d.kvt, &d.st);
+	kvt_stats(d.kvt, &d.st, sizeof(d.st));
 	if (d.fs)
 		kvt_l2_report(d.kvt, d.fs_index, NULL, &d.fs_st);
 	check_stats(&d);

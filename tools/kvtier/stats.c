@@ -27,12 +27,12 @@ void stats_print_table(FILE *f, const struct kvt_stats *st)
 	uint64_t v;
 	int w = 0;
 
-	for (size_t i = 0; kvt_stats_field(st, i, &name, NULL, NULL, NULL); i++) {
+	for (size_t i = 0; kvt_stats_field(st, i, &name, NULL, NULL, NULL) == 0; i++) {
 		int n = (int)strlen(name);
 
 		w = n > w ? n : w;
 	}
-	for (size_t i = 0; kvt_stats_field(st, i, &name, &help, NULL, &v); i++)
+	for (size_t i = 0; kvt_stats_field(st, i, &name, &help, NULL, &v) == 0; i++)
 		fprintf(f, "%-*s %14llu  %s\n", w, name, (unsigned long long)v, help);
 }
 
@@ -42,7 +42,7 @@ void stats_print_json(FILE *f, const struct kvt_stats *st)
 	uint64_t v;
 
 	fputc('{', f);
-	for (size_t i = 0; kvt_stats_field(st, i, &name, NULL, NULL, &v); i++)
+	for (size_t i = 0; kvt_stats_field(st, i, &name, NULL, NULL, &v) == 0; i++)
 		fprintf(f, "%s\"%s\":%llu", i ? "," : "", name, (unsigned long long)v);
 	fputc('}', f);
 }
@@ -93,7 +93,7 @@ static void print_table(struct kvt *kvt, const struct kvt_config *cfg)
 	char chunk[32] = "?", size[32] = "?";
 	size_t bytes = kvt_chunk_bytes(kvt);
 
-	kvt_stats(kvt, &st);
+	kvt_stats(kvt, &st, sizeof(st));
 	kvt_config_get(cfg, "chunk_size", chunk, sizeof(chunk));
 	kvt_config_get(cfg, "max_local_cpu_size", size, sizeof(size));
 	printf("L1: %llu slots x %zu bytes (%.2f MiB, %s tokens) = %.3f GiB; max_local_cpu_size %s GB\n\n",
@@ -151,7 +151,7 @@ int stats_main(int argc, char **argv)
 	}
 	if (config_cmd_load(cfg, path))
 		goto out_free_cfg;
-	ret = kvt_open(cfg, &kvt);
+	ret = kvt_open(cfg, &kvt, NULL, 0);
 	if (ret) {
 		fprintf(stderr, "kvtier: kvt_open: %s\n", kvt_strerror(ret));
 		goto out_free_cfg;

@@ -2,7 +2,7 @@
 /*
  * l2/resp/respio.c - the I/O actor of the "resp" L2 adapter (see respio.h;
  * key names and values are l2/resp/resp_value.h, cluster slots
- * l2/resp/resp_slot.h).
+ * l2/resp/resp_slot.h, the outgoing wire l2/resp/resp_sendq.h).
  *
  * Owns (actor thread only, untagged): the nodes and their hiredis contexts
  * (blocking sockets, SO_RCVTIMEO/SO_SNDTIMEO = timeout_ms, keepalive), the
@@ -60,6 +60,7 @@
 #include "core/actor.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "l2/resp/resp_sendq.h"
 #include "l2/resp/resp_slot.h"
 #include "l2/resp/resp_value.h"
 #include "kvtier/l2.h"
@@ -78,7 +79,6 @@
 #define RIO_MAX_NODES 1024u
 #define RIO_NO_NODE UINT16_MAX
 #define RIO_LOCK_BUCKETS 4096u
-#define RIO_IOV 256
 
 enum rio_msg_op {
 	RIO_TASK = 1,  /* ptr[0] struct l2_job *, handed to l2_glue_complete() */
@@ -121,20 +121,6 @@ struct rio_lock {
 	struct rio_lock *next;
 };
 
-/* A segment of the send queue: text at txt + off when p is NULL, else p. */
-struct send_seg {
-	const void *p;
-	size_t off, len;
-};
-
-struct send_q {
-	char *txt;
-	size_t tlen, tcap;
-	struct send_seg *seg;
-	size_t nseg, scap;
-	size_t bytes;
-};
-
 /* One task being run: per-key routing state, in one allocation. */
 struct rio_run {
 	struct l2_job *job;
@@ -167,7 +153,7 @@ struct respio {
 	uint64_t map_next;         /* clock ms: no failure-driven reload before */
 	uint64_t ping_next;
 	struct rio_lock *locks[RIO_LOCK_BUCKETS];
-	struct send_q sq;
+	struct resp_sendq sq;
 	uint8_t hdr[FSCHUNK_HDR];  /* the header of the value being read */
 	pthread_mutex_t err_mu;    /* guards last_error: set by the actor, read anywhere */
 	char last_error[160];
@@ -549,122 +535,6 @@ static bool locked(struct respio *rio, const struct kvt_key *key)
 	return *lock_slot(rio, key) != NULL;
 }
 
-/* ---- the send queue ------------------------------------------------------ */
-
-static int sq_text(struct send_q *q, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static int sq_text(struct send_q *q, const char *fmt, ...)
-{
-	va_list ap;
-	int len;
-
-	for (;;) {
-		va_start(ap, fmt);
-		len = vsnprintf(q->txt + q->tlen, q->tcap - q->tlen, fmt, ap);
-		va_end(ap);
-		if (len < 0)
-			return -EINVAL;
-		if (q->tlen + (size_t)len < q->tcap)
-			break;
-		{
-			size_t cap = q->tcap ? q->tcap * 2 : 65536;
-			char *t;
-
-			while (cap <= q->tlen + (size_t)len)
-				cap *= 2;
-			t = realloc(q->txt, cap);
-			if (!t)
-				return -ENOMEM;
-			q->txt = t;
-			q->tcap = cap;
-		}
-	}
-	if (q->nseg && !q->seg[q->nseg - 1].p &&
-	    q->seg[q->nseg - 1].off + q->seg[q->nseg - 1].len == q->tlen) {
-		q->seg[q->nseg - 1].len += (size_t)len;
-	} else {
-		if (q->nseg == q->scap) {
-			size_t cap = q->scap ? q->scap * 2 : 1024;
-			struct send_seg *s = realloc(q->seg, cap * sizeof(*s));
-
-			if (!s)
-				return -ENOMEM;
-			q->seg = s;
-			q->scap = cap;
-		}
-		q->seg[q->nseg++] = (struct send_seg){ NULL, q->tlen, (size_t)len };
-	}
-	q->tlen += (size_t)len;
-	q->bytes += (size_t)len;
-	return 0;
-}
-
-static int sq_ptr(struct send_q *q, const void *p, size_t len)
-{
-	if (!len)
-		return 0;
-	if (q->nseg == q->scap) {
-		size_t cap = q->scap ? q->scap * 2 : 1024;
-		struct send_seg *s = realloc(q->seg, cap * sizeof(*s));
-
-		if (!s)
-			return -ENOMEM;
-		q->seg = s;
-		q->scap = cap;
-	}
-	q->seg[q->nseg++] = (struct send_seg){ p, 0, len };
-	q->bytes += len;
-	return 0;
-}
-
-static void sq_reset(struct send_q *q)
-{
-	q->tlen = q->nseg = q->bytes = 0;
-}
-
-/* Write the whole queue to @fd.  Return: 0 or -errno (-EAGAIN: timed out). */
-static int sq_flush(struct send_q *q, int fd)
-{
-	struct iovec iov[RIO_IOV];
-	size_t si = 0, soff = 0;
-
-	while (si < q->nseg) {
-		struct msghdr mh = { .msg_iov = iov };
-		size_t k = si, koff = soff, left;
-		ssize_t w;
-
-		while (k < q->nseg && mh.msg_iovlen < RIO_IOV) {
-			const struct send_seg *s = &q->seg[k];
-			const char *base = s->p ? s->p : q->txt + s->off;
-
-			iov[mh.msg_iovlen].iov_base = (void *)(base + koff);
-			iov[mh.msg_iovlen].iov_len = s->len - koff;
-			mh.msg_iovlen++;
-			k++;
-			koff = 0;
-		}
-		w = sendmsg(fd, &mh, MSG_NOSIGNAL);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-		}
-		for (left = (size_t)w; left;) {
-			size_t avail = q->seg[si].len - soff;
-
-			if (left >= avail) {
-				left -= avail;
-				si++;
-				soff = 0;
-			} else {
-				soff += left;
-				left = 0;
-			}
-		}
-	}
-	return 0;
-}
-
 /* ---- runs ------------------------------------------------------------------ */
 
 static void run_free(struct rio_run *run)
@@ -767,13 +637,13 @@ static int enqueue(struct rio_node *nd, uint32_t i)
 /* Queue the text (and segments) of key @i's command. */
 static int add_cmd(struct respio *rio, struct rio_run *run, size_t i)
 {
-	struct send_q *q = &rio->sq;
+	struct resp_sendq *q = &rio->sq;
 	const char *name = run->names[i];
 	unsigned int nlen = run->namelen[i];
 	int ret = 0;
 
 	if (run->ask[i])
-		ret = sq_text(q, "*1\r\n$6\r\nASKING\r\n");
+		ret = resp_sendq_text(q, "*1\r\n$6\r\nASKING\r\n");
 	if (ret)
 		return ret;
 	switch (run->cmd) {
@@ -787,29 +657,29 @@ static int add_cmd(struct respio *rio, struct rio_run *run, size_t i)
 					  run->job->bufs[i], len);
 			run->sealed[i] = 1;
 		}
-		ret = sq_text(q, "*%d\r\n$3\r\nSET\r\n$%u\r\n%s\r\n$%zu\r\n",
+		ret = resp_sendq_text(q, "*%d\r\n$3\r\nSET\r\n$%u\r\n%s\r\n$%zu\r\n",
 			      rio->conf.ttl_s ? 6 : 4, nlen, name, (size_t)FSCHUNK_HDR + len);
 		if (!ret)
-			ret = sq_ptr(q, run->hdrs + i * FSCHUNK_HDR, FSCHUNK_HDR);
+			ret = resp_sendq_ptr(q, run->hdrs + i * FSCHUNK_HDR, FSCHUNK_HDR);
 		if (!ret)
-			ret = sq_ptr(q, run->job->bufs[i], len);
+			ret = resp_sendq_ptr(q, run->job->bufs[i], len);
 		if (!ret)
-			ret = sq_text(q, "\r\n$2\r\nNX\r\n");
+			ret = resp_sendq_text(q, "\r\n$2\r\nNX\r\n");
 		if (!ret && rio->conf.ttl_s) {
 			char ttl[24];
 			int tl = snprintf(ttl, sizeof(ttl), "%llu",
 					  (unsigned long long)rio->conf.ttl_s);
 
-			ret = sq_text(q, "$2\r\nEX\r\n$%d\r\n%s\r\n", tl, ttl);
+			ret = resp_sendq_text(q, "$2\r\nEX\r\n$%d\r\n%s\r\n", tl, ttl);
 		}
 		return ret;
 	}
 	case CMD_STRLEN:
-		return sq_text(q, "*2\r\n$6\r\nSTRLEN\r\n$%u\r\n%s\r\n", nlen, name);
+		return resp_sendq_text(q, "*2\r\n$6\r\nSTRLEN\r\n$%u\r\n%s\r\n", nlen, name);
 	case CMD_GET:
-		return sq_text(q, "*2\r\n$3\r\nGET\r\n$%u\r\n%s\r\n", nlen, name);
+		return resp_sendq_text(q, "*2\r\n$3\r\nGET\r\n$%u\r\n%s\r\n", nlen, name);
 	case CMD_DEL:
-		return sq_text(q, "*2\r\n$3\r\nDEL\r\n$%u\r\n%s\r\n", nlen, name);
+		return resp_sendq_text(q, "*2\r\n$3\r\nDEL\r\n$%u\r\n%s\r\n", nlen, name);
 	}
 	return -EINVAL;
 }
@@ -827,11 +697,11 @@ static void fail_rest(struct respio *rio, struct rio_run *run, struct rio_node *
 /* Write the send queue to @nd and empty it.  Return: 0 or -errno. */
 static int sq_write(struct respio *rio, struct rio_node *nd)
 {
-	int ret = sq_flush(&rio->sq, nd->c->fd);
+	int ret = resp_sendq_flush(&rio->sq, nd->c->fd);
 
 	if (!ret)
 		bump(&rio->st_bytes_out, rio->sq.bytes);
-	sq_reset(&rio->sq);
+	resp_sendq_reset(&rio->sq);
 	return ret;
 }
 
@@ -851,7 +721,7 @@ static void send_window(struct respio *rio, struct rio_run *run, struct rio_node
 		fail_rest(rio, run, nd, nd->qpos, ret);
 		return;
 	}
-	sq_reset(&rio->sq);
+	resp_sendq_reset(&rio->sq);
 	nd->win_from = nd->qpos;
 	while (nd->qpos < nd->nq && nd->qpos - nd->win_from < rio->conf.max_inflight &&
 	       bytes < RIO_WINDOW_BYTES) {
@@ -1414,8 +1284,7 @@ static void rio_free(struct respio *rio)
 			rio->locks[b] = l->next;
 			mem_free(l);
 		}
-	free(rio->sq.txt);
-	free(rio->sq.seg);
+	resp_sendq_free(&rio->sq);
 	mem_free(rio->slot_node);
 	pthread_mutex_destroy(&rio->err_mu);
 	mem_free(rio);

@@ -511,7 +511,8 @@ static void last_instance(struct stress *s, struct checks *c, struct last *l)
 	check(c, l->read == l->entries, "last instance: read back %" PRIu64 " keys == %" PRIu64
 	      " the daemon held (each verified)", l->read, l->entries);
 	check(c, l->removed == l->entries && l->busy == 0, "last instance: removed %" PRIu64
-	      " keys == %" PRIu64 ", %" PRIu64 " refused (pinned, or locked in L2)", l->removed, l->entries, l->busy);
+	      " keys == %" PRIu64 ", %" PRIu64 " refused (pinned, or locked in L2)", l->removed,
+	      l->entries, l->busy);
 	/* it stored nothing: each key came from another instance's region */
 	check(c, l->l2.foreign_loads == l->read, "last instance: %" PRIu64 " of the %" PRIu64
 	      " keys read in place from other instances' regions (%" PRIu64 " mapped)",

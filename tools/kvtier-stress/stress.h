@@ -644,4 +644,55 @@ void procs_child_done(struct stress *s, const struct checks *c, const struct kvt
 /* SIGKILL every engine process, async-signal-safe; in the supervisor only. */
 void procs_kill_signal(void);
 
+/* ---- options.c ---- */
+
+extern const char *const stress_tier_names[];
+
+/* Parse the command line into @o (--help prints the usage and exits 0).
+ * Return: 0, or -EINVAL with the reason printed. */
+int stress_parse_opts(int argc, char **argv, struct stress_opts *o);
+
+/* The config of an instance of this run, with @fault_ppm EIO faults on the
+ * fs tier.  Return: 0, or a negative code with the reason printed. */
+int stress_make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config **out);
+
+/* ---- checks.c: what must hold once the run is quiet ---- */
+
+/* What the reopen of the tier after kvt_close() found. */
+struct reopen {
+	bool done;
+	uint64_t at_close;  /* dax_entries when the first instance closed */
+	uint64_t recovered, torn, read, corrupt;
+	struct fs_status fs_close;  /* fs: the first instance's report at close */
+	struct fs_scan scan;        /* fs: the directory after close (counts only) */
+	uint64_t missed;            /* fs: intact files not served */
+	uint64_t served_bad;        /* fs: corrupted files served */
+	uint64_t removed;           /* fs: corrupt_removed by the reopened instance */
+};
+
+/* The workers' counts, summed. */
+struct worker_acct total_acct(struct stress *s);
+
+/* Wait until every put callback the workers wait for has fired. */
+void settle_tracks(struct stress *s);
+
+/* Stats once two reads in a row agree on every level.  Return: 0 or a code. */
+int quiet_stats(struct stress *s, struct kvt_stats *st);
+
+/* Every key read back and verified, against what the tiers say they hold. */
+void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st);
+
+/* kvtier's counters against what the workers did. */
+void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st);
+
+/* The DAX device, or the fs directory / Redis prefix, opened again. */
+void reopen_check(struct stress *s, struct checks *c, struct reopen *r);
+void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r);
+
+/* ---- report.c ---- */
+
+/* The table of ops/s and the tier lines on stdout (--json: one object). */
+void report_run(struct stress *s, uint64_t run_ns, const struct kvt_stats *st,
+		const struct checks *c, const struct reopen *r, bool pass);
+
 #endif /* KVT_TOOLS_STRESS_H */

@@ -105,7 +105,6 @@ int slab_take_set(struct kvt *kvt, char **regions)
 	for (;;) {
 		uint32_t seq = atomic_load_explicit(&sb->freed_seq, memory_order_seq_cst);
 		uint64_t now;
-
 		bool got;
 
 		tsan_ring_copy_begin();

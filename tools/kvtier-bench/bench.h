@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tools/kvtier-bench/bench.h - what the kvtier-bench workloads share:
- * the workload table, option parsing, latency samples and the one JSON line.
+ * the workload table, latency samples and the one JSON line (options and
+ * the PRNG come from tools/common).
  *
  * Every workload is one file with one entry point, `int <name>_main(int argc,
  * char **argv)`, listed in main.c.  It prints its inputs, a human table and,
  * with --json, one JSON object as the last line of stdout; progress goes to
  * stderr.  It returns one of the BENCH_EXIT_* codes.
  *
- * Threads: the option and JSON helpers run on the main thread; a struct
+ * Threads: the JSON helpers run on the main thread; a struct
  * lat_samples belongs to the one thread that fills it.
  */
 #ifndef KVT_TOOLS_BENCH_H
@@ -18,6 +19,9 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "tools/common/opts.h"
+#include "tools/common/prng.h"
 
 #define BENCH_EXIT_OK 0
 #define BENCH_EXIT_FAIL 1  /* a kvt_ call or a system call failed */
@@ -44,49 +48,6 @@ size_t restore_sweep_shapes(void);
 int restore_sweep_point(size_t shape_idx, double gib, double seconds, size_t *chunk_bytes,
 			double gbps[2]);
 
-/**
- * bench_parse_u64() - parse a decimal option value in [@min, @max].
- * @opt: the option's name, for the message.
- * @s:   the text; digits only (no sign, no suffix).
- *
- * Return: 0 with *@out set, or -EINVAL after printing
- *         "kvtier-bench: --opt: "s": why" to stderr.
- */
-int bench_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
-		    uint64_t *out);
-
-/* bench_parse_double() - as bench_parse_u64() for a finite number in
- * (@min, @max]. */
-int bench_parse_double(const char *opt, const char *s, double min, double max,
-		       double *out);
-
-/* xorshift64*: a fast per-thread generator; @state must not be 0. */
-static inline uint64_t bench_rand(uint64_t *state)
-{
-	uint64_t x = *state;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*state = x;
-	return x * 0x2545f4914f6cdd1dull;
-}
-
-/* A uniform value in [0, @range) without a division (Lemire). */
-static inline uint64_t bench_rand_below(uint64_t *state, uint64_t range)
-{
-	return (uint64_t)(((unsigned __int128)bench_rand(state) * range) >> 64);
-}
-
-/* splitmix64's finalizer: a bijection that spreads every input bit. */
-static inline uint64_t bench_mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 /*
  * Latency samples of one thread, in nanoseconds.  The array is allocated and
  * touched by lat_init(), so lat_add() never allocates or faults a page in;
@@ -112,7 +73,7 @@ static inline void lat_add(struct lat_samples *s, uint64_t ns)
 	if (s->n < s->cap) {
 		s->ns[s->n++] = v;
 	} else {
-		uint64_t j = bench_rand_below(&s->rng, s->seen + 1);
+		uint64_t j = prng_below(&s->rng, s->seen + 1);
 
 		if (j < s->cap)
 			s->ns[j] = v;

@@ -165,7 +165,7 @@ static bool drop_caches(void)
 
 static uint64_t seed_of(const struct kvt_key *k)
 {
-	return k->lo ^ bench_mix64(k->hi);
+	return k->lo ^ prng_mix64(k->hi);
 }
 
 /* Every word distinct within a chunk and across chunks, so a shifted,
@@ -578,8 +578,8 @@ static int rig_init(struct rig *r, const struct disk_opts *o, const char *work,
 		r->free_slots[r->nfree++] = i;
 	}
 	for (size_t i = 0; i < r->n; i++) {
-		r->keys[i].lo = bench_mix64(2 * i + ((uint64_t)chunk_bytes << 32));
-		r->keys[i].hi = bench_mix64(2 * i + 1 + ((uint64_t)chunk_bytes << 32));
+		r->keys[i].lo = prng_mix64(2 * i + ((uint64_t)chunk_bytes << 32));
+		r->keys[i].hi = prng_mix64(2 * i + 1 + ((uint64_t)chunk_bytes << 32));
 		r->bufs[i] = r->map + i * chunk_bytes;
 		r->lens[i] = chunk_bytes;
 		fill_chunk(r->bufs[i], chunk_bytes / sizeof(uint64_t), seed_of(&r->keys[i]));
@@ -824,7 +824,7 @@ static int parse_sizes(const char *arg, struct disk_opts *o)
 				MAX_CHUNK_SIZES);
 			return -EINVAL;
 		}
-		if (bench_parse_u64("chunk-kib", tok, 4, 1048576, &o->chunk_kib[o->nsizes]))
+		if (opt_parse_u64("kvtier-bench", "chunk-kib", tok, 4, 1048576, &o->chunk_kib[o->nsizes]))
 			return -EINVAL;
 		if (o->chunk_kib[o->nsizes] % 4) {
 			fprintf(stderr, "kvtier-bench: --chunk-kib: \"%s\": not a multiple of 4 "
@@ -870,19 +870,19 @@ static int parse_opts(int argc, char **argv, struct disk_opts *o)
 			o->dir = optarg;
 			break;
 		case OPT_TOTAL:
-			bad = bench_parse_u64("total-mib", optarg, 1, 1048576, &o->total_mib);
+			bad = opt_parse_u64("kvtier-bench", "total-mib", optarg, 1, 1048576, &o->total_mib);
 			break;
 		case OPT_CHUNK:
 			bad = parse_sizes(optarg, o);
 			break;
 		case OPT_DEPTH:
-			bad = bench_parse_u64("depth", optarg, 1, 4096, &o->depth);
+			bad = opt_parse_u64("kvtier-bench", "depth", optarg, 1, 4096, &o->depth);
 			break;
 		case OPT_BATCH:
-			bad = bench_parse_u64("batch", optarg, 1, 4096, &o->batch);
+			bad = opt_parse_u64("kvtier-bench", "batch", optarg, 1, 4096, &o->batch);
 			break;
 		case OPT_REPS:
-			bad = bench_parse_u64("reps", optarg, 1, MAX_REPS, &o->reps);
+			bad = opt_parse_u64("kvtier-bench", "reps", optarg, 1, MAX_REPS, &o->reps);
 			break;
 		case OPT_KEEP:
 			o->keep = true;

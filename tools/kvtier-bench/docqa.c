@@ -252,7 +252,7 @@ static int run_model(const struct model *m, struct result *res)
 		ssize_t nk;
 
 		for (unsigned int t = 0; t < m->tokens; t++)
-			tokens[t] = (uint32_t)bench_mix64(((uint64_t)d << 32) | t) % 151936;
+			tokens[t] = (uint32_t)prng_mix64(((uint64_t)d << 32) | t) % 151936;
 		nk = kvt_chunk_keys(kvt, tokens, m->tokens, dk, nchunks);
 		if (nk != (ssize_t)nchunks) {
 			ret = nk < 0 ? (int)nk : -EINVAL;

@@ -496,7 +496,7 @@ static void *reader_main(void *arg)
 	end = start + r->dur_ns;
 	for (t0 = start; t0 < end;) {
 		uint64_t hi = atomic_load_explicit(&t->hi, memory_order_acquire);
-		uint64_t off = hi - span + bench_rand_below(&rng, choices);
+		uint64_t off = hi - span + prng_below(&rng, choices);
 		uint64_t t1;
 
 		hits += contains(t, keys + off);
@@ -587,7 +587,7 @@ static int run_phase(struct target *t, unsigned int nreaders, const struct looku
 		rd[i].t = t;
 		rd[i].gate = &gate;
 		rd[i].dur_ns = dur_ns;
-		rd[i].seed = bench_mix64(((uint64_t)t->kind << 8 | nreaders << 4 | i) + 1);
+		rd[i].seed = prng_mix64(((uint64_t)t->kind << 8 | nreaders << 4 | i) + 1);
 		rd[i].cpu = ncpus ? cpus[i % (unsigned int)ncpus] : -1;
 		ret = lat_init(&rd[i].lat, lat_cap, rd[i].seed);
 		if (ret) {
@@ -729,19 +729,19 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_KEYS:
-			if (bench_parse_u64("keys", optarg, KEYS_MIN, KEYS_MAX, &o->keys))
+			if (opt_parse_u64("kvtier-bench", "keys", optarg, KEYS_MIN, KEYS_MAX, &o->keys))
 				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_SECONDS:
-			if (bench_parse_double("seconds", optarg, 0, 3600, &o->seconds))
+			if (opt_parse_double("kvtier-bench", "seconds", optarg, 0, 3600, &o->seconds))
 				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_WRITE_RATE:
-			if (bench_parse_u64("write-rate", optarg, 0, 10000000, &o->write_rate))
+			if (opt_parse_u64("kvtier-bench", "write-rate", optarg, 0, 10000000, &o->write_rate))
 				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_ROUNDS:
-			if (bench_parse_u64("rounds", optarg, 1, ROUNDS_MAX, &o->rounds))
+			if (opt_parse_u64("kvtier-bench", "rounds", optarg, 1, ROUNDS_MAX, &o->rounds))
 				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_JSON:
@@ -1089,8 +1089,8 @@ int lookup_main(int argc, char **argv)
 		goto out_free;
 	}
 	for (uint64_t id = 0; id < nkeys; id++) {
-		keys[id].lo = bench_mix64(2 * id);
-		keys[id].hi = bench_mix64(2 * id + 1);
+		keys[id].lo = prng_mix64(2 * id);
+		keys[id].hi = prng_mix64(2 * id + 1);
 	}
 	memset(res, 0, sizeof(res));
 	for (int k = 0; k < TARGET_COUNT; k++) {

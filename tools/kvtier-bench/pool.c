@@ -107,7 +107,7 @@ static int timed(struct worker *w, int k, uint8_t type, uint32_t nkeys, struct m
 static int op_lookup(struct worker *w)
 {
 	struct client *c = w->c;
-	uint64_t i = bench_rand_below(&w->rng, w->r->nkeys);
+	uint64_t i = prng_below(&w->rng, w->r->nkeys);
 	struct mp_cur m;
 	const char *why;
 	int ret;
@@ -143,7 +143,7 @@ static int op_batch_lookup(struct worker *w)
 	maru_pack_cstr(&c->pk, "keys");
 	msgpack_pack_array(&c->pk, BATCH);
 	for (int i = 0; i < BATCH; i++) {
-		idx[i] = bench_rand_below(&w->rng, w->r->nkeys);
+		idx[i] = prng_below(&w->rng, w->r->nkeys);
 		pack_populated(c, w->r, idx[i]);
 	}
 	ret = timed(w, 0, MARU_BATCH_LOOKUP_KV, BATCH, &m);
@@ -170,13 +170,13 @@ static int op_pin(struct worker *w)
 {
 	struct client *c = w->c;
 	const struct run *r = w->r;
-	uint64_t s = bench_rand_below(&w->rng, r->nkeys);
-	uint32_t hit = 1 + (uint32_t)bench_rand_below(&w->rng, BATCH);
+	uint64_t s = prng_below(&w->rng, r->nkeys);
+	uint32_t hit = 1 + (uint32_t)prng_below(&w->rng, BATCH);
 	char missing[KEY_MAX];
 	struct mp_cur m, arr;
 	int ret;
 
-	key_name(missing, r->tag, 'm', w->idx, bench_rand(&w->rng));
+	key_name(missing, r->tag, 'm', w->idx, prng_next(&w->rng));
 	req_begin(c);
 	msgpack_pack_map(&c->pk, 1);
 	maru_pack_cstr(&c->pk, "keys");
@@ -272,7 +272,7 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, bool floor
 	for (int i = 0; i < n && !ret; i++) {
 		w[i] = (struct worker){ .c = &cl[i], .r = r, .gate = &gate, .ph = ph,
 					.floor = floor, .idx = (unsigned)i };
-		w[i].rng = bench_mix64((uint64_t)ph << 40 | (uint64_t)n << 20 | (uint64_t)i) | 1;
+		w[i].rng = prng_mix64((uint64_t)ph << 40 | (uint64_t)n << 20 | (uint64_t)i) | 1;
 		for (int k = 0; k < nk && !ret; k++)
 			ret = lat_init(&w[i].lat[k], LAT_CAP, w[i].rng + (uint64_t)k);
 	}
@@ -516,11 +516,11 @@ int pool_main(int argc, char **argv)
 		case 's':
 			/* at most 30: clients idle in a phase must not outlive a
 			 * server's client lease (kvtier-poold's default is 60 s) */
-			if (bench_parse_double("seconds", optarg, 0, 30, &seconds))
+			if (opt_parse_double("kvtier-bench", "seconds", optarg, 0, 30, &seconds))
 				return BENCH_EXIT_USAGE;
 			break;
 		case 'k':
-			if (bench_parse_u64("keys", optarg, 1000, 10000000, &r.nkeys))
+			if (opt_parse_u64("kvtier-bench", "keys", optarg, 1000, 10000000, &r.nkeys))
 				return BENCH_EXIT_USAGE;
 			break;
 		case 'j':
@@ -541,7 +541,7 @@ int pool_main(int argc, char **argv)
 	/* a per-run tag in every key and instance id: runs against one
 	 * --server never see each other's keys */
 	snprintf(r.tag, sizeof(r.tag), "%08x",
-		 (unsigned)bench_mix64((uint64_t)getpid() << 32 ^ tool_now_ns()));
+		 (unsigned)prng_mix64((uint64_t)getpid() << 32 ^ tool_now_ns()));
 	key_name(r.pfx, r.tag, 'p', 0, 0);
 	r.pfx_len = (uint32_t)strlen(r.pfx) - 16;
 	if (server)

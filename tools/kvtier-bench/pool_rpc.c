@@ -101,7 +101,7 @@ static uint64_t key_off(uint64_t i)
 
 static uint64_t key_len(uint64_t i)
 {
-	return 1 + bench_mix64(i) % PAGE;
+	return 1 + prng_mix64(i) % PAGE;
 }
 
 /* LMCache-shaped string keys ("...@...@hash"): @kind 'p' populated, 'c'
@@ -109,7 +109,7 @@ static uint64_t key_len(uint64_t i)
 void key_name(char *out, const char *tag, char kind, unsigned client, uint64_t i)
 {
 	snprintf(out, KEY_MAX, "kvtier-bench@%s@%c%u@%016llx", tag, kind, client,
-		 (unsigned long long)bench_mix64(i));
+		 (unsigned long long)prng_mix64(i));
 }
 
 void pack_key(struct client *c, const char *key)
@@ -125,7 +125,7 @@ void pack_key(struct client *c, const char *key)
 static uint32_t populated_key(const struct run *r, uint64_t i, char *out)
 {
 	static const char hex[] = "0123456789abcdef";
-	uint64_t h = bench_mix64(i);
+	uint64_t h = prng_mix64(i);
 
 	memcpy(out, r->pfx, r->pfx_len);
 	for (int d = 15; d >= 0; d--, h >>= 4)

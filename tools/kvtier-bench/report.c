@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tools/kvtier-bench/report.c - option parsing, latency quantiles, medians
+ * tools/kvtier-bench/report.c - latency quantiles, medians
  * and the JSON line every workload prints (see bench.h).  Main thread only.
  */
 #include <errno.h>
@@ -12,56 +12,6 @@
 
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
-
-static int bad_value(const char *opt, const char *s, const char *why, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int bad_value(const char *opt, const char *s, const char *why, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "kvtier-bench: --%s: \"%s\": ", opt, s);
-	va_start(ap, why);
-	vfprintf(stderr, why, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return -EINVAL;
-}
-
-int bench_parse_u64(const char *opt, const char *s, uint64_t min, uint64_t max,
-		    uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!s || !*s || strspn(s, "0123456789") != strlen(s))
-		return bad_value(opt, s ? s : "", "not a decimal integer");
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno == ERANGE || v < min || v > max)
-		return bad_value(opt, s, "must be between %llu and %llu",
-				 (unsigned long long)min, (unsigned long long)max);
-	*out = v;
-	return 0;
-}
-
-int bench_parse_double(const char *opt, const char *s, double min, double max,
-		       double *out)
-{
-	char *end;
-	double v;
-
-	if (!s || !*s || strspn(s, "0123456789.") != strlen(s))
-		return bad_value(opt, s ? s : "", "not a decimal number");
-	errno = 0;
-	v = strtod(s, &end);
-	if (*end || errno == ERANGE || !isfinite(v))
-		return bad_value(opt, s, "not a decimal number");
-	if (!(v > min && v <= max))
-		return bad_value(opt, s, "must be above %g and at most %g", min, max);
-	*out = v;
-	return 0;
-}
 
 int lat_init(struct lat_samples *s, uint64_t cap, uint64_t seed)
 {

@@ -67,7 +67,7 @@ static uint64_t now_ns(void)
 
 static void fill(uint8_t *p, size_t len, uint64_t id)
 {
-	uint64_t x = bench_mix64(id + 1);
+	uint64_t x = prng_mix64(id + 1);
 
 	for (size_t i = 0; i + 8 <= len; i += 8) {
 		x = x * 6364136223846793005ull + 1442695040888963407ull;
@@ -282,8 +282,8 @@ static int measure(struct kvt_l2_adapter *a, const struct redis_srv *srv, const 
 		 * untouched, and the first load would pay their faults */
 		memset(out[i], 0xa5, size);
 		lens[i] = size;
-		keys[i].lo = bench_mix64(i * 2 + size);
-		keys[i].hi = bench_mix64(i * 2 + 1 + size);
+		keys[i].lo = prng_mix64(i * 2 + size);
+		keys[i].hi = prng_mix64(i * 2 + 1 + size);
 	}
 	if (write_names(srv, bufs[0], size, n, o->batch) || flushall(srv))
 		goto out_free;
@@ -442,19 +442,19 @@ int resp_main(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			if (bench_parse_u64("--total-mib", optarg, 8, 1 << 20, &o.total_mib))
+			if (opt_parse_u64("kvtier-bench", "--total-mib", optarg, 8, 1 << 20, &o.total_mib))
 				return BENCH_EXIT_USAGE;
 			break;
 		case 'b':
-			if (bench_parse_u64("--batch", optarg, 1, 4096, &o.batch))
+			if (opt_parse_u64("kvtier-bench", "--batch", optarg, 1, 4096, &o.batch))
 				return BENCH_EXIT_USAGE;
 			break;
 		case 'r':
-			if (bench_parse_u64("--reps", optarg, 1, MAX_REPS, &o.reps))
+			if (opt_parse_u64("kvtier-bench", "--reps", optarg, 1, MAX_REPS, &o.reps))
 				return BENCH_EXIT_USAGE;
 			break;
 		case 'k':
-			if (bench_parse_u64("--chunk-kib", optarg, 4, 256 * 1024, &kib))
+			if (opt_parse_u64("kvtier-bench", "--chunk-kib", optarg, 4, 256 * 1024, &kib))
 				return BENCH_EXIT_USAGE;
 			o.sizes[0] = kib * 1024;
 			o.nsizes = 1;

@@ -140,7 +140,7 @@ static int set(struct kvt_config *cfg, const char *key, const char *val)
 
 static uint64_t stamp_of(size_t i)
 {
-	return bench_mix64(0x5e5707e + i);
+	return prng_mix64(0x5e5707e + i);
 }
 
 /* rig_open() - an instance on r->path in primary mode with @workers restore
@@ -527,8 +527,8 @@ static int rig_init(struct rig *r, const struct shape *s, double gib)
 	}
 	memset(r->dst_map, 1, r->dst_bytes); /* prefault, also without MAP_POPULATE */
 	for (size_t i = 0; i < r->n; i++) {
-		r->keys[i].lo = bench_mix64(2 * i + ((uint64_t)r->chunk_bytes << 32));
-		r->keys[i].hi = bench_mix64(2 * i + 1 + ((uint64_t)r->chunk_bytes << 32));
+		r->keys[i].lo = prng_mix64(2 * i + ((uint64_t)r->chunk_bytes << 32));
+		r->keys[i].hi = prng_mix64(2 * i + 1 + ((uint64_t)r->chunk_bytes << 32));
 		r->dsts[i] = r->dst_map + i * r->chunk_bytes;
 		r->lens[i] = r->chunk_bytes;
 	}
@@ -651,11 +651,11 @@ static int parse_opts(int argc, char **argv, struct restore_opts *o)
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
 		switch (c) {
 		case OPT_SECONDS:
-			if (bench_parse_double("seconds", optarg, 0, 600, &o->seconds))
+			if (opt_parse_double("kvtier-bench", "seconds", optarg, 0, 600, &o->seconds))
 				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_GIB:
-			if (bench_parse_double("gib", optarg, 0, GIB_MAX, &o->gib))
+			if (opt_parse_double("kvtier-bench", "gib", optarg, 0, GIB_MAX, &o->gib))
 				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_JSON:

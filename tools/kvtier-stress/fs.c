@@ -231,15 +231,6 @@ void fs_status(struct kvt *kvt, struct fs_status *out)
 
 /* ---- the corruption thread ---- */
 
-static uint64_t fault_rnd(struct fs_fault *f)
-{
-	/* xorshift64* */
-	f->rng ^= f->rng >> 12;
-	f->rng ^= f->rng << 25;
-	f->rng ^= f->rng >> 27;
-	return f->rng * 0x2545F4914F6CDD1Dull;
-}
-
 static size_t file_cap(const struct stress *s)
 {
 	return FSCHUNK_HDR + s->chunk;
@@ -280,7 +271,7 @@ static bool flip_byte(struct fs_fault *f, int fd, off_t off)
 
 	if (pread(fd, &b, 1, off) != 1)
 		return false;
-	b ^= (unsigned char)(1 + fault_rnd(f) % 255);
+	b ^= (unsigned char)(1 + prng_next(&f->rng) % 255);
 	return pwrite(fd, &b, 1, off) == 1;
 }
 
@@ -332,8 +323,8 @@ static ssize_t read_chunk_file(struct stress *s, uint64_t id)
 static bool corrupt_one(struct stress *s)
 {
 	struct fs_fault *f = &s->fault;
-	uint64_t id = fault_rnd(f) % s->nkeys, other;
-	enum corrupt_kind kind = (enum corrupt_kind)(fault_rnd(f) % CORRUPT_N);
+	uint64_t id = prng_next(&f->rng) % s->nkeys, other;
+	enum corrupt_kind kind = (enum corrupt_kind)(prng_next(&f->rng) % CORRUPT_N);
 	char name[FSCHUNK_NAME_LEN + 1];
 	bool done = false, in_place = true;
 	size_t size, span, len = 0;
@@ -353,30 +344,30 @@ static bool corrupt_one(struct stress *s)
 	case CORRUPT_PAYLOAD:
 		/* a file cut to its header has no payload byte: flip the header */
 		if (size > FSCHUNK_HDR) {
-			done = flip_byte(f, fd, (off_t)(FSCHUNK_HDR + fault_rnd(f) % (size - FSCHUNK_HDR)));
+			done = flip_byte(f, fd, (off_t)(FSCHUNK_HDR + prng_next(&f->rng) % (size - FSCHUNK_HDR)));
 			break;
 		}
 		kind = CORRUPT_HEADER;
 		/* fall through */
 	case CORRUPT_HEADER:
 		/* half the flips in the fields, half anywhere in the block */
-		span = fault_rnd(f) & 1 ? HDR_USED : FSCHUNK_HDR;
-		done = flip_byte(f, fd, (off_t)(fault_rnd(f) % span));
+		span = prng_next(&f->rng) & 1 ? HDR_USED : FSCHUNK_HDR;
+		done = flip_byte(f, fd, (off_t)(prng_next(&f->rng) % span));
 		break;
 	case CORRUPT_TRUNCATE:
-		done = ftruncate(fd, (off_t)(fault_rnd(f) % size)) == 0;
+		done = ftruncate(fd, (off_t)(prng_next(&f->rng) % size)) == 0;
 		break;
 	case CORRUPT_GARBAGE:
 		in_place = false;
-		len = fault_rnd(f) % (file_cap(s) + 1);
+		len = prng_next(&f->rng) % (file_cap(s) + 1);
 		for (size_t i = 0; i < len; i++)
-			f->buf[i] = (unsigned char)fault_rnd(f);
+			f->buf[i] = (unsigned char)prng_next(&f->rng);
 		done = replace_file(f, sfd, name, len);
 		break;
 	case CORRUPT_FOREIGN:
 		/* a whole, valid chunk file, of the wrong key */
 		in_place = false;
-		other = (id + 1 + fault_rnd(f) % (s->nkeys - 1)) % s->nkeys;
+		other = (id + 1 + prng_next(&f->rng) % (s->nkeys - 1)) % s->nkeys;
 		got = read_chunk_file(s, other);
 		len = got > 0 ? (size_t)got : 0;
 		done = got > 0 && replace_file(f, sfd, name, len);

@@ -22,7 +22,7 @@
 #include "tools/common/progress.h"
 #include "tools/kvtier-stress/stress.h"
 
-
+#define PROG "kvtier-stress"
 
 static const char usage_text[] =
 	"usage: kvtier-stress [options]\n"
@@ -88,34 +88,6 @@ const char *const stress_tier_names[] = {
 
 /* ---- options ---- */
 
-static int parse_u64(const char *opt, const char *text, uint64_t min, uint64_t max,
-		     uint64_t *out)
-{
-	char *end;
-	unsigned long long v;
-
-	errno = 0;
-	v = strtoull(text, &end, 0);
-	if (errno || end == text || *end || text[0] == '-' || v < min || v > max) {
-		fprintf(stderr, "kvtier-stress: --%s: \"%s\": must be a number from %" PRIu64
-			" to %" PRIu64 "\n", opt, text, min, max);
-		return -EINVAL;
-	}
-	*out = v;
-	return 0;
-}
-
-static int parse_uint(const char *opt, const char *text, unsigned int min, unsigned int max,
-		      unsigned int *out)
-{
-	uint64_t v;
-	int ret = parse_u64(opt, text, min, max, &v);
-
-	if (!ret)
-		*out = (unsigned int)v;
-	return ret;
-}
-
 /* True if @text needs no escaping inside a JSON string. */
 static bool json_safe(const char *text)
 {
@@ -176,26 +148,26 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 	while (!ret && (c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (c) {
 		case O_THREADS:
-			ret = parse_uint("threads", optarg, 1, STRESS_MAX_THREADS, &o->threads);
+			ret = opt_parse_uint(PROG, "threads", optarg, 1, STRESS_MAX_THREADS, &o->threads);
 			break;
 		case O_SECONDS:
-			ret = parse_uint("seconds", optarg, 1, 86400, &o->seconds);
+			ret = opt_parse_uint(PROG, "seconds", optarg, 1, 86400, &o->seconds);
 			break;
 		case O_KEYS:
-			ret = parse_u64("keys", optarg, 2, UINT32_MAX, &o->keys);
+			ret = opt_parse_u64(PROG, "keys", optarg, 2, UINT32_MAX, &o->keys);
 			break;
 		case O_CAP:
-			ret = parse_uint("capacity-mb", optarg, 1, 4096 * 1024, &o->capacity_mb);
+			ret = opt_parse_uint(PROG, "capacity-mb", optarg, 1, 4096 * 1024, &o->capacity_mb);
 			o->capacity_set = true;
 			break;
 		case O_CHUNK:
-			ret = parse_uint("chunk-kb", optarg, 1, 256 * 1024, &o->chunk_kb);
+			ret = opt_parse_uint(PROG, "chunk-kb", optarg, 1, 256 * 1024, &o->chunk_kb);
 			break;
 		case O_TTL:
-			ret = parse_uint("pin-ttl-ms", optarg, 0, 86400000, &o->pin_ttl_ms);
+			ret = opt_parse_uint(PROG, "pin-ttl-ms", optarg, 0, 86400000, &o->pin_ttl_ms);
 			break;
 		case O_SEED:
-			ret = parse_u64("seed", optarg, 0, UINT64_MAX, &o->seed);
+			ret = opt_parse_u64(PROG, "seed", optarg, 0, UINT64_MAX, &o->seed);
 			break;
 		case O_TIER:
 			tier = optarg;
@@ -216,7 +188,7 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 			}
 			break;
 		case O_DAX_MB:
-			ret = parse_uint("dax-mb", optarg, 1, 1024 * 1024, &o->dax_mb);
+			ret = opt_parse_uint(PROG, "dax-mb", optarg, 1, 1024 * 1024, &o->dax_mb);
 			dax_opt = true;
 			break;
 		case O_DAX_PATH:
@@ -248,17 +220,17 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 			}
 			break;
 		case O_FS_MB:
-			ret = parse_uint("fs-mb", optarg, 0, 1024 * 1024 * 1024, &o->fs_mb);
+			ret = opt_parse_uint(PROG, "fs-mb", optarg, 0, 1024 * 1024 * 1024, &o->fs_mb);
 			o->fs_mb_set = true;
 			fs_opt = true;
 			break;
 		case O_FAULT_PPM:
-			ret = parse_u64("fault-ppm", optarg, 0, 1000000, &ppm);
+			ret = opt_parse_u64(PROG, "fault-ppm", optarg, 0, 1000000, &ppm);
 			o->fault_ppm = (uint32_t)ppm;
 			fs_opt = true;
 			break;
 		case O_CORRUPT_MS:
-			ret = parse_uint("corrupt-ms", optarg, 0, 3600000, &o->corrupt_ms);
+			ret = opt_parse_uint(PROG, "corrupt-ms", optarg, 0, 3600000, &o->corrupt_ms);
 			corrupt_opt = true;
 			break;
 		case O_RESP_URL:
@@ -276,23 +248,23 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 			resp_opt = true;
 			break;
 		case O_RESP_TIMEOUT:
-			ret = parse_uint("resp-timeout-ms", optarg, 10, 600000, &o->resp_timeout_ms);
+			ret = opt_parse_uint(PROG, "resp-timeout-ms", optarg, 10, 600000, &o->resp_timeout_ms);
 			resp_opt = true;
 			break;
 		case O_PAUSE_MS:
-			ret = parse_uint("resp-pause-ms", optarg, 0, 10000, &o->pause_ms);
+			ret = opt_parse_uint(PROG, "resp-pause-ms", optarg, 0, 10000, &o->pause_ms);
 			resp_opt = true;
 			break;
 		case O_PROCS:
-			ret = parse_uint("procs", optarg, 1, POOL_MAX_PROCS, &o->procs);
+			ret = opt_parse_uint(PROG, "procs", optarg, 1, POOL_MAX_PROCS, &o->procs);
 			pool_opt = true;
 			break;
 		case O_KILL_MS:
-			ret = parse_uint("kill-ms", optarg, 0, 3600000, &o->kill_ms);
+			ret = opt_parse_uint(PROG, "kill-ms", optarg, 0, 3600000, &o->kill_ms);
 			pool_opt = kill_opt = true;
 			break;
 		case O_POOL_MB:
-			ret = parse_uint("pool-mb", optarg, 16, 1024 * 1024, &o->pool_mb);
+			ret = opt_parse_uint(PROG, "pool-mb", optarg, 16, 1024 * 1024, &o->pool_mb);
 			pool_opt = true;
 			break;
 		case O_POOL_SERVER:
@@ -391,7 +363,7 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 		o->fs_mb = 32;
 	env = getenv("KVT_STRESS_SECONDS");
 	if (!ret && env && *env)
-		ret = parse_uint("seconds (KVT_STRESS_SECONDS)", env, 1, 86400, &o->seconds);
+		ret = opt_parse_uint(PROG, "seconds (KVT_STRESS_SECONDS)", env, 1, 86400, &o->seconds);
 	/* pool: kills are its faults, no corruption thread; three kills in a
 	 * run, the last well before the end */
 	if (o->tier == TIER_POOL)

@@ -19,30 +19,11 @@
 
 #include "tools/kvtier-stress/stress.h"
 
-static uint64_t mix64(uint64_t x)
-{
-	/* splitmix64's finalizer */
-	x ^= x >> 30;
-	x *= 0xbf58476d1ce4e5b9ull;
-	x ^= x >> 27;
-	x *= 0x94d049bb133111ebull;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t stream_seed(uint64_t id, uint64_t v)
 {
-	uint64_t x = mix64(id * 0x9E3779B97F4A7C15ull ^ mix64(v + 0x632be59bd9b4e019ull));
+	uint64_t x = prng_fmix64(id * 0x9E3779B97F4A7C15ull ^ prng_fmix64(v + 0x632be59bd9b4e019ull));
 
 	return x ? x : 1; /* xorshift must not start at 0 */
-}
-
-static uint64_t stream_next(uint64_t *x)
-{
-	*x ^= *x >> 12;
-	*x ^= *x << 25;
-	*x ^= *x >> 27;
-	return *x * 0x2545F4914F6CDD1Dull;
 }
 
 struct kvt_key stress_key(uint64_t id)
@@ -54,7 +35,7 @@ struct kvt_key stress_key(uint64_t id)
 
 size_t stress_len(const struct stress *s, uint64_t id, uint64_t v)
 {
-	uint64_t h = mix64(mix64(id) ^ v);
+	uint64_t h = prng_fmix64(prng_fmix64(id) ^ v);
 
 	if (h & 3)
 		return s->chunk;
@@ -70,11 +51,11 @@ void payload_fill(const struct stress *s, void *buf, uint64_t id, uint64_t v)
 	memcpy(p, &v, 8);
 	memcpy(p + 8, &id, 8);
 	for (off = PAYLOAD_HDR; off + 8 <= len; off += 8) {
-		word = stream_next(&x);
+		word = prng_next(&x);
 		memcpy(p + off, &word, 8);
 	}
 	if (off < len) {
-		word = stream_next(&x);
+		word = prng_next(&x);
 		memcpy(p + off, &word, len - off);
 	}
 }
@@ -90,7 +71,7 @@ static size_t first_bad_byte(const unsigned char *p, size_t len, uint64_t id, ui
 		size_t n = len - off < 8 ? len - off : 8;
 		unsigned char wb[8] = { 0 }, hb[8] = { 0 };
 
-		word = stream_next(&x);
+		word = prng_next(&x);
 		memcpy(wb, &word, n);	/* fill wrote the first n bytes of word */
 		memcpy(hb, p + off, n);
 		if (memcmp(wb, hb, 8)) {

@@ -294,15 +294,6 @@ struct resp_fault {
 	struct rconns rc;
 };
 
-static uint64_t fault_rnd(struct fs_fault *f)
-{
-	/* xorshift64* */
-	f->rng ^= f->rng >> 12;
-	f->rng ^= f->rng << 25;
-	f->rng ^= f->rng >> 27;
-	return f->rng * 0x2545F4914F6CDD1Dull;
-}
-
 static bool stopping(const struct stress *s)
 {
 	return atomic_load_explicit(&s->stop, memory_order_relaxed) != 0;
@@ -375,7 +366,7 @@ static bool flip_byte(struct resp_fault *rf, const char *name, size_t nlen, size
 	r = rc_cmd(&rf->rc, 4, get, glens);
 	ok = r && r->type == REDIS_REPLY_STRING && r->len == 1;
 	if (ok)
-		b = (char)(r->str[0] ^ (char)(1 + fault_rnd(&rf->s->fault) % 255));
+		b = (char)(r->str[0] ^ (char)(1 + prng_next(&rf->s->fault.rng) % 255));
 	if (r)
 		freeReplyObject(r);
 	if (!ok)
@@ -398,8 +389,8 @@ static bool corrupt_one(struct resp_fault *rf)
 {
 	struct stress *s = rf->s;
 	struct fs_fault *f = &s->fault;
-	uint64_t id = fault_rnd(f) % s->nkeys, other;
-	enum corrupt_kind kind = (enum corrupt_kind)(fault_rnd(f) % CORRUPT_N);
+	uint64_t id = prng_next(&f->rng) % s->nkeys, other;
+	enum corrupt_kind kind = (enum corrupt_kind)(prng_next(&f->rng) % CORRUPT_N);
 	char name[RESP_KEY_MAX], oname[RESP_KEY_MAX];
 	size_t nlen = key_name(s, id, name), span, len;
 	long long vlen = value_len(rf, name, nlen);
@@ -412,28 +403,28 @@ static bool corrupt_one(struct resp_fault *rf)
 	case CORRUPT_PAYLOAD:
 		if ((size_t)vlen > FSCHUNK_HDR) {
 			done = flip_byte(rf, name, nlen, FSCHUNK_HDR +
-					 fault_rnd(f) % ((size_t)vlen - FSCHUNK_HDR));
+					 prng_next(&f->rng) % ((size_t)vlen - FSCHUNK_HDR));
 			break;
 		}
 		kind = CORRUPT_HEADER;
 		/* fall through */
 	case CORRUPT_HEADER:
-		span = fault_rnd(f) & 1 ? HDR_USED : FSCHUNK_HDR;
-		done = flip_byte(rf, name, nlen, fault_rnd(f) % span);
+		span = prng_next(&f->rng) & 1 ? HDR_USED : FSCHUNK_HDR;
+		done = flip_byte(rf, name, nlen, prng_next(&f->rng) % span);
 		break;
 	case CORRUPT_TRUNCATE:
 		got = get_value(rf, name, nlen);
-		done = got > 0 && set_value(rf, name, nlen, fault_rnd(f) % (size_t)got);
+		done = got > 0 && set_value(rf, name, nlen, prng_next(&f->rng) % (size_t)got);
 		break;
 	case CORRUPT_GARBAGE:
-		len = fault_rnd(f) % (value_cap(s) + 1);
+		len = prng_next(&f->rng) % (value_cap(s) + 1);
 		for (size_t i = 0; i < len; i++)
-			f->buf[i] = (unsigned char)fault_rnd(f);
+			f->buf[i] = (unsigned char)prng_next(&f->rng);
 		done = set_value(rf, name, nlen, len);
 		break;
 	case CORRUPT_FOREIGN:
 		/* a whole, valid value, of the wrong key */
-		other = (id + 1 + fault_rnd(f) % (s->nkeys - 1)) % s->nkeys;
+		other = (id + 1 + prng_next(&f->rng) % (s->nkeys - 1)) % s->nkeys;
 		key_name(s, other, oname);
 		got = get_value(rf, oname, strlen(oname));
 		done = got > 0 && set_value(rf, name, nlen, (size_t)got);
@@ -456,7 +447,7 @@ static void nap_ms(uint64_t ms)
 /* Stop one master for --resp-pause-ms, then resume it, whatever happens. */
 static void pause_one(struct stress *s)
 {
-	struct redis_srv *m = &srv[fault_rnd(&s->fault) % MASTERS];
+	struct redis_srv *m = &srv[prng_next(&s->fault.rng) % MASTERS];
 
 	redis_signal(m, SIGSTOP);
 	nap_ms(s->o.pause_ms);

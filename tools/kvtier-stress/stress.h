@@ -37,6 +37,8 @@
 #include <sys/types.h>
 
 #include "kvtier.h"
+#include "tools/common/opts.h"
+#include "tools/common/prng.h"
 
 #define STRESS_MAX_BATCH 8
 #define STRESS_MAX_THREADS 256

@@ -126,18 +126,9 @@ void stress_drain_event_fd(struct stress *s)
 
 /* ---- helpers ---- */
 
-static uint64_t rnd(struct worker *w)
-{
-	/* xorshift64* */
-	w->rng ^= w->rng >> 12;
-	w->rng ^= w->rng << 25;
-	w->rng ^= w->rng >> 27;
-	return w->rng * 0x2545F4914F6CDD1Dull;
-}
-
 static uint32_t rnd_below(struct worker *w, uint32_t n)
 {
-	return (uint32_t)(((rnd(w) >> 32) * (uint64_t)n) >> 32);
+	return (uint32_t)(((prng_next(&w->rng) >> 32) * (uint64_t)n) >> 32);
 }
 
 static bool stopping(const struct stress *s)
@@ -315,7 +306,7 @@ static void op_put(struct worker *w)
 	int results[STRESS_MAX_BATCH];
 	ssize_t ret;
 
-	pick_keys(w, ids, t->keys, n, rnd(w) & 1);
+	pick_keys(w, ids, t->keys, n, prng_next(&w->rng) & 1);
 	t->n = n;
 	t->caller = pthread_self();
 	t->want = 0;
@@ -383,7 +374,7 @@ static void op_get(struct worker *w)
 	size_t hits = 0;
 	ssize_t ret;
 
-	pick_keys(w, ids, keys, n, rnd(w) & 1);
+	pick_keys(w, ids, keys, n, prng_next(&w->rng) & 1);
 	for (size_t i = 0; i < n; i++) {
 		bufs[i] = w->get_buf + i * s->chunk;
 		/* now and then a buffer too small for a full chunk: a hole */
@@ -561,7 +552,7 @@ static void op_pin(struct worker *w)
 		size_t j = rnd_below(w, (uint32_t)h1);
 
 		check_pinned_present(w, ids[j]);
-		if (rnd(w) & 1)
+		if (prng_next(&w->rng) & 1)
 			check_pinned_remove(w, ids[j], "pinned once or twice");
 		hold_a_while(w);
 	}
@@ -652,7 +643,7 @@ static bool remove_borrowed(struct worker *w)
 						     memory_order_acq_rel, memory_order_relaxed))
 		return false;
 	id = v - 1;
-	force = (id & 1) && (rnd(w) & 1);
+	force = (id & 1) && (prng_next(&w->rng) & 1);
 	remove_keys(w, &id, 1, force);
 	w->acct.cross_removes++;
 	/* release: the borrower re-reads its lease after our remove returned */
@@ -665,7 +656,7 @@ static void op_remove(struct worker *w)
 {
 	uint64_t ids[STRESS_MAX_BATCH];
 	size_t n = 1 + rnd_below(w, 4);
-	bool force = rnd(w) & 1;
+	bool force = prng_next(&w->rng) & 1;
 	ssize_t ret;
 
 	if (rnd_below(w, 3) == 0 && remove_borrowed(w))
@@ -915,7 +906,7 @@ static void op_prefetch(struct worker *w)
 		return;
 	}
 	w->acct.prefetch_posted++;
-	prefetch_wait(w, rnd(w) & 1);
+	prefetch_wait(w, prng_next(&w->rng) & 1);
 	if (atomic_load_explicit(&w->pf.fired, memory_order_relaxed) != fired_before + 1)
 		stress_fail(s, w, OP_PREFETCH, "callback fired %u times for one prefetch",
 			    atomic_load_explicit(&w->pf.fired, memory_order_relaxed) - fired_before);

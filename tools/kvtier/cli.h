@@ -21,6 +21,7 @@
 #include <stdio.h>
 
 #include "kvtier.h"
+#include "tools/common/opts.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAIL 1
@@ -30,14 +31,6 @@
 
 /* Top-level usage to @f. */
 void main_usage(FILE *f);
-
-/*
- * main_parse_count() - a decimal count in [@min, @max] for option @opt.
- * Prints "kvtier: @opt: "@s": why" to stderr on error.
- * Return: 0, or -EINVAL.
- */
-int main_parse_count(const char *opt, const char *s, uint64_t min, uint64_t max,
-		     uint64_t *out);
 
 /* config_cmd.c */
 

@@ -437,15 +437,15 @@ static int parse_opts(struct demo_opts *o, int argc, char **argv)
 			o->config = optarg;
 			break;
 		case 'd':
-			if (main_parse_count("--docs", optarg, 1, 1000000, &o->docs))
+			if (opt_parse_u64("kvtier", "docs", optarg, 1, 1000000, &o->docs))
 				return CLI_EXIT_USAGE;
 			break;
 		case 't':
-			if (main_parse_count("--tokens", optarg, 1, 1u << 20, &o->tokens))
+			if (opt_parse_u64("kvtier", "tokens", optarg, 1, 1u << 20, &o->tokens))
 				return CLI_EXIT_USAGE;
 			break;
 		case 'q':
-			if (main_parse_count("--queries", optarg, 1, 10000000, &o->queries))
+			if (opt_parse_u64("kvtier", "queries", optarg, 1, 10000000, &o->queries))
 				return CLI_EXIT_USAGE;
 			have_queries = true;
 			break;

@@ -61,27 +61,6 @@ void main_usage(FILE *f)
 		"Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 
-int main_parse_count(const char *opt, const char *s, uint64_t min, uint64_t max,
-		     uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (*s < '0' || *s > '9')
-		goto err_value;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end || errno == ERANGE || v < min || v > max)
-		goto err_value;
-	*out = v;
-	return 0;
-
-err_value:
-	fprintf(stderr, "kvtier: %s: \"%s\": must be an integer between %llu and %llu\n",
-		opt, s, (unsigned long long)min, (unsigned long long)max);
-	return -EINVAL;
-}
-
 static int version_main(int argc, char **argv)
 {
 	if (argc > 1) {

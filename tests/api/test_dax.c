@@ -452,6 +452,45 @@ TEST(restart_recovers_every_chunk_byte_exact)
 	}
 }
 
+/* What `kvtier demo` shows, as a contract: L1 in front of DAX in front of the
+ * fs tier, each chunk served by the highest tier that still has it. */
+TEST(l1_dax_and_fs_each_serve_what_the_tier_above_lost)
+{
+	char path[256], json[512];
+	struct kvt_stats s0, s1;
+	struct kvt *kvt;
+
+	snprintf(path, sizeof(path), "%s/three-tiers.img", shm_dir());
+	snprintf(json, sizeof(json), "{\"type\":\"fs\",\"base_path\":\"%s/fs\"}",
+		 harness_tmpdir(0));
+	const char *const kv[] = { "dax.async_put", "false", "l2_adapters", json, NULL };
+
+	kvt = open_dax(path, 4, arena_bytes(64), kv);
+	put_all(kvt, 0, 32);
+	CHECK_EQ(kvt_flush(kvt), 0);
+	s0 = stats_of(kvt);
+	CHECK_EQ(s0.dax_entries, 32);
+	CHECK(s0.l1_entries <= 4);
+	CHECK_EQ(count_present(kvt, 0, 32), 32);
+	s1 = stats_of(kvt);
+	CHECK_EQ((s1.l1_hits - s0.l1_hits) + (s1.dax_hits - s0.dax_hits), 32);
+	CHECK(s1.dax_hits - s0.dax_hits >= 28);
+	CHECK_EQ(s1.l2_hits, 0);
+	CHECK_EQ(kvt_close(kvt), 0);
+
+	/* the DAX device is lost: a fresh one is formatted, the files remain */
+	CHECK_EQ(unlink(path), 0);
+	kvt = open_dax(path, 4, arena_bytes(64), kv);
+	s0 = stats_of(kvt);
+	CHECK_EQ(s0.dax_recovered, 0);
+	CHECK_EQ(count_present(kvt, 0, 32), 32);
+	s1 = stats_of(kvt);
+	CHECK_EQ(s1.l2_hits, 32);
+	CHECK_EQ(s1.dax_hits, 0);
+	CHECK_EQ(get_id(kvt, 32), 0);
+	CHECK_EQ(kvt_close(kvt), 0);
+}
+
 TEST(namespace_or_shape_mismatch_refused_until_reinit)
 {
 	static const struct {

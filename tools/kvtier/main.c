@@ -29,7 +29,7 @@ static int version_main(int argc, char **argv);
 
 static const struct command commands[] = {
 	{ "demo", demo_main,
-	  "long-document QA workload on an embedded config (store, replay, verify)" },
+	  "store, restore and restart a long-document QA KV cache on every tier" },
 	{ "stats", stats_main,
 	  "open an instance from a config and print its counters" },
 	{ "config", config_cmd_main,
@@ -46,8 +46,7 @@ void main_usage(FILE *f)
 		fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
 	fprintf(f,
 		"\n"
-		"  kvtier demo [--config FILE] [--docs N] [--tokens N] [--queries N] [--json]\n"
-		"              [--no-dax] [--dax-path P] [--dax-gb G]\n"
+		"  kvtier demo [--config FILE] [--docs N] [--tokens N] [--no-dax] [--no-fs]\n"
 		"  kvtier stats [--config FILE] [--prometheus]\n"
 		"  kvtier config check FILE\n"
 		"  kvtier config defaults\n"

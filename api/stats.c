@@ -25,6 +25,9 @@ static void fill_stats(struct kvt *kvt, struct kvt_stats *out)
 		out->lookup_hits += atomic_load_explicit(&kvt->shards[i].lookup_hits,
 							 memory_order_relaxed);
 	}
+#define COPY(name) out->name = LOAD(kvt, name);
+	KVT_INSTANCE_COUNTERS(COPY, COPY)
+#undef COPY
 	out->l1_hits = TLOAD(&kvt->l1, hits);
 	out->l1_misses = TLOAD(&kvt->l1, misses);
 	out->l1_bytes_in = TLOAD(&kvt->l1, bytes_in);
@@ -33,20 +36,6 @@ static void fill_stats(struct kvt *kvt, struct kvt_stats *out)
 	out->l1_slots = kvt->l1.slots.nslots;
 	out->l1_free_slots = kvt->l1.slots.nslots ? slots_free_count(&kvt->l1.slots) : 0;
 	out->l1_evictions = TLOAD(&kvt->l1, evictions);
-	out->puts = LOAD(kvt, puts);
-	out->put_duplicates = LOAD(kvt, put_duplicates);
-	out->put_errors = LOAD(kvt, put_errors);
-	out->removes = LOAD(kvt, removes);
-	out->remove_refused = LOAD(kvt, remove_refused);
-	out->pinned_entries = LOAD(kvt, pinned_entries);
-	out->pins = LOAD(kvt, pins);
-	out->unpins = LOAD(kvt, unpins);
-	out->unpin_underflows = LOAD(kvt, unpin_underflows);
-	out->pin_force_releases = LOAD(kvt, pin_force_releases);
-	out->borrows_active = LOAD(kvt, borrows_active);
-	out->prefetches = LOAD(kvt, prefetches);
-	out->prefetch_hits = LOAD(kvt, prefetch_hits);
-	out->errors = LOAD(kvt, errors);
 	out->dax_hits = TLOAD(&kvt->dax, hits);
 	out->dax_misses = TLOAD(&kvt->dax, misses);
 	out->dax_bytes_in = TLOAD(&kvt->dax, bytes_in);
@@ -57,13 +46,6 @@ static void fill_stats(struct kvt *kvt, struct kvt_stats *out)
 	out->dax_evictions = TLOAD(&kvt->dax, evictions);
 	out->dax_recovered = kvt->dax_scan.recovered;
 	out->dax_torn = kvt->dax_scan.torn;
-	out->dax_write_errors = LOAD(kvt, dax_write_errors);
-	out->dax_write_dropped = LOAD(kvt, dax_write_dropped);
-	out->restore_waves = LOAD(kvt, restore_waves);
-	out->restore_regions = LOAD(kvt, restore_regions);
-	out->restore_spans_merged = LOAD(kvt, restore_spans_merged);
-	out->restore_errors = LOAD(kvt, restore_errors);
-	out->dax_promotions = LOAD(kvt, dax_promotions);
 	out->dax_numa_node = kvt->has_dax ? (uint64_t)(kvt->daxdev.numa_node + 1) : 0;
 	actor_stats(&kvt->index, &as);
 	out->index_queue_depth = as.depth;
@@ -91,16 +73,6 @@ static void fill_stats(struct kvt *kvt, struct kvt_stats *out)
 		out->l2_unhealthy += !st.is_healthy;
 	}
 	out->l2_plugin_errors = kvt->l2reg ? kvt->l2reg->nerrors : 0;
-	out->l2_hits = LOAD(kvt, l2_hits);
-	out->l2_misses = LOAD(kvt, l2_misses);
-	out->l2_bytes_in = LOAD(kvt, l2_bytes_in);
-	out->l2_bytes_out = LOAD(kvt, l2_bytes_out);
-	out->l2_write_errors = LOAD(kvt, l2_write_errors);
-	out->l2_write_dropped = LOAD(kvt, l2_write_dropped);
-	out->l2_admissions = LOAD(kvt, l2_admissions);
-	out->l2_promotions = LOAD(kvt, l2_promotions);
-	out->staging_inflight = LOAD(kvt, staging_inflight);
-	out->staging_timeouts = LOAD(kvt, staging_timeouts);
 	if (kvt->has_dax && kvt->primary == &kvt->l1) {
 		actor_stats(&kvt->daxwriter, &as);
 		out->restore_queue_depth += as.depth;
@@ -129,73 +101,11 @@ struct stats_row {
 	size_t offset;
 };
 
-#define ROW(field, type, help) { #field, type, help, offsetof(struct kvt_stats, field) }
+#define ROW(field, kind, help) { #field, #kind, help, offsetof(struct kvt_stats, field) },
 
-static const struct stats_row stats_rows[] = {
-	ROW(lookups, "counter", "keys asked of contains"),
-	ROW(lookup_hits, "counter", "keys in the cached prefixes contains returned"),
-	ROW(l1_hits, "counter", "keys served from L1 by get, prefetch and borrow"),
-	ROW(l1_misses, "counter", "keys get, prefetch and borrow did not find in L1"),
-	ROW(l1_bytes_in, "counter", "bytes stored into L1"),
-	ROW(l1_bytes_out, "counter", "bytes restored from L1"),
-	ROW(l1_entries, "gauge", "chunks held in L1"),
-	ROW(l1_slots, "gauge", "L1 slots"),
-	ROW(l1_free_slots, "gauge", "L1 slots free"),
-	ROW(l1_evictions, "counter", "L1 entries evicted by CLOCK"),
-	ROW(puts, "counter", "chunks stored"),
-	ROW(put_duplicates, "counter", "puts of keys already present or in flight"),
-	ROW(put_errors, "counter", "puts refused (oversized, no slot, shutdown)"),
-	ROW(removes, "counter", "keys removed"),
-	ROW(remove_refused, "counter", "non-forced removes refused because pinned"),
-	ROW(pinned_entries, "gauge", "entries with at least one pin"),
-	ROW(pins, "counter", "pins taken"),
-	ROW(unpins, "counter", "pins dropped by unpin"),
-	ROW(unpin_underflows, "counter", "unpins of keys not pinned or absent"),
-	ROW(pin_force_releases, "counter", "pins dropped by the pin-monitor after pin_ttl_ms"),
-	ROW(borrows_active, "gauge", "zero-copy borrow leases held"),
-	ROW(prefetches, "counter", "prefetch requests"),
-	ROW(prefetch_hits, "counter", "chunks restored by prefetch"),
-	ROW(dax_hits, "counter", "keys served from DAX by get, prefetch and borrow"),
-	ROW(dax_misses, "counter", "keys get, prefetch and borrow did not find in DAX"),
-	ROW(dax_bytes_in, "counter", "bytes written into DAX"),
-	ROW(dax_bytes_out, "counter", "bytes restored from DAX"),
-	ROW(dax_entries, "gauge", "chunks held in DAX"),
-	ROW(dax_slots, "gauge", "DAX slots"),
-	ROW(dax_free_slots, "gauge", "DAX slots free"),
-	ROW(dax_evictions, "counter", "DAX entries evicted by CLOCK"),
-	ROW(dax_recovered, "gauge", "chunks rebuilt from the device's slot headers at open"),
-	ROW(dax_torn, "gauge", "torn or checksum-failing slots discarded at open"),
-	ROW(dax_write_errors, "counter", "write-throughs to DAX that failed (chunk kept in L1 only)"),
-	ROW(dax_write_dropped, "counter", "write-throughs skipped because the key was removed while queued"),
-	ROW(dax_promotions, "counter", "DAX hits copied into L1"),
-	ROW(dax_numa_node, "gauge", "NUMA node of the DAX device plus one (0: unknown or no DAX)"),
-	ROW(restore_waves, "counter", "batched DAX restore waves run"),
-	ROW(restore_regions, "counter", "batched DAX restore regions copied by the restore workers"),
-	ROW(restore_spans_merged, "counter", "chunks restored in a neighbour's copy (coalesced spans)"),
-	ROW(restore_errors, "counter", "batched DAX restores that failed"),
-	ROW(mailbox_full_waits, "counter", "posts that found an actor mailbox full"),
-	ROW(mailbox_timeouts, "counter", "posts that gave up on a full mailbox"),
-	ROW(index_queue_depth, "gauge", "messages queued for the index actor"),
-	ROW(restore_queue_depth, "gauge", "messages queued for restore workers"),
-	ROW(errors, "counter", "internal errors"),
-	ROW(l2_adapters, "gauge", "L2 adapters open"),
-	ROW(l2_unhealthy, "gauge", "L2 adapters reporting is_healthy false"),
-	ROW(l2_plugin_errors, "gauge", "L2 plugins skipped at open"),
-	ROW(l2_hits, "counter", "keys get and prefetch loaded from L2 tiers"),
-	ROW(l2_misses, "counter", "keys get and prefetch did not find in any L2 tier"),
-	ROW(l2_bytes_in, "counter", "bytes written to L2 tiers"),
-	ROW(l2_bytes_out, "counter", "bytes loaded from L2 tiers"),
-	ROW(l2_write_errors, "counter", "chunks some L2 adapter failed to store"),
-	ROW(l2_write_dropped, "counter", "L2 copies deleted again: the key was removed while its write ran"),
-	ROW(l2_admissions, "counter", "chunks written to the L2 tiers on their l2.admit_after_hits-th read"),
-	ROW(l2_promotions, "counter", "L2 hits copied into L1"),
-	ROW(staging_inflight, "gauge", "L1 staging buffers waiting on L2 writes"),
-	ROW(staging_timeouts, "counter", "puts that found no staging buffer within staging_wait_ms"),
-};
+static const struct stats_row stats_rows[] = { KVT_STATS_FIELDS(ROW) };
 
 #define NROWS (sizeof(stats_rows) / sizeof(stats_rows[0]))
-_Static_assert(NROWS * sizeof(uint64_t) == sizeof(struct kvt_stats),
-	       "stats_rows[] must describe every kvt_stats field");
 
 int kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
 		    const char **help, bool *gauge, uint64_t *value)

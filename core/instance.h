@@ -43,39 +43,29 @@ struct slab {
 	_Atomic uint32_t waiters;
 };
 
-/* Counters bumped by engine threads; one cache line each group. */
+/*
+ * KVT_INSTANCE_COUNTERS(G, X) - the counters engine threads bump, each the
+ * struct kvt_stats field of its name (kvt_stats() copies them by this list).
+ * G starts a group on its own cache line, X goes on in it: a group is what
+ * one kind of call bumps, so calls of different kinds do not share a line.
+ */
+#define KVT_INSTANCE_COUNTERS(G, X) \
+	G(puts) X(put_duplicates) X(put_errors) X(removes) X(remove_refused) \
+	G(pinned_entries) X(pins) X(unpins) X(unpin_underflows) X(pin_force_releases) \
+	X(borrows_active) \
+	G(prefetches) X(prefetch_hits) X(dax_write_errors) X(dax_write_dropped) \
+	X(dax_promotions) \
+	G(restore_waves) X(restore_regions) X(restore_spans_merged) X(restore_errors) X(errors) \
+	G(l2_hits) X(l2_misses) X(l2_bytes_in) X(l2_bytes_out) X(l2_write_errors) \
+	X(l2_write_dropped) X(l2_admissions) X(l2_promotions) X(staging_timeouts) \
+	X(staging_inflight)
+
 struct kvt_counters {
-	alignas(64) _Atomic uint64_t puts;
-	_Atomic uint64_t put_duplicates;
-	_Atomic uint64_t put_errors;
-	_Atomic uint64_t removes;
-	_Atomic uint64_t remove_refused;
-	alignas(64) _Atomic uint64_t pinned_entries;
-	_Atomic uint64_t pins;
-	_Atomic uint64_t unpins;
-	_Atomic uint64_t unpin_underflows;
-	_Atomic uint64_t pin_force_releases;
-	_Atomic uint64_t borrows_active;
-	alignas(64) _Atomic uint64_t prefetches;
-	_Atomic uint64_t prefetch_hits;
-	_Atomic uint64_t dax_write_errors;
-	_Atomic uint64_t dax_write_dropped;
-	_Atomic uint64_t dax_promotions;
-	alignas(64) _Atomic uint64_t restore_waves;
-	_Atomic uint64_t restore_regions;
-	_Atomic uint64_t restore_spans_merged;
-	_Atomic uint64_t restore_errors;
-	_Atomic uint64_t errors;
-	alignas(64) _Atomic uint64_t l2_hits;
-	_Atomic uint64_t l2_misses;
-	_Atomic uint64_t l2_bytes_in;
-	_Atomic uint64_t l2_bytes_out;
-	_Atomic uint64_t l2_write_errors;
-	_Atomic uint64_t l2_write_dropped;
-	_Atomic uint64_t l2_admissions;
-	_Atomic uint64_t l2_promotions;
-	_Atomic uint64_t staging_timeouts;
-	_Atomic uint64_t staging_inflight;
+#define KVT_COUNTER_GROUP_(name) alignas(64) _Atomic uint64_t name;
+#define KVT_COUNTER_(name) _Atomic uint64_t name;
+	KVT_INSTANCE_COUNTERS(KVT_COUNTER_GROUP_, KVT_COUNTER_)
+#undef KVT_COUNTER_GROUP_
+#undef KVT_COUNTER_
 };
 
 /* One opened L2 adapter. */

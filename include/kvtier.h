@@ -537,43 +537,81 @@ int kvt_l2_report(struct kvt *kvt, size_t i, const char **type, struct kvt_l2_st
 
 /* ---- stats ------------------------------------------------------------ */
 
+/*
+ * KVT_STATS_FIELDS(X) - every counter, X(name, kind, help) in struct order:
+ * kind is counter (only grows) or gauge (a level).  The one list of them:
+ * struct kvt_stats, kvt_stats_field() and kvt_stats_prometheus() are made
+ * from it, and a counter is only ever appended.
+ */
+#define KVT_STATS_FIELDS(X) \
+	X(lookups, counter, "keys asked of contains") \
+	X(lookup_hits, counter, "keys in the cached prefixes contains returned") \
+	X(l1_hits, counter, "keys served from L1 by get, prefetch and borrow") \
+	X(l1_misses, counter, "keys get, prefetch and borrow did not find in L1") \
+	X(l1_bytes_in, counter, "bytes stored into L1") \
+	X(l1_bytes_out, counter, "bytes restored from L1") \
+	X(l1_entries, gauge, "chunks held in L1") \
+	X(l1_slots, gauge, "L1 slots") \
+	X(l1_free_slots, gauge, "L1 slots free") \
+	X(l1_evictions, counter, "L1 entries evicted by CLOCK") \
+	X(puts, counter, "chunks stored") \
+	X(put_duplicates, counter, "puts of keys already present or in flight") \
+	X(put_errors, counter, "puts refused (oversized, no slot, shutdown)") \
+	X(removes, counter, "keys removed") \
+	X(remove_refused, counter, "non-forced removes refused because pinned") \
+	X(pinned_entries, gauge, "entries with at least one pin") \
+	X(pins, counter, "pins taken") \
+	X(unpins, counter, "pins dropped by unpin") \
+	X(unpin_underflows, counter, "unpins of keys not pinned or absent") \
+	X(pin_force_releases, counter, "pins dropped by the pin-monitor after pin_ttl_ms") \
+	X(borrows_active, gauge, "zero-copy borrow leases held") \
+	X(prefetches, counter, "prefetch requests") \
+	X(prefetch_hits, counter, "chunks restored by prefetch") \
+	X(dax_hits, counter, "keys served from DAX by get, prefetch and borrow") \
+	X(dax_misses, counter, "keys get, prefetch and borrow did not find in DAX") \
+	X(dax_bytes_in, counter, "bytes written into DAX") \
+	X(dax_bytes_out, counter, "bytes restored from DAX") \
+	X(dax_entries, gauge, "chunks held in DAX") \
+	X(dax_slots, gauge, "DAX slots") \
+	X(dax_free_slots, gauge, "DAX slots free") \
+	X(dax_evictions, counter, "DAX entries evicted by CLOCK") \
+	X(dax_recovered, gauge, "chunks rebuilt from the device's slot headers at open") \
+	X(dax_torn, gauge, "torn or checksum-failing slots discarded at open") \
+	X(dax_write_errors, counter, "write-throughs to DAX that failed (chunk kept in L1 only)") \
+	X(dax_write_dropped, counter, \
+	  "write-throughs skipped because the key was removed while queued") \
+	X(dax_promotions, counter, "DAX hits copied into L1") \
+	X(dax_numa_node, gauge, "NUMA node of the DAX device plus one (0: unknown or no DAX)") \
+	X(restore_waves, counter, "batched DAX restore waves run") \
+	X(restore_regions, counter, "batched DAX restore regions copied by the restore workers") \
+	X(restore_spans_merged, counter, \
+	  "chunks restored in a neighbour's copy (coalesced spans)") \
+	X(restore_errors, counter, "batched DAX restores that failed") \
+	X(mailbox_full_waits, counter, "posts that found an actor mailbox full") \
+	X(mailbox_timeouts, counter, "posts that gave up on a full mailbox") \
+	X(index_queue_depth, gauge, "messages queued for the index actor") \
+	X(restore_queue_depth, gauge, "messages queued for restore workers") \
+	X(errors, counter, "internal errors") \
+	X(l2_adapters, gauge, "L2 adapters open") \
+	X(l2_unhealthy, gauge, "L2 adapters reporting is_healthy false") \
+	X(l2_plugin_errors, gauge, "L2 plugins skipped at open") \
+	X(l2_hits, counter, "keys get and prefetch loaded from L2 tiers") \
+	X(l2_misses, counter, "keys get and prefetch did not find in any L2 tier") \
+	X(l2_bytes_in, counter, "bytes written to L2 tiers") \
+	X(l2_bytes_out, counter, "bytes loaded from L2 tiers") \
+	X(l2_write_errors, counter, "chunks some L2 adapter failed to store") \
+	X(l2_write_dropped, counter, \
+	  "L2 copies deleted again: the key was removed while its write ran") \
+	X(l2_admissions, counter, \
+	  "chunks written to the L2 tiers on their l2.admit_after_hits-th read") \
+	X(l2_promotions, counter, "L2 hits copied into L1") \
+	X(staging_inflight, gauge, "L1 staging buffers waiting on L2 writes") \
+	X(staging_timeouts, counter, "puts that found no staging buffer within staging_wait_ms")
+
 struct kvt_stats {
-	uint64_t lookups, lookup_hits;     /* keys asked of kvt_contains, keys in its prefixes */
-	uint64_t l1_hits, l1_misses;       /* keys asked of get/prefetch/borrow: served from L1, not in L1 */
-	uint64_t l1_bytes_in, l1_bytes_out;
-	uint64_t l1_entries, l1_slots, l1_free_slots;
-	uint64_t l1_evictions;
-	uint64_t puts, put_duplicates, put_errors;
-	uint64_t removes, remove_refused;
-	uint64_t pinned_entries;           /* entries with at least one pin */
-	uint64_t pins, unpins, unpin_underflows, pin_force_releases;
-	uint64_t borrows_active;
-	uint64_t prefetches, prefetch_hits;
-	uint64_t dax_hits, dax_misses;     /* keys served from DAX, not found in DAX */
-	uint64_t dax_bytes_in, dax_bytes_out;
-	uint64_t dax_entries, dax_slots, dax_free_slots, dax_evictions;
-	uint64_t dax_recovered, dax_torn;  /* chunks rebuilt at open, torn slots discarded */
-	uint64_t dax_write_errors;         /* write-throughs to DAX that failed */
-	uint64_t dax_write_dropped;        /* write-throughs skipped: key removed while queued */
-	uint64_t dax_promotions;           /* DAX hits copied into L1 */
-	uint64_t dax_numa_node;            /* the device's NUMA node + 1; 0 unknown or no DAX */
-	uint64_t restore_waves, restore_regions; /* batched DAX restores: waves run, regions copied */
-	uint64_t restore_spans_merged;     /* chunks that rode in a neighbour's copy (coalesced) */
-	uint64_t restore_errors;           /* batched restores that failed */
-	uint64_t mailbox_full_waits, mailbox_timeouts;
-	uint64_t index_queue_depth, restore_queue_depth;
-	uint64_t errors;
-	uint64_t l2_adapters;              /* L2 adapters open */
-	uint64_t l2_unhealthy;             /* of those, reporting is_healthy false now */
-	uint64_t l2_plugin_errors;         /* plugins skipped at open (see the log for why) */
-	uint64_t l2_hits, l2_misses;       /* keys get/prefetch loaded from L2, not found there */
-	uint64_t l2_bytes_in, l2_bytes_out;
-	uint64_t l2_write_errors;          /* chunks some L2 adapter failed to store */
-	uint64_t l2_write_dropped;         /* L2 copies deleted again: removed while being written */
-	uint64_t l2_admissions;            /* chunks written to L2 on a read (l2.admit_after_hits) */
-	uint64_t l2_promotions;            /* L2 hits copied into L1 */
-	uint64_t staging_inflight;         /* staging buffers waiting on L2 writes */
-	uint64_t staging_timeouts;         /* puts that found no staging buffer in staging_wait_ms */
+#define KVT_STATS_MEMBER_(name, kind, help) uint64_t name;
+	KVT_STATS_FIELDS(KVT_STATS_MEMBER_)
+#undef KVT_STATS_MEMBER_
 };
 
 /**

@@ -173,3 +173,51 @@ void l2_glue_complete(struct l2_glue *g, struct l2_job *job)
 	if (on_done)
 		on_done(task);
 }
+
+static struct l2_glue *glue_of(struct kvt_l2_adapter *a)
+{
+	return (struct l2_glue *)(void *)a;
+}
+
+int l2_glue_op_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op)
+{
+	return l2_glue_event_fd(glue_of(a), op);
+}
+
+int l2_glue_op_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
+			    const void *const *bufs, const size_t *lens, size_t n,
+			    struct kvt_l2_task *task)
+{
+	return l2_glue_submit(glue_of(a), KVT_L2_STORE, keys, bufs, lens, n, task);
+}
+
+int l2_glue_op_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
+			     struct kvt_l2_task *task)
+{
+	return l2_glue_submit(glue_of(a), KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
+}
+
+int l2_glue_op_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
+			   void *const *bufs, const size_t *buf_lens, size_t n,
+			   struct kvt_l2_task *task)
+{
+	return l2_glue_submit(glue_of(a), KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens,
+			      n, task);
+}
+
+void l2_glue_op_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n)
+{
+	struct l2_glue *g = glue_of(a);
+
+	if (l2_glue_enter(g))
+		return;
+	for (size_t i = 0; i < n; i++)
+		g->ops->unlock(g->actor, &keys[i]);
+	l2_glue_leave(g);
+}
+
+ssize_t l2_glue_op_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
+			  int *results)
+{
+	return l2_glue_remove(glue_of(a), keys, n, results);
+}

@@ -48,6 +48,8 @@ struct l2_glue_actor {
 	int (*submit)(void *actor, struct l2_job *job);
 	/* run a DELETE @job and wait; 0 (results in @job), or -ETIMEDOUT */
 	int (*delete)(void *actor, struct l2_job *job);
+	/* drop the lock a LOOKUP took on @key; any thread */
+	void (*unlock)(void *actor, const struct kvt_key *key);
 };
 
 struct l2_glue {
@@ -90,6 +92,27 @@ int l2_glue_submit(struct l2_glue *g, enum kvt_l2_op op, const struct kvt_key *k
 /* l2_glue_remove() - the ops' remove(): run a DELETE through the actor.
  * Return: keys deleted, or a negative errno. */
 ssize_t l2_glue_remove(struct l2_glue *g, const struct kvt_key *keys, size_t n, int *results);
+
+/*
+ * The kvt_l2_ops every adapter built on the glue implements alike, for its
+ * ops table.  They take the adapter as its glue, so struct l2_glue must be
+ * the first member of the adapter's struct kvt_l2_adapter (L2_GLUE_FIRST).
+ */
+#define L2_GLUE_FIRST(adapter)                                                               \
+	_Static_assert(offsetof(adapter, glue) == 0, "l2_glue_op_* take the adapter as its glue")
+int l2_glue_op_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op);
+int l2_glue_op_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
+			    const void *const *bufs, const size_t *lens, size_t n,
+			    struct kvt_l2_task *task);
+int l2_glue_op_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
+			     struct kvt_l2_task *task);
+int l2_glue_op_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
+			   void *const *bufs, const size_t *buf_lens, size_t n,
+			   struct kvt_l2_task *task);
+/* unlock() once destroy began is a no-op: the locks die with the adapter */
+void l2_glue_op_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n);
+ssize_t l2_glue_op_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
+			  int *results);
 
 /* l2_glue_complete() - publish a finished task's @job (its results already
  * in the task) and free it.  Threads: the actor's. */

@@ -25,6 +25,8 @@ struct kvt_l2_adapter {
 	struct diskwriter *dw;
 };
 
+L2_GLUE_FIRST(struct kvt_l2_adapter);
+
 /* The glue's jobs are dw_jobs (fs_glue.job_size), whose first member is
  * the l2_job. */
 static int post(void *dw, struct l2_job *job)
@@ -37,11 +39,17 @@ static int post_delete(void *dw, struct l2_job *job)
 	return diskwriter_delete(dw, (struct dw_job *)job);
 }
 
+static void unlock(void *dw, const struct kvt_key *key)
+{
+	diskwriter_unlock(dw, key);
+}
+
 static const struct l2_glue_actor fs_glue = {
 	.type = "fs",
 	.job_size = sizeof(struct dw_job),
 	.submit = post,
 	.delete = post_delete,
+	.unlock = unlock,
 };
 
 static const char *const fs_keys[] = {
@@ -141,48 +149,6 @@ static void fs_destroy(struct kvt_l2_adapter *a)
 	mem_free(a);
 }
 
-static int fs_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op)
-{
-	return l2_glue_event_fd(&a->glue, op);
-}
-
-static int fs_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
-			   const void *const *bufs, const size_t *lens, size_t n,
-			   struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_STORE, keys, bufs, lens, n, task);
-}
-
-static int fs_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
-			    struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
-}
-
-static int fs_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
-			  void *const *bufs, const size_t *buf_lens, size_t n,
-			  struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens,
-			      n, task);
-}
-
-static void fs_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n)
-{
-	/* once destroy began the locks die with the adapter */
-	if (l2_glue_enter(&a->glue))
-		return;
-	for (size_t i = 0; i < n; i++)
-		diskwriter_unlock(a->dw, &keys[i]);
-	l2_glue_leave(&a->glue);
-}
-
-static ssize_t fs_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
-			 int *results)
-{
-	return l2_glue_remove(&a->glue, keys, n, results);
-}
-
 static int fs_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 {
 	struct dw_stats s;
@@ -217,11 +183,11 @@ const struct kvt_l2_ops fs_l2_ops = {
 		"fault_odirect_einval: test only: the first O_DIRECT I/O fails (default false)\n",
 	.create = fs_create,
 	.destroy = fs_destroy,
-	.event_fd = fs_event_fd,
-	.submit_store = fs_submit_store,
-	.submit_lookup = fs_submit_lookup,
-	.submit_load = fs_submit_load,
-	.unlock = fs_unlock,
-	.remove = fs_remove,
+	.event_fd = l2_glue_op_event_fd,
+	.submit_store = l2_glue_op_submit_store,
+	.submit_lookup = l2_glue_op_submit_lookup,
+	.submit_load = l2_glue_op_submit_load,
+	.unlock = l2_glue_op_unlock,
+	.remove = l2_glue_op_remove,
 	.status = fs_status,
 };

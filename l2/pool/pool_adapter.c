@@ -28,6 +28,8 @@ struct kvt_l2_adapter {
 	struct poolclient *pc;
 };
 
+L2_GLUE_FIRST(struct kvt_l2_adapter);
+
 static int post(void *pc, struct l2_job *job)
 {
 	return poolclient_submit(pc, job);
@@ -38,11 +40,17 @@ static int post_delete(void *pc, struct l2_job *job)
 	return poolclient_delete(pc, job);
 }
 
+static void unlock(void *pc, const struct kvt_key *key)
+{
+	poolclient_unlock(pc, key);
+}
+
 static const struct l2_glue_actor pool_glue = {
 	.type = "pool",
 	.job_size = sizeof(struct l2_job),
 	.submit = post,
 	.delete = post_delete,
+	.unlock = unlock,
 };
 
 static const char *const pool_keys[] = {
@@ -155,48 +163,6 @@ static void pool_destroy(struct kvt_l2_adapter *a)
 	mem_free(a);
 }
 
-static int pool_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op)
-{
-	return l2_glue_event_fd(&a->glue, op);
-}
-
-static int pool_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
-			     const void *const *bufs, const size_t *lens, size_t n,
-			     struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_STORE, keys, bufs, lens, n, task);
-}
-
-static int pool_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
-			      struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
-}
-
-static int pool_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
-			    void *const *bufs, const size_t *buf_lens, size_t n,
-			    struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens,
-			      n, task);
-}
-
-static void pool_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n)
-{
-	/* once destroy began the pins go with the connection (SHUTDOWN) */
-	if (l2_glue_enter(&a->glue))
-		return;
-	for (size_t i = 0; i < n; i++)
-		poolclient_unlock(a->pc, &keys[i]);
-	l2_glue_leave(&a->glue);
-}
-
-static ssize_t pool_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
-			   int *results)
-{
-	return l2_glue_remove(&a->glue, keys, n, results);
-}
-
 static int pool_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 {
 	struct pc_stats s;
@@ -241,11 +207,11 @@ const struct kvt_l2_ops pool_l2_ops = {
 		"instance_id: Maru instance id (default kvtier-<host>-<pid>-<n>)\n",
 	.create = pool_create,
 	.destroy = pool_destroy,
-	.event_fd = pool_event_fd,
-	.submit_store = pool_submit_store,
-	.submit_lookup = pool_submit_lookup,
-	.submit_load = pool_submit_load,
-	.unlock = pool_unlock,
-	.remove = pool_remove,
+	.event_fd = l2_glue_op_event_fd,
+	.submit_store = l2_glue_op_submit_store,
+	.submit_lookup = l2_glue_op_submit_lookup,
+	.submit_load = l2_glue_op_submit_load,
+	.unlock = l2_glue_op_unlock,
+	.remove = l2_glue_op_remove,
 	.status = pool_status,
 };

@@ -25,6 +25,8 @@ struct kvt_l2_adapter {
 	struct respio *rio;
 };
 
+L2_GLUE_FIRST(struct kvt_l2_adapter);
+
 static int post(void *rio, struct l2_job *job)
 {
 	return respio_submit(rio, job);
@@ -35,11 +37,17 @@ static int post_delete(void *rio, struct l2_job *job)
 	return respio_delete(rio, job);
 }
 
+static void unlock(void *rio, const struct kvt_key *key)
+{
+	respio_unlock(rio, key);
+}
+
 static const struct l2_glue_actor resp_glue = {
 	.type = "resp",
 	.job_size = sizeof(struct l2_job),
 	.submit = post,
 	.delete = post_delete,
+	.unlock = unlock,
 };
 
 static int resp_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *l1,
@@ -81,48 +89,6 @@ static void resp_destroy(struct kvt_l2_adapter *a)
 	respio_destroy(a->rio);
 	l2_glue_fini(&a->glue);
 	mem_free(a);
-}
-
-static int resp_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op)
-{
-	return l2_glue_event_fd(&a->glue, op);
-}
-
-static int resp_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
-			   const void *const *bufs, const size_t *lens, size_t n,
-			   struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_STORE, keys, bufs, lens, n, task);
-}
-
-static int resp_submit_lookup(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
-			    struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_LOOKUP, keys, NULL, NULL, n, task);
-}
-
-static int resp_submit_load(struct kvt_l2_adapter *a, const struct kvt_key *keys,
-			  void *const *bufs, const size_t *buf_lens, size_t n,
-			  struct kvt_l2_task *task)
-{
-	return l2_glue_submit(&a->glue, KVT_L2_LOAD, keys, (const void *const *)bufs, buf_lens,
-			      n, task);
-}
-
-static void resp_unlock(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n)
-{
-	/* once destroy began the locks die with the adapter */
-	if (l2_glue_enter(&a->glue))
-		return;
-	for (size_t i = 0; i < n; i++)
-		respio_unlock(a->rio, &keys[i]);
-	l2_glue_leave(&a->glue);
-}
-
-static ssize_t resp_remove(struct kvt_l2_adapter *a, const struct kvt_key *keys, size_t n,
-			 int *results)
-{
-	return l2_glue_remove(&a->glue, keys, n, results);
 }
 
 static int resp_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
@@ -167,11 +133,11 @@ const struct kvt_l2_ops resp_l2_ops = {
 		"delete_corrupt: delete a value that fails its checks on load (default true)\n",
 	.create = resp_create,
 	.destroy = resp_destroy,
-	.event_fd = resp_event_fd,
-	.submit_store = resp_submit_store,
-	.submit_lookup = resp_submit_lookup,
-	.submit_load = resp_submit_load,
-	.unlock = resp_unlock,
-	.remove = resp_remove,
+	.event_fd = l2_glue_op_event_fd,
+	.submit_store = l2_glue_op_submit_store,
+	.submit_lookup = l2_glue_op_submit_lookup,
+	.submit_load = l2_glue_op_submit_load,
+	.unlock = l2_glue_op_unlock,
+	.remove = l2_glue_op_remove,
 	.status = resp_status,
 };

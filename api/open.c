@@ -11,7 +11,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <string.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -21,6 +20,7 @@
 #include "actors/prefetch.h"
 #include "actors/restore.h"
 #include "core/instance.h"
+#include "core/key.h"
 #include "core/log.h"
 #include "core/mem.h"
 
@@ -421,6 +421,14 @@ size_t kvt_chunk_bytes(const struct kvt *kvt)
 int kvt_event_fd(const struct kvt *kvt)
 {
 	return kvt ? kvt->event_fd : -EINVAL;
+}
+
+int kvt_key_of(const struct kvt *kvt, const void *id, size_t len, struct kvt_key *out)
+{
+	if (!kvt || !out || (!id && len))
+		return -EINVAL;
+	key_of_id(&kvt->ns_seed, id, len, out);
+	return 0;
 }
 
 ssize_t kvt_chunk_keys(const struct kvt *kvt, const uint32_t *tokens, size_t ntokens,

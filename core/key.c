@@ -1,13 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * core/key.c - chunk keys: XXH3-128 chained over token ids, seeded by the
- * namespace.  Threads: any; pure functions.
+ * namespace; keys of an engine's opaque ids.  Threads: any; pure functions.
  */
 #include <errno.h>
 #include <string.h>
 #define XXH_STATIC_LINKING_ONLY
 #include <xxhash.h>
 
+#include "core/key.h"
 #include "kvtier.h"
 
 int kvt_key_chain(const struct kvt_key *prev, const uint32_t *tokens,
@@ -61,4 +62,25 @@ int kvt_namespace_seed(const struct kvt_namespace *ns, struct kvt_key *out)
 	out->lo = h.low64;
 	out->hi = h.high64;
 	return 0;
+}
+
+void key_of_id(const struct kvt_key *seed, const void *id, size_t len, struct kvt_key *out)
+{
+	static const char tag[] = "kvtier-opaque-id-v1";
+	uint64_t p[2] = { seed->lo, seed->hi };
+	XXH3_state_t st;
+	XXH128_hash_t h;
+
+	XXH3_128bits_reset(&st);
+	XXH3_128bits_update(&st, tag, sizeof(tag));
+	XXH3_128bits_update(&st, p, sizeof(p));
+	h = XXH3_128bits_digest(&st);
+	p[0] = h.low64;
+	p[1] = h.high64;
+	XXH3_128bits_reset(&st);
+	XXH3_128bits_update(&st, p, sizeof(p));
+	XXH3_128bits_update(&st, id, len);
+	h = XXH3_128bits_digest(&st);
+	out->lo = h.low64;
+	out->hi = h.high64;
 }

@@ -251,6 +251,19 @@ int kvt_namespace_seed(const struct kvt_namespace *ns, struct kvt_key *out);
 ssize_t kvt_chunk_keys(const struct kvt *kvt, const uint32_t *tokens,
 		       size_t ntokens, struct kvt_key *keys, size_t nkeys);
 
+/**
+ * kvt_key_of() - the key of an engine's own opaque id (LMCache's
+ * "model@rank@group@hash" string, SGLang's page hash) in @kvt's namespace:
+ * XXH3-128 over @id under a seed derived from the namespace, so every
+ * process with the same namespace maps an id to the same key, and no id's
+ * key is a chunk key of kvt_chunk_keys().
+ * @id: @len bytes; NULL only with @len 0.
+ *
+ * Threads: any.  Blocks: never.
+ * Return: 0, or -EINVAL for a NULL @kvt or @out, or a NULL @id with @len.
+ */
+int kvt_key_of(const struct kvt *kvt, const void *id, size_t len, struct kvt_key *out);
+
 /** kvt_chunk_bytes() - bytes of one full chunk (the slot size); 0 for NULL. */
 size_t kvt_chunk_bytes(const struct kvt *kvt);
 

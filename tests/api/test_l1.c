@@ -565,6 +565,34 @@ TEST(chunk_keys_cover_partial_last_chunk)
 	kvt_close(kvt);
 }
 
+TEST(opaque_ids_map_to_one_key_per_namespace)
+{
+	static const char id[] = "qwen@00000000@0@5f3a";
+	struct kvt *a = open_l1(8, NULL, NULL), *b = open_l1(8, NULL, NULL);
+	struct kvt *other = open_l1(8, "tenant_salt", "tenant-b");
+	struct kvt_key ka, kb, kc, kd, chunk[1];
+	uint32_t tokens[16] = { 0 };
+
+	CHECK_EQ(kvt_key_of(a, id, strlen(id), &ka), 0);
+	CHECK_EQ(kvt_key_of(b, id, strlen(id), &kb), 0);
+	CHECK(ka.lo == kb.lo && ka.hi == kb.hi);
+	CHECK_EQ(kvt_key_of(other, id, strlen(id), &kc), 0);
+	CHECK(ka.lo != kc.lo || ka.hi != kc.hi);
+	CHECK_EQ(kvt_key_of(a, id, strlen(id) - 1, &kd), 0);
+	CHECK(ka.lo != kd.lo || ka.hi != kd.hi);
+	/* an empty id is an id; no id key is the key of a chunk */
+	CHECK_EQ(kvt_key_of(a, NULL, 0, &kd), 0);
+	CHECK_EQ(kvt_chunk_keys(a, tokens, 16, chunk, 1), 1);
+	CHECK_EQ(kvt_key_of(a, tokens, sizeof(tokens), &kd), 0);
+	CHECK(kd.lo != chunk[0].lo || kd.hi != chunk[0].hi);
+	CHECK_EQ(kvt_key_of(NULL, id, 1, &kd), -EINVAL);
+	CHECK_EQ(kvt_key_of(a, NULL, 1, &kd), -EINVAL);
+	CHECK_EQ(kvt_key_of(a, id, 1, NULL), -EINVAL);
+	kvt_close(a);
+	kvt_close(b);
+	kvt_close(other);
+}
+
 TEST(stats_as_prometheus_text)
 {
 	struct kvt *kvt = open_l1(8, NULL, NULL);

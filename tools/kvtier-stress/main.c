@@ -62,7 +62,8 @@
  *
  * Exit: 0 pass, 1 fail, 2 usage.
  *
- * Threads: main parses, opens, reports and checks; workers run worker.c.
+ * Threads: main parses, opens, reports and checks; workers run worker.c
+ * (and the ops of worker_hold.c).
  * With --tier pool the first process only supervises (procs.c); each
  * engine process it starts is a main thread and its workers.
  */

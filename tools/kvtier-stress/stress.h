@@ -2,18 +2,20 @@
 /*
  * tools/kvtier-stress/stress.h - what the files of kvtier-stress share.
  *
- * main.c parses options, opens the instance (L1 only, with a DAX tier on
- * a device or an emulating tmpfs file, or with the fs, resp or pool L2
+ * main.c parses options, opens the instance (L1 only, with a DAX tier on a
+ * device or an emulating tmpfs file, or with the fs, resp or pool L2
  * adapter) and runs it: the workers until the deadline, then the
  * accounting checks (and, with DAX, fs or resp, opens the tier again and
- * checks what it kept); worker.c is one thread's loop of mixed operations;
- * payload.c makes and verifies chunk contents; fs.c is the fs tier's
- * directory, the thread that corrupts its files, and the checks of what is
- * on disk; resp.c is the resp tier's Redis Cluster (started by the harness
- * unless --resp-url), the thread that corrupts its values and pauses a
- * master, and the look at what Redis holds; pool.c is the pool tier's
- * kvtier-poold (started by the harness unless --pool-server) and the look
- * at its registry and counters; procs.c runs --tier pool as several engine
+ * checks what it kept); worker.c is one thread's loop of mixed operations
+ * and its ops that write and read chunks, worker_hold.c its ops that pin,
+ * remove and borrow keys (worker.h what the two share); payload.c makes
+ * and verifies chunk contents; fs.c is the fs tier's directory, the thread
+ * that corrupts its files, and the checks of what is on disk; resp.c is
+ * the resp tier's Redis Cluster (started by the harness unless
+ * --resp-url), the thread that corrupts its values and pauses a master,
+ * and the look at what Redis holds; pool.c is the pool tier's kvtier-poold
+ * (started by the harness unless --pool-server) and the look at its
+ * registry and counters; procs.c runs --tier pool as several engine
  * processes (this binary again, each one run of main.c, one killed and
  * replaced now and then) over one keyspace and sums up what they found.
  *

@@ -16,8 +16,10 @@
  * and the look at what Redis holds; pool.c is the pool tier's kvtier-poold
  * (started by the harness unless --pool-server) and the look at its
  * registry and counters; procs.c runs --tier pool as several engine
- * processes (this binary again, each one run of main.c, one killed and
- * replaced now and then) over one keyspace and sums up what they found.
+ * processes (this binary again, each one run of main.c in procs_child.c,
+ * one killed and replaced now and then) over one keyspace, and procs_end.c
+ * checks and sums up what they found (procs.h what the supervisor's two
+ * files share).
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic] and
@@ -561,7 +563,7 @@ int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out);
  */
 int pool_scan(struct stress *s, struct fs_scan *sc);
 
-/* ---- procs.c ---- */
+/* ---- procs.c: the supervisor of --tier pool, and what its processes share ---- */
 
 #define POOL_MAX_PROCS 16  /* engine processes at once */
 #define POOL_MAX_LIVES 64  /* engine processes in a run, the restarted included */
@@ -629,6 +631,11 @@ struct pool_shm {
  */
 int procs_main(struct stress *s, char **argv);
 
+/* SIGKILL every engine process, async-signal-safe; in the supervisor only. */
+void procs_kill_signal(void);
+
+/* ---- procs_child.c ---- */
+
 /* An engine process (CHILD_ENV is @env): stress_run() on its slot.
  * Return: the exit status. */
 int procs_child_main(struct stress *s, const char *env);
@@ -644,9 +651,6 @@ void procs_child_quiet(struct stress *s);
 void procs_child_done(struct stress *s, const struct checks *c, const struct kvt_stats *st,
 		      const struct fs_status *l2, uint64_t run_ns, struct worker_acct acct,
 		      bool pass);
-
-/* SIGKILL every engine process, async-signal-safe; in the supervisor only. */
-void procs_kill_signal(void);
 
 /* ---- options.c ---- */
 

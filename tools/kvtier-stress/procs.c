@@ -210,8 +210,7 @@ static void kill_one(struct stress *s, struct run *r, uint64_t *rng)
 			cand[n++] = i;
 	if (!n || nlives == POOL_MAX_LIVES)
 		return;
-	*rng = *rng * 6364136223846793005ull + 1442695040888963407ull;
-	v = cand[(*rng >> 33) % n];
+	v = cand[prng_below(rng, n)];
 	deadline = now + KILL_PINS_WAIT_MS * NS_PER_MS;
 	while (!(held = atomic_load_explicit(&shm->slot[v].pins_held, memory_order_relaxed)) &&
 	       tool_now_ns() < deadline)

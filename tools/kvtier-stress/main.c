@@ -62,7 +62,8 @@
  *
  * Exit: 0 pass, 1 fail, 2 usage.
  *
- * Threads: main parses, opens, reports and checks; workers run worker.c.
+ * Threads: main parses, opens, reports and checks; workers run worker.c
+ * (and the ops of worker_hold.c).
  * With --tier pool the first process only supervises (procs.c); each
  * engine process it starts is a main thread and its workers.
  */
@@ -703,7 +704,7 @@ int stress_run(struct stress *s)
 	leak_checks(&c, fds_before, tasks_before, "kvt_close");
 	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
 		reopen_check(s, &c, &r);
-	/* the pool is reread by the supervisor's last instance (procs.c) */
+	/* the pool is reread by the supervisor's last instance (procs_end.c) */
 	if (s->fs || s->resp)
 		fs_reopen_check(s, &c, &r);
 	if (s->o.tier != TIER_L1 && !s->pool)

@@ -2,20 +2,24 @@
 /*
  * tools/kvtier-stress/stress.h - what the files of kvtier-stress share.
  *
- * main.c parses options, opens the instance (L1 only, with a DAX tier on
- * a device or an emulating tmpfs file, or with the fs, resp or pool L2
+ * main.c parses options, opens the instance (L1 only, with a DAX tier on a
+ * device or an emulating tmpfs file, or with the fs, resp or pool L2
  * adapter) and runs it: the workers until the deadline, then the
  * accounting checks (and, with DAX, fs or resp, opens the tier again and
- * checks what it kept); worker.c is one thread's loop of mixed operations;
- * payload.c makes and verifies chunk contents; fs.c is the fs tier's
- * directory, the thread that corrupts its files, and the checks of what is
- * on disk; resp.c is the resp tier's Redis Cluster (started by the harness
- * unless --resp-url), the thread that corrupts its values and pauses a
- * master, and the look at what Redis holds; pool.c is the pool tier's
- * kvtier-poold (started by the harness unless --pool-server) and the look
- * at its registry and counters; procs.c runs --tier pool as several engine
- * processes (this binary again, each one run of main.c, one killed and
- * replaced now and then) over one keyspace and sums up what they found.
+ * checks what it kept); worker.c is one thread's loop of mixed operations
+ * and its ops that write and read chunks, worker_hold.c its ops that pin,
+ * remove and borrow keys (worker.h what the two share); payload.c makes
+ * and verifies chunk contents; fs.c is the fs tier's directory, the thread
+ * that corrupts its files, and the checks of what is on disk; resp.c is
+ * the resp tier's Redis Cluster (started by the harness unless
+ * --resp-url), the thread that corrupts its values and pauses a master,
+ * and the look at what Redis holds; pool.c is the pool tier's kvtier-poold
+ * (started by the harness unless --pool-server) and the look at its
+ * registry and counters; procs.c runs --tier pool as several engine
+ * processes (this binary again, each one run of main.c in procs_child.c,
+ * one killed and replaced now and then) over one keyspace, and procs_end.c
+ * checks and sums up what they found (procs.h what the supervisor's two
+ * files share).
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic] and
@@ -559,7 +563,7 @@ int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out);
  */
 int pool_scan(struct stress *s, struct fs_scan *sc);
 
-/* ---- procs.c ---- */
+/* ---- procs.c: the supervisor of --tier pool, and what its processes share ---- */
 
 #define POOL_MAX_PROCS 16  /* engine processes at once */
 #define POOL_MAX_LIVES 64  /* engine processes in a run, the restarted included */
@@ -627,6 +631,11 @@ struct pool_shm {
  */
 int procs_main(struct stress *s, char **argv);
 
+/* SIGKILL every engine process, async-signal-safe; in the supervisor only. */
+void procs_kill_signal(void);
+
+/* ---- procs_child.c ---- */
+
 /* An engine process (CHILD_ENV is @env): stress_run() on its slot.
  * Return: the exit status. */
 int procs_child_main(struct stress *s, const char *env);
@@ -642,9 +651,6 @@ void procs_child_quiet(struct stress *s);
 void procs_child_done(struct stress *s, const struct checks *c, const struct kvt_stats *st,
 		      const struct fs_status *l2, uint64_t run_ns, struct worker_acct acct,
 		      bool pass);
-
-/* SIGKILL every engine process, async-signal-safe; in the supervisor only. */
-void procs_kill_signal(void);
 
 /* ---- options.c ---- */
 

@@ -31,6 +31,8 @@ PACKAGES = [
     "libhiredis-dev", "redis-server", "redis-tools",
     # kvtier-poold speaks Maru's protocol (ZeroMQ + MessagePack); its tests use a Python client
     "libzmq3-dev", "libmsgpack-dev", "python3-zmq", "python3-msgpack",
+    # the kvtier Python package (a C extension) and its tests, with Debian's python3
+    "python3-dev", "python3-pytest", "python3-numpy", "python3-torch", "python3-yaml",
 ]
 PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
              "hiredis", "libzmq", "msgpack"]
@@ -56,6 +58,11 @@ TOOLS = {"kvtier": "tools/kvtier", "kvtier-bench": "tools/kvtier-bench",
 # fuzz target (tests/fuzz/NAME.c, seeds in tests/fuzz/corpus/NAME without the fuzz_) -> the
 # library sources it needs
 FUZZ = {"fuzz_maru": ["proto/maru/*.c"]}
+# the Python package: its C extension (one .so for every CPython >= 3.11, the limited API) is
+# built for these variants into build/<variant>/python/kvtier/ beside the package's .py files
+PY_VARIANTS = ["release", "clang"]
+PY_LIMITED_API = "0x030B0000"
+PY_EXT = "_kvtier.abi3.so"
 VERSION = "0.1.0"
 SONAME = "libkvtier.so." + VERSION.split(".")[0]
 # the usual chain: libkvtier.so (for -lkvtier) -> SONAME (what programs load) -> the real file
@@ -147,6 +154,9 @@ def write_ninja(args):
     w("rule link")
     w("  command = $cc -o $out $in $ldflags $libs")
     w("  description = LINK $out")
+    w("rule pyext")
+    w("  command = $cc -shared -Wl,--version-script=python/ext/ext.map -o $out $in $ldflags $libs")
+    w("  description = PYEXT $out")
     w("rule run")
     w("  command = $cmd")
     w("  description = $desc")
@@ -231,6 +241,8 @@ def write_ninja(args):
             w("  ldflags = %s" % v["ldflags"])
             w("  libs = %s" % vlibs)
             targets.append("%s/tests/%s" % (d, name))
+        if variant in PY_VARIANTS:
+            targets += write_python(w, variant, v, lib_srcs, vlibs)
         w("build %s: phony %s" % (variant, " ".join(targets)))
 
     write_fuzz(w, libs)
@@ -250,6 +262,57 @@ def write_ninja(args):
     w("default release kvtier.pc")
     with open("build.ninja", "w") as f:
         f.write("\n".join(out) + "\n")
+
+
+def python_include():
+    """The headers of the python3 the package is for: Debian's, whichever python3 runs this."""
+    exe = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    r = subprocess.run([exe, "-c", "import sysconfig; print(sysconfig.get_paths()['include'])"],
+                       stdout=subprocess.PIPE, text=True, check=True)
+    return r.stdout.strip()
+
+
+def write_python(w, variant, v, lib_srcs, vlibs):
+    """The kvtier package importable from build/VARIANT/python: the C extension with the library
+    compiled into it (so it needs no rpath) and the package's .py files beside it.  That copy of
+    the library allocates with malloc: Debian's jemalloc uses initial-exec TLS, which a module
+    dlopen()ed into a running python3 cannot have ("cannot allocate memory in static TLS block")."""
+    d = "build/%s/python/kvtier" % variant
+    cflags = "%s -DPy_LIMITED_API=%s -I%s" % (v["cflags"], PY_LIMITED_API, python_include())
+    objs = []
+    for s in sources("python/ext/*.c"):
+        objs.append(obj(variant, s))
+        w("build %s: cc %s" % (objs[-1], s))
+        w("  cc = %s" % v["cc"])
+        w("  cflags = %s" % cflags)
+    for s in lib_srcs:
+        objs.append("build/%s/obj-py/%s.o" % (variant, s[:-2]))
+        w("build %s: cc %s" % (objs[-1], s))
+        w("  cc = %s" % v["cc"])
+        w("  cflags = %s -DKVT_NO_JEMALLOC" % v["cflags"])
+    w("build %s/%s: pyext %s | python/ext/ext.map" % (d, PY_EXT, " ".join(objs)))
+    w("  cc = %s" % v["cc"])
+    # libpython's symbols come from the python3 that loads the module
+    w("  ldflags = %s" % v["ldflags"])
+    w("  libs = %s" % vlibs.replace("-ljemalloc", ""))
+    targets = ["%s/%s" % (d, PY_EXT)]
+    # links, so that an edited .py is live without a rebuild
+    for s in sources("python/kvtier/*.py"):
+        targets.append("%s/%s" % (d, os.path.basename(s)))
+        w("build %s: symlink | %s" % (targets[-1], s))
+        w("  target = ../../../../%s" % s)
+    return targets
+
+
+def python_site(prefix):
+    """Where Debian's python3 looks for packages under @prefix: /usr/lib/python3/dist-packages
+    for /usr, PREFIX/lib/python3.X/dist-packages for any other prefix (/usr/local)."""
+    if prefix.rstrip("/") == "/usr":
+        return "lib/python3/dist-packages"
+    exe = "/usr/bin/python3" if os.path.exists("/usr/bin/python3") else sys.executable
+    r = subprocess.run([exe, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                       stdout=subprocess.PIPE, text=True, check=True)
+    return "lib/python%s/dist-packages" % r.stdout.strip()
 
 
 def write_fuzz(w, libs):
@@ -303,6 +366,10 @@ def install(prefix):
              ("kvtier.pc", "lib/pkgconfig/kvtier.pc", 0o644)]
     files += [("build/release/" + t, "bin/" + t, 0o755) for t in TOOLS
               if os.path.exists("build/release/" + t)]
+    site = python_site(prefix)
+    for src in sorted(glob.glob("build/release/python/kvtier/*")):
+        files.append((src, "%s/kvtier/%s" % (site, os.path.basename(src)),
+                      0o755 if src.endswith(".so") else 0o644))
     for src, rel, mode in files:
         dst = os.path.join(dest, rel)
         os.makedirs(os.path.dirname(dst), exist_ok=True)

@@ -6,6 +6,7 @@ What runs (each line of output is PASS/FAIL/SKIP name):
   - every unit-test binary of build/asan (ASan+UBSan), one line per case, and again of build/tsan
     (ThreadSanitizer; its cases are named tsan/...);
   - kvtier-poold's protocol and multi-process tests (tests/pool/run_pool_tests.py, Python);
+  - the kvtier Python package's pytest suite (tests/python), against build/release/python;
   - the C embedding example from README.md, compiled against build/asan and run, and linked against
     the build tree's shared library (build/release/libkvtier.so, found through its SONAME chain);
   - kvtier-stress on L1 for KVT_STRESS_SECONDS (default 30) and on an emulated DAX tier for twice
@@ -271,6 +272,28 @@ def pool_tests():
         record("FAIL", "pool/run_pool_tests", "exit %d" % rc)
 
 
+def python_tests(selected):
+    """The kvtier Python package's pytest suite (tests/python), with Debian's python3 (the one
+    configure.py installs pytest, numpy and torch for), importing the package from
+    build/release/python: a PASS/FAIL line per test, then pytest's own summary line."""
+    env = {"PYTHONPATH": os.path.join(ROOT, "build", "release", "python")}
+    rc, out = run(["/usr/bin/python3", "-m", "pytest", "-v", "-p", "no:cacheprovider",
+                   "tests/python"], timeout=1800, env=env)
+    seen = 0
+    for line in out.splitlines():
+        m = re.match(r"tests/python/(\S+)\.py::(\S+) (PASSED|FAILED|ERROR|SKIPPED)", line)
+        if m and selected("python/%s/%s" % (m.group(1), m.group(2))):
+            seen += 1
+            record({"PASSED": "PASS", "SKIPPED": "SKIP"}.get(m.group(3), "FAIL"),
+                   "python/%s/%s" % (m.group(1), m.group(2)))
+    if rc != 0 or seen == 0:
+        print(out[-12000:])
+    else:
+        print("pytest: " + out.strip().splitlines()[-1].strip("= "))
+    if seen == 0 or (rc != 0 and not any(f.startswith("python/") for f in failures)):
+        record("FAIL", "python/pytest", "exit %d" % rc)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("-k", dest="pattern", default="", help="run only what has PATTERN in its name")
@@ -291,6 +314,8 @@ def main():
         unit_tests("tsan", "tsan/", args.jobs, selected)
         if selected("pool/"):
             pool_tests()
+        if selected("python/") or args.pattern.startswith("python/"):
+            python_tests(selected)
         if selected("readme/") or selected("install/"):
             example_tests()
         stress_tests(selected)

@@ -4,10 +4,11 @@
  * the workload table, latency samples and the one JSON line (options and
  * the PRNG come from tools/common).
  *
- * Every workload is one file with one entry point, `int <name>_main(int argc,
- * char **argv)`, listed in main.c.  It prints its inputs, a human table and,
- * with --json, one JSON object as the last line of stdout; progress goes to
- * stderr.  It returns one of the BENCH_EXIT_* codes.
+ * Every workload has one entry point, `int <name>_main(int argc, char **argv)`,
+ * in <name>.c and listed in main.c (a workload split over several files
+ * declares what they share in <name>_bench.h).  It prints its inputs, a
+ * human table and, with --json, one JSON object as the last line of stdout;
+ * progress goes to stderr.  It returns one of the BENCH_EXIT_* codes.
  *
  * Threads: the JSON helpers run on the main thread; a struct
  * lat_samples belongs to the one thread that fills it.

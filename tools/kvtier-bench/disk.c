@@ -237,11 +237,8 @@ static int parse_opts(int argc, char **argv, struct disk_opts *o)
 			o->keep = true;
 			break;
 		case OPT_PLOT:
-			if (!*optarg || strchr(optarg, '\'')) {
-				fprintf(stderr, "kvtier-bench disk: --plot: \"%s\": not a usable "
-						"file name\n", optarg);
+			if (bench_plot_file("disk", optarg))
 				return BENCH_EXIT_USAGE;
-			}
 			o->plot = optarg;
 			break;
 		case OPT_JSON:
@@ -251,18 +248,13 @@ static int parse_opts(int argc, char **argv, struct disk_opts *o)
 			usage(stdout);
 			return -1;
 		default:
-			fprintf(stderr, "kvtier-bench disk: %s: %s (see --help)\n",
-				argv[optind - 1], c == ':' ? "missing value" : "unknown option");
-			return BENCH_EXIT_USAGE;
+			return bench_opt_refused("disk", c, argv);
 		}
 	}
 	if (bad)
 		return BENCH_EXIT_USAGE;
-	if (optind < argc) {
-		fprintf(stderr, "kvtier-bench disk: unexpected argument \"%s\" (see --help)\n",
-			argv[optind]);
+	if (bench_opt_leftover("disk", argc, argv))
 		return BENCH_EXIT_USAGE;
-	}
 	for (size_t i = 0; i < o->nsizes; i++) {
 		if (o->chunk_kib[i] * 1024 > o->total_mib * MIB) {
 			fprintf(stderr, "kvtier-bench disk: --chunk-kib %llu is more than "
@@ -289,13 +281,10 @@ const char *size_label(size_t bytes)
 /* plot() - the rows' four GB/s series against chunk size, by gnuplot. */
 static int plot(const char *file, const struct row *rows, size_t nrows)
 {
-	FILE *g = popen("gnuplot", "w");
+	FILE *g = bench_plot_open(file);
 
-	if (!g) {
-		fprintf(stderr, "kvtier-bench: cannot run gnuplot: %s\n", strerror(errno));
+	if (!g)
 		return -errno;
-	}
-	fprintf(g, "set terminal svg size 720,480\nset output '%s'\n", file);
 	fprintf(g, "set title 'fs adapter against raw io_uring O_DIRECT (median of reps)'\n"
 		   "set xlabel 'chunk size (KiB)'\nset ylabel 'GB/s'\nset logscale x 2\n"
 		   "set yrange [0:*]\nset key outside right\nset grid\n$d << EOD\n");
@@ -307,12 +296,7 @@ static int plot(const char *file, const struct row *rows, size_t nrows)
 		   "$d using 1:3 with linespoints title 'fs store', "
 		   "$d using 1:4 with linespoints title 'raw read', "
 		   "$d using 1:5 with linespoints title 'fs load'\n");
-	if (pclose(g) != 0) {
-		fprintf(stderr, "kvtier-bench: gnuplot failed for %s\n", file);
-		return -EIO;
-	}
-	printf("plot written to %s\n", file);
-	return 0;
+	return bench_plot_close(g, file);
 }
 
 static void json_rows(struct json_line *j, const struct row *rows, size_t nrows, uint64_t reps)

@@ -150,17 +150,10 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 			usage(stdout);
 			return -1;
 		default:
-			fprintf(stderr, "kvtier-bench lookup: %s: %s (see --help)\n",
-				argv[optind - 1], c == ':' ? "missing value" : "unknown option");
-			return BENCH_EXIT_USAGE;
+			return bench_opt_refused("lookup", c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "kvtier-bench lookup: unexpected argument \"%s\" (see --help)\n",
-			argv[optind]);
-		return BENCH_EXIT_USAGE;
-	}
-	return 0;
+	return bench_opt_leftover("lookup", argc, argv);
 }
 
 static void print_inputs(const struct lookup_opts *o, uint64_t nkeys)

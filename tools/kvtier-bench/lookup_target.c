@@ -178,16 +178,6 @@ static uint64_t next_pow2(uint64_t v)
 	return p;
 }
 
-static int kvtier_set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-	int ret = kvt_config_set(cfg, key, val, err, sizeof(err));
-
-	if (ret)
-		fprintf(stderr, "kvtier-bench: kvt_config_set: %s\n", err);
-	return ret;
-}
-
 /*
  * kvtier_open() - an instance whose L1 has exactly @o->keys slots of
  * CHUNK_BYTES, filled with ids [0, keys).  Sets t->live to the entries it
@@ -212,13 +202,13 @@ int kvtier_open(struct target *t, const struct lookup_opts *o)
 		return ret;
 	}
 	for (size_t i = 0; i < sizeof(shape) / sizeof(shape[0]); i++) {
-		ret = kvtier_set(cfg, shape[i][0], shape[i][1]);
+		ret = bench_config_set(cfg, shape[i][0], shape[i][1]);
 		if (ret)
 			goto out_free_cfg;
 	}
 	/* half a slot more than keys, so floor(GB * 2^30 / chunk) == keys */
 	snprintf(gb, sizeof(gb), "%.17g", ((double)o->keys + 0.5) * CHUNK_BYTES / 1073741824.0);
-	ret = kvtier_set(cfg, "max_local_cpu_size", gb);
+	ret = bench_config_set(cfg, "max_local_cpu_size", gb);
 	if (ret)
 		goto out_free_cfg;
 	ret = kvt_open(cfg, &t->kvt, NULL, 0);

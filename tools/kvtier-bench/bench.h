@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tools/kvtier-bench/bench.h - what the kvtier-bench workloads share:
- * the workload table, latency samples and the one JSON line (options and
- * the PRNG come from tools/common).
+ * the workload table, latency samples, the one JSON line, the messages for
+ * a bad command line, gnuplot and kvt_config_set() (number options and the
+ * PRNG come from tools/common).
  *
- * Every workload is one file with one entry point, `int <name>_main(int argc,
- * char **argv)`, listed in main.c.  It prints its inputs, a human table and,
- * with --json, one JSON object as the last line of stdout; progress goes to
- * stderr.  It returns one of the BENCH_EXIT_* codes.
+ * Every workload has one entry point, `int <name>_main(int argc, char **argv)`,
+ * in <name>.c and listed in main.c (a workload split over several files
+ * declares what they share in <name>_bench.h).  It prints its inputs, a
+ * human table and, with --json, one JSON object as the last line of stdout;
+ * progress goes to stderr.  It returns one of the BENCH_EXIT_* codes.
  *
  * Threads: the JSON helpers run on the main thread; a struct
  * lat_samples belongs to the one thread that fills it.
@@ -19,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "tools/common/opts.h"
 #include "tools/common/prng.h"
@@ -123,6 +126,37 @@ double bench_loadavg(void);
 
 /* bench_ratio() - @a / @b, or NaN when @b is not positive (JSON null). */
 double bench_ratio(double a, double b);
+
+/* ---- command line, plots, configuration (report.c) ---------------------- */
+
+/*
+ * What a workload's option parser prints for a bad command line, on stderr
+ * as `kvtier-bench WORKLOAD: ... (see --help)`: each returns BENCH_EXIT_USAGE
+ * when the command line is bad.
+ */
+
+/* bench_opt_refused() - getopt_long() (with an optstring that starts with
+ * ':') returned @c for argv[optind - 1]: ':' a missing value, else unknown. */
+int bench_opt_refused(const char *workload, int c, char **argv);
+/* bench_opt_leftover() - after the options: 0 when no argument is left. */
+int bench_opt_leftover(const char *workload, int argc, char **argv);
+/* bench_plot_file() - 0 when @file can be --plot's (gnuplot gets it in
+ * single quotes, so it holds none), else BENCH_EXIT_USAGE. */
+int bench_plot_file(const char *workload, const char *file);
+
+/* bench_plot_open() - a gnuplot set to draw an SVG into @file; the caller
+ * writes the rest of the script.  Return: its stdin, or NULL (printed, errno
+ * set). */
+FILE *bench_plot_open(const char *file);
+/* bench_plot_close() - run the script.  Return: 0 (the file is named on
+ * stdout), or -EIO (printed). */
+int bench_plot_close(FILE *g, const char *file);
+
+struct kvt_config;
+
+/* bench_config_set() - kvt_config_set() with its error message printed.
+ * Return: 0 or a negative kvtier code. */
+int bench_config_set(struct kvt_config *cfg, const char *key, const char *val);
 
 /* ---- threads (threads.c) ------------------------------------------------ */
 

@@ -85,16 +85,6 @@ struct half_copy {
 	size_t bytes;
 };
 
-static int set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-	int ret = kvt_config_set(cfg, key, val, err, sizeof(err));
-
-	if (ret)
-		fprintf(stderr, "kvtier-bench: kvt_config_set: %s\n", err);
-	return ret;
-}
-
 static void *half_copy_main(void *arg)
 {
 	struct half_copy *h = arg;
@@ -170,28 +160,28 @@ static int open_model(const struct model *m, const char *path, size_t total_byte
 	if (ret)
 		return ret;
 	snprintf(v, sizeof(v), "%u", m->layers);
-	ret = set(cfg, "kv_layers", v);
+	ret = bench_config_set(cfg, "kv_layers", v);
 	snprintf(v, sizeof(v), "%u", m->heads);
-	ret = ret ? ret : set(cfg, "kv_heads", v);
+	ret = ret ? ret : bench_config_set(cfg, "kv_heads", v);
 	snprintf(v, sizeof(v), "%u", m->dim);
-	ret = ret ? ret : set(cfg, "head_dim", v);
-	ret = ret ? ret : set(cfg, "chunk_size", "256");
-	ret = ret ? ret : set(cfg, "kv_dtype", "bfloat16");
-	ret = ret ? ret : set(cfg, "model_name", m->name);
-	ret = ret ? ret : set(cfg, "local_cpu", "true");
+	ret = ret ? ret : bench_config_set(cfg, "head_dim", v);
+	ret = ret ? ret : bench_config_set(cfg, "chunk_size", "256");
+	ret = ret ? ret : bench_config_set(cfg, "kv_dtype", "bfloat16");
+	ret = ret ? ret : bench_config_set(cfg, "model_name", m->name);
+	ret = ret ? ret : bench_config_set(cfg, "local_cpu", "true");
 	snprintf(v, sizeof(v), "%.6f", ((double)L1_CHUNKS + 0.5) * (double)chunk / 1073741824.0);
-	ret = ret ? ret : set(cfg, "max_local_cpu_size", v);
-	ret = ret ? ret : set(cfg, "dax.mode", "tiered");
-	ret = ret ? ret : set(cfg, "dax.allow_file_backing", "true");
-	ret = ret ? ret : set(cfg, "dax.device_path", path);
-	ret = ret ? ret : set(cfg, "dax.promote", "false");
-	ret = ret ? ret : set(cfg, "dax.eviction", "none");
-	ret = ret ? ret : set(cfg, "dax.reinit", "true");
+	ret = ret ? ret : bench_config_set(cfg, "max_local_cpu_size", v);
+	ret = ret ? ret : bench_config_set(cfg, "dax.mode", "tiered");
+	ret = ret ? ret : bench_config_set(cfg, "dax.allow_file_backing", "true");
+	ret = ret ? ret : bench_config_set(cfg, "dax.device_path", path);
+	ret = ret ? ret : bench_config_set(cfg, "dax.promote", "false");
+	ret = ret ? ret : bench_config_set(cfg, "dax.eviction", "none");
+	ret = ret ? ret : bench_config_set(cfg, "dax.reinit", "true");
 	snprintf(v, sizeof(v), "%u", RESTORE_WORKERS);
-	ret = ret ? ret : set(cfg, "dax.restore_workers", v);
+	ret = ret ? ret : bench_config_set(cfg, "dax.restore_workers", v);
 	snprintf(v, sizeof(v), "%.6f",
 		 ((double)total_bytes * 1.05 + 64.0 * 1048576.0) / 1073741824.0);
-	ret = ret ? ret : set(cfg, "dax.max_dax_size", v);
+	ret = ret ? ret : bench_config_set(cfg, "dax.max_dax_size", v);
 	if (!ret) {
 		ret = kvt_open(cfg, out, NULL, 0);
 		if (ret)
@@ -375,12 +365,9 @@ static int plot(const char *file)
 	printf("%-10s %12s %12s\n", "chunk KiB", "1 worker", "2 workers");
 	for (size_t i = 0; i < n; i++)
 		printf("%-10zu %12.2f %12.2f\n", bytes[i] / 1024, gbps[i][0], gbps[i][1]);
-	g = popen("gnuplot", "w");
-	if (!g) {
-		fprintf(stderr, "kvtier-bench: cannot run gnuplot: %s\n", strerror(errno));
+	g = bench_plot_open(file);
+	if (!g)
 		return -errno;
-	}
-	fprintf(g, "set terminal svg size 720,480\nset output '%s'\n", file);
 	fprintf(g, "set title 'kvtier batched DAX restore (kvt_get)'\n"
 		   "set xlabel 'chunk size (KiB)'\nset ylabel 'GB/s'\nset logscale x 2\n"
 		   "set key left top\nset grid\n$d << EOD\n");
@@ -388,12 +375,7 @@ static int plot(const char *file)
 		fprintf(g, "%zu %.3f %.3f\n", bytes[i] / 1024, gbps[i][0], gbps[i][1]);
 	fprintf(g, "EOD\nplot $d using 1:2 with linespoints title '1 worker', "
 		   "$d using 1:3 with linespoints title '2 workers'\n");
-	if (pclose(g) != 0) {
-		fprintf(stderr, "kvtier-bench: gnuplot failed for %s\n", file);
-		return -EIO;
-	}
-	printf("plot written to %s\n", file);
-	return 0;
+	return bench_plot_close(g, file);
 }
 
 static void usage(FILE *f)
@@ -430,28 +412,18 @@ static int parse_opts(int argc, char **argv, struct docqa_opts *o)
 			o->json = true;
 			break;
 		case OPT_PLOT:
-			if (!*optarg || strchr(optarg, '\'')) {
-				fprintf(stderr, "kvtier-bench docqa: --plot: \"%s\": not a usable "
-						"file name\n", optarg);
+			if (bench_plot_file("docqa", optarg))
 				return BENCH_EXIT_USAGE;
-			}
 			o->plot = optarg;
 			break;
 		case 'h':
 			usage(stdout);
 			return -1;
 		default:
-			fprintf(stderr, "kvtier-bench docqa: %s: %s (see --help)\n",
-				argv[optind - 1], c == ':' ? "missing value" : "unknown option");
-			return BENCH_EXIT_USAGE;
+			return bench_opt_refused("docqa", c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "kvtier-bench docqa: unexpected argument \"%s\" (see --help)\n",
-			argv[optind]);
-		return BENCH_EXIT_USAGE;
-	}
-	return 0;
+	return bench_opt_leftover("docqa", argc, argv);
 }
 
 int docqa_main(int argc, char **argv)

@@ -1,15 +1,18 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tools/kvtier-bench/report.c - latency quantiles, medians
- * and the JSON line every workload prints (see bench.h).  Main thread only.
+ * tools/kvtier-bench/report.c - latency quantiles, medians, the JSON line
+ * every workload prints, what it prints for a bad command line or a refused
+ * configuration key, and its gnuplot runs (see bench.h).  Main thread only.
  */
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "kvtier.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
 
@@ -179,4 +182,61 @@ double bench_loadavg(void)
 		load = -1;
 	fclose(f);
 	return load;
+}
+
+int bench_opt_refused(const char *workload, int c, char **argv)
+{
+	fprintf(stderr, "kvtier-bench %s: %s: %s (see --help)\n", workload, argv[optind - 1],
+		c == ':' ? "missing value" : "unknown option");
+	return BENCH_EXIT_USAGE;
+}
+
+int bench_opt_leftover(const char *workload, int argc, char **argv)
+{
+	if (optind >= argc)
+		return 0;
+	fprintf(stderr, "kvtier-bench %s: unexpected argument \"%s\" (see --help)\n", workload,
+		argv[optind]);
+	return BENCH_EXIT_USAGE;
+}
+
+int bench_plot_file(const char *workload, const char *file)
+{
+	if (*file && !strchr(file, '\''))
+		return 0;
+	fprintf(stderr, "kvtier-bench %s: --plot: \"%s\": not a usable file name\n", workload,
+		file);
+	return BENCH_EXIT_USAGE;
+}
+
+FILE *bench_plot_open(const char *file)
+{
+	FILE *g = popen("gnuplot", "w");
+
+	if (!g) {
+		fprintf(stderr, "kvtier-bench: cannot run gnuplot: %s\n", strerror(errno));
+		return NULL;
+	}
+	fprintf(g, "set terminal svg size 720,480\nset output '%s'\n", file);
+	return g;
+}
+
+int bench_plot_close(FILE *g, const char *file)
+{
+	if (pclose(g) != 0) {
+		fprintf(stderr, "kvtier-bench: gnuplot failed for %s\n", file);
+		return -EIO;
+	}
+	printf("plot written to %s\n", file);
+	return 0;
+}
+
+int bench_config_set(struct kvt_config *cfg, const char *key, const char *val)
+{
+	char err[256];
+	int ret = kvt_config_set(cfg, key, val, err, sizeof(err));
+
+	if (ret)
+		fprintf(stderr, "kvtier-bench: kvt_config_set: %s\n", err);
+	return ret;
 }

@@ -128,16 +128,6 @@ struct copiers {
 	atomic_bool stop;
 };
 
-static int set(struct kvt_config *cfg, const char *key, const char *val)
-{
-	char err[256];
-	int ret = kvt_config_set(cfg, key, val, err, sizeof(err));
-
-	if (ret)
-		fprintf(stderr, "kvtier-bench: kvt_config_set: %s\n", err);
-	return ret;
-}
-
 static uint64_t stamp_of(size_t i)
 {
 	return prng_mix64(0x5e5707e + i);
@@ -155,24 +145,24 @@ static int rig_open(struct rig *r, const struct shape *s, unsigned int workers, 
 	if (ret)
 		return ret;
 	snprintf(v, sizeof(v), "%u", s->layers);
-	ret = set(cfg, "kv_layers", v);
+	ret = bench_config_set(cfg, "kv_layers", v);
 	snprintf(v, sizeof(v), "%u", s->dim);
-	ret = ret ? ret : set(cfg, "head_dim", v);
-	ret = ret ? ret : set(cfg, "kv_heads", "1");
-	ret = ret ? ret : set(cfg, "chunk_size", "256");
-	ret = ret ? ret : set(cfg, "kv_dtype", "bfloat16");
-	ret = ret ? ret : set(cfg, "local_cpu", "false");
-	ret = ret ? ret : set(cfg, "dax.mode", "primary");
-	ret = ret ? ret : set(cfg, "dax.allow_file_backing", "true");
-	ret = ret ? ret : set(cfg, "dax.device_path", r->path);
-	ret = ret ? ret : set(cfg, "dax.eviction", "none");
-	ret = ret ? ret : set(cfg, "dax.reinit", reinit ? "true" : "false");
+	ret = ret ? ret : bench_config_set(cfg, "head_dim", v);
+	ret = ret ? ret : bench_config_set(cfg, "kv_heads", "1");
+	ret = ret ? ret : bench_config_set(cfg, "chunk_size", "256");
+	ret = ret ? ret : bench_config_set(cfg, "kv_dtype", "bfloat16");
+	ret = ret ? ret : bench_config_set(cfg, "local_cpu", "false");
+	ret = ret ? ret : bench_config_set(cfg, "dax.mode", "primary");
+	ret = ret ? ret : bench_config_set(cfg, "dax.allow_file_backing", "true");
+	ret = ret ? ret : bench_config_set(cfg, "dax.device_path", r->path);
+	ret = ret ? ret : bench_config_set(cfg, "dax.eviction", "none");
+	ret = ret ? ret : bench_config_set(cfg, "dax.reinit", reinit ? "true" : "false");
 	/* room for n chunks, their headers and the superblock, with slack */
 	snprintf(v, sizeof(v), "%.6f",
 		 ((double)r->n * (double)r->chunk_bytes * 1.05 + 64.0 * 1048576.0) / 1073741824.0);
-	ret = ret ? ret : set(cfg, "dax.max_dax_size", v);
+	ret = ret ? ret : bench_config_set(cfg, "dax.max_dax_size", v);
 	snprintf(v, sizeof(v), "%u", workers);
-	ret = ret ? ret : set(cfg, "dax.restore_workers", v);
+	ret = ret ? ret : bench_config_set(cfg, "dax.restore_workers", v);
 	if (!ret) {
 		ret = kvt_open(cfg, &r->kvt, NULL, 0);
 		if (ret)
@@ -665,17 +655,10 @@ static int parse_opts(int argc, char **argv, struct restore_opts *o)
 			usage(stdout);
 			return -1;
 		default:
-			fprintf(stderr, "kvtier-bench restore: %s: %s (see --help)\n",
-				argv[optind - 1], c == ':' ? "missing value" : "unknown option");
-			return BENCH_EXIT_USAGE;
+			return bench_opt_refused("restore", c, argv);
 		}
 	}
-	if (optind < argc) {
-		fprintf(stderr, "kvtier-bench restore: unexpected argument \"%s\" (see --help)\n",
-			argv[optind]);
-		return BENCH_EXIT_USAGE;
-	}
-	return 0;
+	return bench_opt_leftover("restore", argc, argv);
 }
 
 static const char *goal_mark(bool met)

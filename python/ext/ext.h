@@ -118,6 +118,9 @@ void executor_close(struct store *s);
 
 enum ext_op { EXT_GET, EXT_SET, EXT_EXISTS, EXT_DELETE, EXT_PREFETCH };
 
+/* bench.c */
+PyObject *bench_c_loop(struct store *s, PyObject *args);
+
 /* lease.c */
 extern PyType_Spec lease_spec;
 extern PyObject *lease_type;

@@ -582,6 +582,7 @@ static PyMethodDef store_methods[] = {
 	M("submit_delete", submit_delete, METH_VARARGS, "submit_delete(keys) -> id"),
 	M("prefetch", executor_prefetch, METH_VARARGS, "prefetch(keys, bufs) -> id"),
 	M("drain", executor_drain, METH_NOARGS, "drain() -> completions"),
+	M("_c_loop", bench_c_loop, METH_VARARGS, "_c_loop(op, keys, bufs, reps) -> seconds"),
 	{ NULL, NULL, 0, NULL },
 };
 #undef M

@@ -215,6 +215,26 @@ def install_test(src, tmp):
         print(out)
     record("PASS" if rc == 0 else "FAIL", "install/pkg-config-example")
     shared_library_test(src, tmp, os.path.dirname(pcdir[0]), "install/shared-example")
+    python_install_test(dest)
+
+
+def python_install_test(dest):
+    """The installed Python package, imported by Debian's python3 from outside the tree, does a
+    round trip: where Debian's python3 looks under the prefix (configure.python_site)."""
+    site = glob.glob(os.path.join(dest, "**/dist-packages/kvtier/_kvtier.abi3.so"), recursive=True)
+    if not site:
+        record("FAIL", "install/python-package", "no kvtier package under dist-packages")
+        return
+    code = ("import kvtier; s = kvtier.Store(chunk_size=16, kv_layers=1, kv_heads=1, head_dim=64,"
+            " max_local_cpu_size='0.01'); k = s.chunk_keys(range(16)); s.put(k, [b'x' * 4096]);"
+            " b = [bytearray(4096)]; assert s.get(k, b) == [4096] and b[0] == b'x' * 4096;"
+            " assert kvtier.__file__.startswith(%r); s.close(); print('round trip ok')"
+            % os.path.dirname(os.path.dirname(site[0])))
+    rc, out = run(["/usr/bin/python3", "-c", code], timeout=120, cwd="/",
+                  env={"PYTHONPATH": os.path.dirname(os.path.dirname(site[0]))})
+    if rc != 0:
+        print(out)
+    record("PASS" if rc == 0 else "FAIL", "install/python-package")
 
 
 def stress_tests(selected):

@@ -9,13 +9,8 @@ What runs (each line of output is PASS/FAIL/SKIP name):
   - the kvtier Python package's pytest suite (tests/python), against build/release/python;
   - the C embedding example from README.md, compiled against build/asan and run, and linked against
     the build tree's shared library (build/release/libkvtier.so, found through its SONAME chain);
-  - kvtier-stress on L1 for KVT_STRESS_SECONDS (default 30) and on an emulated DAX tier for twice
-    that, each under ASan and again under TSan; on the fs L2 tier (cache mode) for twice that under
-    ASan and under TSan, and in staging mode for two thirds of it under ASan; on the resp L2 tier
-    (a Redis Cluster of 3 masters the harness starts, values corrupted, a master paused) for
-    KVT_STRESS_SECONDS under ASan and under TSan; on the pool L2 tier (3 engine processes on a
-    kvtier-poold the harness starts, one SIGKILLed holding pins and replaced now and then) for
-    twice KVT_STRESS_SECONDS under ASan and for KVT_STRESS_SECONDS under TSan;
+  - kvtier-stress on every tier, under ASan and under TSan, as STRESS_PLAN below says (the one
+    place the plan is written; KVT_STRESS_SECONDS, default 30, scales it);
   - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
   - every libFuzzer target of build/fuzz for KVT_FUZZ_SECONDS (default 20) over its seed corpus
     (tests/fuzz/corpus/NAME); `ninja fuzz` runs only those, for 600 s each unless KVT_FUZZ_SECONDS.
@@ -237,27 +232,32 @@ def python_install_test(dest):
     record("PASS" if rc == 0 else "FAIL", "install/python-package")
 
 
+# The stress plan: (name, kvtier-stress arguments, length in units of KVT_STRESS_SECONDS,
+# variants).  What each tier's run does to kvtier is kvtier-stress --help's to say.
+STRESS_PLAN = (
+    # a short pin lease keeps the pin-monitor racing the index actor (it once touched an entry a
+    # duplicate insert had just freed)
+    ("l1", ["--tier", "l1", "--pin-ttl-ms", "5"], 1, ("asan", "tsan")),
+    # an emulated device in /dev/shm, reopened and checked at the end
+    ("dax", ["--tier", "dax"], 2, ("asan", "tsan")),
+    # a fresh directory in /var/tmp, injected EIO, chunk files corrupted behind the adapter's back
+    ("fs", ["--tier", "fs"], 2, ("asan", "tsan")),
+    ("fs-staging", ["--tier", "fs", "--fs-mode", "staging"], 2 / 3, ("asan",)),
+    # a Redis Cluster of 3 masters the harness starts, values corrupted, a master paused 400 ms
+    # every 2.5 s
+    ("resp", ["--tier", "resp"], 1, ("asan", "tsan")),
+    # 3 engine processes sharing one keyspace through a kvtier-poold the harness starts, one
+    # SIGKILLed while it holds pins and replaced every quarter of the run
+    ("pool", ["--tier", "pool"], 2, ("asan",)),
+    ("pool", ["--tier", "pool"], 1, ("tsan",)),
+)
+
+
 def stress_tests(selected):
-    """L1 for KVT_STRESS_SECONDS (default 30), the DAX tier (an emulated device in /dev/shm) for
-    twice that, each under ASan and under TSan; the fs L2 tier (a fresh directory in /var/tmp, with
-    injected EIO and corrupted chunk files) in cache mode for twice that under ASan and under TSan,
-    and in staging mode for two thirds of it under ASan; the resp L2 tier (a Redis Cluster of 3
-    masters the harness starts and stops, values corrupted behind the adapter's back, a master
-    stopped for 400 ms every 2.5 s) for KVT_STRESS_SECONDS under ASan and under TSan; the pool
-    L2 tier (3 engine processes sharing one keyspace through a kvtier-poold the harness starts
-    and stops, one SIGKILLed while it holds pins and replaced every quarter of the run) for
-    twice that under ASan and for KVT_STRESS_SECONDS under TSan."""
+    """Every run of STRESS_PLAN, KVT_STRESS_SECONDS (default 30) a unit."""
     seconds = int(os.environ.get("KVT_STRESS_SECONDS", "30"))
-    # a short pin lease keeps the pin-monitor racing the index actor (it once
-    # touched an entry a duplicate insert had just freed)
-    runs = (("l1", ["--tier", "l1", "--pin-ttl-ms", "5"], seconds, ("asan", "tsan")),
-            ("dax", ["--tier", "dax"], 2 * seconds, ("asan", "tsan")),
-            ("fs", ["--tier", "fs"], 2 * seconds, ("asan", "tsan")),
-            ("fs-staging", ["--tier", "fs", "--fs-mode", "staging"], max(1, 2 * seconds // 3),
-             ("asan",)),
-            ("resp", ["--tier", "resp"], seconds, ("asan", "tsan")),
-            ("pool", ["--tier", "pool"], 2 * seconds, ("asan",)),
-            ("pool", ["--tier", "pool"], seconds, ("tsan",)))
+    runs = [(tier, args, max(1, int(units * seconds)), variants)
+            for tier, args, units, variants in STRESS_PLAN]
     for tier, args, secs, variants in runs:
         for variant in variants:
             name = "stress/%s-%s-%ds" % (tier, variant, secs)

@@ -55,6 +55,10 @@ LIB_DIRS = ["core", "actors", "proto/maru", "l2", "l2/fs", "l2/resp", "l2/pool",
 # program -> its source folder
 TOOLS = {"kvtier": "tools/kvtier", "kvtier-bench": "tools/kvtier-bench",
          "kvtier-stress": "tools/kvtier-stress", "kvtier-poold": "poold"}
+# unit-test programs: tests/<dir>/test_NAME.c, <dir> the path of the source folder it tests
+# (tests/l2/fs/test_fs_adapter.c tests l2/fs), each built as build/<variant>/tests/<dir>/test_NAME;
+# tests/run.py runs the same list
+TEST_SOURCES = "tests/**/test_*.c"
 # fuzz target (tests/fuzz/NAME.c, seeds in tests/fuzz/corpus/NAME without the fuzz_) -> the
 # library sources it needs
 FUZZ = {"fuzz_maru": ["proto/maru/*.c"]}
@@ -118,7 +122,7 @@ def write_ninja(args):
     libs = pkgconfig("--libs") + " " + " ".join(EXTRA_LIBS)
     lib_srcs = [s for d in LIB_DIRS for s in sources(d + "/*.c")]
     test_common = sources("tests/common/*.c")
-    tests = sources("tests/**/test_*.c")
+    tests = sources(TEST_SOURCES)
     plugins = sorted(d for d in glob.glob("plugins/*") if os.path.isdir(d))
     # one .so per file: plugins the registry tests load, broken on purpose
     test_plugins = sources("tests/plugins/*.c")

@@ -3,9 +3,11 @@
 
 What runs (each line of output is PASS/FAIL/SKIP name):
   - the include-layering check (tests/check_layers.py, the table in README "Source layout");
-  - every unit-test binary of build/asan (ASan+UBSan), one line per case, and again of build/tsan
-    (ThreadSanitizer; its cases are named tsan/...);
-  - kvtier-poold's protocol and multi-process tests (tests/pool/run_pool_tests.py, Python);
+  - every unit-test program (tests/**/test_*.c, built by configure.py at the same path below
+    build/<variant>/tests/, e.g. l2/fs/test_fs_adapter) of build/asan (ASan+UBSan), one line per
+    case, and again of build/tsan (ThreadSanitizer; its cases are named tsan/...);
+  - kvtier-poold's protocol and multi-process tests (tests/poold/run_pool_tests.py, Python; its
+    cases are named poold/...);
   - the kvtier Python package's pytest suite (tests/python), against build/release/python;
   - the C embedding example from README.md, compiled against build/asan and run, and linked against
     the build tree's shared library (build/release/libkvtier.so, found through its SONAME chain);
@@ -17,8 +19,9 @@ What runs (each line of output is PASS/FAIL/SKIP name):
 `ninja check` builds the asan, tsan, clang and release variants and the fuzz targets first.
 
     tests/run.py [-k PATTERN] [-j N] [--fuzz-only]
--k runs only the groups and unit-test programs whose name contains PATTERN (e.g. -k l2/ or
--k stress/pool); -j runs that many unit-test programs at once (output stays in order).
+-k runs only the groups and unit-test programs whose name contains PATTERN (e.g. -k l2/,
+-k l2/fs/, -k poold/ or -k stress/pool); -j runs that many unit-test programs at once (output
+stays in order).
 """
 import argparse
 import concurrent.futures
@@ -84,15 +87,25 @@ def layers_check():
         record("FAIL", "layers/check", "exit %d" % rc)
 
 
+def unit_test_programs():
+    """The unit-test programs configure.py builds, by their path below tests/ without .c
+    (l2/fs/test_fs_adapter): from the sources, so a program left in a build folder after its
+    source moved or went away is not run, and one not built is a failure, not a silence."""
+    return [os.path.relpath(s, "tests")[:-2] for s in configure.sources(configure.TEST_SOURCES)]
+
+
 def unit_tests(variant, prefix, jobs, selected):
     tests_dir = os.path.join(ROOT, "build", variant, "tests")
     suites = []
-    for binary in sorted(glob.glob(os.path.join(tests_dir, "**/test_*"), recursive=True)):
-        if not os.access(binary, os.X_OK) or binary.endswith((".o", ".d")):
+    for name in unit_test_programs():
+        suite = prefix + name
+        binary = os.path.join(tests_dir, name)
+        if not selected(suite):
             continue
-        suite = prefix + os.path.relpath(binary, tests_dir)
-        if selected(suite):
-            suites.append((suite, binary))
+        if not os.access(binary, os.X_OK):
+            record("FAIL", suite, "not built (ninja build/%s/tests/%s)" % (variant, name))
+            continue
+        suites.append((suite, binary))
     with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
         runs = [(suite, pool.submit(run, [binary], 900)) for suite, binary in suites]
         for suite, fut in runs:
@@ -284,12 +297,12 @@ def stress_tests(selected):
 
 def pool_tests():
     """kvtier-poold's protocol and multi-process tests (Python, against the ASan daemon)."""
-    rc, out = run([sys.executable, "tests/pool/run_pool_tests.py", "build/asan"], timeout=900)
-    seen = parse_cases(out, "pool/")
+    rc, out = run([sys.executable, "tests/poold/run_pool_tests.py", "build/asan"], timeout=900)
+    seen = parse_cases(out, "poold/")
     if rc != 0 or seen == 0:
         print(out[-6000:])
-    if seen == 0 or (rc != 0 and not any(f.startswith("pool/") for f in failures)):
-        record("FAIL", "pool/run_pool_tests", "exit %d" % rc)
+    if seen == 0 or (rc != 0 and not any(f.startswith("poold/") for f in failures)):
+        record("FAIL", "poold/run_pool_tests", "exit %d" % rc)
 
 
 def python_tests(selected):
@@ -332,7 +345,7 @@ def main():
             layers_check()
         unit_tests("asan", "", args.jobs, selected)
         unit_tests("tsan", "tsan/", args.jobs, selected)
-        if selected("pool/"):
+        if selected("poold/"):
             pool_tests()
         if selected("python/") or args.pattern.startswith("python/"):
             python_tests(selected)

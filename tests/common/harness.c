@@ -11,6 +11,7 @@
 #include "core/tsan.h"
 
 #include <dirent.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -136,6 +137,24 @@ const char *harness_tmpdir(int shm)
 	if (ntmpdirs++ == 0)
 		atexit(remove_tmpdirs);
 	return dir;
+}
+
+const char *harness_build_dir(void)
+{
+	static char dir[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+
+	if (n <= 0)
+		return NULL;
+	dir[n] = '\0';
+	/* the last /tests/: the checkout's own path may hold a tests folder */
+	for (char *p = dir + n; (p = memrchr(dir, '/', (size_t)(p - dir)));) {
+		if (!strncmp(p, "/tests/", 7)) {
+			*p = '\0';
+			return dir;
+		}
+	}
+	return NULL;
 }
 
 static int run_case(const struct harness_case *c, int timeout_s)

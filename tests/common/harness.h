@@ -69,5 +69,9 @@ int harness_count_fds(void);
 int harness_count_threads(void);
 /* A fresh directory under /tmp (or /dev/shm when @shm), removed at exit. */
 const char *harness_tmpdir(int shm);
+/* build/<variant> of the running test program, which lies at any depth
+ * below build/<variant>/tests/ (its source's path below tests/); NULL when
+ * the program is not there. */
+const char *harness_build_dir(void);
 
 #endif /* KVT_TESTS_HARNESS_H */

@@ -11,16 +11,11 @@
 
 #include "tests/common/harness.h"
 
-/* build/<variant>, from this binary's path build/<variant>/tests/<dir>/x */
 static const char *variant_dir(void)
 {
-	static char dir[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", dir, sizeof(dir) - 1);
+	const char *dir = harness_build_dir();
 
-	CHECK(n > 0);
-	dir[n] = '\0';
-	for (int up = 0; up < 3; up++)
-		*strrchr(dir, '/') = '\0';
+	CHECK(dir != NULL);
 	return dir;
 }
 

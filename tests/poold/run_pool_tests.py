@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Protocol tests for kvtier-poold, run against a daemon each test starts.
 
-Usage: python3 tests/pool/run_pool_tests.py BUILD_DIR [NAME...]
+Usage: python3 tests/poold/run_pool_tests.py BUILD_DIR [NAME...]
 
 Speaks Maru's wire protocols from their specification (reference maru.md
 section 2): the ZeroMQ metadata RPC with a 16-byte big-endian header and

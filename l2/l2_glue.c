@@ -112,7 +112,8 @@ int l2_glue_submit(struct l2_glue *g, enum kvt_l2_op op, const struct kvt_key *k
 	ret = -ENOMEM;
 	if (!job)
 		goto out_leave;
-	if (job->bufs) {
+	/* an empty batch may come with NULL arrays, and memcpy() must not see NULL */
+	if (job->bufs && n) {
 		for (size_t i = 0; i < n; i++)
 			job->bufs[i] = (void *)bufs[i];
 		memcpy(job->lens, lens, n * sizeof(*lens));

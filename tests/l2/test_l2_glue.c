@@ -291,8 +291,11 @@ TEST(bad_arguments_are_einval_and_never_reach_the_actor)
 	CHECK_EQ(atomic_load(&f.submits), 0);
 	CHECK_EQ(atomic_load(&f.deletes), 0);
 	CHECK_EQ(atomic_load(&f.g.users), 0);
-	/* no keys: no key array or bitmap needed */
+	/* no keys: no key, buffer or length array nor bitmap needed */
 	CHECK_EQ(l2_glue_submit(&f.g, KVT_L2_STORE, NULL, bufs, lens, 0, &nomap), 0);
+	CHECK_EQ(f.last->n, 0);
+	l2_glue_complete(&f.g, f.last);
+	CHECK_EQ(l2_glue_submit(&f.g, KVT_L2_STORE, NULL, NULL, NULL, 0, &nomap), 0);
 	CHECK_EQ(f.last->n, 0);
 	l2_glue_complete(&f.g, f.last);
 	l2_glue_fini(&f.g);

@@ -158,7 +158,7 @@ static uint64_t sweep(struct stress *s, struct checks *c)
 }
 
 /* What the L2 tier holds per key: fs_scan(), resp_scan() or pool_scan(). */
-static int l2_scan(struct stress *s, struct fs_scan *sc)
+static int l2_scan(struct stress *s, struct l2_scan *sc)
 {
 	return s->resp ? resp_scan(s, sc) : s->pool ? pool_scan(s, sc) : fs_scan(s, sc);
 }
@@ -191,14 +191,14 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 			   uint64_t *fragile)
 {
 	uint64_t present = 0, in_l1 = 0, files = 0, wrong = 0;
-	struct fs_scan sc;
+	struct l2_scan sc;
 	int ret = l2_scan(s, &sc);
 
 	*fragile = 0;
 	if (ret) {
 		check(c, false, "%s: scan of %s: %s", stress_tier_names[s->o.tier], l2_where(s),
 		      strerror(-ret));
-		fs_scan_free(&sc);
+		l2_scan_free(&sc);
 		*fragile = s->nkeys;
 		return count_present(s);
 	}
@@ -206,7 +206,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 		struct kvt_key key = stress_key(id);
 		struct kvt_lease lease;
 		bool l1 = kvt_borrow(s->kvt, &key, &lease) == 0;
-		bool file = sc.state[id] == FS_INTACT || sc.state[id] == FS_CORRUPT;
+		bool file = sc.state[id] == L2_INTACT || sc.state[id] == L2_CORRUPT;
 		bool got = kvt_contains(s->kvt, &key, 1, 0) == 1;
 
 		if (l1 && kvt_release(s->kvt, &lease))
@@ -214,7 +214,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 		in_l1 += l1;
 		files += file;
 		present += got;
-		*fragile += got && sc.state[id] != FS_INTACT;
+		*fragile += got && sc.state[id] != L2_INTACT;
 		if (got != (l1 || file)) {
 			wrong++;
 			stress_report(s, "fs: key %" PRIu64 ": kvt_contains = %d, in L1 %d, file %d",
@@ -226,7 +226,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 	      l2_unit(s), files, wrong);
 	check(c, in_l1 == st->l1_entries, "kvt_borrow finds %" PRIu64 " keys in L1 == l1_entries %"
 	      PRIu64, in_l1, st->l1_entries);
-	fs_scan_free(&sc);
+	l2_scan_free(&sc);
 	return present;
 }
 
@@ -234,7 +234,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
 	uint64_t fragile = 0, present = s->l2 ? fs_present(s, c, st, &fragile) : count_present(s);
-	struct fs_status before, after;
+	struct l2_status before, after;
 	uint64_t found;
 
 	switch (s->o.tier) {
@@ -262,7 +262,7 @@ void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st
 		break;
 	}
 	if (s->l2)
-		fs_status(s->kvt, &before);
+		l2_status(s->kvt, &before);
 	found = sweep(s, c);
 	if (s->o.tier == TIER_DAX_TIERED) {
 		check(c, found <= present,
@@ -272,7 +272,7 @@ void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st
 		/* each key missed had no intact file (value), or its load failed
 		 * with an injected EIO or a timeout (counted in the adapter's
 		 * errors) */
-		fs_status(s->kvt, &after);
+		l2_status(s->kvt, &after);
 		check(c, found <= present && present - found <= fragile + after.errors - before.errors,
 		      "final sweep read %" PRIu64 " keys of %" PRIu64 " present, missing at most the %"
 		      PRIu64 " without an intact file + %" PRIu64 " failed I/Os", found, present,
@@ -399,14 +399,14 @@ static void dax_accounting(struct stress *s, struct checks *c, const struct kvt_
  * is shared), and a value the fault thread corrupted is detected only when
  * a load reads it, so these are bounds, not equalities.
  */
-static void resp_accounting(struct stress *s, struct checks *c, const struct fs_status *fs)
+static void resp_accounting(struct stress *s, struct checks *c, const struct l2_status *fs)
 {
 	uint64_t pauses = atomic_load_explicit(&s->fault.pauses, memory_order_relaxed);
 
-	check(c, fs->corrupt <= fs_injected(s) && fs->corrupt_removed <= fs->corrupt,
+	check(c, fs->corrupt <= l2_injected(s) && fs->corrupt_removed <= fs->corrupt,
 	      "resp: values found corrupt %" PRIu64 " <= %" PRIu64 " corrupted, deleted %" PRIu64
 	      " <= found (more would be values the adapter itself wrote bad)", fs->corrupt,
-	      fs_injected(s), fs->corrupt_removed);
+	      l2_injected(s), fs->corrupt_removed);
 	check(c, fs->refused == 0, "resp: refused %" PRIu64 " == 0 (no maxmemory, no ACL)",
 	      fs->refused);
 	if (s->resp_cluster)
@@ -431,13 +431,13 @@ static void resp_accounting(struct stress *s, struct checks *c, const struct fs_
  * The adapter sends its unpins when idle: they are waited for.
  */
 static void pool_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
-			    struct fs_status *fs)
+			    struct l2_status *fs)
 {
 	uint64_t deadline = tool_now_ns() + 2000000000ull;
 
 	while (fs->pins != fs->unpins && tool_now_ns() < deadline) {
 		usleep(10000);
-		fs_status(s->kvt, fs);
+		l2_status(s->kvt, fs);
 	}
 	check(c, fs->healthy, "pool: the adapter is healthy");
 	check(c, fs->corrupt == 0, "pool: corrupt %" PRIu64 " == 0 (loads copy pinned keys only)",
@@ -456,9 +456,9 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 			  const struct worker_acct *a)
 {
 	bool staging = s->o.tier == TIER_FS_STAGING;
-	struct fs_status fs;
+	struct l2_status fs;
 
-	fs_status(s->kvt, &fs);
+	l2_status(s->kvt, &fs);
 	check(c, st->l2_adapters == 1 && fs.found && st->l2_plugin_errors == 0,
 	      "l2_adapters %" PRIu64 " == 1 (%s), l2_plugin_errors %" PRIu64 " == 0",
 	      st->l2_adapters, stress_tier_names[s->o.tier], st->l2_plugin_errors);
@@ -513,8 +513,8 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 		check(c, st->l1_evictions > 0, "L1 evicted (l1_evictions %" PRIu64 ")",
 		      st->l1_evictions);
 	if (s->o.corrupt_ms && (uint64_t)s->o.seconds * 1000 >= 10ull * s->o.corrupt_ms)
-		check(c, fs_injected(s) > 0, "the corruption thread corrupted %s (%" PRIu64 ")",
-		      s->resp ? "values" : "files", fs_injected(s));
+		check(c, l2_injected(s) > 0, "the corruption thread corrupted %s (%" PRIu64 ")",
+		      s->resp ? "values" : "files", l2_injected(s));
 	if (s->resp)
 		resp_accounting(s, c, &fs);
 	if (s->pool)
@@ -668,7 +668,7 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 {
 	unsigned char *buf = s->w[0].get_buf;
 	struct kvt_config *cfg = NULL;
-	struct fs_status fs;
+	struct l2_status fs;
 	struct kvt_stats st;
 	int ret;
 
@@ -708,7 +708,7 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 
 			r->read++;
 			r->corrupt += !ok;
-			if (state != FS_INTACT) {
+			if (state != L2_INTACT) {
 				/* a corrupted file got through: a corruption even where
 				 * its payload happens to be right (a flip in the header) */
 				r->served_bad++;
@@ -717,17 +717,17 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 								  memory_order_relaxed);
 				stress_report(s, "CORRUPTION reopen: key %" PRIu64 ": served a %s "
 					      "the corruption thread left (%s)", id,
-					      s->resp ? "value" : "file",
-					      state == FS_ABSENT ? "gone at the scan" : "still there");
+					      s->resp ? "value" : "file", state == L2_ABSENT ?
+					      "gone at the scan" : "still there");
 			}
-		} else if (state == FS_INTACT) {
+		} else if (state == L2_INTACT) {
 			r->missed++;
 			stress_report(s, "FAIL reopen: key %" PRIu64 ": its %s is intact but was "
 				      "not served", id, s->resp ? "value" : "file");
 		}
 	}
 	kvt_stats(s->kvt, &st, sizeof(st));
-	fs_status(s->kvt, &fs);
+	l2_status(s->kvt, &fs);
 	r->removed = fs.corrupt_removed;
 	check(c, r->read == r->scan.intact && r->missed == 0 && r->served_bad == 0 &&
 		 r->corrupt == 0,
@@ -744,13 +744,13 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 	      st.l2_hits, r->read, st.l1_hits);
 	/* one corrupted file is removed once at most: more removals would be
 	 * files the adapter itself published bad */
-	check(c, r->fs_close.corrupt_removed + r->removed <= fs_injected(s),
+	check(c, r->l2_close.corrupt_removed + r->removed <= l2_injected(s),
 	      "files removed as corrupt (%" PRIu64 " in the run, %" PRIu64 " at reopen) <= %"
-	      PRIu64 " corrupted", r->fs_close.corrupt_removed, r->removed, fs_injected(s));
+	      PRIu64 " corrupted", r->l2_close.corrupt_removed, r->removed, l2_injected(s));
 	ret = kvt_close(s->kvt);
 	s->kvt = NULL;
 	check(c, ret == 0, "reopen: kvt_close() = %d", ret);
 out:
 	kvt_config_free(cfg);
-	fs_scan_free(&r->scan);
+	l2_scan_free(&r->scan);
 }

@@ -2,7 +2,9 @@
 /*
  * tools/kvtier-stress/fs.c - the fs L2 tier of kvtier-stress: its
  * directory, the thread that corrupts its chunk files while the workers
- * run, and the look at what is on disk at the end.
+ * run, and the look at what is on disk at the end; and what the L2 tiers
+ * share: the adapter's report (l2_status), the end of the resp or fs
+ * corruption thread (l2_fault_stop) and its counts.
  *
  * The corruption thread stands for a failing disk or a careless neighbour
  * sharing the directory: every --corrupt-ms it picks a key of the keyspace
@@ -101,7 +103,7 @@ void fs_remove_dir(void)
 	tmp_dir[0] = '\0';
 }
 
-void fs_rm_tree(const char *dir)
+void rm_tree(const char *dir)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -187,7 +189,7 @@ static uint64_t detail_u64(const char *detail, const char *key)
 	return 0;
 }
 
-void fs_status(struct kvt *kvt, struct fs_status *out)
+void l2_status(struct kvt *kvt, struct l2_status *out)
 {
 	struct kvt_l2_status st;
 	const char *type;
@@ -248,7 +250,7 @@ static int open_shard(const struct stress *s, uint64_t id, char name[FSCHUNK_NAM
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-static void mark(struct fs_fault *f, uint64_t id, const void *bytes, size_t len)
+static void mark(struct l2_fault *f, uint64_t id, const void *bytes, size_t len)
 {
 	if (f->nmarks == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 1024;
@@ -265,7 +267,7 @@ static void mark(struct fs_fault *f, uint64_t id, const void *bytes, size_t len)
 }
 
 /* Flip one byte at @off of @fd.  Return: true if it was written. */
-static bool flip_byte(struct fs_fault *f, int fd, off_t off)
+static bool flip_byte(struct l2_fault *f, int fd, off_t off)
 {
 	unsigned char b;
 
@@ -277,7 +279,7 @@ static bool flip_byte(struct fs_fault *f, int fd, off_t off)
 
 /* Rename the first @len bytes of f->buf over @name in the shard @sfd.
  * Return: true if the name now holds them. */
-static bool replace_file(struct fs_fault *f, int sfd, const char *name, size_t len)
+static bool replace_file(struct l2_fault *f, int sfd, const char *name, size_t len)
 {
 	bool ok;
 	int fd;
@@ -322,7 +324,7 @@ static ssize_t read_chunk_file(struct stress *s, uint64_t id)
  */
 static bool corrupt_one(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	uint64_t id = prng_next(&f->rng) % s->nkeys, other;
 	enum corrupt_kind kind = (enum corrupt_kind)(prng_next(&f->rng) % CORRUPT_N);
 	char name[FSCHUNK_NAME_LEN + 1];
@@ -421,7 +423,7 @@ static void *fault_main(void *arg)
 
 int fs_fault_start(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	int ret;
 
 	if (!s->o.corrupt_ms)
@@ -451,9 +453,9 @@ static int mark_cmp(const void *a, const void *b)
 	return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-void fs_fault_stop(struct stress *s)
+void l2_fault_stop(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 
 	if (!f->running)
 		return;
@@ -464,7 +466,7 @@ void fs_fault_stop(struct stress *s)
 		qsort(f->marks, f->nmarks, sizeof(*f->marks), mark_cmp);
 }
 
-uint64_t fs_injected(struct stress *s)
+uint64_t l2_injected(struct stress *s)
 {
 	uint64_t n = 0;
 
@@ -473,7 +475,7 @@ uint64_t fs_injected(struct stress *s)
 	return n;
 }
 
-void fs_fault_free(struct stress *s)
+void l2_fault_free(struct stress *s)
 {
 	free(s->fault.marks);
 	free(s->fault.buf);
@@ -497,7 +499,7 @@ static uint64_t name_to_id(const struct stress *s, const char *name)
 /* True if @fd (key @id) holds bytes the corruption thread left. */
 static bool still_corrupt(struct stress *s, int fd, uint64_t id, size_t size)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	struct fs_mark want;
 	ssize_t got;
 
@@ -510,7 +512,7 @@ static bool still_corrupt(struct stress *s, int fd, uint64_t id, size_t size)
 	return bsearch(&want, f->marks, f->nmarks, sizeof(want), mark_cmp) != NULL;
 }
 
-static void scan_shard(struct stress *s, struct fs_scan *sc, int sfd, const char *shard)
+static void scan_shard(struct stress *s, struct l2_scan *sc, int sfd, const char *shard)
 {
 	DIR *dir = fdopendir(sfd);
 	struct dirent *d;
@@ -542,11 +544,11 @@ static void scan_shard(struct stress *s, struct fs_scan *sc, int sfd, const char
 		if (still_corrupt(s, fd, id, (size_t)st.st_size)) {
 			bool seen = (size_t)st.st_size >= FSCHUNK_HDR;
 
-			sc->state[id] = seen ? FS_CORRUPT : FS_CORRUPT_SHORT;
+			sc->state[id] = seen ? L2_CORRUPT : L2_CORRUPT_SHORT;
 			sc->corrupt++;
 			sc->corrupt_seen += seen;
 		} else {
-			sc->state[id] = FS_INTACT;
+			sc->state[id] = L2_INTACT;
 			sc->intact++;
 		}
 		close(fd);
@@ -554,7 +556,7 @@ static void scan_shard(struct stress *s, struct fs_scan *sc, int sfd, const char
 	closedir(dir);
 }
 
-int fs_scan(struct stress *s, struct fs_scan *sc)
+int fs_scan(struct stress *s, struct l2_scan *sc)
 {
 	DIR *base;
 	struct dirent *d;
@@ -592,7 +594,7 @@ int fs_scan(struct stress *s, struct fs_scan *sc)
 	return 0;
 }
 
-void fs_scan_free(struct fs_scan *sc)
+void l2_scan_free(struct l2_scan *sc)
 {
 	free(sc->state);
 	sc->state = NULL;

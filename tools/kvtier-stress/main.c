@@ -388,7 +388,7 @@ static void free_state(struct stress *s)
 		free(s->w[i].tracks);
 	}
 	free(s->w);
-	fs_fault_free(s);
+	l2_fault_free(s);
 	free((void *)s->pin_finished);
 	free((void *)s->pin_started);
 	if (!s->shm)
@@ -413,7 +413,7 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 {
 	uint64_t now = tool_now_ns(), ops = sum_ops(s, -1);
 	struct kvt_stats st;
-	struct fs_status fs;
+	struct l2_status fs;
 	char lower[192] = "";
 
 	kvt_stats(s->kvt, &st, sizeof(st));
@@ -421,20 +421,20 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 		snprintf(lower, sizeof(lower), " dax %" PRIu64 "/%" PRIu64, st.dax_entries,
 			 st.dax_slots);
 	if (s->fs) {
-		fs_status(s->kvt, &fs);
+		l2_status(s->kvt, &fs);
 		snprintf(lower, sizeof(lower), " fs %" PRIu64 " files, hits %" PRIu64 " misses %"
 			 PRIu64 " write errors %" PRIu64 " staging %" PRIu64 ", files corrupted %"
 			 PRIu64 " detected %" PRIu64, fs.chunks, st.l2_hits, st.l2_misses,
-			 st.l2_write_errors, st.staging_inflight, fs_injected(s),
+			 st.l2_write_errors, st.staging_inflight, l2_injected(s),
 			 fs.corrupt_removed);
 	}
 	if (s->resp) {
-		fs_status(s->kvt, &fs);
+		l2_status(s->kvt, &fs);
 		snprintf(lower, sizeof(lower), " resp %" PRIu64 "/%" PRIu64 " up, hits %" PRIu64
 			 " misses %" PRIu64 " write errors %" PRIu64 " reconnects %" PRIu64
 			 ", values corrupted %" PRIu64 " detected %" PRIu64 ", pauses %" PRIu64,
 			 fs.nodes_up, fs.nodes, st.l2_hits, st.l2_misses, st.l2_write_errors,
-			 fs.reconnects, fs_injected(s), fs.corrupt,
+			 fs.reconnects, l2_injected(s), fs.corrupt,
 			 atomic_load_explicit(&s->fault.pauses, memory_order_relaxed));
 	}
 	fprintf(stderr, "kvtier-stress: %5.1fs ops %" PRIu64 " (%.0f/s) l1 %" PRIu64
@@ -622,7 +622,7 @@ int stress_run(struct stress *s)
 {
 	struct checks c = { .verbose = s->o.verbose, .who = s->who };
 	struct reopen r = { 0 };
-	struct fs_status quiet_l2 = { 0 };
+	struct l2_status quiet_l2 = { 0 };
 	struct kvt_stats st;
 	long fds_before, tasks_before;
 	uint64_t run_ns = 1;
@@ -658,7 +658,7 @@ int stress_run(struct stress *s)
 
 	run_ns = run_workers(s);
 	/* it stops with the workers, at the deadline */
-	fs_fault_stop(s);
+	l2_fault_stop(s);
 	check(&c, run_ns != 0, "all %u workers started", s->o.threads);
 	if (!run_ns)
 		run_ns = 1;
@@ -678,7 +678,7 @@ int stress_run(struct stress *s)
 	/* what the pool holds changes until every process is quiet; the
 	 * adapter's counters as they match st, before the sweep adds to them */
 	if (s->shm) {
-		fs_status(s->kvt, &quiet_l2);
+		l2_status(s->kvt, &quiet_l2);
 		procs_child_quiet(s);
 	}
 	sweep_checks(s, &c, &st);
@@ -697,7 +697,7 @@ int stress_run(struct stress *s)
 		r.at_close = at_close.dax_entries;
 	}
 	if (s->l2)
-		fs_status(s->kvt, &r.fs_close);
+		l2_status(s->kvt, &r.l2_close);
 	ret = kvt_close(s->kvt);
 	s->kvt = NULL;
 	check(&c, ret == 0, "kvt_close() = %d", ret);

@@ -196,7 +196,7 @@ static int start_daemon(struct stress *s)
 
 int pool_prepare(struct stress *s)
 {
-	struct fs_scan sc;
+	struct l2_scan sc;
 	int ret;
 
 	if (!s->o.pool_server)
@@ -211,7 +211,7 @@ int pool_prepare(struct stress *s)
 		fprintf(stderr, "kvtier-stress: --pool-server %s holds %llu keys of the keyspace "
 			"(an earlier run's versions would read as never written): delete them or "
 			"restart it\n", s->pool_server, (unsigned long long)sc.files);
-	fs_scan_free(&sc);
+	l2_scan_free(&sc);
 	return ret ? ret : sc.files ? -EEXIST : 0;
 }
 
@@ -241,7 +241,7 @@ int pool_stop(void)
 		}
 	}
 	if (dir[0])
-		fs_rm_tree(dir);
+		rm_tree(dir);
 	dir[0] = '\0';
 	return ret;
 }
@@ -254,7 +254,7 @@ void pool_stop_signal(void)
 	if (daemon_pid > 0)
 		kill(daemon_pid, SIGKILL);
 	if (dir[0])
-		fs_rm_tree(dir);
+		rm_tree(dir);
 }
 
 int pool_adapter_json(const struct stress *s, char *out, size_t len)
@@ -414,7 +414,7 @@ int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out)
 }
 
 /* BATCH_EXISTS_KV of keys @first..@first + @n into @sc. */
-static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_scan *sc)
+static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct l2_scan *sc)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -447,7 +447,7 @@ static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_sca
 			ret = -EPROTO;
 			break;
 		}
-		sc->state[id] = found ? FS_INTACT : FS_ABSENT;
+		sc->state[id] = found ? L2_INTACT : L2_ABSENT;
 		sc->files += found;
 		sc->intact += found;
 	}
@@ -455,7 +455,7 @@ static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_sca
 	return ret;
 }
 
-int pool_scan(struct stress *s, struct fs_scan *sc)
+int pool_scan(struct stress *s, struct l2_scan *sc)
 {
 	struct conn cn;
 	int ret;

@@ -28,7 +28,7 @@
 static void report_fs(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
 		      const struct worker_acct *a)
 {
-	const struct fs_status *f = &r->fs_close;
+	const struct l2_status *f = &r->l2_close;
 	const _Atomic uint64_t *inj = s->fault.injected;
 
 	printf("fs (%s): %" PRIu64 " chunks (%" PRIu64 " MiB) at close in %s; %" PRIu64
@@ -41,7 +41,7 @@ static void report_fs(struct stress *s, const struct kvt_stats *st, const struct
 	printf("fs faults: %u EIO per million I/Os; %" PRIu64 " files corrupted (%" PRIu64
 	       " payload flips, %" PRIu64 " header flips, %" PRIu64 " truncated, %" PRIu64
 	       " replaced by garbage, %" PRIu64 " by another key's file); removed as corrupt: %"
-	       PRIu64 " in the run, %" PRIu64 " at reopen\n", s->o.fault_ppm, fs_injected(s),
+	       PRIu64 " in the run, %" PRIu64 " at reopen\n", s->o.fault_ppm, l2_injected(s),
 	       atomic_load_explicit(&inj[CORRUPT_PAYLOAD], memory_order_relaxed),
 	       atomic_load_explicit(&inj[CORRUPT_HEADER], memory_order_relaxed),
 	       atomic_load_explicit(&inj[CORRUPT_TRUNCATE], memory_order_relaxed),
@@ -59,7 +59,7 @@ static void report_fs(struct stress *s, const struct kvt_stats *st, const struct
 
 static void json_fs(struct stress *s, const struct kvt_stats *st, const struct reopen *r)
 {
-	const struct fs_status *f = &r->fs_close;
+	const struct l2_status *f = &r->l2_close;
 	const _Atomic uint64_t *inj = s->fault.injected;
 
 	printf(",\"fs\":{\"mode\":\"%s\",\"dir\":\"%s\",\"mb\":%u,\"fault_ppm\":%u,"
@@ -89,7 +89,7 @@ static void json_fs(struct stress *s, const struct kvt_stats *st, const struct r
 static void report_resp(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
 			const struct worker_acct *a)
 {
-	const struct fs_status *f = &r->fs_close;
+	const struct l2_status *f = &r->l2_close;
 	const _Atomic uint64_t *inj = s->fault.injected;
 
 	printf("resp (%s%s): %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " promotions, %"
@@ -104,7 +104,7 @@ static void report_resp(struct stress *s, const struct kvt_stats *st, const stru
 	printf("resp faults: %" PRIu64 " values corrupted (%" PRIu64 " payload flips, %" PRIu64
 	       " header flips, %" PRIu64 " truncated, %" PRIu64 " replaced by garbage, %" PRIu64
 	       " by another key's value), %" PRIu64 " pauses of %u ms; found corrupt: %" PRIu64
-	       " in the run, %" PRIu64 " deleted at reopen\n", fs_injected(s),
+	       " in the run, %" PRIu64 " deleted at reopen\n", l2_injected(s),
 	       atomic_load_explicit(&inj[CORRUPT_PAYLOAD], memory_order_relaxed),
 	       atomic_load_explicit(&inj[CORRUPT_HEADER], memory_order_relaxed),
 	       atomic_load_explicit(&inj[CORRUPT_TRUNCATE], memory_order_relaxed),
@@ -123,7 +123,7 @@ static void report_resp(struct stress *s, const struct kvt_stats *st, const stru
 
 static void json_resp(struct stress *s, const struct kvt_stats *st, const struct reopen *r)
 {
-	const struct fs_status *f = &r->fs_close;
+	const struct l2_status *f = &r->l2_close;
 	const _Atomic uint64_t *inj = s->fault.injected;
 
 	printf(",\"resp\":{\"url\":\"%s\",\"cluster\":%s,\"own_servers\":%s,\"timeout_ms\":%u,"
@@ -238,17 +238,17 @@ void report_run(struct stress *s, uint64_t run_ns, const struct kvt_stats *st,
 	if (s->fs)
 		snprintf(fs, sizeof(fs), ", fs hits %" PRIu64 " misses %" PRIu64 " write errors %"
 			 PRIu64 ", files corrupted %" PRIu64 " detected %" PRIu64, st->l2_hits,
-			 st->l2_misses, st->l2_write_errors, fs_injected(s),
-			 r->fs_close.corrupt_removed + r->removed);
+			 st->l2_misses, st->l2_write_errors, l2_injected(s),
+			 r->l2_close.corrupt_removed + r->removed);
 	if (s->resp)
 		snprintf(fs, sizeof(fs), ", resp hits %" PRIu64 " misses %" PRIu64 " write errors %"
 			 PRIu64 ", values corrupted %" PRIu64 " detected %" PRIu64 ", pauses %" PRIu64
 			 ", round_trips %" PRIu64 " redirections %" PRIu64 " reconnects %" PRIu64
 			 " corrupt %" PRIu64, st->l2_hits, st->l2_misses, st->l2_write_errors,
-			 fs_injected(s), r->fs_close.corrupt + r->removed,
+			 l2_injected(s), r->l2_close.corrupt + r->removed,
 			 atomic_load_explicit(&s->fault.pauses, memory_order_relaxed),
-			 r->fs_close.round_trips, r->fs_close.redirections, r->fs_close.reconnects,
-			 r->fs_close.corrupt);
+			 r->l2_close.round_trips, r->l2_close.redirections, r->l2_close.reconnects,
+			 r->l2_close.corrupt);
 	printf("kvtier-stress: %s: tier %s, %u threads, %.1f s, %.0f ops/s, corruptions %" PRIu64
 	       ", errors %" PRIu64 ", expected pressure %" PRIu64 "%s\n", pass ? "PASS" : "FAIL",
 	       stress_tier_names[s->o.tier], s->o.threads, secs, (double)tot[OPC_CALLS] / secs,

@@ -131,7 +131,7 @@ void resp_stop_signal(void)
 {
 	redis_kill_all();
 	if (srv_dir[0])
-		fs_rm_tree(srv_dir);
+		rm_tree(srv_dir);
 }
 
 void resp_stop(void)
@@ -139,7 +139,7 @@ void resp_stop(void)
 	for (int i = 0; i < MASTERS; i++)
 		redis_kill(&srv[i]);
 	if (srv_dir[0])
-		fs_rm_tree(srv_dir);
+		rm_tree(srv_dir);
 	srv_dir[0] = '\0';
 	own_servers = false;
 }
@@ -307,7 +307,7 @@ static size_t value_cap(const struct stress *s)
 /* GET @name into f->buf.  Return: its length, or -1 (absent, too long, error). */
 static ssize_t get_value(struct resp_fault *rf, const char *name, size_t nlen)
 {
-	struct fs_fault *f = &rf->s->fault;
+	struct l2_fault *f = &rf->s->fault;
 	const char *argv[2] = { "GET", name };
 	size_t lens[2] = { 3, nlen };
 	redisReply *r = rc_cmd(&rf->rc, 2, argv, lens);
@@ -388,7 +388,7 @@ static bool flip_byte(struct resp_fault *rf, const char *name, size_t nlen, size
 static bool corrupt_one(struct resp_fault *rf)
 {
 	struct stress *s = rf->s;
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	uint64_t id = prng_next(&f->rng) % s->nkeys, other;
 	enum corrupt_kind kind = (enum corrupt_kind)(prng_next(&f->rng) % CORRUPT_N);
 	char name[RESP_KEY_MAX], oname[RESP_KEY_MAX];
@@ -490,7 +490,7 @@ static void *fault_main(void *arg)
 
 int resp_fault_start(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	struct resp_fault *rf;
 	int ret;
 
@@ -522,10 +522,10 @@ int resp_fault_start(struct stress *s)
 bool resp_wait_healthy(struct stress *s, int wait_s)
 {
 	uint64_t deadline = tool_now_ns() + (uint64_t)wait_s * 1000000000ull;
-	struct fs_status st;
+	struct l2_status st;
 
 	for (;;) {
-		fs_status(s->kvt, &st);
+		l2_status(s->kvt, &st);
 		if (st.healthy && st.nodes_up == st.nodes)
 			return true;
 		if (tool_now_ns() >= deadline)
@@ -534,7 +534,7 @@ bool resp_wait_healthy(struct stress *s, int wait_s)
 	}
 }
 
-int resp_scan(struct stress *s, struct fs_scan *sc)
+int resp_scan(struct stress *s, struct l2_scan *sc)
 {
 	struct rconns *rc = malloc(sizeof(*rc));
 	int ret = 0;
@@ -566,12 +566,12 @@ int resp_scan(struct stress *s, struct fs_scan *sc)
 		if (r->type == REDIS_REPLY_STRING) {
 			sc->files++;
 			if (resp_value_check(r->str, r->len, &key, s->chunk, &info) == 0) {
-				sc->state[id] = FS_INTACT;
+				sc->state[id] = L2_INTACT;
 				sc->intact++;
 			} else {
 				bool seen = r->len >= FSCHUNK_HDR;
 
-				sc->state[id] = seen ? FS_CORRUPT : FS_CORRUPT_SHORT;
+				sc->state[id] = seen ? L2_CORRUPT : L2_CORRUPT_SHORT;
 				sc->corrupt++;
 				sc->corrupt_seen += seen;
 			}

@@ -23,10 +23,10 @@
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic] and
- * struct fs_fault (the corruption thread's, fs or resp, until main joins it).  Each
- * struct worker belongs to its thread; main reads its [atomic] counters for
- * progress and everything else only after joining it.  With --tier pool,
- * struct pool_shm is shared by the processes (see there).
+ * struct l2_fault (the corruption thread's, fs or resp, until main joins
+ * it).  Each struct worker belongs to its thread; main reads its [atomic]
+ * counters for progress and everything else only after joining it.  With
+ * --tier pool, struct pool_shm is shared by the processes (see there).
  */
 #ifndef KVT_TOOLS_STRESS_H
 #define KVT_TOOLS_STRESS_H
@@ -233,17 +233,18 @@ struct fs_mark {
 };
 
 /*
- * The corruption thread.  marks, nmarks, cap and rng are the thread's
- * until main joins it, then main's; injected is [atomic] for progress.
+ * The corruption thread of an L2 tier (fs.c, resp.c).  rng, buf and the
+ * marks are the thread's until main joins it, then main's; injected and
+ * pauses are [atomic] for progress.
  */
-struct fs_fault {
+struct l2_fault {
 	pthread_t thread;
 	bool running;
 	uint64_t rng;
-	unsigned char *buf;             /* a whole chunk file: header + chunk */
-	struct fs_mark *marks;
+	unsigned char *buf;             /* a whole chunk file or value: header + chunk */
+	struct fs_mark *marks;          /* fs: what it left in each file it corrupted */
 	size_t nmarks, cap;
-	bool lost_mark;                 /* a mark could not be kept: no end check */
+	bool lost_mark;                 /* fs: a mark could not be kept: no end check */
 	_Atomic uint64_t injected[CORRUPT_N]; /* [atomic] */
 	_Atomic uint64_t pauses;        /* [atomic] resp: masters SIGSTOPped and resumed */
 };
@@ -291,7 +292,7 @@ struct stress {
 	_Atomic uint64_t reports;       /* [atomic] detailed messages printed */
 	_Atomic uint64_t evfd_total;    /* [atomic] sum read from kvt_event_fd() */
 	_Atomic uint64_t removed_pin_bound; /* [atomic] pins a forced remove may have dropped */
-	struct fs_fault fault;          /* fs: the corruption thread */
+	struct l2_fault fault;          /* fs, resp: the corruption thread */
 };
 
 /* ---- main.c ---- */
@@ -384,29 +385,29 @@ void stress_report(struct stress *s, const char *fmt, ...) __attribute__((format
 /* Add what a read of kvt_event_fd() returns to evfd_total.  Threads: any. */
 void stress_drain_event_fd(struct stress *s);
 
-/* ---- fs.c ---- */
+/* ---- fs.c: the fs tier, and what the L2 tiers share ---- */
 
-/* What an end-of-run look at the fs directory found (fs_scan). */
-struct fs_scan {
-	uint8_t *state;         /* per key id: enum fs_file */
-	uint64_t files;         /* chunk files of keys in the keyspace */
+/* What an end-of-run look at the L2 tier found (fs_scan, resp_scan, pool_scan). */
+struct l2_scan {
+	uint8_t *state;         /* per key id: enum l2_copy */
+	uint64_t files;         /* chunk files (values, entries) of keys in the keyspace */
 	uint64_t intact;        /* of those, not left as the corruption thread made them */
 	uint64_t corrupt;       /* still holding bytes the corruption thread wrote */
 	uint64_t corrupt_seen;  /* of those, long enough (a header) for a lookup to see */
-	uint64_t stray;         /* anything else: temp, foreign or misnamed files */
+	uint64_t stray;         /* fs: anything else: temp, foreign or misnamed files */
 };
 
-/* What a key's chunk file holds. */
-enum fs_file {
-	FS_ABSENT,
-	FS_INTACT,        /* what the adapter wrote (if it wrote it right) */
-	FS_CORRUPT,       /* what the corruption thread left; a lookup sees it */
-	FS_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
+/* What a key's chunk file (resp: value; pool: entry) holds. */
+enum l2_copy {
+	L2_ABSENT,
+	L2_INTACT,        /* what the adapter wrote (if it wrote it right) */
+	L2_CORRUPT,       /* what the corruption thread left; a lookup sees it */
+	L2_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
 };
 
 /* Facts of the fs, resp or pool adapter's status report (kvt_l2_report, detail). */
-struct fs_status {
-	bool found;             /* an fs (resp) adapter answered */
+struct l2_status {
+	bool found;             /* an L2 adapter answered */
 	bool healthy;
 	uint64_t chunks, bytes_used, errors;
 	uint64_t corrupt_removed, evictions;
@@ -434,34 +435,34 @@ void fs_remove_dir(void);
 /* The adapter's JSON object, with fault_eio_ppm @ppm, into @out. */
 int fs_adapter_json(const struct stress *s, uint32_t ppm, char *out, size_t len);
 
-/* fs_status() - the fs adapter's report, or with --tier resp (pool) the
- * resp (pool) adapter's.  Threads: any (never blocks). */
-void fs_status(struct kvt *kvt, struct fs_status *out);
+/* The fs, resp or pool adapter's report.  Threads: any (never blocks). */
+void l2_status(struct kvt *kvt, struct l2_status *out);
 
-/* Start and stop (join) the corruption thread; start does nothing when
- * --corrupt-ms is 0.  It stops once s->stop is set.  Return: 0, or -errno
- * with a message. */
+/* Start the fs corruption thread (nothing when --corrupt-ms is 0), and
+ * stop (join) the fs or resp one.  It stops once s->stop is set.  Return:
+ * 0, or -errno with a message. */
 int fs_fault_start(struct stress *s);
-void fs_fault_stop(struct stress *s);
+void l2_fault_stop(struct stress *s);
 
-/* Files corrupted so far.  Threads: any. */
-uint64_t fs_injected(struct stress *s);
+/* Chunk files (values) corrupted so far.  Threads: any. */
+uint64_t l2_injected(struct stress *s);
 
 /*
  * fs_scan() - classify every file of the directory, while no corruption
  * thread runs and kvtier is quiet (after kvt_flush) or closed.
  * Return: 0, or -errno (also when a mark was lost: a corrupted file could
- * pass for intact).  fs_scan_free() frees @sc->state either way.
+ * pass for intact).  l2_scan_free() frees @sc->state either way.
  */
-int fs_scan(struct stress *s, struct fs_scan *sc);
-void fs_scan_free(struct fs_scan *sc);
+int fs_scan(struct stress *s, struct l2_scan *sc);
+void l2_scan_free(struct l2_scan *sc);
 
 /* Free what the corruption thread kept. */
-void fs_fault_free(struct stress *s);
+void l2_fault_free(struct stress *s);
 
-/* Remove the directory tree @dir (3 levels deep at most).  Only system
- * calls: async-signal-safe. */
-void fs_rm_tree(const char *dir);
+/* Remove the directory tree @dir (3 levels deep at most): the fs tier's,
+ * and resp's and pool's of their servers.  Only system calls:
+ * async-signal-safe. */
+void rm_tree(const char *dir);
 
 /* ---- resp.c ---- */
 
@@ -484,7 +485,7 @@ int resp_adapter_json(const struct stress *s, char *out, size_t len);
 
 /* Start the thread that corrupts values every --corrupt-ms and pauses a
  * master every few seconds (--resp-pause-ms); it stops once s->stop is set
- * (every paused master resumed).  fs_fault_stop() joins it.
+ * (every paused master resumed).  l2_fault_stop() joins it.
  * Return: 0, or -errno with a message. */
 int resp_fault_start(struct stress *s);
 
@@ -502,7 +503,7 @@ bool resp_wait_healthy(struct stress *s, int wait_s);
  * at least a header long).  While no corruption thread runs.
  * Return: 0, or -errno when Redis could not be read.
  */
-int resp_scan(struct stress *s, struct fs_scan *sc);
+int resp_scan(struct stress *s, struct l2_scan *sc);
 
 /* ---- pool.c ---- */
 
@@ -558,10 +559,10 @@ int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out);
 
 /*
  * pool_scan() - which keys of the keyspace the daemon holds (BATCH_EXISTS):
- * FS_INTACT each (nobody writes the pool behind the adapter's back), or
- * FS_ABSENT.  Return: 0, or -errno.  fs_scan_free() frees @sc->state.
+ * L2_INTACT each (nobody writes the pool behind the adapter's back), or
+ * L2_ABSENT.  Return: 0, or -errno.  l2_scan_free() frees @sc->state.
  */
-int pool_scan(struct stress *s, struct fs_scan *sc);
+int pool_scan(struct stress *s, struct l2_scan *sc);
 
 /* ---- procs.c: the supervisor of --tier pool, and what its processes share ---- */
 
@@ -582,7 +583,7 @@ struct proc_result {
 	bool pass;
 	struct worker_acct acct;
 	struct kvt_stats st;       /* once quiet, before the sweep */
-	struct fs_status l2;       /* the adapter's report then */
+	struct l2_status l2;       /* the adapter's report then */
 };
 
 /*
@@ -649,7 +650,7 @@ void procs_child_quiet(struct stress *s);
 
 /* An engine process's result, into its slot. */
 void procs_child_done(struct stress *s, const struct checks *c, const struct kvt_stats *st,
-		      const struct fs_status *l2, uint64_t run_ns, struct worker_acct acct,
+		      const struct l2_status *l2, uint64_t run_ns, struct worker_acct acct,
 		      bool pass);
 
 /* ---- options.c ---- */
@@ -671,11 +672,11 @@ struct reopen {
 	bool done;
 	uint64_t at_close;  /* dax_entries when the first instance closed */
 	uint64_t recovered, torn, read, corrupt;
-	struct fs_status fs_close;  /* fs: the first instance's report at close */
-	struct fs_scan scan;        /* fs: the directory after close (counts only) */
-	uint64_t missed;            /* fs: intact files not served */
-	uint64_t served_bad;        /* fs: corrupted files served */
-	uint64_t removed;           /* fs: corrupt_removed by the reopened instance */
+	struct l2_status l2_close;  /* L2: the first instance's report at close */
+	struct l2_scan scan;        /* L2: what it held after close (counts only) */
+	uint64_t missed;            /* L2: intact files (values) not served */
+	uint64_t served_bad;        /* L2: corrupted files (values) served */
+	uint64_t removed;           /* L2: corrupt_removed by the reopened instance */
 };
 
 /* The workers' counts, summed. */

@@ -38,13 +38,13 @@ static void publish_ops(struct stress *s)
 
 bool procs_child_tick(struct stress *s)
 {
-	struct l2_status fs;
+	struct l2_status l2;
 
 	publish_ops(s);
 	/* pins taken and not yet sent back: what the daemon holds for us */
-	l2_status(s->kvt, &fs);
+	l2_status(s->kvt, &l2);
 	atomic_store_explicit(&s->shm->slot[s->slot].pins_held,
-			      fs.pins > fs.unpins ? fs.pins - fs.unpins : 0, memory_order_relaxed);
+			      l2.pins > l2.unpins ? l2.pins - l2.unpins : 0, memory_order_relaxed);
 	return atomic_load_explicit(&s->shm->stop, memory_order_relaxed) ||
 	       getppid() != s->shm->supervisor;
 }

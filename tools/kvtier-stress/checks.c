@@ -2,7 +2,9 @@
 /*
  * tools/kvtier-stress/checks.c - what must hold once a run is quiet: the
  * sweep of every key, kvtier's counters against what the workers did, pins,
- * per-tier accounting, leaks, and the reopen of the tier after kvt_close().
+ * the L2 tiers' common accounting, leaks, and the reopen of an L2 tier
+ * after kvt_close().  What is a tier's own (its adapter's counters, DAX's
+ * slots and reopen) is in its file, behind struct tier_ops.
  */
 #define _GNU_SOURCE
 #include <assert.h>
@@ -157,25 +159,8 @@ static uint64_t sweep(struct stress *s, struct checks *c)
 	return found;
 }
 
-/* What the L2 tier holds per key: fs_scan(), resp_scan() or pool_scan(). */
-static int l2_scan(struct stress *s, struct fs_scan *sc)
-{
-	return s->resp ? resp_scan(s, sc) : s->pool ? pool_scan(s, sc) : fs_scan(s, sc);
-}
-
-/* What the L2 tier keeps a chunk in, and where, for messages. */
-static const char *l2_unit(const struct stress *s)
-{
-	return s->resp ? "value" : s->pool ? "entry" : "file";
-}
-
-static const char *l2_where(const struct stress *s)
-{
-	return s->resp ? s->resp_url : s->pool ? s->pool_server : s->fs_dir;
-}
-
 /*
- * fs_present() - kvt_contains() of each key against what holds it: an L1
+ * l2_present() - kvt_contains() of each key against what holds it: an L1
  * copy (kvt_borrow() finds it; never in staging mode) or a chunk file a
  * lookup sees (fs_scan(): one the adapter wrote, or a corrupted one still
  * as long as a header; a lookup only looks at names and sizes).
@@ -187,18 +172,18 @@ static const char *l2_where(const struct stress *s)
  * writes the pool behind the adapter's back, so each is intact).
  * Return: keys present.
  */
-static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_stats *st,
+static uint64_t l2_present(struct stress *s, struct checks *c, const struct kvt_stats *st,
 			   uint64_t *fragile)
 {
 	uint64_t present = 0, in_l1 = 0, files = 0, wrong = 0;
-	struct fs_scan sc;
-	int ret = l2_scan(s, &sc);
+	struct l2_scan sc;
+	int ret = s->tier->scan(s, &sc);
 
 	*fragile = 0;
 	if (ret) {
-		check(c, false, "%s: scan of %s: %s", stress_tier_names[s->o.tier], l2_where(s),
-		      strerror(-ret));
-		fs_scan_free(&sc);
+		check(c, false, "%s: scan of %s: %s", stress_tier_names[s->o.tier],
+		      s->tier->where(s), strerror(-ret));
+		l2_scan_free(&sc);
 		*fragile = s->nkeys;
 		return count_present(s);
 	}
@@ -206,7 +191,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 		struct kvt_key key = stress_key(id);
 		struct kvt_lease lease;
 		bool l1 = kvt_borrow(s->kvt, &key, &lease) == 0;
-		bool file = sc.state[id] == FS_INTACT || sc.state[id] == FS_CORRUPT;
+		bool file = sc.state[id] == L2_INTACT || sc.state[id] == L2_CORRUPT;
 		bool got = kvt_contains(s->kvt, &key, 1, 0) == 1;
 
 		if (l1 && kvt_release(s->kvt, &lease))
@@ -214,7 +199,7 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 		in_l1 += l1;
 		files += file;
 		present += got;
-		*fragile += got && sc.state[id] != FS_INTACT;
+		*fragile += got && sc.state[id] != L2_INTACT;
 		if (got != (l1 || file)) {
 			wrong++;
 			stress_report(s, "fs: key %" PRIu64 ": kvt_contains = %d, in L1 %d, file %d",
@@ -223,18 +208,19 @@ static uint64_t fs_present(struct stress *s, struct checks *c, const struct kvt_
 	}
 	check(c, wrong == 0, "kvt_contains finds %" PRIu64 " keys: those in L1 (%" PRIu64 ") or "
 	      "with a %s a lookup sees (%" PRIu64 "); %" PRIu64 " keys disagree", present, in_l1,
-	      l2_unit(s), files, wrong);
+	      s->tier->unit, files, wrong);
 	check(c, in_l1 == st->l1_entries, "kvt_borrow finds %" PRIu64 " keys in L1 == l1_entries %"
 	      PRIu64, in_l1, st->l1_entries);
-	fs_scan_free(&sc);
+	l2_scan_free(&sc);
 	return present;
 }
 
 /* What is stored, counted and read back, against the tiers' gauges. */
 void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
-	uint64_t fragile = 0, present = s->l2 ? fs_present(s, c, st, &fragile) : count_present(s);
-	struct fs_status before, after;
+	uint64_t fragile = 0;
+	uint64_t present = s->tier->l2 ? l2_present(s, c, st, &fragile) : count_present(s);
+	struct l2_status before, after;
 	uint64_t found;
 
 	switch (s->o.tier) {
@@ -261,18 +247,18 @@ void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st
 	case TIER_POOL:
 		break;
 	}
-	if (s->l2)
-		fs_status(s->kvt, &before);
+	if (s->tier->l2)
+		l2_status(s->kvt, &before);
 	found = sweep(s, c);
 	if (s->o.tier == TIER_DAX_TIERED) {
 		check(c, found <= present,
 		      "final sweep read %" PRIu64 " keys <= %" PRIu64 " present (promotions may "
 		      "evict L1-only keys)", found, present);
-	} else if (s->l2) {
+	} else if (s->tier->l2) {
 		/* each key missed had no intact file (value), or its load failed
 		 * with an injected EIO or a timeout (counted in the adapter's
 		 * errors) */
-		fs_status(s->kvt, &after);
+		l2_status(s->kvt, &after);
 		check(c, found <= present && present - found <= fragile + after.errors - before.errors,
 		      "final sweep read %" PRIu64 " keys of %" PRIu64 " present, missing at most the %"
 		      PRIu64 " without an intact file + %" PRIu64 " failed I/Os", found, present,
@@ -299,7 +285,7 @@ static void pin_accounting(struct stress *s, struct checks *c, const struct kvt_
 	check(c, a->unpins + st->unpin_underflows == a->unpin_keys,
 	      "kvt_unpin() total %" PRIu64 " + unpin_underflows %" PRIu64 " == keys unpinned %"
 	      PRIu64, a->unpins, st->unpin_underflows, a->unpin_keys);
-	if (s->l2) {
+	if (s->tier->l2) {
 		/* kvt_contains(KVT_PIN) returns the L2 hits of its prefix too but
 		 * pins only L1 copies, so kvtier counts fewer pins than the calls
 		 * returned keys, and the unpins of unpinned keys are underflows
@@ -351,115 +337,13 @@ static void pin_accounting(struct stress *s, struct checks *c, const struct kvt_
 	      st->unpin_underflows, bound, st->pin_force_releases);
 }
 
-static void dax_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
-			   const struct worker_acct *a)
-{
-	check(c, st->dax_entries + st->dax_free_slots == st->dax_slots,
-	      "dax_entries %" PRIu64 " + dax_free_slots %" PRIu64 " == dax_slots %" PRIu64
-	      " (no lost slot)", st->dax_entries, st->dax_free_slots, st->dax_slots);
-	check(c, st->dax_recovered == 0 && st->dax_torn == 0,
-	      "fresh device: dax_recovered %" PRIu64 " == 0, dax_torn %" PRIu64 " == 0",
-	      st->dax_recovered, st->dax_torn);
-	if (s->async_cb) {
-		/* a write-through that failed, or was dropped because its key
-		 * was removed while it was queued, fires no callback and is
-		 * counted; so is one of a commit, which has no callback */
-		uint64_t unwritten = st->dax_write_errors + st->dax_write_dropped;
-
-		check(c, unwritten >= a->cb_missing && unwritten <= a->cb_missing + a->commits,
-		      "dax_write_errors %" PRIu64 " + dax_write_dropped %" PRIu64
-		      " in [stored keys whose callback never fired %" PRIu64
-		      ", that + commits %" PRIu64 "]", st->dax_write_errors,
-		      st->dax_write_dropped, a->cb_missing, a->commits);
-		check(c, a->cb_fired + a->cb_missing == a->put_stored,
-		      "put callbacks %" PRIu64 " + missing %" PRIu64 " == keys stored by put %"
-		      PRIu64, a->cb_fired, a->cb_missing, a->put_stored);
-		check(c, st->dax_promotions <= st->dax_hits,
-		      "dax_promotions %" PRIu64 " <= dax_hits %" PRIu64, st->dax_promotions,
-		      st->dax_hits);
-	} else {
-		check(c, st->dax_write_errors == 0 && st->dax_promotions == 0,
-		      "primary: dax_write_errors %" PRIu64 " == 0, dax_promotions %" PRIu64 " == 0",
-		      st->dax_write_errors, st->dax_promotions);
-		check(c, st->l1_slots == 0 && st->l1_hits == 0,
-		      "primary: l1_slots %" PRIu64 " == 0, l1_hits %" PRIu64 " == 0",
-		      st->l1_slots, st->l1_hits);
-	}
-	/* coverage, with the default keyspace: every tier evicted */
-	if (!s->o.keys)
-		check(c, st->dax_evictions > 0 && (s->o.tier != TIER_DAX_TIERED ||
-						   st->l1_evictions > 0),
-		      "both tiers evicted (l1_evictions %" PRIu64 ", dax_evictions %" PRIu64 ")",
-		      st->l1_evictions, st->dax_evictions);
-}
-
-/*
- * resp_accounting() - the resp adapter's own counters.  Redis holds what
- * this instance never counts (no chunks or bytes in its report: the server
- * is shared), and a value the fault thread corrupted is detected only when
- * a load reads it, so these are bounds, not equalities.
- */
-static void resp_accounting(struct stress *s, struct checks *c, const struct fs_status *fs)
-{
-	uint64_t pauses = atomic_load_explicit(&s->fault.pauses, memory_order_relaxed);
-
-	check(c, fs->corrupt <= fs_injected(s) && fs->corrupt_removed <= fs->corrupt,
-	      "resp: values found corrupt %" PRIu64 " <= %" PRIu64 " corrupted, deleted %" PRIu64
-	      " <= found (more would be values the adapter itself wrote bad)", fs->corrupt,
-	      fs_injected(s), fs->corrupt_removed);
-	check(c, fs->refused == 0, "resp: refused %" PRIu64 " == 0 (no maxmemory, no ACL)",
-	      fs->refused);
-	if (s->resp_cluster)
-		check(c, fs->nodes >= 3 && fs->round_trips > 0,
-		      "resp: %" PRIu64 " cluster nodes known, %" PRIu64 " round trips", fs->nodes,
-		      fs->round_trips);
-	/* a master stopped longer than timeout_ms drops the adapter's
-	 * connection, which comes back by a reconnect (unless nothing was
-	 * sent to it while it was stopped: then the pause went unseen) */
-	if (pauses && s->o.pause_ms > s->o.resp_timeout_ms)
-		check(c, fs->reconnects > 0, "resp: %" PRIu64 " reconnects after %" PRIu64
-		      " pauses of a master", fs->reconnects, pauses);
-}
-
-/*
- * pool_accounting() - the pool adapter's own counters.  Nobody writes the
- * pool behind the adapter's back, and a load only follows a lookup that
- * pinned its keys (a pinned key is never deleted, so its page is never
- * reused under the copy): no load may find a bad value, and every load
- * served is an L2 hit.  The daemon is local: no request may fail or time
- * out, and with a pool larger than the keyspace no store may find no page.
- * The adapter sends its unpins when idle: they are waited for.
- */
-static void pool_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
-			    struct fs_status *fs)
-{
-	uint64_t deadline = tool_now_ns() + 2000000000ull;
-
-	while (fs->pins != fs->unpins && tool_now_ns() < deadline) {
-		usleep(10000);
-		fs_status(s->kvt, fs);
-	}
-	check(c, fs->healthy, "pool: the adapter is healthy");
-	check(c, fs->corrupt == 0, "pool: corrupt %" PRIu64 " == 0 (loads copy pinned keys only)",
-	      fs->corrupt);
-	check(c, fs->errors == 0 && fs->rpc_errors == 0 && fs->rm_errors == 0 && fs->unknown == 0 &&
-	      fs->renewals == 0, "pool: errors %" PRIu64 ", rpc_errors %" PRIu64 ", rm_errors %"
-	      PRIu64 ", unknown_outcome %" PRIu64 ", renewals %" PRIu64 " all 0", fs->errors,
-	      fs->rpc_errors, fs->rm_errors, fs->unknown, fs->renewals);
-	check(c, fs->pins == fs->unpins, "pool: every lookup pin unpinned (pins %" PRIu64
-	      ", unpins %" PRIu64 ")", fs->pins, fs->unpins);
-	check(c, fs->loads == st->l2_hits, "pool: loads %" PRIu64 " == l2_hits %" PRIu64,
-	      fs->loads, st->l2_hits);
-}
-
-static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
-			  const struct worker_acct *a)
+void l2_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+		   const struct worker_acct *a, struct l2_status *l2)
 {
 	bool staging = s->o.tier == TIER_FS_STAGING;
-	struct fs_status fs;
 
-	fs_status(s->kvt, &fs);
-	check(c, st->l2_adapters == 1 && fs.found && st->l2_plugin_errors == 0,
+	l2_status(s->kvt, l2);
+	check(c, st->l2_adapters == 1 && l2->found && st->l2_plugin_errors == 0,
 	      "l2_adapters %" PRIu64 " == 1 (%s), l2_plugin_errors %" PRIu64 " == 0",
 	      st->l2_adapters, stress_tier_names[s->o.tier], st->l2_plugin_errors);
 	check(c, st->staging_inflight == 0, "staging_inflight %" PRIu64 " == 0 after kvt_flush",
@@ -513,17 +397,14 @@ static void fs_accounting(struct stress *s, struct checks *c, const struct kvt_s
 		check(c, st->l1_evictions > 0, "L1 evicted (l1_evictions %" PRIu64 ")",
 		      st->l1_evictions);
 	if (s->o.corrupt_ms && (uint64_t)s->o.seconds * 1000 >= 10ull * s->o.corrupt_ms)
-		check(c, fs_injected(s) > 0, "the corruption thread corrupted %s (%" PRIu64 ")",
-		      s->resp ? "values" : "files", fs_injected(s));
-	if (s->resp)
-		resp_accounting(s, c, &fs);
-	if (s->pool)
-		pool_accounting(s, c, st, &fs);
+		check(c, l2_injected(s) > 0, "the corruption thread corrupted %ss (%" PRIu64 ")",
+		      s->tier->unit, l2_injected(s));
 }
 
 void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
 {
 	struct worker_acct a = total_acct(s);
+	struct l2_status l2 = { 0 };
 
 	check(c, st->borrows_active == 0, "borrows_active %" PRIu64 " == 0", st->borrows_active);
 	check(c, st->pinned_entries == 0, "pinned_entries %" PRIu64 " == 0 (every pin unpinned)",
@@ -555,7 +436,7 @@ void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
 	check(c, st->remove_refused == a.remove_refused,
 	      "remove_refused %" PRIu64 " == -EBUSY results %" PRIu64, st->remove_refused,
 	      a.remove_refused);
-	check(c, s->l2 || a.remove_l2_locked == 0,
+	check(c, s->tier->l2 || a.remove_l2_locked == 0,
 	      "no -EAGAIN results without L2 tiers (%" PRIu64 ")", a.remove_l2_locked);
 	check(c, st->prefetches == a.prefetch_posted + a.prefetch_failed,
 	      "stats.prefetches %" PRIu64 " == posted %" PRIu64 " + timed out %" PRIu64,
@@ -567,10 +448,10 @@ void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st)
 	      "mailboxes empty after kvt_flush (index %" PRIu64 ", restore %" PRIu64 ")",
 	      st->index_queue_depth, st->restore_queue_depth);
 	check(c, st->errors == 0, "stats.errors %" PRIu64 " == 0", st->errors);
-	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
-		dax_accounting(s, c, st, &a);
-	if (s->l2)
-		fs_accounting(s, c, st, &a);
+	if (s->tier->l2)
+		l2_accounting(s, c, st, &a, &l2);
+	if (s->tier->accounting)
+		s->tier->accounting(s, c, st, &a, &l2);
 }
 
 void leak_checks(struct checks *c, long fds_before, long tasks_before, const char *when)
@@ -594,69 +475,7 @@ void leak_checks(struct checks *c, long fds_before, long tasks_before, const cha
 }
 
 /*
- * reopen_check() - open the DAX device again with the same config: it must
- * recover exactly the chunks DAX held at close, none torn, and each must
- * read back byte-exact.  kvt_borrow() reads in place and never promotes,
- * and L1 starts empty, so every byte checked comes from the device.
- */
-void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
-{
-	uint64_t corrupt_before = atomic_load_explicit(&s->v->corruptions, memory_order_relaxed);
-	struct kvt_stats st, after;
-	int ret;
-
-	ret = kvt_open(s->cfg, &s->kvt, NULL, 0);
-	check(c, ret == 0, "reopen: kvt_open() on the same device = %d (%s)", ret,
-	      kvt_strerror(ret));
-	if (ret) {
-		s->kvt = NULL;
-		return;
-	}
-	r->done = true;
-	kvt_stats(s->kvt, &st, sizeof(st));
-	r->recovered = st.dax_recovered;
-	r->torn = st.dax_torn;
-	check(c, st.dax_recovered == r->at_close,
-	      "reopen: dax_recovered %" PRIu64 " == dax_entries %" PRIu64 " at close",
-	      st.dax_recovered, r->at_close);
-	check(c, st.dax_torn == 0, "reopen: dax_torn %" PRIu64 " == 0", st.dax_torn);
-	check(c, st.dax_entries == st.dax_recovered,
-	      "reopen: dax_entries %" PRIu64 " == dax_recovered %" PRIu64, st.dax_entries,
-	      st.dax_recovered);
-	for (uint64_t id = 0; id < s->nkeys; id++) {
-		struct kvt_key key = stress_key(id);
-		struct kvt_lease lease;
-
-		ret = kvt_borrow(s->kvt, &key, &lease);
-		if (ret == -ENOENT)
-			continue;
-		if (ret) {
-			check(c, false, "reopen: kvt_borrow(key %" PRIu64 ") = %d (%s)", id, ret,
-			      kvt_strerror(ret));
-			continue;
-		}
-		r->read++;
-		payload_check(s, "reopen", lease.data, lease.len, id);
-		ret = kvt_release(s->kvt, &lease);
-		if (ret)
-			check(c, false, "reopen: kvt_release(key %" PRIu64 ") = %d", id, ret);
-	}
-	r->corrupt = atomic_load_explicit(&s->v->corruptions, memory_order_relaxed) - corrupt_before;
-	kvt_stats(s->kvt, &after, sizeof(after));
-	check(c, r->read == st.dax_recovered && r->corrupt == 0,
-	      "reopen: read back %" PRIu64 " recovered chunks == %" PRIu64 ", %" PRIu64
-	      " corrupt", r->read, st.dax_recovered, r->corrupt);
-	check(c, after.dax_hits == r->read && after.l1_hits == 0 && after.dax_evictions == 0,
-	      "reopen: dax_hits %" PRIu64 " == %" PRIu64 " read, l1_hits %" PRIu64
-	      " == 0, dax_evictions %" PRIu64 " == 0", after.dax_hits, r->read, after.l1_hits,
-	      after.dax_evictions);
-	ret = kvt_close(s->kvt);
-	s->kvt = NULL;
-	check(c, ret == 0, "reopen: kvt_close() = %d", ret);
-}
-
-/*
- * fs_reopen_check() - open the directory (resp: the same key prefix on the
+ * l2_reopen_check() - open the directory (resp: the same key prefix on the
  * same servers, with every master up) again, without injected EIO, and
  * kvt_get() every key: L1 starts empty (and never serves in staging mode),
  * so every byte comes from disk.  Each file the adapter wrote and nobody
@@ -664,28 +483,26 @@ void reopen_check(struct stress *s, struct checks *c, struct reopen *r)
  * corruption thread left must miss, and be removed if a lookup sees it.
  * Only chunk files may be left in the directory after kvt_close().
  */
-void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
+void l2_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 {
 	unsigned char *buf = s->w[0].get_buf;
 	struct kvt_config *cfg = NULL;
-	struct fs_status fs;
+	struct l2_status l2;
 	struct kvt_stats st;
 	int ret;
 
-	ret = l2_scan(s, &r->scan);
-	check(c, ret == 0, "%s: scan of %s after kvt_close: %s", s->resp ? "resp" : "fs",
-	      s->resp ? s->resp_url : s->fs_dir, strerror(-ret));
+	ret = s->tier->scan(s, &r->scan);
+	check(c, ret == 0, "%s: scan of %s after kvt_close: %s", s->tier->name,
+	      s->tier->where(s), strerror(-ret));
 	if (ret)
 		goto out;
-	/* Redis is shared: other keys are none of ours to count */
-	if (s->fs)
-		check(c, r->scan.stray == 0, "fs: %" PRIu64 " stray files in %s after kvt_close "
-		      "(temp files, misnamed chunks)", r->scan.stray, s->fs_dir);
+	if (s->tier->closed_scan)
+		s->tier->closed_scan(s, c, &r->scan);
 	ret = stress_make_config(s, 0, &cfg);
 	if (!ret)
 		ret = kvt_open(cfg, &s->kvt, NULL, 0);
-	check(c, ret == 0, "reopen: kvt_open() on the same %s = %d (%s)",
-	      s->resp ? "keys" : "directory", ret, kvt_strerror(ret));
+	check(c, ret == 0, "reopen: kvt_open() on the same %s = %d (%s)", s->tier->reopens, ret,
+	      kvt_strerror(ret));
 	if (ret) {
 		s->kvt = NULL;
 		goto out;
@@ -708,7 +525,7 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 
 			r->read++;
 			r->corrupt += !ok;
-			if (state != FS_INTACT) {
+			if (state != L2_INTACT) {
 				/* a corrupted file got through: a corruption even where
 				 * its payload happens to be right (a flip in the header) */
 				r->served_bad++;
@@ -716,19 +533,19 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 					atomic_fetch_add_explicit(&s->v->corruptions, 1,
 								  memory_order_relaxed);
 				stress_report(s, "CORRUPTION reopen: key %" PRIu64 ": served a %s "
-					      "the corruption thread left (%s)", id,
-					      s->resp ? "value" : "file",
-					      state == FS_ABSENT ? "gone at the scan" : "still there");
+					      "the corruption thread left (%s)", id, s->tier->unit,
+					      state == L2_ABSENT ? "gone at the scan" :
+								   "still there");
 			}
-		} else if (state == FS_INTACT) {
+		} else if (state == L2_INTACT) {
 			r->missed++;
 			stress_report(s, "FAIL reopen: key %" PRIu64 ": its %s is intact but was "
-				      "not served", id, s->resp ? "value" : "file");
+				      "not served", id, s->tier->unit);
 		}
 	}
 	kvt_stats(s->kvt, &st, sizeof(st));
-	fs_status(s->kvt, &fs);
-	r->removed = fs.corrupt_removed;
+	l2_status(s->kvt, &l2);
+	r->removed = l2.corrupt_removed;
 	check(c, r->read == r->scan.intact && r->missed == 0 && r->served_bad == 0 &&
 		 r->corrupt == 0,
 	      "reopen: read back %" PRIu64 " == %" PRIu64 " files the adapter wrote and nobody "
@@ -744,13 +561,13 @@ void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r)
 	      st.l2_hits, r->read, st.l1_hits);
 	/* one corrupted file is removed once at most: more removals would be
 	 * files the adapter itself published bad */
-	check(c, r->fs_close.corrupt_removed + r->removed <= fs_injected(s),
+	check(c, r->l2_close.corrupt_removed + r->removed <= l2_injected(s),
 	      "files removed as corrupt (%" PRIu64 " in the run, %" PRIu64 " at reopen) <= %"
-	      PRIu64 " corrupted", r->fs_close.corrupt_removed, r->removed, fs_injected(s));
+	      PRIu64 " corrupted", r->l2_close.corrupt_removed, r->removed, l2_injected(s));
 	ret = kvt_close(s->kvt);
 	s->kvt = NULL;
 	check(c, ret == 0, "reopen: kvt_close() = %d", ret);
 out:
 	kvt_config_free(cfg);
-	fs_scan_free(&r->scan);
+	l2_scan_free(&r->scan);
 }

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tools/kvtier-stress/fs.c - the fs L2 tier of kvtier-stress: its
- * directory, the thread that corrupts its chunk files while the workers
- * run, and the look at what is on disk at the end.
+ * tools/kvtier-stress/fs.c - the fs L2 tier of kvtier-stress (tier_fs):
+ * its directory, the thread that corrupts its chunk files while the
+ * workers run, the look at what is on disk at the end, and its lines of
+ * the progress and the report.
  *
  * The corruption thread stands for a failing disk or a careless neighbour
  * sharing the directory: every --corrupt-ms it picks a key of the keyspace
@@ -18,8 +19,9 @@
  * from the ones the adapter wrote and nobody touched since (it must serve
  * each).
  *
- * Threads: fault_main() on the corruption thread; everything else on main.
- * The thread shares only its [atomic] counters until main joins it.
+ * Threads: fault_main() on the corruption thread; everything else on main
+ * (fs_remove_dir also from a signal handler).  The thread shares only its
+ * [atomic] counters until main joins it.
  */
 #define _GNU_SOURCE
 #include <dirent.h>
@@ -36,7 +38,6 @@
 
 #include "l2/fschunk.h"
 #include "tools/kvtier-stress/stress.h"
-#include "kvtier/l2.h"
 
 #define GARBAGE_NAME "kvtier-stress-garbage.tmp" /* not a chunk name: never served */
 #define HDR_USED 56 /* bytes of the header that carry fields (fschunk.h) */
@@ -88,7 +89,9 @@ static void rm_under(int dfd, int depth)
 	close(dfd);
 }
 
-void fs_remove_dir(void)
+/* Remove the directory fs_prepare_dir() made, if it made one.  Threads:
+ * main; async-signal-safe, so the signal handlers call it too. */
+static void fs_remove_dir(void)
 {
 	int dfd;
 
@@ -101,7 +104,7 @@ void fs_remove_dir(void)
 	tmp_dir[0] = '\0';
 }
 
-void fs_rm_tree(const char *dir)
+void rm_tree(const char *dir)
 {
 	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 
@@ -131,7 +134,13 @@ static bool dir_empty(const char *path)
 	return empty;
 }
 
-int fs_prepare_dir(struct stress *s)
+/*
+ * fs_prepare_dir() - s->fs_dir: --fs-dir (created 0700 if absent; it must
+ * hold nothing, as the keys of an earlier run would read as versions never
+ * written), or a fresh mkdtemp() directory under /var/tmp that
+ * fs_remove_dir() removes.  Return: 0, or -errno with a message.
+ */
+static int fs_prepare_dir(struct stress *s)
 {
 	const char *dir = s->o.fs_dir;
 
@@ -160,73 +169,26 @@ int fs_prepare_dir(struct stress *s)
 	return 0;
 }
 
-int fs_adapter_json(const struct stress *s, uint32_t ppm, char *out, size_t len)
+/*
+ * The adapter on s->fs_dir, failing @ppm of its I/Os with EIO; in staging
+ * mode L1 only stages its writes, in a staging area a put may find full.
+ */
+static int fs_config(struct stress *s, uint32_t ppm, struct knobs *k)
 {
-	int n = snprintf(out, len, "{\"type\":\"fs\",\"base_path\":\"%s\",\"fault_eio_ppm\":%u,"
-			 "\"max_capacity_gb\":%.12f}", s->fs_dir, ppm,
-			 s->o.fs_mb ? (double)s->o.fs_mb / 1024.0 + 1e-12 : 0.0);
-
-	if (n < 0 || (size_t)n >= len) {
+	if (s->o.tier == TIER_FS_STAGING) {
+		knob_add(k, "local_cpu", "false");
+		knob_add(k, "use_only_staging_buffer", "true");
+		/* a put that finds the staging area full fails after 100 ms, not
+		 * 1 s: more of those in a short run, and shorter stalls */
+		knob_add(k, "staging_wait_ms", "100");
+	}
+	if (knob_add(k, "l2_adapters", "{\"type\":\"fs\",\"base_path\":\"%s\",\"fault_eio_ppm\":%u,"
+		     "\"max_capacity_gb\":%.12f}", s->fs_dir, ppm,
+		     s->o.fs_mb ? (double)s->o.fs_mb / 1024.0 + 1e-12 : 0.0)) {
 		fprintf(stderr, "kvtier-stress: --fs-dir: too long for the adapter's config\n");
 		return -ENAMETOOLONG;
 	}
 	return 0;
-}
-
-/* ---- the adapter's report ---- */
-
-/* The value of "@key=N" in a status detail ("k=v k=v ..."), or 0. */
-static uint64_t detail_u64(const char *detail, const char *key)
-{
-	size_t klen = strlen(key);
-
-	for (const char *p = detail; (p = strstr(p, key)); p += klen) {
-		if ((p == detail || p[-1] == ' ') && p[klen] == '=')
-			return strtoull(p + klen + 1, NULL, 10);
-	}
-	return 0;
-}
-
-void fs_status(struct kvt *kvt, struct fs_status *out)
-{
-	struct kvt_l2_status st;
-	const char *type;
-
-	memset(out, 0, sizeof(*out));
-	for (size_t i = 0; kvt_l2_report(kvt, i, &type, &st) == 0; i++) {
-		if (strcmp(type, "fs") && strcmp(type, "resp") && strcmp(type, "pool"))
-			continue;
-		out->found = true;
-		out->healthy = st.is_healthy;
-		out->nodes = detail_u64(st.detail, "nodes");
-		out->nodes_up = detail_u64(st.detail, "nodes_up");
-		out->round_trips = detail_u64(st.detail, "round_trips");
-		out->redirections = detail_u64(st.detail, "redirections");
-		out->map_refreshes = detail_u64(st.detail, "map_refreshes");
-		out->refused = detail_u64(st.detail, "refused");
-		out->reconnects = detail_u64(st.detail, "reconnects");
-		out->corrupt = detail_u64(st.detail, "corrupt");
-		out->chunks = st.chunks;
-		out->bytes_used = st.bytes_used;
-		out->errors = st.errors;
-		out->corrupt_removed = detail_u64(st.detail, "corrupt_removed");
-		out->evictions = detail_u64(st.detail, "evictions");
-		out->regions = detail_u64(st.detail, "regions");
-		out->foreign_regions = detail_u64(st.detail, "foreign_regions");
-		out->pages_used = detail_u64(st.detail, "pages_used");
-		out->rpc_errors = detail_u64(st.detail, "rpc_errors");
-		out->rm_errors = detail_u64(st.detail, "rm_errors");
-		out->lost_races = detail_u64(st.detail, "lost_races");
-		out->unknown = detail_u64(st.detail, "unknown_outcome");
-		out->stores = detail_u64(st.detail, "stores");
-		out->loads = detail_u64(st.detail, "loads");
-		out->foreign_loads = detail_u64(st.detail, "foreign_loads");
-		out->pins = detail_u64(st.detail, "pins");
-		out->unpins = detail_u64(st.detail, "unpins");
-		out->reclaimed = detail_u64(st.detail, "reclaimed");
-		out->renewals = detail_u64(st.detail, "renewals");
-		return;
-	}
 }
 
 /* ---- the corruption thread ---- */
@@ -248,7 +210,7 @@ static int open_shard(const struct stress *s, uint64_t id, char name[FSCHUNK_NAM
 	return open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
-static void mark(struct fs_fault *f, uint64_t id, const void *bytes, size_t len)
+static void mark(struct l2_fault *f, uint64_t id, const void *bytes, size_t len)
 {
 	if (f->nmarks == f->cap) {
 		size_t cap = f->cap ? 2 * f->cap : 1024;
@@ -265,7 +227,7 @@ static void mark(struct fs_fault *f, uint64_t id, const void *bytes, size_t len)
 }
 
 /* Flip one byte at @off of @fd.  Return: true if it was written. */
-static bool flip_byte(struct fs_fault *f, int fd, off_t off)
+static bool flip_byte(struct l2_fault *f, int fd, off_t off)
 {
 	unsigned char b;
 
@@ -277,7 +239,7 @@ static bool flip_byte(struct fs_fault *f, int fd, off_t off)
 
 /* Rename the first @len bytes of f->buf over @name in the shard @sfd.
  * Return: true if the name now holds them. */
-static bool replace_file(struct fs_fault *f, int sfd, const char *name, size_t len)
+static bool replace_file(struct l2_fault *f, int sfd, const char *name, size_t len)
 {
 	bool ok;
 	int fd;
@@ -322,7 +284,7 @@ static ssize_t read_chunk_file(struct stress *s, uint64_t id)
  */
 static bool corrupt_one(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	uint64_t id = prng_next(&f->rng) % s->nkeys, other;
 	enum corrupt_kind kind = (enum corrupt_kind)(prng_next(&f->rng) % CORRUPT_N);
 	char name[FSCHUNK_NAME_LEN + 1];
@@ -419,9 +381,9 @@ static void *fault_main(void *arg)
 	return NULL;
 }
 
-int fs_fault_start(struct stress *s)
+static int fs_fault_start(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	int ret;
 
 	if (!s->o.corrupt_ms)
@@ -451,34 +413,14 @@ static int mark_cmp(const void *a, const void *b)
 	return x->hash < y->hash ? -1 : x->hash > y->hash;
 }
 
-void fs_fault_stop(struct stress *s)
+static void fs_fault_stop(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 
-	if (!f->running)
-		return;
-	pthread_join(f->thread, NULL);
-	f->running = false;
+	l2_fault_join(s);
 	/* main's from here: sorted for fs_scan()'s lookups */
 	if (f->nmarks)
 		qsort(f->marks, f->nmarks, sizeof(*f->marks), mark_cmp);
-}
-
-uint64_t fs_injected(struct stress *s)
-{
-	uint64_t n = 0;
-
-	for (int k = 0; k < CORRUPT_N; k++)
-		n += atomic_load_explicit(&s->fault.injected[k], memory_order_relaxed);
-	return n;
-}
-
-void fs_fault_free(struct stress *s)
-{
-	free(s->fault.marks);
-	free(s->fault.buf);
-	s->fault.marks = NULL;
-	s->fault.buf = NULL;
 }
 
 /* ---- the end-of-run look at the directory ---- */
@@ -497,7 +439,7 @@ static uint64_t name_to_id(const struct stress *s, const char *name)
 /* True if @fd (key @id) holds bytes the corruption thread left. */
 static bool still_corrupt(struct stress *s, int fd, uint64_t id, size_t size)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	struct fs_mark want;
 	ssize_t got;
 
@@ -510,7 +452,7 @@ static bool still_corrupt(struct stress *s, int fd, uint64_t id, size_t size)
 	return bsearch(&want, f->marks, f->nmarks, sizeof(want), mark_cmp) != NULL;
 }
 
-static void scan_shard(struct stress *s, struct fs_scan *sc, int sfd, const char *shard)
+static void scan_shard(struct stress *s, struct l2_scan *sc, int sfd, const char *shard)
 {
 	DIR *dir = fdopendir(sfd);
 	struct dirent *d;
@@ -542,11 +484,11 @@ static void scan_shard(struct stress *s, struct fs_scan *sc, int sfd, const char
 		if (still_corrupt(s, fd, id, (size_t)st.st_size)) {
 			bool seen = (size_t)st.st_size >= FSCHUNK_HDR;
 
-			sc->state[id] = seen ? FS_CORRUPT : FS_CORRUPT_SHORT;
+			sc->state[id] = seen ? L2_CORRUPT : L2_CORRUPT_SHORT;
 			sc->corrupt++;
 			sc->corrupt_seen += seen;
 		} else {
-			sc->state[id] = FS_INTACT;
+			sc->state[id] = L2_INTACT;
 			sc->intact++;
 		}
 		close(fd);
@@ -554,7 +496,13 @@ static void scan_shard(struct stress *s, struct fs_scan *sc, int sfd, const char
 	closedir(dir);
 }
 
-int fs_scan(struct stress *s, struct fs_scan *sc)
+/*
+ * fs_scan() - classify every file of the directory, while no corruption
+ * thread runs and kvtier is quiet (after kvt_flush) or closed.
+ * Return: 0, or -errno (also when a mark was lost: a corrupted file could
+ * pass for intact).
+ */
+static int fs_scan(struct stress *s, struct l2_scan *sc)
 {
 	DIR *base;
 	struct dirent *d;
@@ -592,8 +540,117 @@ int fs_scan(struct stress *s, struct fs_scan *sc)
 	return 0;
 }
 
-void fs_scan_free(struct fs_scan *sc)
+/* Redis is shared, the directory is not: only chunk files may be left in it. */
+static void fs_closed_scan(struct stress *s, struct checks *c, const struct l2_scan *sc)
 {
-	free(sc->state);
-	sc->state = NULL;
+	check(c, sc->stray == 0, "fs: %" PRIu64 " stray files in %s after kvt_close "
+	      "(temp files, misnamed chunks)", sc->stray, s->fs_dir);
 }
+
+/* ---- the tier ---- */
+
+static uint32_t fs_keys(const struct stress_opts *o, const struct kvt_stats *st)
+{
+	/* most reads miss L1 and go to disk; the staging area is small, and
+	 * the keyspace as large as in cache mode */
+	return (uint32_t)((o->tier == TIER_FS_STAGING ? 64 : 8) * st->l1_slots);
+}
+
+static const char *fs_where(const struct stress *s)
+{
+	return s->fs_dir;
+}
+
+static const char *fs_mode(const struct stress *s)
+{
+	return s->o.tier == TIER_FS_CACHE ? "cache" : "staging";
+}
+
+static void fs_print_inputs(const struct stress *s, const struct kvt_stats *st)
+{
+	printf("  fs  %s%s, %s mode, capacity %u MiB%s, EIO on %u I/Os per million, a file "
+	       "corrupted every %u ms%s\n", s->fs_dir, s->o.fs_dir ? "" : " (removed at exit)",
+	       fs_mode(s), s->o.fs_mb, s->o.fs_mb ? "" : " (unbounded)", s->o.fault_ppm,
+	       s->o.corrupt_ms, s->o.corrupt_ms ? "" : " (never)");
+}
+
+static void fs_progress(struct stress *s, const struct kvt_stats *st, char *out, size_t len)
+{
+	struct l2_status fs;
+
+	l2_status(s->kvt, &fs);
+	snprintf(out, len, " fs %" PRIu64 " files, hits %" PRIu64 " misses %" PRIu64
+		 " write errors %" PRIu64 " staging %" PRIu64 ", files corrupted %" PRIu64
+		 " detected %" PRIu64, fs.chunks, st->l2_hits, st->l2_misses, st->l2_write_errors,
+		 st->staging_inflight, l2_injected(s), fs.corrupt_removed);
+}
+
+static void fs_report(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+		      const struct worker_acct *a)
+{
+	const struct l2_status *f = &r->l2_close;
+
+	printf("fs (%s): %" PRIu64 " chunks (%" PRIu64 " MiB) at close in %s; %" PRIu64
+	       " hits, %" PRIu64 " misses, %" PRIu64 " promotions, %" PRIu64 " write errors, %"
+	       PRIu64 " staging timeouts, %" PRIu64 " I/O errors, %" PRIu64 " evictions; %" PRIu64
+	       " put callbacks (%" PRIu64 " flushes to settle)\n", fs_mode(s), f->chunks,
+	       f->bytes_used >> 20, s->fs_dir, st->l2_hits, st->l2_misses, st->l2_promotions,
+	       st->l2_write_errors, st->staging_timeouts, f->errors, f->evictions, a->cb_fired,
+	       a->track_flushes);
+	printf("fs faults: %u EIO per million I/Os; ", s->o.fault_ppm);
+	l2_report_corrupted(s, s->tier->unit);
+	printf("; removed as corrupt: %" PRIu64 " in the run, %" PRIu64 " at reopen\n",
+	       f->corrupt_removed, r->removed);
+	l2_report_reopen(r, s->tier->unit);
+}
+
+static void fs_json(struct stress *s, const struct kvt_stats *st, const struct reopen *r)
+{
+	const struct l2_status *f = &r->l2_close;
+
+	printf(",\"fs\":{\"mode\":\"%s\",\"dir\":\"%s\",\"mb\":%u,\"fault_ppm\":%u,"
+	       "\"corrupt_ms\":%u,\"l2_hits\":%" PRIu64 ",\"l2_misses\":%" PRIu64
+	       ",\"l2_bytes_in\":%" PRIu64 ",\"l2_bytes_out\":%" PRIu64 ",\"l2_promotions\":%"
+	       PRIu64 ",\"l2_write_errors\":%" PRIu64 ",\"staging_timeouts\":%" PRIu64
+	       ",\"chunks\":%" PRIu64 ",\"io_errors\":%" PRIu64 ",\"evictions\":%" PRIu64 ",",
+	       fs_mode(s), s->fs_dir, s->o.fs_mb, s->o.fault_ppm, s->o.corrupt_ms, st->l2_hits,
+	       st->l2_misses, st->l2_bytes_in, st->l2_bytes_out, st->l2_promotions,
+	       st->l2_write_errors, st->staging_timeouts, f->chunks, f->errors, f->evictions);
+	l2_json_corrupted(s);
+	printf(",\"corrupt_removed\":{\"run\":%" PRIu64 ",\"reopen\":%" PRIu64 "},",
+	       f->corrupt_removed, r->removed);
+	l2_json_reopen(r, s->tier->unit);
+	putchar('}');
+}
+
+static void fs_summary(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+		       char *out, size_t len)
+{
+	snprintf(out, len, ", fs hits %" PRIu64 " misses %" PRIu64 " write errors %" PRIu64
+		 ", files corrupted %" PRIu64 " detected %" PRIu64, st->l2_hits, st->l2_misses,
+		 st->l2_write_errors, l2_injected(s), r->l2_close.corrupt_removed + r->removed);
+}
+
+const struct tier_ops tier_fs = {
+	.name = "fs",
+	.l2 = true,
+	.unit = "file",
+	.reopens = "directory",
+	.keys = fs_keys,
+	.prepare = fs_prepare_dir,
+	.config = fs_config,
+	.where = fs_where,
+	.print_inputs = fs_print_inputs,
+	.progress = fs_progress,
+	.fault_start = fs_fault_start,
+	.fault_stop = fs_fault_stop,
+	.scan = fs_scan,
+	.at_close = l2_at_close,
+	.reopen = l2_reopen_check,
+	.closed_scan = fs_closed_scan,
+	.report = fs_report,
+	.json = fs_json,
+	.summary = fs_summary,
+	.cleanup = fs_remove_dir,
+	.stop_signal = fs_remove_dir,
+};

@@ -79,7 +79,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/statvfs.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -88,8 +87,9 @@
 
 #define EXIT_USAGE 2
 
-/* The DAX file this run created, removed at exit (also from on_alarm). */
-static char dax_tmp_path[64];
+/* The tier whose resources the signal handlers remove; set before they are
+ * installed. */
+static const struct tier_ops *sig_tier;
 
 /* ---- process resources ---- */
 
@@ -150,70 +150,24 @@ void warm_runtime(void)
 
 /* ---- setup ---- */
 
-/*
- * dax_prepare_path() - where the DAX tier lives: --dax-path, or a fresh
- * file in /dev/shm (mkstemp, mode 0600) that main removes at exit.  The
- * file is sized by kvtier; tmpfs does not reserve it, and a full tmpfs
- * would SIGBUS on first touch, so the free space is checked here.
- * Return: the path, or NULL with a message on stderr.
- */
-static const char *dax_prepare_path(const struct stress_opts *o)
-{
-	struct statvfs vfs;
-	int fd;
-
-	if (o->dax_path)
-		return o->dax_path;
-	if (statvfs("/dev/shm", &vfs) == 0 &&
-	    (uint64_t)vfs.f_bavail * vfs.f_frsize < ((uint64_t)o->dax_mb << 20)) {
-		fprintf(stderr, "kvtier-stress: /dev/shm has %llu MiB free, --dax-mb is %u\n",
-			(unsigned long long)((uint64_t)vfs.f_bavail * vfs.f_frsize >> 20),
-			o->dax_mb);
-		return NULL;
-	}
-	snprintf(dax_tmp_path, sizeof(dax_tmp_path), "/dev/shm/kvtier-stress-XXXXXX");
-	fd = mkstemp(dax_tmp_path);
-	if (fd < 0) {
-		fprintf(stderr, "kvtier-stress: mkstemp(%s): %s\n", dax_tmp_path, strerror(errno));
-		dax_tmp_path[0] = '\0';
-		return NULL;
-	}
-	close(fd);
-	return dax_tmp_path;
-}
-
-static void dax_remove_tmp(void)
-{
-	if (dax_tmp_path[0] && unlink(dax_tmp_path) < 0 && errno != ENOENT)
-		fprintf(stderr, "kvtier-stress: unlink(%s): %s\n", dax_tmp_path, strerror(errno));
-	dax_tmp_path[0] = '\0';
-}
-
-struct knob {
-	const char *key;
-	char value[PATH_MAX + 128]; /* the fs adapter's JSON holds a path */
-};
-
-#define MAX_KNOBS 16
-
-static void knob_add(struct knob *k, size_t *n, const char *key, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static void knob_add(struct knob *k, size_t *n, const char *key, const char *fmt, ...)
+int knob_add(struct knobs *k, const char *key, const char *fmt, ...)
 {
 	va_list ap;
+	int n;
 
-	assert(*n < MAX_KNOBS);
-	k[*n].key = key;
+	assert(k->n < sizeof(k->k) / sizeof(k->k[0]));
 	va_start(ap, fmt);
-	vsnprintf(k[*n].value, sizeof(k[*n].value), fmt, ap);
+	n = vsnprintf(k->k[k->n].value, sizeof(k->k[k->n].value), fmt, ap);
 	va_end(ap);
-	(*n)++;
+	if (n < 0 || (size_t)n >= sizeof(k->k[k->n].value))
+		return -ENAMETOOLONG;
+	k->k[k->n++].key = key;
+	return 0;
 }
 
 /*
  * stress_make_config() - the instance's config: a slot of --chunk-kb KiB, and the
- * tiers of --tier; an fs adapter fails @fault_ppm of its I/Os.
+ * knobs of the tier (tier_ops.config); an fs adapter fails @fault_ppm of its I/Os.
  *
  * kvt_chunk_bytes() = 2 (K, V) x kv_layers x chunk_size 16 x kv_heads 1 x
  * head_dim x 2 (bfloat16) = 64 x kv_layers x head_dim, so kv_layers x
@@ -225,11 +179,9 @@ int stress_make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config *
 {
 	const struct stress_opts *o = &s->o;
 	uint32_t units = o->chunk_kb * 16, layers = 1;
-	struct knob k[MAX_KNOBS];
+	struct knobs k = { 0 };
 	struct kvt_config *cfg;
-	const char *path;
 	char err[256];
-	size_t n = 0;
 	int ret;
 
 	while (layers <= 1024 && (units % layers || units / layers > 4096))
@@ -239,65 +191,27 @@ int stress_make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config *
 			o->chunk_kb);
 		return -EINVAL;
 	}
-	knob_add(k, &n, "chunk_size", "16");
-	knob_add(k, &n, "kv_layers", "%u", layers);
-	knob_add(k, &n, "kv_heads", "1");
-	knob_add(k, &n, "head_dim", "%u", units / layers);
-	knob_add(k, &n, "kv_dtype", "bfloat16");
-	knob_add(k, &n, "pin_ttl_ms", "%u", o->pin_ttl_ms);
-	knob_add(k, &n, "l1.prefetch_workers", "2");
-	if (o->tier == TIER_DAX_PRIMARY || o->tier == TIER_FS_STAGING)
-		knob_add(k, &n, "local_cpu", "false");
-	if (o->tier == TIER_FS_STAGING) {
-		knob_add(k, &n, "use_only_staging_buffer", "true");
-		/* a put that finds the staging area full fails after 100 ms, not
-		 * 1 s: more of those in a short run, and shorter stalls */
-		knob_add(k, &n, "staging_wait_ms", "100");
-	}
+	knob_add(&k, "chunk_size", "16");
+	knob_add(&k, "kv_layers", "%u", layers);
+	knob_add(&k, "kv_heads", "1");
+	knob_add(&k, "head_dim", "%u", units / layers);
+	knob_add(&k, "kv_dtype", "bfloat16");
+	knob_add(&k, "pin_ttl_ms", "%u", o->pin_ttl_ms);
+	knob_add(&k, "l1.prefetch_workers", "2");
+	/* primary mode has no L1 (local_cpu: false) */
 	if (o->tier != TIER_DAX_PRIMARY)
-		knob_add(k, &n, "max_local_cpu_size", "%.12f",
+		knob_add(&k, "max_local_cpu_size", "%.12f",
 			 (double)o->capacity_mb / 1024.0 + 1e-12);
-	if (s->fs) {
-		char json[sizeof(k[0].value)];
-
-		ret = fs_adapter_json(s, fault_ppm, json, sizeof(json));
+	if (s->tier->config) {
+		ret = s->tier->config(s, fault_ppm, &k);
 		if (ret)
 			return ret;
-		knob_add(k, &n, "l2_adapters", "%s", json);
-	}
-	if (s->resp || s->pool) {
-		char json[sizeof(k[0].value)];
-
-		ret = s->resp ? resp_adapter_json(s, json, sizeof(json)) :
-				pool_adapter_json(s, json, sizeof(json));
-		if (ret)
-			return ret;
-		knob_add(k, &n, "l2_adapters", "%s", json);
-	}
-	if (o->tier == TIER_DAX_TIERED || o->tier == TIER_DAX_PRIMARY) {
-		path = dax_prepare_path(o);
-		if (!path)
-			return -EINVAL;
-		if (strlen(path) >= sizeof(k[0].value)) {
-			fprintf(stderr, "kvtier-stress: --dax-path: longer than %zu bytes\n",
-				sizeof(k[0].value) - 1);
-			return -EINVAL;
-		}
-		knob_add(k, &n, "dax.device_path", "%s", path);
-		knob_add(k, &n, "dax.allow_file_backing", "true");
-		knob_add(k, &n, "dax.max_dax_size", "%.12f", (double)o->dax_mb / 1024.0 + 1e-12);
-		knob_add(k, &n, "dax.mode", "%s", o->tier == TIER_DAX_PRIMARY ? "primary" : "tiered");
-		/* this run's own namespace: a device left by an earlier run (same
-		 * key ids, other versions) is reformatted, never recovered */
-		knob_add(k, &n, "dax.reinit", "true");
-		knob_add(k, &n, "tenant_salt", "kvtier-stress-%016llx",
-			 (unsigned long long)o->seed);
 	}
 	ret = kvt_config_new(&cfg);
 	if (ret)
 		return ret;
-	for (size_t i = 0; !ret && i < n; i++)
-		ret = kvt_config_set(cfg, k[i].key, k[i].value, err, sizeof(err));
+	for (size_t i = 0; !ret && i < k.n; i++)
+		ret = kvt_config_set(cfg, k.k[i].key, k.k[i].value, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "kvtier-stress: config: %s\n", err);
 		kvt_config_free(cfg);
@@ -312,17 +226,8 @@ int stress_open(struct stress *s)
 	const struct stress_opts *o = &s->o;
 	int ret;
 
-	s->fs = tier_is_fs(o->tier);
-	s->resp = o->tier == TIER_RESP;
-	s->pool = o->tier == TIER_POOL;
-	s->l2 = s->fs || s->resp || s->pool;
-	if (s->fs) {
-		ret = fs_prepare_dir(s);
-		if (ret)
-			return ret;
-	}
-	if (s->resp) {
-		ret = resp_prepare(s);
+	if (s->tier->prepare) {
+		ret = s->tier->prepare(s);
 		if (ret)
 			return ret;
 	}
@@ -345,7 +250,7 @@ int stress_open(struct stress *s)
 	/* tiers a pin holds a copy in: L2 copies are never pinned */
 	s->ntiers = o->tier == TIER_DAX_TIERED ? 2 : 1;
 	/* the DAX writer, or the L2 completion actor, fires them */
-	s->async_cb = o->tier == TIER_DAX_TIERED || s->l2;
+	s->async_cb = o->tier == TIER_DAX_TIERED || s->tier->l2;
 	return 0;
 }
 
@@ -388,7 +293,7 @@ static void free_state(struct stress *s)
 		free(s->w[i].tracks);
 	}
 	free(s->w);
-	fs_fault_free(s);
+	l2_fault_free(s);
 	free((void *)s->pin_finished);
 	free((void *)s->pin_started);
 	if (!s->shm)
@@ -413,30 +318,11 @@ static void progress_line(struct stress *s, uint64_t start_ns, uint64_t *last_op
 {
 	uint64_t now = tool_now_ns(), ops = sum_ops(s, -1);
 	struct kvt_stats st;
-	struct fs_status fs;
 	char lower[192] = "";
 
 	kvt_stats(s->kvt, &st, sizeof(st));
-	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
-		snprintf(lower, sizeof(lower), " dax %" PRIu64 "/%" PRIu64, st.dax_entries,
-			 st.dax_slots);
-	if (s->fs) {
-		fs_status(s->kvt, &fs);
-		snprintf(lower, sizeof(lower), " fs %" PRIu64 " files, hits %" PRIu64 " misses %"
-			 PRIu64 " write errors %" PRIu64 " staging %" PRIu64 ", files corrupted %"
-			 PRIu64 " detected %" PRIu64, fs.chunks, st.l2_hits, st.l2_misses,
-			 st.l2_write_errors, st.staging_inflight, fs_injected(s),
-			 fs.corrupt_removed);
-	}
-	if (s->resp) {
-		fs_status(s->kvt, &fs);
-		snprintf(lower, sizeof(lower), " resp %" PRIu64 "/%" PRIu64 " up, hits %" PRIu64
-			 " misses %" PRIu64 " write errors %" PRIu64 " reconnects %" PRIu64
-			 ", values corrupted %" PRIu64 " detected %" PRIu64 ", pauses %" PRIu64,
-			 fs.nodes_up, fs.nodes, st.l2_hits, st.l2_misses, st.l2_write_errors,
-			 fs.reconnects, fs_injected(s), fs.corrupt,
-			 atomic_load_explicit(&s->fault.pauses, memory_order_relaxed));
-	}
+	if (s->tier->progress)
+		s->tier->progress(s, &st, lower, sizeof(lower));
 	fprintf(stderr, "kvtier-stress: %5.1fs ops %" PRIu64 " (%.0f/s) l1 %" PRIu64
 		"/%" PRIu64 "%s pinned %" PRIu64 " borrows %" PRIu64 " corrupt %" PRIu64
 		" failed %" PRIu64 "\n", (double)(now - start_ns) / 1e9, ops,
@@ -527,13 +413,8 @@ static void on_alarm(int sig)
 				  "(hang in kvt_flush or kvt_close?)\n";
 
 	(void)sig;
-	/* unlink() is async-signal-safe; the file is ours (dax_prepare_path) */
-	if (dax_tmp_path[0])
-		unlink(dax_tmp_path);
-	fs_remove_dir();
-	resp_stop_signal();
-	procs_kill_signal();
-	pool_stop_signal();
+	if (sig_tier->stop_signal)
+		sig_tier->stop_signal();
 	if (write(STDERR_FILENO, msg, sizeof(msg) - 1) < 0)
 		_exit(1);
 	_exit(1);
@@ -543,35 +424,18 @@ static void on_alarm(int sig)
  * daemon and engine processes go too, then the default action. */
 static void on_signal(int sig)
 {
-	if (dax_tmp_path[0])
-		unlink(dax_tmp_path);
-	fs_remove_dir();
-	resp_stop_signal();
-	procs_kill_signal();
-	pool_stop_signal();
+	if (sig_tier->stop_signal)
+		sig_tier->stop_signal();
 	signal(sig, SIG_DFL);
 	raise(sig);
 }
 
-/* The keyspace: larger than the tier that evicts last, so everything cycles. */
-static uint32_t default_keys(const struct stress *s, const struct kvt_stats *st)
+/* The keyspace: --keys, or the tier's for the slots of @st; 2 at least. */
+static uint32_t keyspace(const struct stress *s, const struct kvt_stats *st)
 {
-	switch (s->o.tier) {
-	case TIER_DAX_TIERED:
-		return (uint32_t)(2 * st->dax_slots);
-	case TIER_DAX_PRIMARY:
-		return (uint32_t)(4 * st->dax_slots);
-	case TIER_FS_CACHE:
-	case TIER_RESP:
-	case TIER_POOL:
-		/* most reads miss L1 and go to disk (Redis, the pool) */
-		return (uint32_t)(8 * st->l1_slots);
-	case TIER_FS_STAGING:
-		/* the staging area is small; the keyspace is as large as in cache mode */
-		return (uint32_t)(64 * st->l1_slots);
-	default:
-		return (uint32_t)(4 * st->l1_slots);
-	}
+	uint64_t n = s->o.keys ? s->o.keys : s->tier->keys(&s->o, st);
+
+	return n < 2 ? 2 : (uint32_t)n;
 }
 
 static void print_inputs(const struct stress *s, const struct kvt_stats *st)
@@ -582,47 +446,25 @@ static void print_inputs(const struct stress *s, const struct kvt_stats *st)
 	if (s->o.tier != TIER_DAX_PRIMARY)
 		printf("  l1  %" PRIu64 " slots (%u MiB)%s\n", st->l1_slots, s->o.capacity_mb,
 		       s->o.tier == TIER_FS_STAGING ? ", staging only" : "");
-	if (s->fs)
-		printf("  fs  %s%s, %s mode, capacity %u MiB%s, EIO on %u I/Os per million, a file "
-		       "corrupted every %u ms%s\n", s->fs_dir,
-		       s->o.fs_dir ? "" : " (removed at exit)",
-		       s->o.tier == TIER_FS_CACHE ? "cache" : "staging", s->o.fs_mb,
-		       s->o.fs_mb ? "" : " (unbounded)", s->o.fault_ppm, s->o.corrupt_ms,
-		       s->o.corrupt_ms ? "" : " (never)");
-	if (s->resp)
-		printf("  resp %s%s%s, prefix %s, timeout_ms %u, a value corrupted every %u ms%s, "
-		       "a master stopped for %u ms every %.1f s%s\n", s->resp_url,
-		       s->resp_cluster ? " (cluster)" : "",
-		       s->o.resp_url ? "" : ": 3 masters of our own, stopped at exit", s->resp_prefix,
-		       s->o.resp_timeout_ms, s->o.corrupt_ms, s->o.corrupt_ms ? "" : " (never)",
-		       s->o.pause_ms, 2.5, s->o.pause_ms && !s->o.resp_url ? "" : " (never)");
-	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY) {
-		char path[PATH_MAX] = "";
-
-		kvt_config_get(s->cfg, "dax.device_path", path, sizeof(path));
-		printf("  dax %" PRIu64 " slots (%u MiB) on %s%s, %s mode\n", st->dax_slots,
-		       s->o.dax_mb, path, s->o.dax_path ? "" : " (emulated; removed at exit)",
-		       s->o.tier == TIER_DAX_TIERED ? "tiered" : "primary");
-	}
+	if (s->tier->print_inputs)
+		s->tier->print_inputs(s, st);
 	fflush(stdout);
 }
 
 /* The keyspace of --tier pool, before any instance is open: L1 slots are
  * whole chunks of --capacity-mb (make_config sizes it so). */
-uint32_t stress_pool_keys(const struct stress_opts *o)
+uint32_t stress_pool_keys(const struct stress *s)
 {
-	struct kvt_stats st = { .l1_slots = (uint64_t)o->capacity_mb * 1024 / o->chunk_kb };
-	struct stress s = { .o = *o };
-	uint64_t n = o->keys ? o->keys : default_keys(&s, &st);
+	struct kvt_stats st = { .l1_slots = (uint64_t)s->o.capacity_mb * 1024 / s->o.chunk_kb };
 
-	return n < 2 ? 2 : (uint32_t)n;
+	return keyspace(s, &st);
 }
 
 int stress_run(struct stress *s)
 {
 	struct checks c = { .verbose = s->o.verbose, .who = s->who };
 	struct reopen r = { 0 };
-	struct fs_status quiet_l2 = { 0 };
+	struct l2_status quiet_l2 = { 0 };
 	struct kvt_stats st;
 	long fds_before, tasks_before;
 	uint64_t run_ns = 1;
@@ -637,11 +479,8 @@ int stress_run(struct stress *s)
 		goto out_cfg;
 	kvt_stats(s->kvt, &st, sizeof(st));
 	/* a pool engine process: the supervisor chose it */
-	if (!s->shm) {
-		s->nkeys = (uint32_t)(s->o.keys ? s->o.keys : default_keys(s, &st));
-		if (s->nkeys < 2)
-			s->nkeys = 2;
-	}
+	if (!s->shm)
+		s->nkeys = keyspace(s, &st);
 	if (alloc_state(s)) {
 		fprintf(stderr, "kvtier-stress: out of memory\n");
 		kvt_close(s->kvt);
@@ -650,7 +489,7 @@ int stress_run(struct stress *s)
 	}
 	if (!s->shm)
 		print_inputs(s, &st);
-	ret = s->fs ? fs_fault_start(s) : s->resp ? resp_fault_start(s) : 0;
+	ret = s->tier->fault_start ? s->tier->fault_start(s) : 0;
 	if (ret) {
 		kvt_close(s->kvt);
 		goto out_free;
@@ -658,7 +497,8 @@ int stress_run(struct stress *s)
 
 	run_ns = run_workers(s);
 	/* it stops with the workers, at the deadline */
-	fs_fault_stop(s);
+	if (s->tier->fault_stop)
+		s->tier->fault_stop(s);
 	check(&c, run_ns != 0, "all %u workers started", s->o.threads);
 	if (!run_ns)
 		run_ns = 1;
@@ -669,16 +509,14 @@ int stress_run(struct stress *s)
 	check(&c, ret == 0, "kvt_flush() = %d after the run", ret);
 	settle_tracks(s);
 	stress_drain_event_fd(s);
-	/* a master paused near the end may leave the adapter in its reconnect
-	 * backoff (at most 5 s): the checks below need every master */
-	if (s->resp)
-		check(&c, resp_wait_healthy(s, 15), "resp: every master up again after the run");
+	if (s->tier->recover)
+		s->tier->recover(s, &c);
 	quiet_stats(s, &st);
 	accounting(s, &c, &st);
 	/* what the pool holds changes until every process is quiet; the
 	 * adapter's counters as they match st, before the sweep adds to them */
 	if (s->shm) {
-		fs_status(s->kvt, &quiet_l2);
+		l2_status(s->kvt, &quiet_l2);
 		procs_child_quiet(s);
 	}
 	sweep_checks(s, &c, &st);
@@ -689,26 +527,17 @@ int stress_run(struct stress *s)
 		      " leases that every worker released", st.borrows_active);
 		goto report;
 	}
-	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY) {
-		struct kvt_stats at_close;
-
-		/* the sweep's promotions changed L1 only, but let eviction settle */
-		quiet_stats(s, &at_close);
-		r.at_close = at_close.dax_entries;
-	}
-	if (s->l2)
-		fs_status(s->kvt, &r.fs_close);
+	if (s->tier->at_close)
+		s->tier->at_close(s, &r);
 	ret = kvt_close(s->kvt);
 	s->kvt = NULL;
 	check(&c, ret == 0, "kvt_close() = %d", ret);
 	leak_checks(&c, fds_before, tasks_before, "kvt_close");
-	if (s->o.tier == TIER_DAX_TIERED || s->o.tier == TIER_DAX_PRIMARY)
-		reopen_check(s, &c, &r);
 	/* the pool is reread by the supervisor's last instance (procs_end.c) */
-	if (s->fs || s->resp)
-		fs_reopen_check(s, &c, &r);
-	if (s->o.tier != TIER_L1 && !s->pool)
+	if (s->tier->reopen) {
+		s->tier->reopen(s, &c, &r);
 		leak_checks(&c, fds_before, tasks_before, "the reopened kvt_close");
+	}
 report:
 	alarm(0);
 	pass = c.failed == 0 &&
@@ -724,9 +553,8 @@ out_free:
 out_cfg:
 	kvt_config_free(s->cfg);
 	s->cfg = NULL;
-	dax_remove_tmp();
-	fs_remove_dir();
-	resp_stop();
+	if (s->tier->cleanup)
+		s->tier->cleanup();
 	/* before the sanitizers' exit-time reports, which end with _exit() */
 	fflush(stdout);
 	return ret ? 1 : 0;
@@ -735,20 +563,22 @@ out_cfg:
 int main(int argc, char **argv)
 {
 	struct stress s = { 0 };
-
 	const char *child = getenv(CHILD_ENV);
 
 	if (stress_parse_opts(argc, argv, &s.o))
 		return EXIT_USAGE;
 	s.v = &s.own;
-	/* a pool engine process: its supervisor watches the time, and cleans up */
-	if (child && s.o.tier == TIER_POOL)
+	s.tier = stress_tier_ops[s.o.tier];
+	/* an engine process of a tier run in several (pool): its supervisor
+	 * watches the time, and cleans up */
+	if (child && s.tier->run)
 		return procs_child_main(&s, child);
+	sig_tier = s.tier;
 	signal(SIGALRM, on_alarm);
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
-	if (s.o.tier == TIER_POOL)
-		return procs_main(&s, argv);
+	if (s.tier->run)
+		return s.tier->run(&s, argv);
 	alarm(s.o.seconds + JOIN_GRACE_S + CLOSE_GRACE_S);
 	return stress_run(&s);
 }

@@ -86,6 +86,12 @@ const char *const stress_tier_names[] = {
 	[TIER_POOL] = "pool",
 };
 
+const struct tier_ops *const stress_tier_ops[] = {
+	[TIER_L1] = &tier_l1, [TIER_DAX_TIERED] = &tier_dax, [TIER_DAX_PRIMARY] = &tier_dax,
+	[TIER_FS_CACHE] = &tier_fs, [TIER_FS_STAGING] = &tier_fs, [TIER_RESP] = &tier_resp,
+	[TIER_POOL] = &tier_pool,
+};
+
 /* ---- options ---- */
 
 /* True if @text needs no escaping inside a JSON string. */

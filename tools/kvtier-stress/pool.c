@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tools/kvtier-stress/pool.c - the pool L2 tier of kvtier-stress: the
- * kvtier-poold it runs against, the adapter's config, and the look at the
- * daemon's registry and counters (Maru's metadata RPC, reference maru.md
- * section 2, as proto/maru/maru_rpc.h encodes it).
+ * tools/kvtier-stress/pool.c - the pool L2 tier of kvtier-stress
+ * (tier_pool, run by procs.c): the kvtier-poold it runs against, the
+ * adapter's config, the look at the daemon's registry and counters (Maru's
+ * metadata RPC, reference maru.md section 2, as proto/maru/maru_rpc.h
+ * encodes it), and the checks of the adapter's counters.
  *
  * Daemon.  Unless --pool-server names one, the harness starts kvtier-poold
  * from its own build folder with a /dev/shm pool (unlinked by the daemon
@@ -27,6 +28,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <libgen.h>
 #include <limits.h>
 #include <signal.h>
@@ -196,7 +198,7 @@ static int start_daemon(struct stress *s)
 
 int pool_prepare(struct stress *s)
 {
-	struct fs_scan sc;
+	struct l2_scan sc;
 	int ret;
 
 	if (!s->o.pool_server)
@@ -211,7 +213,7 @@ int pool_prepare(struct stress *s)
 		fprintf(stderr, "kvtier-stress: --pool-server %s holds %llu keys of the keyspace "
 			"(an earlier run's versions would read as never written): delete them or "
 			"restart it\n", s->pool_server, (unsigned long long)sc.files);
-	fs_scan_free(&sc);
+	l2_scan_free(&sc);
 	return ret ? ret : sc.files ? -EEXIST : 0;
 }
 
@@ -241,31 +243,33 @@ int pool_stop(void)
 		}
 	}
 	if (dir[0])
-		fs_rm_tree(dir);
+		rm_tree(dir);
 	dir[0] = '\0';
 	return ret;
 }
 
-void pool_stop_signal(void)
+/* SIGKILL the engine processes and the daemon, and remove the daemon's
+ * directory: async-signal-safe, for the handlers; the daemon only in the
+ * process that started it. */
+static void pool_stop_signal(void)
 {
+	procs_kill_signal();
 	/* an engine process inherits the handlers: the daemon is not its own */
 	if (getpid() != owner)
 		return;
 	if (daemon_pid > 0)
 		kill(daemon_pid, SIGKILL);
 	if (dir[0])
-		fs_rm_tree(dir);
+		rm_tree(dir);
 }
 
-int pool_adapter_json(const struct stress *s, char *out, size_t len)
+static int pool_config(struct stress *s, uint32_t fault_ppm, struct knobs *k)
 {
 	/* heartbeats well inside the lease; regions small enough that the
 	 * adapter expands, and frees pages, all through the run */
-	int n = snprintf(out, len, "{\"type\":\"pool\",\"server\":\"%s\",\"rm\":\"%s\","
-			 "\"size_gb\":%.12f,\"heartbeat_ms\":%d}", s->pool_server, s->pool_rm,
-			 REGION_MB / 1024.0, POOL_LEASE_MS / 8);
-
-	if (n < 0 || (size_t)n >= len) {
+	if (knob_add(k, "l2_adapters", "{\"type\":\"pool\",\"server\":\"%s\",\"rm\":\"%s\","
+		     "\"size_gb\":%.12f,\"heartbeat_ms\":%d}", s->pool_server, s->pool_rm,
+		     REGION_MB / 1024.0, POOL_LEASE_MS / 8)) {
 		fprintf(stderr, "kvtier-stress: --pool-server: too long for the adapter's config\n");
 		return -ENAMETOOLONG;
 	}
@@ -414,7 +418,7 @@ int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out)
 }
 
 /* BATCH_EXISTS_KV of keys @first..@first + @n into @sc. */
-static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_scan *sc)
+static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct l2_scan *sc)
 {
 	msgpack_sbuffer sb;
 	msgpack_packer pk;
@@ -447,7 +451,7 @@ static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_sca
 			ret = -EPROTO;
 			break;
 		}
-		sc->state[id] = found ? FS_INTACT : FS_ABSENT;
+		sc->state[id] = found ? L2_INTACT : L2_ABSENT;
 		sc->files += found;
 		sc->intact += found;
 	}
@@ -455,7 +459,7 @@ static int scan_batch(struct conn *cn, uint64_t first, uint32_t n, struct fs_sca
 	return ret;
 }
 
-int pool_scan(struct stress *s, struct fs_scan *sc)
+int pool_scan(struct stress *s, struct l2_scan *sc)
 {
 	struct conn cn;
 	int ret;
@@ -471,3 +475,63 @@ int pool_scan(struct stress *s, struct fs_scan *sc)
 	conn_close(&cn);
 	return ret;
 }
+
+/* ---- the tier ---- */
+
+/*
+ * pool_accounting() - the pool adapter's own counters.  Nobody writes the
+ * pool behind the adapter's back, and a load only follows a lookup that
+ * pinned its keys (a pinned key is never deleted, so its page is never
+ * reused under the copy): no load may find a bad value, and every load
+ * served is an L2 hit.  The daemon is local: no request may fail or time
+ * out, and with a pool larger than the keyspace no store may find no page.
+ * The adapter sends its unpins when idle: they are waited for.
+ */
+static void pool_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			    const struct worker_acct *a, struct l2_status *l2)
+{
+	uint64_t deadline = tool_now_ns() + 2000000000ull;
+
+	while (l2->pins != l2->unpins && tool_now_ns() < deadline) {
+		nap_ms(10);
+		l2_status(s->kvt, l2);
+	}
+	check(c, l2->healthy, "pool: the adapter is healthy");
+	check(c, l2->corrupt == 0, "pool: corrupt %" PRIu64 " == 0 (loads copy pinned keys only)",
+	      l2->corrupt);
+	check(c, l2->errors == 0 && l2->rpc_errors == 0 && l2->rm_errors == 0 && l2->unknown == 0 &&
+	      l2->renewals == 0, "pool: errors %" PRIu64 ", rpc_errors %" PRIu64 ", rm_errors %"
+	      PRIu64 ", unknown_outcome %" PRIu64 ", renewals %" PRIu64 " all 0", l2->errors,
+	      l2->rpc_errors, l2->rm_errors, l2->unknown, l2->renewals);
+	check(c, l2->pins == l2->unpins, "pool: every lookup pin unpinned (pins %" PRIu64
+	      ", unpins %" PRIu64 ")", l2->pins, l2->unpins);
+	check(c, l2->loads == st->l2_hits, "pool: loads %" PRIu64 " == l2_hits %" PRIu64,
+	      l2->loads, st->l2_hits);
+}
+
+static uint32_t pool_keys(const struct stress_opts *o, const struct kvt_stats *st)
+{
+	/* most reads miss L1 and go to the pool */
+	return (uint32_t)(8 * st->l1_slots);
+}
+
+static const char *pool_where(const struct stress *s)
+{
+	return s->pool_server;
+}
+
+/* The supervisor (procs_main) starts the daemon before any engine process
+ * opens an instance, cleans up and reports; an engine process only opens
+ * the adapter. */
+const struct tier_ops tier_pool = {
+	.name = "pool",
+	.l2 = true,
+	.unit = "entry",
+	.keys = pool_keys,
+	.run = procs_main,
+	.config = pool_config,
+	.where = pool_where,
+	.accounting = pool_accounting,
+	.scan = pool_scan,
+	.stop_signal = pool_stop_signal,
+};

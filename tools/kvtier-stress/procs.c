@@ -284,7 +284,7 @@ int procs_main(struct stress *s, char **argv)
 
 	supervisor = getpid();
 	self_argv = argv;
-	s->nkeys = stress_pool_keys(&s->o);
+	s->nkeys = stress_pool_keys(s);
 	shm_len = sizeof(*shm) + s->nkeys * sizeof(shm->next_version[0]);
 	/* a memfd, not a file in /dev/shm: nothing to remove, whatever happens */
 	shm_fd = memfd_create("kvtier-stress", MFD_CLOEXEC);

@@ -41,7 +41,7 @@ struct run {
 struct last {
 	uint64_t entries;       /* keys of the keyspace the daemon held before */
 	uint64_t read, removed, busy;
-	struct fs_status l2;
+	struct l2_status l2;
 };
 
 /* procs.c's: the shared memory, and the slots started so far. */

@@ -38,13 +38,13 @@ static void publish_ops(struct stress *s)
 
 bool procs_child_tick(struct stress *s)
 {
-	struct fs_status fs;
+	struct l2_status l2;
 
 	publish_ops(s);
 	/* pins taken and not yet sent back: what the daemon holds for us */
-	fs_status(s->kvt, &fs);
+	l2_status(s->kvt, &l2);
 	atomic_store_explicit(&s->shm->slot[s->slot].pins_held,
-			      fs.pins > fs.unpins ? fs.pins - fs.unpins : 0, memory_order_relaxed);
+			      l2.pins > l2.unpins ? l2.pins - l2.unpins : 0, memory_order_relaxed);
 	return atomic_load_explicit(&s->shm->stop, memory_order_relaxed) ||
 	       getppid() != s->shm->supervisor;
 }
@@ -61,7 +61,7 @@ void procs_child_quiet(struct stress *s)
 }
 
 void procs_child_done(struct stress *s, const struct checks *c, const struct kvt_stats *st,
-		      const struct fs_status *l2, uint64_t run_ns, struct worker_acct acct,
+		      const struct l2_status *l2, uint64_t run_ns, struct worker_acct acct,
 		      bool pass)
 {
 	struct proc_slot *sl = &s->shm->slot[s->slot];

@@ -130,7 +130,7 @@ static void last_instance(struct stress *s, struct checks *c, struct last *l)
 {
 	long fds_before, tasks_before;
 	unsigned char *buf;
-	struct fs_scan sc;
+	struct l2_scan sc;
 	int ret;
 
 	warm_runtime();
@@ -139,7 +139,7 @@ static void last_instance(struct stress *s, struct checks *c, struct last *l)
 	ret = pool_scan(s, &sc);
 	check(c, ret == 0, "daemon: scan of the keyspace before the last instance = %d", ret);
 	l->entries = sc.files;
-	fs_scan_free(&sc);
+	l2_scan_free(&sc);
 	ret = stress_open(s);
 	check(c, ret == 0, "last instance: kvt_open = %d (%s)", ret, kvt_strerror(ret));
 	if (ret)
@@ -179,7 +179,7 @@ static void last_instance(struct stress *s, struct checks *c, struct last *l)
 	}
 	check(c, buf != NULL, "last instance: a buffer of %zu bytes", STRESS_MAX_BATCH * s->chunk);
 	free(buf);
-	fs_status(s->kvt, &l->l2);
+	l2_status(s->kvt, &l->l2);
 	ret = kvt_close(s->kvt);
 	s->kvt = NULL;
 	check(c, ret == 0, "last instance: kvt_close = %d", ret);

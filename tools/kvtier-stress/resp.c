@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tools/kvtier-stress/resp.c - the resp L2 tier of kvtier-stress: the
- * Redis Cluster it runs against, the thread that corrupts values and pauses
- * a master while the workers run, and the look at what Redis holds at the
- * end.
+ * tools/kvtier-stress/resp.c - the resp L2 tier of kvtier-stress
+ * (tier_resp): the Redis Cluster it runs against, the thread that corrupts
+ * values and pauses a master while the workers run, the look at what Redis
+ * holds at the end, the checks of the adapter's counters, and its lines of
+ * the progress and the report.
  *
  * Servers.  Unless --resp-url names one, the harness starts its own
  * cluster of 3 masters without replicas (tools/common/redis_srv.h: free
@@ -74,7 +75,14 @@ static struct resp_conf key_conf;
 
 /* ---- servers ---- */
 
-int resp_prepare(struct stress *s)
+/*
+ * resp_prepare() - where the resp tier lives: --resp-url, or a Redis
+ * Cluster of 3 masters that it starts (free loopback ports, a fresh
+ * directory under /tmp; resp_stop() stops them).  Sets s->resp_url,
+ * s->resp_cluster and s->resp_prefix (this run's own key prefix, from the
+ * seed).  Return: 0, or -errno with a message.
+ */
+static int resp_prepare(struct stress *s)
 {
 	struct resp_conf conf;
 	char err[256];
@@ -127,35 +135,36 @@ int resp_prepare(struct stress *s)
 	return 0;
 }
 
-void resp_stop_signal(void)
+/* Stop the servers resp_prepare() started and remove their directory.
+ * resp_stop_signal(): the same, async-signal-safe, for the handlers. */
+static void resp_stop_signal(void)
 {
 	redis_kill_all();
 	if (srv_dir[0])
-		fs_rm_tree(srv_dir);
+		rm_tree(srv_dir);
 }
 
-void resp_stop(void)
+static void resp_stop(void)
 {
 	for (int i = 0; i < MASTERS; i++)
 		redis_kill(&srv[i]);
 	if (srv_dir[0])
-		fs_rm_tree(srv_dir);
+		rm_tree(srv_dir);
 	srv_dir[0] = '\0';
 	own_servers = false;
 }
 
-int resp_adapter_json(const struct stress *s, char *out, size_t len)
+static int resp_config(struct stress *s, uint32_t fault_ppm, struct knobs *k)
 {
 	char ttl[48] = "";
-	int n;
 
 	/* on a server we do not own, what the run leaves expires */
 	if (s->o.resp_url)
 		snprintf(ttl, sizeof(ttl), ",\"ttl_s\":%d", EXTERNAL_TTL_S);
-	n = snprintf(out, len, "{\"type\":\"resp\",\"url\":\"%s\",\"cluster\":%s,\"timeout_ms\":%u,"
-		     "\"prefix\":\"%s\"%s}", s->resp_url, s->resp_cluster ? "true" : "false",
-		     s->o.resp_timeout_ms, s->resp_prefix, ttl);
-	if (n < 0 || (size_t)n >= len) {
+	if (knob_add(k, "l2_adapters", "{\"type\":\"resp\",\"url\":\"%s\",\"cluster\":%s,"
+		     "\"timeout_ms\":%u,\"prefix\":\"%s\"%s}", s->resp_url,
+		     s->resp_cluster ? "true" : "false", s->o.resp_timeout_ms, s->resp_prefix,
+		     ttl)) {
 		fprintf(stderr, "kvtier-stress: --resp-url: too long for the adapter's config\n");
 		return -ENAMETOOLONG;
 	}
@@ -307,7 +316,7 @@ static size_t value_cap(const struct stress *s)
 /* GET @name into f->buf.  Return: its length, or -1 (absent, too long, error). */
 static ssize_t get_value(struct resp_fault *rf, const char *name, size_t nlen)
 {
-	struct fs_fault *f = &rf->s->fault;
+	struct l2_fault *f = &rf->s->fault;
 	const char *argv[2] = { "GET", name };
 	size_t lens[2] = { 3, nlen };
 	redisReply *r = rc_cmd(&rf->rc, 2, argv, lens);
@@ -388,7 +397,7 @@ static bool flip_byte(struct resp_fault *rf, const char *name, size_t nlen, size
 static bool corrupt_one(struct resp_fault *rf)
 {
 	struct stress *s = rf->s;
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	uint64_t id = prng_next(&f->rng) % s->nkeys, other;
 	enum corrupt_kind kind = (enum corrupt_kind)(prng_next(&f->rng) % CORRUPT_N);
 	char name[RESP_KEY_MAX], oname[RESP_KEY_MAX];
@@ -488,9 +497,12 @@ static void *fault_main(void *arg)
 	return NULL;
 }
 
-int resp_fault_start(struct stress *s)
+/* Start the thread that corrupts values every --corrupt-ms and pauses a
+ * master every few seconds (--resp-pause-ms); it stops once s->stop is set
+ * (every paused master resumed). */
+static int resp_fault_start(struct stress *s)
 {
-	struct fs_fault *f = &s->fault;
+	struct l2_fault *f = &s->fault;
 	struct resp_fault *rf;
 	int ret;
 
@@ -519,13 +531,15 @@ int resp_fault_start(struct stress *s)
 
 /* ---- after the run ---- */
 
-bool resp_wait_healthy(struct stress *s, int wait_s)
+/* Wait (at most @wait_s seconds) until the adapter reports every master up
+ * again.  Return: true if it did. */
+static bool resp_wait_healthy(struct stress *s, int wait_s)
 {
 	uint64_t deadline = tool_now_ns() + (uint64_t)wait_s * 1000000000ull;
-	struct fs_status st;
+	struct l2_status st;
 
 	for (;;) {
-		fs_status(s->kvt, &st);
+		l2_status(s->kvt, &st);
 		if (st.healthy && st.nodes_up == st.nodes)
 			return true;
 		if (tool_now_ns() >= deadline)
@@ -534,7 +548,21 @@ bool resp_wait_healthy(struct stress *s, int wait_s)
 	}
 }
 
-int resp_scan(struct stress *s, struct fs_scan *sc)
+/* A pause near the end may leave the adapter in its reconnect backoff (at
+ * most 5 s): the checks after the run need every master. */
+static void resp_recover(struct stress *s, struct checks *c)
+{
+	check(c, resp_wait_healthy(s, 15), "resp: every master up again after the run");
+}
+
+/*
+ * resp_scan() - classify the value of every key of the keyspace, as
+ * fs_scan() does files: absent, intact (the header, the key and the
+ * checksum hold: what the adapter wrote), or corrupt (seen by a lookup when
+ * at least a header long).  While no corruption thread runs.
+ * Return: 0, or -errno when Redis could not be read.
+ */
+static int resp_scan(struct stress *s, struct l2_scan *sc)
 {
 	struct rconns *rc = malloc(sizeof(*rc));
 	int ret = 0;
@@ -566,12 +594,12 @@ int resp_scan(struct stress *s, struct fs_scan *sc)
 		if (r->type == REDIS_REPLY_STRING) {
 			sc->files++;
 			if (resp_value_check(r->str, r->len, &key, s->chunk, &info) == 0) {
-				sc->state[id] = FS_INTACT;
+				sc->state[id] = L2_INTACT;
 				sc->intact++;
 			} else {
 				bool seen = r->len >= FSCHUNK_HDR;
 
-				sc->state[id] = seen ? FS_CORRUPT : FS_CORRUPT_SHORT;
+				sc->state[id] = seen ? L2_CORRUPT : L2_CORRUPT_SHORT;
 				sc->corrupt++;
 				sc->corrupt_seen += seen;
 			}
@@ -582,3 +610,153 @@ int resp_scan(struct stress *s, struct fs_scan *sc)
 	free(rc);
 	return ret;
 }
+
+/* ---- the tier ---- */
+
+static uint64_t pauses(const struct stress *s)
+{
+	return atomic_load_explicit(&s->fault.pauses, memory_order_relaxed);
+}
+
+/*
+ * resp_accounting() - the resp adapter's own counters.  Redis holds what
+ * this instance never counts (no chunks or bytes in its report: the server
+ * is shared), and a value the fault thread corrupted is detected only when
+ * a load reads it, so these are bounds, not equalities.
+ */
+static void resp_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			    const struct worker_acct *a, struct l2_status *l2)
+{
+	check(c, l2->corrupt <= l2_injected(s) && l2->corrupt_removed <= l2->corrupt,
+	      "resp: values found corrupt %" PRIu64 " <= %" PRIu64 " corrupted, deleted %" PRIu64
+	      " <= found (more would be values the adapter itself wrote bad)", l2->corrupt,
+	      l2_injected(s), l2->corrupt_removed);
+	check(c, l2->refused == 0, "resp: refused %" PRIu64 " == 0 (no maxmemory, no ACL)",
+	      l2->refused);
+	if (s->resp_cluster)
+		check(c, l2->nodes >= 3 && l2->round_trips > 0,
+		      "resp: %" PRIu64 " cluster nodes known, %" PRIu64 " round trips", l2->nodes,
+		      l2->round_trips);
+	/* a master stopped longer than timeout_ms drops the adapter's
+	 * connection, which comes back by a reconnect (unless nothing was
+	 * sent to it while it was stopped: then the pause went unseen) */
+	if (pauses(s) && s->o.pause_ms > s->o.resp_timeout_ms)
+		check(c, l2->reconnects > 0, "resp: %" PRIu64 " reconnects after %" PRIu64
+		      " pauses of a master", l2->reconnects, pauses(s));
+}
+
+static uint32_t resp_keys(const struct stress_opts *o, const struct kvt_stats *st)
+{
+	/* most reads miss L1 and go to Redis */
+	return (uint32_t)(8 * st->l1_slots);
+}
+
+static const char *resp_where(const struct stress *s)
+{
+	return s->resp_url;
+}
+
+static void resp_print_inputs(const struct stress *s, const struct kvt_stats *st)
+{
+	printf("  resp %s%s%s, prefix %s, timeout_ms %u, a value corrupted every %u ms%s, "
+	       "a master stopped for %u ms every %.1f s%s\n", s->resp_url,
+	       s->resp_cluster ? " (cluster)" : "",
+	       s->o.resp_url ? "" : ": 3 masters of our own, stopped at exit", s->resp_prefix,
+	       s->o.resp_timeout_ms, s->o.corrupt_ms, s->o.corrupt_ms ? "" : " (never)",
+	       s->o.pause_ms, PAUSE_EVERY_MS / 1000.0,
+	       s->o.pause_ms && !s->o.resp_url ? "" : " (never)");
+}
+
+static void resp_progress(struct stress *s, const struct kvt_stats *st, char *out, size_t len)
+{
+	struct l2_status l2;
+
+	l2_status(s->kvt, &l2);
+	snprintf(out, len, " resp %" PRIu64 "/%" PRIu64 " up, hits %" PRIu64 " misses %" PRIu64
+		 " write errors %" PRIu64 " reconnects %" PRIu64 ", values corrupted %" PRIu64
+		 " detected %" PRIu64 ", pauses %" PRIu64, l2.nodes_up, l2.nodes, st->l2_hits,
+		 st->l2_misses, st->l2_write_errors, l2.reconnects, l2_injected(s), l2.corrupt,
+		 pauses(s));
+}
+
+static void resp_report(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+			const struct worker_acct *a)
+{
+	const struct l2_status *f = &r->l2_close;
+
+	printf("resp (%s%s): %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64 " promotions, %"
+	       PRIu64 " write errors; adapter at close: %" PRIu64 "/%" PRIu64 " nodes up, %" PRIu64
+	       " round_trips, %" PRIu64 " redirections, %" PRIu64 " map refreshes, %" PRIu64
+	       " reconnects, %" PRIu64 " errors, %" PRIu64 " refused, %" PRIu64 " corrupt (%" PRIu64
+	       " deleted); %" PRIu64 " put callbacks (%" PRIu64 " flushes to settle)\n",
+	       s->resp_url, s->resp_cluster ? ", cluster" : "", st->l2_hits, st->l2_misses,
+	       st->l2_promotions, st->l2_write_errors, f->nodes_up, f->nodes, f->round_trips,
+	       f->redirections, f->map_refreshes, f->reconnects, f->errors, f->refused, f->corrupt,
+	       f->corrupt_removed, a->cb_fired, a->track_flushes);
+	printf("resp faults: ");
+	l2_report_corrupted(s, s->tier->unit);
+	printf(", %" PRIu64 " pauses of %u ms; found corrupt: %" PRIu64 " in the run, %" PRIu64
+	       " deleted at reopen\n", pauses(s), s->o.pause_ms, f->corrupt, r->removed);
+	l2_report_reopen(r, s->tier->unit);
+}
+
+static void resp_json(struct stress *s, const struct kvt_stats *st, const struct reopen *r)
+{
+	const struct l2_status *f = &r->l2_close;
+
+	printf(",\"resp\":{\"url\":\"%s\",\"cluster\":%s,\"own_servers\":%s,\"timeout_ms\":%u,"
+	       "\"corrupt_ms\":%u,\"pause_ms\":%u,\"pauses\":%" PRIu64 ",\"l2_hits\":%" PRIu64
+	       ",\"l2_misses\":%" PRIu64 ",\"l2_bytes_in\":%" PRIu64 ",\"l2_bytes_out\":%" PRIu64
+	       ",\"l2_promotions\":%" PRIu64 ",\"l2_write_errors\":%" PRIu64 ",\"nodes\":%" PRIu64
+	       ",\"nodes_up\":%" PRIu64 ",\"round_trips\":%" PRIu64 ",\"redirections\":%" PRIu64
+	       ",\"map_refreshes\":%" PRIu64 ",\"reconnects\":%" PRIu64 ",\"errors\":%" PRIu64
+	       ",\"refused\":%" PRIu64 ",\"corrupt\":%" PRIu64 ",\"corrupt_removed\":{\"run\":%"
+	       PRIu64 ",\"reopen\":%" PRIu64 "},", s->resp_url, s->resp_cluster ? "true" : "false",
+	       s->o.resp_url ? "false" : "true", s->o.resp_timeout_ms, s->o.corrupt_ms,
+	       s->o.pause_ms, pauses(s), st->l2_hits, st->l2_misses, st->l2_bytes_in,
+	       st->l2_bytes_out, st->l2_promotions, st->l2_write_errors, f->nodes, f->nodes_up,
+	       f->round_trips, f->redirections, f->map_refreshes, f->reconnects, f->errors,
+	       f->refused, f->corrupt, f->corrupt_removed, r->removed);
+	l2_json_corrupted(s);
+	putchar(',');
+	l2_json_reopen(r, s->tier->unit);
+	putchar('}');
+}
+
+static void resp_summary(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+			 char *out, size_t len)
+{
+	const struct l2_status *f = &r->l2_close;
+
+	snprintf(out, len, ", resp hits %" PRIu64 " misses %" PRIu64 " write errors %" PRIu64
+		 ", values corrupted %" PRIu64 " detected %" PRIu64 ", pauses %" PRIu64
+		 ", round_trips %" PRIu64 " redirections %" PRIu64 " reconnects %" PRIu64
+		 " corrupt %" PRIu64, st->l2_hits, st->l2_misses, st->l2_write_errors,
+		 l2_injected(s), f->corrupt + r->removed, pauses(s), f->round_trips,
+		 f->redirections, f->reconnects, f->corrupt);
+}
+
+const struct tier_ops tier_resp = {
+	.name = "resp",
+	.l2 = true,
+	.unit = "value",
+	.reopens = "keys",
+	.keys = resp_keys,
+	.prepare = resp_prepare,
+	.config = resp_config,
+	.where = resp_where,
+	.print_inputs = resp_print_inputs,
+	.progress = resp_progress,
+	.fault_start = resp_fault_start,
+	.fault_stop = l2_fault_join,
+	.recover = resp_recover,
+	.accounting = resp_accounting,
+	.scan = resp_scan,
+	.at_close = l2_at_close,
+	.reopen = l2_reopen_check,
+	.report = resp_report,
+	.json = resp_json,
+	.summary = resp_summary,
+	.cleanup = resp_stop,
+	.stop_signal = resp_stop_signal,
+};

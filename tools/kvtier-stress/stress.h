@@ -2,20 +2,22 @@
 /*
  * tools/kvtier-stress/stress.h - what the files of kvtier-stress share.
  *
- * main.c parses options, opens the instance (L1 only, with a DAX tier on a
- * device or an emulating tmpfs file, or with the fs, resp or pool L2
- * adapter) and runs it: the workers until the deadline, then the
- * accounting checks (and, with DAX, fs or resp, opens the tier again and
- * checks what it kept); worker.c is one thread's loop of mixed operations
+ * main.c parses options, opens the instance with the tier of --tier and
+ * runs it: the workers until the deadline, then the accounting checks (and,
+ * with DAX, fs or resp, opens the tier again and checks what it kept);
+ * it drives the tier through struct tier_ops, which each tier implements in
+ * its own file: tier_mem.c L1 alone and DAX (a device, or an emulating
+ * tmpfs file); fs.c the fs tier's directory, the thread that corrupts its
+ * files, and the checks of what is on disk; resp.c the resp tier's Redis
+ * Cluster (started by the harness unless --resp-url), the thread that
+ * corrupts its values and pauses a master, and the look at what Redis
+ * holds; pool.c the pool tier's kvtier-poold (started by the harness unless
+ * --pool-server) and the look at its registry and counters.  tier_l2.c is
+ * what the three L2 tiers share, checks.c the checks once a run is quiet,
+ * report.c the report.  worker.c is one thread's loop of mixed operations
  * and its ops that write and read chunks, worker_hold.c its ops that pin,
  * remove and borrow keys (worker.h what the two share); payload.c makes
- * and verifies chunk contents; fs.c is the fs tier's directory, the thread
- * that corrupts its files, and the checks of what is on disk; resp.c is
- * the resp tier's Redis Cluster (started by the harness unless
- * --resp-url), the thread that corrupts its values and pauses a master,
- * and the look at what Redis holds; pool.c is the pool tier's kvtier-poold
- * (started by the harness unless --pool-server) and the look at its
- * registry and counters; procs.c runs --tier pool as several engine
+ * and verifies chunk contents; procs.c runs --tier pool as several engine
  * processes (this binary again, each one run of main.c in procs_child.c,
  * one killed and replaced now and then) over one keyspace, and procs_end.c
  * checks and sums up what they found (procs.h what the supervisor's two
@@ -23,10 +25,10 @@
  *
  * Threads: struct stress is written by the main thread before the workers
  * start and read-only afterwards, except the fields tagged [atomic] and
- * struct fs_fault (the corruption thread's, fs or resp, until main joins it).  Each
- * struct worker belongs to its thread; main reads its [atomic] counters for
- * progress and everything else only after joining it.  With --tier pool,
- * struct pool_shm is shared by the processes (see there).
+ * struct l2_fault (the corruption thread's, fs or resp, until main joins
+ * it).  Each struct worker belongs to its thread; main reads its [atomic]
+ * counters for progress and everything else only after joining it.  With
+ * --tier pool, struct pool_shm is shared by the processes (see there).
  */
 #ifndef KVT_TOOLS_STRESS_H
 #define KVT_TOOLS_STRESS_H
@@ -233,17 +235,18 @@ struct fs_mark {
 };
 
 /*
- * The corruption thread.  marks, nmarks, cap and rng are the thread's
- * until main joins it, then main's; injected is [atomic] for progress.
+ * The corruption thread of an L2 tier (fs.c, resp.c).  rng, buf and the
+ * marks are the thread's until main joins it, then main's; injected and
+ * pauses are [atomic] for progress.
  */
-struct fs_fault {
+struct l2_fault {
 	pthread_t thread;
 	bool running;
 	uint64_t rng;
-	unsigned char *buf;             /* a whole chunk file: header + chunk */
-	struct fs_mark *marks;
+	unsigned char *buf;             /* a whole chunk file or value: header + chunk */
+	struct fs_mark *marks;          /* fs: what it left in each file it corrupted */
 	size_t nmarks, cap;
-	bool lost_mark;                 /* a mark could not be kept: no end check */
+	bool lost_mark;                 /* fs: a mark could not be kept: no end check */
 	_Atomic uint64_t injected[CORRUPT_N]; /* [atomic] */
 	_Atomic uint64_t pauses;        /* [atomic] resp: masters SIGSTOPped and resumed */
 };
@@ -259,18 +262,17 @@ struct stress_verdict {
 };
 
 struct pool_shm;
+struct tier_ops;
 
 struct stress {
 	struct stress_opts o;
 	struct kvt *kvt;
+	const struct tier_ops *tier;    /* what --tier names (stress_tier_ops) */
 	struct kvt_config *cfg;         /* kept to reopen the DAX device or fs directory */
 	size_t chunk;                   /* kvt_chunk_bytes() */
 	unsigned int ntiers;            /* tiers a key may have a copy in */
 	bool async_cb;                  /* put callbacks fire on the DAX writer or L2 actor */
-	bool fs;                        /* the fs L2 tier: tier_is_fs(o.tier) */
-	bool resp;                      /* the resp L2 tier: o.tier == TIER_RESP */
-	bool l2;                        /* an L2 adapter, fs, resp or pool */
-	bool pool;                      /* the pool L2 tier: o.tier == TIER_POOL */
+	const char *dax_path;           /* dax: the device or file it lives on */
 	char resp_url[512];             /* resp: the adapter's url */
 	bool resp_cluster;              /* resp: the adapter's cluster */
 	char resp_prefix[64];           /* resp: this run's key prefix */
@@ -291,8 +293,88 @@ struct stress {
 	_Atomic uint64_t reports;       /* [atomic] detailed messages printed */
 	_Atomic uint64_t evfd_total;    /* [atomic] sum read from kvt_event_fd() */
 	_Atomic uint64_t removed_pin_bound; /* [atomic] pins a forced remove may have dropped */
-	struct fs_fault fault;          /* fs: the corruption thread */
+	struct l2_fault fault;          /* fs, resp: the corruption thread */
 };
+
+struct checks;
+struct knobs;
+struct l2_scan;
+struct l2_status;
+struct reopen;
+
+/*
+ * struct tier_ops - what a tier does in a run.  One const instance per
+ * --tier, in the tier's own file (tier_l1 and tier_dax in tier_mem.c,
+ * tier_fs in fs.c, tier_resp in resp.c, tier_pool in pool.c); main() points
+ * s->tier at the one --tier chose (stress_tier_ops[]), and everyone calls
+ * through it.  The mode of a tier (dax tiered or primary, fs cache or
+ * staging), which also decides what L1 does, stays in s->o.tier.
+ * Every tier sets name and keys; any other member a tier has no use for is
+ * NULL (false), and its callers skip it.
+ */
+struct tier_ops {
+	const char *name;       /* --tier's word, for messages */
+	bool l2;                /* an L2 adapter behind L1 */
+	const char *unit;       /* L2: what holds a chunk ("file", "value", "entry") */
+	const char *reopens;    /* L2 with a reopen: what it opens ("directory", "keys") */
+
+	/* The keyspace unless --keys: larger than the tier that evicts last,
+	 * so everything cycles. */
+	uint32_t (*keys)(const struct stress_opts *o, const struct kvt_stats *st);
+	/* A run of several processes instead of stress_run() here (pool:
+	 * procs_main(), which starts the daemon, cleans up and reports itself).
+	 * Return: the exit status. */
+	int (*run)(struct stress *s, char **argv);
+	/* Where the tier lives, made before its first instance opens (the DAX
+	 * file, the fs directory, the Redis servers); cleanup() removes it.
+	 * Return: 0, or -errno with a message. */
+	int (*prepare)(struct stress *s);
+	/* Add its knobs to an instance's config: L1's role in its mode, the
+	 * DAX device, an L2 tier's adapter (fs: failing @fault_ppm of its
+	 * I/Os).  Return: 0, or a negative code with a message. */
+	int (*config)(struct stress *s, uint32_t fault_ppm, struct knobs *k);
+	/* L2: where its chunks live, for messages. */
+	const char *(*where)(const struct stress *s);
+	/* Its lines of the inputs printed at the start, after L1's. */
+	void (*print_inputs)(const struct stress *s, const struct kvt_stats *st);
+	/* Its part of a progress line, into @out. */
+	void (*progress)(struct stress *s, const struct kvt_stats *st, char *out, size_t len);
+	/* Start the thread that corrupts its chunks (resp: and pauses a master)
+	 * until s->stop; fault_stop() joins it, if it runs.  Return: 0, or
+	 * -errno with a message. */
+	int (*fault_start)(struct stress *s);
+	void (*fault_stop)(struct stress *s);
+	/* After the run's kvt_flush(): wait, with a check, until the faults are
+	 * undone (resp: every master up again). */
+	void (*recover)(struct stress *s, struct checks *c);
+	/* Its checks of the quiet instance's counters, after the common ones
+	 * (L2: after l2_accounting(), whose report of the adapter is @l2). */
+	void (*accounting)(struct stress *s, struct checks *c, const struct kvt_stats *st,
+			   const struct worker_acct *a, struct l2_status *l2);
+	/* L2: what it holds per key, while no fault thread runs.  Return: 0, or
+	 * -errno.  l2_scan_free() frees @sc->state either way. */
+	int (*scan)(struct stress *s, struct l2_scan *sc);
+	/* Just before kvt_close(): what the reopen and the report compare with. */
+	void (*at_close)(struct stress *s, struct reopen *r);
+	/* After kvt_close(): open the tier again and check what it kept. */
+	void (*reopen)(struct stress *s, struct checks *c, struct reopen *r);
+	/* L2: what the scan after kvt_close() found, checked before the reopen. */
+	void (*closed_scan)(struct stress *s, struct checks *c, const struct l2_scan *sc);
+	/* Its lines of the report, its member of the --json object, and its
+	 * part of the PASS line (into @out). */
+	void (*report)(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+		       const struct worker_acct *a);
+	void (*json)(struct stress *s, const struct kvt_stats *st, const struct reopen *r);
+	void (*summary)(struct stress *s, const struct kvt_stats *st, const struct reopen *r,
+			char *out, size_t len);
+	/* Stop and remove what prepare() made, if it made anything.
+	 * stop_signal(): the same, async-signal-safe, for the handlers of
+	 * SIGINT, SIGTERM and the watchdog (pool: its processes and daemon). */
+	void (*cleanup)(void);
+	void (*stop_signal)(void);
+};
+
+extern const struct tier_ops tier_l1, tier_dax, tier_fs, tier_resp, tier_pool;
 
 /* ---- main.c ---- */
 
@@ -318,7 +400,21 @@ int stress_open(struct stress *s);
 int stress_run(struct stress *s);
 
 /* The keyspace of --tier pool, known before any instance is open. */
-uint32_t stress_pool_keys(const struct stress_opts *o);
+uint32_t stress_pool_keys(const struct stress *s);
+
+/* The knobs of an instance's config, collected before it is made. */
+struct knobs {
+	size_t n;
+	struct {
+		const char *key;
+		char value[PATH_MAX + 128]; /* the fs adapter's JSON holds a path */
+	} k[16];
+};
+
+/* Add @key with the value @fmt makes.  Return: 0, or -ENAMETOOLONG (and
+ * nothing added) when the value does not fit. */
+int knob_add(struct knobs *k, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 
 /* Start what the runtime starts lazily (threads, the symbolizer) before
  * counting threads and fds. */
@@ -384,29 +480,31 @@ void stress_report(struct stress *s, const char *fmt, ...) __attribute__((format
 /* Add what a read of kvt_event_fd() returns to evfd_total.  Threads: any. */
 void stress_drain_event_fd(struct stress *s);
 
-/* ---- fs.c ---- */
+/* ---- tier_l2.c: what the fs, resp and pool tiers share ---- */
 
-/* What an end-of-run look at the fs directory found (fs_scan). */
-struct fs_scan {
-	uint8_t *state;         /* per key id: enum fs_file */
-	uint64_t files;         /* chunk files of keys in the keyspace */
+/* What a key's chunk file (resp: value; pool: entry) holds. */
+enum l2_copy {
+	L2_ABSENT,
+	L2_INTACT,        /* what the adapter wrote (if it wrote it right) */
+	L2_CORRUPT,       /* what the corruption thread left; a lookup sees it */
+	L2_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
+};
+
+/* What an end-of-run look at the L2 tier found (tier_ops.scan). */
+struct l2_scan {
+	uint8_t *state;         /* per key id: enum l2_copy */
+	uint64_t files;         /* chunk files (values, entries) of keys in the keyspace */
 	uint64_t intact;        /* of those, not left as the corruption thread made them */
 	uint64_t corrupt;       /* still holding bytes the corruption thread wrote */
 	uint64_t corrupt_seen;  /* of those, long enough (a header) for a lookup to see */
-	uint64_t stray;         /* anything else: temp, foreign or misnamed files */
+	uint64_t stray;         /* fs: anything else: temp, foreign or misnamed files */
 };
 
-/* What a key's chunk file holds. */
-enum fs_file {
-	FS_ABSENT,
-	FS_INTACT,        /* what the adapter wrote (if it wrote it right) */
-	FS_CORRUPT,       /* what the corruption thread left; a lookup sees it */
-	FS_CORRUPT_SHORT, /* the same, shorter than a header: a lookup misses it */
-};
+void l2_scan_free(struct l2_scan *sc);
 
 /* Facts of the fs, resp or pool adapter's status report (kvt_l2_report, detail). */
-struct fs_status {
-	bool found;             /* an fs (resp) adapter answered */
+struct l2_status {
+	bool found;             /* an L2 adapter answered */
 	bool healthy;
 	uint64_t chunks, bytes_used, errors;
 	uint64_t corrupt_removed, evictions;
@@ -419,90 +517,37 @@ struct fs_status {
 	uint64_t unknown, stores, loads, foreign_loads, pins, unpins, reclaimed, renewals;
 };
 
-/*
- * fs_prepare_dir() - s->fs_dir: --fs-dir (created 0700 if absent; it must
- * hold nothing, as the keys of an earlier run would read as versions never
- * written), or a fresh mkdtemp() directory under /var/tmp that
- * fs_remove_dir() removes.  Return: 0, or -errno with a message.
- */
-int fs_prepare_dir(struct stress *s);
+/* The fs, resp or pool adapter's report.  Threads: any (never blocks). */
+void l2_status(struct kvt *kvt, struct l2_status *out);
 
-/* Remove the directory fs_prepare_dir() made, if it made one.  Threads:
- * main; async-signal-safe, so the signal handlers call it too. */
-void fs_remove_dir(void);
+/* Just before kvt_close(): the adapter's report (tier_ops.at_close). */
+void l2_at_close(struct stress *s, struct reopen *r);
 
-/* The adapter's JSON object, with fault_eio_ppm @ppm, into @out. */
-int fs_adapter_json(const struct stress *s, uint32_t ppm, char *out, size_t len);
+/* Join the fault thread, if it runs. */
+void l2_fault_join(struct stress *s);
 
-/* fs_status() - the fs adapter's report, or with --tier resp (pool) the
- * resp (pool) adapter's.  Threads: any (never blocks). */
-void fs_status(struct kvt *kvt, struct fs_status *out);
+/* Chunks corrupted so far.  Threads: any. */
+uint64_t l2_injected(struct stress *s);
 
-/* Start and stop (join) the corruption thread; start does nothing when
- * --corrupt-ms is 0.  It stops once s->stop is set.  Return: 0, or -errno
- * with a message. */
-int fs_fault_start(struct stress *s);
-void fs_fault_stop(struct stress *s);
+/* Free what the fault thread kept. */
+void l2_fault_free(struct stress *s);
 
-/* Files corrupted so far.  Threads: any. */
-uint64_t fs_injected(struct stress *s);
+/* The chunks the fault thread corrupted, by kind: for the report ("N files
+ * corrupted (N payload flips, ...)"; @unit is tier_ops.unit) and --json
+ * ("corrupted":{...}). */
+void l2_report_corrupted(struct stress *s, const char *unit);
+void l2_json_corrupted(struct stress *s);
 
-/*
- * fs_scan() - classify every file of the directory, while no corruption
- * thread runs and kvtier is quiet (after kvt_flush) or closed.
- * Return: 0, or -errno (also when a mark was lost: a corrupted file could
- * pass for intact).  fs_scan_free() frees @sc->state either way.
- */
-int fs_scan(struct stress *s, struct fs_scan *sc);
-void fs_scan_free(struct fs_scan *sc);
+/* The reopen's line of the report (when it ran), and its --json member. */
+void l2_report_reopen(const struct reopen *r, const char *unit);
+void l2_json_reopen(const struct reopen *r, const char *unit);
 
-/* Free what the corruption thread kept. */
-void fs_fault_free(struct stress *s);
+/* ---- fs.c ---- */
 
-/* Remove the directory tree @dir (3 levels deep at most).  Only system
- * calls: async-signal-safe. */
-void fs_rm_tree(const char *dir);
-
-/* ---- resp.c ---- */
-
-/*
- * resp_prepare() - where the resp tier lives: --resp-url, or a Redis
- * Cluster of 3 masters that it starts (free loopback ports, a fresh
- * directory under /tmp; resp_stop() stops them).  Sets s->resp_url,
- * s->resp_cluster and s->resp_prefix (this run's own key prefix, from the
- * seed).  Return: 0, or -errno with a message.
- */
-int resp_prepare(struct stress *s);
-
-/* Stop the servers resp_prepare() started and remove their directory.
- * resp_stop_signal(): the same, async-signal-safe, for the handlers. */
-void resp_stop(void);
-void resp_stop_signal(void);
-
-/* The adapter's JSON object into @out. */
-int resp_adapter_json(const struct stress *s, char *out, size_t len);
-
-/* Start the thread that corrupts values every --corrupt-ms and pauses a
- * master every few seconds (--resp-pause-ms); it stops once s->stop is set
- * (every paused master resumed).  fs_fault_stop() joins it.
- * Return: 0, or -errno with a message. */
-int resp_fault_start(struct stress *s);
-
-/*
- * resp_wait_healthy() - after the run: wait (at most @wait_s seconds) until
- * the adapter reports every master up again (a pause may have left one in
- * its reconnect backoff).  Return: true if it did.
- */
-bool resp_wait_healthy(struct stress *s, int wait_s);
-
-/*
- * resp_scan() - classify the value of every key of the keyspace, as
- * fs_scan() does files: absent, intact (the header, the key and the
- * checksum hold: what the adapter wrote), or corrupt (seen by a lookup when
- * at least a header long).  While no corruption thread runs.
- * Return: 0, or -errno when Redis could not be read.
- */
-int resp_scan(struct stress *s, struct fs_scan *sc);
+/* Remove the directory tree @dir (3 levels deep at most): the fs tier's,
+ * and resp's and pool's of their servers.  Only system calls:
+ * async-signal-safe. */
+void rm_tree(const char *dir);
 
 /* ---- pool.c ---- */
 
@@ -536,15 +581,9 @@ bool pool_own_daemon(void);
 /*
  * pool_stop() - SIGTERM the daemon pool_prepare() started, wait for it and
  * remove its directory.  Return: 0 if it exited 0 with no sanitizer report
- * in its log (else the log is printed), or -1.  pool_stop_signal(): SIGKILL
- * it and remove the directory, async-signal-safe, for the handlers; in the
- * process that started it only.
+ * in its log (else the log is printed), or -1.
  */
 int pool_stop(void);
-void pool_stop_signal(void);
-
-/* The adapter's JSON object into @out. */
-int pool_adapter_json(const struct stress *s, char *out, size_t len);
 
 /* The supervisor's connection to the daemon, held from start to end so
  * that it neither opens nor closes one while engines start (pool.c).
@@ -558,10 +597,10 @@ int pool_daemon_stats(const struct stress *s, struct pool_daemon_stats *out);
 
 /*
  * pool_scan() - which keys of the keyspace the daemon holds (BATCH_EXISTS):
- * FS_INTACT each (nobody writes the pool behind the adapter's back), or
- * FS_ABSENT.  Return: 0, or -errno.  fs_scan_free() frees @sc->state.
+ * L2_INTACT each (nobody writes the pool behind the adapter's back), or
+ * L2_ABSENT.  Return: 0, or -errno.  l2_scan_free() frees @sc->state.
  */
-int pool_scan(struct stress *s, struct fs_scan *sc);
+int pool_scan(struct stress *s, struct l2_scan *sc);
 
 /* ---- procs.c: the supervisor of --tier pool, and what its processes share ---- */
 
@@ -582,7 +621,7 @@ struct proc_result {
 	bool pass;
 	struct worker_acct acct;
 	struct kvt_stats st;       /* once quiet, before the sweep */
-	struct fs_status l2;       /* the adapter's report then */
+	struct l2_status l2;       /* the adapter's report then */
 };
 
 /*
@@ -649,12 +688,15 @@ void procs_child_quiet(struct stress *s);
 
 /* An engine process's result, into its slot. */
 void procs_child_done(struct stress *s, const struct checks *c, const struct kvt_stats *st,
-		      const struct fs_status *l2, uint64_t run_ns, struct worker_acct acct,
+		      const struct l2_status *l2, uint64_t run_ns, struct worker_acct acct,
 		      bool pass);
 
 /* ---- options.c ---- */
 
 extern const char *const stress_tier_names[];
+
+/* The tier of each enum stress_tier (its modes share one). */
+extern const struct tier_ops *const stress_tier_ops[];
 
 /* Parse the command line into @o (--help prints the usage and exits 0).
  * Return: 0, or -EINVAL with the reason printed. */
@@ -671,11 +713,11 @@ struct reopen {
 	bool done;
 	uint64_t at_close;  /* dax_entries when the first instance closed */
 	uint64_t recovered, torn, read, corrupt;
-	struct fs_status fs_close;  /* fs: the first instance's report at close */
-	struct fs_scan scan;        /* fs: the directory after close (counts only) */
-	uint64_t missed;            /* fs: intact files not served */
-	uint64_t served_bad;        /* fs: corrupted files served */
-	uint64_t removed;           /* fs: corrupt_removed by the reopened instance */
+	struct l2_status l2_close;  /* L2: the first instance's report at close */
+	struct l2_scan scan;        /* L2: what it held after close (counts only) */
+	uint64_t missed;            /* L2: intact files (values) not served */
+	uint64_t served_bad;        /* L2: corrupted files (values) served */
+	uint64_t removed;           /* L2: corrupt_removed by the reopened instance */
 };
 
 /* The workers' counts, summed. */
@@ -693,9 +735,12 @@ void sweep_checks(struct stress *s, struct checks *c, const struct kvt_stats *st
 /* kvtier's counters against what the workers did. */
 void accounting(struct stress *s, struct checks *c, const struct kvt_stats *st);
 
-/* The DAX device, or the fs directory / Redis prefix, opened again. */
-void reopen_check(struct stress *s, struct checks *c, struct reopen *r);
-void fs_reopen_check(struct stress *s, struct checks *c, struct reopen *r);
+/* An L2 tier's share of those, with the adapter's report (into @l2). */
+void l2_accounting(struct stress *s, struct checks *c, const struct kvt_stats *st,
+		   const struct worker_acct *a, struct l2_status *l2);
+
+/* The fs directory or the Redis prefix opened again (tier_ops.reopen). */
+void l2_reopen_check(struct stress *s, struct checks *c, struct reopen *r);
 
 /* ---- report.c ---- */
 

@@ -151,7 +151,7 @@ void put_track_settle(struct worker *w, struct put_track *t)
 		w->acct.cb_missing += (uint64_t)__builtin_popcount(t->want & ~fired);
 		/* an L2 write may finish before kvt_put() returns: the calling
 		 * thread then finishes the window and fires its callbacks */
-		if (on && !s->l2)
+		if (on && !s->tier->l2)
 			stress_fail(s, w, OP_PUT,
 				    "%u tiered put callbacks ran on the calling thread, "
 				    "not the DAX writer", on);

@@ -65,7 +65,7 @@ static void hold_a_while(struct worker *w)
 /* With L2 a pinned prefix may hold unpinned L2 hits (see the file comment). */
 static bool strict_pins(const struct stress *s)
 {
-	return s->o.pin_ttl_ms == 0 && !s->l2;
+	return s->o.pin_ttl_ms == 0 && !s->tier->l2;
 }
 
 /* An odd key id: the only ones forced removes name. */
@@ -122,7 +122,7 @@ static void check_pinned_remove(struct worker *w, uint64_t id, const char *when)
 		w->acct.remove_refused++;
 		return;
 	}
-	if (res == -EAGAIN && s->l2) {
+	if (res == -EAGAIN && s->tier->l2) {
 		w->acct.remove_l2_locked++;
 		return;
 	}
@@ -273,7 +273,7 @@ static ssize_t remove_keys(struct worker *w, const uint64_t *ids, size_t n, bool
 					finished_before[i], memory_order_relaxed);
 		} else if (r == -EBUSY && !force) {
 			w->acct.remove_refused++;
-		} else if (r == -EAGAIN && s->l2) {
+		} else if (r == -EAGAIN && s->tier->l2) {
 			/* a lookup or load holds the key's L2 copy locked there */
 			w->acct.remove_l2_locked++;
 		} else if (r != -ENOENT) {

@@ -454,6 +454,15 @@ static const struct yaml_bad_case {
 	  { "more than one YAML document" } },
 	{ "alias_cycle", "l1: &a\n  x: *a\n", -EINVAL, { NULL } },
 	{ "nul_in_value", "model_name: \"a\\0b\"\n", -EINVAL, { "NUL" } },
+	/* a key given twice is an error naming both lines, not last-wins */
+	{ "dup_key", "chunk_size: 128\nlocal_cpu: true\nchunk_size: 64\n", -EINVAL,
+	  { "chunk_size: given twice, at lines 1 and 3", ":3:" } },
+	{ "dup_across_forms", "l1.evict_low: 0.01\nextra_config:\n  l1:\n    evict_low: 0.02\n",
+	  -EINVAL, { "l1.evict_low: given twice, at lines 1 and 4" } },
+	{ "dup_ignored_key", "extra_config:\n  cache_policy: LRU\n  cache_policy: LFU\n",
+	  -EINVAL, { "cache_policy: given twice, at lines 2 and 3" } },
+	{ "dup_section", "l1:\n  evict_low: 0.01\nl1:\n  evict_high: 0.5\n", -EINVAL,
+	  { "l1: given twice, at lines 1 and 3" } },
 };
 
 TEST(yaml_bad_files_fail_clearly)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvtier.h"
@@ -546,6 +547,51 @@ TEST(dump_lines_and_reload)
 	CHECK_EQ(kvt_config_dump(cfg, -1), -EBADF);
 	kvt_config_free(cfg);
 	kvt_config_free(back);
+}
+
+/* Runs "<build>/kvtier config check @path"; its stdout and stderr into
+ * @out.  Returns the exit status, or skips when the tool is not built. */
+static int run_config_check(const char *path, char *out, size_t len)
+{
+	const char *dir = harness_build_dir();
+	char cmd[1024], tool[512];
+	size_t n = 0;
+	FILE *p;
+	int st;
+
+	snprintf(tool, sizeof(tool), "%s/kvtier", dir ? dir : "build/asan");
+	if (access(tool, X_OK))
+		SKIP("%s is not built", tool);
+	clear_kvt_env();
+	snprintf(cmd, sizeof(cmd), "%s config check %s 2>&1", tool, path);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static size_t count_of(const char *s, const char *sub)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub))
+		n++;
+	return n;
+}
+
+TEST(cli_check_names_each_ignored_key_once)
+{
+	static char out[65536];
+	const char *path = write_yaml("ignored_once.yaml",
+				      "chunk_size: 256\ncache_policy: LRU\nremote_serde: naive\n");
+
+	CHECK_EQ(run_config_check(path, out, sizeof(out)), 0);
+	CHECK_HAS(out, ": ok");
+	if (count_of(out, "cache_policy") != 1 || count_of(out, "remote_serde") != 1)
+		harness_fail(__FILE__, __LINE__, "ignored keys not named exactly once:\n%s", out);
 }
 
 TEST(env_overrides)

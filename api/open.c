@@ -214,7 +214,8 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 {
 	bool dax = cfg->dax_device_path[0];
 	bool l2 = cfg->l2_adapters[0] || cfg->pool_server[0] || cfg->maru_path[0];
-	bool primary = strcmp(cfg->dax_mode, "primary") == 0;
+	bool primary = strcmp(config_dax_mode(cfg), "primary") == 0;
+	bool explicit_mode = strcmp(cfg->dax_mode, "auto") != 0;
 
 	if (cfg->use_only_staging_buffer && !l2) {
 		snprintf(err, errlen, "use_only_staging_buffer: \"true\": stages writes to L2 adapters, and l2_adapters is empty");
@@ -246,12 +247,14 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 			 cfg->dax_max_dax_size);
 		return -EINVAL;
 	}
-	if (primary && cfg->local_cpu) {
-		snprintf(err, errlen, "dax.mode: \"primary\": the DAX arena is the allocator; set local_cpu: false");
+	/* without dax.mode the mode follows local_cpu; only an explicit
+	 * mode can contradict it */
+	if (explicit_mode && primary && cfg->local_cpu) {
+		snprintf(err, errlen, "dax.mode: \"primary\" contradicts local_cpu: true: the DAX arena is the allocator and L1 no cache; set local_cpu: false, or drop dax.mode (local_cpu: true then means tiered)");
 		return -EINVAL;
 	}
-	if (!primary && !cfg->local_cpu) {
-		snprintf(err, errlen, "dax.mode: \"tiered\": DAX sits behind L1; set local_cpu: true (or dax.mode: primary)");
+	if (explicit_mode && !primary && !cfg->local_cpu) {
+		snprintf(err, errlen, "dax.mode: \"tiered\" contradicts local_cpu: false: DAX sits behind the L1 cache; set local_cpu: true, or drop dax.mode (local_cpu: false then means primary)");
 		return -EINVAL;
 	}
 	if (cfg->world_size > 1 && strcmp(cfg->dax_partition, "auto") != 0) {
@@ -301,6 +304,8 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t e
 		goto fail;
 	}
 	kvt->cfg = *cfg;
+	/* the instance reads the resolved mode only */
+	snprintf(kvt->cfg.dax_mode, sizeof(kvt->cfg.dax_mode), "%s", config_dax_mode(cfg));
 	kvt->chunk_bytes = config_chunk_bytes(cfg);
 	kvt_namespace_seed(&(struct kvt_namespace){ .model = cfg->model_name,
 						    .world_size = cfg->world_size,

@@ -594,6 +594,60 @@ TEST(cli_check_names_each_ignored_key_once)
 		harness_fail(__FILE__, __LINE__, "ignored keys not named exactly once:\n%s", out);
 }
 
+/*
+ * LMCache's DAX restore-path sample as LMCache users write it: local_cpu
+ * false, the DAX device as the store, 16 GB of CPU memory (restore buffers,
+ * not a hot cache), LMCache's own keys only.  It loads unchanged, passes
+ * the check, and means primary mode: DAX holds the chunks.
+ */
+static const char lmcache_dax_sample[] =
+	"chunk_size: 256\n"
+	"local_cpu: false\n"
+	"max_local_cpu_size: 16\n"
+	"storage_plugins: [\"dax\"]\n"
+	"extra_config:\n"
+	"  storage_plugin.dax.module_path: lmcache.v1.storage_backend.plugins.dax_backend\n"
+	"  storage_plugin.dax.class_name: DaxBackend\n"
+	"  dax.device_path: \"/dev/dax1.0\"\n"
+	"  dax.max_dax_size: 100\n"
+	"  dax.restore_workers: 8\n"
+	"  dax.restore_max_regions: 8\n"
+	"  dax.retrieve_staging_slab_bytes: 268435456\n";
+
+TEST(lmcache_dax_sample_loads_unchanged_as_primary)
+{
+	const char *path = write_yaml("lmcache_dax.yaml", lmcache_dax_sample);
+	struct kvt_config *cfg = new_cfg();
+	static char out[65536];
+	char err[512] = "";
+
+	CHECK_EQ(kvt_config_load_yaml(cfg, path, err, sizeof(err)), 0);
+	CHECK(is_ignored(cfg, "storage_plugins"));
+	CHECK(is_ignored(cfg, "storage_plugin.dax.module_path"));
+	if (kvt_config_check(cfg, err, sizeof(err)))
+		harness_fail(__FILE__, __LINE__, "LMCache's DAX sample refused: %s", err);
+	/* no dax.mode given: derived from local_cpu (api/test_dax opens it) */
+	CHECK_EQ(strcmp(get(cfg, "dax.mode"), "auto"), 0);
+	/* local_cpu true keeps L1 as the cache in front: tiered */
+	CHECK_EQ(kvt_config_set(cfg, "local_cpu", "true", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), 0);
+	/* an explicit mode that contradicts local_cpu stays an error naming both */
+	CHECK_EQ(kvt_config_set(cfg, "local_cpu", "false", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "dax.mode", "tiered", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "dax.mode: \"tiered\"");
+	CHECK_HAS(err, "local_cpu: false");
+	CHECK_EQ(kvt_config_set(cfg, "local_cpu", "true", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "dax.mode", "primary", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "dax.mode: \"primary\"");
+	CHECK_HAS(err, "local_cpu: true");
+	kvt_config_free(cfg);
+	/* and the tool agrees */
+	CHECK_EQ(run_config_check(path, out, sizeof(out)), 0);
+	CHECK_HAS(out, ": ok");
+}
+
 TEST(env_overrides)
 {
 	struct kvt_config *cfg = new_cfg();

@@ -23,6 +23,12 @@
 #include "core/key.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "api/l2_builtins.h"
+#include "core/l2_conf.h"
+#include "l2/fs/fs_adapter.h"
+#include "l2/pool/pool_adapter.h"
+#include "l2/pool/pool_knobs.h"
+#include "l2/resp/resp_conf.h"
 
 #define CLOSE_LOG_EVERY_MS 5000
 
@@ -242,6 +248,13 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 	}
 	if (!dax)
 		return 0;
+	/* the path's own checks (exists, a DAX device or an allowed file)
+	 * need the device: kvt_open() runs them */
+	if (cfg->dax_device_path[0] != '/') {
+		snprintf(err, errlen, "dax.device_path: \"%s\": not an absolute path",
+			 cfg->dax_device_path);
+		return -EINVAL;
+	}
 	if (!(cfg->dax_max_dax_size > 0)) {
 		snprintf(err, errlen, "dax.max_dax_size: \"%g\": must be > 0 when dax.device_path is set",
 			 cfg->dax_max_dax_size);
@@ -265,6 +278,85 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * The config check of each built-in adapter type: the very parse its
+ * create runs, with nothing opened or reached.  A type not here is a
+ * plugin's, known only once l2_plugin_dirs is loaded at kvt_open().
+ */
+static int check_fs(const struct kvt_l2_config *c, size_t chunk, char *err, size_t errlen)
+{
+	(void)chunk;
+	return fs_conf_check(c, err, errlen);
+}
+
+static int check_resp(const struct kvt_l2_config *c, size_t chunk, char *err, size_t errlen)
+{
+	(void)chunk;
+	return resp_conf_check(c, err, errlen);
+}
+
+static const struct {
+	const char *type;
+	int (*check)(const struct kvt_l2_config *c, size_t chunk, char *err, size_t errlen);
+} l2_checks[] = {
+	{ "fs", check_fs },
+	{ "resp", check_resp },
+	{ "pool", pool_conf_check },
+};
+
+/*
+ * The L2 adapters as kvt_open() will build them (l2_adapters, then the
+ * pool knobs), each built-in one's members checked.  An unknown type is
+ * refused unless l2_plugin_dirs may supply it: a plugin is not loaded
+ * here, so its type and keys are checked by kvt_open() alone.
+ */
+static int check_l2(const struct kvt_config *cfg, char *err, size_t errlen)
+{
+	struct l2_conf_list *l = mem_alloc(sizeof(*l));
+	char why[256];
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	ret = l2_conf_parse(cfg->l2_adapters, l, err, errlen);
+	if (!ret)
+		ret = pool_conf_from_knobs(cfg, l, err, errlen);
+	for (size_t i = 0; !ret && i < l->n; i++) {
+		const struct kvt_l2_config *c = &l->cfg[i];
+		size_t k = 0;
+
+		while (k < sizeof(l2_checks) / sizeof(l2_checks[0]) &&
+		       strcmp(l2_checks[k].type, c->type))
+			k++;
+		if (k == sizeof(l2_checks) / sizeof(l2_checks[0])) {
+			char known[128];
+			size_t off = 0;
+
+			if (cfg->l2_plugin_dirs[0])
+				continue;	/* perhaps a plugin's: kvt_open() decides */
+			known[0] = '\0';
+			for (size_t b = 0; l2_builtin_ops[b] && off < sizeof(known); b++)
+				off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
+							b ? ", " : "", l2_builtin_ops[b]->type);
+			snprintf(err, errlen,
+				 "l2_adapters #%zu: unknown type \"%s\" (built in: %s; l2_plugin_dirs is empty, so no plugin can add it)",
+				 i, c->type, known);
+			ret = -EINVAL;
+			break;
+		}
+		why[0] = '\0';
+		ret = l2_checks[k].check(c, config_chunk_bytes(cfg), why, sizeof(why));
+		if (ret)
+			snprintf(err, errlen, "l2_adapters #%zu (%s): %s", i, c->type,
+				 why[0] ? why : kvt_strerror(ret));
+	}
+	l2_conf_free(l);
+	mem_free(l);
+	/* a config's fault, whatever the parser called it (-EPROTONOSUPPORT
+	 * for rediss://, -E2BIG for too many adapters) */
+	return ret && ret != -ENOMEM ? -EINVAL : ret;
+}
+
 int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 {
 	int ret;
@@ -275,10 +367,11 @@ int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	ret = config_check(cfg, err, errlen);
-
-	if (ret)
-		return ret;
-	return check_tiers(cfg, err, errlen);
+	if (!ret)
+		ret = check_tiers(cfg, err, errlen);
+	if (!ret)
+		ret = check_l2(cfg, err, errlen);
+	return ret;
 }
 
 int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t errlen)

@@ -23,6 +23,12 @@
 #include "core/key.h"
 #include "core/log.h"
 #include "core/mem.h"
+#include "api/l2_builtins.h"
+#include "core/l2_conf.h"
+#include "l2/fs/fs_adapter.h"
+#include "l2/pool/pool_adapter.h"
+#include "l2/pool/pool_knobs.h"
+#include "l2/resp/resp_conf.h"
 
 #define CLOSE_LOG_EVERY_MS 5000
 
@@ -214,7 +220,8 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 {
 	bool dax = cfg->dax_device_path[0];
 	bool l2 = cfg->l2_adapters[0] || cfg->pool_server[0] || cfg->maru_path[0];
-	bool primary = strcmp(cfg->dax_mode, "primary") == 0;
+	bool primary = strcmp(config_dax_mode(cfg), "primary") == 0;
+	bool explicit_mode = strcmp(cfg->dax_mode, "auto") != 0;
 
 	if (cfg->use_only_staging_buffer && !l2) {
 		snprintf(err, errlen, "use_only_staging_buffer: \"true\": stages writes to L2 adapters, and l2_adapters is empty");
@@ -241,17 +248,26 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 	}
 	if (!dax)
 		return 0;
+	/* the path's own checks (exists, a DAX device or an allowed file)
+	 * need the device: kvt_open() runs them */
+	if (cfg->dax_device_path[0] != '/') {
+		snprintf(err, errlen, "dax.device_path: \"%s\": not an absolute path",
+			 cfg->dax_device_path);
+		return -EINVAL;
+	}
 	if (!(cfg->dax_max_dax_size > 0)) {
 		snprintf(err, errlen, "dax.max_dax_size: \"%g\": must be > 0 when dax.device_path is set",
 			 cfg->dax_max_dax_size);
 		return -EINVAL;
 	}
-	if (primary && cfg->local_cpu) {
-		snprintf(err, errlen, "dax.mode: \"primary\": the DAX arena is the allocator; set local_cpu: false");
+	/* without dax.mode the mode follows local_cpu; only an explicit
+	 * mode can contradict it */
+	if (explicit_mode && primary && cfg->local_cpu) {
+		snprintf(err, errlen, "dax.mode: \"primary\" contradicts local_cpu: true: the DAX arena is the allocator and L1 no cache; set local_cpu: false, or drop dax.mode (local_cpu: true then means tiered)");
 		return -EINVAL;
 	}
-	if (!primary && !cfg->local_cpu) {
-		snprintf(err, errlen, "dax.mode: \"tiered\": DAX sits behind L1; set local_cpu: true (or dax.mode: primary)");
+	if (explicit_mode && !primary && !cfg->local_cpu) {
+		snprintf(err, errlen, "dax.mode: \"tiered\" contradicts local_cpu: false: DAX sits behind the L1 cache; set local_cpu: true, or drop dax.mode (local_cpu: false then means primary)");
 		return -EINVAL;
 	}
 	if (cfg->world_size > 1 && strcmp(cfg->dax_partition, "auto") != 0) {
@@ -260,6 +276,85 @@ static int check_tiers(const struct kvt_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	return 0;
+}
+
+/*
+ * The config check of each built-in adapter type: the very parse its
+ * create runs, with nothing opened or reached.  A type not here is a
+ * plugin's, known only once l2_plugin_dirs is loaded at kvt_open().
+ */
+static int check_fs(const struct kvt_l2_config *c, size_t chunk, char *err, size_t errlen)
+{
+	(void)chunk;
+	return fs_conf_check(c, err, errlen);
+}
+
+static int check_resp(const struct kvt_l2_config *c, size_t chunk, char *err, size_t errlen)
+{
+	(void)chunk;
+	return resp_conf_check(c, err, errlen);
+}
+
+static const struct {
+	const char *type;
+	int (*check)(const struct kvt_l2_config *c, size_t chunk, char *err, size_t errlen);
+} l2_checks[] = {
+	{ "fs", check_fs },
+	{ "resp", check_resp },
+	{ "pool", pool_conf_check },
+};
+
+/*
+ * The L2 adapters as kvt_open() will build them (l2_adapters, then the
+ * pool knobs), each built-in one's members checked.  An unknown type is
+ * refused unless l2_plugin_dirs may supply it: a plugin is not loaded
+ * here, so its type and keys are checked by kvt_open() alone.
+ */
+static int check_l2(const struct kvt_config *cfg, char *err, size_t errlen)
+{
+	struct l2_conf_list *l = mem_alloc(sizeof(*l));
+	char why[256];
+	int ret;
+
+	if (!l)
+		return -ENOMEM;
+	ret = l2_conf_parse(cfg->l2_adapters, l, err, errlen);
+	if (!ret)
+		ret = pool_conf_from_knobs(cfg, l, err, errlen);
+	for (size_t i = 0; !ret && i < l->n; i++) {
+		const struct kvt_l2_config *c = &l->cfg[i];
+		size_t k = 0;
+
+		while (k < sizeof(l2_checks) / sizeof(l2_checks[0]) &&
+		       strcmp(l2_checks[k].type, c->type))
+			k++;
+		if (k == sizeof(l2_checks) / sizeof(l2_checks[0])) {
+			char known[128];
+			size_t off = 0;
+
+			if (cfg->l2_plugin_dirs[0])
+				continue;	/* perhaps a plugin's: kvt_open() decides */
+			known[0] = '\0';
+			for (size_t b = 0; l2_builtin_ops[b] && off < sizeof(known); b++)
+				off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
+							b ? ", " : "", l2_builtin_ops[b]->type);
+			snprintf(err, errlen,
+				 "l2_adapters #%zu: unknown type \"%s\" (built in: %s; l2_plugin_dirs is empty, so no plugin can add it)",
+				 i, c->type, known);
+			ret = -EINVAL;
+			break;
+		}
+		why[0] = '\0';
+		ret = l2_checks[k].check(c, config_chunk_bytes(cfg), why, sizeof(why));
+		if (ret)
+			snprintf(err, errlen, "l2_adapters #%zu (%s): %s", i, c->type,
+				 why[0] ? why : kvt_strerror(ret));
+	}
+	l2_conf_free(l);
+	mem_free(l);
+	/* a config's fault, whatever the parser called it (-EPROTONOSUPPORT
+	 * for rediss://, -E2BIG for too many adapters) */
+	return ret && ret != -ENOMEM ? -EINVAL : ret;
 }
 
 int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
@@ -272,10 +367,11 @@ int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	ret = config_check(cfg, err, errlen);
-
-	if (ret)
-		return ret;
-	return check_tiers(cfg, err, errlen);
+	if (!ret)
+		ret = check_tiers(cfg, err, errlen);
+	if (!ret)
+		ret = check_l2(cfg, err, errlen);
+	return ret;
 }
 
 int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t errlen)
@@ -301,6 +397,8 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t e
 		goto fail;
 	}
 	kvt->cfg = *cfg;
+	/* the instance reads the resolved mode only */
+	snprintf(kvt->cfg.dax_mode, sizeof(kvt->cfg.dax_mode), "%s", config_dax_mode(cfg));
 	kvt->chunk_bytes = config_chunk_bytes(cfg);
 	kvt_namespace_seed(&(struct kvt_namespace){ .model = cfg->model_name,
 						    .world_size = cfg->world_size,

@@ -673,6 +673,13 @@ size_t config_chunk_bytes(const struct kvt_config *cfg)
 	return bytes;
 }
 
+const char *config_dax_mode(const struct kvt_config *cfg)
+{
+	if (strcmp(cfg->dax_mode, "auto") != 0)
+		return cfg->dax_mode;
+	return cfg->local_cpu ? "tiered" : "primary";
+}
+
 #define CHUNK_BYTES_MAX (4ull << 30)
 
 int config_check(const struct kvt_config *cfg, char *err, size_t errlen)

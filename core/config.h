@@ -57,7 +57,7 @@ struct kvt_config {
 	char dax_device_path[CONFIG_PATH_MAX];
 	double dax_max_dax_size;        /* GiB on the device, all ranks together */
 	bool dax_allow_file_backing;    /* a tmpfs/hugetlbfs file instead of /dev/daxN.M */
-	char dax_mode[16];              /* tiered | primary */
+	char dax_mode[16];              /* auto | tiered | primary; see config_dax_mode() */
 	bool dax_async_put;             /* L1 -> DAX copies by the DAX writer actor */
 	bool dax_promote;               /* copy DAX hits into L1 */
 	uint32_t dax_restore_workers;
@@ -99,6 +99,14 @@ size_t config_chunk_bytes(const struct kvt_config *cfg);
  * Return: 0, or -EINVAL with @err naming the knobs.
  */
 int config_check(const struct kvt_config *cfg, char *err, size_t errlen);
+
+/*
+ * config_dax_mode() - "tiered" or "primary": dax.mode when given, else
+ * derived from local_cpu as LMCache reads a DAX config: local_cpu true
+ * keeps L1 as the hot cache in front of DAX (tiered); local_cpu false
+ * leaves DAX holding the chunks, CPU memory no cache (primary).
+ */
+const char *config_dax_mode(const struct kvt_config *cfg);
 
 /* Where a value given to config_set_one() came from in YAML. */
 enum config_shape {

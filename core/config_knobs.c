@@ -51,7 +51,7 @@ static const char *const dtype_names[] = {
 	"bfloat16", "float16", "float32", "fp8_e4m3", "fp8_e5m2", "int8", NULL,
 };
 
-static const char *const dax_modes[] = { "tiered", "primary", NULL };
+static const char *const dax_modes[] = { "auto", "tiered", "primary", NULL };
 static const char *const dax_evictions[] = { "clock", "none", NULL };
 static const char *const dax_partitions[] = { "auto", "none", NULL };
 
@@ -106,8 +106,8 @@ const struct knob config_knobs[] = {
 		 "GiB of the device used, all ranks together (rounded down to the alignment and whole slots)"),
 	KNOB_BOOL("dax.allow_file_backing", dax_allow_file_backing, "false",
 		  "accept a regular file on tmpfs/hugetlbfs as the device (development, tests)"),
-	KNOB_ENUM("dax.mode", dax_mode, dax_modes, "tiered",
-		  "tiered: DAX behind L1; primary: DAX slots are the allocator (needs local_cpu false)"),
+	KNOB_ENUM("dax.mode", dax_mode, dax_modes, "auto",
+		  "auto: from local_cpu, as LMCache (true: tiered, false: primary); tiered: DAX behind L1 (needs local_cpu true); primary: DAX slots are the allocator, L1 not a cache (needs local_cpu false)"),
 	KNOB_BOOL("dax.async_put", dax_async_put, "true",
 		  "copy L1 -> DAX on the DAX writer actor (false: before kvt_put returns)"),
 	KNOB_BOOL("dax.promote", dax_promote, "true",

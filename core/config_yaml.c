@@ -37,12 +37,20 @@
 /* Longest rendering of a sequence or map quoted in a message. */
 #define RENDER_MAX 64
 
+/* A knob or LMCache key already applied from this file, and its line. */
+struct seen_key {
+	char key[256];
+	size_t line;
+};
+
 struct yaml_walk {
 	yaml_document_t *doc;
 	struct kvt_config *cfg;
 	const char *path;
 	char *err;
 	size_t errlen;
+	struct seen_key *seen;		/* every leaf key applied so far */
+	size_t nseen, seen_cap;
 };
 
 static void walk_err(struct yaml_walk *w, const yaml_node_t *at,
@@ -147,8 +155,41 @@ static bool scalar_is_null(const yaml_node_t *node)
 static int walk_map(struct yaml_walk *w, yaml_node_t *map, const char *prefix,
 		    int depth);
 
-static int walk_value(struct yaml_walk *w, const char *key, yaml_node_t *val,
-		      int depth)
+/*
+ * Record leaf @key, given at @at.  The same key twice in one file is an
+ * error naming both lines, whatever form each took (l1.evict_low at the
+ * top level and again under extra_config, or nested under l1:): YAML's
+ * last-wins would silently drop one of them.
+ */
+static int seen_add(struct yaml_walk *w, const char *key, const yaml_node_t *at)
+{
+	size_t line = at->start_mark.line + 1;
+
+	for (size_t i = 0; i < w->nseen; i++) {
+		if (strcmp(w->seen[i].key, key) == 0) {
+			walk_err(w, at, "%s: given twice, at lines %zu and %zu", key,
+				 w->seen[i].line, line);
+			return -EINVAL;
+		}
+	}
+	if (w->nseen == w->seen_cap) {
+		size_t cap = w->seen_cap ? 2 * w->seen_cap : 32;
+		struct seen_key *s = realloc(w->seen, cap * sizeof(*s));
+
+		if (!s) {
+			walk_err(w, at, "out of memory");
+			return -ENOMEM;
+		}
+		w->seen = s;
+		w->seen_cap = cap;
+	}
+	snprintf(w->seen[w->nseen].key, sizeof(w->seen[0].key), "%s", key);
+	w->seen[w->nseen++].line = line;
+	return 0;
+}
+
+static int walk_value(struct yaml_walk *w, const char *key, yaml_node_t *keynode,
+		      yaml_node_t *val, int depth)
 {
 	char msg[512];
 	struct render r = { .n = 0 };
@@ -183,6 +224,9 @@ static int walk_value(struct yaml_walk *w, const char *key, yaml_node_t *val,
 		walk_err(w, val, "%s: empty node", key);
 		return -EINVAL;
 	}
+	ret = seen_add(w, key, keynode);
+	if (ret)
+		return ret;
 	ret = config_set_one(w->cfg, key, text, shape, msg, sizeof(msg));
 	if (ret)
 		walk_err(w, val, "%s", msg);
@@ -236,10 +280,22 @@ static int walk_map(struct yaml_walk *w, yaml_node_t *map, const char *prefix,
 			walk_err(w, k, "unknown key '%.64s...': too long", key);
 			return -EINVAL;
 		}
+		/* a section or extra_config twice in one map: its leaves may
+		 * differ, but YAML forbids the repeated key itself */
+		for (yaml_node_pair_t *q = map->data.mapping.pairs.start; q < p; q++) {
+			yaml_node_t *qk = yaml_document_get_node(w->doc, q->key);
+
+			if (qk && qk->type == YAML_SCALAR_NODE &&
+			    strcmp((const char *)qk->data.scalar.value, name) == 0) {
+				walk_err(w, k, "%s: given twice, at lines %zu and %zu", key,
+					 qk->start_mark.line + 1, k->start_mark.line + 1);
+				return -EINVAL;
+			}
+		}
 		if (depth == 0 && strcmp(key, "extra_config") == 0)
 			ret = walk_extra(w, v, depth);
 		else
-			ret = walk_value(w, key, v, depth);
+			ret = walk_value(w, key, k, v, depth);
 		if (ret)
 			return ret;
 	}
@@ -341,6 +397,7 @@ int kvt_config_load_yaml(struct kvt_config *cfg, const char *path, char *err,
 	if (!ret)
 		*cfg = *w.cfg;
 out_free:
+	free(w.seen);
 	free(w.cfg);
 out_doc:
 	yaml_document_delete(&doc);

@@ -147,12 +147,22 @@ ssize_t kvt_config_get(const struct kvt_config *cfg, const char *key, char *buf,
 int kvt_config_ignored(const struct kvt_config *cfg, size_t i, const char **key);
 
 /**
- * kvt_config_check() - the cross-knob checks kvt_open() runs (watermarks in
- * order, L1 holds at least two chunks, modes that need a lower tier, ...),
- * without opening anything.
+ * kvt_config_check() - every check kvt_open() runs that needs no device,
+ * server or plugin, without opening anything: the cross-knob checks
+ * (watermarks in order, L1 holds at least two chunks, modes that need a
+ * lower tier, dax.mode against local_cpu, ...), dax.device_path absolute,
+ * and the L2 adapters as kvt_open() builds them (l2_adapters, then the
+ * pool.* knobs): each built-in adapter's keys and values, by the parse
+ * its create runs (an fs base_path must be absolute; nothing is made).
+ * kvt_open() runs this same function first, so the two never disagree.
+ *
+ * Not checked here: whether the DAX device exists and is one, and
+ * plugins.  A type that is not built in is an error when l2_plugin_dirs
+ * is empty; with l2_plugin_dirs set no plugin is loaded, so such a type
+ * and its keys are left to kvt_open().
  *
  * Threads: the config's owner.  Blocks: never.
- * Return: 0, or -EINVAL with @err naming the knobs and values.
+ * Return: 0, -EINVAL with @err naming the knobs and values, or -ENOMEM.
  */
 int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen);
 

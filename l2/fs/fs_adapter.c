@@ -111,6 +111,13 @@ static int parse(const struct kvt_l2_config *cfg, struct dw_config *dc, char *er
 	return 0;
 }
 
+int fs_conf_check(const struct kvt_l2_config *cfg, char *err, size_t errlen)
+{
+	struct dw_config dc = { 0 };
+
+	return parse(cfg, &dc, err, errlen);
+}
+
 static int fs_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *l1,
 		     struct kvt_l2_adapter **out, char *err, size_t errlen)
 {

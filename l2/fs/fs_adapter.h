@@ -25,4 +25,9 @@
  * it may submit more tasks (never destroy the adapter). */
 extern const struct kvt_l2_ops fs_l2_ops;
 
+/* fs_conf_check() - every member of @cfg checked as create parses it
+ * (known keys, values, base_path absolute), touching no file.
+ * Return: 0, or -EINVAL with @err naming the key and value. */
+int fs_conf_check(const struct kvt_l2_config *cfg, char *err, size_t errlen);
+
 #endif /* KVT_L2_FS_FS_ADAPTER_H */

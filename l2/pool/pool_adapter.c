@@ -126,6 +126,15 @@ static int pool_conf_parse(const struct kvt_l2_config *cfg, const struct kvt_l1_
 	return 0;
 }
 
+int pool_conf_check(const struct kvt_l2_config *cfg, size_t chunk_bytes, char *err,
+		    size_t errlen)
+{
+	struct kvt_l1_desc l1 = { .chunk_bytes = chunk_bytes };
+	struct poolc_conf c;
+
+	return pool_conf_parse(cfg, &l1, &c, err, errlen);
+}
+
 static int pool_create(const struct kvt_l2_config *cfg, const struct kvt_l1_desc *l1,
 		       struct kvt_l2_adapter **out, char *err, size_t errlen)
 {

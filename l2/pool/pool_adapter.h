@@ -50,4 +50,10 @@
  * it may submit more tasks (never destroy the adapter). */
 extern const struct kvt_l2_ops pool_l2_ops;
 
+/* pool_conf_check() - every member of @cfg checked as create parses it, for
+ * chunks of @chunk_bytes, reaching no daemon.  Return: 0, or -EINVAL with
+ * @err naming the key and value. */
+int pool_conf_check(const struct kvt_l2_config *cfg, size_t chunk_bytes, char *err,
+		    size_t errlen);
+
 #endif /* KVT_L2_POOL_POOL_ADAPTER_H */

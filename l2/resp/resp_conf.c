@@ -259,3 +259,12 @@ int resp_conf_parse(const struct kvt_l2_config *cfg, struct resp_conf *out, char
 					    "%s{%s}" : "%s", prefix, tag);
 	return 0;
 }
+
+int resp_conf_check(const struct kvt_l2_config *cfg, char *err, size_t errlen)
+{
+	struct resp_conf c;
+	int ret = resp_conf_parse(cfg, &c, err, errlen);
+
+	explicit_bzero(&c, sizeof(c));
+	return ret;
+}

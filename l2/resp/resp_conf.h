@@ -78,4 +78,11 @@ int resp_url_parse(const char *url, struct resp_conf *out, char *err, size_t err
 int resp_conf_parse(const struct kvt_l2_config *cfg, struct resp_conf *out, char *err,
 		    size_t errlen);
 
+/*
+ * resp_conf_check() - resp_conf_parse() into a scratch conf that is wiped
+ * afterwards: the members checked, no server reached.
+ * Return: as resp_conf_parse().
+ */
+int resp_conf_check(const struct kvt_l2_config *cfg, char *err, size_t errlen);
+
 #endif /* KVT_L2_RESP_RESP_CONF_H */

@@ -520,7 +520,9 @@ TEST(staging_mode_needs_an_adapter_no_dax_and_no_read_admission)
 	cfg_set(cfg, "use_only_staging_buffer", "true");
 	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
 	CHECK_HAS(err, "l2_adapters is empty");
-	cfg_set(cfg, "l2_adapters", "{\"type\":\"mem\",\"max_size_mb\":1}");
+	/* a built-in type: without l2_plugin_dirs the check refuses any other
+	 * (nothing is made at base_path by a check) */
+	cfg_set(cfg, "l2_adapters", "{\"type\":\"fs\",\"base_path\":\"/tmp/kvt-staging-check\"}");
 	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), 0);
 	cfg_set(cfg, "l2.admit_after_hits", "3");
 	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);

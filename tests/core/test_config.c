@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvtier.h"
@@ -454,6 +455,15 @@ static const struct yaml_bad_case {
 	  { "more than one YAML document" } },
 	{ "alias_cycle", "l1: &a\n  x: *a\n", -EINVAL, { NULL } },
 	{ "nul_in_value", "model_name: \"a\\0b\"\n", -EINVAL, { "NUL" } },
+	/* a key given twice is an error naming both lines, not last-wins */
+	{ "dup_key", "chunk_size: 128\nlocal_cpu: true\nchunk_size: 64\n", -EINVAL,
+	  { "chunk_size: given twice, at lines 1 and 3", ":3:" } },
+	{ "dup_across_forms", "l1.evict_low: 0.01\nextra_config:\n  l1:\n    evict_low: 0.02\n",
+	  -EINVAL, { "l1.evict_low: given twice, at lines 1 and 4" } },
+	{ "dup_ignored_key", "extra_config:\n  cache_policy: LRU\n  cache_policy: LFU\n",
+	  -EINVAL, { "cache_policy: given twice, at lines 2 and 3" } },
+	{ "dup_section", "l1:\n  evict_low: 0.01\nl1:\n  evict_high: 0.5\n", -EINVAL,
+	  { "l1: given twice, at lines 1 and 3" } },
 };
 
 TEST(yaml_bad_files_fail_clearly)
@@ -537,6 +547,105 @@ TEST(dump_lines_and_reload)
 	CHECK_EQ(kvt_config_dump(cfg, -1), -EBADF);
 	kvt_config_free(cfg);
 	kvt_config_free(back);
+}
+
+/* Runs "<build>/kvtier config check @path"; its stdout and stderr into
+ * @out.  Returns the exit status, or skips when the tool is not built. */
+static int run_config_check(const char *path, char *out, size_t len)
+{
+	const char *dir = harness_build_dir();
+	char cmd[1024], tool[512];
+	size_t n = 0;
+	FILE *p;
+	int st;
+
+	snprintf(tool, sizeof(tool), "%s/kvtier", dir ? dir : "build/asan");
+	if (access(tool, X_OK))
+		SKIP("%s is not built", tool);
+	clear_kvt_env();
+	snprintf(cmd, sizeof(cmd), "%s config check %s 2>&1", tool, path);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+static size_t count_of(const char *s, const char *sub)
+{
+	size_t n = 0;
+
+	for (const char *p = strstr(s, sub); p; p = strstr(p + 1, sub))
+		n++;
+	return n;
+}
+
+TEST(cli_check_names_each_ignored_key_once)
+{
+	static char out[65536];
+	const char *path = write_yaml("ignored_once.yaml",
+				      "chunk_size: 256\ncache_policy: LRU\nremote_serde: naive\n");
+
+	CHECK_EQ(run_config_check(path, out, sizeof(out)), 0);
+	CHECK_HAS(out, ": ok");
+	if (count_of(out, "cache_policy") != 1 || count_of(out, "remote_serde") != 1)
+		harness_fail(__FILE__, __LINE__, "ignored keys not named exactly once:\n%s", out);
+}
+
+/*
+ * LMCache's DAX restore-path sample as LMCache users write it: local_cpu
+ * false, the DAX device as the store, 16 GB of CPU memory (restore buffers,
+ * not a hot cache), LMCache's own keys only.  It loads unchanged, passes
+ * the check, and means primary mode: DAX holds the chunks.
+ */
+static const char lmcache_dax_sample[] =
+	"chunk_size: 256\n"
+	"local_cpu: false\n"
+	"max_local_cpu_size: 16\n"
+	"storage_plugins: [\"dax\"]\n"
+	"extra_config:\n"
+	"  storage_plugin.dax.module_path: lmcache.v1.storage_backend.plugins.dax_backend\n"
+	"  storage_plugin.dax.class_name: DaxBackend\n"
+	"  dax.device_path: \"/dev/dax1.0\"\n"
+	"  dax.max_dax_size: 100\n"
+	"  dax.restore_workers: 8\n"
+	"  dax.restore_max_regions: 8\n"
+	"  dax.retrieve_staging_slab_bytes: 268435456\n";
+
+TEST(lmcache_dax_sample_loads_unchanged_as_primary)
+{
+	const char *path = write_yaml("lmcache_dax.yaml", lmcache_dax_sample);
+	struct kvt_config *cfg = new_cfg();
+	static char out[65536];
+	char err[512] = "";
+
+	CHECK_EQ(kvt_config_load_yaml(cfg, path, err, sizeof(err)), 0);
+	CHECK(is_ignored(cfg, "storage_plugins"));
+	CHECK(is_ignored(cfg, "storage_plugin.dax.module_path"));
+	if (kvt_config_check(cfg, err, sizeof(err)))
+		harness_fail(__FILE__, __LINE__, "LMCache's DAX sample refused: %s", err);
+	/* no dax.mode given: derived from local_cpu (api/test_dax opens it) */
+	CHECK_EQ(strcmp(get(cfg, "dax.mode"), "auto"), 0);
+	/* local_cpu true keeps L1 as the cache in front: tiered */
+	CHECK_EQ(kvt_config_set(cfg, "local_cpu", "true", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), 0);
+	/* an explicit mode that contradicts local_cpu stays an error naming both */
+	CHECK_EQ(kvt_config_set(cfg, "local_cpu", "false", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "dax.mode", "tiered", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "dax.mode: \"tiered\"");
+	CHECK_HAS(err, "local_cpu: false");
+	CHECK_EQ(kvt_config_set(cfg, "local_cpu", "true", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_set(cfg, "dax.mode", "primary", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_check(cfg, err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "dax.mode: \"primary\"");
+	CHECK_HAS(err, "local_cpu: true");
+	kvt_config_free(cfg);
+	/* and the tool agrees */
+	CHECK_EQ(run_config_check(path, out, sizeof(out)), 0);
+	CHECK_HAS(out, ": ok");
 }
 
 TEST(env_overrides)

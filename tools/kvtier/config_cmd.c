@@ -48,23 +48,25 @@ static void config_usage(FILE *f)
 		"\n"
 		"check     load FILE (LMCache YAML) on the defaults, then KVT_* variables;\n"
 		"          run the cross-knob checks kvt_open() runs; print\n"
-		"          \"FILE: ok\", the LMCache keys accepted but ignored, and the\n"
-		"          effective config.  On error the message names the key and\n"
-		"          value, on stderr; exit 1.\n"
+		"          \"FILE: ok\", how many LMCache keys were accepted but ignored,\n"
+		"          and the effective config, which ends with those keys, once.\n"
+		"          On error the message names the key and value, on stderr;\n"
+		"          exit 1.\n"
 		"defaults  print every knob's default (loads back as YAML).\n");
 }
 
+/* How many LMCache keys were ignored; kvt_config_dump() lists them, at
+ * the end of the effective config, so they are named once. */
 static void print_ignored(const struct kvt_config *cfg)
 {
 	const char *key;
 	size_t i;
 
-	for (i = 0; kvt_config_ignored(cfg, i, &key) == 0; i++) {
-		if (!i)
-			printf("# LMCache keys accepted but ignored by kvtier:\n");
-		printf("#   %s\n", key);
-	}
-	if (!i)
+	for (i = 0; kvt_config_ignored(cfg, i, &key) == 0; i++)
+		;
+	if (i)
+		printf("# LMCache keys accepted but ignored by kvtier: %zu (listed at the end)\n", i);
+	else
 		printf("# LMCache keys accepted but ignored by kvtier: none\n");
 }
 

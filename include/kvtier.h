@@ -289,8 +289,11 @@ typedef void (*kvt_put_cb)(void *arg, const struct kvt_key *key, size_t index);
  * kvt_put() - copy a batch of chunks in.
  * @keys:    @n keys; only read during the call.
  * @bufs:    @n source buffers; only read during the call.
- * @lens:    their lengths; each <= kvt_chunk_bytes() (a last chunk may be
- *           shorter, and keeps its real length).
+ * @lens:    their lengths; each in [1, kvt_chunk_bytes()] (a last chunk may
+ *           be shorter, and keeps its real length).  A length of 0 is that
+ *           key's -EINVAL in @results (0 is how kvt_get() marks a hole, so
+ *           an empty chunk could never be told from a miss); a NULL buffer
+ *           is allowed only with it.
  * @results: optional; receives per key 0 (stored), 1 (already present or
  *           in flight: a no-op success, no callback) or a negative code.
  * @cb, @cb_arg: optional completion callback, see kvt_put_cb.
@@ -299,8 +302,9 @@ typedef void (*kvt_put_cb)(void *arg, const struct kvt_key *key, size_t index);
  * full it waits at most put_wait_ms for eviction to free a slot.
  * Allocates: one entry per stored key.
  * Return: the number of keys newly stored; -ESHUTDOWN after close began;
- *         -EINVAL for bad arguments.  Per-key failures (-EMSGSIZE,
- *         -ENOSPC) are in @results and do not stop the batch.
+ *         -EINVAL for bad arguments.  Per-key failures (-EINVAL for a
+ *         length of 0, -EMSGSIZE, -ENOSPC) are in @results and do not stop
+ *         the batch.
  */
 ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
 		const void *const *bufs, const size_t *lens, size_t n,
@@ -498,10 +502,14 @@ int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease);
  *
  * On success the slot belongs to the store and @lease is spent.  When @key
  * is already present the slot stays reserved and 1 is returned: release it.
+ * @len must be in [1, kvt_chunk_bytes()]: 0 would read back as a hole.
  *
  * Threads: any.  Blocks: waits for the index actor.
- * Return: 0 (stored), 1 (duplicate; lease still held), -EMSGSIZE, -ESTALE
- *         (not a live reservation), -ESHUTDOWN (lease still held).
+ * Return: 0 (stored), 1 (duplicate; lease still held), -EMSGSIZE (@len
+ *         above the slot; lease still held), -EINVAL (@len 0, or a NULL
+ *         argument; a live lease is still held: commit it again or release
+ *         it), -ESTALE (not a live reservation), -ESHUTDOWN (lease still
+ *         held).
  */
 int kvt_commit(struct kvt *kvt, struct kvt_lease *lease,
 	       const struct kvt_key *key, size_t len);

@@ -83,7 +83,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	uint64_t now = pin ? clock_now_ms() : 0;
 	size_t hits = 0, first_pins = 0, pins = 0;
 
-	if (!kvt || (n && !keys))
+	if (!kvt || (n && !keys) || (flags & ~KVT_PIN))
 		return -EINVAL;
 	if (!n)
 		return 0;
@@ -204,7 +204,7 @@ ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	int *own = NULL;
 	int ret;
 
-	if (!kvt || (n && !keys))
+	if (!kvt || (n && !keys) || (flags & ~KVT_FORCE))
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;

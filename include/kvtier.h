@@ -312,6 +312,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
 
 /* ---- lookup and pins -------------------------------------------------- */
 
+/* Each call takes only its own flag: any other bit is -EINVAL. */
 #define KVT_PIN 0x1u   /* kvt_contains(): pin every hit of the prefix */
 #define KVT_FORCE 0x2u /* kvt_remove(): remove even when pinned */
 
@@ -321,6 +322,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
  * @flags: KVT_PIN pins each hit of the prefix; the caller owns those pins
  *         until kvt_unpin(), or until the pin-monitor drops them after
  *         pin_ttl_ms.  Pins are counted: pin twice, unpin once, still pinned.
+ *         Any other bit (KVT_FORCE included) is -EINVAL, nothing pinned.
  *
  * Where the L1/DAX prefix ends, the L2 tiers continue it (looked up, then
  * unlocked: pins hold L1 and DAX copies only).
@@ -328,7 +330,8 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
  * Threads: any.  Blocks: never without L2 tiers (one RCU read section, no
  * lock); with them, until the adapters answer the lookup.
  * Allocates: nothing without L2 tiers.
- * Return: hits in [0, @n]; -ESHUTDOWN once close has begun.
+ * Return: hits in [0, @n]; -ESHUTDOWN once close has begun; -EINVAL for
+ *         a flag bit other than KVT_PIN (even with @n 0).
  */
 ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		     unsigned int flags);
@@ -347,7 +350,8 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
 /**
  * kvt_remove() - remove keys from every tier.
  * @flags:   KVT_FORCE removes pinned keys too; without it a pinned key is
- *           refused with -EBUSY.
+ *           refused with -EBUSY.  Any other bit (KVT_PIN included) is
+ *           -EINVAL: nothing removed, @results untouched.
  * @results: optional per-key 0 (no copy left anywhere), -EBUSY (pinned:
  *           nothing of it removed), -EAGAIN (an L2 copy is locked by a
  *           running load and stays; every other copy is gone: call again)
@@ -360,7 +364,8 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
  * write ends (counted in l2_write_dropped).
  *
  * Threads: any.  Blocks: waits for the index actor and the L2 deletes.
- * Return: the number of keys removed, or -ESHUTDOWN.
+ * Return: the number of keys removed, -ESHUTDOWN, or -EINVAL (a NULL
+ *         argument, a flag bit other than KVT_FORCE; even with @n 0).
  */
 ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		   unsigned int flags, int *results);

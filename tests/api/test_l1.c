@@ -189,6 +189,38 @@ TEST(zero_length_chunk_is_einval_per_key_and_commit_keeps_the_lease)
 	kvt_close(kvt);
 }
 
+/* Flag bits a call does not define are -EINVAL, and nothing changes. */
+TEST(unknown_flag_bits_are_einval_nothing_changed)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	struct kvt_key k = key_of(41);
+	struct kvt_stats st;
+	int res = 99;
+
+	CHECK_EQ(put_one(kvt, 41, CHUNK), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_FORCE), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN | 0x4u), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, 0x80000000u), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, &k, 0, 0x4u), -EINVAL);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_PIN, &res), -EINVAL);
+	CHECK_EQ(res, 99);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE | 0x100u, &res), -EINVAL);
+	CHECK_EQ(kvt_remove(kvt, &k, 0, 0x4u, NULL), -EINVAL);
+	st = stats_of(kvt);
+	CHECK_EQ(st.pins, 0);
+	CHECK_EQ(st.pinned_entries, 0);
+	CHECK_EQ(st.lookups, 0);
+	CHECK_EQ(st.removes, 0);
+	CHECK_EQ(st.l1_entries, 1);
+	/* the defined bits still work */
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 0);
+	CHECK_EQ(res, -EBUSY);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, &res), 1);
+	CHECK_EQ(res, 0);
+	kvt_close(kvt);
+}
+
 TEST(get_is_positional_with_holes)
 {
 	struct kvt *kvt = open_l1(64, NULL, NULL);

@@ -313,7 +313,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
 /* ---- lookup and pins -------------------------------------------------- */
 
 /* Each call takes only its own flag: any other bit is -EINVAL. */
-#define KVT_PIN 0x1u   /* kvt_contains(): pin every hit of the prefix */
+#define KVT_PIN 0x1u   /* kvt_contains(): pin the L1/DAX prefix */
 #define KVT_FORCE 0x2u /* kvt_remove(): remove even when pinned */
 
 /**
@@ -325,11 +325,17 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
  *         Any other bit (KVT_FORCE included) is -EINVAL, nothing pinned.
  *
  * Where the L1/DAX prefix ends, the L2 tiers continue it (looked up, then
- * unlocked: pins hold L1 and DAX copies only).
+ * unlocked), and where they miss, L1/DAX again.  With KVT_PIN they do not:
+ * L2 copies cannot be pinned, so the pinned prefix is the L1/DAX one alone
+ * and ends at the first key no L1/DAX copy of which could be pinned.  The
+ * return is then exactly the keys pinned: kvt_unpin(@keys, return) drops
+ * every pin this call took and never underflows (unless the pin-monitor or
+ * a KVT_FORCE remove dropped them first).  To learn how far L2 continues
+ * the prefix, call again without KVT_PIN.
  *
- * Threads: any.  Blocks: never without L2 tiers (one RCU read section, no
- * lock); with them, until the adapters answer the lookup.
- * Allocates: nothing without L2 tiers.
+ * Threads: any.  Blocks: never with KVT_PIN or without L2 tiers (one RCU
+ * read section, no lock); else until the adapters answer the lookup.
+ * Allocates: nothing with KVT_PIN or without L2 tiers.
  * Return: hits in [0, @n]; -ESHUTDOWN once close has begun; -EINVAL for
  *         a flag bit other than KVT_PIN (even with @n 0).
  */
@@ -340,7 +346,8 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
  * kvt_unpin() - drop one pin from each key.
  *
  * A key that is absent or not pinned is skipped (counted as an unpin
- * underflow in stats).
+ * underflow in stats).  The keys of a kvt_contains(KVT_PIN) prefix, as many
+ * as it returned, are all pinned: unpinning them is never an underflow.
  *
  * Threads: any.  Blocks: never.
  * Return: the number of keys unpinned; -ESHUTDOWN once close has begun.

@@ -333,6 +333,14 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
  * a KVT_FORCE remove dropped them first).  To learn how far L2 continues
  * the prefix, call again without KVT_PIN.
  *
+ * What a hit promises, per tier: in L1 and DAX the chunk is present and
+ * readable now (a kvt_get() right after serves it unless it is evicted or
+ * removed meanwhile; a pin stops both).  In an L2 tier a copy exists and
+ * was not known to be damaged: contains does not read it (the fs tier only
+ * stats the file, removing one too short to hold a chunk), so a copy found
+ * damaged when it is loaded (or gone by then) is a hole in kvt_get(), which
+ * is the authority on what is served.
+ *
  * Threads: any.  Blocks: never with KVT_PIN or without L2 tiers (one RCU
  * read section, no lock); else until the adapters answer the lookup.
  * Allocates: nothing with KVT_PIN or without L2 tiers.

@@ -130,6 +130,9 @@ int kvt_commit(struct kvt *kvt, struct kvt_lease *lease, const struct kvt_key *k
 		return -ESTALE;
 	if (len > kvt->chunk_bytes)
 		return -EMSGSIZE;
+	/* 0 bytes would read back as a hole; the lease stays the caller's */
+	if (!len)
+		return -EINVAL;
 	if (atomic_load_explicit(&kvt->closing, memory_order_relaxed))
 		return -ESHUTDOWN;
 	if (kvt->staging)

@@ -83,7 +83,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	uint64_t now = pin ? clock_now_ms() : 0;
 	size_t hits = 0, first_pins = 0, pins = 0;
 
-	if (!kvt || (n && !keys))
+	if (!kvt || (n && !keys) || (flags & ~KVT_PIN))
 		return -EINVAL;
 	if (!n)
 		return 0;
@@ -91,8 +91,16 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		return -ESHUTDOWN;
 	/* the prefix runs through whichever tier holds each key: L1/DAX, then
 	 * L2 where they miss, then L1/DAX again where L2 misses (a key whose
-	 * L2 write failed or was evicted there).  L2 hits are not pinned (L2
-	 * tiers lock only between a lookup and its load). */
+	 * L2 write failed or was evicted there).
+	 *
+	 * With KVT_PIN it ends where L1/DAX end, L2 unasked: L2 copies cannot
+	 * be pinned (L2 tiers lock only between a lookup and its load), and a
+	 * caller must be able to kvt_unpin(keys, hits) exactly.  Every key of
+	 * [0, hits) then holds a pin of this call on each live L1/DAX copy
+	 * (contains_one_rcu() is true only when one took a pin), so that unpin
+	 * finds a pin on every key: no underflow, and no pin of another caller
+	 * dropped for a key this call never pinned (an L2 hit promoted into L1
+	 * since, which someone else pinned there). */
 	for (;;) {
 		size_t more;
 
@@ -101,7 +109,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		       contains_one_rcu(kvt, &keys[hits], pin, now, &first_pins, &pins))
 			hits++;
 		kvt_rcu_read_unlock();
-		if (hits == n || !kvt->nl2)
+		if (hits == n || !kvt->nl2 || pin)
 			break;
 		more = l2_contains_prefix(kvt, keys + hits, n - hits);
 		if (!more)
@@ -204,7 +212,7 @@ ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	int *own = NULL;
 	int ret;
 
-	if (!kvt || (n && !keys))
+	if (!kvt || (n && !keys) || (flags & ~KVT_FORCE))
 		return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;

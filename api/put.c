@@ -93,6 +93,9 @@ static int stage_one(struct kvt *kvt, struct tier *t, const struct kvt_key *key,
 	uint64_t gen;
 	int ret;
 
+	/* a length of 0 would read back as a hole (kvt_get's out_len 0) */
+	if (!len)
+		return -EINVAL;
 	if (len > kvt->chunk_bytes)
 		return -EMSGSIZE;
 	if (present(kvt, t, key, any_tier))
@@ -300,7 +303,9 @@ static ssize_t staging_put(struct kvt *kvt, const struct kvt_key *keys,
 		for (size_t i = base; i < base + w; i++) {
 			int res = 0;
 
-			if (lens[i] > kvt->chunk_bytes)
+			if (!lens[i])
+				res = -EINVAL;
+			else if (lens[i] > kvt->chunk_bytes)
 				res = -EMSGSIZE;
 			else if (slots_take(&t->slots, &slots[k], &gens[k], kvt->cfg.staging_wait_ms,
 					    NULL, NULL))

@@ -299,8 +299,11 @@ typedef void (*kvt_put_cb)(void *arg, const struct kvt_key *key, size_t index);
  * kvt_put() - copy a batch of chunks in.
  * @keys:    @n keys; only read during the call.
  * @bufs:    @n source buffers; only read during the call.
- * @lens:    their lengths; each <= kvt_chunk_bytes() (a last chunk may be
- *           shorter, and keeps its real length).
+ * @lens:    their lengths; each in [1, kvt_chunk_bytes()] (a last chunk may
+ *           be shorter, and keeps its real length).  A length of 0 is that
+ *           key's -EINVAL in @results (0 is how kvt_get() marks a hole, so
+ *           an empty chunk could never be told from a miss); a NULL buffer
+ *           is allowed only with it.
  * @results: optional; receives per key 0 (stored), 1 (already present or
  *           in flight: a no-op success, no callback) or a negative code.
  * @cb, @cb_arg: optional completion callback, see kvt_put_cb.
@@ -309,8 +312,9 @@ typedef void (*kvt_put_cb)(void *arg, const struct kvt_key *key, size_t index);
  * full it waits at most put_wait_ms for eviction to free a slot.
  * Allocates: one entry per stored key.
  * Return: the number of keys newly stored; -ESHUTDOWN after close began;
- *         -EINVAL for bad arguments.  Per-key failures (-EMSGSIZE,
- *         -ENOSPC) are in @results and do not stop the batch.
+ *         -EINVAL for bad arguments.  Per-key failures (-EINVAL for a
+ *         length of 0, -EMSGSIZE, -ENOSPC) are in @results and do not stop
+ *         the batch.
  */
 ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
 		const void *const *bufs, const size_t *lens, size_t n,
@@ -318,7 +322,8 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
 
 /* ---- lookup and pins -------------------------------------------------- */
 
-#define KVT_PIN 0x1u   /* kvt_contains(): pin every hit of the prefix */
+/* Each call takes only its own flag: any other bit is -EINVAL. */
+#define KVT_PIN 0x1u   /* kvt_contains(): pin the L1/DAX prefix */
 #define KVT_FORCE 0x2u /* kvt_remove(): remove even when pinned */
 
 /**
@@ -327,14 +332,30 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys,
  * @flags: KVT_PIN pins each hit of the prefix; the caller owns those pins
  *         until kvt_unpin(), or until the pin-monitor drops them after
  *         pin_ttl_ms.  Pins are counted: pin twice, unpin once, still pinned.
+ *         Any other bit (KVT_FORCE included) is -EINVAL, nothing pinned.
  *
  * Where the L1/DAX prefix ends, the L2 tiers continue it (looked up, then
- * unlocked: pins hold L1 and DAX copies only).
+ * unlocked), and where they miss, L1/DAX again.  With KVT_PIN they do not:
+ * L2 copies cannot be pinned, so the pinned prefix is the L1/DAX one alone
+ * and ends at the first key no L1/DAX copy of which could be pinned.  The
+ * return is then exactly the keys pinned: kvt_unpin(@keys, return) drops
+ * every pin this call took and never underflows (unless the pin-monitor or
+ * a KVT_FORCE remove dropped them first).  To learn how far L2 continues
+ * the prefix, call again without KVT_PIN.
  *
- * Threads: any.  Blocks: never without L2 tiers (one RCU read section, no
- * lock); with them, until the adapters answer the lookup.
- * Allocates: nothing without L2 tiers.
- * Return: hits in [0, @n]; -ESHUTDOWN once close has begun.
+ * What a hit promises, per tier: in L1 and DAX the chunk is present and
+ * readable now (a kvt_get() right after serves it unless it is evicted or
+ * removed meanwhile; a pin stops both).  In an L2 tier a copy exists and
+ * was not known to be damaged: contains does not read it (the fs tier only
+ * stats the file, removing one too short to hold a chunk), so a copy found
+ * damaged when it is loaded (or gone by then) is a hole in kvt_get(), which
+ * is the authority on what is served.
+ *
+ * Threads: any.  Blocks: never with KVT_PIN or without L2 tiers (one RCU
+ * read section, no lock); else until the adapters answer the lookup.
+ * Allocates: nothing with KVT_PIN or without L2 tiers.
+ * Return: hits in [0, @n]; -ESHUTDOWN once close has begun; -EINVAL for
+ *         a flag bit other than KVT_PIN (even with @n 0).
  */
 ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		     unsigned int flags);
@@ -343,7 +364,8 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
  * kvt_unpin() - drop one pin from each key.
  *
  * A key that is absent or not pinned is skipped (counted as an unpin
- * underflow in stats).
+ * underflow in stats).  The keys of a kvt_contains(KVT_PIN) prefix, as many
+ * as it returned, are all pinned: unpinning them is never an underflow.
  *
  * Threads: any.  Blocks: never.
  * Return: the number of keys unpinned; -ESHUTDOWN once close has begun.
@@ -353,7 +375,8 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
 /**
  * kvt_remove() - remove keys from every tier.
  * @flags:   KVT_FORCE removes pinned keys too; without it a pinned key is
- *           refused with -EBUSY.
+ *           refused with -EBUSY.  Any other bit (KVT_PIN included) is
+ *           -EINVAL: nothing removed, @results untouched.
  * @results: optional per-key 0 (no copy left anywhere), -EBUSY (pinned:
  *           nothing of it removed), -EAGAIN (an L2 copy is locked by a
  *           running load and stays; every other copy is gone: call again)
@@ -366,7 +389,8 @@ ssize_t kvt_unpin(struct kvt *kvt, const struct kvt_key *keys, size_t n);
  * write ends (counted in l2_write_dropped).
  *
  * Threads: any.  Blocks: waits for the index actor and the L2 deletes.
- * Return: the number of keys removed, or -ESHUTDOWN.
+ * Return: the number of keys removed, -ESHUTDOWN, or -EINVAL (a NULL
+ *         argument, a flag bit other than KVT_FORCE; even with @n 0).
  */
 ssize_t kvt_remove(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		   unsigned int flags, int *results);
@@ -508,10 +532,14 @@ int kvt_reserve(struct kvt *kvt, struct kvt_lease *lease);
  *
  * On success the slot belongs to the store and @lease is spent.  When @key
  * is already present the slot stays reserved and 1 is returned: release it.
+ * @len must be in [1, kvt_chunk_bytes()]: 0 would read back as a hole.
  *
  * Threads: any.  Blocks: waits for the index actor.
- * Return: 0 (stored), 1 (duplicate; lease still held), -EMSGSIZE, -ESTALE
- *         (not a live reservation), -ESHUTDOWN (lease still held).
+ * Return: 0 (stored), 1 (duplicate; lease still held), -EMSGSIZE (@len
+ *         above the slot; lease still held), -EINVAL (@len 0, or a NULL
+ *         argument; a live lease is still held: commit it again or release
+ *         it), -ESTALE (not a live reservation), -ESHUTDOWN (lease still
+ *         held).
  */
 int kvt_commit(struct kvt *kvt, struct kvt_lease *lease,
 	       const struct kvt_key *key, size_t len);

@@ -16,7 +16,9 @@
  * buffered and O_DIRECT stays off for good.
  *
  * Lookup: statx the name; a regular file with room for a header is a hit,
- * locked in the size map until unlocked.  Nothing needs the size map for
+ * locked in the size map until unlocked; one shorter than a header is a
+ * miss and is unlinked.  Nothing else is read: a hit is a file that may
+ * still prove damaged when loaded.  Nothing needs the size map for
  * correctness: processes sharing one directory see each other's chunks, and
  * a restart is warm.
  */
@@ -184,13 +186,40 @@ void dw_lookup_start(struct diskwriter *dw, struct dw_slot *s)
 	dw_io_statx(dw, s);
 }
 
+/*
+ * A regular file shorter than a header under a chunk's name (0 bytes: its
+ * data never reached the disk before a crash) is no chunk and never will
+ * be: files are published whole, by linkat.  Remove it as a load removes a
+ * damaged file, or it would stay a miss nothing ever loads, hence removes.
+ * Only the inode statx saw goes, so a good file published meanwhile stays.
+ */
+static void remove_short(struct diskwriter *dw, struct dw_slot *s)
+{
+	struct fs_sizemap_ent *e;
+	struct stat now;
+
+	if (fstatat(s->sfd, s->name, &now, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    now.st_ino != s->stx.stx_ino || unlinkat(s->sfd, s->name, 0) < 0)
+		return;
+	log_warn("fs: %s: removed truncated chunk %s (%llu bytes)", dw->base_path, s->name,
+		 (unsigned long long)s->stx.stx_size);
+	dw_bump(&dw->st_corrupt, 1);
+	e = fs_sizemap_find(&dw->sizes, &s->job->l2.keys[s->i]);
+	if (e)
+		fs_sizemap_unsize(&dw->sizes, e);
+}
+
 void dw_lookup_step(struct diskwriter *dw, struct dw_slot *s, int res)
 {
 	struct dw_job *job = s->job;
 	struct fs_sizemap_ent *e;
 
-	if (res || !S_ISREG(s->stx.stx_mode) || s->stx.stx_size < FSCHUNK_HDR)
+	if (res || !S_ISREG(s->stx.stx_mode))
 		goto out_finish;
+	if (s->stx.stx_size < FSCHUNK_HDR) {
+		remove_short(dw, s);
+		goto out_finish;
+	}
 	/* a hit we could not lock would be a lie: call it a miss */
 	e = fs_sizemap_get(&dw->sizes, &job->l2.keys[s->i]);
 	if (!e)

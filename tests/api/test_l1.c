@@ -139,6 +139,88 @@ TEST(oversized_chunk_refused_nothing_stored)
 	kvt_close(kvt);
 }
 
+/* A zero length would read back as a hole (kvtier.h): each such key of a
+ * batch is -EINVAL, the others are stored; a commit of 0 bytes is -EINVAL
+ * and the lease stays held. */
+TEST(zero_length_chunk_is_einval_per_key_and_commit_keeps_the_lease)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	static uint8_t bufs[3][CHUNK];
+	struct kvt_key keys[3] = { key_of(31), key_of(32), key_of(33) };
+	const void *b[3] = { bufs[0], bufs[1], bufs[2] };
+	size_t lens[3] = { CHUNK, 0, 100 }, len;
+	int res[3] = { 99, 99, 99 };
+	struct kvt_lease w;
+	struct kvt_stats st;
+
+	fill(bufs[0], CHUNK, 31);
+	fill(bufs[2], 100, 33);
+	CHECK_EQ(kvt_put(kvt, keys, b, lens, 3, res, NULL, NULL), 2);
+	CHECK_EQ(res[0], 0);
+	CHECK_EQ(res[1], -EINVAL);
+	CHECK_EQ(res[2], 0);
+	CHECK_EQ(get_one(kvt, 32, &len), 0);
+	CHECK_EQ(len, 0);
+	CHECK_EQ(get_one(kvt, 33, &len), 1);
+	CHECK_EQ(len, 100);
+	CHECK_EQ(kvt_contains(kvt, &keys[1], 1, 0), 0);
+	/* a NULL buffer of length 0 is no bad argument of the call, only of its key */
+	b[1] = NULL;
+	CHECK_EQ(kvt_put(kvt, &keys[1], &b[1], &lens[1], 1, res, NULL, NULL), 0);
+	CHECK_EQ(res[0], -EINVAL);
+	st = stats_of(kvt);
+	CHECK_EQ(st.l1_entries, 2);
+	CHECK_EQ(st.puts, 2);
+	CHECK_EQ(st.put_errors, 2);
+
+	CHECK_EQ(kvt_reserve(kvt, &w), 0);
+	fill(w.data, 10, 32);
+	CHECK_EQ(kvt_commit(kvt, &w, &keys[1], 0), -EINVAL);
+	CHECK_EQ(get_one(kvt, 32, &len), 0);
+	CHECK_EQ(kvt_commit(kvt, &w, &keys[1], 10), 0); /* still ours */
+	CHECK_EQ(get_one(kvt, 32, &len), 1);
+	CHECK_EQ(len, 10);
+	CHECK_EQ(kvt_reserve(kvt, &w), 0);
+	CHECK_EQ(kvt_commit(kvt, &w, &keys[1], 0), -EINVAL);
+	CHECK_EQ(kvt_release(kvt, &w), 0);
+	st = stats_of(kvt);
+	CHECK_EQ(st.l1_entries, 3);
+	CHECK_EQ(st.l1_free_slots, st.l1_slots - 3);
+	kvt_close(kvt);
+}
+
+/* Flag bits a call does not define are -EINVAL, and nothing changes. */
+TEST(unknown_flag_bits_are_einval_nothing_changed)
+{
+	struct kvt *kvt = open_l1(64, NULL, NULL);
+	struct kvt_key k = key_of(41);
+	struct kvt_stats st;
+	int res = 99;
+
+	CHECK_EQ(put_one(kvt, 41, CHUNK), 0);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_FORCE), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN | 0x4u), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, &k, 1, 0x80000000u), -EINVAL);
+	CHECK_EQ(kvt_contains(kvt, &k, 0, 0x4u), -EINVAL);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_PIN, &res), -EINVAL);
+	CHECK_EQ(res, 99);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE | 0x100u, &res), -EINVAL);
+	CHECK_EQ(kvt_remove(kvt, &k, 0, 0x4u, NULL), -EINVAL);
+	st = stats_of(kvt);
+	CHECK_EQ(st.pins, 0);
+	CHECK_EQ(st.pinned_entries, 0);
+	CHECK_EQ(st.lookups, 0);
+	CHECK_EQ(st.removes, 0);
+	CHECK_EQ(st.l1_entries, 1);
+	/* the defined bits still work */
+	CHECK_EQ(kvt_contains(kvt, &k, 1, KVT_PIN), 1);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, 0, &res), 0);
+	CHECK_EQ(res, -EBUSY);
+	CHECK_EQ(kvt_remove(kvt, &k, 1, KVT_FORCE, &res), 1);
+	CHECK_EQ(res, 0);
+	kvt_close(kvt);
+}
+
 TEST(get_is_positional_with_holes)
 {
 	struct kvt *kvt = open_l1(64, NULL, NULL);

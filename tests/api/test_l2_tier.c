@@ -896,3 +896,50 @@ TEST(a_put_replaces_a_truncated_file_instead_of_trusting_it)
 	CHECK_EQ(stats_of(b).l2_hits, 1);
 	CHECK_EQ(kvt_close(b), 0);
 }
+
+/*
+ * kvt_contains(KVT_PIN) pins exactly the keys it counts: L2 copies cannot
+ * be pinned, so the pinned prefix ends where L1/DAX end, and
+ * kvt_unpin(keys, returned count) drops every pin it took and nothing
+ * else (no underflow).  Without KVT_PIN the prefix still runs into L2.
+ */
+TEST(pinned_prefix_stops_at_l2_and_unpin_of_it_never_underflows)
+{
+	char json[512];
+	struct opts o = { .slots = 16 };
+	static struct readback rb;
+	struct kvt_stats s;
+	struct kvt *a, *b;
+	int res[4];
+	ssize_t hits;
+
+	o.adapters = fs_adapter(json, sizeof(json), NULL);
+	a = open_tier(&o);
+	CHECK_EQ(put_range(a, 0, 4), 4);
+	CHECK_EQ(kvt_flush(a), 0);
+	CHECK_EQ(kvt_close(a), 0);
+
+	/* a fresh instance: keys 0 and 1 promoted into L1, 2 and 3 on disk only */
+	b = open_tier(&o);
+	CHECK_EQ(get_range(b, &rb, 0, 2), 2);
+	CHECK_EQ(stats_of(b).l1_entries, 2);
+	rb_init(&rb, 0, 5);
+	CHECK_EQ(kvt_contains(b, rb.keys, 5, 0), 4);
+	hits = kvt_contains(b, rb.keys, 5, KVT_PIN);
+	CHECK_EQ(hits, 2);
+	s = stats_of(b);
+	CHECK_EQ(s.pins, 2);
+	CHECK_EQ(s.pinned_entries, 2);
+	/* what it counted is pinned: a remove without KVT_FORCE is refused */
+	CHECK_EQ(kvt_remove(b, rb.keys, (size_t)hits, 0, res), 0);
+	CHECK_EQ(res[0], -EBUSY);
+	CHECK_EQ(res[1], -EBUSY);
+	CHECK_EQ(kvt_contains(b, rb.keys, 5, 0), 4);
+	CHECK_EQ(kvt_unpin(b, rb.keys, (size_t)hits), hits);
+	s = stats_of(b);
+	CHECK_EQ(s.unpin_underflows, 0);
+	CHECK_EQ(s.unpins, 2);
+	CHECK_EQ(s.pinned_entries, 0);
+	CHECK_EQ(kvt_remove(b, rb.keys, 2, 0, res), 2);
+	CHECK_EQ(kvt_close(b), 0);
+}

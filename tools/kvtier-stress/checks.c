@@ -286,13 +286,12 @@ static void pin_accounting(struct stress *s, struct checks *c, const struct kvt_
 	      "kvt_unpin() total %" PRIu64 " + unpin_underflows %" PRIu64 " == keys unpinned %"
 	      PRIu64, a->unpins, st->unpin_underflows, a->unpin_keys);
 	if (s->tier->l2) {
-		/* kvt_contains(KVT_PIN) returns the L2 hits of its prefix too but
-		 * pins only L1 copies, so kvtier counts fewer pins than the calls
-		 * returned keys, and the unpins of unpinned keys are underflows
-		 * (or drop a pin another thread took on a copy promoted since,
-		 * whose own unpin then underflows): pins no longer match keys,
-		 * but every pin kvtier took is still unpinned, released by the
-		 * monitor or dropped by a forced remove */
+		/* kvt_contains(KVT_PIN) stops its prefix where L1 ends (L2 copies
+		 * cannot be pinned), so each key it returns holds a pin; the
+		 * bounds stay loose (a forced remove, a promotion or eviction
+		 * between two threads' pins moves copies under them), but every
+		 * pin kvtier took is still unpinned, released by the monitor or
+		 * dropped by a forced remove */
 		vanished = st->pins - st->unpins - st->pin_force_releases;
 		check(c, st->pins <= a->pins && st->unpins == a->unpins,
 		      "stats.pins %" PRIu64 " <= keys pinned %" PRIu64 " (L2 hits are not pinned), "

@@ -672,6 +672,36 @@ TEST(damaged_file_is_a_miss_and_is_removed)
 	fs_l2_ops.destroy(a);
 }
 
+/* A file shorter than a header (0 bytes: a crash before its data reached
+ * the disk) can be no chunk: the lookup that finds it calls it a miss and
+ * removes it like any damaged file, so kvt_get and kvt_contains, which
+ * look up before they load, do not leave it behind. */
+TEST(file_shorter_than_a_header_is_a_lookup_miss_and_is_removed)
+{
+	static const off_t sizes[] = { 0, 100, FSCHUNK_HDR - 1 };
+	const char *base = harness_tmpdir(0);
+	struct kvt_l2_adapter *a = fs_new(base, NULL);
+
+	for (size_t r = 0; r < sizeof(sizes) / sizeof(sizes[0]); r++) {
+		uint64_t id = 300 + r;
+		char p[512];
+
+		snprintf(p, sizeof(p), "%s", chunk_path(base, id));
+		CHECK_ROW(r, store_one(a, id, 10000, 0) == 1);
+		CHECK_ROW(r, truncate(p, sizes[r]) == 0);
+		CHECK_ROW(r, !lookup_hit(a, id, NULL));
+		CHECK_ROW(r, access(p, F_OK) < 0 && errno == ENOENT);
+		CHECK_ROW(r, detail_num((struct kvt_l2_status[]){ status_of(a) },
+					"corrupt_removed") == r + 1);
+		/* the name is free again: the key can be stored and served */
+		CHECK_ROW(r, store_one(a, id, 10000, 0) == 1);
+		CHECK_ROW(r, lookup_hit(a, id, NULL));
+		unlock_id(a, id);
+		CHECK_ROW(r, load_ok(a, id, 10000, 10000, 0));
+	}
+	fs_l2_ops.destroy(a);
+}
+
 /* ---- O_DIRECT ----------------------------------------------------------- */
 
 static void need_odirect(const char *dir)

@@ -118,8 +118,8 @@ static void prefix_path(const char *path, char *err, size_t errlen)
 	snprintf(err, errlen, "dax.device_path: \"%s\": %s", path, msg);
 }
 
-static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, char *err,
-			      size_t errlen)
+static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, bool checked,
+			      char *err, size_t errlen)
 {
 	struct recovery r = { 0 };
 	struct tier *t = &kvt->dax;
@@ -128,8 +128,10 @@ static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, 
 	int ret;
 
 	device_identity(kvt, &identity);
-	ret = daxfmt_attach(&kvt->daxfmt, kvt->daxdev.base, g, &identity, kvt->cfg.dax_reinit,
-			    persist, &kvt->daxdev, &formatted, err, errlen);
+	/* check_contents() sampled the zeros already, through pread() */
+	ret = (checked ? daxfmt_attach_checked : daxfmt_attach)(
+		&kvt->daxfmt, kvt->daxdev.base, g, &identity, kvt->cfg.dax_reinit, persist,
+		&kvt->daxdev, &formatted, err, errlen);
 	if (ret)
 		return ret;
 	r.live_gens = mem_zalloc(sizeof(*r.live_gens) * g->nslots);
@@ -174,9 +176,10 @@ out_free:
  * read (an existing file shorter than the region is extended after this,
  * by daxdev_grow()).  daxfmt_attach() makes the same check of the whole
  * region again.  Return: 0, -EEXIST data that is not kvtier's, -ENOSPC a
- * truncated file, or -errno growing the file; @err says which.
+ * truncated file, or -errno growing the file; @err says which.  @checked:
+ * set when the bytes passed (not only let through by dax.reinit).
  */
-static int check_contents(struct kvt *kvt, char *err, size_t errlen)
+static int check_contents(struct kvt *kvt, bool *checked, char *err, size_t errlen)
 {
 	struct daxdev *d = &kvt->daxdev;
 	uint64_t extent = d->device_bytes > d->map_offset ? d->device_bytes - d->map_offset : 0;
@@ -184,7 +187,10 @@ static int check_contents(struct kvt *kvt, char *err, size_t errlen)
 	char what[320];
 	int ret;
 
-	ret = daxfmt_precheck(d->base, daxdev_backed_bytes(d), extent, &l, what, sizeof(what));
+	/* a file is read with pread(): a fault on a hole of the mapping would
+	 * allocate a page of tmpfs for every word sampled */
+	ret = daxfmt_precheck(d->base, d->is_char ? -1 : d->fd, d->map_offset,
+			      daxdev_backed_bytes(d), extent, &l, what, sizeof(what));
 	if (ret && !kvt->cfg.dax_reinit) {
 		if (ret == -EEXIST)
 			snprintf(err, errlen, "dax.device_path: \"%s\": %s; refusing to format it"
@@ -197,6 +203,7 @@ static int check_contents(struct kvt *kvt, char *err, size_t errlen)
 	if (ret)
 		log_warn("dax.device_path: \"%s\": %s; dax.reinit: true, using it", d->path,
 			 what);
+	*checked = !ret;
 	return daxdev_grow(d, err, errlen);
 }
 
@@ -214,6 +221,7 @@ int dax_open(struct kvt *kvt, char *err, size_t errlen)
 	};
 	struct daxfmt_geometry g;
 	struct tier *t = &kvt->dax;
+	bool checked = false;
 	int ret;
 
 	ret = daxdev_open(&kvt->daxdev, &o, err, errlen);
@@ -226,13 +234,13 @@ int dax_open(struct kvt *kvt, char *err, size_t errlen)
 			 cfg->dax_max_dax_size, kvt->daxdev.map_bytes, kvt->chunk_bytes);
 		goto err_close;
 	}
-	ret = check_contents(kvt, err, errlen);
+	ret = check_contents(kvt, &checked, err, errlen);
 	if (ret)
 		goto err_close;
 	t->name = "dax";
 	t->owner = kvt;
 	t->fmt = &kvt->daxfmt;
-	ret = attach_and_recover(kvt, &g, err, errlen);
+	ret = attach_and_recover(kvt, &g, checked, err, errlen);
 	if (ret) {
 		prefix_path(kvt->daxdev.path, err, errlen);
 		goto err_close;

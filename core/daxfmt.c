@@ -52,6 +52,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -235,6 +236,35 @@ static void fmt_format(struct daxfmt *f, const struct kvt_key *ns)
 	fmt_persist(f, f->base, sizeof(sb));
 }
 
+/* Where daxfmt_look() reads: a mapping, or a file through pread() (holes
+ * read as zeros without allocating a page, as a fault on a mapping would). */
+struct look_src {
+	const unsigned char *base;
+	int fd;			/* >= 0: read the file from @fd_off instead */
+	uint64_t fd_off;
+};
+
+/* Copies [off, off + len) of @s to @buf; a short read leaves zeros. */
+static void src_read(const struct look_src *s, uint64_t off, void *buf, size_t len)
+{
+	ssize_t n;
+	size_t got = 0;
+
+	if (s->fd < 0) {
+		memcpy(buf, s->base + off, len);
+		return;
+	}
+	while (got < len) {
+		n = pread(s->fd, (char *)buf + got, len - got, (off_t)(s->fd_off + off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	memset((char *)buf + got, 0, len - got);
+}
+
 static bool bytes_zero(const unsigned char *p, uint64_t len, uint64_t *at)
 {
 	for (uint64_t i = 0; i < len; i++) {
@@ -246,25 +276,26 @@ static bool bytes_zero(const unsigned char *p, uint64_t len, uint64_t *at)
 	return true;
 }
 
-/* daxfmt_zero_sampled() - see daxfmt.h. */
-bool daxfmt_zero_sampled(const void *base, uint64_t len, uint64_t *nonzero_off)
+static bool src_zero_sampled(const struct look_src *s, uint64_t len, uint64_t *nonzero_off)
 {
-	const unsigned char *p = base;
+	unsigned char page[DAXFMT_SUPERBLOCK_BYTES];
 	uint64_t head = len < DAXFMT_SUPERBLOCK_BYTES ? len : DAXFMT_SUPERBLOCK_BYTES;
 	uint64_t tail = len - head < DAXFMT_SUPERBLOCK_BYTES ? len - head : DAXFMT_SUPERBLOCK_BYTES;
 	uint64_t at = 0, w;
 
-	if (!bytes_zero(p, head, &at))
+	src_read(s, 0, page, head);
+	if (!bytes_zero(page, head, &at))
 		goto found;
 	for (uint64_t off = DAXFMT_SAMPLE_STRIDE; off + 8 <= len - tail;
 	     off += DAXFMT_SAMPLE_STRIDE) {
-		memcpy(&w, p + off, 8);
-		if (w && !bytes_zero(p + off, 8, &at)) {
+		src_read(s, off, &w, 8);
+		if (w && !bytes_zero((const unsigned char *)&w, 8, &at)) {
 			at += off;
 			goto found;
 		}
 	}
-	if (bytes_zero(p + len - tail, tail, &at))
+	src_read(s, len - tail, page, tail);
+	if (bytes_zero(page, tail, &at))
 		return true;
 	at += len - tail;
 found:
@@ -273,8 +304,16 @@ found:
 	return false;
 }
 
-/* daxfmt_look() - see daxfmt.h. */
-void daxfmt_look(const void *base, uint64_t avail, uint64_t extent, struct daxfmt_look *l)
+/* daxfmt_zero_sampled() - see daxfmt.h. */
+bool daxfmt_zero_sampled(const void *base, uint64_t len, uint64_t *nonzero_off)
+{
+	const struct look_src s = { .base = base, .fd = -1 };
+
+	return src_zero_sampled(&s, len, nonzero_off);
+}
+
+static void src_look(const struct look_src *s, uint64_t avail, uint64_t extent,
+		     struct daxfmt_look *l)
 {
 	const uint64_t magic = DAXFMT_SB_MAGIC;
 	struct daxfmt_super sb;
@@ -283,14 +322,14 @@ void daxfmt_look(const void *base, uint64_t avail, uint64_t extent, struct daxfm
 	l->avail = avail;
 	l->extent = extent > avail ? extent : avail;
 	l->nfirst = avail < DAXFMT_FIRST_BYTES ? (uint32_t)avail : DAXFMT_FIRST_BYTES;
-	memcpy(l->first, base, l->nfirst);
-	if (avail >= sizeof(magic) && !memcmp(base, &magic, sizeof(magic))) {
+	src_read(s, 0, l->first, l->nfirst);
+	if (avail >= sizeof(magic) && !memcmp(l->first, &magic, sizeof(magic))) {
 		if (avail < sizeof(sb)) {
 			/* not even the superblock is there */
 			l->found = DAXFMT_FOUND_TRUNCATED;
 			return;
 		}
-		memcpy(&sb, base, sizeof(sb));
+		src_read(s, 0, &sb, sizeof(sb));
 		if (super_csum(&sb) != sb.csum) {
 			l->found = DAXFMT_FOUND_INTERRUPTED;
 			return;
@@ -300,8 +339,16 @@ void daxfmt_look(const void *base, uint64_t avail, uint64_t extent, struct daxfm
 						       : DAXFMT_FOUND_KVTIER;
 		return;
 	}
-	l->found = daxfmt_zero_sampled(base, avail, &l->nonzero_off) ? DAXFMT_FOUND_ZERO
-								      : DAXFMT_FOUND_FOREIGN;
+	l->found = src_zero_sampled(s, avail, &l->nonzero_off) ? DAXFMT_FOUND_ZERO
+							       : DAXFMT_FOUND_FOREIGN;
+}
+
+/* daxfmt_look() - see daxfmt.h. */
+void daxfmt_look(const void *base, uint64_t avail, uint64_t extent, struct daxfmt_look *l)
+{
+	const struct look_src s = { .base = base, .fd = -1 };
+
+	src_look(&s, avail, extent, l);
 }
 
 /* daxfmt_describe() - see daxfmt.h. */
@@ -344,15 +391,16 @@ void daxfmt_describe(const struct daxfmt_look *l, char *buf, size_t len)
 }
 
 /* daxfmt_precheck() - see daxfmt.h. */
-int daxfmt_precheck(const void *base, uint64_t avail, uint64_t extent, struct daxfmt_look *l,
-		    char *err, size_t errlen)
+int daxfmt_precheck(const void *base, int fd, uint64_t fd_off, uint64_t avail, uint64_t extent,
+		    struct daxfmt_look *l, char *err, size_t errlen)
 {
+	const struct look_src s = { .base = base, .fd = fd, .fd_off = fd_off };
 	struct daxfmt_look mine;
 	int ret = 0;
 
 	if (!l)
 		l = &mine;
-	daxfmt_look(base, avail, extent, l);
+	src_look(&s, avail, extent, l);
 	if (l->found == DAXFMT_FOUND_FOREIGN)
 		ret = -EEXIST;
 	else if (l->found == DAXFMT_FOUND_TRUNCATED)
@@ -422,9 +470,9 @@ static int super_match(const struct daxfmt_super *sb, const struct daxfmt_geomet
  *         device; -EPROTO an unknown format version.  On error the device
  *         is unchanged.
  */
-int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+static int attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
-		  void *persist_arg, bool *formatted, char *err, size_t errlen)
+		  void *persist_arg, bool *formatted, char *err, size_t errlen, bool checked)
 {
 	struct daxfmt_super sb;
 	char why[320];
@@ -447,7 +495,10 @@ int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 	if (sb.magic != DAXFMT_SB_MAGIC) {
 		struct daxfmt_look l;
 
-		daxfmt_look(base, g->region_bytes, g->region_bytes, &l);
+		if (checked)
+			l.found = DAXFMT_FOUND_ZERO;	/* daxfmt_precheck() looked */
+		else
+			daxfmt_look(base, g->region_bytes, g->region_bytes, &l);
 		if (l.found == DAXFMT_FOUND_FOREIGN) {
 			daxfmt_describe(&l, why, sizeof(why));
 			if (!reinit) {
@@ -485,6 +536,21 @@ format:
 	if (formatted)
 		*formatted = true;
 	return 0;
+}
+
+int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+		  void *persist_arg, bool *formatted, char *err, size_t errlen)
+{
+	return attach(f, base, g, ns, reinit, persist, persist_arg, formatted, err, errlen, false);
+}
+
+/* daxfmt_attach_checked() - see daxfmt.h. */
+int daxfmt_attach_checked(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+			  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+			  void *persist_arg, bool *formatted, char *err, size_t errlen)
+{
+	return attach(f, base, g, ns, reinit, persist, persist_arg, formatted, err, errlen, true);
 }
 
 /* Writes the reason to @err, if any; returns @ret. */

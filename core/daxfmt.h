@@ -117,13 +117,15 @@ void daxfmt_describe(const struct daxfmt_look *l, char *buf, size_t len);
 
 /*
  * daxfmt_precheck() - may a region of which @avail bytes are mapped, and
- * @extent exist, be attached (see daxfmt_look())?
+ * @extent exist, be attached (see daxfmt_look())?  Reads @base, or with
+ * @fd >= 0 the file @fd from offset @fd_off through pread() (a hole reads
+ * as zeros without a page being allocated for it).
  * Return: 0 when daxfmt_look() finds KVTIER, INTERRUPTED or ZERO; -EEXIST
  *         FOREIGN; -ENOSPC TRUNCATED; @err then says what was found.
  *         @l (may be NULL) receives what daxfmt_look() found either way.
  */
-int daxfmt_precheck(const void *base, uint64_t avail, uint64_t extent, struct daxfmt_look *l,
-		    char *err, size_t errlen);
+int daxfmt_precheck(const void *base, int fd, uint64_t fd_off, uint64_t avail, uint64_t extent,
+		    struct daxfmt_look *l, char *err, size_t errlen);
 
 /*
  * daxfmt_attach() - check or write the superblock.
@@ -140,6 +142,15 @@ int daxfmt_precheck(const void *base, uint64_t avail, uint64_t extent, struct da
 int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
 		  void *persist_arg, bool *formatted, char *err, size_t errlen);
+
+/*
+ * daxfmt_attach_checked() - daxfmt_attach() of a region daxfmt_precheck()
+ * has just passed (0): the zeros are not sampled again through the mapping
+ * (on a tmpfs file that allocates a page per word read).
+ */
+int daxfmt_attach_checked(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+			  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+			  void *persist_arg, bool *formatted, char *err, size_t errlen);
 
 /*
  * daxfmt_probe() - read the superblock of a region without knowing its

@@ -429,7 +429,10 @@ static int inspect_refusal(struct inspect *in)
 	char hex[3 * DAXFMT_FIRST_BYTES + 8], why[512];
 	const char *status;
 
-	daxfmt_look(in->dev.base, in->dev.bytes, in->dev.bytes, &l);
+	/* a file through pread(): sampling its holes through the mapping
+	 * would allocate a page of tmpfs per word */
+	daxfmt_precheck(in->dev.base, in->dev.is_char ? -1 : in->dev.fd, 0, in->dev.bytes,
+			in->dev.bytes, &l, NULL, 0);
 	switch (l.found) {
 	case DAXFMT_FOUND_FOREIGN:
 		first_bytes_hex(&l, hex, sizeof(hex));

@@ -107,8 +107,19 @@ static void device_identity(const struct kvt *kvt, struct kvt_key *id)
 	kvt_key_chain(&kvt->ns_seed, shape, sizeof(shape) / sizeof(shape[0]), id);
 }
 
-static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, char *err,
-			      size_t errlen)
+/* Puts 'dax.device_path: "PATH": ' before the message in @err. */
+static void prefix_path(const char *path, char *err, size_t errlen)
+{
+	char msg[512];
+
+	if (!errlen || !err[0] || !strncmp(err, "dax.device_path", 15))
+		return;
+	snprintf(msg, sizeof(msg), "%s", err);
+	snprintf(err, errlen, "dax.device_path: \"%s\": %s", path, msg);
+}
+
+static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, bool checked,
+			      char *err, size_t errlen)
 {
 	struct recovery r = { 0 };
 	struct tier *t = &kvt->dax;
@@ -117,8 +128,10 @@ static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, 
 	int ret;
 
 	device_identity(kvt, &identity);
-	ret = daxfmt_attach(&kvt->daxfmt, kvt->daxdev.base, g, &identity, kvt->cfg.dax_reinit,
-			    persist, &kvt->daxdev, &formatted, err, errlen);
+	/* check_contents() sampled the zeros already, through pread() */
+	ret = (checked ? daxfmt_attach_checked : daxfmt_attach)(
+		&kvt->daxfmt, kvt->daxdev.base, g, &identity, kvt->cfg.dax_reinit, persist,
+		&kvt->daxdev, &formatted, err, errlen);
 	if (ret)
 		return ret;
 	r.live_gens = mem_zalloc(sizeof(*r.live_gens) * g->nslots);
@@ -155,6 +168,45 @@ out_free:
 	return ret;
 }
 
+/*
+ * What the device holds decides whether it may be formatted, before any
+ * byte of it (or a file's size) changes: kvtier's own superblock, or zeros
+ * where sampled, and nothing else unless dax.reinit; never a file shorter
+ * than the region its superblock records.  Only the bytes that exist are
+ * read (an existing file shorter than the region is extended after this,
+ * by daxdev_grow()).  daxfmt_attach() makes the same check of the whole
+ * region again.  Return: 0, -EEXIST data that is not kvtier's, -ENOSPC a
+ * truncated file, or -errno growing the file; @err says which.  @checked:
+ * set when the bytes passed (not only let through by dax.reinit).
+ */
+static int check_contents(struct kvt *kvt, bool *checked, char *err, size_t errlen)
+{
+	struct daxdev *d = &kvt->daxdev;
+	uint64_t extent = d->device_bytes > d->map_offset ? d->device_bytes - d->map_offset : 0;
+	struct daxfmt_look l;
+	char what[320];
+	int ret;
+
+	/* a file is read with pread(): a fault on a hole of the mapping would
+	 * allocate a page of tmpfs for every word sampled */
+	ret = daxfmt_precheck(d->base, d->is_char ? -1 : d->fd, d->map_offset,
+			      daxdev_backed_bytes(d), extent, &l, what, sizeof(what));
+	if (ret && !kvt->cfg.dax_reinit) {
+		if (ret == -EEXIST)
+			snprintf(err, errlen, "dax.device_path: \"%s\": %s; refusing to format it"
+				 " without dax.reinit: true", d->path, what);
+		else
+			snprintf(err, errlen, "dax.device_path: \"%s\": %s; refusing to use it"
+				 " (dax.reinit: true formats it)", d->path, what);
+		return ret;
+	}
+	if (ret)
+		log_warn("dax.device_path: \"%s\": %s; dax.reinit: true, using it", d->path,
+			 what);
+	*checked = !ret;
+	return daxdev_grow(d, err, errlen);
+}
+
 int dax_open(struct kvt *kvt, char *err, size_t errlen)
 {
 	const struct kvt_config *cfg = &kvt->cfg;
@@ -169,6 +221,7 @@ int dax_open(struct kvt *kvt, char *err, size_t errlen)
 	};
 	struct daxfmt_geometry g;
 	struct tier *t = &kvt->dax;
+	bool checked = false;
 	int ret;
 
 	ret = daxdev_open(&kvt->daxdev, &o, err, errlen);
@@ -181,12 +234,17 @@ int dax_open(struct kvt *kvt, char *err, size_t errlen)
 			 cfg->dax_max_dax_size, kvt->daxdev.map_bytes, kvt->chunk_bytes);
 		goto err_close;
 	}
+	ret = check_contents(kvt, &checked, err, errlen);
+	if (ret)
+		goto err_close;
 	t->name = "dax";
 	t->owner = kvt;
 	t->fmt = &kvt->daxfmt;
-	ret = attach_and_recover(kvt, &g, err, errlen);
-	if (ret)
+	ret = attach_and_recover(kvt, &g, checked, err, errlen);
+	if (ret) {
+		prefix_path(kvt->daxdev.path, err, errlen);
 		goto err_close;
+	}
 	if (strcmp(cfg->dax_eviction, "clock") == 0) {
 		/* evict on demand: keep 1% (at least one slot) free */
 		t->evict_low = g.nslots / 100 ? g.nslots / 100 : 1;

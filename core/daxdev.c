@@ -445,6 +445,8 @@ static int open_char(struct daxdev *d, const struct daxdev_opts *o, const struct
 			    "device has %" PRIu64 " bytes, less than dax.max_dax_size (%" PRIu64
 			    " bytes)", size, o->total_bytes);
 	d->device_bytes = size;
+	d->file_bytes = size;
+	d->want_bytes = size;
 	d->align = (size_t)align;
 	d->numa_node = node;
 	d->is_char = true;
@@ -554,13 +556,21 @@ static int open_file(struct daxdev *d, const struct daxdev_opts *o, const struct
 	if (ret)
 		goto err_close;
 	d->device_bytes = (uint64_t)st.st_size;
-	if (d->device_bytes < align_down(o->total_bytes, d->align)) {
-		d->device_bytes = align_down(o->total_bytes, d->align);
-		if (ftruncate(d->fd, (off_t)d->device_bytes) < 0) {
+	d->file_bytes = d->device_bytes;
+	d->want_bytes = align_down(o->total_bytes, d->align);
+	/*
+	 * A file this call created is sized now; an existing one that is
+	 * shorter keeps its size until the caller has looked at what it holds
+	 * (daxdev_backed_bytes()) and calls daxdev_grow().  The mapping may
+	 * reach past its end meanwhile: nothing touches those pages.
+	 */
+	if (!exists && d->device_bytes < d->want_bytes) {
+		if (ftruncate(d->fd, (off_t)d->want_bytes) < 0) {
 			ret = fail(c, -errno, "cannot size to %" PRIu64 " bytes: %s",
-				   d->device_bytes, strerror(errno));
+				   d->want_bytes, strerror(errno));
 			goto err_close;
 		}
+		d->device_bytes = d->want_bytes;
 	}
 	ret = map_partition(d, c);
 	if (ret)
@@ -641,11 +651,52 @@ void daxdev_close(struct daxdev *d)
 void daxdev_discard(struct daxdev *d)
 {
 	bool unlink_it = d->base && d->created;
+	struct stat st;
 
+	/* a file daxdev_grow() extended goes back to the size it had, if no
+	 * one changed it since */
+	if (d->base && d->grown && !d->created && !fstat(d->fd, &st) &&
+	    (uint64_t)st.st_size == d->device_bytes && ftruncate(d->fd, (off_t)d->file_bytes))
+		log_warn("dax.device_path: \"%s\": cannot restore its size of %" PRIu64
+			 " bytes: %s", d->path, d->file_bytes, strerror(errno));
 	daxdev_close(d);
 	if (unlink_it)
 		unlink(d->path);
 	d->created = false;
+	d->grown = false;
+}
+
+uint64_t daxdev_backed_bytes(const struct daxdev *d)
+{
+	if (d->is_char || d->device_bytes >= d->map_offset + d->map_bytes)
+		return d->map_bytes;
+	if (d->device_bytes <= d->map_offset)
+		return 0;
+	return d->device_bytes - d->map_offset;
+}
+
+int daxdev_grow(struct daxdev *d, char *err, size_t errlen)
+{
+	struct stat st;
+	int e;
+
+	if (d->is_char || d->device_bytes >= d->want_bytes)
+		return 0;
+	if (fstat(d->fd, &st) < 0)
+		goto fail;
+	/* another rank may have grown it meanwhile: never shrink */
+	if ((uint64_t)st.st_size < d->want_bytes && ftruncate(d->fd, (off_t)d->want_bytes) < 0)
+		goto fail;
+	d->device_bytes = (uint64_t)st.st_size < d->want_bytes ? d->want_bytes
+							       : (uint64_t)st.st_size;
+	d->grown = true;
+	return 0;
+fail:
+	e = errno;
+	if (err && errlen)
+		snprintf(err, errlen, "dax.device_path: \"%s\": cannot size to %" PRIu64
+			 " bytes: %s", d->path, d->want_bytes, strerror(e));
+	return -e;
 }
 
 static bool cpu_has_clflushopt(void)

@@ -9,6 +9,11 @@
  * sized to the region).  Anything else is refused with a message naming the
  * path and the reason, and leaves no fd or mapping behind.
  *
+ * A file the open creates is sized to the region at once; an existing file
+ * that is shorter is mapped as it is and extended only by daxdev_grow(),
+ * once the caller has checked what its bytes hold (daxdev_backed_bytes():
+ * only those may be read before), so a file that is refused keeps its size.
+ *
  * The region of @total_bytes (rounded down to the alignment) is split into
  * @world_size aligned partitions; rank @rank maps only its own, so ranks in
  * separate processes never touch each other's bytes.
@@ -38,10 +43,13 @@ struct daxdev {
 	size_t map_bytes;          /* its length, a multiple of align */
 	uint64_t map_offset;       /* its offset in the device, a multiple of align */
 	uint64_t device_bytes;     /* device (or file) size */
+	uint64_t file_bytes;       /* the file's size when opened (a device: its size) */
+	uint64_t want_bytes;       /* the size daxdev_grow() gives a shorter file */
 	size_t align;              /* mapping alignment: sysfs align, or the page size */
 	int numa_node;             /* -1 when unknown */
 	bool is_char;              /* a real Device-DAX character device */
 	bool created;              /* this open created the backing file */
+	bool grown;                /* daxdev_grow() extended an existing file */
 	bool map_sync;             /* mapped with MAP_SYNC: CPU cache flushes persist */
 	char path[PATH_MAX];       /* the resolved path */
 };
@@ -55,12 +63,29 @@ struct daxdev {
  */
 int daxdev_open(struct daxdev *d, const struct daxdev_opts *o, char *err, size_t errlen);
 
+/*
+ * daxdev_backed_bytes() - how many bytes from the start of this rank's
+ * partition the device backs now: all of them for a character device or a
+ * file long enough, fewer (perhaps 0) for an existing file shorter than the
+ * region until daxdev_grow().  Only these may be touched before it.
+ */
+uint64_t daxdev_backed_bytes(const struct daxdev *d);
+
+/*
+ * daxdev_grow() - extend a file shorter than the region to its size (never
+ * shrinks; a no-op for a device or a file long enough).  daxdev_discard()
+ * gives the file its old size back.
+ * Return: 0, or -errno from ftruncate with @err naming the path.
+ */
+int daxdev_grow(struct daxdev *d, char *err, size_t errlen);
+
 /* daxdev_close() - unmap and close; safe on a zeroed or closed daxdev. */
 void daxdev_close(struct daxdev *d);
 
 /* daxdev_discard() - daxdev_close(), and unlink the backing file if this
- * open created it: the caller refused the device after all, so a refused
- * open leaves nothing behind. */
+ * open created it, or give a file daxdev_grow() extended its old size back:
+ * the caller refused the device after all, so a refused open leaves nothing
+ * behind. */
 void daxdev_discard(struct daxdev *d);
 
 /*

@@ -10,9 +10,11 @@
  * Superblock: magic "KVTDAX01" at 0, then at 8 an XXH3-64 of bytes
  * [16, 4096), so the checksum sits where every future version will look for
  * it and covers the version field; then version, namespace key, slot size,
- * slot count, offsets, region size and creation time.  A superblock whose
- * magic or checksum fails is not ours (never formatted, foreign data, or a
- * format that a crash interrupted) and the region is formatted again.
+ * slot count, offsets, region size and creation time.  A region without
+ * the magic is formatted only when it reads as zeros (sampled: first and
+ * last 4 KiB, one word per MiB between), never over someone else's data
+ * unless dax.reinit says so; one with the magic but a checksum that fails
+ * is a format a crash interrupted, and is formatted again.
  *
  * Slot header, 64 bytes: magic, version, state, generation, key, payload
  * length, XXH3-64 of the payload, reserved, and last an XXH3-64 of the 56
@@ -21,9 +23,11 @@
  * header is FREE, which lets formatting clear the table with one memset.
  *
  * Invariants, each step persisted before the next starts:
- *   - formatting clears the superblock, then the header table, and writes
- *     the superblock last: a crash in between leaves a region that is
- *     formatted again on the next attach;
+ *   - formatting first writes a superblock that holds the magic and
+ *     nothing else (its checksum fails), then clears the header table, and
+ *     writes the whole superblock last: a crash in between leaves a region
+ *     that is recognised as kvtier's and formatted again on the next
+ *     attach, even though its slots still hold old payloads;
  *   - a write is header WRITING (new generation) -> payload -> header VALID
  *     with the payload checksum.  Once WRITING is written the slot's old
  *     content is gone for good, so a crash before VALID is complete leaves
@@ -48,6 +52,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <xxhash.h>
 
@@ -204,7 +209,11 @@ static void fmt_format(struct daxfmt *f, const struct kvt_key *ns)
 	struct timespec ts;
 	size_t table = (size_t)f->g.nslots * DAXFMT_HEADER_BYTES;
 
-	memset(f->base, 0, DAXFMT_SUPERBLOCK_BYTES);
+	/* magic, checksum 0, rest 0: "a format in progress", never valid */
+	memset(&sb, 0, sizeof(sb));
+	sb.magic = DAXFMT_SB_MAGIC;
+	assert(super_csum(&sb) != 0);
+	memcpy(f->base, &sb, sizeof(sb));
 	fmt_persist(f, f->base, DAXFMT_SUPERBLOCK_BYTES);
 	memset(hdr_addr(f, 0), 0, table);
 	fmt_persist(f, hdr_addr(f, 0), table);
@@ -225,6 +234,182 @@ static void fmt_format(struct daxfmt *f, const struct kvt_key *ns)
 	sb.csum = super_csum(&sb);
 	memcpy(f->base, &sb, sizeof(sb));
 	fmt_persist(f, f->base, sizeof(sb));
+}
+
+/* Where daxfmt_look() reads: a mapping, or a file through pread() (holes
+ * read as zeros without allocating a page, as a fault on a mapping would). */
+struct look_src {
+	const unsigned char *base;
+	int fd;			/* >= 0: read the file from @fd_off instead */
+	uint64_t fd_off;
+};
+
+/* Copies [off, off + len) of @s to @buf; a short read leaves zeros. */
+static void src_read(const struct look_src *s, uint64_t off, void *buf, size_t len)
+{
+	ssize_t n;
+	size_t got = 0;
+
+	if (s->fd < 0) {
+		memcpy(buf, s->base + off, len);
+		return;
+	}
+	while (got < len) {
+		n = pread(s->fd, (char *)buf + got, len - got, (off_t)(s->fd_off + off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	memset((char *)buf + got, 0, len - got);
+}
+
+static bool bytes_zero(const unsigned char *p, uint64_t len, uint64_t *at)
+{
+	for (uint64_t i = 0; i < len; i++) {
+		if (p[i]) {
+			*at = i;
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool src_zero_sampled(const struct look_src *s, uint64_t len, uint64_t *nonzero_off)
+{
+	unsigned char page[DAXFMT_SUPERBLOCK_BYTES];
+	uint64_t head = len < DAXFMT_SUPERBLOCK_BYTES ? len : DAXFMT_SUPERBLOCK_BYTES;
+	uint64_t tail = len - head < DAXFMT_SUPERBLOCK_BYTES ? len - head : DAXFMT_SUPERBLOCK_BYTES;
+	uint64_t at = 0, w;
+
+	src_read(s, 0, page, head);
+	if (!bytes_zero(page, head, &at))
+		goto found;
+	for (uint64_t off = DAXFMT_SAMPLE_STRIDE; off + 8 <= len - tail;
+	     off += DAXFMT_SAMPLE_STRIDE) {
+		src_read(s, off, &w, 8);
+		if (w && !bytes_zero((const unsigned char *)&w, 8, &at)) {
+			at += off;
+			goto found;
+		}
+	}
+	src_read(s, len - tail, page, tail);
+	if (bytes_zero(page, tail, &at))
+		return true;
+	at += len - tail;
+found:
+	if (nonzero_off)
+		*nonzero_off = at;
+	return false;
+}
+
+/* daxfmt_zero_sampled() - see daxfmt.h. */
+bool daxfmt_zero_sampled(const void *base, uint64_t len, uint64_t *nonzero_off)
+{
+	const struct look_src s = { .base = base, .fd = -1 };
+
+	return src_zero_sampled(&s, len, nonzero_off);
+}
+
+static void src_look(const struct look_src *s, uint64_t avail, uint64_t extent,
+		     struct daxfmt_look *l)
+{
+	const uint64_t magic = DAXFMT_SB_MAGIC;
+	struct daxfmt_super sb;
+
+	memset(l, 0, sizeof(*l));
+	l->avail = avail;
+	l->extent = extent > avail ? extent : avail;
+	l->nfirst = avail < DAXFMT_FIRST_BYTES ? (uint32_t)avail : DAXFMT_FIRST_BYTES;
+	src_read(s, 0, l->first, l->nfirst);
+	if (avail >= sizeof(magic) && !memcmp(l->first, &magic, sizeof(magic))) {
+		if (avail < sizeof(sb)) {
+			/* not even the superblock is there */
+			l->found = DAXFMT_FOUND_TRUNCATED;
+			return;
+		}
+		src_read(s, 0, &sb, sizeof(sb));
+		if (super_csum(&sb) != sb.csum) {
+			l->found = DAXFMT_FOUND_INTERRUPTED;
+			return;
+		}
+		l->recorded_bytes = sb.region_bytes;
+		l->found = sb.region_bytes > l->extent ? DAXFMT_FOUND_TRUNCATED
+						       : DAXFMT_FOUND_KVTIER;
+		return;
+	}
+	l->found = src_zero_sampled(s, avail, &l->nonzero_off) ? DAXFMT_FOUND_ZERO
+							       : DAXFMT_FOUND_FOREIGN;
+}
+
+/* daxfmt_look() - see daxfmt.h. */
+void daxfmt_look(const void *base, uint64_t avail, uint64_t extent, struct daxfmt_look *l)
+{
+	const struct look_src s = { .base = base, .fd = -1 };
+
+	src_look(&s, avail, extent, l);
+}
+
+/* daxfmt_describe() - see daxfmt.h. */
+void daxfmt_describe(const struct daxfmt_look *l, char *buf, size_t len)
+{
+	char hex[3 * DAXFMT_FIRST_BYTES + 8] = "";
+	size_t n = 0;
+
+	for (uint32_t i = 0; i < l->nfirst; i++)
+		n += (size_t)snprintf(hex + n, sizeof(hex) - n, "%s%02x", i ? " " : "", l->first[i]);
+	if (l->avail > l->nfirst)
+		snprintf(hex + n, sizeof(hex) - n, " ...");
+	switch (l->found) {
+	case DAXFMT_FOUND_KVTIER:
+		snprintf(buf, len, "holds a kvtier superblock recording a %" PRIu64 "-byte region",
+			 l->recorded_bytes);
+		break;
+	case DAXFMT_FOUND_INTERRUPTED:
+		snprintf(buf, len, "holds kvtier's magic but a superblock whose checksum fails"
+			 " (a format was interrupted, or the block was overwritten)");
+		break;
+	case DAXFMT_FOUND_ZERO:
+		snprintf(buf, len, "is all zeros where sampled (%" PRIu64 " bytes)", l->avail);
+		break;
+	case DAXFMT_FOUND_FOREIGN:
+		snprintf(buf, len, "holds data that is not kvtier's (first bytes %s; not all zeros:"
+			 " a nonzero byte at offset %" PRIu64 ")", hex, l->nonzero_off);
+		break;
+	case DAXFMT_FOUND_TRUNCATED:
+		if (l->recorded_bytes)
+			snprintf(buf, len, "is %" PRIu64 " bytes, shorter than the %" PRIu64
+				 "-byte region its kvtier superblock records (truncated?)",
+				 l->extent, l->recorded_bytes);
+		else
+			snprintf(buf, len, "is %" PRIu64 " bytes, shorter than the %u-byte kvtier"
+				 " superblock its first bytes begin (truncated?)", l->extent,
+				 DAXFMT_SUPERBLOCK_BYTES);
+		break;
+	}
+}
+
+/* daxfmt_precheck() - see daxfmt.h. */
+int daxfmt_precheck(const void *base, int fd, uint64_t fd_off, uint64_t avail, uint64_t extent,
+		    struct daxfmt_look *l, char *err, size_t errlen)
+{
+	const struct look_src s = { .base = base, .fd = fd, .fd_off = fd_off };
+	struct daxfmt_look mine;
+	int ret = 0;
+
+	if (!l)
+		l = &mine;
+	src_look(&s, avail, extent, l);
+	if (l->found == DAXFMT_FOUND_FOREIGN)
+		ret = -EEXIST;
+	else if (l->found == DAXFMT_FOUND_TRUNCATED)
+		ret = -ENOSPC;
+	if (errlen)
+		err[0] = '\0';
+	if (ret && errlen)
+		daxfmt_describe(l, err, errlen);
+	return ret;
 }
 
 /*
@@ -285,12 +470,12 @@ static int super_match(const struct daxfmt_super *sb, const struct daxfmt_geomet
  *         device; -EPROTO an unknown format version.  On error the device
  *         is unchanged.
  */
-int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+static int attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
-		  void *persist_arg, bool *formatted, char *err, size_t errlen)
+		  void *persist_arg, bool *formatted, char *err, size_t errlen, bool checked)
 {
 	struct daxfmt_super sb;
-	char why[256];
+	char why[320];
 	uint64_t csum;
 	int ret;
 
@@ -308,9 +493,26 @@ int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 
 	memcpy(&sb, base, sizeof(sb));
 	if (sb.magic != DAXFMT_SB_MAGIC) {
-		log_info("dax device: no kvtier superblock (magic 0x%016" PRIx64
-			 "); formatting %" PRIu32 " slots of %" PRIu64 " bytes",
-			 sb.magic, g->nslots, g->slot_bytes);
+		struct daxfmt_look l;
+
+		if (checked)
+			l.found = DAXFMT_FOUND_ZERO;	/* daxfmt_precheck() looked */
+		else
+			daxfmt_look(base, g->region_bytes, g->region_bytes, &l);
+		if (l.found == DAXFMT_FOUND_FOREIGN) {
+			daxfmt_describe(&l, why, sizeof(why));
+			if (!reinit) {
+				if (errlen)
+					snprintf(err, errlen, "%s; refusing to format it without"
+						 " dax.reinit: true", why);
+				memset(f, 0, sizeof(*f));
+				return -EEXIST;
+			}
+			log_warn("dax device %s; dax.reinit: true, formatting", why);
+			goto format;
+		}
+		log_info("dax device: no kvtier superblock, all zeros; formatting %" PRIu32
+			 " slots of %" PRIu64 " bytes", g->nslots, g->slot_bytes);
 		goto format;
 	}
 	csum = super_csum(&sb);
@@ -334,6 +536,21 @@ format:
 	if (formatted)
 		*formatted = true;
 	return 0;
+}
+
+int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+		  void *persist_arg, bool *formatted, char *err, size_t errlen)
+{
+	return attach(f, base, g, ns, reinit, persist, persist_arg, formatted, err, errlen, false);
+}
+
+/* daxfmt_attach_checked() - see daxfmt.h. */
+int daxfmt_attach_checked(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+			  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+			  void *persist_arg, bool *formatted, char *err, size_t errlen)
+{
+	return attach(f, base, g, ns, reinit, persist, persist_arg, formatted, err, errlen, true);
 }
 
 /* Writes the reason to @err, if any; returns @ret. */

@@ -63,18 +63,94 @@ struct daxfmt_scan_stats {
 int daxfmt_layout(uint64_t region_bytes, uint64_t slot_bytes, uint64_t align,
 		  struct daxfmt_geometry *g);
 
+/* What a region holds, as daxfmt_look() sees it. */
+enum daxfmt_found {
+	DAXFMT_FOUND_KVTIER,		/* a superblock whose checksum holds, that fits */
+	DAXFMT_FOUND_INTERRUPTED,	/* kvtier's magic, checksum fails: a format cut short */
+	DAXFMT_FOUND_ZERO,		/* no superblock; all zeros where sampled */
+	DAXFMT_FOUND_FOREIGN,		/* no superblock, and not all zeros: someone's data */
+	DAXFMT_FOUND_TRUNCATED,		/* a superblock recording more bytes than there are */
+};
+
+#define DAXFMT_FIRST_BYTES 16u
+#define DAXFMT_SAMPLE_STRIDE (1ull << 20)
+
+struct daxfmt_look {
+	enum daxfmt_found found;
+	uint64_t avail;			/* the bytes looked at */
+	uint64_t extent;		/* the bytes there are (at least @avail) */
+	uint64_t recorded_bytes;	/* KVTIER, TRUNCATED: the region the superblock records */
+	uint64_t nonzero_off;		/* FOREIGN: the first nonzero byte the sampling met */
+	uint32_t nfirst;		/* bytes in @first: min(@avail, DAXFMT_FIRST_BYTES) */
+	uint8_t first[DAXFMT_FIRST_BYTES];	/* the region's first bytes */
+};
+
+/*
+ * daxfmt_zero_sampled() - whether @len bytes at @base read as zero where
+ * sampled: the first and the last 4 KiB entirely, and one 8-byte word at
+ * every multiple of DAXFMT_SAMPLE_STRIDE between (4096 words for 4 GiB).
+ * @nonzero_off: receives the offset of the first nonzero byte met; may be NULL.
+ * Reads only [@base, @base + @len).  Threads: any.  Blocks: page faults.
+ */
+bool daxfmt_zero_sampled(const void *base, uint64_t len, uint64_t *nonzero_off);
+
+/*
+ * daxfmt_look() - what the first @avail bytes of a region hold (the region
+ * may be longer: a file shorter than the region is looked at up to its
+ * end), reading nothing past them and writing nothing.  @extent: how many
+ * bytes the device has from @base on, perhaps more than @avail were mapped
+ * (at least @avail is assumed); a superblock recording more is TRUNCATED.  kvtier formats a
+ * region only when it is KVTIER, INTERRUPTED or ZERO, unless told to
+ * (dax.reinit).
+ * Threads: any.  Blocks: page faults.  Allocates: nothing.
+ */
+void daxfmt_look(const void *base, uint64_t avail, uint64_t extent, struct daxfmt_look *l);
+
+/*
+ * daxfmt_describe() - a sentence for what daxfmt_look() found, to follow
+ * the region's name: "holds data that is not kvtier's (first bytes 49 4d
+ * ...; not all zeros: a nonzero byte at offset 0)", "is 5242880 bytes,
+ * shorter than the 10485760-byte region its kvtier superblock records
+ * (truncated?)", "is all zeros where sampled", ...
+ */
+void daxfmt_describe(const struct daxfmt_look *l, char *buf, size_t len);
+
+/*
+ * daxfmt_precheck() - may a region of which @avail bytes are mapped, and
+ * @extent exist, be attached (see daxfmt_look())?  Reads @base, or with
+ * @fd >= 0 the file @fd from offset @fd_off through pread() (a hole reads
+ * as zeros without a page being allocated for it).
+ * Return: 0 when daxfmt_look() finds KVTIER, INTERRUPTED or ZERO; -EEXIST
+ *         FOREIGN; -ENOSPC TRUNCATED; @err then says what was found.
+ *         @l (may be NULL) receives what daxfmt_look() found either way.
+ */
+int daxfmt_precheck(const void *base, int fd, uint64_t fd_off, uint64_t avail, uint64_t extent,
+		    struct daxfmt_look *l, char *err, size_t errlen);
+
 /*
  * daxfmt_attach() - check or write the superblock.
- * A fresh (zero or foreign-magic) region is formatted: superblock written,
- * every header FREE.  A region formatted with another namespace, slot size
- * or slot count is refused (-EEXIST, @err says which field) unless @reinit,
- * which reformats it.  An unknown version is -EPROTO (or reformat with
- * @reinit).
+ * A region that is all zeros where sampled (daxfmt_zero_sampled()), or
+ * whose superblock has kvtier's magic but fails its checksum (a format cut
+ * short), is formatted: superblock written, every header FREE.  A region
+ * holding anything else without kvtier's magic is refused (-EEXIST, @err
+ * shows its first bytes) unless @reinit.  A region formatted with another
+ * namespace, slot size or slot count is refused (-EEXIST, @err says which
+ * field) unless @reinit, which reformats it.  An unknown version is -EPROTO
+ * (or reformat with @reinit).
  * @formatted: set true when the region was (re)formatted (nothing to recover).
  */
 int daxfmt_attach(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
 		  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
 		  void *persist_arg, bool *formatted, char *err, size_t errlen);
+
+/*
+ * daxfmt_attach_checked() - daxfmt_attach() of a region daxfmt_precheck()
+ * has just passed (0): the zeros are not sampled again through the mapping
+ * (on a tmpfs file that allocates a page per word read).
+ */
+int daxfmt_attach_checked(struct daxfmt *f, void *base, const struct daxfmt_geometry *g,
+			  const struct kvt_key *ns, bool reinit, daxfmt_persist_fn persist,
+			  void *persist_arg, bool *formatted, char *err, size_t errlen);
 
 /*
  * daxfmt_probe() - read the superblock of a region without knowing its

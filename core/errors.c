@@ -33,7 +33,7 @@ const char *kvt_strerror(int err)
 	case ENOMEM:
 		return "out of memory";
 	case EEXIST:
-		return "device formatted for another namespace or chunk shape (dax.reinit reformats it)";
+		return "device holds data kvtier will not overwrite: another namespace or chunk shape, or not kvtier's (dax.reinit formats it)";
 	case EPROTO:
 		return "device format version not supported";
 	case EIO:

@@ -189,11 +189,18 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd);
  *
  * Threads: any.  Blocks: yes (thread start, memory mapping, recovery scan).
  * Allocates: the instance.
+ * A DAX device is formatted only when it holds kvtier's superblock or reads
+ * as zeros (sampled: first and last 4 KiB, one word per MiB); anything else
+ * is left untouched and refused unless dax.reinit.
+ *
  * Return: 0; -EINVAL for an inconsistent config or a refused device path;
  *         -ENOENT no such device; -ENOSPC device smaller than
- *         dax.max_dax_size or holding no slot; -EEXIST device formatted for
- *         another namespace or chunk shape (set dax.reinit); -EPROTO unknown
- *         device format; -ENOMEM.  The reason is in @err (and the log).
+ *         dax.max_dax_size, a file shorter than the region its superblock
+ *         records (truncated), or holding no slot; -EEXIST device holding
+ *         data kvtier will not overwrite: formatted for another namespace or
+ *         chunk shape, or not kvtier's and not zeros (set dax.reinit);
+ *         -EPROTO unknown device format version; -ENOMEM.  The reason is in
+ *         @err (and the log).
  */
 int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t errlen);
 

@@ -27,6 +27,7 @@
 #include "kvtier.h"
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
+#include "tests/common/plugins.h"
 
 #define CHUNK 4096 /* chunk_size 16 x 1 layer x 2 (K,V) x 1 head x 64 dim x 2 bytes */
 #define GIB 1073741824.0
@@ -1282,6 +1283,266 @@ TEST(bad_dax_configs_refused_without_leaks)
 		kvt_config_free(cfg);
 		check_census(before);
 	}
+}
+
+/* ---- what a device holds before kvtier formats it --------------------- */
+
+/* A 0600 file at @path of @len bytes: @head at offset 0, then @fill. */
+static void make_file(const char *path, uint64_t len, const void *head, size_t head_len,
+		      void (*filler)(uint8_t *buf, size_t len, uint64_t off))
+{
+	static uint8_t buf[1 << 16];
+	int fd = open(path, O_CREAT | O_EXCL | O_WRONLY, 0600);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(ftruncate(fd, (off_t)len), 0);
+	for (uint64_t off = 0; filler && off < len; off += sizeof(buf)) {
+		size_t n = len - off < sizeof(buf) ? (size_t)(len - off) : sizeof(buf);
+
+		filler(buf, n, off);
+		CHECK_EQ(pwrite(fd, buf, n, (off_t)off), (ssize_t)n);
+	}
+	if (head_len)
+		CHECK_EQ(pwrite(fd, head, head_len, 0), (ssize_t)head_len);
+	close(fd);
+}
+
+static void fill_random(uint8_t *buf, size_t len, uint64_t off)
+{
+	fill(buf, len, 0x5eed0000 + off);
+}
+
+/* The whole file, malloc'ed; its size in @len. */
+static uint8_t *slurp(const char *path, uint64_t *len)
+{
+	struct stat st;
+	uint8_t *p;
+	int fd = open(path, O_RDONLY);
+
+	CHECK(fd >= 0);
+	CHECK_EQ(fstat(fd, &st), 0);
+	p = malloc((size_t)st.st_size + 1);
+	CHECK(p != NULL);
+	CHECK_EQ(pread(fd, p, (size_t)st.st_size, 0), st.st_size);
+	close(fd);
+	*len = (uint64_t)st.st_size;
+	return p;
+}
+
+/* kvt_open() of @cfg that must fail with @want; the file is unchanged, byte for byte. */
+static void open_refused(const char *path, const struct kvt_config *cfg, int want, char *err,
+			 size_t errlen)
+{
+	uint64_t before_len, after_len;
+	uint8_t *before = slurp(path, &before_len), *after;
+	struct kvt *kvt = NULL;
+	int ret;
+
+	err[0] = '\0';
+	ret = kvt_open(cfg, &kvt, err, errlen);
+	if (ret != want)
+		harness_fail(__FILE__, __LINE__, "kvt_open: %d (%s), want %d: \"%s\"", ret,
+			     kvt_strerror(ret), want, err);
+	CHECK(kvt == NULL);
+	after = slurp(path, &after_len);
+	CHECK_EQ(after_len, before_len);
+	CHECK(memcmp(before, after, (size_t)before_len) == 0);
+	free(before);
+	free(after);
+}
+
+static const char USER_DATA[] = "IMPORTANT USER DATA: quarterly figures, do not delete\n";
+
+TEST(file_of_user_text_refused_and_left_intact)
+{
+	const char *dir = shm_dir();
+	struct kvt_config *cfg;
+	char path[256], err[512];
+
+	/* smaller than dax.max_dax_size: not even extended */
+	snprintf(path, sizeof(path), "%s/user.txt", dir);
+	make_file(path, 1 << 20, USER_DATA, sizeof(USER_DATA) - 1, NULL);
+	cfg = dax_config(path, 32, DAX_BYTES, NULL);
+	open_refused(path, cfg, -EEXIST, err, sizeof(err));
+	CHECK_HAS(err, "dax.device_path");
+	CHECK_HAS(err, path);
+	CHECK_HAS(err, "holds data that is not kvtier's");
+	CHECK_HAS(err, "first bytes 49 4d 50 4f 52 54 41 4e 54");
+	CHECK_HAS(err, "dax.reinit: true");
+	kvt_config_free(cfg);
+
+	/* as large as the tier: refused just the same */
+	snprintf(path, sizeof(path), "%s/user-full.txt", dir);
+	make_file(path, DAX_BYTES, USER_DATA, sizeof(USER_DATA) - 1, NULL);
+	cfg = dax_config(path, 32, DAX_BYTES, NULL);
+	open_refused(path, cfg, -EEXIST, err, sizeof(err));
+	CHECK_HAS(err, "holds data that is not kvtier's");
+	kvt_config_free(cfg);
+}
+
+TEST(file_of_random_bytes_refused_and_left_intact)
+{
+	const char *dir = shm_dir();
+	struct kvt_config *cfg;
+	char path[256], err[512];
+
+	snprintf(path, sizeof(path), "%s/random.bin", dir);
+	make_file(path, DAX_BYTES, NULL, 0, fill_random);
+	cfg = dax_config(path, 32, DAX_BYTES, NULL);
+	open_refused(path, cfg, -EEXIST, err, sizeof(err));
+	CHECK_HAS(err, "holds data that is not kvtier's");
+	CHECK_HAS(err, "dax.reinit: true");
+	kvt_config_free(cfg);
+}
+
+/* Zeros at the start, data further in: found by the sampling. */
+TEST(data_past_zeros_refused)
+{
+	static const uint64_t offs[] = { 4095, 3ull << 20, (5ull << 20) + 7, DAX_BYTES - 1 };
+	const char *dir = shm_dir();
+
+	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		struct kvt_config *cfg;
+		char path[256], err[512];
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/late%zu.bin", dir, i);
+		make_file(path, DAX_BYTES, NULL, 0, NULL);
+		fd = open(path, O_WRONLY);
+		CHECK(fd >= 0);
+		CHECK_EQ(pwrite(fd, "\x01", 1, (off_t)offs[i]), 1);
+		close(fd);
+		cfg = dax_config(path, 32, DAX_BYTES, NULL);
+		open_refused(path, cfg, -EEXIST, err, sizeof(err));
+		CHECK_HAS(err, "not all zeros");
+		kvt_config_free(cfg);
+	}
+}
+
+TEST(zero_file_formats_and_formatted_file_reopens)
+{
+	const char *dir = shm_dir();
+	const char *const kv[] = { "dax.async_put", "false", NULL };
+	struct kvt *kvt;
+	char path[256];
+
+	/* all zeros, as large as the tier and smaller (then extended) */
+	for (int small = 0; small < 2; small++) {
+		uint64_t len;
+
+		snprintf(path, sizeof(path), "%s/zero%d.img", dir, small);
+		make_file(path, small ? 64 << 10 : DAX_BYTES, NULL, 0, NULL);
+		kvt = open_dax(path, 32, DAX_BYTES, kv);
+		CHECK_EQ(put_one(kvt, 7), 0);
+		CHECK_EQ(kvt_close(kvt), 0);
+		free(slurp(path, &len));
+		CHECK_EQ(len, DAX_BYTES);
+		/* kvtier's own: reopened, the chunk recovered */
+		kvt = open_dax(path, 32, DAX_BYTES, kv);
+		CHECK_EQ(stats_of(kvt).dax_recovered, 1);
+		CHECK_EQ(kvt_close(kvt), 0);
+	}
+}
+
+TEST(reinit_formats_foreign_file)
+{
+	const char *dir = shm_dir();
+	const char *const kv[] = { "dax.reinit", "true", NULL };
+	struct kvt *kvt;
+	char path[256];
+	uint64_t len;
+
+	snprintf(path, sizeof(path), "%s/user.txt", dir);
+	make_file(path, 1 << 20, USER_DATA, sizeof(USER_DATA) - 1, NULL);
+	kvt = open_dax(path, 32, DAX_BYTES, kv);
+	CHECK_EQ(kvt_close(kvt), 0);
+	free(slurp(path, &len));
+	CHECK_EQ(len, DAX_BYTES);
+	snprintf(path, sizeof(path), "%s/random.bin", dir);
+	make_file(path, DAX_BYTES, NULL, 0, fill_random);
+	kvt = open_dax(path, 32, DAX_BYTES, kv);
+	CHECK_EQ(kvt_close(kvt), 0);
+}
+
+/* A formatted file cut to @len bytes. */
+static void make_truncated(const char *path, uint64_t len)
+{
+	const char *const kv[] = { "dax.async_put", "false", NULL };
+	struct kvt *kvt = open_dax(path, 32, DAX_BYTES, kv);
+
+	CHECK_EQ(put_one(kvt, 3), 0);
+	CHECK_EQ(kvt_close(kvt), 0);
+	CHECK_EQ(truncate(path, (off_t)len), 0);
+}
+
+TEST(truncated_formatted_file_refused_not_extended)
+{
+	const char *dir = shm_dir();
+	struct kvt_config *cfg;
+	char path[256], err[512], want[128];
+
+	snprintf(path, sizeof(path), "%s/cut.img", dir);
+	make_truncated(path, DAX_BYTES / 2);
+	cfg = dax_config(path, 32, DAX_BYTES, NULL);
+	open_refused(path, cfg, -ENOSPC, err, sizeof(err));
+	CHECK_HAS(err, path);
+	snprintf(want, sizeof(want), "%llu bytes", (unsigned long long)DAX_BYTES / 2);
+	CHECK_HAS(err, want);
+	snprintf(want, sizeof(want), "%llu", (unsigned long long)DAX_BYTES);
+	CHECK_HAS(err, want);
+	kvt_config_free(cfg);
+}
+
+/* `kvtier inspect @path --json`: output in @out.  Return: the exit status. */
+static int inspect_dev(const char *path, char *out, size_t len)
+{
+	char cmd[1400];
+	size_t n;
+	FILE *p;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "%s inspect %s --json 2>&1", test_tool_path("kvtier"), path);
+	p = popen(cmd, "r");
+	CHECK(p != NULL);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	CHECK(WIFEXITED(st));
+	return WEXITSTATUS(st);
+}
+
+TEST(inspect_names_foreign_data_and_truncation)
+{
+	const char *dir = shm_dir();
+	char path[256], out[8192], want[128];
+
+	snprintf(path, sizeof(path), "%s/user.txt", dir);
+	make_file(path, 1 << 20, USER_DATA, sizeof(USER_DATA) - 1, NULL);
+	CHECK_EQ(inspect_dev(path, out, sizeof(out)), 1);
+	CHECK_HAS(out, "not a kvtier device");
+	CHECK_HAS(out, "(not all zeros)");
+	CHECK_HAS(out, "49 4d 50 4f");
+	CHECK_HAS(out, "\"status\":\"foreign\"");
+	CHECK_HAS(out, "\"first_bytes\":\"49 4d 50 4f 52 54 41 4e");
+
+	snprintf(path, sizeof(path), "%s/zero.img", dir);
+	make_file(path, 1 << 20, NULL, 0, NULL);
+	CHECK_EQ(inspect_dev(path, out, sizeof(out)), 1);
+	CHECK_HAS(out, "not a kvtier device");
+	CHECK_HAS(out, "all zeros");
+	CHECK_HAS(out, "\"status\":\"zero\"");
+
+	snprintf(path, sizeof(path), "%s/cut.img", dir);
+	make_truncated(path, DAX_BYTES / 2);
+	CHECK_EQ(inspect_dev(path, out, sizeof(out)), 1);
+	CHECK_HAS(out, "truncated");
+	snprintf(want, sizeof(want), "%llu bytes", (unsigned long long)DAX_BYTES / 2);
+	CHECK_HAS(out, want);
+	CHECK_HAS(out, "\"status\":\"truncated\"");
+	snprintf(want, sizeof(want), "\"bytes\":%llu", (unsigned long long)DAX_BYTES / 2);
+	CHECK_HAS(out, want);
+	snprintf(want, sizeof(want), "\"recorded_bytes\":%llu", (unsigned long long)DAX_BYTES);
+	CHECK_HAS(out, want);
 }
 
 /* ---- close ------------------------------------------------------------ */

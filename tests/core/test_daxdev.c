@@ -280,7 +280,8 @@ TEST(existing_files_kept_or_grown)
 	CHECK(memcmp(d.base, "kept", 4) == 0);
 	daxdev_close(&d);
 
-	/* smaller than asked: grown, its bytes kept */
+	/* smaller than asked: kept as it is until daxdev_grow(), then grown,
+	 * its bytes kept */
 	make_file(join(small, shm_dir(), "small"), page(), 0640);
 	fd = open(small, O_WRONLY);
 	CHECK(fd >= 0);
@@ -288,6 +289,24 @@ TEST(existing_files_kept_or_grown)
 	CHECK_EQ(close(fd), 0);
 	o = file_opts(small, 2 * MIB);
 	CHECK_EQ(daxdev_open(&d, &o, err, sizeof(err)), 0);
+	CHECK_EQ(d.device_bytes, page());
+	CHECK_EQ(daxdev_backed_bytes(&d), page());
+	CHECK(memcmp(d.base, "hello", 5) == 0);
+	CHECK_EQ(stat(small, &st), 0);
+	CHECK_EQ(st.st_size, page());
+	/* discarded before growing or after: the file keeps its size */
+	daxdev_discard(&d);
+	CHECK_EQ(stat(small, &st), 0);
+	CHECK_EQ(st.st_size, page());
+	CHECK_EQ(daxdev_open(&d, &o, err, sizeof(err)), 0);
+	CHECK_EQ(daxdev_grow(&d, err, sizeof(err)), 0);
+	CHECK_EQ(d.device_bytes, 2 * MIB);
+	CHECK_EQ(daxdev_backed_bytes(&d), 2 * MIB);
+	daxdev_discard(&d);
+	CHECK_EQ(stat(small, &st), 0);
+	CHECK_EQ(st.st_size, page());
+	CHECK_EQ(daxdev_open(&d, &o, err, sizeof(err)), 0);
+	CHECK_EQ(daxdev_grow(&d, err, sizeof(err)), 0);
 	CHECK_EQ(d.device_bytes, 2 * MIB);
 	CHECK(memcmp(d.base, "hello", 5) == 0);
 	daxdev_close(&d);

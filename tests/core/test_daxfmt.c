@@ -360,20 +360,72 @@ TEST(fresh_region_formats_all_free)
 	region_close(&r);
 }
 
-TEST(foreign_data_formats)
+/* Someone else's data is never formatted over, unless reinit. */
+TEST(foreign_data_refused_unless_reinit)
 {
 	struct region r;
 	struct daxfmt_geometry g;
 	struct daxfmt f;
 	struct daxfmt_scan_stats st;
+	bool formatted = true;
+	char err[512];
+	uint64_t before;
 
 	region_create(&r, 256 << 10);
 	geometry(&g, r.bytes, 4096);
 	memset(r.base, 0x5a, r.bytes);
-	attach_ok(&f, &r, &g, &NS_A, true);
+	before = region_hash(&r);
+	CHECK_EQ(daxfmt_attach(&f, r.base, &g, &NS_A, false, persist_msync, NULL, &formatted,
+			       err, sizeof(err)), -EEXIST);
+	CHECK(!formatted);
+	CHECK_HAS(err, "holds data that is not kvtier's (first bytes 5a 5a 5a");
+	CHECK_HAS(err, "dax.reinit: true");
+	CHECK_EQ(region_hash(&r), before);
+	CHECK_EQ(daxfmt_attach(&f, r.base, &g, &NS_A, true, persist_msync, NULL, &formatted,
+			       err, sizeof(err)), 0);
+	CHECK(formatted);
 	daxfmt_inspect(&f, NULL, NULL, &st);
 	CHECK_EQ(st.free, g.nslots);
 	region_close(&r);
+}
+
+/* The sampling: first and last 4 KiB whole, one word per MiB between. */
+TEST(zero_sampling_finds_data_where_it_looks)
+{
+	static const struct {
+		uint64_t len, off;	/* a nonzero byte at @off (len: none) */
+		bool zero;
+		uint64_t found;
+	} rows[] = {
+		{ 0, 0, true, 0 },
+		{ 5, 5, true, 0 },
+		{ 5, 4, false, 4 },
+		{ 8 << 20, 8 << 20, true, 0 },
+		{ 8 << 20, 0, false, 0 },
+		{ 8 << 20, 4095, false, 4095 },
+		{ 8 << 20, 4096, true, 0 },		/* not sampled */
+		{ 8 << 20, 3 << 20, false, 3 << 20 },
+		{ 8 << 20, (3 << 20) + 7, false, (3 << 20) + 7 },
+		{ 8 << 20, (3 << 20) + 8, true, 0 },	/* not sampled */
+		{ 8 << 20, (8 << 20) - 4096, false, (8 << 20) - 4096 },
+		{ 8 << 20, (8 << 20) - 1, false, (8 << 20) - 1 },
+		{ 6000, 5000, false, 5000 },
+	};
+	size_t cap = 8 << 20;
+	unsigned char *p = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				-1, 0);
+
+	CHECK(p != MAP_FAILED);
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		uint64_t at = 12345;
+
+		memset(p, 0, cap);
+		if (rows[i].off < rows[i].len)
+			p[rows[i].off] = 1;
+		CHECK_ROW(i, daxfmt_zero_sampled(p, rows[i].len, &at) == rows[i].zero);
+		CHECK_ROW(i, rows[i].zero ? at == 12345 : at == rows[i].found);
+	}
+	munmap(p, cap);
 }
 
 TEST(reopen_recovers_committed_slots)
@@ -537,11 +589,25 @@ TEST(corrupt_superblock_reformats)
 	region_create(&r, 256 << 10);
 	geometry(&g, r.bytes, 4096);
 	for (size_t i = 0; i < sizeof(offs) / sizeof(offs[0]); i++) {
+		char err[512];
+		bool formatted;
+
 		attach_ok(&f, &r, &g, &NS_A, i == 0);
 		write_slot(&f, 4, 1);
 		((unsigned char *)r.base)[offs[i]] ^= 0x10;
 		region_remap(&r);
-		attach_ok(&f, &r, &g, &NS_A, true);
+		if (offs[i] < 8) {
+			/* the magic gone, the slot's payload left: not kvtier's any more */
+			CHECK_EQ(daxfmt_attach(&f, r.base, &g, &NS_A, false, persist_msync, NULL,
+					       &formatted, err, sizeof(err)), -EEXIST);
+			CHECK_HAS(err, "not kvtier's");
+			CHECK_EQ(daxfmt_attach(&f, r.base, &g, &NS_A, true, persist_msync, NULL,
+					       &formatted, err, sizeof(err)), 0);
+			CHECK(formatted);
+		} else {
+			/* the magic kept, the checksum failing: kvtier's, formatted again */
+			attach_ok(&f, &r, &g, &NS_A, true);
+		}
 		daxfmt_inspect(&f, NULL, NULL, &st);
 		CHECK_EQ(st.free, g.nslots);
 	}

@@ -15,7 +15,10 @@
  * the others are probed at its multiples, each with that many bytes.  A run
  * of partitions without a superblock (ranks that never ran, or the rest of
  * a device larger than dax.max_dax_size) is reported as one line.  Nothing
- * at offset 0 means the device is not kvtier's: exit 1.
+ * at offset 0 means the device is not kvtier's: exit 1, saying whether it
+ * is all zeros (kvt_open() formats it) or holds someone else's data
+ * (refused without dax.reinit); a file shorter than the region its
+ * superblock records is named with both sizes, exit 1 too.
  *
  * Each formatted partition is classified by daxfmt_inspect(), which reads
  * every header and every valid payload once (to check its checksum).  A
@@ -104,8 +107,10 @@ static void inspect_usage(FILE *f)
 		"\n"
 		"Every valid payload is read once to check its checksum.  Slots an\n"
 		"instance is writing meanwhile show as torn.  Exit status 1 when\n"
-		"DEVICE is not formatted by kvtier, or a partition's superblock has an\n"
-		"unknown version or a geometry that does not fit.\n"
+		"DEVICE is not formatted by kvtier (all zeros, or someone else's data,\n"
+		"status \"zero\" or \"foreign\" with --json), is a file shorter than\n"
+		"the region its superblock records (\"truncated\"), or a partition's\n"
+		"superblock has an unknown version or a geometry that does not fit.\n"
 		"\n"
 		"DIR is an fs L2 tier's base_path: chunk files per shard, their bytes,\n"
 		"and every file the adapter would refuse to serve (exit status 1 if\n"
@@ -399,6 +404,79 @@ static int walk_partitions(struct inspect *in, uint64_t psize)
 	return 0;
 }
 
+/* The first bytes @l saw, as "49 4d 50 4f ...". */
+static void first_bytes_hex(const struct daxfmt_look *l, char *buf, size_t len)
+{
+	size_t n = 0;
+
+	buf[0] = '\0';
+	for (uint32_t i = 0; i < l->nfirst && n < len; i++)
+		n += (size_t)snprintf(buf + n, len - n, "%s%02x", i ? " " : "", l->first[i]);
+	if (l->avail > l->nfirst && n < len)
+		snprintf(buf + n, len - n, " ...");
+}
+
+/*
+ * A device that kvt_open() would refuse or format rather than attach, by
+ * what is at offset 0: someone else's data, zeros, a file shorter than the
+ * region its superblock records.  Prints why (and the JSON object) and
+ * returns CLI_EXIT_FAIL; -1 when the device is for daxfmt_probe() to judge.
+ */
+static int inspect_refusal(struct inspect *in)
+{
+	const char *path = in->o->path;
+	struct daxfmt_look l;
+	char hex[3 * DAXFMT_FIRST_BYTES + 8], why[512];
+	const char *status;
+
+	/* a file through pread(): sampling its holes through the mapping
+	 * would allocate a page of tmpfs per word */
+	daxfmt_precheck(in->dev.base, in->dev.is_char ? -1 : in->dev.fd, 0, in->dev.bytes,
+			in->dev.bytes, &l, NULL, 0);
+	switch (l.found) {
+	case DAXFMT_FOUND_FOREIGN:
+		first_bytes_hex(&l, hex, sizeof(hex));
+		snprintf(why, sizeof(why), "not a kvtier device: holds data that is not kvtier's,"
+			 " first bytes %s, a nonzero byte at offset %" PRIu64 " (not all zeros);"
+			 " kvt_open() refuses to format it without dax.reinit: true", hex,
+			 l.nonzero_off);
+		status = "foreign";
+		break;
+	case DAXFMT_FOUND_ZERO:
+		snprintf(why, sizeof(why), "not a kvtier device: all zeros where sampled"
+			 " (kvt_open() would format it)");
+		status = "zero";
+		break;
+	case DAXFMT_FOUND_TRUNCATED:
+		snprintf(why, sizeof(why), "truncated: the %s is %" PRIu64 " bytes, its kvtier"
+			 " superblock records a region of %" PRIu64 " bytes; kvt_open() refuses it",
+			 in->dev.is_char ? "device" : "file", in->dev.bytes, l.recorded_bytes);
+		status = "truncated";
+		break;
+	default:
+		return -1;
+	}
+	fprintf(stderr, "kvtier inspect: %s: %s\n", path, why);
+	if (in->js) {
+		fputs("{\"device\":", in->js);
+		json_str(in->js, path);
+		fprintf(in->js, ",\"type\":\"%s\",\"bytes\":%" PRIu64 ",\"status\":\"%s\"",
+			in->dev.is_char ? "devdax" : "file", in->dev.bytes, status);
+		if (l.found == DAXFMT_FOUND_FOREIGN) {
+			fputs(",\"first_bytes\":", in->js);
+			json_str(in->js, hex);
+			fprintf(in->js, ",\"nonzero_offset\":%" PRIu64, l.nonzero_off);
+		}
+		if (l.found == DAXFMT_FOUND_TRUNCATED)
+			fprintf(in->js, ",\"recorded_bytes\":%" PRIu64, l.recorded_bytes);
+		fputs(",\"reason\":", in->js);
+		json_str(in->js, why);
+		fputc('}', in->js);
+		in->js_done = true;
+	}
+	return CLI_EXIT_FAIL;
+}
+
 /* The device line, then every partition.  Return: an exit code. */
 static int inspect_run(struct inspect *in)
 {
@@ -410,6 +488,9 @@ static int inspect_run(struct inspect *in)
 	char why[512];
 	int ret;
 
+	ret = inspect_refusal(in);
+	if (ret >= 0)
+		return ret;
 	ret = daxfmt_probe(in->dev.base, in->dev.bytes, &g, &ns, &version, why, sizeof(why));
 	if (ret) {
 		fprintf(stderr, "kvtier inspect: %s: %s\n", path, why);

@@ -17,9 +17,9 @@
  *   store    each document: token ids, keys by kvt_chunk_keys(), one
  *            kvt_put(); kvt_flush() until every chunk is in DAX and on disk.
  *   replay   each document once, shuffled, with a question of its own:
- *            kvt_contains(KVT_PIN) gives the cached prefix, kvt_get()
- *            restores it, kvt_unpin(); two more through kvt_prefetch() and
- *            the event fd.
+ *            kvt_contains() gives the cached prefix (KVT_PIN pins its L1
+ *            and DAX part), kvt_get() restores it, kvt_unpin(); two more
+ *            through kvt_prefetch() and the event fd.
  *   restart  close, open a fresh instance with a small L1, no DAX and the
  *            fs tier alone, and replay a few documents from the files.
  *
@@ -344,22 +344,25 @@ static void poison(struct demo *d)
 
 static void get_query(struct demo *d, struct tally *t, uint64_t doc)
 {
+	ssize_t pinned, hits, got = 0, unpinned = 0;
 	uint64_t t0;
-	ssize_t hits, got = 0, unpinned = 0;
 
 	if (!make_keys(d, doc, true))
 		return;
 	poison(d);
 	t0 = tool_now_ns();
-	hits = kvt_contains(d->kvt, d->keys, d->query_keys, KVT_PIN);
+	/* the pins hold what L1 and DAX have of the prefix until it is copied;
+	 * where they end the fs tier goes on with the prefix, unpinned */
+	pinned = kvt_contains(d->kvt, d->keys, d->query_keys, KVT_PIN);
+	hits = pinned < 0 ? pinned : kvt_contains(d->kvt, d->keys, d->query_keys, 0);
 	if (hits > 0)
 		got = kvt_get(d->kvt, d->keys, (size_t)hits, d->bufs, d->lens, d->out_lens);
 	t->ns += tool_now_ns() - t0;
-	if (hits > 0)
-		unpinned = kvt_unpin(d->kvt, d->keys, (size_t)hits);
-	if (hits < 0 || got != hits || unpinned < 0)
-		fail(d, "query on doc %llu: contains %zd, get %zd, unpin %zd",
-		     (unsigned long long)doc, hits, got, unpinned);
+	if (pinned > 0)
+		unpinned = kvt_unpin(d->kvt, d->keys, (size_t)pinned);
+	if (hits < 0 || got != hits || unpinned != (pinned > 0 ? pinned : 0))
+		fail(d, "query on doc %llu: contains %zd (%zd pinned), get %zd, unpin %zd",
+		     (unsigned long long)doc, hits, pinned, got, unpinned);
 	t->queries++;
 	t->asked += d->query_keys;
 	t->hit += got > 0 ? (uint64_t)got : 0;

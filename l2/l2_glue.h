@@ -100,6 +100,11 @@ ssize_t l2_glue_remove(struct l2_glue *g, const struct kvt_key *keys, size_t n, 
  */
 #define L2_GLUE_FIRST(adapter)                                                               \
 	_Static_assert(offsetof(adapter, glue) == 0, "l2_glue_op_* take the adapter as its glue")
+/* The ops table entries of those, for an adapter's struct kvt_l2_ops. */
+#define L2_GLUE_OPS                                                                          \
+	.event_fd = l2_glue_op_event_fd, .submit_store = l2_glue_op_submit_store,            \
+	.submit_lookup = l2_glue_op_submit_lookup, .submit_load = l2_glue_op_submit_load,    \
+	.unlock = l2_glue_op_unlock, .remove = l2_glue_op_remove
 int l2_glue_op_event_fd(struct kvt_l2_adapter *a, enum kvt_l2_op op);
 int l2_glue_op_submit_store(struct kvt_l2_adapter *a, const struct kvt_key *keys,
 			    const void *const *bufs, const size_t *lens, size_t n,

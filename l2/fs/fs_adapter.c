@@ -190,11 +190,6 @@ const struct kvt_l2_ops fs_l2_ops = {
 		"fault_odirect_einval: test only: the first O_DIRECT I/O fails (default false)\n",
 	.create = fs_create,
 	.destroy = fs_destroy,
-	.event_fd = l2_glue_op_event_fd,
-	.submit_store = l2_glue_op_submit_store,
-	.submit_lookup = l2_glue_op_submit_lookup,
-	.submit_load = l2_glue_op_submit_load,
-	.unlock = l2_glue_op_unlock,
-	.remove = l2_glue_op_remove,
+	L2_GLUE_OPS,
 	.status = fs_status,
 };

@@ -216,11 +216,6 @@ const struct kvt_l2_ops pool_l2_ops = {
 		"instance_id: Maru instance id (default kvtier-<host>-<pid>-<n>)\n",
 	.create = pool_create,
 	.destroy = pool_destroy,
-	.event_fd = l2_glue_op_event_fd,
-	.submit_store = l2_glue_op_submit_store,
-	.submit_lookup = l2_glue_op_submit_lookup,
-	.submit_load = l2_glue_op_submit_load,
-	.unlock = l2_glue_op_unlock,
-	.remove = l2_glue_op_remove,
+	L2_GLUE_OPS,
 	.status = pool_status,
 };

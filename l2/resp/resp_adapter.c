@@ -133,11 +133,6 @@ const struct kvt_l2_ops resp_l2_ops = {
 		"delete_corrupt: delete a value that fails its checks on load (default true)\n",
 	.create = resp_create,
 	.destroy = resp_destroy,
-	.event_fd = l2_glue_op_event_fd,
-	.submit_store = l2_glue_op_submit_store,
-	.submit_lookup = l2_glue_op_submit_lookup,
-	.submit_load = l2_glue_op_submit_load,
-	.unlock = l2_glue_op_unlock,
-	.remove = l2_glue_op_remove,
+	L2_GLUE_OPS,
 	.status = resp_status,
 };

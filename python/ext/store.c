@@ -311,8 +311,12 @@ static PyObject *store_keys(struct store *s, PyObject *ids)
 	return list;
 }
 
-/* put(keys, bufs) and put_ptrs(keys, ptrs, sizes) -> per-key results. */
-static PyObject *put_batch(struct store *s, PyObject *keys, PyObject *bufs, PyObject *sizes)
+/*
+ * put(keys, bufs) and put_ptrs(keys, ptrs, sizes) -> per-key results;
+ * get(keys, bufs) and get_ptrs(keys, ptrs, sizes) -> lengths, None for holes.
+ */
+static PyObject *buffers_call(struct store *s, PyObject *keys, PyObject *bufs, PyObject *sizes,
+			      bool put)
 {
 	struct ext_batch b;
 	PyObject *list = NULL;
@@ -320,20 +324,30 @@ static PyObject *put_batch(struct store *s, PyObject *keys, PyObject *bufs, PyOb
 
 	if (batch_keys(&b, keys))
 		return NULL;
-	if (batch_buffers(&b, bufs, sizes, false, s->chunk_bytes) || store_enter(s))
+	if (batch_buffers(&b, bufs, sizes, !put, put ? s->chunk_bytes : 0) || store_enter(s))
 		goto out;
 	Py_BEGIN_ALLOW_THREADS
-	r = kvt_put(s->kvt, b.keys, (const void *const *)b.ptrs, b.lens, (size_t)b.n, b.results,
-		    NULL, NULL);
+	if (put)
+		r = kvt_put(s->kvt, b.keys, (const void *const *)b.ptrs, b.lens, (size_t)b.n,
+			    b.results, NULL, NULL);
+	else
+		r = kvt_get(s->kvt, b.keys, (size_t)b.n, b.ptrs, b.lens, b.out_lens);
 	Py_END_ALLOW_THREADS
 	store_leave(s);
 	if (r < 0) {
-		ext_raise((int)r, "kvt_put");
+		ext_raise((int)r, put ? "kvt_put" : "kvt_get");
 		goto out;
 	}
 	list = PyList_New(b.n);
-	for (Py_ssize_t i = 0; list && i < b.n; i++)
-		PyList_SetItem(list, i, PyLong_FromLong(b.results[i]));
+	for (Py_ssize_t i = 0; list && i < b.n; i++) {
+		PyObject *v = put ? PyLong_FromLong(b.results[i])
+			      : b.out_lens[i] ? PyLong_FromSize_t(b.out_lens[i]) : Py_NewRef(Py_None);
+
+		if (!v)
+			Py_CLEAR(list);
+		else
+			PyList_SetItem(list, i, v);
+	}
 out:
 	batch_free(&b);
 	return list;
@@ -343,8 +357,8 @@ static PyObject *store_put(struct store *s, PyObject *args)
 {
 	PyObject *keys, *bufs;
 
-	return PyArg_ParseTuple(args, "OO:put", &keys, &bufs) ? put_batch(s, keys, bufs, NULL)
-							      : NULL;
+	return PyArg_ParseTuple(args, "OO:put", &keys, &bufs)
+		       ? buffers_call(s, keys, bufs, NULL, true) : NULL;
 }
 
 static PyObject *store_put_ptrs(struct store *s, PyObject *args)
@@ -352,47 +366,15 @@ static PyObject *store_put_ptrs(struct store *s, PyObject *args)
 	PyObject *keys, *ptrs, *sizes;
 
 	return PyArg_ParseTuple(args, "OOO:put_ptrs", &keys, &ptrs, &sizes)
-		       ? put_batch(s, keys, ptrs, sizes) : NULL;
-}
-
-/* get(keys, bufs) and get_ptrs(keys, ptrs, sizes) -> lengths, None for holes. */
-static PyObject *get_batch(struct store *s, PyObject *keys, PyObject *bufs, PyObject *sizes)
-{
-	struct ext_batch b;
-	PyObject *list = NULL;
-	ssize_t r;
-
-	if (batch_keys(&b, keys))
-		return NULL;
-	if (batch_buffers(&b, bufs, sizes, true, 0) || store_enter(s))
-		goto out;
-	Py_BEGIN_ALLOW_THREADS
-	r = kvt_get(s->kvt, b.keys, (size_t)b.n, b.ptrs, b.lens, b.out_lens);
-	Py_END_ALLOW_THREADS
-	store_leave(s);
-	if (r < 0) {
-		ext_raise((int)r, "kvt_get");
-		goto out;
-	}
-	list = PyList_New(b.n);
-	for (Py_ssize_t i = 0; list && i < b.n; i++) {
-		PyObject *v = b.out_lens[i] ? PyLong_FromSize_t(b.out_lens[i]) : Py_None;
-
-		if (v == Py_None)
-			Py_INCREF(v);
-		PyList_SetItem(list, i, v);
-	}
-out:
-	batch_free(&b);
-	return list;
+		       ? buffers_call(s, keys, ptrs, sizes, true) : NULL;
 }
 
 static PyObject *store_get(struct store *s, PyObject *args)
 {
 	PyObject *keys, *bufs;
 
-	return PyArg_ParseTuple(args, "OO:get", &keys, &bufs) ? get_batch(s, keys, bufs, NULL)
-							      : NULL;
+	return PyArg_ParseTuple(args, "OO:get", &keys, &bufs)
+		       ? buffers_call(s, keys, bufs, NULL, false) : NULL;
 }
 
 static PyObject *store_get_ptrs(struct store *s, PyObject *args)
@@ -400,7 +382,7 @@ static PyObject *store_get_ptrs(struct store *s, PyObject *args)
 	PyObject *keys, *ptrs, *sizes;
 
 	return PyArg_ParseTuple(args, "OOO:get_ptrs", &keys, &ptrs, &sizes)
-		       ? get_batch(s, keys, ptrs, sizes) : NULL;
+		       ? buffers_call(s, keys, ptrs, sizes, false) : NULL;
 }
 
 /* contains(keys, pin=False) -> prefix length; unpin(keys) -> keys unpinned;

@@ -148,6 +148,24 @@ int l2_conf_parse(const char *text, struct l2_conf_list *out, char *err, size_t 
 	}
 	ret = parse_root(&doc, text, out, err, errlen);
 	yaml_document_delete(&doc);
+	/* one JSON value and nothing after it: libyaml stops at the end of the
+	 * first document, so '[{...}] junk' would load as '[{...}]' and an
+	 * object l2_conf_append() joins after the junk would be dropped */
+	if (!ret) {
+		if (!yaml_parser_load(&parser, &doc)) {
+			snprintf(err, errlen, "l2_adapters: not valid JSON: %s at offset %zu",
+				 parser.problem ? parser.problem : "parse error",
+				 parser.problem_mark.index);
+			ret = -EINVAL;
+		} else {
+			if (yaml_document_get_root_node(&doc)) {
+				snprintf(err, errlen, "l2_adapters: text after the JSON value at offset %zu",
+					 yaml_document_get_root_node(&doc)->start_mark.index);
+				ret = -EINVAL;
+			}
+			yaml_document_delete(&doc);
+		}
+	}
 	yaml_parser_delete(&parser);
 	if (ret)
 		l2_conf_free(out);

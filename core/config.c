@@ -594,6 +594,16 @@ static void yaml_quote(const char *s, char *buf, size_t len)
 
 		if (c == '"' || c == '\\')
 			n += snprintf(buf + n, len - n, "\\%c", c);
+		/* NEL, LS and PS are line breaks inside a YAML scalar and would
+		 * load back folded: their escapes \N, \L, \P */
+		else if (c == 0xc2 && (unsigned char)s[1] == 0x85) {
+			n += snprintf(buf + n, len - n, "\\N");
+			s++;
+		} else if (c == 0xe2 && (unsigned char)s[1] == 0x80 &&
+			   ((unsigned char)s[2] == 0xa8 || (unsigned char)s[2] == 0xa9)) {
+			n += snprintf(buf + n, len - n, "\\%c", (unsigned char)s[2] == 0xa8 ? 'L' : 'P');
+			s += 2;
+		}
 		else if (c < 0x20 || c == 0x7f)
 			n += snprintf(buf + n, len - n, "\\x%02x", c);
 		else

@@ -81,6 +81,13 @@ static const struct knob *knob_find(const char *key)
 
 static bool lmcache_key(const char *key)
 {
+	/* printable ASCII only, as every LMCache key is: kvt_config_dump()
+	 * lists ignored keys in comments, where a newline (or NEL, LS, PS)
+	 * would start a live line, and the 63-byte copy must not split a
+	 * UTF-8 sequence */
+	for (const char *p = key; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			return false;
 	for (size_t i = 0; i < config_nlmcache_keys; i++) {
 		const char *k = config_lmcache_keys[i];
 		size_t n = strlen(k);

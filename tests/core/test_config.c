@@ -560,6 +560,21 @@ TEST(dump_reloads_unicode_line_breaks)
 	kvt_config_free(back);
 }
 
+/* Found by fuzz_config_yaml: an ignored LMCache key holding a newline was
+ * dumped into a comment, and its second line loaded back as a knob. */
+TEST(ignored_keys_are_printable_ascii)
+{
+	struct kvt_config *cfg = new_cfg();
+	char err[256] = "";
+
+	CHECK_EQ(kvt_config_set(cfg, "storage_plugin.x\nchunk_size", "5", err, sizeof(err)),
+		 -EINVAL);
+	CHECK_HAS(err, "unknown key");
+	CHECK_EQ(kvt_config_set(cfg, "storage_plugin.\xc3\xa9", "5", err, sizeof(err)), -EINVAL);
+	CHECK_EQ(kvt_config_set(cfg, "storage_plugin.a b", "5", err, sizeof(err)), 0);
+	kvt_config_free(cfg);
+}
+
 TEST(env_overrides)
 {
 	struct kvt_config *cfg = new_cfg();

@@ -177,11 +177,16 @@ int l2_conf_append(const char *text, const char *json, char *buf, size_t len, ch
 {
 	struct l2_conf_list *l = mem_alloc(sizeof(*l));
 	const char *body = text;
-	size_t blen = strlen(text);
+	size_t blen = strlen(text), had;
 	int ret, w;
 
 	if (!l)
 		return -ENOMEM;
+	ret = l2_conf_parse(text, l, err, errlen);
+	had = l->n;
+	l2_conf_free(l);
+	if (ret)
+		goto out;
 	ret = l2_conf_parse(json, l, err, errlen);
 	if (!ret && l->n != 1) {
 		snprintf(err, errlen, "l2 adapter: expected one JSON object, got %zu", l->n);
@@ -208,6 +213,12 @@ int l2_conf_append(const char *text, const char *json, char *buf, size_t len, ch
 		goto out;
 	}
 	ret = l2_conf_parse(buf, l, err, errlen);
+	/* the join is textual: a comment or other text around the list could
+	 * hide the new object, which must then be refused, not dropped */
+	if (!ret && l->n != had + 1) {
+		snprintf(err, errlen, "l2_adapters: cannot append to \"%.64s\"", text);
+		ret = -EINVAL;
+	}
 	l2_conf_free(l);
 out:
 	mem_free(l);

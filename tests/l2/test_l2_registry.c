@@ -248,6 +248,10 @@ TEST(l2_adapters_knob_refuses_trailing_text)
 	CHECK_EQ(kvt_config_add_l2_adapter(cfg, "{\"type\":\"mem\"}", err, sizeof(err)), 0);
 	CHECK(kvt_config_get(cfg, "l2_adapters", val, sizeof(val)) > 0);
 	CHECK_HAS(val, "{\"type\":\"mem\"}");
+	/* a comment after the list would swallow an object joined after it */
+	CHECK_EQ(kvt_config_set(cfg, "l2_adapters", "[]#{", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_add_l2_adapter(cfg, "{\"type\":\"mem\"}", err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "cannot append");
 	kvt_config_free(cfg);
 }
 

@@ -81,6 +81,13 @@ static const struct knob *knob_find(const char *key)
 
 static bool lmcache_key(const char *key)
 {
+	/* printable ASCII only, as every LMCache key is: kvt_config_dump()
+	 * lists ignored keys in comments, where a newline (or NEL, LS, PS)
+	 * would start a live line, and the 63-byte copy must not split a
+	 * UTF-8 sequence */
+	for (const char *p = key; *p; p++)
+		if ((unsigned char)*p < 0x20 || (unsigned char)*p >= 0x7f)
+			return false;
 	for (size_t i = 0; i < config_nlmcache_keys; i++) {
 		const char *k = config_lmcache_keys[i];
 		size_t n = strlen(k);
@@ -594,6 +601,16 @@ static void yaml_quote(const char *s, char *buf, size_t len)
 
 		if (c == '"' || c == '\\')
 			n += snprintf(buf + n, len - n, "\\%c", c);
+		/* NEL, LS and PS are line breaks inside a YAML scalar and would
+		 * load back folded: their escapes \N, \L, \P */
+		else if (c == 0xc2 && (unsigned char)s[1] == 0x85) {
+			n += snprintf(buf + n, len - n, "\\N");
+			s++;
+		} else if (c == 0xe2 && (unsigned char)s[1] == 0x80 &&
+			   ((unsigned char)s[2] == 0xa8 || (unsigned char)s[2] == 0xa9)) {
+			n += snprintf(buf + n, len - n, "\\%c", (unsigned char)s[2] == 0xa8 ? 'L' : 'P');
+			s += 2;
+		}
 		else if (c < 0x20 || c == 0x7f)
 			n += snprintf(buf + n, len - n, "\\x%02x", c);
 		else

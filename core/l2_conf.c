@@ -148,6 +148,24 @@ int l2_conf_parse(const char *text, struct l2_conf_list *out, char *err, size_t 
 	}
 	ret = parse_root(&doc, text, out, err, errlen);
 	yaml_document_delete(&doc);
+	/* one JSON value and nothing after it: libyaml stops at the end of the
+	 * first document, so '[{...}] junk' would load as '[{...}]' and an
+	 * object l2_conf_append() joins after the junk would be dropped */
+	if (!ret) {
+		if (!yaml_parser_load(&parser, &doc)) {
+			snprintf(err, errlen, "l2_adapters: not valid JSON: %s at offset %zu",
+				 parser.problem ? parser.problem : "parse error",
+				 parser.problem_mark.index);
+			ret = -EINVAL;
+		} else {
+			if (yaml_document_get_root_node(&doc)) {
+				snprintf(err, errlen, "l2_adapters: text after the JSON value at offset %zu",
+					 yaml_document_get_root_node(&doc)->start_mark.index);
+				ret = -EINVAL;
+			}
+			yaml_document_delete(&doc);
+		}
+	}
 	yaml_parser_delete(&parser);
 	if (ret)
 		l2_conf_free(out);
@@ -159,11 +177,16 @@ int l2_conf_append(const char *text, const char *json, char *buf, size_t len, ch
 {
 	struct l2_conf_list *l = mem_alloc(sizeof(*l));
 	const char *body = text;
-	size_t blen = strlen(text);
+	size_t blen = strlen(text), had;
 	int ret, w;
 
 	if (!l)
 		return -ENOMEM;
+	ret = l2_conf_parse(text, l, err, errlen);
+	had = l->n;
+	l2_conf_free(l);
+	if (ret)
+		goto out;
 	ret = l2_conf_parse(json, l, err, errlen);
 	if (!ret && l->n != 1) {
 		snprintf(err, errlen, "l2 adapter: expected one JSON object, got %zu", l->n);
@@ -190,6 +213,12 @@ int l2_conf_append(const char *text, const char *json, char *buf, size_t len, ch
 		goto out;
 	}
 	ret = l2_conf_parse(buf, l, err, errlen);
+	/* the join is textual: a comment or other text around the list could
+	 * hide the new object, which must then be refused, not dropped */
+	if (!ret && l->n != had + 1) {
+		snprintf(err, errlen, "l2_adapters: cannot append to \"%.64s\"", text);
+		ret = -EINVAL;
+	}
 	l2_conf_free(l);
 out:
 	mem_free(l);

@@ -109,7 +109,8 @@ int rio_rd_bytes(struct rio_node *nd, void *dst, size_t len)
 int rio_rd_head(struct rio_node *nd, struct rd_reply *rr)
 {
 	for (;;) {
-		char *start = (char *)nd->rbuf + nd->rpos;
+		/* a fresh node has no buffer yet, and NULL + 0 is undefined */
+		char *start = nd->rbuf ? (char *)nd->rbuf + nd->rpos : NULL;
 		size_t have = nd->rlen - nd->rpos;
 		char *nl = have ? memchr(start, '\n', have) : NULL;
 		char *end;

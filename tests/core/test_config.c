@@ -648,6 +648,42 @@ TEST(lmcache_dax_sample_loads_unchanged_as_primary)
 	CHECK_HAS(out, ": ok");
 }
 
+/* Found by fuzz_config_yaml: a value holding NEL (U+0085), LS or PS was
+ * dumped raw inside quotes, where YAML reads a line break and folds it. */
+TEST(dump_reloads_unicode_line_breaks)
+{
+	struct kvt_config *cfg = new_cfg(), *back = new_cfg();
+	char path[512], err[256] = "";
+	int fd;
+
+	CHECK_EQ(kvt_config_set(cfg, "model_name", "a\xc2\x85" "b\xe2\x80\xa8" "c\xe2\x80\xa9" "d",
+				NULL, 0), 0);
+	snprintf(path, sizeof(path), "%s/dump-nel.yaml", tmpdir());
+	fd = open(path, O_CREAT | O_TRUNC | O_RDWR, 0600);
+	CHECK(fd >= 0);
+	CHECK_EQ(kvt_config_dump(cfg, fd), 0);
+	close(fd);
+	CHECK_EQ(kvt_config_load_yaml(back, path, err, sizeof(err)), 0);
+	CHECK_EQ(strcmp(back->model_name, cfg->model_name), 0);
+	kvt_config_free(cfg);
+	kvt_config_free(back);
+}
+
+/* Found by fuzz_config_yaml: an ignored LMCache key holding a newline was
+ * dumped into a comment, and its second line loaded back as a knob. */
+TEST(ignored_keys_are_printable_ascii)
+{
+	struct kvt_config *cfg = new_cfg();
+	char err[256] = "";
+
+	CHECK_EQ(kvt_config_set(cfg, "storage_plugin.x\nchunk_size", "5", err, sizeof(err)),
+		 -EINVAL);
+	CHECK_HAS(err, "unknown key");
+	CHECK_EQ(kvt_config_set(cfg, "storage_plugin.\xc3\xa9", "5", err, sizeof(err)), -EINVAL);
+	CHECK_EQ(kvt_config_set(cfg, "storage_plugin.a b", "5", err, sizeof(err)), 0);
+	kvt_config_free(cfg);
+}
+
 TEST(env_overrides)
 {
 	struct kvt_config *cfg = new_cfg();

@@ -189,6 +189,9 @@ TEST(adapter_json_errors_name_what_is_wrong)
 		{ "[{\"type\":\"a\"},{\"type\":\"b\"},{\"type\":\"c\"},{\"type\":\"d\"},{\"type\":\"e\"},"
 		  "{\"type\":\"f\"},{\"type\":\"g\"},{\"type\":\"h\"},{\"type\":\"i\"}]",
 		  "more than 8 adapters" },
+		/* found by fuzz_l2_adapters: what follows the value was ignored */
+		{ "[{\"type\":\"fs\"}]e\", {\"type\":\"mem\"}", "not valid JSON" },
+		{ "{\"type\":\"fs\"}\n---\n{\"type\":\"mem\"}", "text after the JSON value" },
 	};
 	struct l2_conf_list l;
 
@@ -225,6 +228,30 @@ TEST(l2_adapters_knob_validates_and_appends)
 	CHECK_EQ(kvt_config_add_l2_adapter(cfg, "{\"type\":\"mem\",\"max_size_mb\":1}", err,
 					   sizeof(err)), -E2BIG);
 	CHECK_HAS(err, "more than 8 adapters");
+	kvt_config_free(cfg);
+}
+
+/* Found by fuzz_l2_adapters: a knob with text after its JSON array was
+ * accepted, and an adapter appended to it was joined after that text, so
+ * it was dropped while the add returned 0. */
+TEST(l2_adapters_knob_refuses_trailing_text)
+{
+	struct kvt_config *cfg;
+	char err[256], val[4096];
+
+	CHECK_EQ(kvt_config_new(&cfg), 0);
+	CHECK_EQ(kvt_config_set(cfg, "l2_adapters", "[{\"type\":\"fs\",\"base_path\":\"/a\"}]x, y}]",
+				err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "not valid JSON");
+	CHECK_EQ(kvt_config_set(cfg, "l2_adapters", "[{\"type\":\"fs\",\"base_path\":\"/a\"}]  ",
+				err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_add_l2_adapter(cfg, "{\"type\":\"mem\"}", err, sizeof(err)), 0);
+	CHECK(kvt_config_get(cfg, "l2_adapters", val, sizeof(val)) > 0);
+	CHECK_HAS(val, "{\"type\":\"mem\"}");
+	/* a comment after the list would swallow an object joined after it */
+	CHECK_EQ(kvt_config_set(cfg, "l2_adapters", "[]#{", err, sizeof(err)), 0);
+	CHECK_EQ(kvt_config_add_l2_adapter(cfg, "{\"type\":\"mem\"}", err, sizeof(err)), -EINVAL);
+	CHECK_HAS(err, "cannot append");
 	kvt_config_free(cfg);
 }
 

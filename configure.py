@@ -399,7 +399,9 @@ def install(prefix):
     files += [("build/release/" + t, "bin/" + t, 0o755) for t in TOOLS
               if os.path.exists("build/release/" + t)]
     site = python_site(prefix)
-    for src in sorted(glob.glob("build/release/python/kvtier/*")):
+    # the package's modules and its extension; not the __pycache__ an import left beside them
+    for src in sorted(glob.glob("build/release/python/kvtier/*.py") +
+                      ["build/release/python/kvtier/" + PY_EXT]):
         files.append((src, "%s/kvtier/%s" % (site, os.path.basename(src)),
                       0o755 if src.endswith(".so") else 0o644))
     for src, rel, mode in files:

@@ -309,7 +309,9 @@ def python_tests(selected):
     """The kvtier Python package's pytest suite (tests/python), with Debian's python3 (the one
     configure.py installs pytest, numpy and torch for), importing the package from
     build/release/python: a PASS/FAIL line per test, then pytest's own summary line."""
-    env = {"PYTHONPATH": os.path.join(ROOT, "build", "release", "python")}
+    # no bytecode written beside the package: the build tree installs what is there
+    env = {"PYTHONPATH": os.path.join(ROOT, "build", "release", "python"),
+           "PYTHONDONTWRITEBYTECODE": "1"}
     rc, out = run(["/usr/bin/python3", "-m", "pytest", "-v", "-p", "no:cacheprovider",
                    "tests/python"], timeout=1800, env=env)
     seen = 0

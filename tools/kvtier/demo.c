@@ -354,7 +354,13 @@ static void get_query(struct demo *d, struct tally *t, uint64_t doc)
 	/* the pins hold what L1 and DAX have of the prefix until it is copied;
 	 * where they end the fs tier goes on with the prefix, unpinned */
 	pinned = kvt_contains(d->kvt, d->keys, d->query_keys, KVT_PIN);
-	hits = pinned < 0 ? pinned : kvt_contains(d->kvt, d->keys, d->query_keys, 0);
+	hits = pinned;
+	if (pinned >= 0 && (size_t)pinned < d->query_keys) {
+		ssize_t more = kvt_contains(d->kvt, d->keys + pinned, d->query_keys - (size_t)pinned,
+					    0);
+
+		hits = more < 0 ? more : pinned + more;
+	}
 	if (hits > 0)
 		got = kvt_get(d->kvt, d->keys, (size_t)hits, d->bufs, d->lens, d->out_lens);
 	t->ns += tool_now_ns() - t0;

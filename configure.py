@@ -59,6 +59,16 @@ TOOLS = {"kvtier": "tools/kvtier", "kvtier-bench": "tools/kvtier-bench",
 # (tests/l2/fs/test_fs_adapter.c tests l2/fs), each built as build/<variant>/tests/<dir>/test_NAME;
 # tests/run.py runs the same list
 TEST_SOURCES = "tests/**/test_*.c"
+# fault-injection programs (tests/fault/test_*.c): linked with the rest of tests/fault/ and
+# -Wl,--wrap=X for each X below, the calls through which kvtier acquires memory, mappings,
+# fds, threads and library objects, so the Nth can be made to fail (tests/fault/inject.h);
+# the daemon is linked the same way as tests/fault/kvtier-poold-fault
+FAULT_DIR = "tests/fault"
+FAULT_WRAPS = ["malloc", "calloc", "realloc", "posix_memalign", "strdup", "mmap64", "eventfd",
+               "io_uring_queue_init", "pthread_create", "_cds_lfht_new",
+               "urcu_bp_create_call_rcu_data", "yaml_parser_initialize", "yaml_parser_load",
+               "redisConnectWithTimeout", "redisCommand", "redisCommandArgv", "zmq_ctx_new",
+               "zmq_socket"]
 # fuzz target (tests/fuzz/NAME.c, seeds in tests/fuzz/corpus/NAME without the fuzz_) -> the
 # library sources it needs; LIBKVTIER stands for the whole library, linked as an archive
 # (build/fuzz/libkvtier.a, fuzz flags) for a target that reaches into api/ (kvt_config_check)
@@ -246,16 +256,33 @@ def write_ninja(args):
             targets.append(so)
         # the tests share the tools' helpers (ports, redis servers) as objects too
         common_objs = " ".join(obj(variant, s) for s in test_common + sources("tools/common/*.c"))
+        fault_srcs = [s for s in sources(FAULT_DIR + "/*.c") if s not in tests]
+        fault_objs = " ".join(obj(variant, s) for s in fault_srcs)
+        fault_ldflags = "%s %s" % (v["ldflags"], " ".join("-Wl,--wrap=" + x for x in FAULT_WRAPS))
+        for s in fault_srcs:
+            w("build %s: cc %s" % (obj(variant, s), s))
+            w("  cc = %s" % v["cc"])
+            w("  cflags = %s" % v["cflags"])
         for t in tests:
             w("build %s: cc %s" % (obj(variant, t), t))
             w("  cc = %s" % v["cc"])
             w("  cflags = %s" % v["cflags"])
             name = t[len("tests/"):-2]
-            w("build %s/tests/%s: link %s %s %s/libkvtier.a" % (d, name, obj(variant, t), common_objs, d))
+            fault = t.startswith(FAULT_DIR + "/")
+            w("build %s/tests/%s: link %s %s %s %s/libkvtier.a" % (
+                d, name, obj(variant, t), fault_objs if fault else "", common_objs, d))
             w("  cc = %s" % v["cc"])
-            w("  ldflags = %s" % v["ldflags"])
+            w("  ldflags = %s" % (fault_ldflags if fault else v["ldflags"]))
             w("  libs = %s" % vlibs)
             targets.append("%s/tests/%s" % (d, name))
+        poold_objs = " ".join(obj(variant, s) for s in sources(TOOLS["kvtier-poold"] + "/*.c"))
+        inject = obj(variant, FAULT_DIR + "/inject.c")
+        w("build %s/tests/fault/kvtier-poold-fault: link %s %s %s %s/libkvtier.a" % (
+            d, poold_objs, inject, " ".join(tool_common), d))
+        w("  cc = %s" % v["cc"])
+        w("  ldflags = %s" % fault_ldflags)
+        w("  libs = %s" % vlibs)
+        targets.append("%s/tests/fault/kvtier-poold-fault" % d)
         if variant in PY_VARIANTS:
             targets += write_python(w, variant, v, lib_srcs, vlibs)
         w("build %s: phony %s" % (variant, " ".join(targets)))

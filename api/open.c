@@ -361,6 +361,7 @@ int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 {
 	int ret;
 
+	config_err_begin(err, errlen);
 	if (!cfg) {
 		if (err && errlen)
 			snprintf(err, errlen, "NULL config");
@@ -371,7 +372,7 @@ int kvt_config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 		ret = check_tiers(cfg, err, errlen);
 	if (!ret)
 		ret = check_l2(cfg, err, errlen);
-	return ret;
+	return config_err_end(ret, err, errlen, "kvt_config_check");
 }
 
 int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t errlen)

@@ -249,14 +249,17 @@ static int l2_json_check(const char *value, char *err, size_t errlen)
 	char why[224];
 	int ret;
 
-	if (!l)
+	if (!l) {
+		config_err(err, errlen, "l2_adapters: out of memory");
 		return -ENOMEM;
+	}
 	ret = l2_conf_parse(value, l, why, sizeof(why));
 	l2_conf_free(l);
 	mem_free(l);
 	if (ret)
 		config_err(err, errlen, "%s", why);
-	return ret ? -EINVAL : 0;
+	/* running out of memory is not a bad value */
+	return ret == -ENOMEM ? ret : ret ? -EINVAL : 0;
 }
 
 static int knob_parse(const struct knob *k, const char *value, void *out,
@@ -344,8 +347,11 @@ static int knob_parse(const struct knob *k, const char *value, void *out,
 			if ((unsigned char)*p < 0x20 || *p == 0x7f)
 				return value_err(err, errlen, k->key, value,
 						 "contains a control character");
-		if (k->type == KNOB_L2_JSON && l2_json_check(value, err, errlen))
-			return -EINVAL;
+		if (k->type == KNOB_L2_JSON) {
+			ret = l2_json_check(value, err, errlen);
+			if (ret)
+				return ret;
+		}
 		memset(out, 0, k->size);
 		memcpy(out, value, strlen(value));
 		return 0;
@@ -434,14 +440,23 @@ void kvt_config_free(struct kvt_config *cfg)
 	free(cfg);
 }
 
+int config_err_end(int ret, char *err, size_t errlen, const char *what)
+{
+	if (ret && err && errlen && !err[0])
+		snprintf(err, errlen, "%s: %s", what, kvt_strerror(ret));
+	return ret;
+}
+
 int kvt_config_set(struct kvt_config *cfg, const char *key, const char *value,
 		   char *err, size_t errlen)
 {
+	config_err_begin(err, errlen);
 	if (!cfg || !key || !value) {
 		config_err(err, errlen, "kvt_config_set: NULL argument");
 		return -EINVAL;
 	}
-	return config_set_one(cfg, key, value, CONFIG_SCALAR, err, errlen);
+	return config_err_end(config_set_one(cfg, key, value, CONFIG_SCALAR, err, errlen), err,
+			      errlen, key);
 }
 
 /* Whether @name (not NUL-terminated, @n bytes) is KVT_ + @key transformed. */
@@ -475,7 +490,7 @@ static bool env_allowed_name(const char *name, size_t n)
  * Applies every variable to a copy first, so a bad variable leaves @cfg
  * as it was.
  */
-int kvt_config_apply_env(struct kvt_config *cfg, char *err, size_t errlen)
+static int apply_env(struct kvt_config *cfg, char *err, size_t errlen)
 {
 	struct kvt_config tmp;
 	char msg[256];
@@ -743,19 +758,35 @@ int config_check(const struct kvt_config *cfg, char *err, size_t errlen)
 	return 0;
 }
 
-int kvt_config_add_l2_adapter(struct kvt_config *cfg, const char *json, char *err,
-			      size_t errlen)
+static int add_l2_adapter(struct kvt_config *cfg, const char *json, char *err, size_t errlen)
 {
-	char *buf = mem_alloc(CONFIG_L2_MAX);
+	char *buf;
 	int ret;
 
 	if (!cfg || !json)
 		return -EINVAL;
-	if (!buf)
+	buf = mem_alloc(CONFIG_L2_MAX);
+	if (!buf) {
+		config_err(err, errlen, "l2_adapters: out of memory");
 		return -ENOMEM;
+	}
 	ret = l2_conf_append(cfg->l2_adapters, json, buf, CONFIG_L2_MAX, err, errlen);
 	if (!ret)
 		ret = config_set_one(cfg, "l2_adapters", buf, CONFIG_SCALAR, err, errlen);
 	mem_free(buf);
 	return ret == -ENAMETOOLONG ? -E2BIG : ret;
+}
+
+int kvt_config_apply_env(struct kvt_config *cfg, char *err, size_t errlen)
+{
+	config_err_begin(err, errlen);
+	return config_err_end(apply_env(cfg, err, errlen), err, errlen, "kvt_config_apply_env");
+}
+
+int kvt_config_add_l2_adapter(struct kvt_config *cfg, const char *json, char *err,
+			      size_t errlen)
+{
+	config_err_begin(err, errlen);
+	return config_err_end(add_l2_adapter(cfg, json, err, errlen), err, errlen,
+			      "kvt_config_add_l2_adapter");
 }

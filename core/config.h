@@ -94,6 +94,21 @@ size_t config_dtype_bytes(const char *kv_dtype);
 size_t config_chunk_bytes(const struct kvt_config *cfg);
 
 /*
+ * config_err_end() - a public call that takes an error buffer and fails
+ * says why there.  Deep failures (out of memory inside a parser) have no
+ * more to say than their code, so @what (the call) names them; @err must
+ * have been emptied when the call began (config_err_begin()).
+ * Return: @ret.
+ */
+int config_err_end(int ret, char *err, size_t errlen, const char *what);
+
+static inline void config_err_begin(char *err, size_t errlen)
+{
+	if (err && errlen)
+		err[0] = '\0';
+}
+
+/*
  * config_check() - cross-knob checks kvt_open() runs (watermarks ordered,
  * L1 big enough for one slot, staging mode needs local_cpu false, ...).
  * Return: 0, or -EINVAL with @err naming the knobs.

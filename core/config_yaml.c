@@ -325,8 +325,7 @@ static void parser_err(struct yaml_walk *w, const yaml_parser_t *parser)
 			 parser->problem ? parser->problem : "parse error");
 }
 
-int kvt_config_load_yaml(struct kvt_config *cfg, const char *path, char *err,
-			 size_t errlen)
+static int load_yaml(struct kvt_config *cfg, const char *path, char *err, size_t errlen)
 {
 	struct yaml_walk w = { .path = path, .err = err, .errlen = errlen };
 	yaml_parser_t parser;
@@ -349,6 +348,8 @@ int kvt_config_load_yaml(struct kvt_config *cfg, const char *path, char *err,
 	}
 	if (!yaml_parser_initialize(&parser)) {
 		ret = -ENOMEM;
+		if (err && errlen)
+			snprintf(err, errlen, "%s: out of memory parsing YAML", path);
 		goto out_close;
 	}
 	yaml_parser_set_input_file(&parser, f);
@@ -385,7 +386,7 @@ int kvt_config_load_yaml(struct kvt_config *cfg, const char *path, char *err,
 	/* one document only: a second one would be silently dropped */
 	if (!yaml_parser_load(&parser, &next)) {
 		parser_err(&w, &parser);
-		ret = -EINVAL;
+		ret = parser.error == YAML_MEMORY_ERROR ? -ENOMEM : -EINVAL;
 		goto out_free;
 	}
 	if (yaml_document_get_root_node(&next)) {
@@ -406,4 +407,11 @@ out_parser:
 out_close:
 	fclose(f);
 	return ret;
+}
+
+int kvt_config_load_yaml(struct kvt_config *cfg, const char *path, char *err,
+			 size_t errlen)
+{
+	config_err_begin(err, errlen);
+	return config_err_end(load_yaml(cfg, path, err, errlen), err, errlen, path ? path : "");
 }

@@ -127,6 +127,18 @@ static int parse_root(yaml_document_t *doc, const char *text, struct l2_conf_lis
 	return 0;
 }
 
+/* libyaml's failure: out of memory is not the text's fault, so not -EINVAL. */
+static int load_error(const yaml_parser_t *parser, char *err, size_t errlen)
+{
+	if (parser->error == YAML_MEMORY_ERROR) {
+		snprintf(err, errlen, "l2_adapters: out of memory parsing JSON");
+		return -ENOMEM;
+	}
+	snprintf(err, errlen, "l2_adapters: not valid JSON: %s at offset %zu",
+		 parser->problem ? parser->problem : "parse error", parser->problem_mark.index);
+	return -EINVAL;
+}
+
 int l2_conf_parse(const char *text, struct l2_conf_list *out, char *err, size_t errlen)
 {
 	yaml_parser_t parser;
@@ -136,15 +148,15 @@ int l2_conf_parse(const char *text, struct l2_conf_list *out, char *err, size_t 
 	memset(out, 0, sizeof(*out));
 	if (!*text)
 		return 0;
-	if (!yaml_parser_initialize(&parser))
+	if (!yaml_parser_initialize(&parser)) {
+		snprintf(err, errlen, "l2_adapters: out of memory parsing JSON");
 		return -ENOMEM;
+	}
 	yaml_parser_set_input_string(&parser, (const unsigned char *)text, strlen(text));
 	if (!yaml_parser_load(&parser, &doc)) {
-		snprintf(err, errlen, "l2_adapters: not valid JSON: %s at offset %zu",
-			 parser.problem ? parser.problem : "parse error",
-			 parser.problem_mark.index);
+		ret = load_error(&parser, err, errlen);
 		yaml_parser_delete(&parser);
-		return -EINVAL;
+		return ret;
 	}
 	ret = parse_root(&doc, text, out, err, errlen);
 	yaml_document_delete(&doc);
@@ -153,10 +165,7 @@ int l2_conf_parse(const char *text, struct l2_conf_list *out, char *err, size_t 
 	 * object l2_conf_append() joins after the junk would be dropped */
 	if (!ret) {
 		if (!yaml_parser_load(&parser, &doc)) {
-			snprintf(err, errlen, "l2_adapters: not valid JSON: %s at offset %zu",
-				 parser.problem ? parser.problem : "parse error",
-				 parser.problem_mark.index);
-			ret = -EINVAL;
+			ret = load_error(&parser, err, errlen);
 		} else {
 			if (yaml_document_get_root_node(&doc)) {
 				snprintf(err, errlen, "l2_adapters: text after the JSON value at offset %zu",

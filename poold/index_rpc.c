@@ -341,6 +341,11 @@ void on_rpc(struct pool *p, const struct actor_msg *m)
 	msgpack_packer *pk = m->ptr[1];
 	struct pool_conn *c = conn_get(p->idx, m->u64[0], true);
 
+	/* every handler below may take the connection's state for granted */
+	if (!c) {
+		maru_pack_error(pk, "out of memory");
+		return;
+	}
 	switch (q->hdr.type) {
 	case MARU_REQUEST_ALLOC: on_request_alloc(p, c, q, pk); break;
 	case MARU_RETURN_ALLOC: on_return_alloc(p, c, q, pk); break;

@@ -95,6 +95,9 @@ int rpc_fe_create(struct pool *p, struct rpc_fe **out, char *err, size_t errlen)
 			zmq_close(fe->mon);
 			fe->mon = NULL;
 		}
+		/* a monitor nobody reads stalls the router on its first event */
+		if (!fe->mon)
+			zmq_socket_monitor(fe->router, NULL, 0);
 	}
 	if (!fe->mon)
 		log_warn("rpc: no socket monitor; only leases detect departed clients");

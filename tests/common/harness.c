@@ -14,6 +14,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,6 +39,13 @@ void harness_register(const char *name, void (*fn)(void))
 	ncases++;
 }
 
+static bool in_child;
+
+void harness_child_begin(void)
+{
+	in_child = true;
+}
+
 void harness_fail(const char *file, int line, const char *fmt, ...)
 {
 	va_list ap;
@@ -47,6 +55,10 @@ void harness_fail(const char *file, int line, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	if (in_child) {
+		fflush(NULL);
+		_exit(1);
+	}
 	exit(1);
 }
 

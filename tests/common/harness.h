@@ -25,6 +25,10 @@ void harness_register(const char *name, void (*fn)(void));
 void harness_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((noreturn, format(printf, 3, 4)));
 void harness_skip(const char *fmt, ...) __attribute__((noreturn, format(printf, 1, 2)));
+/* Call first in a child a case forked: a failed check then ends the child
+ * with _exit(), so the atexit handlers it inherited (the case's temp
+ * directories removed, its servers killed) stay the case's own. */
+void harness_child_begin(void);
 
 #define TEST(name)                                                             \
 	static void test_##name(void);                                         \

@@ -68,12 +68,21 @@ static void untrack(pid_t pid)
 			live[i] = 0;
 }
 
+static const char *exe_override;
+
+void poold_use(const char *exe)
+{
+	exe_override = exe;
+}
+
 const char *poold_path(void)
 {
 	static char path[PATH_MAX];
 	const char *dir = harness_build_dir();
 	ssize_t n;
 
+	if (exe_override)
+		return access(exe_override, X_OK) == 0 ? exe_override : NULL;
 	if (!dir || strlen(dir) + 32 > sizeof(path))
 		return NULL;
 	strcpy(path, dir);
@@ -118,6 +127,7 @@ static bool log_has(const char *path, const char *what)
 int poold_start(struct poold *d, const char *pool_size, const char *args)
 {
 	static int seq;
+	static const char *dir;
 	const char *exe = poold_path();
 	char *argv[32], extra[256];
 	int argc = 0;
@@ -131,8 +141,11 @@ int poold_start(struct poold *d, const char *pool_size, const char *args)
 	}
 	d->port = loopback_free_port();
 	snprintf(d->addr, sizeof(d->addr), "tcp://127.0.0.1:%d", d->port);
-	snprintf(d->rm, sizeof(d->rm), "%s/rm%d.sock", harness_tmpdir(0), seq);
-	snprintf(d->log, sizeof(d->log), "%s/poold%d.log", harness_tmpdir(0), seq++);
+	/* one directory for all of a process's daemons: the harness has few */
+	if (!dir)
+		dir = harness_tmpdir(0);
+	snprintf(d->rm, sizeof(d->rm), "%s/rm%d.sock", dir, seq);
+	snprintf(d->log, sizeof(d->log), "%s/poold%d.log", dir, seq++);
 	argv[argc++] = (char *)exe;
 	argv[argc++] = "--rpc";
 	argv[argc++] = d->addr;

@@ -34,6 +34,10 @@ struct poold {
 /* The daemon binary of this build, or NULL when it is not built. */
 const char *poold_path(void);
 
+/* Start @exe instead of poold_path()'s in later poold_start() calls (the
+ * fault-injection build of the daemon); NULL goes back to it. */
+void poold_use(const char *exe);
+
 /*
  * poold_start() - start a daemon with a @pool_size pool ("64M") and extra
  * arguments @args (space separated, may be NULL), wait until it prints

@@ -162,7 +162,7 @@ int http_get(const char *url, int timeout_ms, char **body, size_t *len, char *er
 {
 	char host[256], port[16], req[1024], *reply = NULL, *hdr_end, *cl;
 	const char *path;
-	size_t n, blen;
+	size_t n = 0, blen;
 	int fd, ret, status;
 
 	if (parse_url(url, host, sizeof(host), port, sizeof(port), &path))

@@ -175,7 +175,8 @@ int metrics_http_start(const char *addr, metrics_render_fn fn, void *arg,
 	}
 	m->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port :
 						   ((struct sockaddr_in *)&ss)->sin_port);
-	m->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD |
+	/* ITC: MHD_quiesce_daemon() at stop hands the socket back to us */
+	m->d = MHD_start_daemon(MHD_USE_AUTO_INTERNAL_THREAD | MHD_USE_ITC |
 					(ss.ss_family == AF_INET6 ? MHD_USE_IPv6 : 0),
 				0, NULL, NULL, on_request, m,
 				MHD_OPTION_LISTEN_SOCKET, (MHD_socket)m->fd,
@@ -209,8 +210,12 @@ void metrics_http_stop(struct metrics_http *m)
 {
 	if (!m)
 		return;
-	/* joins the polling thread; the listening socket was ours, so close it too */
+	MHD_socket fd = MHD_quiesce_daemon(m->d);
+
+	/* joins the polling thread; a quiesced daemon leaves its listening
+	 * socket to us, closed only once that thread is gone */
 	MHD_stop_daemon(m->d);
-	close(m->fd);
+	if (fd != MHD_INVALID_SOCKET && close(fd))
+		log_error("metrics: closing the listening socket: %s", strerror(errno));
 	mem_free(m);
 }

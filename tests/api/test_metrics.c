@@ -154,7 +154,7 @@ TEST(scrape_counts_every_call_and_matches_kvt_stats)
 {
 	enum { PUTS = 37, CONTAINS = 23, GETS = 19, PREFETCHES = 5 };
 	static uint8_t src[2][CHUNK], dst[2][CHUNK];
-	int threads = harness_count_threads();
+	int threads = harness_count_threads(), fds = harness_count_fds();
 	struct kvt *kvt = open_metrics(NULL);
 	struct prom_samples s;
 	struct kvt_stats st;
@@ -231,6 +231,7 @@ TEST(scrape_counts_every_call_and_matches_kvt_stats)
 	/* the server is gone with its thread and socket */
 	CHECK(http_get(url, 1000, &body, &len, err, sizeof(err)) < 0);
 	CHECK_EQ(harness_count_threads(), threads);
+	CHECK_EQ(harness_count_fds(), fds);
 }
 
 TEST(each_l2_adapter_has_store_and_load_histograms)

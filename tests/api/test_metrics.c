@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "kvtier.h"
@@ -289,4 +290,63 @@ TEST(a_port_in_use_fails_open_naming_the_address)
 	CHECK_HAS(err, addr);
 	kvt_config_free(cfg);
 	kvt_close(a);
+}
+
+/* Runs @cmd, its stdout into @out; returns its exit status. */
+static int run_tool(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int st;
+
+	CHECK(p);
+	while (n + 1 < len && fgets(out + n, (int)(len - n), p))
+		n += strlen(out + n);
+	out[n] = '\0';
+	st = pclose(p);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* The kvtier CLI against a live instance: stats --url reads it, top shows
+ * its tiers and latencies, and stats with no target is a usage error. */
+TEST(kvtier_stats_and_top_read_a_running_instance)
+{
+	static uint8_t src[CHUNK];
+	const char *dir = harness_build_dir();
+	char cmd[512], out[65536];
+	struct kvt *kvt;
+
+	if (!dir || access(dir, X_OK))
+		SKIP("no build directory");
+	snprintf(cmd, sizeof(cmd), "%s/kvtier", dir);
+	if (access(cmd, X_OK))
+		SKIP("%s not built", cmd);
+	kvt = open_metrics(NULL);
+	for (int i = 0; i < 5; i++) {
+		struct kvt_key k = key_of(i);
+		const void *b = src;
+		size_t l = CHUNK;
+
+		CHECK_EQ(kvt_put(kvt, &k, &b, &l, 1, NULL, NULL, NULL), 1);
+	}
+	snprintf(cmd, sizeof(cmd), "%s/kvtier stats --url %s", dir, url);
+	CHECK_EQ(run_tool(cmd, out, sizeof(out)), 0);
+	CHECK_HAS(out, "kvtier_puts_total");
+	CHECK_HAS(out, "kvtier_put_seconds_count");
+	snprintf(cmd, sizeof(cmd), "%s/kvtier stats --url %s --prometheus", dir, addr);
+	CHECK_EQ(run_tool(cmd, out, sizeof(out)), 0);
+	CHECK_HAS(out, "# TYPE kvtier_put_seconds histogram\n");
+	CHECK_HAS(out, "\nkvtier_put_seconds_count 5\n");
+	snprintf(cmd, sizeof(cmd), "%s/kvtier top --url %s --interval 0.1 --count 2", dir, url);
+	CHECK_EQ(run_tool(cmd, out, sizeof(out)), 0);
+	CHECK_HAS(out, "sample 2");
+	CHECK_HAS(out, "\nl1 ");
+	CHECK_HAS(out, "kvtier_contains_seconds");
+	snprintf(cmd, sizeof(cmd), "%s/kvtier stats 2>&1", dir);
+	CHECK_EQ(run_tool(cmd, out, sizeof(out)), 2);
+	CHECK_HAS(out, "--url");
+	kvt_close(kvt);
+	snprintf(cmd, sizeof(cmd), "%s/kvtier stats --url %s 2>&1", dir, url);
+	CHECK_EQ(run_tool(cmd, out, sizeof(out)), 1);
+	CHECK_HAS(out, "cannot connect");
 }

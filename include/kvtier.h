@@ -703,8 +703,8 @@ int kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
  * one family each with a tier label, each L2 adapter's status, and with
  * metrics.listen set the latency histograms.
  * @buf: receives NUL-terminated text; @len its size.
- * Threads: any.  Blocks: never.
- * Return: the text length, or -ENOSPC when @len is too small.
+ * Threads: any.  Blocks: never.  Allocates: a scratch copy of the text.
+ * Return: the text length, -ENOSPC when @len is too small, or -ENOMEM.
  */
 ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len);
 

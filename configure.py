@@ -33,9 +33,11 @@ PACKAGES = [
     "libzmq3-dev", "libmsgpack-dev", "python3-zmq", "python3-msgpack",
     # the kvtier Python package (a C extension) and its tests, with Debian's python3
     "python3-dev", "python3-pytest", "python3-numpy", "python3-torch", "python3-yaml",
+    # the metrics endpoint (metrics.listen, kvtier-poold --metrics); promtool checks its text in tests
+    "libmicrohttpd-dev", "prometheus",
 ]
 PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
-             "hiredis", "libzmq", "msgpack"]
+             "hiredis", "libzmq", "msgpack", "libmicrohttpd"]
 # libck ships no .pc file
 EXTRA_LIBS = ["-lck", "-lm", "-ldl", "-pthread"]
 

@@ -77,6 +77,7 @@ static void prefetch_run(struct kvt *kvt, struct prefetch_req *req)
 
 	if (req->cb)
 		req->cb(req->cb_arg, req->ticket, hits);
+	KVT_OP_DONE(kvt, KVT_OP_PREFETCH, req->t0);
 	if (write(kvt->event_fd, &one, sizeof(one)) != sizeof(one)) {
 		log_error("prefetch: event fd write failed");
 		COUNT(kvt, errors, 1);

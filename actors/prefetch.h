@@ -22,6 +22,7 @@ enum prefetch_op {
 
 struct prefetch_req {
 	uint64_t ticket;
+	uint64_t t0;              /* kvt_op_start() at submit */
 	size_t hits;              /* borrowed prefix length */
 	size_t n;                 /* keys asked for */
 	struct kvt_key *keys;     /* with L2 tiers: all n, to continue the prefix there */

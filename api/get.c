@@ -54,6 +54,7 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 {
 	struct entry *stack_ents[GET_STACK_KEYS], **ents = stack_ents;
 	ssize_t ret;
+	uint64_t t0;
 
 	if (!kvt || (n && (!keys || !bufs || !buf_lens || !out_lens)))
 		return -EINVAL;
@@ -64,6 +65,7 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 		out_lens[i] = 0;
 	if (!kvt_enter(kvt))
 		return 0;
+	t0 = kvt_op_start(kvt);
 	if (n > GET_STACK_KEYS) {
 		ents = mem_alloc(n * sizeof(*ents));
 		if (!ents) {
@@ -83,6 +85,7 @@ ssize_t kvt_get(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *con
 		ret = get_from_l2(kvt, keys, n, bufs, buf_lens, out_lens, ret);
 	if (ents != stack_ents)
 		mem_free(ents);
+	KVT_OP_DONE(kvt, KVT_OP_GET, t0);
 	kvt_exit(kvt);
 	return ret;
 }
@@ -94,6 +97,7 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 	struct prefetch_req *req;
 	struct actor_msg m = { .op = PREFETCH_RUN };
 	size_t hits;
+	uint64_t t0;
 	int ret;
 
 	if (!kvt || (n && (!keys || !bufs || !buf_lens || !out_lens)))
@@ -103,6 +107,7 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 			return -EINVAL;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
+	t0 = kvt_op_start(kvt);
 	req = mem_alloc(sizeof(*req) + n * sizeof(req->entries[0]) +
 			(kvt->nl2 ? n * sizeof(struct kvt_key) : 0));
 	if (!req) {
@@ -110,6 +115,7 @@ int kvt_prefetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *co
 		return -ENOMEM;
 	}
 	req->n = n;
+	req->t0 = t0;
 	req->buf_lens = buf_lens;
 	req->keys = kvt->nl2 ? (struct kvt_key *)&req->entries[n] : NULL;
 	if (req->keys)

@@ -42,6 +42,7 @@ struct l2_put {
 	kvt_put_cb cb;
 	void *cb_arg;
 	_Atomic uint32_t pending;       /* adapters yet to answer */
+	uint64_t t0;                    /* kvt_op_start() at submit */
 	struct kvt_l2_task tasks[KVT_L2_MAX_ADAPTERS];
 	uint64_t stored[KVT_L2_MAX_ADAPTERS];   /* one bitmap word: n <= 64 */
 	struct kvt_key keys[L2_WINDOW];
@@ -227,6 +228,8 @@ static void put_task_done(struct kvt_l2_task *task)
 	struct l2_put *p = task->arg;
 	struct actor_msg m = { .op = L2DONE_FINISH, .ptr = { p } };
 
+	if (p->kvt->metrics)
+		kvt_op_done(p->kvt, &p->kvt->metrics->l2_store[task - p->tasks], p->t0);
 	if (atomic_fetch_sub_explicit(&p->pending, 1, memory_order_acq_rel) != 1)
 		return;
 	/* window_admit() leaves room for this post: it never waits */
@@ -269,6 +272,7 @@ static void window_submit(struct kvt *kvt, struct l2_put *p, const void *const *
 	uint32_t failed = 0;
 
 	atomic_init(&p->pending, kvt->nl2 + 1);
+	p->t0 = kvt_op_start(kvt);
 	for (uint32_t a = 0; a < kvt->nl2; a++) {
 		struct kvt_l2_task *t = &p->tasks[a];
 		int ret;
@@ -400,6 +404,9 @@ struct fetch {
 	size_t *sub_idx;
 	size_t *sub_n;          /* nl2 */
 	struct kvt_l2_task *tasks;      /* nl2 */
+	struct kvt *kvt;
+	struct l2_join *load_join;      /* fetch_load()'s, while it waits */
+	uint64_t load_t0;               /* kvt_op_start() at the load submits */
 };
 
 static struct fetch *fetch_new(uint32_t nl2, size_t n)
@@ -457,6 +464,17 @@ static void fetch_lookup(struct kvt *kvt, struct fetch *f, const struct kvt_key 
 	join_wait(&j, unsubmitted);
 }
 
+/* A load task finished: time it per adapter, then the join. */
+static void load_task_done(struct kvt_l2_task *task)
+{
+	struct fetch *f = task->arg;
+
+	if (f->kvt->metrics)
+		kvt_op_done(f->kvt, &f->kvt->metrics->l2_load[task - f->tasks], f->load_t0);
+	task->arg = f->load_join;
+	join_task_done(task);
+}
+
 /* Load each adapter's share straight into the caller's buffers. */
 static void fetch_load(struct kvt *kvt, struct fetch *f, size_t n)
 {
@@ -466,6 +484,9 @@ static void fetch_load(struct kvt *kvt, struct fetch *f, size_t n)
 	for (uint32_t a = 0; a < kvt->nl2; a++)
 		tasks += f->sub_n[a] > 0;
 	join_init(&j, tasks);
+	f->kvt = kvt;
+	f->load_join = &j;
+	f->load_t0 = kvt_op_start(kvt);
 	for (uint32_t a = 0; a < kvt->nl2; a++) {
 		struct kvt_l2_task *t = &f->tasks[a];
 		size_t at = a * n;
@@ -473,8 +494,8 @@ static void fetch_load(struct kvt *kvt, struct fetch *f, size_t n)
 		if (!f->sub_n[a])
 			continue;
 		memset(t, 0, sizeof(*t));
-		t->on_done = join_task_done;
-		t->arg = &j;
+		t->on_done = load_task_done;
+		t->arg = f;
 		t->bitmap = &f->loaded[a * f->words];
 		t->lens = &f->loaded_len[at];
 		if (kvt->l2[a].ops->submit_load(kvt->l2[a].a, &f->sub_keys[at], &f->sub_bufs[at],

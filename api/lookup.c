@@ -82,6 +82,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 	bool pin = flags & KVT_PIN;
 	uint64_t now = pin ? clock_now_ms() : 0;
 	size_t hits = 0, first_pins = 0, pins = 0;
+	uint64_t t0;
 
 	if (!kvt || (n && !keys) || (flags & ~KVT_PIN))
 		return -EINVAL;
@@ -89,6 +90,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		return 0;
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
+	t0 = kvt_op_start(kvt);
 	/* the prefix runs through whichever tier holds each key: L1/DAX, then
 	 * L2 where they miss, then L1/DAX again where L2 misses (a key whose
 	 * L2 write failed or was evicted there).
@@ -122,6 +124,7 @@ ssize_t kvt_contains(struct kvt *kvt, const struct kvt_key *keys, size_t n,
 		COUNT(kvt, pins, pins);
 		COUNT(kvt, pinned_entries, first_pins);
 	}
+	KVT_OP_DONE(kvt, KVT_OP_CONTAINS, t0);
 	kvt_exit(kvt);
 	return (ssize_t)hits;
 }

@@ -447,9 +447,15 @@ int kvt_open(const struct kvt_config *cfg, struct kvt **out, char *err, size_t e
 	ret = start_actors(kvt);
 	if (ret)
 		goto err_eventfd;
+	ret = metrics_open(kvt, msg, sizeof(msg));
+	if (ret)
+		goto err_actors;
 	*out = kvt;
 	return 0;
 
+err_actors:
+	/* no call ran yet: the maps hold only what open itself put there */
+	stop_actors(kvt);
 err_eventfd:
 	close(kvt->event_fd);
 err_crdp:
@@ -497,9 +503,11 @@ int kvt_close(struct kvt *kvt)
 {
 	if (!kvt)
 		return -EINVAL;
+	metrics_close(kvt);
 	atomic_store_explicit(&kvt->closing, 1, memory_order_seq_cst);
 	wait_drained(kvt);
 	stop_actors(kvt);
+	metrics_free(kvt);
 	index_destroy_all(kvt);
 	rcu_barrier();
 	free_call_rcu(kvt->crdp);

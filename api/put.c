@@ -362,6 +362,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 	bool tiered, l2;
 	size_t window;
 	ssize_t stored = 0;
+	uint64_t t0;
 
 	if (!kvt || (n && (!keys || !bufs || !lens)))
 		return -EINVAL;
@@ -373,9 +374,11 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 	window = window_for(kvt->primary);
 	if (!kvt_enter(kvt))
 		return -ESHUTDOWN;
+	t0 = kvt_op_start(kvt);
 	if (kvt->staging) {
 		stored = staging_put(kvt, keys, bufs, lens, n, results, cb, cb_arg);
 		COUNT(kvt, puts, stored);
+		KVT_OP_DONE(kvt, KVT_OP_PUT, t0);
 		kvt_exit(kvt);
 		return stored;
 	}
@@ -408,6 +411,7 @@ ssize_t kvt_put(struct kvt *kvt, const struct kvt_key *keys, const void *const *
 			put_to_l2(kvt, keys + base, lens + base, borrowed, res, w, base, cb, cb_arg);
 	}
 	COUNT(kvt, puts, stored);
+	KVT_OP_DONE(kvt, KVT_OP_PUT, t0);
 	kvt_exit(kvt);
 	return stored;
 }

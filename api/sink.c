@@ -152,6 +152,7 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 	struct entry **ents;
 	size_t *orig, ndax = 0;
 	ssize_t drained = 0;
+	uint64_t t0;
 	int ret = 0;
 
 	if (!kvt || (n && (!keys || !sink || !out_lens)))
@@ -162,6 +163,7 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 		return -ENODEV;
 	if (!n || !kvt_enter(kvt))
 		return 0;
+	t0 = kvt_op_start(kvt);
 	ents = mem_alloc(n * (sizeof(*ents) + sizeof(*orig)));
 	if (!ents) {
 		kvt_exit(kvt);
@@ -201,6 +203,7 @@ ssize_t kvt_get_sink(struct kvt *kvt, const struct kvt_key *keys, size_t n, kvt_
 		kvt_put_entry(kvt, ents[j]);
 	}
 	mem_free(ents);
+	KVT_OP_DONE(kvt, KVT_OP_GET, t0);
 	kvt_exit(kvt);
 	return ret ? ret : drained;
 }

@@ -8,6 +8,8 @@
 #include <string.h>
 
 #include "core/instance.h"
+#include "core/mem.h"
+#include "core/prom_text.h"
 #include "l2/l2_registry.h"
 #include "kvtier/l2.h"
 
@@ -126,29 +128,210 @@ int kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
 	return 0;
 }
 
+/*
+ * Prometheus names: a counter is kvtier_<field>_total, a gauge
+ * kvtier_<field>; the fields every tier has (l1_hits, dax_hits, l2_hits...)
+ * are one family with a tier label instead.
+ */
+struct tier_family {
+	const char *suffix;     /* the field after "l1_", "dax_" or "l2_" */
+	const char *family;
+	const char *help;
+};
+
+static const struct tier_family tier_families[] = {
+	{ "hits", "kvtier_hits_total", "keys get, prefetch and borrow took from the tier" },
+	{ "misses", "kvtier_misses_total", "keys get, prefetch and borrow did not find in the tier" },
+	{ "bytes_in", "kvtier_written_bytes_total", "bytes written into the tier" },
+	{ "bytes_out", "kvtier_read_bytes_total", "bytes restored from the tier" },
+	{ "entries", "kvtier_entries", "chunks the tier holds" },
+	{ "slots", "kvtier_slots", "slots of the tier" },
+	{ "free_slots", "kvtier_free_slots", "slots of the tier free" },
+	{ "evictions", "kvtier_evictions_total", "entries the tier evicted by CLOCK" },
+};
+
+#define NFAMILIES (sizeof(tier_families) / sizeof(tier_families[0]))
+
+/* The tier family row @r belongs to and its tier, or NULL. */
+static const struct tier_family *tier_family_of(const struct stats_row *r, const char **tier)
+{
+	static const char *const tiers[] = { "l1", "dax", "l2" };
+
+	for (size_t t = 0; t < 3; t++) {
+		size_t n = strlen(tiers[t]);
+
+		if (strncmp(r->name, tiers[t], n) || r->name[n] != '_')
+			continue;
+		for (size_t f = 0; f < NFAMILIES; f++) {
+			if (strcmp(r->name + n + 1, tier_families[f].suffix))
+				continue;
+			*tier = tiers[t];
+			return &tier_families[f];
+		}
+	}
+	return NULL;
+}
+
+static void render_tier_family(struct kvt *kvt, const struct kvt_stats *st,
+			       const struct tier_family *tf, struct prom_text *t)
+{
+	bool header = false;
+
+	for (size_t i = 0; i < NROWS; i++) {
+		const char *tier = NULL;
+		char label[32];
+		uint64_t v;
+
+		if (tier_family_of(&stats_rows[i], &tier) != tf)
+			continue;
+		if ((!kvt->has_dax && strcmp(tier, "dax") == 0) ||
+		    (!kvt->nl2 && strcmp(tier, "l2") == 0))
+			continue;
+		if (!header)
+			prom_family(t, tf->family, stats_rows[i].type, tf->help);
+		header = true;
+		kvt_stats_field(st, i, NULL, NULL, NULL, &v);
+		snprintf(label, sizeof(label), "tier=\"%s\"", tier);
+		prom_sample(t, tf->family, label, v);
+	}
+}
+
+/* Each L2 adapter's label: its type, with its position when types repeat. */
+static void l2_label(struct kvt *kvt, uint32_t a, char *buf, size_t len)
+{
+	bool repeated = false;
+
+	for (uint32_t b = 0; b < kvt->nl2; b++)
+		repeated |= b != a && strcmp(kvt->l2[b].ops->type, kvt->l2[a].ops->type) == 0;
+	if (repeated)
+		snprintf(buf, len, "tier=\"%s%u\"", kvt->l2[a].ops->type, a);
+	else
+		snprintf(buf, len, "tier=\"%s\"", kvt->l2[a].ops->type);
+}
+
+static void render_l2_status(struct kvt *kvt, struct prom_text *t)
+{
+	static const struct { const char *name, *help; size_t off; } g[] = {
+		{ "kvtier_l2_used_bytes", "bytes an L2 adapter holds",
+		  offsetof(struct kvt_l2_status, bytes_used) },
+		{ "kvtier_l2_capacity_bytes", "capacity of an L2 adapter (0: unbounded)",
+		  offsetof(struct kvt_l2_status, capacity_bytes) },
+		{ "kvtier_l2_chunks", "chunks an L2 adapter holds, where it knows",
+		  offsetof(struct kvt_l2_status, chunks) },
+		{ "kvtier_l2_healthy", "1 while an L2 adapter reports is_healthy",
+		  offsetof(struct kvt_l2_status, is_healthy) },
+	};
+	struct kvt_l2_status st[KVT_L2_MAX_ADAPTERS];
+	char label[64];
+
+	if (!kvt->nl2)
+		return;
+	for (uint32_t a = 0; a < kvt->nl2; a++) {
+		memset(&st[a], 0, sizeof(st[a]));
+		st[a].is_healthy = true;
+		kvt->l2[a].ops->status(kvt->l2[a].a, &st[a]);
+	}
+	for (size_t k = 0; k < sizeof(g) / sizeof(g[0]); k++) {
+		prom_family(t, g[k].name, "gauge", g[k].help);
+		for (uint32_t a = 0; a < kvt->nl2; a++) {
+			const char *f = (const char *)&st[a] + g[k].off;
+			uint64_t v;
+
+			if (g[k].off == offsetof(struct kvt_l2_status, is_healthy))
+				v = st[a].is_healthy;
+			else
+				memcpy(&v, f, sizeof(v));
+			l2_label(kvt, a, label, sizeof(label));
+			prom_sample(t, g[k].name, label, v);
+		}
+	}
+}
+
+static void render_histograms(struct kvt *kvt, struct prom_text *t)
+{
+	static const char *const names[KVT_OP_COUNT][2] = {
+		[KVT_OP_PUT] = { "kvtier_put_seconds", "kvt_put latency per call (a batch)" },
+		[KVT_OP_CONTAINS] = { "kvtier_contains_seconds", "kvt_contains latency per call" },
+		[KVT_OP_GET] = { "kvtier_get_seconds",
+				 "kvt_get and kvt_get_sink latency per call (a batch restore)" },
+		[KVT_OP_PREFETCH] = { "kvtier_prefetch_seconds",
+				      "kvt_prefetch submit to completion" },
+	};
+	struct histo_snap s;
+	char label[64];
+
+	for (int op = 0; op < KVT_OP_COUNT; op++) {
+		histo_read(&kvt->metrics->op[op], &s);
+		prom_family(t, names[op][0], "histogram", names[op][1]);
+		prom_histo(t, names[op][0], "", &s);
+	}
+	if (!kvt->nl2)
+		return;
+	prom_family(t, "kvtier_l2_store_seconds", "histogram",
+		    "an L2 adapter's store of a write window, submit to completion");
+	for (uint32_t a = 0; a < kvt->nl2; a++) {
+		histo_read(&kvt->metrics->l2_store[a], &s);
+		l2_label(kvt, a, label, sizeof(label));
+		prom_histo(t, "kvtier_l2_store_seconds", label, &s);
+	}
+	prom_family(t, "kvtier_l2_load_seconds", "histogram",
+		    "an L2 adapter's load of a get's or prefetch's keys, submit to completion");
+	for (uint32_t a = 0; a < kvt->nl2; a++) {
+		histo_read(&kvt->metrics->l2_load[a], &s);
+		l2_label(kvt, a, label, sizeof(label));
+		prom_histo(t, "kvtier_l2_load_seconds", label, &s);
+	}
+}
+
+void stats_render(struct kvt *kvt, struct prom_text *t)
+{
+	bool done[NFAMILIES] = { false };
+	struct kvt_stats st;
+	char name[96];
+
+	fill_stats(kvt, &st);
+	for (size_t i = 0; i < NROWS; i++) {
+		const struct stats_row *r = &stats_rows[i];
+		const struct tier_family *tf;
+		const char *tier;
+		bool gauge;
+		uint64_t v;
+
+		tf = tier_family_of(r, &tier);
+		if (tf) {
+			if (!done[tf - tier_families])
+				render_tier_family(kvt, &st, tf, t);
+			done[tf - tier_families] = true;
+			continue;
+		}
+		kvt_stats_field(&st, i, NULL, NULL, &gauge, &v);
+		snprintf(name, sizeof(name), "kvtier_%s%s", r->name, gauge ? "" : "_total");
+		prom_family(t, name, r->type, r->help);
+		prom_sample(t, name, "", v);
+	}
+	render_l2_status(kvt, t);
+	if (kvt->metrics)
+		render_histograms(kvt, t);
+}
+
 ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len)
 {
-	struct kvt_stats st;
-	size_t used = 0;
+	struct prom_text t = { 0 };
+	ssize_t ret;
 
 	if (!kvt || (!buf && len))
 		return -EINVAL;
-	fill_stats(kvt, &st);
+	stats_render(kvt, &t);
+	if (t.err)
+		ret = t.err;
+	else if (t.len >= len)
+		ret = -ENOSPC;
+	else
+		ret = (ssize_t)t.len;
 	if (len)
 		buf[0] = '\0';
-	for (size_t i = 0; i < NROWS; i++) {
-		const struct stats_row *r = &stats_rows[i];
-		uint64_t v;
-
-		kvt_stats_field(&st, i, NULL, NULL, NULL, &v);
-		int n = snprintf(buf + used, len > used ? len - used : 0,
-				 "# HELP kvtier_%s %s\n# TYPE kvtier_%s %s\nkvtier_%s %llu\n",
-				 r->name, r->help, r->name, r->type, r->name,
-				 (unsigned long long)v);
-
-		if (n < 0 || used + (size_t)n >= len)
-			return -ENOSPC;
-		used += (size_t)n;
-	}
-	return (ssize_t)used;
+	if (ret > 0)
+		memcpy(buf, t.buf, t.len + 1);
+	mem_free(t.buf);
+	return ret;
 }

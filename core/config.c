@@ -34,6 +34,7 @@
 
 #include "core/l2_conf.h"
 #include "core/mem.h"
+#include "core/metrics_http.h"
 #include "kvtier.h"
 
 extern char **environ;
@@ -336,6 +337,7 @@ static int knob_parse(const struct knob *k, const char *value, void *out,
 		}
 	case KNOB_STRING:
 	case KNOB_L2_JSON:
+	case KNOB_LISTEN:
 		if (strlen(value) >= k->size) {
 			char why[64];
 
@@ -351,6 +353,12 @@ static int knob_parse(const struct knob *k, const char *value, void *out,
 			ret = l2_json_check(value, err, errlen);
 			if (ret)
 				return ret;
+		}
+		if (k->type == KNOB_LISTEN && value[0]) {
+			char why[160];
+
+			if (metrics_addr_parse(value, NULL, NULL, why, sizeof(why)))
+				return value_err(err, errlen, k->key, value, why);
 		}
 		memset(out, 0, k->size);
 		memcpy(out, value, strlen(value));
@@ -553,6 +561,7 @@ static void knob_format(const struct kvt_config *cfg, const struct knob *k,
 		break;
 	case KNOB_STRING:
 	case KNOB_L2_JSON:
+	case KNOB_LISTEN:
 	case KNOB_ENUM:
 		snprintf(buf, len, "%.*s", (int)k->size, (const char *)p);
 		break;
@@ -653,7 +662,8 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd)
 		const char *v = val;
 
 		knob_format(cfg, k, val, sizeof(val));
-		if (k->type == KNOB_STRING || k->type == KNOB_ENUM || k->type == KNOB_L2_JSON) {
+		if (k->type == KNOB_STRING || k->type == KNOB_ENUM || k->type == KNOB_L2_JSON ||
+		    k->type == KNOB_LISTEN) {
 			yaml_quote(val, quoted, sizeof(quoted));
 			v = quoted;
 		}

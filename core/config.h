@@ -82,6 +82,9 @@ struct kvt_config {
 	char l2_plugin_dirs[CONFIG_PATH_MAX]; /* colon-separated */
 	uint32_t l2_admit_after_hits;   /* 0: write through on put; N: on the Nth read */
 
+	/* the Prometheus endpoint (api/metrics.c); "" keeps it off */
+	char metrics_listen[64];
+
 	/* LMCache keys accepted and ignored, for kvt_config_ignored() */
 	char ignored[CONFIG_IGNORED_MAX][64];
 	size_t nignored;

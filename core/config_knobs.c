@@ -42,6 +42,10 @@
 	{ .key = k, .type = KNOB_L2_JSON,                                     \
 	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
 	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
+#define KNOB_ADDR(k, f, d, text)                                              \
+	{ .key = k, .type = KNOB_LISTEN,                                      \
+	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
+	  .size = sizeof(FIELD(f)), .def = d, .doc = text }
 #define KNOB_ENUM(k, f, ch, d, text)                                          \
 	{ .key = k, .type = KNOB_ENUM,                                        \
 	  .off = _Generic(FIELD(f), char *: offsetof(struct kvt_config, f)),  \
@@ -147,6 +151,8 @@ const struct knob config_knobs[] = {
 		 "colon-separated directories of L2 adapter plugins (*.so)"),
 	KNOB_U32("l2.admit_after_hits", l2_admit_after_hits, 0, 1u << 30, 0, "0",
 		 "write a chunk to the L2 tiers once it has been read this often; 0: on put"),
+	KNOB_ADDR("metrics.listen", metrics_listen, "",
+		  "HOST:PORT of an HTTP endpoint serving /metrics (Prometheus text); empty: off"),
 	KNOB_U32("actors.mailbox_depth", mailbox_depth, 64, 1 << 20, KNOB_POW2,
 		 "4096", "messages per actor mailbox, a power of two"),
 	KNOB_U32("actors.mailbox_wait_ms", mailbox_wait_ms, 1, 600000, 0,

@@ -18,6 +18,7 @@ enum knob_type {
 	KNOB_STRING,
 	KNOB_ENUM,
 	KNOB_L2_JSON,	/* a string that must parse as l2_conf_parse() wants */
+	KNOB_LISTEN,	/* "" or a HOST:PORT metrics_addr_parse() accepts */
 };
 
 #define KNOB_MIN_OPEN	0x1u	/* value must be > min rather than >= min */

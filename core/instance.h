@@ -20,6 +20,7 @@
 #include "core/daxdev.h"
 #include "core/daxfmt.h"
 #include "core/entry.h"
+#include "core/kvt_metrics.h"
 #include "core/rcu.h"
 #include "core/slots.h"
 #include "core/tier.h"
@@ -128,6 +129,7 @@ struct kvt {
 	_Atomic uint64_t prefetch_ticket;
 	alignas(64) _Atomic uint32_t closing;
 	struct kvt_shard shards[KVT_SHARDS];
+	struct kvt_metrics *metrics;    /* metrics.listen only; set before any call */
 	alignas(64) _Atomic uint32_t drained_seq; /* bumped by every exit once closing */
 	struct kvt_counters c;
 };
@@ -156,6 +158,37 @@ static inline bool kvt_enter(struct kvt *kvt)
 	}
 	return true;
 }
+
+/* kvt_op_start() - a start time for kvt_op_done(), 0 with metrics off. */
+static inline uint64_t kvt_op_start(const struct kvt *kvt)
+{
+	return kvt->metrics ? histo_now_ns() : 0;
+}
+
+/* kvt_op_done() - count the latency since @t0 in histogram @h of
+ * kvt->metrics, in the calling thread's shard.  Threads: any. */
+static inline void kvt_op_done(struct kvt *kvt, struct histo *h, uint64_t t0)
+{
+	histo_record(h, (unsigned int)(kvt_shard(kvt) - kvt->shards), histo_now_ns() - t0);
+}
+
+#define KVT_OP_DONE(kvt, which, t0) \
+	do { \
+		if ((kvt)->metrics) \
+			kvt_op_done(kvt, &(kvt)->metrics->op[which], t0); \
+	} while (0)
+
+/* metrics_open() - with metrics.listen set, allocate the histograms and
+ * start the endpoint; after everything else opened (a scrape reads it all).
+ * metrics_close() stops and joins the endpoint, first thing at close;
+ * metrics_free() frees the histograms once no operation can record. */
+int metrics_open(struct kvt *kvt, char *err, size_t errlen);
+void metrics_close(struct kvt *kvt);
+void metrics_free(struct kvt *kvt);
+
+struct prom_text;
+/* stats_render() - the counters and histograms as Prometheus text. */
+void stats_render(struct kvt *kvt, struct prom_text *t);
 
 #define SHARD_COUNT(kvt, field, n) \
 	atomic_fetch_add_explicit(&kvt_shard(kvt)->field, (uint64_t)(n), memory_order_relaxed)

@@ -697,10 +697,14 @@ int kvt_stats_field(const struct kvt_stats *st, size_t i, const char **name,
 		    const char **help, bool *gauge, uint64_t *value);
 
 /**
- * kvt_stats_prometheus() - the counters as Prometheus text exposition.
+ * kvt_stats_prometheus() - the counters as Prometheus text exposition,
+ * the text the metrics.listen endpoint serves: counters kvtier_<name>_total,
+ * gauges kvtier_<name>, the per-tier fields (l1_hits, dax_hits, l2_hits, ...)
+ * one family each with a tier label, each L2 adapter's status, and with
+ * metrics.listen set the latency histograms.
  * @buf: receives NUL-terminated text; @len its size.
- * Threads: any.  Blocks: never.
- * Return: the text length, or -ENOSPC when @len is too small.
+ * Threads: any.  Blocks: never.  Allocates: a scratch copy of the text.
+ * Return: the text length, -ENOSPC when @len is too small, or -ENOMEM.
  */
 ssize_t kvt_stats_prometheus(struct kvt *kvt, char *buf, size_t len);
 

@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "core/metrics_http.h"
+#include "poold/metrics.h"
 #include "poold/poold.h"
 
 static void usage(FILE *f)
@@ -43,6 +45,8 @@ static void usage(FILE *f)
 		"  --client-lease-ms MS  a client silent this long is gone: its pins go and its regions\n"
 		"                        are released (default 60000; 0: only a closed socket counts)\n"
 		"  --max-payload BYTES   largest RPC payload (default 16M)\n"
+		"  --metrics ADDR        serve Prometheus /metrics on HOST:PORT (e.g. 127.0.0.1:9465):\n"
+		"                        RPC latency by type, requests, errors, pool occupancy\n"
 		"  --daemon              detach from the terminal (stderr stays open)\n"
 		"  --help                this text\n"
 		"\n"
@@ -120,7 +124,7 @@ static int add_pool(struct pool *p, const char *spec, uint64_t size)
 }
 
 enum { OPT_RPC = 256, OPT_RM, OPT_POOL, OPT_SHM, OPT_PINS, OPT_TTL, OPT_LEASE, OPT_PAYLOAD,
-       OPT_DAEMON, OPT_HELP };
+       OPT_DAEMON, OPT_METRICS, OPT_HELP };
 
 static const struct option longopts[] = {
 	{ "rpc", required_argument, NULL, OPT_RPC },
@@ -132,6 +136,7 @@ static const struct option longopts[] = {
 	{ "client-lease-ms", required_argument, NULL, OPT_LEASE },
 	{ "max-payload", required_argument, NULL, OPT_PAYLOAD },
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
+	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -144,6 +149,7 @@ int main(int argc, char **argv)
 	struct rpc_fe *rpc = NULL;
 	struct rm_fe *rm = NULL;
 	char err[PATH_MAX + 128], shm[PATH_MAX];
+	const char *metrics_addr = NULL;
 	bool detach = false;
 	int status = 1, opt, ret, nshm = 0;
 	sigset_t sigs;
@@ -199,6 +205,13 @@ int main(int argc, char **argv)
 				goto out_usage;
 			break;
 		case OPT_DAEMON: detach = true; break;
+		case OPT_METRICS:
+			if (metrics_addr_parse(optarg, NULL, NULL, err, sizeof(err))) {
+				fprintf(stderr, "kvtier-poold: --metrics \"%s\": %s\n", optarg, err);
+				goto out_usage;
+			}
+			metrics_addr = optarg;
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);
@@ -249,6 +262,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "kvtier-poold: %s\n", err);
 		goto out_rpc;
 	}
+	ret = metrics_addr ? poold_metrics_start(p, metrics_addr, err, sizeof(err)) : 0;
+	if (ret) {
+		fprintf(stderr, "kvtier-poold: %s\n", err);
+		rm_fe_destroy(rm);
+		goto out_rpc;
+	}
 	if ((ret = actor_start(&p->alloc, "pool-alloc", &pool_alloc_ops, p, 256, 1000, -1)))
 		goto out_actors;
 	if ((ret = actor_start(&p->index, "pool-index", &pool_index_ops, p, 1024, 1000, -1)))
@@ -278,6 +297,7 @@ out_actors:
 	actor_stop(&p->pinmon);
 	actor_stop(&p->index);
 	actor_stop(&p->alloc);
+	poold_metrics_stop(p);
 	rm_fe_destroy(rm);
 out_rpc:
 	rpc_fe_destroy(rpc);

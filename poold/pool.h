@@ -114,6 +114,7 @@ struct pool_counters {
 };
 
 struct pool_index;
+struct poold_metrics;
 
 struct pool {
 	struct pool_opts opts;
@@ -127,6 +128,7 @@ struct pool {
 	struct actor pinmon;
 	struct pool_index *idx;     /* index actor state */
 	struct pool_counters ctr;
+	struct poold_metrics *metrics; /* --metrics only; set before the front ends start */
 	uid_t uid;
 };
 

@@ -16,6 +16,7 @@
  * inside a read section: results are copied out, then packed.
  */
 #define _GNU_SOURCE
+#include "poold/metrics.h"
 #include "poold/poold.h"
 
 #include <errno.h>
@@ -386,6 +387,7 @@ static bool serve_one(struct rpc_fe *fe, uint64_t now)
 	struct fe_conn *c;
 	const char *why;
 	bool drop = false;
+	uint64_t t0;
 	int ret;
 
 	while (more) {
@@ -412,6 +414,7 @@ static bool serve_one(struct rpc_fe *fe, uint64_t now)
 		goto out;
 	}
 	bump(&fe->p->ctr.requests);
+	t0 = fe->p->metrics ? histo_now_ns() : 0;
 	/* the identity frame is made by the ROUTER; wire frames carry the fd */
 	fd = zmq_msg_get(&f[n - 1], ZMQ_SRCFD);
 	c = conn_find(fe, zmq_msg_data(&f[0]), (uint32_t)zmq_msg_size(&f[0]), false);
@@ -439,6 +442,9 @@ static bool serve_one(struct rpc_fe *fe, uint64_t now)
 	if (ret == -EBADMSG && zmq_msg_size(&f[n - 1]) < MARU_HDR_SIZE)
 		memset(&q.hdr, 0, sizeof(q.hdr));
 	maru_resp_end(&fe->sb, &q.hdr);
+	/* counted before the reply leaves: a client that saw it sees it counted */
+	if (fe->p->metrics)
+		poold_metrics_rpc(fe->p, q.hdr.type, t0);
 	maru_req_release(&q);
 	for (int i = 0; i < n - 1; i++)
 		zmq_send(fe->router, zmq_msg_data(&f[i]), zmq_msg_size(&f[i]), ZMQ_SNDMORE);

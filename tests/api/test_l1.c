@@ -684,8 +684,8 @@ TEST(stats_as_prometheus_text)
 	CHECK_EQ(put_one(kvt, 1, CHUNK), 0);
 	CHECK_EQ(get_one(kvt, 1, &len), 1);
 	CHECK(kvt_stats_prometheus(kvt, text, sizeof(text)) > 0);
-	CHECK(strstr(text, "# TYPE kvtier_l1_hits counter\nkvtier_l1_hits 1\n"));
-	CHECK(strstr(text, "kvtier_puts 1\n"));
+	CHECK(strstr(text, "# TYPE kvtier_hits_total counter\nkvtier_hits_total{tier=\"l1\"} 1\n"));
+	CHECK(strstr(text, "\nkvtier_puts_total 1\n"));
 	CHECK_EQ(kvt_stats_prometheus(kvt, text, 64), -ENOSPC);
 	kvt_close(kvt);
 }

@@ -732,6 +732,11 @@ def help_and_usage_errors(d):
 help_and_usage_errors.no_daemon = True
 
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import metrics_cases  # noqa: E402
+metrics_cases.register(sys.modules[__name__])
+
+
 def main():
     global BUILD
     if len(sys.argv) < 2:

@@ -280,7 +280,7 @@ def test_stats_and_prometheus(store):
     st = store.stats()
     assert st["puts"] == 2 and st["l1_hits"] == 2 and st["l1_slots"] > 0
     text = store.prometheus()
-    assert "# TYPE kvtier_l1_hits counter\nkvtier_l1_hits 2\n" in text
+    assert '# TYPE kvtier_hits_total counter\nkvtier_hits_total{tier="l1"} 2\n' in text
 
 
 def rss_kib() -> int:

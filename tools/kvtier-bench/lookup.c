@@ -94,6 +94,8 @@ static void usage(FILE *f)
 		"  --rounds N       run each target's 1t and 2t configurations N times,\n"
 		"                   interleaved, and print medians (default 1; up to %d)\n"
 		"  --no-pin         do not pin reader threads to distinct CPUs\n"
+		"  --set KEY=VALUE  a knob of kvtier's instance (repeatable; e.g.\n"
+		"                   metrics.listen=127.0.0.1:9464)\n"
 		"  --json           print one JSON object as the last line of stdout\n"
 		"  --help           this text\n",
 		WINDOW, KEYS_MIN, KEYS_MAX, ROUNDS_MAX);
@@ -101,7 +103,8 @@ static void usage(FILE *f)
 
 static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 {
-	enum { OPT_KEYS = 256, OPT_SECONDS, OPT_WRITE_RATE, OPT_ROUNDS, OPT_JSON, OPT_NO_PIN };
+	enum { OPT_KEYS = 256, OPT_SECONDS, OPT_WRITE_RATE, OPT_ROUNDS, OPT_JSON, OPT_NO_PIN,
+	       OPT_SET };
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, OPT_KEYS },
 		{ "seconds", required_argument, NULL, OPT_SECONDS },
@@ -109,6 +112,7 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 		{ "rounds", required_argument, NULL, OPT_ROUNDS },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "no-pin", no_argument, NULL, OPT_NO_PIN },
+		{ "set", required_argument, NULL, OPT_SET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -145,6 +149,14 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 			break;
 		case OPT_NO_PIN:
 			o->pin = false;
+			break;
+		case OPT_SET:
+			if (!strchr(optarg, '=') || o->nset == LOOKUP_MAX_SETS) {
+				fprintf(stderr, "kvtier-bench: --set '%s': want KEY=VALUE, at most %d\n",
+					optarg, LOOKUP_MAX_SETS);
+				return BENCH_EXIT_USAGE;
+			}
+			o->set[o->nset++] = optarg;
 			break;
 		case 'h':
 			usage(stdout);

@@ -27,6 +27,8 @@
 #define MAX_READERS 2
 #define ROUNDS_MAX 20
 
+#define LOOKUP_MAX_SETS 8
+
 struct lookup_opts {
 	uint64_t keys;
 	double seconds;
@@ -34,6 +36,8 @@ struct lookup_opts {
 	uint64_t rounds;     /* 1t/2t pairs per target; each figure is the median */
 	bool json;
 	bool pin;
+	const char *set[LOOKUP_MAX_SETS]; /* --set KEY=VALUE, applied to kvtier's config last */
+	size_t nset;
 	double loadavg; /* 1-minute load average when the run began */
 };
 

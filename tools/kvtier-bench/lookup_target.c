@@ -209,6 +209,13 @@ int kvtier_open(struct target *t, const struct lookup_opts *o)
 	/* half a slot more than keys, so floor(GB * 2^30 / chunk) == keys */
 	snprintf(gb, sizeof(gb), "%.17g", ((double)o->keys + 0.5) * CHUNK_BYTES / 1073741824.0);
 	ret = bench_config_set(cfg, "max_local_cpu_size", gb);
+	for (size_t i = 0; !ret && i < o->nset; i++) {
+		char key[128];
+		const char *eq = strchr(o->set[i], '=');
+
+		snprintf(key, sizeof(key), "%.*s", (int)(eq - o->set[i]), o->set[i]);
+		ret = bench_config_set(cfg, key, eq + 1);
+	}
 	if (ret)
 		goto out_free_cfg;
 	ret = kvt_open(cfg, &t->kvt, NULL, 0);

@@ -198,6 +198,8 @@ int stress_make_config(struct stress *s, uint32_t fault_ppm, struct kvt_config *
 	knob_add(&k, "kv_dtype", "bfloat16");
 	knob_add(&k, "pin_ttl_ms", "%u", o->pin_ttl_ms);
 	knob_add(&k, "l1.prefetch_workers", "2");
+	if (o->metrics)
+		knob_add(&k, "metrics.listen", "%s", o->metrics);
 	/* primary mode has no L1 (local_cpu: false) */
 	if (o->tier != TIER_DAX_PRIMARY)
 		knob_add(&k, "max_local_cpu_size", "%.12f",

@@ -73,6 +73,8 @@ static const char usage_text[] =
 	"                     hold no key of the keyspace; default: a kvtier-poold of our\n"
 	"                     own from this binary's folder, stopped at exit)\n"
 	"  --pool-rm PATH     pool: that daemon's resource-manager socket\n"
+	"  --metrics ADDR     serve the instance's /metrics on ADDR (metrics.listen;\n"
+	"                     one instance: not with --procs)\n"
 	"  --json             one JSON object on the last stdout line\n"
 	"  --verbose          print every check, not only failed ones\n"
 	"  --help             this text\n"
@@ -108,7 +110,7 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 	enum { O_THREADS = 256, O_SECONDS, O_KEYS, O_CAP, O_CHUNK, O_TTL, O_SEED, O_TIER,
 	       O_DAX_MODE, O_DAX_MB, O_DAX_PATH, O_FS_MODE, O_FS_DIR, O_FS_MB, O_FAULT_PPM,
 	       O_CORRUPT_MS, O_RESP_URL, O_RESP_CLUSTER, O_RESP_TIMEOUT, O_PAUSE_MS, O_PROCS,
-	       O_KILL_MS, O_POOL_MB, O_POOL_SERVER, O_POOL_RM, O_JSON, O_VERBOSE, O_HELP };
+	       O_KILL_MS, O_POOL_MB, O_POOL_SERVER, O_POOL_RM, O_METRICS, O_JSON, O_VERBOSE, O_HELP };
 	static const struct option longopts[] = {
 		{ "threads", required_argument, NULL, O_THREADS },
 		{ "seconds", required_argument, NULL, O_SECONDS },
@@ -135,6 +137,7 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 		{ "pool-mb", required_argument, NULL, O_POOL_MB },
 		{ "pool-server", required_argument, NULL, O_POOL_SERVER },
 		{ "pool-rm", required_argument, NULL, O_POOL_RM },
+		{ "metrics", required_argument, NULL, O_METRICS },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "verbose", no_argument, NULL, O_VERBOSE },
 		{ "help", no_argument, NULL, O_HELP },
@@ -292,6 +295,9 @@ int stress_parse_opts(int argc, char **argv, struct stress_opts *o)
 					"characters\n");
 				ret = -EINVAL;
 			}
+			break;
+		case O_METRICS:
+			o->metrics = optarg;
 			break;
 		case O_JSON:
 			o->json = true;

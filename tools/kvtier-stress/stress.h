@@ -213,6 +213,7 @@ struct stress_opts {
 	unsigned int pool_mb; /* pool: the daemon's shm pool in MiB */
 	const char *pool_server; /* NULL: a kvtier-poold of our own, stopped at exit */
 	const char *pool_rm;  /* with --pool-server: its resource-manager socket */
+	const char *metrics;  /* metrics.listen, or NULL */
 	bool json;
 	bool verbose;
 };

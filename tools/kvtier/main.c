@@ -3,7 +3,8 @@
  * tools/kvtier/main.c - the kvtier command: dispatch to one subcommand.
  *
  *	kvtier demo     long-document QA on an embedded config (demo.c)
- *	kvtier stats    counters of an instance opened from a config (stats.c)
+ *	kvtier stats    metrics of a running engine or daemon (stats.c, remote.c)
+ *	kvtier top      the same, live, per tier (top.c)
  *	kvtier config   check a YAML file, or print the defaults (config_cmd.c)
  *	kvtier inspect  what a DAX device holds, read-only (inspect.c)
  *	kvtier version
@@ -18,6 +19,7 @@
 #include <string.h>
 
 #include "tools/kvtier/cli.h"
+#include "tools/kvtier/remote.h"
 
 struct command {
 	const char *name;
@@ -31,7 +33,9 @@ static const struct command commands[] = {
 	{ "demo", demo_main,
 	  "store, restore and restart a long-document QA KV cache on every tier" },
 	{ "stats", stats_main,
-	  "open an instance from a config and print its counters" },
+	  "print the metrics of a running engine or kvtier-poold (--url)" },
+	{ "top", top_main,
+	  "follow a running engine or kvtier-poold live: per tier and latency" },
 	{ "config", config_cmd_main,
 	  "check FILE: validate an LMCache YAML; defaults: print every knob" },
 	{ "inspect", inspect_main,
@@ -47,7 +51,8 @@ void main_usage(FILE *f)
 	fprintf(f,
 		"\n"
 		"  kvtier demo [--config FILE] [--docs N] [--tokens N] [--no-dax] [--no-fs]\n"
-		"  kvtier stats [--config FILE] [--prometheus]\n"
+		"  kvtier stats --url http://HOST:PORT | --config FILE [--prometheus]\n"
+		"  kvtier top --url http://HOST:PORT [--interval S] [--count N]\n"
 		"  kvtier config check FILE\n"
 		"  kvtier config defaults\n"
 		"  kvtier inspect DEVICE [--json] [--entries]\n"

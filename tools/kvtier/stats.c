@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * tools/kvtier/stats.c - `kvtier stats [--config FILE] [--prometheus]`, and
- * the table of struct kvt_stats fields the demo prints too.
+ * tools/kvtier/stats.c - `kvtier stats --url URL | --config FILE
+ * [--prometheus]`, and the table of struct kvt_stats fields the demo prints
+ * too.
  *
- * Opens an instance from the config (defaults, FILE, KVT_*), prints its
- * counters and closes it.  Only L1 exists so far, so this shows a fresh
- * instance's L1 geometry; once persistent tiers land it will show what they
- * hold.
+ * --url reads a running engine's (metrics.listen) or kvtier-poold's
+ * (--metrics) endpoint.  --config opens an instance from the config
+ * (defaults, FILE, KVT_*), prints what it holds at open (its geometry, and
+ * what a DAX device recovered) and closes it; its traffic counters are 0.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -17,6 +18,7 @@
 #include <string.h>
 
 #include "tools/kvtier/cli.h"
+#include "tools/kvtier/remote.h"
 
 #define PROM_BUF_START 4096
 #define PROM_BUF_MAX (1u << 20)
@@ -50,11 +52,15 @@ void stats_print_json(FILE *f, const struct kvt_stats *st)
 static void stats_usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kvtier stats [--config FILE] [--prometheus]\n"
+		"usage: kvtier stats --url http://HOST:PORT [--prometheus]\n"
+		"       kvtier stats --config FILE [--prometheus]\n"
 		"\n"
-		"Open an instance from the config (defaults, then FILE, then KVT_*\n"
-		"variables), print its counters as a table, or as Prometheus text with\n"
-		"--prometheus, and close it.\n");
+		"--url: the metrics of a running engine (its metrics.listen knob) or\n"
+		"kvtier-poold (its --metrics option), as a table (histograms as count,\n"
+		"p50, p99 and mean), or the raw Prometheus text with --prometheus.\n"
+		"--config: open an instance from the config (defaults, then FILE, then\n"
+		"KVT_* variables), print what it holds at open, and close it; its\n"
+		"traffic counters start at 0.  `kvtier top --url` follows one live.\n");
 }
 
 static int print_prometheus(struct kvt *kvt)
@@ -102,15 +108,32 @@ static void print_table(struct kvt *kvt, const struct kvt_config *cfg)
 	stats_print_table(stdout, &st);
 }
 
+static int stats_url(const char *url, bool prom)
+{
+	struct prom_samples s;
+	char *text;
+
+	if (remote_scrape(url, &s, &text))
+		return CLI_EXIT_FAIL;
+	if (prom)
+		fputs(text, stdout);
+	else
+		remote_print(stdout, &s);
+	free(text);
+	prom_samples_free(&s);
+	return CLI_EXIT_OK;
+}
+
 int stats_main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "url", required_argument, NULL, 'u' },
 		{ "prometheus", no_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *path = NULL;
+	const char *path = NULL, *url = NULL;
 	bool prom = false;
 	struct kvt_config *cfg;
 	struct kvt *kvt;
@@ -122,6 +145,9 @@ int stats_main(int argc, char **argv)
 		switch (c) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'u':
+			url = optarg;
 			break;
 		case 'p':
 			prom = true;
@@ -144,6 +170,15 @@ int stats_main(int argc, char **argv)
 		stats_usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
+	if (!url == !path) {
+		fprintf(stderr, "kvtier stats: %s\n", url ? "--url and --config exclude each other" :
+			"which instance?  --url http://HOST:PORT of a running engine or "
+			"kvtier-poold, or --config FILE");
+		stats_usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (url)
+		return stats_url(url, prom);
 	ret = kvt_config_new(&cfg);
 	if (ret) {
 		fprintf(stderr, "kvtier: kvt_config_new: %s\n", kvt_strerror(ret));

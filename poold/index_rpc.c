@@ -108,9 +108,11 @@ static void on_register(struct pool *p, struct pool_conn *c, const struct maru_r
 		pack_kv_bool(pk, "success", false);
 		pack_kv_bool(pk, "is_new", false);
 		maru_pack_cstr(pk, "error");
-		maru_pack_cstr(pk, ret == -EACCES ?
-			       "region, offset and length must lie inside a region the caller owns" :
-			       "out of memory");
+		maru_pack_cstr(pk, ret != -EACCES ? "out of memory" :
+			       p->opts.register_any_region ?
+			       "region, offset and length must lie inside an existing region" :
+			       "region, offset and length must lie inside a region the caller owns"
+			       " (kvtier-poold --register-any-region lifts the owner check)");
 		return;
 	}
 	msgpack_pack_map(pk, 2);

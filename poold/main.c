@@ -43,6 +43,9 @@ static void usage(FILE *f)
 		"  --client-lease-ms MS  a client silent this long is gone: its pins go and its regions\n"
 		"                        are released (default 60000; 0: only a closed socket counts)\n"
 		"  --max-payload BYTES   largest RPC payload (default 16M)\n"
+		"  --register-any-region any connection may register keys into any existing region,\n"
+		"                        not only a live one of its own (Maru's rule; its benchmark\n"
+		"                        registers into regions another, closed connection allocated)\n"
 		"  --daemon              detach from the terminal (stderr stays open)\n"
 		"  --help                this text\n"
 		"\n"
@@ -120,7 +123,7 @@ static int add_pool(struct pool *p, const char *spec, uint64_t size)
 }
 
 enum { OPT_RPC = 256, OPT_RM, OPT_POOL, OPT_SHM, OPT_PINS, OPT_TTL, OPT_LEASE, OPT_PAYLOAD,
-       OPT_DAEMON, OPT_HELP };
+       OPT_DAEMON, OPT_HELP, OPT_ANY_REGION };
 
 static const struct option longopts[] = {
 	{ "rpc", required_argument, NULL, OPT_RPC },
@@ -132,6 +135,7 @@ static const struct option longopts[] = {
 	{ "client-lease-ms", required_argument, NULL, OPT_LEASE },
 	{ "max-payload", required_argument, NULL, OPT_PAYLOAD },
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
+	{ "register-any-region", no_argument, NULL, OPT_ANY_REGION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -199,6 +203,11 @@ int main(int argc, char **argv)
 				goto out_usage;
 			break;
 		case OPT_DAEMON: detach = true; break;
+		case OPT_ANY_REGION:
+			p->opts.register_any_region = true;
+			log_warn("--register-any-region: any connection may register keys into "
+				 "any existing region (Maru's rule), not only into a live one of its own");
+			break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);

@@ -95,6 +95,7 @@ struct pool_opts {
 	uint32_t pin_ttl_ms;         /* 0: pins never expire */
 	uint32_t client_lease_ms;    /* 0: no lease, only disconnects count */
 	uint32_t max_payload;        /* bytes */
+	bool register_any_region;    /* Maru's rule: any caller registers into any live region */
 };
 
 /* Counters the front ends bump ([atomic], any thread). */

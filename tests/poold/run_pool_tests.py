@@ -279,6 +279,52 @@ def register_refused_outside_own_region(d):
 
 
 @test
+def register_any_region_is_off_by_default(d):
+    a, b = Client(d.addr), Client(d.addr)
+    ra = a.alloc("A")["region_id"]
+    r = b.reg("x", ra)
+    assert r["success"] is False and "--register-any-region" in r["error"], r
+    r = b.call(BATCH_REGISTER_KV, {"entries": [
+        {"key": "x", "region_id": ra, "kv_offset": 0, "kv_length": 1}]})
+    assert r["results"] == [False] and r["refused"] == [0], r
+    assert b.call(EXISTS_KV, {"key": "x"}) == {"exists": False}
+    d.log.seek(0)
+    assert "register-any-region" not in d.log.read()
+
+
+@test
+def register_any_region_accepts_other_callers_regions(d):
+    d.log.seek(0)
+    assert "--register-any-region: any connection may register" in d.log.read()
+    a, b, unbound = Client(d.addr), Client(d.addr), Client(d.addr)
+    ha = a.alloc("A")
+    ra = ha["region_id"]
+    b.alloc("B")
+    assert b.reg("x", ra, 4096, 100)["is_new"]  # into A's region, from another instance
+    assert unbound.reg("y", ra, 0, 10)["is_new"]  # from a connection with no region at all
+    r = unbound.call(BATCH_REGISTER_KV, {"entries": [
+        {"key": "b1", "region_id": ra, "kv_offset": 8192, "kv_length": 1},
+        {"key": "b2", "region_id": ra, "kv_offset": 4 * MB, "kv_length": 1}]})
+    assert r["results"] == [True, False] and r["refused"] == [1], r  # bounds still hold
+    assert unbound.reg("z", 12345)["success"] is False  # a region must exist
+    r = a.call(LOOKUP_KV, {"key": "x"})
+    assert r["found"] and r["handle"]["region_id"] == ra and r["kv_offset"] == 4096, r
+    a.call(SHUTDOWN, {})  # A's region is released but kept by its keys: Maru still accepts
+    assert b.reg("w", ra, 0, 1)["is_new"]
+    for k in ("x", "y", "b1", "w"):
+        b.call(DELETE_KV, {"key": k})
+    r = b.reg("v", ra)  # the last key went, and the region with it
+    assert r["success"] is False and "existing region" in r["error"], r
+    b.call(SHUTDOWN, {})
+    st = unbound.stats()
+    assert st["kv_manager"]["refused_registers"] == 3, st["kv_manager"]
+    assert st["allocation_manager"]["pool_free"] == st["allocation_manager"]["pool_total"], st
+
+
+register_any_region_accepts_other_callers_regions.args = ("--register-any-region",)
+
+
+@test
 def one_connection_speaks_for_several_instances(d):
     # Maru's own benchmark allocates and registers for several instances over one connection
     a, b = Client(d.addr), Client(d.addr)

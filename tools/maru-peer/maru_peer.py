@@ -9,7 +9,9 @@ issue #7 goal (ten times Maru's server) is measured on the same machine with the
     maru_peer.py bench MARU_DIR [--target-port PORT] [rpc_benchmark.py options]
         Maru's benchmarks/rpc_benchmark.py with its Python clients.  Without --target-port it
         measures Maru's server in its own process, as upstream does; with it, the same clients
-        drive the server on that port (e.g. kvtier-poold --rpc tcp://127.0.0.1:PORT).
+        drive the server on that port, unchanged: its worker connections register keys into
+        regions another connection allocated, so run kvtier-poold with --register-any-region
+        (e.g. kvtier-poold --register-any-region --rpc tcp://127.0.0.1:PORT --shm-pool 1G).
 
 MARU_DIR is a checkout of github.com/xcena-dev/maru (maru_server, maru_shm, maru_common,
 maru_handler, benchmarks).  Needs python3-zmq, python3-msgpack and python3-dacite.
@@ -76,23 +78,8 @@ def run_bench(maru_dir, target_port, args):
             def close(self):
                 pass
 
-        made = ns["create_client"]
-
-        def create_client(port, config):
-            # kvtier-poold lets a connection register only into regions it owns, while the
-            # benchmark registers into regions another connection allocated: each client
-            # gets a region of its own here and its registers go there
-            c = made(port, config)
-            rid = c.request_alloc(instance_id="maru-peer-%x" % id(c), size=4 << 20).handle.region_id
-            reg, breg = c.register_kv, c.batch_register_kv
-            c.register_kv = lambda key, region_id, kv_offset, kv_length: reg(
-                key=key, region_id=rid, kv_offset=kv_offset, kv_length=kv_length)
-            c.batch_register_kv = lambda entries: breg([(k, rid, o, n) for k, _, o, n in entries])
-            return c
-
         ns["find_available_port"] = lambda: target_port
         ns["start_server"] = lambda port, mode="sync", delay_us=0: (NoServer(), NoServer(), None)
-        ns["create_client"] = create_client
     sys.argv = ["rpc_benchmark.py"] + args
     ns["main"]()
 

@@ -12,6 +12,12 @@ issue #7 goal (ten times Maru's server) is measured on the same machine with the
         drive the server on that port, unchanged: its worker connections register keys into
         regions another connection allocated, so run kvtier-poold with --register-any-region
         (e.g. kvtier-poold --register-any-region --rpc tcp://127.0.0.1:PORT --shm-pool 1G).
+    maru_peer.py tests MARU_DIR --poold PATH [pytest options]
+        Maru's own RPC integration tests (tests/integration/test_rpc_sync.py and
+        test_rpc_async.py, unchanged) with Maru's clients against kvtier-poold at PATH: the
+        plugin maru_conftest.py (next to this file) starts a kvtier-poold wherever a test
+        starts Maru's server.  KVT_POOLD_ARGS replaces its extra options
+        (default --register-any-region).
 
 MARU_DIR is a checkout of github.com/xcena-dev/maru (maru_server, maru_shm, maru_common,
 maru_handler, benchmarks).  Needs python3-zmq, python3-msgpack and python3-dacite.
@@ -84,13 +90,25 @@ def run_bench(maru_dir, target_port, args):
     ns["main"]()
 
 
+def run_tests(maru_dir, poold, args):
+    import pytest
+    os.environ["KVT_POOLD"] = os.path.abspath(poold)
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    tests = [os.path.join(maru_dir, "tests", "integration", t)
+             for t in ("test_rpc_sync.py", "test_rpc_async.py")]
+    sys.exit(pytest.main(["-p", "maru_conftest", "--rootdir", maru_dir, "-p", "no:cacheprovider"]
+                         + args + tests))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("what", choices=["server", "bench"])
+    ap.add_argument("what", choices=["server", "bench", "tests"])
     ap.add_argument("maru_dir")
     ap.add_argument("--port", type=int, default=5556, help="server: the port to listen on")
     ap.add_argument("--target-port", type=int, default=0,
                     help="bench: drive the server on this port instead of Maru's own")
+    ap.add_argument("--poold", default="",
+                    help="tests: the kvtier-poold binary Maru's tests run against")
     opts, rest = ap.parse_known_args()
     if not os.path.isdir(os.path.join(opts.maru_dir, "maru_server")):
         ap.error("%s: not a Maru checkout (no maru_server/)" % opts.maru_dir)
@@ -102,6 +120,10 @@ def main():
             sys.exit("maru_peer.py: Maru needs the Python module %s: apt-get install %s"
                      % (mod, pkg))
     sys.path.insert(0, os.path.abspath(opts.maru_dir))
+    if opts.what == "tests":
+        if not opts.poold:
+            ap.error("tests: --poold PATH is required")
+        run_tests(opts.maru_dir, opts.poold, rest)
     stand_in_resource_manager()
     if opts.what == "server":
         run_server(opts.port)

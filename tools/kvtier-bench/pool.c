@@ -399,7 +399,8 @@ static const struct row *find_row(const struct row *rows, int n, const char *op,
 /*
  * With Maru's server in the run: its figures next to kvtier-poold's for
  * every op and client count, as x = how many times better kvtier-poold is
- * (keys/s ours over theirs, p99 theirs over ours).
+ * (keys/s ours over theirs, p99 and server CPU per request theirs over
+ * ours; the CPU figure is the one other processes on the machine move least).
  */
 static void report_maru(const struct row *rows, int nrows, struct json_line *j, bool json)
 {
@@ -409,20 +410,24 @@ static void report_maru(const struct row *rows, int nrows, struct json_line *j, 
 	const struct row *msl = find_row(rows, nrows, "maru_lookup", 4);
 	double bx = bl && mbl ? bench_ratio(bl->keys_s, mbl->keys_s) : NAN;
 	double px = sl && msl ? bench_ratio(msl->p99, sl->p99) : NAN;
+	double cx = bl && mbl ? bench_ratio(mbl->srv_cpu_us, bl->srv_cpu_us) : NAN;
 	char obj[192];
 	bool first = true;
 
 	printf("Maru's own server in the same run, 4 clients:\n"
 	       "  batch-100 lookup %.0f keys/s: kvtier-poold does %.2fx (goal >= %.0fx: %s)\n"
+	       "  batch-100 lookup server CPU per request: Maru's over kvtier-poold's %.2fx\n"
 	       "  single lookup p99 %.1f us: Maru's over kvtier-poold's %.2fx\n",
 	       mbl ? mbl->keys_s : NAN, bx, GOAL_OVER_MARU, bx >= GOAL_OVER_MARU ? "met" : "NOT met",
-	       msl ? msl->p99 : NAN, px);
-	printf("%-19s %7s %12s %10s\n", "kvtier-poold x maru", "clients", "keys/s x", "p99 x");
+	       cx, msl ? msl->p99 : NAN, px);
+	printf("%-19s %7s %12s %10s %10s\n", "kvtier-poold x maru", "clients", "keys/s x", "p99 x",
+	       "CPU/op x");
 	if (json) {
 		json_num(j, "maru_batch_lookup_keys_per_s_4", mbl ? mbl->keys_s : NAN, 0);
 		json_num(j, "maru_single_lookup_p99_us_4", msl ? msl->p99 : NAN, 1);
 		json_num(j, "batch_lookup_x_maru_4", bx, 3);
 		json_num(j, "single_lookup_p99_x_maru_4", px, 3);
+		json_num(j, "batch_lookup_srv_cpu_x_maru_4", cx, 3);
 		json_num(j, "goal_batch_lookup_x_maru", GOAL_OVER_MARU, 0);
 		json_bool(j, "goal_x_maru_met", bx >= GOAL_OVER_MARU);
 		json_raw(j, "\"x_maru\":[", true);
@@ -436,13 +441,15 @@ static void report_maru(const struct row *rows, int nrows, struct json_line *j, 
 		    find_row(rows, nrows, name, o->clients) : NULL;
 		if (!t)
 			continue;
-		printf("%-19s %7d %12.2f %10.2f\n", o->op, o->clients,
-		       bench_ratio(o->keys_s, t->keys_s), bench_ratio(t->p99, o->p99));
+		printf("%-19s %7d %12.2f %10.2f %10.2f\n", o->op, o->clients,
+		       bench_ratio(o->keys_s, t->keys_s), bench_ratio(t->p99, o->p99),
+		       bench_ratio(t->srv_cpu_us, o->srv_cpu_us));
 		if (!json)
 			continue;
 		snprintf(obj, sizeof(obj), "%s{\"op\":\"%s\",\"clients\":%d,\"keys_per_s_x\":%.3f,"
-			 "\"p99_x\":%.3f}", first ? "" : ",", o->op, o->clients,
-			 bench_ratio(o->keys_s, t->keys_s), bench_ratio(t->p99, o->p99));
+			 "\"p99_x\":%.3f,\"srv_cpu_x\":%.3f}", first ? "" : ",", o->op, o->clients,
+			 bench_ratio(o->keys_s, t->keys_s), bench_ratio(t->p99, o->p99),
+			 bench_ratio(t->srv_cpu_us, o->srv_cpu_us));
 		json_raw(j, obj, false);
 		first = false;
 	}

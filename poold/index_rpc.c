@@ -332,8 +332,9 @@ static void on_handshake(struct pool *p, struct pool_conn *c, const struct maru_
 	pack_kv_u64(pk, "connection", c->cid);
 	pack_kv_u64(pk, "client_lease_ms", p->opts.client_lease_ms);
 	if (p->opts.rm_socket) {
+		/* Maru's current clients dial rm_address as HOST:PORT */
 		maru_pack_cstr(pk, "rm_address");
-		maru_pack_cstr(pk, p->opts.rm_socket);
+		maru_pack_cstr(pk, p->opts.rm_tcp ? p->opts.rm_tcp : p->opts.rm_socket);
 	}
 }
 

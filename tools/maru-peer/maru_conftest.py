@@ -14,6 +14,7 @@ its stop() stops it, failing the test on a non-zero exit or a sanitizer report. 
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import tempfile
 import time
@@ -42,8 +43,13 @@ class Poold:
                                % POOLD)
         self.tmp = tempfile.mkdtemp(prefix="maru-conftest-")
         self.log = open(os.path.join(self.tmp, "stderr"), "w+")
+        # the resource manager over TCP: Maru's MaruHandler learns its address from
+        # HANDSHAKE and maps regions through it
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            rm_tcp = "127.0.0.1:%d" % s.getsockname()[1]
         cmd = [POOLD, "--rpc", "tcp://%s:%d" % (host, port), "--rm-socket",
-               os.path.join(self.tmp, "rm.sock"), "--shm-pool", "1G"] + ARGS
+               os.path.join(self.tmp, "rm.sock"), "--rm-tcp", rm_tcp, "--shm-pool", "1G"] + ARGS
         self.proc = subprocess.Popen(cmd, stderr=self.log)
         deadline = time.time() + 20
         while not self._said("ready"):

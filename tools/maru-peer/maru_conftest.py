@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: Apache-2.0
-"""pytest plugin: Maru's own RPC integration tests against kvtier-poold, Maru's files unchanged.
+"""pytest plugin: Maru's own integration tests against kvtier-poold, Maru's files unchanged.
 
 Loaded with `pytest -p maru_conftest` (`maru_peer.py tests` does it).  Maru's test modules build
 their server in fixtures from maru_server's MaruServer, RpcServer and RpcAsyncServer on a port
 they pick; this plugin puts kvtier-poold behind those names before the modules are collected, so
 each fixture starts a kvtier-poold on that port (ready before the fixture's clients connect) and
-its stop() stops it, failing the test on a non-zero exit or a sanitizer report.  Maru's clients
-(maru_handler's RpcClient and RpcAsyncClient) are the real ones.
+its stop() stops it, failing the test on a non-zero exit or a sanitizer report.  The daemon also
+serves the resource manager over TCP (--rm-tcp on a free port, named in HANDSHAKE), so Maru's
+MaruHandler maps regions through it.  Maru's clients (maru_handler's RpcClient, RpcAsyncClient
+and MaruHandler) are the real ones.
 
     KVT_POOLD       the kvtier-poold binary (required)
     KVT_POOLD_ARGS  extra options, split on blanks (default: --register-any-region)

@@ -31,6 +31,8 @@ PACKAGES = [
     "libhiredis-dev", "redis-server", "redis-tools",
     # kvtier-poold speaks Maru's protocol (ZeroMQ + MessagePack); its tests use a Python client
     "libzmq3-dev", "libmsgpack-dev", "python3-zmq", "python3-msgpack",
+    # tools/maru-peer and kvtier-bench pool --peer-maru run Maru's own Python server and clients
+    "python3-dacite",
     # the kvtier Python package (a C extension) and its tests, with Debian's python3
     "python3-dev", "python3-pytest", "python3-numpy", "python3-torch", "python3-yaml",
     # the metrics endpoint (metrics.listen, kvtier-poold --metrics); promtool checks its text in tests

@@ -108,9 +108,11 @@ static void on_register(struct pool *p, struct pool_conn *c, const struct maru_r
 		pack_kv_bool(pk, "success", false);
 		pack_kv_bool(pk, "is_new", false);
 		maru_pack_cstr(pk, "error");
-		maru_pack_cstr(pk, ret == -EACCES ?
-			       "region, offset and length must lie inside a region the caller owns" :
-			       "out of memory");
+		maru_pack_cstr(pk, ret != -EACCES ? "out of memory" :
+			       p->opts.register_any_region ?
+			       "region, offset and length must lie inside an existing region" :
+			       "region, offset and length must lie inside a region the caller owns"
+			       " (kvtier-poold --register-any-region lifts the owner check)");
 		return;
 	}
 	msgpack_pack_map(pk, 2);
@@ -330,8 +332,9 @@ static void on_handshake(struct pool *p, struct pool_conn *c, const struct maru_
 	pack_kv_u64(pk, "connection", c->cid);
 	pack_kv_u64(pk, "client_lease_ms", p->opts.client_lease_ms);
 	if (p->opts.rm_socket) {
+		/* Maru's current clients dial rm_address as HOST:PORT */
 		maru_pack_cstr(pk, "rm_address");
-		maru_pack_cstr(pk, p->opts.rm_socket);
+		maru_pack_cstr(pk, p->opts.rm_tcp ? p->opts.rm_tcp : p->opts.rm_socket);
 	}
 }
 

@@ -37,6 +37,9 @@ static void usage(FILE *f)
 		"  --rpc ADDR            ZeroMQ endpoint, repeatable (default tcp://127.0.0.1:5555;\n"
 		"                        ipc:///path works too)\n"
 		"  --rm-socket PATH      resource-manager Unix socket (default /run/kvtier-poold.sock)\n"
+		"  --rm-tcp HOST:PORT    the resource manager over TCP too (Maru's current clients:\n"
+		"                        GET_ACCESS answers a path they open and map themselves;\n"
+		"                        HANDSHAKE then names this address as rm_address)\n"
 		"  --pool PATH[:SIZE]    a pool: /dev/daxN.M (size from sysfs unless SIZE), or a file\n"
 		"                        created 0600 of SIZE bytes (K, M, G suffixes); repeatable\n"
 		"  --shm-pool SIZE       a pool file /dev/shm/kvtier-poold.PID.N, unlinked once open\n"
@@ -47,6 +50,9 @@ static void usage(FILE *f)
 		"  --max-payload BYTES   largest RPC payload (default 16M)\n"
 		"  --metrics ADDR        serve Prometheus /metrics on HOST:PORT (e.g. 127.0.0.1:9465):\n"
 		"                        RPC latency by type, requests, errors, pool occupancy\n"
+		"  --register-any-region any connection may register keys into any existing region,\n"
+		"                        not only a live one of its own (Maru's rule; its benchmark\n"
+		"                        registers into regions another, closed connection allocated)\n"
 		"  --daemon              detach from the terminal (stderr stays open)\n"
 		"  --help                this text\n"
 		"\n"
@@ -124,11 +130,12 @@ static int add_pool(struct pool *p, const char *spec, uint64_t size)
 }
 
 enum { OPT_RPC = 256, OPT_RM, OPT_POOL, OPT_SHM, OPT_PINS, OPT_TTL, OPT_LEASE, OPT_PAYLOAD,
-       OPT_DAEMON, OPT_METRICS, OPT_HELP };
+       OPT_DAEMON, OPT_METRICS, OPT_HELP, OPT_ANY_REGION, OPT_RM_TCP };
 
 static const struct option longopts[] = {
 	{ "rpc", required_argument, NULL, OPT_RPC },
 	{ "rm-socket", required_argument, NULL, OPT_RM },
+	{ "rm-tcp", required_argument, NULL, OPT_RM_TCP },
 	{ "pool", required_argument, NULL, OPT_POOL },
 	{ "shm-pool", required_argument, NULL, OPT_SHM },
 	{ "max-pins-per-key", required_argument, NULL, OPT_PINS },
@@ -137,6 +144,7 @@ static const struct option longopts[] = {
 	{ "max-payload", required_argument, NULL, OPT_PAYLOAD },
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
+	{ "register-any-region", no_argument, NULL, OPT_ANY_REGION },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -174,6 +182,7 @@ int main(int argc, char **argv)
 			p->opts.rpc_addr[p->opts.nrpc++] = optarg;
 			break;
 		case OPT_RM: p->opts.rm_socket = optarg; break;
+		case OPT_RM_TCP: p->opts.rm_tcp = optarg; break;
 		case OPT_POOL:
 			if (add_pool(p, optarg, 0))
 				goto out_pools;
@@ -211,6 +220,11 @@ int main(int argc, char **argv)
 				goto out_usage;
 			}
 			metrics_addr = optarg;
+			break;
+		case OPT_ANY_REGION:
+			p->opts.register_any_region = true;
+			log_warn("--register-any-region: any connection may register keys into "
+				 "any existing region (Maru's rule), not only into a live one of its own");
 			break;
 		case OPT_HELP:
 		case 'h':

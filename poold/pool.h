@@ -91,10 +91,12 @@ struct pool_opts {
 	const char *rpc_addr[4];     /* ZeroMQ endpoints */
 	int nrpc;
 	const char *rm_socket;       /* Unix socket path for the RM protocol */
+	const char *rm_tcp;          /* HOST:PORT for the RM protocol over TCP, or NULL */
 	uint32_t max_pins_per_key;
 	uint32_t pin_ttl_ms;         /* 0: pins never expire */
 	uint32_t client_lease_ms;    /* 0: no lease, only disconnects count */
 	uint32_t max_payload;        /* bytes */
+	bool register_any_region;    /* Maru's rule: any caller registers into any live region */
 };
 
 /* Counters the front ends bump ([atomic], any thread). */

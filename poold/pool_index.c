@@ -480,7 +480,13 @@ static void sweep(struct pool *p)
 
 /* ---- registry mutations ---- */
 
-/* Return: 1 new, 0 duplicate, -EACCES not inside a region the caller owns, -ENOMEM. */
+/*
+ * Return: 1 new, 0 duplicate, -EACCES not inside a live region the caller
+ * owns, -ENOMEM.  Under --register-any-region (Maru's rule) any region that
+ * still exists will do, one its owner released included: it exists only while
+ * keys reference it, and the new entry's reference keeps it until that entry
+ * is deleted, so the extent cannot be carved for someone else meanwhile.
+ */
 int register_one(struct pool *p, struct pool_conn *c, const struct maru_kv_entry *kv)
 {
 	struct pool_index *x = p->idx;
@@ -492,7 +498,8 @@ int register_one(struct pool *p, struct pool_conn *c, const struct maru_kv_entry
 	kvt_rcu_read_lock();
 	r = pool_region_find_rcu(p, kv->region_id);
 	kvt_rcu_read_unlock();
-	if (!r || !conn_speaks_for(c, r->owner) || !r->owner_connected ||
+	if (!r || (!p->opts.register_any_region &&
+		   (!conn_speaks_for(c, r->owner) || !r->owner_connected)) ||
 	    kv->kv_offset > r->length || kv->kv_length > r->length - kv->kv_offset) {
 		x->refused_registers++;
 		return -EACCES;

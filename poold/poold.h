@@ -3,7 +3,8 @@
  * poold/poold.h - the daemon's two front-end actors.
  *
  *	rpc.c  Maru's metadata RPC on a ZeroMQ ROUTER socket (tcp:// and ipc://)
- *	rm.c   Maru's resource-manager protocol on a Unix socket (fd passing)
+ *	rm.c   Maru's resource-manager protocol on a Unix socket (fd passing),
+ *	       and with --rm-tcp over TCP too (rm_tcp.c: path-based access)
  *
  * Each front end is an actor whose idle callback polls its sockets for at
  * most POLL_MS, so a STOP message is seen within that time.

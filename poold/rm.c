@@ -10,6 +10,7 @@
  * pool's fd with SCM_RIGHTS; the client maps handle.length bytes at
  * handle.offset.  A request must arrive within RM_READ_MS; a short or
  * malformed one gets an ERROR_RESP when it can be framed, and is counted.
+ * With --rm-tcp this actor also serves the TCP transport (rm_tcp.c).
  */
 #define _GNU_SOURCE
 #include "poold/poold.h"
@@ -25,6 +26,7 @@
 
 #include "core/log.h"
 #include "core/mem.h"
+#include "poold/rm_tcp.h"
 
 #define RM_READ_MS 500
 
@@ -32,6 +34,7 @@ struct rm_fe {
 	struct actor actor;
 	struct pool *p;
 	int lfd;
+	struct rm_tcp *tcp;    /* --rm-tcp, or NULL */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 };
 
@@ -76,9 +79,16 @@ int rm_fe_create(struct pool *p, struct rm_fe **out, char *err, size_t errlen)
 		snprintf(err, errlen, "rm socket \"%s\": %s", fe->path, strerror(errno));
 		goto err_close;
 	}
+	if (p->opts.rm_tcp) {
+		ret = rm_tcp_open(p, &fe->tcp, err, errlen);
+		if (ret)
+			goto err_unlink;
+	}
 	*out = fe;
 	return 0;
 
+err_unlink:
+	unlink(fe->path);
 err_close:
 	close(fe->lfd);
 err_free:
@@ -90,6 +100,7 @@ void rm_fe_destroy(struct rm_fe *fe)
 {
 	if (!fe)
 		return;
+	rm_tcp_close(fe->tcp);
 	close(fe->lfd);
 	unlink(fe->path);
 	mem_free(fe);
@@ -259,9 +270,16 @@ static void rm_handle(void *ctx, const struct actor_msg *m)
 static int rm_idle(void *ctx)
 {
 	struct rm_fe *fe = ctx;
-	struct pollfd pfd = { .fd = fe->lfd, .events = POLLIN };
+	struct pollfd pfd[2 + RM_TCP_MAX_CONNS] = { { .fd = fe->lfd, .events = POLLIN } };
+	int n = 1;
 
-	if (poll(&pfd, 1, POOLD_POLL_MS) <= 0)
+	if (fe->tcp)
+		n += rm_tcp_pollfds(fe->tcp, pfd + 1);
+	if (poll(pfd, (nfds_t)n, POOLD_POLL_MS) <= 0)
+		return 0;
+	if (fe->tcp)
+		rm_tcp_service(fe->tcp, pfd + 1, n - 1);
+	if (!pfd[0].revents)
 		return 0;
 	for (int i = 0; i < 64; i++) {
 		int fd = accept4(fe->lfd, NULL, NULL, SOCK_CLOEXEC);

@@ -24,6 +24,7 @@ except ImportError:
     sys.exit(0)
 
 import array
+import errno
 import mmap
 import random
 import shutil
@@ -276,6 +277,52 @@ def register_refused_outside_own_region(d):
     assert r["results"] == [True, False] and r["refused"] == [1], r
     assert a.call(EXISTS_KV, {"key": "b2"}) == {"exists": False}
     assert a.stats()["kv_manager"]["refused_registers"] == 6
+
+
+@test
+def register_any_region_is_off_by_default(d):
+    a, b = Client(d.addr), Client(d.addr)
+    ra = a.alloc("A")["region_id"]
+    r = b.reg("x", ra)
+    assert r["success"] is False and "--register-any-region" in r["error"], r
+    r = b.call(BATCH_REGISTER_KV, {"entries": [
+        {"key": "x", "region_id": ra, "kv_offset": 0, "kv_length": 1}]})
+    assert r["results"] == [False] and r["refused"] == [0], r
+    assert b.call(EXISTS_KV, {"key": "x"}) == {"exists": False}
+    d.log.seek(0)
+    assert "register-any-region" not in d.log.read()
+
+
+@test
+def register_any_region_accepts_other_callers_regions(d):
+    d.log.seek(0)
+    assert "--register-any-region: any connection may register" in d.log.read()
+    a, b, unbound = Client(d.addr), Client(d.addr), Client(d.addr)
+    ha = a.alloc("A")
+    ra = ha["region_id"]
+    b.alloc("B")
+    assert b.reg("x", ra, 4096, 100)["is_new"]  # into A's region, from another instance
+    assert unbound.reg("y", ra, 0, 10)["is_new"]  # from a connection with no region at all
+    r = unbound.call(BATCH_REGISTER_KV, {"entries": [
+        {"key": "b1", "region_id": ra, "kv_offset": 8192, "kv_length": 1},
+        {"key": "b2", "region_id": ra, "kv_offset": 4 * MB, "kv_length": 1}]})
+    assert r["results"] == [True, False] and r["refused"] == [1], r  # bounds still hold
+    assert unbound.reg("z", 12345)["success"] is False  # a region must exist
+    r = a.call(LOOKUP_KV, {"key": "x"})
+    assert r["found"] and r["handle"]["region_id"] == ra and r["kv_offset"] == 4096, r
+    a.call(SHUTDOWN, {})  # A's region is released but kept by its keys: Maru still accepts
+    assert b.reg("w", ra, 0, 1)["is_new"]
+    for k in ("x", "y", "b1", "w"):
+        b.call(DELETE_KV, {"key": k})
+    r = b.reg("v", ra)  # the last key went, and the region with it
+    assert r["success"] is False and "existing region" in r["error"], r
+    b.call(SHUTDOWN, {})
+    st = unbound.stats()
+    assert st["kv_manager"]["refused_registers"] == 3, st["kv_manager"]
+    assert st["allocation_manager"]["pool_free"] == st["allocation_manager"]["pool_total"], st
+
+
+register_any_region_accepts_other_callers_regions.args = ("--register-any-region",)
 
 
 @test
@@ -594,6 +641,70 @@ def rm_stats_getfd_zero_copy(d):
     assert st.st_mode & 0o777 == 0o600
 
 
+RM_TCP_PORT = free_port()
+
+
+def tcp_rm_call(s, mtype, payload=b"", version=2):
+    s.sendall(struct.pack("<IHHI", 0x4D415255, version, mtype, len(payload)) + payload)
+    hdr = b""
+    while len(hdr) < 12:
+        chunk = s.recv(12 - len(hdr))
+        assert chunk, "resource manager closed the connection"
+        hdr += chunk
+    magic, ver, t, n = struct.unpack("<IHHI", hdr)
+    assert magic == 0x4D415255 and ver == 2, (magic, ver)
+    p = b""
+    while len(p) < n:
+        p += s.recv(n - len(p))
+    return t, p
+
+
+@test
+def rm_tcp_get_access_maps_by_path(d):
+    w, r = Client(d.addr), Client(d.addr)
+    hs = r.call(HANDSHAKE, {"instance_id": "reader"})
+    assert hs["rm_address"] == "127.0.0.1:%d" % RM_TCP_PORT, hs  # Maru's clients dial it
+    s = socket.create_connection(("127.0.0.1", RM_TCP_PORT), timeout=10)
+    t, p = tcp_rm_call(s, 5)  # STATS, then more requests on the same connection
+    n, plen, dtype, total, free = struct.unpack("<IIIQQ", p[:28])
+    assert t == 6 and n == 1 and total == 64 * MB and free == total
+    h = w.alloc("writer")
+    req = struct.pack("<QQQQ", h["region_id"], h["offset"], h["length"], h["auth_token"])
+    t, p = tcp_rm_call(s, 9, req + struct.pack("<H", 6) + b"host:1")
+    status, plen = struct.unpack("<iI", p[:8])
+    path = p[8:8 + plen].decode()
+    off, length = struct.unpack("<QQ", p[8 + plen:24 + plen])
+    assert t == 10 and status == 0 and (off, length) == (h["offset"], h["length"]), p
+    assert path == "/proc/%d/fd/%s" % (d.proc.pid, path.rsplit("/", 1)[1]), path
+    fd = os.open(path, os.O_RDWR)  # as Maru's MaruShmClient.mmap does
+    m1 = mmap.mmap(fd, length, offset=off)
+    os.close(fd)
+    m1[8192:8192 + 9] = b"over tcp!"
+    w.reg("tcpdoc", h["region_id"], 8192, 9)
+    e = r.call(LOOKUP_KV, {"key": "tcpdoc"})
+    t, p, fd2 = rm_call(d.sock, 9, handle_bytes(e["handle"]))  # the fd-passing way agrees
+    m2 = mmap.mmap(fd2, e["handle"]["length"], offset=e["handle"]["offset"])
+    os.close(fd2)
+    assert m2[e["kv_offset"]:e["kv_offset"] + e["kv_length"]] == b"over tcp!"
+    m1.close()
+    m2.close()
+    bad = struct.pack("<QQQQ", h["region_id"], h["offset"], h["length"], h["auth_token"] ^ 1)
+    t, p = tcp_rm_call(s, 9, bad)
+    assert t == 255 and struct.unpack("<i", p[:4])[0] == -errno.EACCES, p
+    t, p = tcp_rm_call(s, 9, req[:16])  # shorter than a handle
+    assert t == 255 and struct.unpack("<i", p[:4])[0] == -errno.EINVAL, p
+    t, p = tcp_rm_call(s, 1, struct.pack("<QII", MB, 0, 0))  # regions come from the RPC
+    assert t == 255 and b"REQUEST_ALLOC" in p, p
+    t, p = tcp_rm_call(s, 5, version=1)  # version 1 is the Unix socket's
+    assert t == 255 and s.recv(1) == b""  # and closes the connection
+    s.close()
+    st = w.stats()["server"]
+    assert st["rm_bad_token"] == 1 and st["rm_bad"] == 2, st
+
+
+rm_tcp_get_access_maps_by_path.args = ("--rm-tcp", "127.0.0.1:%d" % RM_TCP_PORT)
+
+
 @test
 def rm_alloc_free(d):
     t, p, fd = rm_call(d.sock, 1, struct.pack("=QII", 3 * MB, 0xFFFFFFFF, 0))
@@ -727,6 +838,9 @@ def help_and_usage_errors(d):
     assert r.returncode == 2 and "no pool" in r.stderr
     r = subprocess.run([exe, "--pool", "/nonexistent/dir/x:4M"], capture_output=True, text=True)
     assert r.returncode == 1 and "/nonexistent/dir/x" in r.stderr
+    r = subprocess.run([exe, "--shm-pool", "4M", "--rm-socket", "/tmp/kvt-poold-usage-%d.sock"
+                        % os.getpid(), "--rm-tcp", "no-port"], capture_output=True, text=True)
+    assert r.returncode == 1 and "--rm-tcp \"no-port\": not HOST:PORT" in r.stderr, r.stderr
 
 
 help_and_usage_errors.no_daemon = True

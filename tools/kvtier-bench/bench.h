@@ -100,7 +100,7 @@ int lat_quantiles(const struct lat_samples *sets, size_t nsets, const double *q,
  * that is not finite is written as null.
  */
 struct json_line {
-	char buf[8192];
+	char buf[16384];
 	size_t len;
 	bool overflow;
 };

@@ -71,6 +71,10 @@ static const char *const op_names[NPHASES][2] = {
 	{ "lookup", NULL }, { "batch_lookup", NULL }, { "batch_pin", "batch_unpin" },
 	{ "batch_register", NULL },
 };
+static const char *const maru_names[NPHASES][2] = {
+	{ "maru_lookup", NULL }, { "maru_batch_lookup", NULL },
+	{ "maru_batch_pin", "maru_batch_unpin" }, { "maru_batch_register", NULL },
+};
 static const char *const floor_names[NFLOOR] = { "floor_lookup", "floor_batch_lookup" };
 
 /* ---- the workers --------------------------------------------------------- */
@@ -280,13 +284,13 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, bool floor
 		if (pthread_create(&th[started], NULL, worker_main, &w[started]))
 			ret = -EAGAIN;
 	bench_gate_wait_ready(&gate, (unsigned)started);
-	cpu0 = floor ? 0 : srv_cpu_ns();
+	cpu0 = floor ? 0 : srv_cpu_ns(r->srv);
 	t0 = tool_now_ns();
 	r->deadline = t0 + (uint64_t)(seconds * 1e9);
 	bench_gate_open(&gate, ret ? -1 : 1);
 	for (int i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
-	cpu = cpu0 ? srv_cpu_ns() - cpu0 : 0;
+	cpu = cpu0 ? srv_cpu_ns(r->srv) - cpu0 : 0;
 	if (ret)
 		fprintf(stderr, "kvtier-bench: pool: %s\n",
 			ret == -ENOMEM ? "out of memory" : "pthread_create failed");
@@ -305,7 +309,7 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, bool floor
 		struct row *row = &rows[(*nrows)++];
 		double us[2], secs = (double)(end - t0) / 1e9;
 
-		*row = (struct row){ .op = floor ? floor_names[ph] : op_names[ph][k], .clients = n };
+		*row = (struct row){ .op = floor ? floor_names[ph] : r->names[ph][k], .clients = n };
 		for (int i = 0; i < n; i++) {
 			sets[i] = w[i].lat[k];
 			row->ops += w[i].ops[k];
@@ -324,7 +328,7 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, bool floor
 		struct row *row = &rows[*nrows - nk + k];
 
 		row->srv_cpu_us = cpu && all_ops ? (double)cpu / 1e3 / (double)all_ops : NAN;
-		fprintf(stderr, "pool: %-18s x%-2d %9.0f ops/s %10.0f keys/s  p50 %7.1f  p99 %7.1f us"
+		fprintf(stderr, "pool: %-19s x%-2d %9.0f ops/s %10.0f keys/s  p50 %7.1f  p99 %7.1f us"
 			"  server %.1f us CPU/op\n", row->op, n, row->ops_s, row->keys_s, row->p50,
 			row->p99, row->srv_cpu_us);
 	}
@@ -341,7 +345,7 @@ static int run_phase(struct client *cl, struct run *r, enum phase ph, bool floor
 
 /* Waits up to 20 s for the server at @addr to answer a HEARTBEAT (a fresh
  * socket each try: one that timed out may still get the late reply). */
-static int wait_ready(void *zctx, const char *addr)
+static int wait_ready(void *zctx, const char *addr, struct srv *s)
 {
 	for (int i = 0; i < 100; i++) {
 		struct client probe;
@@ -352,16 +356,16 @@ static int wait_ready(void *zctx, const char *addr)
 		client_close(&probe);
 		if (!ret)
 			return 0;
-		if (srv_pid > 0 && waitpid(srv_pid, NULL, WNOHANG) == srv_pid) {
-			srv_pid = 0;
-			fprintf(stderr, "kvtier-bench: pool: kvtier-poold exited at start\n");
-			srv_print_log();
+		if (s->pid > 0 && waitpid(s->pid, NULL, WNOHANG) == s->pid) {
+			s->pid = 0;
+			fprintf(stderr, "kvtier-bench: pool: %s exited at start\n", s->name);
+			srv_print_log(s);
 			return -1;
 		}
 	}
 	fprintf(stderr, "kvtier-bench: pool: %s does not answer\n", addr);
-	if (srv_pid > 0)
-		srv_print_log();
+	if (s->pid > 0)
+		srv_print_log(s);
 	return -1;
 }
 
@@ -392,8 +396,69 @@ static const struct row *find_row(const struct row *rows, int n, const char *op,
 	return NULL;
 }
 
-static int report(const struct row *rows, int nrows, const char *server, const struct run *r,
-		  double seconds, uint64_t errors, bool json)
+/*
+ * With Maru's server in the run: its figures next to kvtier-poold's for
+ * every op and client count, as x = how many times better kvtier-poold is
+ * (keys/s ours over theirs, p99 and server CPU per request theirs over
+ * ours; the CPU figure is the one other processes on the machine move least).
+ */
+static void report_maru(const struct row *rows, int nrows, struct json_line *j, bool json)
+{
+	const struct row *bl = find_row(rows, nrows, "batch_lookup", 4);
+	const struct row *mbl = find_row(rows, nrows, "maru_batch_lookup", 4);
+	const struct row *sl = find_row(rows, nrows, "lookup", 4);
+	const struct row *msl = find_row(rows, nrows, "maru_lookup", 4);
+	double bx = bl && mbl ? bench_ratio(bl->keys_s, mbl->keys_s) : NAN;
+	double px = sl && msl ? bench_ratio(msl->p99, sl->p99) : NAN;
+	double cx = bl && mbl ? bench_ratio(mbl->srv_cpu_us, bl->srv_cpu_us) : NAN;
+	char obj[192];
+	bool first = true;
+
+	printf("Maru's own server in the same run, 4 clients:\n"
+	       "  batch-100 lookup %.0f keys/s: kvtier-poold does %.2fx (goal >= %.0fx: %s)\n"
+	       "  batch-100 lookup server CPU per request: Maru's over kvtier-poold's %.2fx\n"
+	       "  single lookup p99 %.1f us: Maru's over kvtier-poold's %.2fx\n",
+	       mbl ? mbl->keys_s : NAN, bx, GOAL_OVER_MARU, bx >= GOAL_OVER_MARU ? "met" : "NOT met",
+	       cx, msl ? msl->p99 : NAN, px);
+	printf("%-19s %7s %12s %10s %10s\n", "kvtier-poold x maru", "clients", "keys/s x", "p99 x",
+	       "CPU/op x");
+	if (json) {
+		json_num(j, "maru_batch_lookup_keys_per_s_4", mbl ? mbl->keys_s : NAN, 0);
+		json_num(j, "maru_single_lookup_p99_us_4", msl ? msl->p99 : NAN, 1);
+		json_num(j, "batch_lookup_x_maru_4", bx, 3);
+		json_num(j, "single_lookup_p99_x_maru_4", px, 3);
+		json_num(j, "batch_lookup_srv_cpu_x_maru_4", cx, 3);
+		json_num(j, "goal_batch_lookup_x_maru", GOAL_OVER_MARU, 0);
+		json_bool(j, "goal_x_maru_met", bx >= GOAL_OVER_MARU);
+		json_raw(j, "\"x_maru\":[", true);
+	}
+	for (int i = 0; i < nrows; i++) {
+		char name[48];
+		const struct row *o = &rows[i], *t;
+
+		snprintf(name, sizeof(name), "maru_%s", o->op);
+		t = strncmp(o->op, "maru_", 5) && strncmp(o->op, "floor_", 6) ?
+		    find_row(rows, nrows, name, o->clients) : NULL;
+		if (!t)
+			continue;
+		printf("%-19s %7d %12.2f %10.2f %10.2f\n", o->op, o->clients,
+		       bench_ratio(o->keys_s, t->keys_s), bench_ratio(t->p99, o->p99),
+		       bench_ratio(t->srv_cpu_us, o->srv_cpu_us));
+		if (!json)
+			continue;
+		snprintf(obj, sizeof(obj), "%s{\"op\":\"%s\",\"clients\":%d,\"keys_per_s_x\":%.3f,"
+			 "\"p99_x\":%.3f,\"srv_cpu_x\":%.3f}", first ? "" : ",", o->op, o->clients,
+			 bench_ratio(o->keys_s, t->keys_s), bench_ratio(t->p99, o->p99),
+			 bench_ratio(t->srv_cpu_us, o->srv_cpu_us));
+		json_raw(j, obj, false);
+		first = false;
+	}
+	if (json)
+		json_raw(j, "]", false);
+}
+
+static int report(const struct row *rows, int nrows, const char *server, const char *maru_dir,
+		  const struct run *r, double seconds, uint64_t errors, bool json)
 {
 	const struct row *bl = find_row(rows, nrows, "batch_lookup", 4);
 	const struct row *sl = find_row(rows, nrows, "lookup", 4);
@@ -406,19 +471,20 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 	struct json_line j;
 	char obj[256];
 
-	printf("\n%-18s %7s %10s %11s %9s %9s %10s\n", "op", "clients", "ops/s", "keys/s", "p50 us",
+	printf("\n%-19s %7s %10s %11s %9s %9s %10s\n", "op", "clients", "ops/s", "keys/s", "p50 us",
 	       "p99 us", "srv CPU us");
 	for (int i = 0; i < nrows; i++) {
 		char cpu[16] = "-";
 
 		if (!isnan(rows[i].srv_cpu_us))
 			snprintf(cpu, sizeof(cpu), "%.1f", rows[i].srv_cpu_us);
-		printf("%-18s %7d %10.0f %11.0f %9.1f %9.1f %10s\n", rows[i].op, rows[i].clients,
+		printf("%-19s %7d %10.0f %11.0f %9.1f %9.1f %10s\n", rows[i].op, rows[i].clients,
 		       rows[i].ops_s, rows[i].keys_s, rows[i].p50, rows[i].p99, cpu);
 	}
-	printf("srv CPU us: CPU time of all the daemon's threads per request (this run's daemon "
-	       "only)\n");
-	printf("\ngoal (issue #7, 10x Maru's Python server with its own clients), 4 clients:\n"
+	printf("srv CPU us: CPU time of all the server's threads per request (servers this run "
+	       "started only)\n");
+	printf("\ngoal (issue #7, 10x Maru's Python server with its own clients, ~ figures from\n"
+	       "issue #7's run; --peer-maru measures it in this run), 4 clients:\n"
 	       "  batch-100 lookup %.0f keys/s (goal >= %.0f; Maru ~%.0f: %.1fx)\n"
 	       "  single lookup p99 %.1f us (goal <= %.0f; Maru ~%.0f: %.1fx)\n"
 	       "  %s; %llu wrong replies\n", bl_keys, GOAL_BATCH_KEYS, MARU_BATCH_KEYS,
@@ -431,8 +497,11 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 	       "  the floor itself %s the goal on this machine\n", fbl_keys,
 	       bench_ratio(bl_keys, fbl_keys), fsl_p99, bench_ratio(sl_p99, fsl_p99),
 	       floor_met ? "meets" : "misses");
-	if (!json)
+	if (!json) {
+		if (maru_dir)
+			report_maru(rows, nrows, &j, false);
 		return 0;
+	}
 	json_begin(&j);
 	json_str(&j, "workload", "pool");
 	json_str(&j, "server", server);
@@ -453,6 +522,10 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 	json_num(&j, "batch_lookup_ratio_to_floor_4", bench_ratio(bl_keys, fbl_keys), 3);
 	json_num(&j, "single_lookup_p99_over_floor_4", bench_ratio(sl_p99, fsl_p99), 3);
 	json_bool(&j, "floor_meets_goal", floor_met);
+	if (maru_dir) {
+		json_str(&j, "peer_maru", maru_dir);
+		report_maru(rows, nrows, &j, true);
+	}
 	json_raw(&j, "\"rows\":[", true);
 	for (int i = 0; i < nrows; i++) {
 		snprintf(obj, sizeof(obj),
@@ -473,7 +546,8 @@ static int report(const struct row *rows, int nrows, const char *server, const s
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: kvtier-bench pool [--server ADDR] [--seconds S] [--keys N] [--json]\n"
+	fprintf(f, "usage: kvtier-bench pool [--server ADDR] [--peer-maru MARU_DIR] [--seconds S]\n"
+		   "                         [--keys N] [--json]\n"
 		   "  single and batch-%d lookups, batch pin+unpin (prefix-stop) and batch register\n"
 		   "  over Maru's metadata RPC from 1, 4 and 16 clients (threads, one DEALER each,\n"
 		   "  one request in flight); every reply is checked; then the lookups again\n"
@@ -481,11 +555,74 @@ static void usage(FILE *f)
 		   "  --server   drive this ZeroMQ endpoint (e.g. tcp://127.0.0.1:5555) instead of\n"
 		   "             starting kvtier-poold from this binary's folder; each client\n"
 		   "             allocates a %u MiB region there; the keys stay registered\n"
+		   "  --peer-maru  also start Maru's own server from the Maru checkout MARU_DIR\n"
+		   "             (tools/maru-peer, %s) and run each phase against it right\n"
+		   "             after kvtier-poold's: rows maru_*, and x_maru (keys/s ours over\n"
+		   "             Maru's, p99 Maru's over ours) in the same report\n"
 		   "  --seconds  length of each of the %d phases, at most 30 (default 1)\n"
 		   "  --keys     keys registered first, which the phases look up and pin\n"
 		   "             (default 100000)\n"
 		   "Exit status: 0 success, 1 a failure or a wrong reply, 2 bad command line.\n",
-		BATCH, REGION_BYTES >> 20, NCOUNTS * (NPHASES + NFLOOR));
+		BATCH, REGION_BYTES >> 20, PEER_PYTHON, NCOUNTS * (NPHASES + NFLOOR));
+}
+
+/*
+ * Opens MAX_CLIENTS clients on the server at @addr, each with a region of
+ * its own, and registers the run's keys through client 0.  *@nopen counts
+ * the clients to close.  Return: 0 or -1 after printing why.
+ */
+static int server_open(void *zctx, const char *addr, struct srv *s, struct run *r,
+		       struct client *cl, int *nopen)
+{
+	char inst[64];
+	int ret = 0;
+
+	if (wait_ready(zctx, addr, s))
+		return -1;
+	for (; *nopen < MAX_CLIENTS && !ret; (*nopen)++) {
+		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r->tag, *nopen);
+		ret = client_open(&cl[*nopen], zctx, addr, RPC_TIMEOUT_MS);
+		if (!ret)
+			ret = do_alloc(&cl[*nopen], inst, true);
+		if (ret)
+			fprintf(stderr, "kvtier-bench: pool: %s client %d: %s\n", s->name, *nopen,
+				cl[*nopen].why);
+	}
+	if (ret)
+		return -1;
+	r->h = cl[0].h;
+	if (populate(&cl[0], r)) {
+		fprintf(stderr, "kvtier-bench: pool: registering keys on %s: %s\n", s->name,
+			cl[0].why);
+		return -1;
+	}
+	return 0;
+}
+
+/* Idle clients keep their lease (a server may drop silent ones and their
+ * regions): every open client heartbeats after each phase. */
+static int heartbeat_all(struct client *cl, int n)
+{
+	int ret = 0;
+
+	for (int i = 0; i < n && !ret; i++)
+		if ((ret = do_heartbeat(&cl[i])))
+			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i, cl[i].why);
+	return ret;
+}
+
+/* Returns each client's region (REQUEST_ALLOC's instance, alloc false). */
+static int server_close(struct client *cl, int n, const struct run *r)
+{
+	char inst[64];
+	int ret = 0;
+
+	for (int i = 0; i < n && !ret; i++) {
+		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r->tag, i);
+		if ((ret = do_alloc(&cl[i], inst, false)))
+			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i, cl[i].why);
+	}
+	return ret;
 }
 
 int pool_main(int argc, char **argv)
@@ -493,18 +630,19 @@ int pool_main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "server", required_argument, NULL, 'S' }, { "seconds", required_argument, NULL, 's' },
 		{ "keys", required_argument, NULL, 'k' },   { "json", no_argument, NULL, 'j' },
+		{ "peer-maru", required_argument, NULL, 'M' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
-	struct client cl[MAX_CLIENTS], fl[MAX_CLIENTS];
-	struct row rows[NCOUNTS * (NPHASES + 1 + NFLOOR)];
+	struct client cl[MAX_CLIENTS], pm[MAX_CLIENTS], fl[MAX_CLIENTS];
+	struct row rows[NCOUNTS * (2 * (NPHASES + 1) + NFLOOR)];
 	struct pool_floor *floor = NULL;
 	char floor_addr[64];
-	struct run r = { .nkeys = 100000 };
-	char addr[256], exe[PATH_MAX + 16], inst[64];
-	const char *server = NULL;
+	struct run r = { .nkeys = 100000, .names = op_names, .srv = &srv_poold }, m;
+	char addr[256], maru_addr[64], exe[PATH_MAX + 16];
+	const char *server = NULL, *maru_dir = NULL;
 	double seconds = 1.0;
 	uint64_t errors = 0;
-	int c, nrows = 0, nopen = 0, nfl = 0, ret = 0, status = BENCH_EXIT_FAIL;
+	int c, nrows = 0, nopen = 0, npm = 0, nfl = 0, ret = 0, status = BENCH_EXIT_FAIL;
 	bool json = false;
 	void *zctx;
 
@@ -512,6 +650,9 @@ int pool_main(int argc, char **argv)
 		switch (c) {
 		case 'S':
 			server = optarg;
+			break;
+		case 'M':
+			maru_dir = optarg;
 			break;
 		case 's':
 			/* at most 30: clients idle in a phase must not outlive a
@@ -544,25 +685,23 @@ int pool_main(int argc, char **argv)
 		 (unsigned)prng_mix64((uint64_t)getpid() << 32 ^ tool_now_ns()));
 	key_name(r.pfx, r.tag, 'p', 0, 0);
 	r.pfx_len = (uint32_t)strlen(r.pfx) - 16;
+	m = r;
+	m.names = maru_names;
+	m.srv = &srv_maru;
 	if (server)
 		snprintf(addr, sizeof(addr), "%s", server);
 	else if (srv_start(addr, sizeof(addr), exe, sizeof(exe)))
+		goto out;
+	if (maru_dir && srv_start_maru(maru_dir, maru_addr, sizeof(maru_addr)))
 		goto out;
 	zctx = zmq_ctx_new();
 	if (!zctx) {
 		fprintf(stderr, "kvtier-bench: pool: zmq_ctx_new: %s\n", zmq_strerror(zmq_errno()));
 		goto out;
 	}
-	if (wait_ready(zctx, addr))
-		goto out_zmq;
-	for (; nopen < MAX_CLIENTS && !ret; nopen++) {
-		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r.tag, nopen);
-		ret = client_open(&cl[nopen], zctx, addr, RPC_TIMEOUT_MS);
-		if (!ret)
-			ret = do_alloc(&cl[nopen], inst, true);
-		if (ret)
-			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", nopen, cl[nopen].why);
-	}
+	ret = server_open(zctx, addr, &srv_poold, &r, cl, &nopen);
+	if (!ret && maru_dir)
+		ret = server_open(zctx, maru_addr, &srv_maru, &m, pm, &npm);
 	if (!ret && !(floor = pool_floor_start(floor_addr, sizeof(floor_addr))))
 		ret = -1;
 	for (; nfl < MAX_CLIENTS && !ret; nfl++)
@@ -570,54 +709,61 @@ int pool_main(int argc, char **argv)
 			fprintf(stderr, "kvtier-bench: pool: floor client %d: %s\n", nfl, fl[nfl].why);
 	if (ret)
 		goto out_clients;
-	r.h = cl[0].h;
-	if (populate(&cl[0], &r)) {
-		fprintf(stderr, "kvtier-bench: pool: registering keys: %s\n", cl[0].why);
-		goto out_clients;
-	}
 	printf("pool: %s %s, %llu keys, batch %d, %.2f s per phase, clients 1/4/16, loadavg %.2f\n",
 	       server ? "server" : exe, addr, (unsigned long long)r.nkeys, BATCH, seconds,
 	       bench_loadavg());
+	if (maru_dir)
+		printf("pool: and Maru's own server (%s) %s, phase by phase after kvtier-poold's\n",
+		       maru_dir, maru_addr);
 	fflush(stdout);
 	for (int ci = 0; ci < NCOUNTS && !ret; ci++) {
+		/* Maru's phases right after kvtier-poold's of the same kind and
+		 * client count, so both see the same machine */
 		for (int ph = 0; ph < NPHASES && !ret; ph++) {
 			ret = run_phase(cl, &r, (enum phase)ph, false, counts[ci], seconds, rows,
 					&nrows, &errors);
-			/* idle clients keep their lease (a server may drop
-			 * silent ones and their regions) */
-			for (int i = 0; i < MAX_CLIENTS && !ret; i++)
-				if ((ret = do_heartbeat(&cl[i])))
-					fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i,
-						cl[i].why);
+			if (!ret)
+				ret = heartbeat_all(cl, nopen);
+			if (!ret)
+				ret = heartbeat_all(pm, npm);
+			if (!ret && maru_dir)
+				ret = run_phase(pm, &m, (enum phase)ph, false, counts[ci], seconds,
+						rows, &nrows, &errors);
+			if (!ret)
+				ret = heartbeat_all(cl, nopen);
+			if (!ret)
+				ret = heartbeat_all(pm, npm);
 		}
 		/* right after the server's phases of the same client count, with
-		 * the reply sizes the server sent, so both see the same machine */
+		 * the reply sizes kvtier-poold sent */
 		for (int ph = 0; ph < NFLOOR && !ret; ph++) {
 			pool_floor_set_reply_len(floor, r.reply_len[ph]);
 			ret = run_phase(fl, &r, (enum phase)ph, true, counts[ci], seconds, rows,
 					&nrows, &errors);
 		}
 	}
-	for (int i = 0; i < nopen && !ret; i++) {
-		snprintf(inst, sizeof(inst), "kvtier-bench-%s-%d", r.tag, i);
-		if ((ret = do_alloc(&cl[i], inst, false)))
-			fprintf(stderr, "kvtier-bench: pool: client %d: %s\n", i, cl[i].why);
-	}
+	if (!ret)
+		ret = server_close(cl, nopen, &r);
+	if (!ret)
+		ret = server_close(pm, npm, &m);
 	if (!ret)
 		status = BENCH_EXIT_OK;
 out_clients:
 	for (int i = 0; i < nopen; i++)
 		client_close(&cl[i]);
+	for (int i = 0; i < npm; i++)
+		client_close(&pm[i]);
 	for (int i = 0; i < nfl; i++)
 		client_close(&fl[i]);
 	if (floor)
 		pool_floor_stop(floor);
-out_zmq:
 	zmq_ctx_term(zctx);
-	if (!server && srv_pid > 0 && srv_stop())
+	if (!server && srv_poold.pid > 0 && srv_stop())
 		status = BENCH_EXIT_FAIL;
-	if (status == BENCH_EXIT_OK && report(rows, nrows, server ? server : "kvtier-poold", &r,
-					      seconds, errors, json))
+	if (maru_dir)
+		srv_stop_maru();
+	if (status == BENCH_EXIT_OK && report(rows, nrows, server ? server : "kvtier-poold", maru_dir,
+					      &r, seconds, errors, json))
 		status = BENCH_EXIT_FAIL;
 	if (errors)
 		status = BENCH_EXIT_FAIL;

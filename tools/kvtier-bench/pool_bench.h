@@ -48,6 +48,7 @@
 #define GOAL_P99_US 100.0
 #define MARU_BATCH_KEYS 87000.0      /* issue #7: Maru's server, its own clients */
 #define MARU_P99_US 1000.0
+#define GOAL_OVER_MARU 8.0           /* issue #19: batch-100 lookups, Maru's server in the run */
 
 
 enum phase { PH_LOOKUP, PH_BATCH_LOOKUP, PH_PIN, PH_REGISTER, NPHASES };
@@ -71,8 +72,13 @@ struct client {
 	char why[192];       /* the first RPC failure */
 };
 
-/* What every worker of a run reads; set up before any thread starts. */
+struct srv;
+
+/* What every worker of a run reads; set up before any thread starts.  One
+ * per server: each holds its own client 0's region. */
 struct run {
+	const char *const (*names)[2]; /* its rows' op names per phase */
+	const struct srv *srv;         /* whose CPU time a phase reports */
 	char tag[16];
 	char pfx[KEY_MAX];   /* populated keys' common head: key_name(.., 'p', 0, ..) */
 	uint32_t pfx_len;
@@ -118,13 +124,23 @@ struct field {
 
 /* ---- pool_srv.c ---- */
 
-/* The daemon this run started, or 0. */
-extern pid_t srv_pid;
+#define PEER_PYTHON "/usr/bin/python3" /* Debian's: it has zmq, msgpack, dacite */
 
-uint64_t srv_cpu_ns(void);
-void srv_print_log(void);
+/* A server this run started: pid 0 when none runs. */
+struct srv {
+	pid_t pid;
+	const char *name;
+	char log[96];
+};
+
+extern struct srv srv_poold, srv_maru;
+
+uint64_t srv_cpu_ns(const struct srv *s);
+void srv_print_log(const struct srv *s);
 int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen);
+int srv_start_maru(const char *maru_dir, char *addr, size_t addrlen);
 int srv_stop(void);
+void srv_stop_maru(void);
 
 /* ---- pool_rpc.c ---- */
 

@@ -68,7 +68,8 @@ TEST_SOURCES = "tests/**/test_*.c"
 # fds, threads and library objects, so the Nth can be made to fail (tests/fault/inject.h);
 # the daemon is linked the same way as tests/fault/kvtier-poold-fault
 FAULT_DIR = "tests/fault"
-FAULT_WRAPS = ["malloc", "calloc", "realloc", "posix_memalign", "strdup", "mmap64", "eventfd",
+FAULT_WRAPS = ["malloc", "calloc", "realloc", "posix_memalign", "mallocx", "rallocx", "strdup",
+               "mmap64", "eventfd",
                "io_uring_queue_init", "pthread_create", "_cds_lfht_new",
                "urcu_bp_create_call_rcu_data", "yaml_parser_initialize", "yaml_parser_load",
                "redisConnectWithTimeout", "redisCommand", "redisCommandArgv", "zmq_ctx_new",

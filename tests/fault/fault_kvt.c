@@ -13,6 +13,7 @@
 
 #include "tests/common/fixture.h"
 #include "tests/common/harness.h"
+#include "tools/common/port.h"
 
 #define FK_MAX 64
 
@@ -52,6 +53,13 @@ struct kvt_config *fk_config(const struct fk_setup *s, int *ret)
 		goto fail;
 	if (s->l2_json && (*ret = set(cfg, "l2_adapters", s->l2_json)))
 		goto fail;
+	if (s->metrics) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "127.0.0.1:%d", loopback_free_port());
+		if ((*ret = set(cfg, "metrics.listen", addr)))
+			goto fail;
+	}
 	return cfg;
 fail:
 	kvt_config_free(cfg);

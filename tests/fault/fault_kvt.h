@@ -19,6 +19,7 @@ struct fk_setup {
 	bool dax;                 /* a file-backed DAX tier under the case's /dev/shm dir */
 	bool local_cpu;           /* L1 holds chunks (false: L2 or DAX alone reads them) */
 	const char *l2_json;      /* l2_adapters, or NULL */
+	bool metrics;             /* metrics.listen on a free loopback port */
 	char dax_path[256];       /* set by fk_paths() when dax */
 };
 

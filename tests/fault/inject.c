@@ -268,6 +268,26 @@ void *__wrap_redisCommandArgv(redisContext *c, int argc, const char **argv, cons
 	return __real_redisCommandArgv(c, argc, argv, argvlen);
 }
 
+#ifndef KVT_NO_JEMALLOC
+/* Release builds allocate through jemalloc's explicit API (core/mem.h). */
+#include <jemalloc/jemalloc.h>
+
+void *__real_mallocx(size_t size, int flags);
+void *__real_rallocx(void *p, size_t size, int flags);
+
+void *__wrap_mallocx(size_t size, int flags)
+{
+	FAIL_NULL("mallocx");
+	return __real_mallocx(size, flags);
+}
+
+void *__wrap_rallocx(void *p, size_t size, int flags)
+{
+	FAIL_NULL("rallocx");
+	return __real_rallocx(p, size, flags);
+}
+#endif
+
 void *__wrap_zmq_ctx_new(void)
 {
 	FAIL_NULL("zmq_ctx_new");

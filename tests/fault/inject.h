@@ -6,9 +6,10 @@
  * The fault-injection programs are linked with -Wl,--wrap for every call
  * through which kvtier acquires memory, threads or kernel objects
  * (FAULT_WRAPS in configure.py: malloc, calloc, realloc, posix_memalign,
- * strdup, mmap, eventfd, io_uring setup, pthread_create, liburcu hash
- * tables and call_rcu threads, libyaml parsers, hiredis connections and
- * commands, ZeroMQ contexts and sockets).  Only the objects of that link are
+ * jemalloc's mallocx and rallocx (release builds), strdup, mmap, eventfd,
+ * io_uring setup, pthread_create, liburcu hash tables and call_rcu threads,
+ * libyaml parsers, hiredis connections and commands, ZeroMQ contexts and
+ * sockets).  Only the objects of that link are
  * wrapped: libkvtier.a, the daemon's objects, the test's own; the shared
  * libraries' internal calls are not.  While armed, every wrapped call from
  * any thread is counted, and the Nth fails the way the real call fails when

@@ -153,11 +153,10 @@ static void open_verify(void *arg, long rc, bool fired)
 	cleanup_files(c);
 }
 
-static void open_close(bool dax, enum fault_mode mode)
+static void open_close(const char *name, bool dax, bool metrics, enum fault_mode mode)
 {
-	struct api_ctx c = { .s = { .dax = dax, .local_cpu = true } };
-	struct fault_area a = { dax ? "open_close_dax" : "open_close_l1", mode, false, &c, open_setup,
-				open_armed, open_verify };
+	struct api_ctx c = { .s = { .dax = dax, .local_cpu = true, .metrics = metrics } };
+	struct fault_area a = { name, mode, false, &c, open_setup, open_armed, open_verify };
 	struct fault_tally t;
 
 	fault_loop(&a, &t);
@@ -165,14 +164,20 @@ static void open_close(bool dax, enum fault_mode mode)
 
 TEST(open_close_l1)
 {
-	open_close(false, FAULT_ONCE);
-	open_close(false, FAULT_PERSIST);
+	open_close("open_close_l1", false, false, FAULT_ONCE);
+	open_close("open_close_l1", false, false, FAULT_PERSIST);
+}
+
+/* with the Prometheus endpoint (metrics.listen) and its histograms */
+TEST(open_close_metrics)
+{
+	open_close("open_close_metrics", false, true, FAULT_ONCE);
 }
 
 TEST(open_close_dax)
 {
-	open_close(true, FAULT_ONCE);
-	open_close(true, FAULT_PERSIST);
+	open_close("open_close_dax", true, false, FAULT_ONCE);
+	open_close("open_close_dax", true, false, FAULT_PERSIST);
 }
 
 /* ---- each call on an open L1 + DAX instance ------------------------------- */
@@ -318,12 +323,15 @@ static long op_remove(struct api_ctx *c)
 
 static long op_stats(struct api_ctx *c)
 {
-	static char text[1 << 16];
 	struct kvt_stats st;
-	ssize_t ret = kvt_stats(c->kvt, &st, sizeof(st));
 
-	if (ret < 0)
-		return ret;
+	return kvt_stats(c->kvt, &st, sizeof(st));
+}
+
+static long op_prometheus(struct api_ctx *c)
+{
+	static char text[1 << 18];
+
 	return kvt_stats_prometheus(c->kvt, text, sizeof(text));
 }
 
@@ -388,4 +396,5 @@ TEST(remove)
 TEST(stats)
 {
 	each_call("stats", "l1", true, op_stats);
+	each_call("prometheus", "l1", false, op_prometheus);
 }

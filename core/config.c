@@ -667,7 +667,13 @@ int kvt_config_dump(const struct kvt_config *cfg, int fd)
 			yaml_quote(val, quoted, sizeof(quoted));
 			v = quoted;
 		}
-		snprintf(line, sizeof(line), "%s: %s  # %s\n", k->key, v, k->doc);
+		/* what "auto" comes to is what a reader of the dump wants to know */
+		if (!strcmp(k->key, "dax.mode") && !strcmp(cfg->dax_mode, "auto") &&
+		    cfg->dax_device_path[0])
+			snprintf(line, sizeof(line), "%s: %s  # here: %s, from local_cpu; %s\n", k->key,
+				 v, config_dax_mode(cfg), k->doc);
+		else
+			snprintf(line, sizeof(line), "%s: %s  # %s\n", k->key, v, k->doc);
 		ret = write_all(fd, line, strlen(line));
 		if (ret)
 			return ret;

@@ -64,8 +64,10 @@ const struct knob config_knobs[] = {
 		 "tokens per chunk"),
 	KNOB_BOOL("local_cpu", local_cpu, "true",
 		  "L1 DRAM tier serves reads"),
+	/* 0 is LMCache's DAX primary config (local_cpu false): no L1 at all;
+	 * config_check() refuses it wherever L1 holds or stages chunks */
 	KNOB_DBL("max_local_cpu_size", max_local_cpu_size, 0, 4096,
-		 KNOB_MIN_OPEN, "5.0", "GB of L1 DRAM slots"),
+		 0, "5.0", "GB of L1 DRAM slots"),
 	KNOB_BOOL("use_only_staging_buffer", use_only_staging_buffer, "false",
 		  "L1 only stages writes to lower tiers (needs local_cpu false)"),
 	KNOB_STR("model_name", model_name, "",

@@ -891,6 +891,30 @@ TEST(lmcache_sample_without_mode_opens_primary)
 	kvt_close(kvt);
 }
 
+/* LMCache's own primary-mode config (RFC #2572): local_cpu false and
+ * max_local_cpu_size 0, which LMCache insists on, so it loads unchanged. */
+TEST(lmcache_primary_config_with_no_l1_opens)
+{
+	static const char *const kv[] = { "max_local_cpu_size", "0", NULL };
+	char path[256], err[512] = "";
+	struct kvt_config *cfg;
+	struct kvt_stats st;
+	struct kvt *kvt;
+
+	snprintf(path, sizeof(path), "%s/lmcache-primary.img", shm_dir());
+	cfg = dax_config(path, 0, arena_bytes(8), kv);
+	if (kvt_config_check(cfg, err, sizeof(err)))
+		harness_fail(__FILE__, __LINE__, "check: %s", err);
+	kvt = open_cfg(cfg);
+	kvt_config_free(cfg);
+	CHECK_EQ(put_one(kvt, 7), 0);
+	CHECK_EQ(get_id(kvt, 7), 1);
+	st = stats_of(kvt);
+	CHECK_EQ(st.l1_slots, 0);
+	CHECK_EQ(st.dax_hits, 1);
+	kvt_close(kvt);
+}
+
 TEST(primary_borrow_survives_remove_until_release)
 {
 	const char *dir = shm_dir();
@@ -1201,6 +1225,9 @@ static const struct bad_row bad_rows[] = {
 	  NULL, -EINVAL, 0, "dax.mode: \"tiered\"" },
 	{ "max-dax-size-zero", "%s/a.img", 8, { "dax.max_dax_size", "0" }, MAKE_NONE, 0, NULL,
 	  -EINVAL, 0, "dax.max_dax_size" },
+	/* no L1 is LMCache's primary config only: tiered keeps its hot chunks there */
+	{ "tiered-with-no-l1", "%s/a.img", 8, { "max_local_cpu_size", "0" }, MAKE_NONE, 0, NULL,
+	  -EINVAL, 0, "max_local_cpu_size (0 GB) holds fewer than 2 chunks" },
 	{ "ranks-sharing-one-arena", "%s/a.img", 0,
 	  { "world_size", "2", "dax.partition", "none" }, MAKE_NONE, 0, NULL, -EINVAL, 0,
 	  "dax.partition" },

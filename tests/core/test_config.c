@@ -168,10 +168,11 @@ static const struct set_case {
 	{ "max_local_cpu_size", "0.5", true, "0.5" },
 	{ "max_local_cpu_size", "4096", true, "4096" },
 	{ "max_local_cpu_size", "1e3", true, "1000" },
-	{ "max_local_cpu_size", "0", false,
-	  "max_local_cpu_size: \"0\": must be greater than 0 and at most 4096" },
-	{ "max_local_cpu_size", "-1", false, "must be greater than 0" },
-	{ "max_local_cpu_size", "4097", false, "at most 4096" },
+	/* LMCache's DAX primary config; kvt_config_check() says where 0 cannot be */
+	{ "max_local_cpu_size", "0", true, "0" },
+	{ "max_local_cpu_size", "-1", false,
+	  "max_local_cpu_size: \"-1\": must be between 0 and 4096" },
+	{ "max_local_cpu_size", "4097", false, "must be between 0 and 4096" },
 	{ "max_local_cpu_size", "nan", false, "max_local_cpu_size: \"nan\": not a number" },
 	{ "max_local_cpu_size", "inf", false, "max_local_cpu_size: \"inf\": not a number" },
 	{ "max_local_cpu_size", "1e999", false, "max_local_cpu_size: \"1e999\"" },
@@ -643,9 +644,10 @@ TEST(lmcache_dax_sample_loads_unchanged_as_primary)
 	CHECK_HAS(err, "dax.mode: \"primary\"");
 	CHECK_HAS(err, "local_cpu: true");
 	kvt_config_free(cfg);
-	/* and the tool agrees */
+	/* and the tool agrees, and says what auto comes to */
 	CHECK_EQ(run_config_check(path, out, sizeof(out)), 0);
 	CHECK_HAS(out, ": ok");
+	CHECK_HAS(out, "dax.mode: \"auto\"  # here: primary, from local_cpu;");
 }
 
 /* Found by fuzz_config_yaml: a value holding NEL (U+0085), LS or PS was

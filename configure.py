@@ -12,7 +12,7 @@ build.ninja holding every variant, each in its own folder:
     build/clang     release flags built with clang, so both compilers stay warning-free
 
 Targets: `ninja` (release), `ninja demo`, `ninja check` (every test), `ninja install`
-(honours DESTDIR and --prefix).  Python standard library only.
+(honours DESTDIR and --prefix), `ninja deb` (Debian packages from debian/ into build/deb).  Python standard library only.
 """
 import argparse
 import glob
@@ -33,9 +33,16 @@ PACKAGES = [
     "libzmq3-dev", "libmsgpack-dev", "python3-zmq", "python3-msgpack",
     # the kvtier Python package (a C extension) and its tests, with Debian's python3
     "python3-dev", "python3-pytest", "python3-numpy", "python3-torch", "python3-yaml",
+    # kvtier-poold tells systemd when it is ready (sd_notify, Type=notify)
+    "libsystemd-dev",
+    # `ninja deb`: Debian binary packages built by debhelper from debian/, then checked by lintian
+    "dpkg-dev", "debhelper", "dh-python", "fakeroot", "lintian",
 ]
 PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
              "hiredis", "libzmq", "msgpack"]
+# libraries only one program links, kept out of libkvtier (and so out of kvtier.pc and libkvtier0's
+# dependencies): program -> pkg-config names
+TOOL_PKGCONFIG = {"kvtier-poold": ["libsystemd"]}
 # libck ships no .pc file
 EXTRA_LIBS = ["-lck", "-lm", "-ldl", "-pthread"]
 
@@ -83,6 +90,8 @@ SONAME = "libkvtier.so." + VERSION.split(".")[0]
 # the usual chain: libkvtier.so (for -lkvtier) -> SONAME (what programs load) -> the real file
 SO_REAL = "libkvtier.so." + VERSION
 SO_LINKS = (("libkvtier.so", SONAME), (SONAME, SO_REAL))
+# the binary packages debian/control describes, built by `ninja deb` into build/deb
+DEB_PACKAGES = ["libkvtier0", "libkvtier-dev", "kvtier-tools", "kvtier-poold", "python3-kvtier"]
 
 
 def missing_packages():
@@ -113,10 +122,10 @@ def ensure_packages():
                    check=True, env=env)
 
 
-def pkgconfig(flag):
-    r = subprocess.run(["pkg-config", flag] + PKGCONFIG, stdout=subprocess.PIPE, text=True)
+def pkgconfig(flag, names=PKGCONFIG):
+    r = subprocess.run(["pkg-config", flag] + names, stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
-        sys.exit("configure: pkg-config %s failed for %s" % (flag, " ".join(PKGCONFIG)))
+        sys.exit("configure: pkg-config %s failed for %s" % (flag, " ".join(names)))
     return r.stdout.strip()
 
 
@@ -130,6 +139,9 @@ def obj(variant, src):
 
 def write_ninja(args):
     cflags_pc = pkgconfig("--cflags")
+    tool_libs = {t: pkgconfig("--libs", names) for t, names in TOOL_PKGCONFIG.items()}
+    for names in TOOL_PKGCONFIG.values():
+        cflags_pc += " " + pkgconfig("--cflags", names)
     libs = pkgconfig("--libs") + " " + " ".join(EXTRA_LIBS)
     lib_srcs = [s for d in LIB_DIRS for s in sources(d + "/*.c")]
     test_common = sources("tests/common/*.c")
@@ -222,7 +234,7 @@ def write_ninja(args):
                 d, tool, " ".join(obj(variant, s) for s in srcs), " ".join(tool_common), d))
             w("  cc = %s" % v["cc"])
             w("  ldflags = %s" % v["ldflags"])
-            w("  libs = %s" % vlibs)
+            w("  libs = %s %s" % (vlibs, tool_libs.get(tool, "")))
             targets.append("%s/%s" % (d, tool))
         for p in plugins:
             name = os.path.basename(p)
@@ -271,9 +283,17 @@ def write_ninja(args):
     w("build check: run asan tsan clang release fuzz-build")
     w("  cmd = python3 tests/run.py")
     w("  desc = CHECK")
-    w("build install: run release kvtier.pc")
+    # what `ninja install` installs, and no more (the release variant also has the tests)
+    dist = ["build/release/%s" % f for f in [SO_REAL, "libkvtier.a"] + [l for l, _ in SO_LINKS] +
+            list(TOOLS) + ["python/kvtier/" + PY_EXT]]
+    dist += ["build/release/python/kvtier/" + os.path.basename(s) for s in sources("python/kvtier/*.py")]
+    w("build dist: phony %s" % " ".join(dist))
+    w("build install: run dist kvtier.pc")
     w("  cmd = python3 configure.py --install $prefix")
     w("  desc = INSTALL")
+    w("build deb: run dist")
+    w("  cmd = python3 configure.py --deb")
+    w("  desc = DEB build/deb")
     w("default release kvtier.pc")
     with open("build.ninja", "w") as f:
         f.write("\n".join(out) + "\n")
@@ -388,6 +408,33 @@ def write_pc(prefix):
                 % (prefix, VERSION, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
 
 
+def build_debs():
+    """`ninja deb`: the Debian binary packages (debian/) into build/deb/.  dpkg-buildpackage
+    runs on a copy of the tree in build/deb/src, so that its configure step (prefix /usr) leaves
+    this tree's build.ninja alone and the packages land in the copy's parent, build/deb.  The
+    copy takes build/release and ninja's logs along: ninja sees the same commands and rebuilds
+    only what changed."""
+    out = "build/deb"
+    src = os.path.join(out, "src")
+    shutil.rmtree(out, ignore_errors=True)
+    skip = shutil.ignore_patterns(".git", "build", "build.ninja", "kvtier.pc", "__pycache__",
+                                  ".pytest_cache")
+    shutil.copytree(".", src, ignore=skip, symlinks=True)
+    shutil.copytree("build/release", os.path.join(src, "build/release"), symlinks=True)
+    for f in (".ninja_log", ".ninja_deps"):
+        if os.path.exists(f):
+            shutil.copy2(f, os.path.join(src, f))
+    env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
+    subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc"], cwd=src, check=True, env=env)
+    debs = sorted(glob.glob(os.path.join(out, "*.deb")))
+    for deb in debs:
+        print("deb: " + deb)
+    shutil.rmtree(src)
+    if len(debs) != len(DEB_PACKAGES):
+        sys.exit("configure: dpkg-buildpackage made %d packages, expected %d (%s)"
+                 % (len(debs), len(DEB_PACKAGES), ", ".join(DEB_PACKAGES)))
+
+
 def install(prefix):
     dest = os.environ.get("DESTDIR", "") + prefix
     files = [("build/release/" + SO_REAL, "lib/" + SO_REAL, 0o755),
@@ -426,6 +473,7 @@ def main():
                          "this names the one `ninja` builds by default")
     ap.add_argument("--write-pc", metavar="PREFIX")
     ap.add_argument("--install", metavar="PREFIX")
+    ap.add_argument("--deb", action="store_true", help="build the Debian packages (`ninja deb`)")
     args = ap.parse_args()
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
     if args.write_pc:
@@ -433,6 +481,9 @@ def main():
         return
     if args.install:
         install(args.install)
+        return
+    if args.deb:
+        build_debs()
         return
     ensure_packages()
     write_ninja(args)

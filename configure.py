@@ -420,8 +420,10 @@ def build_debs():
     skip = shutil.ignore_patterns(".git", "build", "build.ninja", "kvtier.pc", "__pycache__",
                                   ".pytest_cache")
     shutil.copytree(".", src, ignore=skip, symlinks=True)
-    shutil.copytree("build/release", os.path.join(src, "build/release"), symlinks=True)
-    for f in (".ninja_log", ".ninja_deps"):
+    # without the test programs: `dist` does not need them
+    shutil.copytree("build/release", os.path.join(src, "build/release"), symlinks=True,
+                    ignore=shutil.ignore_patterns("tests"))
+    for f in ("build/.ninja_log", "build/.ninja_deps"):
         if os.path.exists(f):
             shutil.copy2(f, os.path.join(src, f))
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")

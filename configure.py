@@ -12,7 +12,7 @@ build.ninja holding every variant, each in its own folder:
     build/clang     release flags built with clang, so both compilers stay warning-free
 
 Targets: `ninja` (release), `ninja demo`, `ninja check` (every test), `ninja install`
-(honours DESTDIR and --prefix), `ninja deb` (Debian packages from debian/ into build/deb).  Python standard library only.
+(honours DESTDIR, --prefix and --libdir), `ninja deb` (Debian packages from debian/ into build/deb).  Python standard library only.
 """
 import argparse
 import glob
@@ -36,7 +36,8 @@ PACKAGES = [
     # kvtier-poold tells systemd when it is ready (sd_notify, Type=notify)
     "libsystemd-dev",
     # `ninja deb`: Debian binary packages built by debhelper from debian/, then checked by lintian
-    "dpkg-dev", "debhelper", "dh-python", "fakeroot", "lintian",
+    # (help2man: the manual pages, from each program's --help)
+    "dpkg-dev", "debhelper", "dh-python", "fakeroot", "lintian", "help2man",
 ]
 PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
              "hiredis", "libzmq", "msgpack"]
@@ -155,6 +156,7 @@ def write_ninja(args):
     w("ninja_required_version = 1.10")
     w("builddir = build")
     w("prefix = %s" % args.prefix)
+    w("libdir = %s" % args.libdir)
     w("warn = %s" % WARN)
     w("pc_cflags = %s" % cflags_pc)
     w("libs = %s" % libs)
@@ -275,7 +277,7 @@ def write_ninja(args):
     write_fuzz(w, libs, lib_srcs)
     w("")
     w("build kvtier.pc: run configure.py")
-    w("  cmd = python3 configure.py --write-pc $prefix")
+    w("  cmd = python3 configure.py --write-pc $prefix --libdir $libdir")
     w("  desc = PC kvtier.pc")
     w("build demo: run release")
     w("  cmd = build/release/kvtier demo")
@@ -289,7 +291,7 @@ def write_ninja(args):
     dist += ["build/release/python/kvtier/" + os.path.basename(s) for s in sources("python/kvtier/*.py")]
     w("build dist: phony %s" % " ".join(dist))
     w("build install: run dist kvtier.pc")
-    w("  cmd = python3 configure.py --install $prefix")
+    w("  cmd = python3 configure.py --install $prefix --libdir $libdir")
     w("  desc = INSTALL")
     w("build deb: run dist")
     w("  cmd = python3 configure.py --deb")
@@ -397,15 +399,15 @@ def write_fuzz(w, libs, lib_srcs):
 PC_DIRECT_LIBS = {"libzmq": "-lzmq"}
 
 
-def write_pc(prefix):
+def write_pc(prefix, libdir):
     requires = [p for p in PKGCONFIG if p not in PC_DIRECT_LIBS]
     direct = [PC_DIRECT_LIBS[p] for p in PKGCONFIG if p in PC_DIRECT_LIBS]
     with open("kvtier.pc", "w") as f:
-        f.write("prefix=%s\nlibdir=${prefix}/lib\nincludedir=${prefix}/include\n\n"
+        f.write("prefix=%s\nlibdir=${prefix}/%s\nincludedir=${prefix}/include\n\n"
                 "Name: kvtier\nDescription: tiered KV-cache store for LLM inference engines\n"
                 "Version: %s\nRequires.private: %s\nLibs: -L${libdir} -lkvtier\n"
                 "Libs.private: %s\nCflags: -I${includedir}\n"
-                % (prefix, VERSION, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
+                % (prefix, libdir, VERSION, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
 
 
 def build_debs():
@@ -437,14 +439,14 @@ def build_debs():
                  % (len(debs), len(DEB_PACKAGES), ", ".join(DEB_PACKAGES)))
 
 
-def install(prefix):
+def install(prefix, libdir):
     dest = os.environ.get("DESTDIR", "") + prefix
-    files = [("build/release/" + SO_REAL, "lib/" + SO_REAL, 0o755),
-             ("build/release/libkvtier.a", "lib/libkvtier.a", 0o644),
+    files = [("build/release/" + SO_REAL, libdir + "/" + SO_REAL, 0o755),
+             ("build/release/libkvtier.a", libdir + "/libkvtier.a", 0o644),
              ("include/kvtier.h", "include/kvtier.h", 0o644),
              ("include/kvtier/l2.h", "include/kvtier/l2.h", 0o644),
              ("include/kvtier/cuda.h", "include/kvtier/cuda.h", 0o644),
-             ("kvtier.pc", "lib/pkgconfig/kvtier.pc", 0o644)]
+             ("kvtier.pc", libdir + "/pkgconfig/kvtier.pc", 0o644)]
     files += [("build/release/" + t, "bin/" + t, 0o755) for t in TOOLS
               if os.path.exists("build/release/" + t)]
     site = python_site(prefix)
@@ -460,7 +462,7 @@ def install(prefix):
         os.chmod(dst, mode)
         print("install %s -> %s" % (src, dst))
     for name, target in SO_LINKS:
-        link = os.path.join(dest, "lib", name)
+        link = os.path.join(dest, libdir, name)
         if os.path.lexists(link):
             os.unlink(link)
         os.symlink(target, link)
@@ -473,16 +475,18 @@ def main():
     ap.add_argument("--sanitize", choices=["address,undefined", "thread"],
                     help="accepted for symmetry: every variant is always written; "
                          "this names the one `ninja` builds by default")
+    # Debian's packages use lib/<multiarch triplet> (debian/rules)
+    ap.add_argument("--libdir", default="lib", help="libraries' folder under the prefix (default lib)")
     ap.add_argument("--write-pc", metavar="PREFIX")
     ap.add_argument("--install", metavar="PREFIX")
     ap.add_argument("--deb", action="store_true", help="build the Debian packages (`ninja deb`)")
     args = ap.parse_args()
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
     if args.write_pc:
-        write_pc(args.write_pc)
+        write_pc(args.write_pc, args.libdir)
         return
     if args.install:
-        install(args.install)
+        install(args.install, args.libdir)
         return
     if args.deb:
         build_debs()

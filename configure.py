@@ -37,7 +37,8 @@ PACKAGES = [
     "libsystemd-dev",
     # `ninja deb`: Debian binary packages built by debhelper from debian/, then checked by lintian
     # (help2man: the manual pages, from each program's --help)
-    "dpkg-dev", "debhelper", "dh-python", "fakeroot", "lintian", "help2man",
+    # (build-essential: every package build's implicit build dependency)
+    "dpkg-dev", "debhelper", "dh-python", "fakeroot", "lintian", "help2man", "build-essential",
 ]
 PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
              "hiredis", "libzmq", "msgpack"]
@@ -429,7 +430,10 @@ def build_debs():
         if os.path.exists(f):
             shutil.copy2(f, os.path.join(src, f))
     env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
-    subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc"], cwd=src, check=True, env=env)
+    r = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc"], cwd=src, env=env)
+    if r.returncode:
+        sys.exit("configure: dpkg-buildpackage in %s failed (exit %d); its output is above"
+                 % (src, r.returncode))
     debs = sorted(glob.glob(os.path.join(out, "*.deb")))
     for deb in debs:
         print("deb: " + deb)

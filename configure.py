@@ -12,7 +12,7 @@ build.ninja holding every variant, each in its own folder:
     build/clang     release flags built with clang, so both compilers stay warning-free
 
 Targets: `ninja` (release), `ninja demo`, `ninja check` (every test), `ninja install`
-(honours DESTDIR and --prefix).  Python standard library only.
+(honours DESTDIR, --prefix and --libdir), `ninja deb` (Debian packages from debian/ into build/deb).  Python standard library only.
 """
 import argparse
 import glob
@@ -37,9 +37,18 @@ PACKAGES = [
     "python3-dev", "python3-pytest", "python3-numpy", "python3-torch", "python3-yaml",
     # the metrics endpoint (metrics.listen, kvtier-poold --metrics); promtool checks its text in tests
     "libmicrohttpd-dev", "prometheus",
+    # kvtier-poold tells systemd when it is ready (sd_notify, Type=notify)
+    "libsystemd-dev",
+    # `ninja deb`: Debian binary packages built by debhelper from debian/, then checked by lintian
+    # (help2man: the manual pages, from each program's --help)
+    # (build-essential: every package build's implicit build dependency)
+    "dpkg-dev", "debhelper", "dh-python", "fakeroot", "lintian", "help2man", "build-essential",
 ]
 PKGCONFIG = ["liburcu-bp", "liburcu-cds", "numa", "jemalloc", "liburing", "libxxhash", "yaml-0.1",
              "hiredis", "libzmq", "msgpack", "libmicrohttpd"]
+# libraries only one program links, kept out of libkvtier (and so out of kvtier.pc and libkvtier0's
+# dependencies): program -> pkg-config names
+TOOL_PKGCONFIG = {"kvtier-poold": ["libsystemd"]}
 # libck ships no .pc file
 EXTRA_LIBS = ["-lck", "-lm", "-ldl", "-pthread"]
 
@@ -98,6 +107,8 @@ SONAME = "libkvtier.so." + VERSION.split(".")[0]
 # the usual chain: libkvtier.so (for -lkvtier) -> SONAME (what programs load) -> the real file
 SO_REAL = "libkvtier.so." + VERSION
 SO_LINKS = (("libkvtier.so", SONAME), (SONAME, SO_REAL))
+# the binary packages debian/control describes, built by `ninja deb` into build/deb
+DEB_PACKAGES = ["libkvtier0", "libkvtier-dev", "kvtier-tools", "kvtier-poold", "python3-kvtier"]
 
 
 def missing_packages():
@@ -128,10 +139,10 @@ def ensure_packages():
                    check=True, env=env)
 
 
-def pkgconfig(flag):
-    r = subprocess.run(["pkg-config", flag] + PKGCONFIG, stdout=subprocess.PIPE, text=True)
+def pkgconfig(flag, names=PKGCONFIG):
+    r = subprocess.run(["pkg-config", flag] + names, stdout=subprocess.PIPE, text=True)
     if r.returncode != 0:
-        sys.exit("configure: pkg-config %s failed for %s" % (flag, " ".join(PKGCONFIG)))
+        sys.exit("configure: pkg-config %s failed for %s" % (flag, " ".join(names)))
     return r.stdout.strip()
 
 
@@ -145,6 +156,9 @@ def obj(variant, src):
 
 def write_ninja(args):
     cflags_pc = pkgconfig("--cflags")
+    tool_libs = {t: pkgconfig("--libs", names) for t, names in TOOL_PKGCONFIG.items()}
+    for names in TOOL_PKGCONFIG.values():
+        cflags_pc += " " + pkgconfig("--cflags", names)
     libs = pkgconfig("--libs") + " " + " ".join(EXTRA_LIBS)
     lib_srcs = [s for d in LIB_DIRS for s in sources(d + "/*.c")]
     test_common = sources("tests/common/*.c")
@@ -158,6 +172,7 @@ def write_ninja(args):
     w("ninja_required_version = 1.10")
     w("builddir = build")
     w("prefix = %s" % args.prefix)
+    w("libdir = %s" % args.libdir)
     w("warn = %s" % WARN)
     w("pc_cflags = %s" % cflags_pc)
     w("libs = %s" % libs)
@@ -237,7 +252,7 @@ def write_ninja(args):
                 d, tool, " ".join(obj(variant, s) for s in srcs), " ".join(tool_common), d))
             w("  cc = %s" % v["cc"])
             w("  ldflags = %s" % v["ldflags"])
-            w("  libs = %s" % vlibs)
+            w("  libs = %s %s" % (vlibs, tool_libs.get(tool, "")))
             targets.append("%s/%s" % (d, tool))
         for p in plugins:
             name = os.path.basename(p)
@@ -286,7 +301,7 @@ def write_ninja(args):
             d, poold_objs, inject, " ".join(tool_common), d))
         w("  cc = %s" % v["cc"])
         w("  ldflags = %s" % fault_ldflags)
-        w("  libs = %s" % vlibs)
+        w("  libs = %s %s" % (vlibs, tool_libs.get("kvtier-poold", "")))
         targets.append("%s/tests/fault/kvtier-poold-fault" % d)
         if variant in PY_VARIANTS:
             targets += write_python(w, variant, v, lib_srcs, vlibs)
@@ -295,7 +310,7 @@ def write_ninja(args):
     write_fuzz(w, libs, lib_srcs)
     w("")
     w("build kvtier.pc: run configure.py")
-    w("  cmd = python3 configure.py --write-pc $prefix")
+    w("  cmd = python3 configure.py --write-pc $prefix --libdir $libdir")
     w("  desc = PC kvtier.pc")
     w("build demo: run release")
     w("  cmd = build/release/kvtier demo")
@@ -303,9 +318,17 @@ def write_ninja(args):
     w("build check: run asan tsan clang release fuzz-build")
     w("  cmd = python3 tests/run.py")
     w("  desc = CHECK")
-    w("build install: run release kvtier.pc")
-    w("  cmd = python3 configure.py --install $prefix")
+    # what `ninja install` installs, and no more (the release variant also has the tests)
+    dist = ["build/release/%s" % f for f in [SO_REAL, "libkvtier.a"] + [l for l, _ in SO_LINKS] +
+            list(TOOLS) + ["python/kvtier/" + PY_EXT]]
+    dist += ["build/release/python/kvtier/" + os.path.basename(s) for s in sources("python/kvtier/*.py")]
+    w("build dist: phony %s" % " ".join(dist))
+    w("build install: run dist kvtier.pc")
+    w("  cmd = python3 configure.py --install $prefix --libdir $libdir")
     w("  desc = INSTALL")
+    w("build deb: run dist")
+    w("  cmd = python3 configure.py --deb")
+    w("  desc = DEB build/deb")
     w("default release kvtier.pc")
     with open("build.ninja", "w") as f:
         f.write("\n".join(out) + "\n")
@@ -409,25 +432,57 @@ def write_fuzz(w, libs, lib_srcs):
 PC_DIRECT_LIBS = {"libzmq": "-lzmq"}
 
 
-def write_pc(prefix):
+def write_pc(prefix, libdir):
     requires = [p for p in PKGCONFIG if p not in PC_DIRECT_LIBS]
     direct = [PC_DIRECT_LIBS[p] for p in PKGCONFIG if p in PC_DIRECT_LIBS]
     with open("kvtier.pc", "w") as f:
-        f.write("prefix=%s\nlibdir=${prefix}/lib\nincludedir=${prefix}/include\n\n"
+        f.write("prefix=%s\nlibdir=${prefix}/%s\nincludedir=${prefix}/include\n\n"
                 "Name: kvtier\nDescription: tiered KV-cache store for LLM inference engines\n"
                 "Version: %s\nRequires.private: %s\nLibs: -L${libdir} -lkvtier\n"
                 "Libs.private: %s\nCflags: -I${includedir}\n"
-                % (prefix, VERSION, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
+                % (prefix, libdir, VERSION, " ".join(requires), " ".join(direct + EXTRA_LIBS)))
 
 
-def install(prefix):
+def build_debs():
+    """`ninja deb`: the Debian binary packages (debian/) into build/deb/.  dpkg-buildpackage
+    runs on a copy of the tree in build/deb/src, so that its configure step (prefix /usr) leaves
+    this tree's build.ninja alone and the packages land in the copy's parent, build/deb.  The
+    copy takes build/release and ninja's logs along: ninja sees the same commands and rebuilds
+    only what changed."""
+    out = "build/deb"
+    src = os.path.join(out, "src")
+    shutil.rmtree(out, ignore_errors=True)
+    skip = shutil.ignore_patterns(".git", "build", "build.ninja", "kvtier.pc", "__pycache__",
+                                  ".pytest_cache")
+    shutil.copytree(".", src, ignore=skip, symlinks=True)
+    # without the test programs: `dist` does not need them
+    shutil.copytree("build/release", os.path.join(src, "build/release"), symlinks=True,
+                    ignore=shutil.ignore_patterns("tests"))
+    for f in ("build/.ninja_log", "build/.ninja_deps"):
+        if os.path.exists(f):
+            shutil.copy2(f, os.path.join(src, f))
+    env = dict(os.environ, DEB_BUILD_OPTIONS="nocheck")
+    r = subprocess.run(["dpkg-buildpackage", "-b", "-us", "-uc"], cwd=src, env=env)
+    if r.returncode:
+        sys.exit("configure: dpkg-buildpackage in %s failed (exit %d); its output is above"
+                 % (src, r.returncode))
+    debs = sorted(glob.glob(os.path.join(out, "*.deb")))
+    for deb in debs:
+        print("deb: " + deb)
+    shutil.rmtree(src)
+    if len(debs) != len(DEB_PACKAGES):
+        sys.exit("configure: dpkg-buildpackage made %d packages, expected %d (%s)"
+                 % (len(debs), len(DEB_PACKAGES), ", ".join(DEB_PACKAGES)))
+
+
+def install(prefix, libdir):
     dest = os.environ.get("DESTDIR", "") + prefix
-    files = [("build/release/" + SO_REAL, "lib/" + SO_REAL, 0o755),
-             ("build/release/libkvtier.a", "lib/libkvtier.a", 0o644),
+    files = [("build/release/" + SO_REAL, libdir + "/" + SO_REAL, 0o755),
+             ("build/release/libkvtier.a", libdir + "/libkvtier.a", 0o644),
              ("include/kvtier.h", "include/kvtier.h", 0o644),
              ("include/kvtier/l2.h", "include/kvtier/l2.h", 0o644),
              ("include/kvtier/cuda.h", "include/kvtier/cuda.h", 0o644),
-             ("kvtier.pc", "lib/pkgconfig/kvtier.pc", 0o644)]
+             ("kvtier.pc", libdir + "/pkgconfig/kvtier.pc", 0o644)]
     files += [("build/release/" + t, "bin/" + t, 0o755) for t in TOOLS
               if os.path.exists("build/release/" + t)]
     site = python_site(prefix)
@@ -443,7 +498,7 @@ def install(prefix):
         os.chmod(dst, mode)
         print("install %s -> %s" % (src, dst))
     for name, target in SO_LINKS:
-        link = os.path.join(dest, "lib", name)
+        link = os.path.join(dest, libdir, name)
         if os.path.lexists(link):
             os.unlink(link)
         os.symlink(target, link)
@@ -456,15 +511,21 @@ def main():
     ap.add_argument("--sanitize", choices=["address,undefined", "thread"],
                     help="accepted for symmetry: every variant is always written; "
                          "this names the one `ninja` builds by default")
+    # Debian's packages use lib/<multiarch triplet> (debian/rules)
+    ap.add_argument("--libdir", default="lib", help="libraries' folder under the prefix (default lib)")
     ap.add_argument("--write-pc", metavar="PREFIX")
     ap.add_argument("--install", metavar="PREFIX")
+    ap.add_argument("--deb", action="store_true", help="build the Debian packages (`ninja deb`)")
     args = ap.parse_args()
     os.chdir(os.path.dirname(os.path.abspath(__file__)))
     if args.write_pc:
-        write_pc(args.write_pc)
+        write_pc(args.write_pc, args.libdir)
         return
     if args.install:
-        install(args.install)
+        install(args.install, args.libdir)
+        return
+    if args.deb:
+        build_debs()
         return
     ensure_packages()
     write_ninja(args)

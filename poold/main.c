@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <systemd/sd-daemon.h>
 
 #include "core/log.h"
 #include "core/metrics_http.h"
@@ -57,7 +58,8 @@ static void usage(FILE *f)
 		"  --help                this text\n"
 		"\n"
 		"Logging: KVT_LOG=error|warn|info|debug (default warn).\n"
-		"Prints \"kvtier-poold: ready\" on stderr once every socket listens.\n"
+		"Prints \"kvtier-poold: ready\" on stderr once every socket listens, and tells\n"
+		"systemd READY=1 (sd_notify, when $NOTIFY_SOCKET is set); STOPPING=1 on SIGTERM.\n"
 		"Exit status: 0 clean stop, 1 failure, 2 usage error.\n");
 }
 
@@ -294,12 +296,16 @@ int main(int argc, char **argv)
 		goto out_actors;
 	fprintf(stderr, "kvtier-poold: ready: rpc %s, rm %s, %u pool(s)\n", p->opts.rpc_addr[0],
 		p->opts.rm_socket, p->ndevs);
+	/* Both front ends bound and listened in their _create(), so clients can connect now */
+	sd_notifyf(0, "READY=1\nSTATUS=rpc %s, rm %s, %u pool(s)\nMAINPID=%d",
+		   p->opts.rpc_addr[0], p->opts.rm_socket, p->ndevs, (int)getpid());
 	for (;;) {
 		int sig = sigwaitinfo(&sigs, &si);
 
 		if (sig == SIGTERM || sig == SIGINT)
 			break;
 	}
+	sd_notify(0, "STOPPING=1\nSTATUS=stopping");
 	log_info("stopping");
 	status = 0;
 

@@ -16,6 +16,8 @@ What runs (each line of output is PASS/FAIL/SKIP name):
   - kvtier-stress on every tier, under ASan and under TSan, as STRESS_PLAN below says (the one
     place the plan is written; KVT_STRESS_SECONDS, default 30, scales it);
   - `ninja install` into a temporary DESTDIR, then the example built with pkg-config against it.
+  - `ninja deb` (deb/...): each Debian package holds its files, libkvtier-dev needs the very
+    libkvtier0 built with it, and lintian reports no error.
   - every libFuzzer target of build/fuzz for KVT_FUZZ_SECONDS (default 20) over its seed corpus
     (tests/fuzz/corpus/NAME); `ninja fuzz` runs only those, for 600 s each unless KVT_FUZZ_SECONDS.
 `ninja check` builds the asan, tsan, clang and release variants and the fuzz targets first.
@@ -252,6 +254,72 @@ def python_install_test(dest):
     record("PASS" if rc == 0 else "FAIL", "install/python-package")
 
 
+def deb_files(triplet):
+    """package -> the paths (as dpkg-deb --contents names them) it must hold."""
+    lib = "./usr/lib/%s/" % triplet
+    return {
+        "libkvtier0": [lib + configure.SO_REAL, lib + configure.SONAME],
+        "libkvtier-dev": ["./usr/include/kvtier.h", "./usr/include/kvtier/l2.h",
+                          "./usr/include/kvtier/cuda.h", lib + "libkvtier.a", lib + "libkvtier.so",
+                          lib + "pkgconfig/kvtier.pc"],
+        "kvtier-tools": ["./usr/bin/kvtier", "./usr/bin/kvtier-bench", "./usr/bin/kvtier-stress",
+                         "./usr/share/man/man1/kvtier.1.gz"],
+        "kvtier-poold": ["./usr/bin/kvtier-poold", "./lib/systemd/system/kvtier-poold.service",
+                         "./etc/default/kvtier-poold", "./usr/share/man/man1/kvtier-poold.1.gz"],
+        "python3-kvtier": ["./usr/lib/python3/dist-packages/kvtier/__init__.py",
+                           "./usr/lib/python3/dist-packages/kvtier/" + configure.PY_EXT],
+    }
+
+
+def deb_tests():
+    """`ninja deb`, then each package's metadata and files: what apt would install."""
+    rc, out = run(["ninja", "deb"], timeout=600)
+    if rc != 0:
+        print(out[-6000:])
+        record("FAIL", "deb/build", "ninja deb: exit %d" % rc)
+        return
+    record("PASS", "deb/build")
+    triplet = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], stdout=subprocess.PIPE,
+                             text=True).stdout.strip()
+    for pkg, want in deb_files(triplet).items():
+        debs = glob.glob(os.path.join(ROOT, "build/deb/%s_%s_*.deb" % (pkg, configure.VERSION)))
+        if len(debs) != 1:
+            record("FAIL", "deb/" + pkg, "%d packages built" % len(debs))
+            continue
+        info = subprocess.run(["dpkg-deb", "-f", debs[0], "Package", "Depends"],
+                              stdout=subprocess.PIPE, text=True).stdout
+        names = set()
+        for line in subprocess.run(["dpkg-deb", "-c", debs[0]], stdout=subprocess.PIPE,
+                                   text=True).stdout.splitlines():
+            # mode owner size date time NAME [-> TARGET]
+            names.add(line.split()[5])
+        missing = [w for w in want if w not in names]
+        why = "missing " + ", ".join(missing) if missing else ""
+        if pkg == "libkvtier-dev" and "libkvtier0 (= %s)" % configure.VERSION not in info:
+            why = "does not depend on its libkvtier0: " + info
+        if pkg == "libkvtier0":
+            shlibs = subprocess.run(["dpkg-deb", "--info", debs[0], "shlibs"],
+                                    stdout=subprocess.PIPE, text=True).stdout
+            if "libkvtier 0 libkvtier0" not in shlibs:
+                why = "shlibs: %r" % shlibs
+        if pkg == "kvtier-poold":
+            unit = subprocess.run("dpkg-deb --fsys-tarfile %s | tar -xO "
+                                  "./lib/systemd/system/kvtier-poold.service" % debs[0],
+                                  shell=True, stdout=subprocess.PIPE, text=True).stdout
+            if "Type=notify" not in unit or "ExecStart=/usr/bin/kvtier-poold " not in unit:
+                why = "unit: %r" % unit
+        record("FAIL" if why else "PASS", "deb/" + pkg, why)
+    if not shutil.which("lintian"):
+        record("SKIP", "deb/lintian", "lintian is not installed")
+        return
+    rc, out = run(["lintian"] + sorted(glob.glob(os.path.join(ROOT, "build/deb/*.deb"))), timeout=300)
+    errors = [l for l in out.splitlines() if l.startswith("E:")]
+    tags = [l for l in out.splitlines() if l[:2] in ("E:", "W:")]
+    if tags:
+        print("\n".join(tags))
+    record("FAIL" if errors else "PASS", "deb/lintian", "%d errors" % len(errors) if errors else "")
+
+
 # The stress plan: (name, kvtier-stress arguments, length in units of KVT_STRESS_SECONDS,
 # variants).  What each tier's run does to kvtier is kvtier-stress --help's to say.
 STRESS_PLAN = (
@@ -360,6 +428,8 @@ def main():
             python_tests(selected)
         if selected("readme/") or selected("install/"):
             example_tests()
+        if selected("deb/"):
+            deb_tests()
         stress_tests(selected)
         fuzz_tests(int(os.environ.get("KVT_FUZZ_SECONDS", "20")), selected)
     if failures:

@@ -827,6 +827,83 @@ def ipc_endpoint_and_sigterm_cleanup(d):
 ipc_endpoint_and_sigterm_cleanup.no_daemon = True
 
 
+def notify_wait(ns, proc, want, deadline_s=20):
+    """The first datagram on the NOTIFY_SOCKET @ns that holds the line @want, as a dict."""
+    deadline = time.time() + deadline_s
+    while time.time() < deadline:
+        ns.settimeout(max(0.05, min(1.0, deadline - time.time())))
+        try:
+            msg = ns.recv(4096).decode()
+        except socket.timeout:
+            assert proc.poll() is None, "daemon exited %s before %s" % (proc.returncode, want)
+            continue
+        fields = dict(l.split("=", 1) for l in msg.splitlines() if "=" in l)
+        if want in msg.splitlines():
+            return fields
+    raise AssertionError("no %s on NOTIFY_SOCKET" % want)
+
+
+@test
+def systemd_notify_ready_and_sigterm_stop(d):
+    """Type=notify: READY=1 only once the RPC endpoint and the RM socket take connections;
+    SIGTERM: STOPPING=1, every client's connection closed, exit 0, nothing left behind, and
+    the same endpoints free for the next start (systemd's restart)."""
+    tmp = tempfile.mkdtemp(prefix="poold-notify-")
+    port = free_port()
+    ep = "tcp://127.0.0.1:%d" % port
+    sock = os.path.join(tmp, "rm.sock")
+    ns = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    ns.bind(os.path.join(tmp, "notify"))
+    env = dict(os.environ, NOTIFY_SOCKET=os.path.join(tmp, "notify"))
+    args = [os.path.join(BUILD, "kvtier-poold"), "--rpc", ep, "--rm-socket", sock,
+            "--shm-pool", "8M"]
+    procs = []
+    try:
+        for run in range(2):
+            log = open(os.path.join(tmp, "stderr%d" % run), "w+")
+            p = subprocess.Popen(args, stderr=log, env=env)
+            procs.append(p)
+            ready = notify_wait(ns, p, "READY=1")
+            # the moment systemd would start dependent units, both sockets answer
+            raw = socket.create_connection(("127.0.0.1", port), timeout=10)
+            rm = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            rm.connect(sock)
+            rm.close()
+            assert int(ready["MAINPID"]) == p.pid, ready
+            c = Client(ep)
+            assert c.call(HEARTBEAT, {})["connection"]
+            h = c.alloc("A", 4 * MB)
+            assert c.reg("k%d" % run, h["region_id"])["success"]
+            assert c.call(LOOKUP_KV, {"key": "k%d" % run})["found"]
+            p.send_signal(signal.SIGTERM)
+            notify_wait(ns, p, "STOPPING=1")
+            assert p.wait(20) == 0, "exit %s" % p.returncode
+            # told: the open connection sees the end of the stream
+            raw.settimeout(10)
+            while raw.recv(4096):
+                pass
+            raw.close()
+            c.close()
+            log.seek(0)
+            err = log.read()
+            log.close()
+            assert "kvtier-poold: stopped" in err, err
+            assert "Sanitizer" not in err and "runtime error" not in err, err
+            assert not os.path.exists(sock)
+            assert not [n for n in os.listdir("/dev/shm")
+                        if n.startswith("kvtier-poold.%d." % p.pid)]
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+        ns.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+systemd_notify_ready_and_sigterm_stop.no_daemon = True
+
+
 @test
 def help_and_usage_errors(d):
     exe = os.path.join(BUILD, "kvtier-poold")

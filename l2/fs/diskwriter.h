@@ -23,18 +23,6 @@
 
 struct diskwriter;
 
-/*
- * Buffered reads are handed to io_uring's workers (IOSQE_ASYNC) instead of
- * running inline on the actor: a load of a file in the page cache is the
- * kernel's copy out of it plus the actor's XXH3 of the payload, and inline
- * they ran one after the other on one thread (0.3 x memcpy here); on the
- * workers the copies of some keys overlap the verification of others.  At
- * most this many workers copy at once (bounded io-wq workers of the ring),
- * so one adapter cannot take every CPU; a bound for a load is a copy with
- * as many threads.
- */
-#define DW_READ_WORKERS 2
-
 struct dw_config {
 	const char *base_path;     /* absolute */
 	const char *tmp_dir;       /* relative to base_path, or NULL */

@@ -75,10 +75,6 @@ static void io_prep_sqe(struct diskwriter *dw, struct dw_slot *s)
 	switch (s->io) {
 	case DW_IO_READ:
 		io_uring_prep_readv(sqe, s->fd, iov, niov, s->done);
-		/* a worker copies out of the page cache while the actor
-		 * verifies other keys (DW_READ_WORKERS) */
-		if (!s->direct)
-			sqe->flags |= IOSQE_ASYNC;
 		break;
 	case DW_IO_WRITE:
 		io_uring_prep_writev(sqe, s->fd, iov, niov, s->done);
@@ -310,7 +306,6 @@ bool dw_engine_pump(struct diskwriter *dw, enum dw_pump how)
 
 int dw_engine_init(struct diskwriter *dw)
 {
-	unsigned int workers[2] = { DW_READ_WORKERS, 0 }; /* bounded (file I/O); unbounded as is */
 	unsigned int depth = dw->depth;
 	int ret;
 
@@ -329,9 +324,6 @@ int dw_engine_init(struct diskwriter *dw)
 	ret = io_uring_queue_init(depth, &dw->ring, 0);
 	if (ret < 0)
 		goto err_free;
-	/* the ring's limit, applied to the actor's io-wq when it first
-	 * submits; a kernel before 5.15 keeps its default (fine, just wider) */
-	io_uring_register_iowq_max_workers(&dw->ring, workers);
 	return 0;
 err_free:
 	mem_free(dw->blocks);

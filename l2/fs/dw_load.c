@@ -9,9 +9,7 @@
  * for as much as the buffer holds; once the header is in, it is checked and
  * says how much more is due, so a short read is continued only while the
  * file promises more.  Then the payload is verified on the CPU queue, while
- * other slots' I/O is in flight (fschunk.h); a buffered read runs on an
- * io_uring worker (DW_READ_WORKERS), so even out of the page cache its copy
- * overlaps the verification of other keys.  A bad file is a miss and is
+ * other slots' I/O is in flight (fschunk.h).  A bad file is a miss and is
  * unlinked (upstream served any file of the right length).  O_DIRECT needs
  * an aligned caller buffer; an unaligned one is read buffered.  When the
  * kernel refuses O_DIRECT (EINVAL at open or read) the key is read again

@@ -50,7 +50,6 @@
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include "l2/fs/diskwriter.h"
 #include "tools/kvtier-bench/disk_bench.h"
 
 #define BIG_CHUNK MIB /* the goal applies to chunks of at least this size */
@@ -456,8 +455,8 @@ int disk_main(int argc, char **argv)
 		printf("%-9s %10.1f %9.1f %9.1f %8.1f\n", size_label(rows[i].chunk_bytes),
 		       rows[i].cpu_ms_per_gb[PH_RAW_WRITE], rows[i].cpu_ms_per_gb[PH_FS_STORE],
 		       rows[i].cpu_ms_per_gb[PH_RAW_READ], rows[i].cpu_ms_per_gb[PH_FS_LOAD]);
-	printf("\nbuffered fs loads, files in the page cache, against the fastest copy by %d "
-	       "threads\n", DW_READ_WORKERS);
+	printf("\nbuffered fs loads, files in the page cache, against the fastest 1-thread "
+	       "copy\n");
 	printf("%-9s %10s %10s %-8s %7s\n", "chunk", "fs load", "copy GB/s", "copy", "ratio");
 	for (size_t i = 0; i < nrows; i++) {
 		const struct row *w = &rows[i];

@@ -47,7 +47,7 @@ struct row {
 	bool fs_healthy;
 	/* disk_cached.c: buffered fs loads of files in the page cache */
 	double cached_gbps;
-	double cached_bound_gbps; /* the fastest copy of the same bytes, DW_READ_WORKERS threads */
+	double cached_bound_gbps; /* the fastest copy of the same bytes, 1 thread */
 	const char *cached_bound_copy;
 };
 
@@ -114,8 +114,8 @@ int check_chunks(const struct rig *r, const char *who);
  * cached_measure() - with the fs store's files in place: a buffered fs
  * adapter on the same directory loads every chunk once untimed (which
  * brings the files into the page cache), then CACHED_PASSES timed loads
- * with the files cached, beside the fastest copy (memcpy or nt_copy) of the
- * same bytes into the same buffers by DW_READ_WORKERS threads.  Fills row->cached_*.
+ * with the files cached, beside the fastest 1-thread copy (memcpy or
+ * nt_copy) of the same bytes into the same buffers.  Fills row->cached_*.
  */
 int cached_measure(struct rig *r, struct row *row);
 

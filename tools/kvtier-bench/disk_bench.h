@@ -49,6 +49,7 @@ struct row {
 	double cached_gbps;
 	double cached_bound_gbps; /* the fastest copy of the same bytes, 1 thread */
 	const char *cached_bound_copy;
+	double cached_memcpy_gbps; /* memcpy alone, 1 thread */
 };
 
 /* Completed tasks, handed from the adapter's callback to the main thread. */

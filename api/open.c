@@ -17,6 +17,7 @@
 #include "actors/daxwriter.h"
 #include "actors/index.h"
 #include "actors/pinmon.h"
+#include "actors/prefault.h"
 #include "actors/prefetch.h"
 #include "actors/restore.h"
 #include "core/instance.h"
@@ -156,6 +157,9 @@ static int start_actors(struct kvt *kvt)
 			  cfg->mailbox_wait_ms, cfg->l1_numa_node);
 	if (ret)
 		goto err_stop_index;
+	ret = prefault_start(kvt);
+	if (ret)
+		goto err_stop_pinmon;
 	if (kvt->has_dax && kvt->primary == &kvt->l1) {
 		ret = actor_start(&kvt->daxwriter, "daxwriter", &daxwriter_actor_ops, kvt,
 				  cfg->mailbox_depth, cfg->mailbox_wait_ms,
@@ -193,6 +197,7 @@ err_stop_restorers:
 		actor_stop(&kvt->restorers[--kvt->nrestorers]);
 	actor_stop(&kvt->daxwriter);
 err_stop_pinmon:
+	prefault_stop(kvt);
 	actor_stop(&kvt->pinmon);
 err_stop_index:
 	actor_stop(&kvt->index);
@@ -211,6 +216,8 @@ static void stop_actors(struct kvt *kvt)
 	l2_stop(kvt);
 	/* before the index: queued DAX writes still insert */
 	actor_stop(&kvt->daxwriter);
+	/* after every thread that takes L1 slots (prefetch, restore, L2) */
+	prefault_stop(kvt);
 	actor_stop(&kvt->pinmon);
 	actor_stop(&kvt->index);
 }

@@ -49,6 +49,7 @@ struct kvt_config {
 	double l1_evict_high;           /* free fraction eviction stops at */
 	int32_t l1_numa_node;           /* -1: local to the opener */
 	bool l1_prefault;               /* touch every L1 page at open */
+	uint64_t l1_prefault_ahead;     /* bytes faulted in ahead of the puts (l1.prefault false) */
 	uint32_t l1_prefetch_workers;
 	uint32_t mailbox_depth;         /* messages per actor mailbox, power of 2 */
 	uint32_t mailbox_wait_ms;       /* bounded wait when a mailbox is full */

@@ -104,6 +104,8 @@ const struct knob config_knobs[] = {
 		 "NUMA node of L1 memory; -1: local to the opener"),
 	KNOB_BOOL("l1.prefault", l1_prefault, "false",
 		  "fault in all L1 memory at open: steady put latency, slower open"),
+	KNOB_U64("l1.prefault_ahead", l1_prefault_ahead, 0, 1099511627776.0, "268435456",
+		 "without l1.prefault: bytes of L1 a background actor faults in ahead of the puts (0: none)"),
 	KNOB_U32("l1.prefetch_workers", l1_prefetch_workers, 1, 64, 0, "1",
 		 "threads that prefetch into L1"),
 	KNOB_STR("dax.device_path", dax_device_path, "",

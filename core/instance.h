@@ -93,6 +93,14 @@ struct kvt_shard {
 	_Atomic uint64_t lookup_hits;
 };
 
+/* The prefault actor's state: its own but for @faulted. */
+struct l1_ahead {
+	size_t done;              /* bytes from the arena's start faulted in */
+	size_t target;            /* where done is going */
+	bool failed;              /* MADV_POPULATE_WRITE refused: do nothing */
+	_Atomic uint64_t faulted; /* [atomic] done, for tests */
+};
+
 struct kvt {
 	struct kvt_config cfg;
 	struct kvt_key ns_seed;
@@ -110,6 +118,8 @@ struct kvt {
 	int event_fd;
 	struct actor index;
 	struct actor pinmon;
+	struct actor l1ahead_actor;     /* l1.prefault_ahead (actors/prefault.h) */
+	struct l1_ahead l1ahead;
 	struct actor daxwriter;         /* tiered mode only */
 	struct actor restorers[KVT_MAX_RESTORE_WORKERS]; /* DAX restore workers */
 	uint32_t nrestorers;

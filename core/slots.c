@@ -50,6 +50,7 @@ static int slots_setup(struct slots *s, const uint64_t *live_gens)
 	s->owner = mem_zalloc(sizeof(*s->owner) * s->nslots);
 	if (!s->owner)
 		goto err_free_state;
+	atomic_init(&s->wake_at, SLOTS_NO_WATCH);
 	ck_ring_init(&s->free_ring, ring_size);
 	for (uint32_t i = 0; i < s->nslots; i++) {
 		struct slot_id id = { i };
@@ -73,6 +74,26 @@ err_free_ring:
 	return -ENOMEM;
 }
 
+#define HUGE_BYTES (2ul << 20)
+
+/* An anonymous mapping of @bytes starting on a huge page boundary, so
+ * every 2 MiB of it can be one transparent huge page.  Return: NULL when
+ * it cannot be mapped. */
+static void *map_aligned(size_t bytes)
+{
+	char *m = mmap(NULL, bytes + HUGE_BYTES, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	uintptr_t head;
+
+	if (m == MAP_FAILED)
+		return NULL;
+	head = (HUGE_BYTES - ((uintptr_t)m & (HUGE_BYTES - 1))) & (HUGE_BYTES - 1);
+	if (head)
+		munmap(m, head);
+	munmap(m + head + bytes, HUGE_BYTES - head);
+	return m + head;
+}
+
 int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_node,
 	       bool prefault)
 {
@@ -84,13 +105,12 @@ int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_nod
 	s->slot_bytes = slot_bytes;
 	s->nslots = nslots;
 	s->map_bytes = slot_bytes * nslots;
-	s->base = mmap(NULL, s->map_bytes, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	if (s->base == MAP_FAILED) {
-		s->base = NULL;
+	s->base = map_aligned(s->map_bytes);
+	if (!s->base)
 		return -ENOMEM;
-	}
 	s->owns_map = true;
+	/* where the kernel gives huge pages, a fault fills 2 MiB; where it
+	 * does not, the advice fails and 4 KiB pages serve */
 	madvise(s->base, s->map_bytes, MADV_HUGEPAGE);
 	if (numa_node >= 0) {
 		if (numa_available() < 0 || numa_node > numa_max_node()) {
@@ -153,6 +173,7 @@ static bool try_take(struct slots *s, uint32_t *slot, uint64_t *gen)
 {
 	struct slot_id id;
 	uint8_t expected = SLOT_FREE;
+	uint32_t frontier;
 	bool got;
 
 	tsan_ring_copy_begin();
@@ -168,6 +189,19 @@ static bool try_take(struct slots *s, uint32_t *slot, uint64_t *gen)
 	}
 	*slot = id.id;
 	*gen = atomic_load_explicit(&s->gen[id.id], memory_order_relaxed);
+	/* a never-used slot moves the frontier: one CAS on the first take of
+	 * each slot, none after.  Then a crossing of the watch calls the
+	 * watcher once, however many takers cross together (the Dekker pair
+	 * with slots_watch() is why both are seq_cst). */
+	frontier = atomic_load_explicit(&s->frontier, memory_order_relaxed);
+	while (id.id >= frontier &&
+	       !atomic_compare_exchange_weak_explicit(&s->frontier, &frontier, id.id + 1,
+						      memory_order_seq_cst, memory_order_relaxed))
+		;
+	if (id.id >= atomic_load_explicit(&s->wake_at, memory_order_seq_cst) &&
+	    atomic_exchange_explicit(&s->wake_at, SLOTS_NO_WATCH, memory_order_relaxed) !=
+		    SLOTS_NO_WATCH)
+		s->on_frontier(s->frontier_arg, id.id);
 	return true;
 }
 

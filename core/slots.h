@@ -39,6 +39,19 @@ struct slots {
 	_Atomic uint64_t *gen;              /* [atomic] */
 	_Atomic uint8_t *state;             /* [atomic] */
 	struct entry *_Atomic *owner;       /* [rcu] LIVE slot -> its entry */
+	/*
+	 * The prefault frontier: 1 + the highest slot id ever taken.  The free
+	 * ring starts as ids 0..nslots-1 in order and given-back ids queue
+	 * behind them, so never-used slots are taken in id order and the
+	 * frontier is the edge of the memory puts have touched.  A take that
+	 * moves it past wake_at (slots_watch()) swaps wake_at to SLOTS_NO_WATCH
+	 * and calls on_frontier(arg, id) once (set before any take, then only
+	 * read).
+	 */
+	_Atomic uint32_t frontier;
+	_Atomic uint32_t wake_at;
+	void (*on_frontier)(void *arg, uint32_t slot);
+	void *frontier_arg;
 	_Atomic uint32_t freed_seq;         /* bumped after every give-back */
 	_Atomic uint32_t waiters;           /* threads sleeping on freed_seq */
 };
@@ -61,6 +74,33 @@ int slots_init(struct slots *s, size_t slot_bytes, uint32_t nslots, int numa_nod
 int slots_init_on(struct slots *s, void *base, size_t slot_bytes, uint32_t nslots,
 		  const uint64_t *live_gens);
 void slots_destroy(struct slots *s);
+
+#define SLOTS_NO_WATCH UINT32_MAX
+
+/*
+ * slots_set_watcher() - the frontier hook: @fn(@arg, id) runs on a taking
+ * thread and must not block (a put waits on it).  Before any take (open).
+ */
+static inline void slots_set_watcher(struct slots *s, void (*fn)(void *, uint32_t), void *arg)
+{
+	s->on_frontier = fn;
+	s->frontier_arg = arg;
+}
+
+/*
+ * slots_watch() - the next take of a slot id >= @wake_at (SLOTS_NO_WATCH:
+ * none) calls the watcher, once.  Return: the frontier after the watch is
+ * set; when it is past @wake_at, a take crossed before it could see the
+ * watch (it may or may not have called the watcher), so the watcher looks
+ * again.  Seq_cst on both sides: a take stores the frontier then loads
+ * wake_at, this stores wake_at then loads the frontier, so one of the two
+ * sees the other.  Threads: the watcher's owner, one at a time.
+ */
+static inline uint32_t slots_watch(struct slots *s, uint32_t wake_at)
+{
+	atomic_store_explicit(&s->wake_at, wake_at, memory_order_seq_cst);
+	return atomic_load_explicit(&s->frontier, memory_order_seq_cst);
+}
 
 /* How often a waiting slots_take() asks for eviction again. */
 #define SLOTS_KICK_EVERY_MS 20

@@ -3,8 +3,9 @@
  * Description: the L1 slot arena (core/slots.c): every slot is taken once
  * before -ENOSPC, a give-back bumps the slot's generation and returns it to
  * the free ring, a waiting take is kicked for eviction and woken by a
- * give-back, slots recovered as LIVE stay out of the ring, and many takers
- * against one giver never share a slot.
+ * give-back, slots recovered as LIVE stay out of the ring, many takers
+ * against one giver never share a slot, never-used slots are taken in id
+ * order and the frontier watch fires once per arming.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -177,4 +178,48 @@ TEST(many_takers_one_giver_never_share_a_slot)
 	CHECK_EQ(atomic_load(&r.clashes), 0);
 	CHECK_EQ(slots_free_count(&r.s), NSLOTS);
 	slots_destroy(&r.s);
+}
+
+struct watch_log {
+	uint32_t calls;
+	uint32_t last;
+};
+
+static void on_frontier(void *arg, uint32_t slot)
+{
+	struct watch_log *w = arg;
+
+	w->calls++;
+	w->last = slot;
+}
+
+TEST(never_used_slots_go_in_id_order_and_the_watch_fires_once_per_arming)
+{
+	struct watch_log w = { 0, 0 };
+	struct slots s;
+	uint32_t slot;
+	uint64_t gen;
+
+	CHECK_EQ(slots_init(&s, SLOT_BYTES, NSLOTS, -1, false), 0);
+	CHECK_EQ((uintptr_t)s.base % (2u << 20), 0); /* huge-page aligned arena */
+	slots_set_watcher(&s, on_frontier, &w);
+	slots_watch(&s, 10);
+	for (uint32_t i = 0; i < 20; i++) {
+		CHECK_ROW(i, slots_take(&s, &slot, &gen, 0, NULL, NULL) == 0);
+		CHECK_ROW(i, slot == i); /* the frontier is the highest id taken */
+	}
+	CHECK_EQ(w.calls, 1);
+	CHECK_EQ(w.last, 10);
+	/* a given-back slot queues behind the never-used ones */
+	slots_give_back(&s, 3);
+	slots_watch(&s, 25);
+	for (uint32_t i = 20; i < NSLOTS; i++) {
+		CHECK_ROW(i, slots_take(&s, &slot, &gen, 0, NULL, NULL) == 0);
+		CHECK_ROW(i, slot == i);
+	}
+	CHECK_EQ(slots_take(&s, &slot, &gen, 0, NULL, NULL), 0);
+	CHECK_EQ(slot, 3);
+	CHECK_EQ(w.calls, 2);
+	CHECK_EQ(w.last, 25);
+	slots_destroy(&s);
 }

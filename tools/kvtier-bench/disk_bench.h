@@ -45,6 +45,11 @@ struct row {
 	char fs_detail[sizeof(((struct kvt_l2_status *)0)->detail)];
 	uint64_t fs_errors;
 	bool fs_healthy;
+	/* disk_cached.c: buffered fs loads of files in the page cache */
+	double cached_gbps;
+	double cached_bound_gbps; /* the fastest copy of the same bytes, 1 thread */
+	const char *cached_bound_copy;
+	double cached_memcpy_gbps; /* memcpy alone, 1 thread */
 };
 
 /* Completed tasks, handed from the adapter's callback to the main thread. */
@@ -101,6 +106,19 @@ const char *size_label(size_t bytes);
 
 int measure_size(const struct disk_opts *o, const char *work, size_t chunk_bytes,
 		 struct row *row, bool *drop_ok);
+/* check_chunks() - every word of every chunk as filled; -EIO (printed) if not. */
+int check_chunks(const struct rig *r, const char *who);
+
+/* ---- disk_cached.c ---- */
+
+/*
+ * cached_measure() - with the fs store's files in place: a buffered fs
+ * adapter on the same directory loads every chunk once untimed (which
+ * brings the files into the page cache), then CACHED_PASSES timed loads
+ * with the files cached, beside the fastest 1-thread copy (memcpy or
+ * nt_copy) of the same bytes into the same buffers.  Fills row->cached_*.
+ */
+int cached_measure(struct rig *r, struct row *row);
 
 /* ---- disk_raw.c ---- */
 
@@ -110,6 +128,8 @@ int raw_unlink_all(struct rig *r);
 /* ---- disk_fs.c ---- */
 
 int fs_open(struct rig *r);
+/* fs_adapter_open() - an fs adapter on r->fs_path, O_DIRECT or buffered. */
+int fs_adapter_open(struct rig *r, bool odirect, struct kvt_l2_adapter **out);
 int fs_phase(struct rig *r, bool load);
 int fs_remove_all(struct rig *r);
 

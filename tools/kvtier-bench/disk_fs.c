@@ -186,14 +186,14 @@ int fs_remove_all(struct rig *r)
 	return 0;
 }
 
-int fs_open(struct rig *r)
+int fs_adapter_open(struct rig *r, bool odirect, struct kvt_l2_adapter **out)
 {
 	char depth[24], json[4400], err[512];
 	static const struct kvt_key ns_seed = { 0x6b767469657221ull, 0x6469736bull };
 	const struct kvt_l2_param params[] = {
 		{ "type", "fs" },
 		{ "base_path", r->fs_path },
-		{ "use_odirect", "true" },
+		{ "use_odirect", odirect ? "true" : "false" },
 		{ "durable", "false" },
 		{ "io_depth", depth },
 	};
@@ -206,15 +206,23 @@ int fs_open(struct rig *r)
 
 	snprintf(depth, sizeof(depth), "%llu", (unsigned long long)r->o->depth);
 	snprintf(json, sizeof(json),
-		 "{\"type\":\"fs\",\"base_path\":\"%s\",\"use_odirect\":true,\"durable\":false,"
-		 "\"io_depth\":%s}", r->fs_path, depth);
-	ret = fs_l2_ops.create(&cfg, &l1, &r->fs, err, sizeof(err));
+		 "{\"type\":\"fs\",\"base_path\":\"%s\",\"use_odirect\":%s,\"durable\":false,"
+		 "\"io_depth\":%s}", r->fs_path, odirect ? "true" : "false", depth);
+	ret = fs_l2_ops.create(&cfg, &l1, out, err, sizeof(err));
 	if (ret) {
 		fprintf(stderr, "kvtier-bench: fs adapter %s: %s (%s)\n", json, err,
 			kvt_strerror(ret));
-		r->fs = NULL;
-		return ret;
+		*out = NULL;
 	}
+	return ret;
+}
+
+int fs_open(struct rig *r)
+{
+	int ret = fs_adapter_open(r, true, &r->fs);
+
+	if (ret)
+		return ret;
 	r->fs_dirfd = open(r->fs_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->fs_dirfd < 0) {
 		fprintf(stderr, "kvtier-bench: open %s: %s\n", r->fs_path, strerror(errno));

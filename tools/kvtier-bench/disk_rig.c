@@ -53,7 +53,7 @@ static void fill_chunk(uint64_t *w, size_t words, uint64_t seed)
 		w[i] = seed + i * 0x9e3779b97f4a7c15ull;
 }
 
-static int check_chunks(const struct rig *r, const char *who)
+int check_chunks(const struct rig *r, const char *who)
 {
 	size_t words = r->chunk_bytes / sizeof(uint64_t);
 
@@ -265,8 +265,13 @@ int measure_size(const struct disk_opts *o, const char *work, size_t chunk_bytes
 			row->rep_gbps[rep][ph] = (double)r.map_bytes / (double)ns;
 			cpu[ph][rep] = (double)cpu_ns * 1e3 / (double)r.map_bytes;
 		}
-		if (rep + 1 == o->reps && o->keep)
-			break;
+		if (rep + 1 == o->reps) {
+			progress_end(&p);
+			ret = cached_measure(&r, row);
+			if (ret || o->keep)
+				goto out;
+			progress_start(&p, label, 0);
+		}
 		ret = raw_unlink_all(&r);
 		ret = ret ? ret : fs_remove_all(&r);
 		if (ret)

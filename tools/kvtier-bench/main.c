@@ -22,8 +22,10 @@ static const struct bench_workload workloads[] = {
 	  disk_main },
 	{ "resp", "store and load through the resp L2 adapter against redis-benchmark SET/GET "
 		  "of the same value size on a redis-server it starts", resp_main },
-	{ "docqa", "long_doc_qa-shaped queries restored from DAX: latency beside the memcpy bound",
-	  docqa_main },
+	{ "docqa", "long_doc_qa-shaped queries restored from DAX: latency beside the fastest "
+		   "copy at the restore's thread count", docqa_main },
+	{ "cold", "kvt_open() of a 64 GiB L1 and puts into L1 memory nothing touched yet, "
+		  "with and without the prefault actor, against warm memcpy", cold_main },
 	{ "pool", "Maru metadata RPC ops/s and p99 (lookup, batch lookup/pin/register) from "
 		  "1, 4 and 16 clients on a kvtier-poold it starts, or any --server", pool_main },
 };

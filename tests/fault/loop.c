@@ -120,8 +120,35 @@ static int read_report(int fd, struct point_report *r)
 	return 0;
 }
 
+/* How many points failed each kind of call, for the summary line. */
+struct by_what {
+	char what[8][40];
+	long n[8];
+};
+
+static void count_what(struct by_what *b, const char *what)
+{
+	for (int i = 0; i < 8; i++) {
+		if (!b->what[i][0])
+			snprintf(b->what[i], sizeof(b->what[i]), "%s", what);
+		if (!strcmp(b->what[i], what)) {
+			b->n[i]++;
+			return;
+		}
+	}
+}
+
+static void print_what(const struct by_what *b)
+{
+	for (int i = 0; i < 8 && b->what[i][0]; i++)
+		printf("%s%s %ld", i ? ", " : " (", b->what[i], b->n[i]);
+	if (b->what[0][0])
+		printf(")");
+}
+
 void fault_loop(const struct fault_area *a, struct fault_tally *t)
 {
+	struct by_what by = { 0 };
 	const char *env = getenv("KVT_FAULT_MAX_POINTS");
 	long max = env ? atol(env) : 100000;
 	struct timespec t0, t1, last;
@@ -170,6 +197,8 @@ void fault_loop(const struct fault_area *a, struct fault_tally *t)
 		}
 		if (r.rc < 0)
 			t->errors++;
+		if (r.fired)
+			count_what(&by, r.what);
 		if (!r.fired) {
 			t->calls = r.calls;
 			break;
@@ -182,10 +211,11 @@ void fault_loop(const struct fault_area *a, struct fault_tally *t)
 		}
 	}
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("    fault %s%s: %ld failure points (%ld calls; %ld returned an error), "
-	       "%ld crashes, %ld leaks, %ld wrong, %.1f s\n",
-	       a->name, a->mode == FAULT_PERSIST ? " (persistent)" : "", t->points - 1, t->calls,
-	       t->errors, t->crashes, t->leaks, t->wrong,
+	printf("    fault %s%s: %ld failure points", a->name,
+	       a->mode == FAULT_PERSIST ? " (persistent)" : "", t->points - 1);
+	print_what(&by);
+	printf(", %ld calls; %ld returned an error; %ld crashes, %ld leaks, %ld wrong, %.1f s\n",
+	       t->calls, t->errors, t->crashes, t->leaks, t->wrong,
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 	fflush(stdout);
 	if (t->crashes || t->leaks || t->wrong)

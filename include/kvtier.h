@@ -66,6 +66,12 @@ const char *kvt_strerror(int err);
 
 /* ---- configuration ---------------------------------------------------- */
 
+/*
+ * Every call below that takes @err, @errlen (when @err is not NULL and
+ * @errlen not 0) empties it first and, when it fails, says why there;
+ * running out of memory is -ENOMEM, never a verdict on the input.
+ */
+
 /**
  * kvt_config_new() - a config holding every knob's default.
  * @out: receives the config; the caller owns it and frees it with

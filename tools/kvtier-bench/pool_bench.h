@@ -112,6 +112,7 @@ struct row {
 	uint64_t ops;
 	double ops_s, keys_s, p50, p99;
 	double srv_cpu_us;   /* the daemon's CPU time per request; NaN: not ours */
+	double keys_cpu_s;   /* shidx rows: keys per second of the threads' own CPU time */
 };
 
 #define MAX_FIELDS 4

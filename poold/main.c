@@ -54,6 +54,11 @@ static void usage(FILE *f)
 		"  --register-any-region any connection may register keys into any existing region,\n"
 		"                        not only a live one of its own (Maru's rule; its benchmark\n"
 		"                        registers into regions another, closed connection allocated)\n"
+		"  --shared-index SLOTS  publish the key registry in shared memory with this many\n"
+		"                        slots (a power of two, default 1048576; 0: none), so the\n"
+		"                        pool adapter looks keys up without an RPC\n"
+		"  --shared-index-flush  write each changed index line back (clflush): readers on\n"
+		"                        hosts without hardware coherence\n"
 		"  --daemon              detach from the terminal (stderr stays open)\n"
 		"  --help                this text\n"
 		"\n"
@@ -132,7 +137,8 @@ static int add_pool(struct pool *p, const char *spec, uint64_t size)
 }
 
 enum { OPT_RPC = 256, OPT_RM, OPT_POOL, OPT_SHM, OPT_PINS, OPT_TTL, OPT_LEASE, OPT_PAYLOAD,
-       OPT_DAEMON, OPT_METRICS, OPT_HELP, OPT_ANY_REGION, OPT_RM_TCP };
+       OPT_DAEMON, OPT_METRICS, OPT_HELP, OPT_ANY_REGION, OPT_RM_TCP, OPT_SHIDX,
+       OPT_SHIDX_FLUSH };
 
 static const struct option longopts[] = {
 	{ "rpc", required_argument, NULL, OPT_RPC },
@@ -147,6 +153,8 @@ static const struct option longopts[] = {
 	{ "daemon", no_argument, NULL, OPT_DAEMON },
 	{ "metrics", required_argument, NULL, OPT_METRICS },
 	{ "register-any-region", no_argument, NULL, OPT_ANY_REGION },
+	{ "shared-index", required_argument, NULL, OPT_SHIDX },
+	{ "shared-index-flush", no_argument, NULL, OPT_SHIDX_FLUSH },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ NULL, 0, NULL, 0 },
 };
@@ -172,6 +180,7 @@ int main(int argc, char **argv)
 	p->opts.pin_ttl_ms = 60000;
 	p->opts.client_lease_ms = 60000;
 	p->opts.max_payload = 16u << 20;
+	p->opts.shidx_slots = SHIDX_DEFAULT_SLOTS;
 	p->uid = getuid();
 	/* pools are opened while parsing: a bad one fails before anything listens */
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -228,6 +237,17 @@ int main(int argc, char **argv)
 			log_warn("--register-any-region: any connection may register keys into "
 				 "any existing region (Maru's rule), not only into a live one of its own");
 			break;
+		case OPT_SHIDX:
+			if (parse_size(optarg, &v) || (v && (v < SHIDX_MIN_SLOTS ||
+			    v > SHIDX_MAX_SLOTS || (v & (v - 1))))) {
+				fprintf(stderr, "kvtier-poold: --shared-index: \"%s\": must be 0 or a "
+					"power of two from %u to %llu\n", optarg, SHIDX_MIN_SLOTS,
+					(unsigned long long)SHIDX_MAX_SLOTS);
+				goto out_usage;
+			}
+			p->opts.shidx_slots = v;
+			break;
+		case OPT_SHIDX_FLUSH: p->opts.shidx_flush = true; break;
 		case OPT_HELP:
 		case 'h':
 			usage(stdout);

@@ -29,6 +29,7 @@
 #include "proto/maru/maru_rm.h"
 #include "proto/maru/maru_rpc.h"
 #include "proto/maru/maru_token.h"
+#include "proto/maru/pool_shidx.h"
 #include "core/rcu.h"
 
 #define POOL_MAX_DEVS 16
@@ -80,6 +81,9 @@ struct pool_entry {
 	struct pool_region *region;
 	uint64_t kv_offset, kv_length;
 	uint32_t pin_count;              /* index actor only */
+	/* index actor only: the key has a 128-bit form (shidx_key_parse), and
+	 * whether the shared index holds it */
+	bool shidx_key, shidx_published;
 	struct pool_pin *pins;           /* index actor only */
 	struct pool_entry *pinned_prev, *pinned_next; /* index actor only */
 	uint8_t kind;
@@ -97,6 +101,8 @@ struct pool_opts {
 	uint32_t client_lease_ms;    /* 0: no lease, only disconnects count */
 	uint32_t max_payload;        /* bytes */
 	bool register_any_region;    /* Maru's rule: any caller registers into any live region */
+	uint64_t shidx_slots;        /* the shared index's slots; 0: none */
+	bool shidx_flush;            /* write its lines back (non-coherent readers) */
 };
 
 /* Counters the front ends bump ([atomic], any thread). */
@@ -129,6 +135,9 @@ struct pool {
 	struct actor index;
 	struct actor pinmon;
 	struct pool_index *idx;     /* index actor state */
+	/* the shared index (proto/maru/pool_shidx.h): created before the actors
+	 * start, written by the index actor only; shidx.hdr NULL: none */
+	struct shidx shidx;
 	struct pool_counters ctr;
 	struct poold_metrics *metrics; /* --metrics only; set before the front ends start */
 	uid_t uid;

@@ -478,6 +478,43 @@ static void sweep(struct pool *p)
 	}
 }
 
+/* ---- the shared index (proto/maru/pool_shidx.h) ---- */
+
+/* Publish @e, already in the keys map: both happen before the register is
+ * answered, so a client told "registered" finds it in either. */
+static void shidx_entry_add(struct pool *p, struct pool_entry *e)
+{
+	struct shidx_loc loc = { e->region->id, e->kv_offset, e->kv_length };
+	uint64_t lo, hi;
+
+	if (!p->shidx.hdr || e->kind != 's' || !shidx_key_parse(e->key, e->klen, &lo, &hi))
+		return;
+	e->shidx_key = true;
+	if (shidx_publish(&p->shidx, lo, hi, &loc) == 0) {
+		e->shidx_published = true;
+		return;
+	}
+	if (p->shidx.unpublished == 1)
+		log_warn("shared index full (%llu slots): its readers ask the RPC for misses "
+			 "until the keys it could not take are deleted",
+			 (unsigned long long)p->shidx.hdr->nslots);
+}
+
+/* Unpublish @e, just unlinked from the keys map. */
+static void shidx_entry_remove(struct pool *p, struct pool_entry *e)
+{
+	uint64_t lo, hi;
+
+	if (!e->shidx_key)
+		return;
+	if (!e->shidx_published) {
+		shidx_refused_gone(&p->shidx);
+		return;
+	}
+	shidx_key_parse(e->key, e->klen, &lo, &hi);
+	shidx_unpublish(&p->shidx, lo, hi);
+}
+
 /* ---- registry mutations ---- */
 
 /*
@@ -524,6 +561,7 @@ int register_one(struct pool *p, struct pool_conn *c, const struct maru_kv_entry
 		mem_free(e);
 		return 0;
 	}
+	shidx_entry_add(p, e);
 	r->kv_ref++;
 	r->used += kv->kv_length;
 	x->entries++;
@@ -555,6 +593,7 @@ enum del_result delete_one(struct pool *p, const struct maru_key *k)
 	kvt_rcu_read_unlock();
 	assert(ret == 0);
 	(void)ret;
+	shidx_entry_remove(p, e);
 	r = e->region;
 	x->entries--;
 	x->total_size -= e->kv_length;
@@ -599,7 +638,17 @@ int pool_index_create(struct pool *p)
 	p->keys = cds_lfht_new(POOL_KEY_BUCKETS, POOL_KEY_BUCKETS, 0,
 			       CDS_LFHT_AUTO_RESIZE | CDS_LFHT_ACCOUNTING, NULL);
 	p->regions = cds_lfht_new(64, 64, 0, CDS_LFHT_AUTO_RESIZE, NULL);
+	if (p->opts.shidx_slots) {
+		int ret = shidx_create(&p->shidx, p->opts.shidx_slots, p->opts.shidx_flush);
+
+		/* lookups still work through the RPC: say so and go on */
+		if (ret)
+			log_warn("shared index of %llu slots not created (%s): clients will use "
+				 "the RPC for every lookup", (unsigned long long)p->opts.shidx_slots,
+				 strerror(-ret));
+	}
 	if (!p->keys || !p->regions) {
+		shidx_destroy(&p->shidx);
 		if (p->keys)
 			cds_lfht_destroy(p->keys, NULL);
 		if (p->regions)
@@ -643,6 +692,7 @@ void pool_index_destroy(struct pool *p)
 	}
 	kvt_rcu_read_unlock();
 	rcu_barrier();
+	shidx_destroy(&p->shidx);
 	cds_lfht_destroy(p->keys, NULL);
 	cds_lfht_destroy(p->regions, NULL);
 	while (x->instances) {

@@ -10,6 +10,7 @@
  * pool's fd with SCM_RIGHTS; the client maps handle.length bytes at
  * handle.offset.  A request must arrive within RM_READ_MS; a short or
  * malformed one gets an ERROR_RESP when it can be framed, and is counted.
+ * GET_INDEX (kvtier's own type) passes the shared index read-only.
  * With --rm-tcp this actor also serves the TCP transport (rm_tcp.c).
  */
 #define _GNU_SOURCE
@@ -164,7 +165,7 @@ static void serve(struct rm_fe *fe, int fd)
 	struct actor_msg m;
 	struct maru_handle h;
 	struct pool_region *r;
-	int ret, pass = -1;
+	int ret, pass = -1, own = -1;
 	size_t n;
 
 	bump(&p->ctr.rm_requests);
@@ -243,6 +244,16 @@ static void serve(struct rm_fe *fe, int fd)
 			n = maru_rm_status_resp(out, MARU_RM_GET_FD_RESP, 0);
 		}
 		break;
+	case MARU_RM_GET_INDEX_REQ:
+		/* a fresh read-only open per request, closed once passed */
+		ret = p->shidx.hdr ? shidx_reader_fd(&p->shidx) : -EOPNOTSUPP;
+		if (ret < 0) {
+			n = maru_rm_error_resp(out, ret, "no shared index");
+			break;
+		}
+		pass = own = ret;
+		n = maru_rm_status_resp(out, MARU_RM_GET_INDEX_RESP, 0);
+		break;
 	default: /* STATS */
 		for (uint32_t i = 0; i < p->ndevs; i++)
 			pools[i] = (struct maru_pool_info){
@@ -256,6 +267,8 @@ static void serve(struct rm_fe *fe, int fd)
 		break;
 	}
 	send_reply(fd, out, n, pass);
+	if (own >= 0)
+		close(own);
 }
 
 static void rm_handle(void *ctx, const struct actor_msg *m)

@@ -2,7 +2,7 @@
 /*
  * l2/pool/pc_internal.h - what the pool client's files share (poolclient.c:
  * the actor and its tasks; pc_rpc.c: RPCs; pc_regions.c: regions, pages,
- * session, reclaim).  Everything here runs on the pool client actor only,
+ * session, reclaim; pc_shidx.c: the daemon's shared index).  Everything here runs on the pool client actor only,
  * except the [atomic] counters, which stats read anywhere.
  */
 #ifndef KVT_L2_POOL_PC_INTERNAL_H
@@ -31,6 +31,7 @@
 #include "proto/maru/maru_mp.h"
 #include "proto/maru/maru_rm.h"
 #include "proto/maru/maru_rpc.h"
+#include "proto/maru/pool_shidx.h"
 #include "core/mem.h"
 #include "l2/pool/pool_pages.h"
 #include "core/waitword.h"
@@ -89,13 +90,17 @@ struct poolclient {
 	 * daemon's client lease (0 from servers that say neither) */
 	uint64_t conn_id, lease_ms;
 	uint64_t last_ok_ms;       /* when the last RPC was answered */
+	struct shidx shidx;        /* the daemon's shared index; hdr NULL: none mapped */
+	bool shidx_retry;          /* none mapped, but the daemon may have one: ask again */
 	/* [atomic] written by the actor (or create/destroy), read by stats */
 	_Atomic bool healthy;
+	_Atomic bool st_shidx;
 	_Atomic uint64_t st_regions, st_foreign, st_pages_total, st_pages_used;
 	_Atomic uint64_t st_round_trips, st_rpc_errors, st_rm_errors, st_errors;
 	_Atomic uint64_t st_lost_races, st_unknown, st_corrupt, st_stores, st_loads;
 	_Atomic uint64_t st_foreign_loads, st_reclaimed, st_renewals;
 	_Atomic uint64_t st_expansions, st_pins, st_unpins, st_bytes_used, st_capacity;
+	_Atomic uint64_t st_index_answers, st_index_fallbacks;
 };
 
 static inline void bump(_Atomic uint64_t *c, uint64_t v)
@@ -158,5 +163,14 @@ uint8_t *pc_page_ptr(struct poolclient *pc, const struct pc_page *pg);
 int pc_region_add(struct poolclient *pc, uint64_t size, const char **why);
 uint8_t *pc_region_view(struct poolclient *pc, const struct maru_handle *h, bool *owned);
 void pc_session_renew(struct poolclient *pc);
+
+/* ---- pc_shidx.c ---- */
+int pc_index_exists(struct poolclient *pc, const struct kvt_key *keys, size_t n,
+	const bool *sel, struct pc_loc *loc);
+int pc_locs(struct poolclient *pc, const struct kvt_key *keys, size_t n, struct pc_loc *loc,
+	bool need_map);
+void pc_shidx_close(struct poolclient *pc);
+void pc_shidx_open(struct poolclient *pc);
+void pc_shidx_reopen(struct poolclient *pc);
 
 #endif /* KVT_L2_POOL_PC_INTERNAL_H */

@@ -409,6 +409,8 @@ void pc_session_renew(struct poolclient *pc)
 	/* else the next store expands, if auto_expand allows */
 	if (pc_region_add(pc, pc->conf.size_bytes, &why))
 		log_warn("pool: a new first region failed at %s", why);
+	/* a restarted daemon has a new index; the old one's entries are stale */
+	pc_shidx_reopen(pc);
 }
 
 /* ---- reclaim ---------------------------------------------------------- */

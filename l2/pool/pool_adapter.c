@@ -55,7 +55,7 @@ static const struct l2_glue_actor pool_glue = {
 
 static const char *const pool_keys[] = {
 	"server", "rm", "size_gb", "auto_expand", "expand_size_mb", "timeout_ms",
-	"heartbeat_ms", "max_chunk_bytes", "instance_id", NULL,
+	"heartbeat_ms", "max_chunk_bytes", "instance_id", "shared_index", "coherent", NULL,
 };
 
 static int copy_str(const struct kvt_l2_config *cfg, const char *key, const char *def,
@@ -98,6 +98,8 @@ static int pool_conf_parse(const struct kvt_l2_config *cfg, const struct kvt_l1_
 			    sizeof(c->instance_id), err, errlen)) ||
 	    (ret = l2_param_double(cfg, "size_gb", 0.1, 1e-6, 1e6, &gb, err, errlen)) ||
 	    (ret = l2_param_bool(cfg, "auto_expand", true, &c->auto_expand, err, errlen)) ||
+	    (ret = l2_param_bool(cfg, "shared_index", true, &c->shared_index, err, errlen)) ||
+	    (ret = l2_param_bool(cfg, "coherent", true, &c->coherent, err, errlen)) ||
 	    (ret = l2_param_u64(cfg, "expand_size_mb", 0, 0, 1ull << 30, &c->expand_bytes, err,
 				errlen)) ||
 	    (ret = l2_param_u64(cfg, "timeout_ms", 2000, 1, 600000, &v, err, errlen)))
@@ -187,7 +189,7 @@ static int pool_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 		 "pages_free=%llu round_trips=%llu rpc_errors=%llu rm_errors=%llu errors=%llu "
 		 "lost_races=%llu unknown_outcome=%llu corrupt=%llu stores=%llu loads=%llu "
 		 "foreign_loads=%llu reclaimed=%llu renewals=%llu expansions=%llu pins=%llu "
-		 "unpins=%llu",
+		 "unpins=%llu shared_index=%d index_answers=%llu index_fallbacks=%llu",
 		 (unsigned long long)s.regions, (unsigned long long)s.foreign_maps,
 		 (unsigned long long)s.pages_total, (unsigned long long)s.pages_used,
 		 (unsigned long long)(s.pages_total - s.pages_used),
@@ -198,7 +200,8 @@ static int pool_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 		 (unsigned long long)s.loads, (unsigned long long)s.foreign_loads,
 		 (unsigned long long)s.reclaimed, (unsigned long long)s.renewals,
 		 (unsigned long long)s.expansions,
-		 (unsigned long long)s.pins, (unsigned long long)s.unpins);
+		 (unsigned long long)s.pins, (unsigned long long)s.unpins, s.shared_index,
+		 (unsigned long long)s.index_answers, (unsigned long long)s.index_fallbacks);
 	return 0;
 }
 
@@ -213,7 +216,11 @@ const struct kvt_l2_ops pool_l2_ops = {
 		"timeout_ms: bound of each RPC and resource-manager request (default 2000)\n"
 		"heartbeat_ms: idle HEARTBEAT period, below the daemon's lease (default 1000)\n"
 		"max_chunk_bytes: largest payload (default: the instance's chunk size)\n"
-		"instance_id: Maru instance id (default kvtier-<host>-<pid>-<n>)\n",
+		"instance_id: Maru instance id (default kvtier-<host>-<pid>-<n>)\n"
+		"shared_index: find keys in kvtier-poold's shared index, without an RPC, when it\n"
+		"  publishes one (default true)\n"
+		"coherent: false when the index is read from another host without hardware\n"
+		"  coherence: each entry's cache line is flushed before it is read (default true)\n",
 	.create = pool_create,
 	.destroy = pool_destroy,
 	L2_GLUE_OPS,

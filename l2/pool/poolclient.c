@@ -32,6 +32,10 @@
  * freed); if that fails too the pages stay used (counted in unknown),
  * since the server may point at them, until a reclaim finds it does not.
  *
+ * Where keys live (store's existence check, lookup, load) comes from the
+ * daemon's shared index when it can answer, without an RPC; else from
+ * BATCH_EXISTS or BATCH_LOOKUP (l2/pool/pc_shidx.c says what it may answer).
+ *
  * Lookup: BATCH_LOOKUP, then BATCH_PIN of the hits in order (the daemon's
  * pin is prefix-stop, so a key deleted in between leaves the rest unpinned:
  * misses).  A pin RPC without an answer queues unpins of every key it
@@ -267,13 +271,20 @@ static void on_store(struct poolclient *pc, struct l2_job *job, struct pc_scratc
 	if (pc_lease_fence(pc))
 		goto fail_all;
 	/* keys already there count as stored and are not rewritten */
-	ret = pc_rpc_keys(pc, MARU_BATCH_EXISTS_KV, job->keys, job->n, s->sel, &r);
-	if (ret)
-		goto fail_all;
-	{
+	if (pc_index_exists(pc, job->keys, job->n, s->sel, s->loc) == 0) {
+		for (size_t i = 0; i < job->n; i++) {
+			if (s->sel[i] && s->loc[i].found) {
+				s->sel[i] = false;
+				set_bit(task, i);
+			}
+		}
+	} else {
 		size_t cand = 0, j = 0;
 		bool *ex;
 
+		ret = pc_rpc_keys(pc, MARU_BATCH_EXISTS_KV, job->keys, job->n, s->sel, &r);
+		if (ret)
+			goto fail_all;
 		for (size_t i = 0; i < job->n; i++)
 			cand += s->sel[i];
 		ex = mem_alloc((cand ? cand : 1) * sizeof(bool));
@@ -377,7 +388,7 @@ static void on_lookup(struct poolclient *pc, struct l2_job *job, struct pc_scrat
 	bool *pinned;
 	int ret;
 
-	if (pc_lookup_locs(pc, job->keys, job->n, s->loc)) {
+	if (pc_locs(pc, job->keys, job->n, s->loc, false)) {
 		bump(&pc->st_errors, job->n);
 		return;
 	}
@@ -422,7 +433,7 @@ static void on_load(struct poolclient *pc, struct l2_job *job, struct pc_scratch
 	struct kvt_l2_task *task = job->task;
 	uint8_t *hdr;
 
-	if (pc_lookup_locs(pc, job->keys, job->n, s->loc)) {
+	if (pc_locs(pc, job->keys, job->n, s->loc, true)) {
 		bump(&pc->st_errors, job->n);
 		return;
 	}
@@ -553,6 +564,8 @@ static void heartbeat(struct poolclient *pc)
 {
 	if (pc_connection_check(pc) == 1)
 		pc_session_renew(pc);
+	if (!pc->shidx.hdr && pc->shidx_retry)
+		pc_shidx_open(pc);
 }
 
 static void pc_handle(void *ctx, const struct actor_msg *m)
@@ -615,6 +628,7 @@ static const struct actor_ops pc_ops = {
 
 static void pc_free(struct poolclient *pc)
 {
+	pc_shidx_close(pc);
 	for (size_t i = 0; i < pc->nowned; i++) {
 		munmap(pc->owned[i].map, pc->owned[i].h.length);
 		pool_pages_fini(&pc->owned[i].pages);
@@ -697,6 +711,7 @@ int poolclient_create(const struct poolc_conf *conf, struct l2_glue *glue,
 		ret = -EINVAL;
 		goto err_free;
 	}
+	pc_shidx_open(pc);
 	pc->hb_next = pc_now_ms() + conf->heartbeat_ms;
 	ret = actor_start(&pc->actor, "poolclient", &pc_ops, pc, PC_MAILBOX, PC_WAIT_MS, -1);
 	if (ret) {
@@ -790,5 +805,8 @@ void poolclient_stats(struct poolclient *pc, struct pc_stats *out)
 	out->unpins = LD(unpins);
 	out->bytes_used = LD(bytes_used);
 	out->capacity_bytes = LD(capacity);
+	out->shared_index = LD(shidx);
+	out->index_answers = LD(index_answers);
+	out->index_fallbacks = LD(index_fallbacks);
 #undef LD
 }

@@ -34,6 +34,8 @@ struct poolc_conf {
 	uint32_t heartbeat_ms;   /* keeps the daemon's client lease alive */
 	uint64_t max_chunk;      /* largest payload stored */
 	uint64_t page_bytes;     /* FSCHUNK_HDR + max_chunk, rounded up to 4 KiB */
+	bool shared_index;       /* read the daemon's shared index (no RPC per lookup) */
+	bool coherent;           /* false: flush each index line before reading it */
 };
 
 struct poolclient;
@@ -55,6 +57,9 @@ struct pc_stats {
 	uint64_t renewals;         /* connections and regions the daemon dropped, renewed */
 	uint64_t bytes_used;
 	uint64_t capacity_bytes;
+	bool shared_index;         /* the daemon's shared index is mapped */
+	uint64_t index_answers;    /* keys the shared index answered without an RPC */
+	uint64_t index_fallbacks;  /* jobs it could not answer whole: they used the RPC */
 };
 
 /*

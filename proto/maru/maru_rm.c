@@ -66,6 +66,7 @@ int maru_rm_req_decode(const uint8_t *payload, size_t len, struct maru_rm_req *r
 		get_handle(payload, &r->handle);
 		return 0;
 	case MARU_RM_STATS_REQ:
+	case MARU_RM_GET_INDEX_REQ:
 		return 0;
 	default:
 		return -EPROTO;

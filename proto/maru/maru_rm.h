@@ -28,6 +28,10 @@ enum maru_rm_type {
 	MARU_RM_STATS_RESP = 6,
 	MARU_RM_GET_FD_REQ = 9,
 	MARU_RM_GET_FD_RESP = 10,
+	/* kvtier-poold's own (Maru's clients never send it): no payload; the
+	 * answer is a status with the shared index's fd (proto/maru/pool_shidx.h) */
+	MARU_RM_GET_INDEX_REQ = 0x4b01,
+	MARU_RM_GET_INDEX_RESP = 0x4b02,
 	MARU_RM_ERROR_RESP = 255,
 };
 

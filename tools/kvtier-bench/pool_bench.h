@@ -49,6 +49,8 @@
 #define MARU_BATCH_KEYS 87000.0      /* issue #7: Maru's server, its own clients */
 #define MARU_P99_US 1000.0
 #define GOAL_OVER_MARU 8.0           /* issue #19: batch-100 lookups, Maru's server in the run */
+#define GOAL_SHIDX_KEYS 10e6         /* issue #19: shared-index lookups per client thread */
+#define GOAL_SHIDX_P99_US 5.0
 
 
 enum phase { PH_LOOKUP, PH_BATCH_LOOKUP, PH_PIN, PH_REGISTER, NPHASES };
@@ -110,6 +112,7 @@ struct row {
 	uint64_t ops;
 	double ops_s, keys_s, p50, p99;
 	double srv_cpu_us;   /* the daemon's CPU time per request; NaN: not ours */
+	double keys_cpu_s;   /* shidx rows: keys per second of the threads' own CPU time */
 };
 
 #define MAX_FIELDS 4
@@ -138,9 +141,22 @@ extern struct srv srv_poold, srv_maru;
 uint64_t srv_cpu_ns(const struct srv *s);
 void srv_print_log(const struct srv *s);
 int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen);
+/* The RM socket of the kvtier-poold srv_start() started. */
+const char *srv_rm_socket(void);
 int srv_start_maru(const char *maru_dir, char *addr, size_t addrlen);
 int srv_stop(void);
 void srv_stop_maru(void);
+
+/* ---- pool_shidx.c ---- */
+
+/*
+ * shidx_rows() - register min(keys, 500000) keys of the pool adapter's kind
+ * through @c, map the daemon's shared index from @rm and add a
+ * "shidx_lookup" row per client count: lookups per second and latency from
+ * threads of this process, no RPC.  Return: 0 or -1 after printing why.
+ */
+int shidx_rows(struct client *c, const char *rm, const struct run *r, double seconds,
+	const int *counts, int ncounts, struct row *rows, int *nrows, uint64_t *errors);
 
 /* ---- pool_rpc.c ---- */
 

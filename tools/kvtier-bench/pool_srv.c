@@ -150,6 +150,11 @@ int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen)
 						     "--shm-pool", SHM_POOL, NULL });
 }
 
+const char *srv_rm_socket(void)
+{
+	return srv_sock;
+}
+
 /*
  * Starts Maru's own server (tools/maru-peer/maru_peer.py server, found from
  * this binary's folder build/VARIANT/ in the source tree) from the Maru

@@ -203,6 +203,7 @@ static void last_instance(struct stress *s, struct checks *c, struct last *l)
 struct totals {
 	uint64_t v[OP_N][OPC_N];
 	uint64_t reads, l2_hits, foreign_loads, lost_races, stores, reclaimed;
+	uint64_t index_answers, index_fallbacks;
 	uint64_t l2_write_errors, checks_run, checks_failed;
 };
 
@@ -225,6 +226,8 @@ static void sum_up(struct totals *t)
 		t->lost_races += res->l2.lost_races;
 		t->stores += res->l2.stores;
 		t->reclaimed += res->l2.reclaimed;
+		t->index_answers += res->l2.index_answers;
+		t->index_fallbacks += res->l2.index_fallbacks;
 		t->checks_run += res->checks_run;
 		t->checks_failed += res->checks_failed;
 	}
@@ -283,6 +286,10 @@ void end_checks(struct stress *s, struct checks *c, struct last *l, struct pool_
 	sum_up(&t);
 	check(c, s->o.procs < 2 || t.foreign_loads > 0, "chunks read across processes: %"
 	      PRIu64 " loads from other processes' regions", t.foreign_loads);
+	/* our daemon publishes its index: lookups must have used it */
+	check(c, !pool_own_daemon() || t.index_answers > 0, "shared index: %" PRIu64
+	      " keys answered without an RPC, %" PRIu64 " jobs sent to the RPC", t.index_answers,
+	      t.index_fallbacks);
 	/* every engine's connection gone, and the daemon idle long enough to
 	 * have seen every socket close, before a new one comes */
 	if (pool_own_daemon()) {
@@ -334,11 +341,12 @@ void procs_report(const struct stress *s, const struct run *r, const struct last
 	       "process deleted; last instance read back %" PRIu64 " of %" PRIu64
 	       " keys, removed %" PRIu64 "; daemon at the end: %" PRIu64 " keys, %" PRIu64
 	       " pins, %" PRIu64 " regions, %" PRIu64 " of %" PRIu64 " MiB free, %" PRIu64
-	       " regions freed (%" PRIu64 " deferred), %" PRIu64 " leases expired\n", nlives,
+	       " regions freed (%" PRIu64 " deferred), %" PRIu64 " leases expired; shared index: %"
+	       PRIu64 " keys answered without an RPC, %" PRIu64 " jobs to the RPC\n", nlives,
 	       r->kills, r->kills_pinned, t.foreign_loads, t.l2_hits, t.reclaimed, l->read,
 	       l->entries, l->removed, d->entries, d->total_pins, d->allocations,
 	       d->pool_free >> 20, d->pool_total >> 20, d->regions_freed, d->deferred_frees,
-	       d->leases_expired);
+	       d->leases_expired, t.index_answers, t.index_fallbacks);
 	printf("checks: %u run, %u failed (supervisor); %" PRIu64 " run, %" PRIu64
 	       " failed (processes)\n", c->run, c->failed, t.checks_run, t.checks_failed);
 	printf("kvtier-stress: %s: tier pool, %u processes x %u threads, %.1f s, %.0f ops/s, "

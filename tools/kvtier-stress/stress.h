@@ -516,6 +516,7 @@ struct l2_status {
 	/* pool only */
 	uint64_t regions, foreign_regions, pages_used, rpc_errors, rm_errors, lost_races;
 	uint64_t unknown, stores, loads, foreign_loads, pins, unpins, reclaimed, renewals;
+	uint64_t index_answers, index_fallbacks; /* pool: keys kvtier-poold's shared index answered */
 };
 
 /* The fs, resp or pool adapter's report.  Threads: any (never blocks). */

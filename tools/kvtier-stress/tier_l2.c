@@ -68,6 +68,8 @@ void l2_status(struct kvt *kvt, struct l2_status *out)
 		out->unpins = detail_u64(st.detail, "unpins");
 		out->reclaimed = detail_u64(st.detail, "reclaimed");
 		out->renewals = detail_u64(st.detail, "renewals");
+		out->index_answers = detail_u64(st.detail, "index_answers");
+		out->index_fallbacks = detail_u64(st.detail, "index_fallbacks");
 		return;
 	}
 }

@@ -209,6 +209,10 @@ TEST(rm_codec)
 	CHECK_EQ(maru_rm_req_decode(buf + MARU_RM_HDR_SIZE, 31, &r), -EINVAL);
 	r.hdr.type = MARU_RM_ALLOC_RESP;
 	CHECK_EQ(maru_rm_req_decode(buf, 0, &r), -EPROTO);
+	/* kvtier's GET_INDEX: a header alone */
+	maru_rm_hdr_encode(buf, MARU_RM_GET_INDEX_REQ, 0);
+	CHECK_EQ(maru_rm_hdr_decode(buf, MARU_RM_HDR_SIZE, &r.hdr), 0);
+	CHECK_EQ(maru_rm_req_decode(buf + MARU_RM_HDR_SIZE, 0, &r), 0);
 	maru_rm_hdr_encode(buf, MARU_RM_STATS_REQ, 5000);
 	CHECK_EQ(maru_rm_hdr_decode(buf, 12, &r.hdr), -EMSGSIZE);
 	CHECK_EQ(maru_rm_hdr_decode(buf, 11, &r.hdr), -EBADMSG);

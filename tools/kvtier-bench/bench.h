@@ -49,6 +49,9 @@ int cold_main(int argc, char **argv);
  * restore workers over @gib of chunks for @seconds each, for plots.
  * Return: 0 with *@chunk_bytes and @gbps[0..1] set, or a negative code. */
 size_t restore_sweep_shapes(void);
+/* restore_curve.c: `restore --curve` (restore GB/s and its bound against
+ * workers 1-4 and chunk sizes 256 KiB-64 MiB).  Return: 0 or a negative code. */
+int restore_curve(double gib, double seconds, bool json, const char *plot);
 int restore_sweep_point(size_t shape_idx, double gib, double seconds, size_t *chunk_bytes,
 			double gbps[2]);
 

@@ -44,6 +44,7 @@ int resp_main(int argc, char **argv);
 int pool_main(int argc, char **argv);
 int cold_main(int argc, char **argv);
 int recovery_main(int argc, char **argv);
+int restart_main(int argc, char **argv);
 
 /* restore.c: the chunk sizes `restore` sweeps, and one batched kvt_get()
  * measurement of shape @shape_idx (< restore_sweep_shapes()) with 1 and 2

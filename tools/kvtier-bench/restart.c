@@ -34,6 +34,10 @@
 #include "tools/kvtier-bench/bench.h"
 
 #define PUT_BATCH 64
+/* kvt_flush() this often while storing: a put's write-through is dropped
+ * when the fs tier's queue stays full past its bounded wait, and a chunk
+ * only in L1 is gone after the close */
+#define FLUSH_EVERY 4096
 #define WINDOW 1024
 #define CHUNK 1024	/* chunk_size 16, 1 layer, 1 head, head_dim 16, bfloat16 */
 #define FILES_MAX 100000
@@ -130,10 +134,23 @@ static int rs_store(const char *base, uint64_t files)
 			fprintf(stderr, "kvtier-bench: kvt_put at chunk %llu: %s\n",
 				(unsigned long long)id, kvt_strerror(ret));
 		}
+		if (!ret && (id + n) % FLUSH_EVERY == 0)
+			ret = kvt_flush(kvt);
 		progress_update(&p, id + n);
 	}
 	progress_end(&p);
 	ret = ret ? ret : kvt_flush(kvt);
+	if (!ret) {
+		struct kvt_stats st;
+
+		kvt_stats(kvt, &st, sizeof(st));
+		if (st.l2_write_dropped || st.l2_write_errors) {
+			fprintf(stderr, "kvtier-bench: chunk writes to the fs tier: %llu dropped, "
+				"%llu failed\n", (unsigned long long)st.l2_write_dropped,
+				(unsigned long long)st.l2_write_errors);
+			ret = -EIO;
+		}
+	}
 	kvt_close(kvt);
 	return ret;
 }

@@ -40,7 +40,7 @@
 #define WORKERS_MAX 4
 #define MIN_ROUNDS 3
 #define MAX_ROUNDS 1024
-#define BOUND_PASSES 3
+#define BOUND_PASSES 5
 
 /* 2 (K, V) x layers x 256 tokens x heads x dim x 2 B = 1024 x L x H x D */
 static const struct curve_shape {

@@ -62,6 +62,7 @@
 
 #define KEYS_MIN 1024
 #define KEYS_MAX 100000000ull
+#define CURVE_MAX_DEFAULT (16ull << 20)
 
 /* Other processes using more CPUs than this during a configuration skew it. */
 #define OTHER_CPU_QUIET 0.10
@@ -96,15 +97,20 @@ static void usage(FILE *f)
 		"  --no-pin         do not pin reader threads to distinct CPUs\n"
 		"  --set KEY=VALUE  a knob of kvtier's instance (repeatable; e.g.\n"
 		"                   metrics.listen=127.0.0.1:9464)\n"
+		"  --curve          how cost grows with the index: kvtier-rcu alone (1 and 2\n"
+		"                   readers, the writer running) at 64K, 256K, 1M, 4M, 16M keys\n"
+		"                   (--keys is ignored)\n"
+		"  --curve-max N    the largest --curve size (default %llu; %d..%llu)\n"
+		"  --plot FILE.svg  with --curve: draw lookups/s and p99 against keys (gnuplot)\n"
 		"  --json           print one JSON object as the last line of stdout\n"
 		"  --help           this text\n",
-		WINDOW, KEYS_MIN, KEYS_MAX, ROUNDS_MAX);
+		WINDOW, KEYS_MIN, KEYS_MAX, ROUNDS_MAX, CURVE_MAX_DEFAULT, KEYS_MIN, KEYS_MAX);
 }
 
 static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 {
 	enum { OPT_KEYS = 256, OPT_SECONDS, OPT_WRITE_RATE, OPT_ROUNDS, OPT_JSON, OPT_NO_PIN,
-	       OPT_SET };
+	       OPT_SET, OPT_CURVE, OPT_CURVE_MAX, OPT_PLOT };
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, OPT_KEYS },
 		{ "seconds", required_argument, NULL, OPT_SECONDS },
@@ -113,13 +119,16 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "no-pin", no_argument, NULL, OPT_NO_PIN },
 		{ "set", required_argument, NULL, OPT_SET },
+		{ "curve", no_argument, NULL, OPT_CURVE },
+		{ "curve-max", required_argument, NULL, OPT_CURVE_MAX },
+		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct lookup_opts){ .keys = 1000000, .seconds = 3, .write_rate = 20000, .rounds = 1,
-				    .pin = true };
+				    .pin = true, .curve_max = CURVE_MAX_DEFAULT };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -158,12 +167,29 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 			}
 			o->set[o->nset++] = optarg;
 			break;
+		case OPT_CURVE:
+			o->curve = true;
+			break;
+		case OPT_CURVE_MAX:
+			if (opt_parse_u64("kvtier-bench", "curve-max", optarg, KEYS_MIN, KEYS_MAX,
+					  &o->curve_max))
+				return BENCH_EXIT_USAGE;
+			break;
+		case OPT_PLOT:
+			if (bench_plot_file("lookup", optarg))
+				return BENCH_EXIT_USAGE;
+			o->plot = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return -1;
 		default:
 			return bench_opt_refused("lookup", c, argv);
 		}
+	}
+	if (o->plot && !o->curve) {
+		fprintf(stderr, "kvtier-bench lookup: --plot needs --curve (see --help)\n");
+		return BENCH_EXIT_USAGE;
 	}
 	return bench_opt_leftover("lookup", argc, argv);
 }
@@ -384,47 +410,70 @@ static int print_json(const struct lookup_opts *o, const struct target *kt,
 	return json_end(&j);
 }
 
+struct kvt_key *keys_make(const struct lookup_opts *o, uint64_t *nkeys)
+{
+	/* every id a writer could insert in all phases, plus one batch of slack */
+	uint64_t per_phase = ((uint64_t)ceil((double)o->write_rate * o->seconds / PUT_BATCH) + 1) *
+			     PUT_BATCH;
+	struct kvt_key *keys;
+
+	*nkeys = o->keys + 2 * o->rounds * per_phase + PUT_BATCH;
+	keys = malloc(sizeof(*keys) * *nkeys);
+	if (!keys) {
+		fprintf(stderr, "kvtier-bench: out of memory for %llu keys\n",
+			(unsigned long long)*nkeys);
+		return NULL;
+	}
+	for (uint64_t id = 0; id < *nkeys; id++) {
+		keys[id].lo = prng_mix64(2 * id);
+		keys[id].hi = prng_mix64(2 * id + 1);
+	}
+	return keys;
+}
+
+void target_init(struct target *t, enum target_kind kind, const struct kvt_key *keys,
+		 uint64_t nkeys, uint64_t live)
+{
+	memset(t, 0, sizeof(*t));
+	t->kind = kind;
+	t->keys = keys;
+	t->nkeys = nkeys;
+	t->live = live;
+	for (size_t i = 0; i < FILL_BATCH; i++) {
+		t->bufs[i] = zero_chunk;
+		t->lens[i] = CHUNK_BYTES;
+	}
+}
+
 int lookup_main(int argc, char **argv)
 {
 	struct phase_result res[TARGET_COUNT][MAX_READERS];
 	struct ratios x;
 	struct target *t;
-	struct kvt_key *keys;
-	uint64_t nkeys, per_phase, live = 0, l1_slots = 0;
+	struct kvt_key *keys = NULL;
+	uint64_t nkeys = 0, live = 0, l1_slots = 0;
 	struct lookup_opts o;
 	int ret;
 
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret < 0 ? BENCH_EXIT_OK : ret;
-	/* every id a writer could insert in all phases, plus one batch of slack */
-	per_phase = ((uint64_t)ceil((double)o.write_rate * o.seconds / PUT_BATCH) + 1) * PUT_BATCH;
-	nkeys = o.keys + 2 * o.rounds * per_phase + PUT_BATCH;
 	o.loadavg = bench_loadavg();
+	if (o.curve)
+		return lookup_curve(&o) ? BENCH_EXIT_FAIL : BENCH_EXIT_OK;
+	keys = keys_make(&o, &nkeys);
+	if (!keys)
+		return BENCH_EXIT_FAIL;
 	print_inputs(&o, nkeys);
-	keys = malloc(sizeof(*keys) * nkeys);
 	t = aligned_alloc(64, sizeof(*t));
-	if (!keys || !t) {
-		fprintf(stderr, "kvtier-bench: out of memory for %llu keys\n",
-			(unsigned long long)nkeys);
+	if (!t) {
+		fprintf(stderr, "kvtier-bench: out of memory\n");
 		ret = BENCH_EXIT_FAIL;
 		goto out_free;
 	}
-	for (uint64_t id = 0; id < nkeys; id++) {
-		keys[id].lo = prng_mix64(2 * id);
-		keys[id].hi = prng_mix64(2 * id + 1);
-	}
 	memset(res, 0, sizeof(res));
 	for (int k = 0; k < TARGET_COUNT; k++) {
-		memset(t, 0, sizeof(*t));
-		t->kind = (enum target_kind)k;
-		t->keys = keys;
-		t->nkeys = nkeys;
-		t->live = live;
-		for (size_t i = 0; i < FILL_BATCH; i++) {
-			t->bufs[i] = zero_chunk;
-			t->lens[i] = CHUNK_BYTES;
-		}
+		target_init(t, (enum target_kind)k, keys, nkeys, live);
 		if (run_target(t, &o, res[k])) {
 			ret = BENCH_EXIT_FAIL;
 			goto out_free;

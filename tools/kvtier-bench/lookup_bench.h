@@ -39,6 +39,9 @@ struct lookup_opts {
 	const char *set[LOOKUP_MAX_SETS]; /* --set KEY=VALUE, applied to kvtier's config last */
 	size_t nset;
 	double loadavg; /* 1-minute load average when the run began */
+	bool curve;	     /* --curve: kvtier-rcu alone at sizes up to curve_max */
+	uint64_t curve_max;
+	const char *plot;    /* --plot FILE.svg (with --curve) */
 };
 
 enum target_kind { TARGET_KVTIER, TARGET_MUTEX, TARGET_RWLOCK, TARGET_LFHT, TARGET_COUNT };
@@ -89,6 +92,21 @@ int churn(struct target *t, uint64_t id, size_t n, uint64_t *failed);
 int kvtier_open(struct target *t, const struct lookup_opts *o);
 int table_open(struct target *t, const struct lookup_opts *o);
 void table_close(struct target *t);
+
+/* ---- lookup.c ---- */
+
+/* keys_make() - every key id a run of @o could use, id i -> {mix64(2i),
+ * mix64(2i + 1)}.  Return: the array (malloc'd, *@nkeys of them) or NULL. */
+struct kvt_key *keys_make(const struct lookup_opts *o, uint64_t *nkeys);
+/* target_init() - @t reset to an unopened @kind over @keys. */
+void target_init(struct target *t, enum target_kind kind, const struct kvt_key *keys,
+		 uint64_t nkeys, uint64_t live);
+
+/* ---- lookup_curve.c ---- */
+
+/* lookup_curve() - `lookup --curve`: the kvtier-rcu target alone at each
+ * size up to o->curve_max; prints the table, the JSON line, the plot. */
+int lookup_curve(struct lookup_opts *o);
 
 /* ---- lookup_run.c ---- */
 

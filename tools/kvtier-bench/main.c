@@ -26,6 +26,11 @@ static const struct bench_workload workloads[] = {
 		   "copy at the restore's thread count", docqa_main },
 	{ "cold", "kvt_open() of a 64 GiB L1 and puts into L1 memory nothing touched yet, "
 		  "with and without the prefault actor, against warm memcpy", cold_main },
+	{ "recovery", "kvt_open() of a full DAX device of 1-8 GiB: open time against size, "
+		      "the per-slot cost and its projection to 1 TiB", recovery_main },
+	{ "restart", "a warm restart from the fs tier with 1K-100K chunk files: kvt_open, "
+		     "first hit and contains of every key, beside nftw of the directory",
+	  restart_main },
 	{ "pool", "Maru metadata RPC ops/s and p99 (lookup, batch lookup/pin/register) from "
 		  "1, 4 and 16 clients on a kvtier-poold it starts, or any --server", pool_main },
 };

@@ -217,7 +217,9 @@ FILE *bench_plot_open(const char *file)
 		fprintf(stderr, "kvtier-bench: cannot run gnuplot: %s\n", strerror(errno));
 		return NULL;
 	}
-	fprintf(g, "set terminal svg size 720,480\nset output '%s'\n", file);
+	/* noenhanced: titles name kvt_get and the like, and enhanced text
+	 * would set what follows an underscore as a subscript */
+	fprintf(g, "set terminal svg size 720,480 noenhanced\nset output '%s'\n", file);
 	return g;
 }
 

@@ -81,6 +81,8 @@ struct restore_opts {
 	double seconds;
 	double gib;
 	bool json;
+	bool curve;
+	const char *plot;
 	double loadavg;
 };
 
@@ -618,6 +620,10 @@ static void usage(FILE *f)
 		"options:\n"
 		"  --seconds S   seconds per mode and configuration (default 1; up to 600)\n"
 		"  --gib G       GiB stored per chunk size (default 1; up to %g)\n"
+		"  --curve       instead: batched restores with 1-4 workers and chunks of\n"
+		"                256 KiB-64 MiB, each beside the fastest copy at its thread\n"
+		"                count (defaults then: --seconds 0.5, --gib 0.5)\n"
+		"  --plot FILE   with --curve: draw GB/s against chunk size (gnuplot SVG)\n"
 		"  --json        print one JSON object as the last line of stdout\n"
 		"  --help        this text\n",
 		BATCH, GIB_MAX);
@@ -625,17 +631,20 @@ static void usage(FILE *f)
 
 static int parse_opts(int argc, char **argv, struct restore_opts *o)
 {
-	enum { OPT_SECONDS = 256, OPT_GIB, OPT_JSON };
+	enum { OPT_SECONDS = 256, OPT_GIB, OPT_JSON, OPT_CURVE, OPT_PLOT };
 	static const struct option longopts[] = {
 		{ "seconds", required_argument, NULL, OPT_SECONDS },
 		{ "gib", required_argument, NULL, OPT_GIB },
 		{ "json", no_argument, NULL, OPT_JSON },
+		{ "curve", no_argument, NULL, OPT_CURVE },
+		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
-	*o = (struct restore_opts){ .seconds = 1, .gib = 1 };
+	/* NaN until given: --curve has shorter defaults */
+	*o = (struct restore_opts){ .seconds = NAN, .gib = NAN };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -651,6 +660,14 @@ static int parse_opts(int argc, char **argv, struct restore_opts *o)
 		case OPT_JSON:
 			o->json = true;
 			break;
+		case OPT_CURVE:
+			o->curve = true;
+			break;
+		case OPT_PLOT:
+			if (bench_plot_file("restore", optarg))
+				return BENCH_EXIT_USAGE;
+			o->plot = optarg;
+			break;
 		case 'h':
 			usage(stdout);
 			return -1;
@@ -658,6 +675,14 @@ static int parse_opts(int argc, char **argv, struct restore_opts *o)
 			return bench_opt_refused("restore", c, argv);
 		}
 	}
+	if (o->plot && !o->curve) {
+		fprintf(stderr, "kvtier-bench restore: --plot needs --curve (see --help)\n");
+		return BENCH_EXIT_USAGE;
+	}
+	if (isnan(o->seconds))
+		o->seconds = o->curve ? 0.5 : 1;
+	if (isnan(o->gib))
+		o->gib = o->curve ? 0.5 : 1;
 	return bench_opt_leftover("restore", argc, argv);
 }
 
@@ -678,6 +703,9 @@ int restore_main(int argc, char **argv)
 	ret = parse_opts(argc, argv, &o);
 	if (ret)
 		return ret < 0 ? BENCH_EXIT_OK : ret;
+	if (o.curve)
+		return restore_curve(o.gib, o.seconds, o.json, o.plot) ? BENCH_EXIT_FAIL :
+									  BENCH_EXIT_OK;
 	o.loadavg = bench_loadavg();
 	printf("kvtier-bench restore\n");
 	printf("  chunks        chunk_size 256, kv_heads 1, bfloat16; kv_layers x head_dim "

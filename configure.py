@@ -427,9 +427,10 @@ def write_fuzz(w, libs, lib_srcs):
     w("  desc = FUZZ")
 
 
-# Debian's libzmq.pc names a static libprotokit.a it does not ship, so a
-# static link through Requires.private fails; -lzmq itself links fine.
-PC_DIRECT_LIBS = {"libzmq": "-lzmq"}
+# Debian's libzmq.pc names a static libprotokit.a it does not ship, and libmicrohttpd.pc's
+# Requires.private pulls gnutls and its -lunistring, whose -dev packages nothing else needs, so
+# a static link through Requires.private fails; -lzmq and -lmicrohttpd themselves link fine.
+PC_DIRECT_LIBS = {"libzmq": "-lzmq", "libmicrohttpd": "-lmicrohttpd"}
 
 
 def write_pc(prefix, libdir):

@@ -28,6 +28,9 @@
 struct api_ctx {
 	struct fk_setup s;
 	struct kvt *kvt;
+	/* the case's /dev/shm directory, made before the loop forks: a child
+	 * _exit()s, so a directory it made would never be removed */
+	const char *shm;
 	long (*op)(struct api_ctx *c);
 	/* what a fault the op's result does not show must have left in the
 	 * stats, checked before the instance closes; may be NULL */
@@ -126,7 +129,7 @@ static void open_setup(void *arg)
 	struct api_ctx *c = arg;
 	struct kvt *kvt;
 
-	fk_paths(&c->s, harness_tmpdir(1));
+	fk_paths(&c->s, c->shm);
 	fk_open(&c->s, &kvt, true);
 	CHECK_EQ(fk_put(kvt, 1, STORED), STORED);
 	CHECK_EQ(kvt_flush(kvt), 0);
@@ -158,7 +161,8 @@ static void open_verify(void *arg, long rc, bool fired)
 
 static void open_close(const char *name, bool dax, bool metrics, enum fault_mode mode)
 {
-	struct api_ctx c = { .s = { .dax = dax, .local_cpu = true, .metrics = metrics } };
+	struct api_ctx c = { .s = { .dax = dax, .local_cpu = true, .metrics = metrics },
+			     .shm = harness_tmpdir(1) };
 	struct fault_area a = { name, mode, false, &c, open_setup, open_armed, open_verify };
 	struct fault_tally t;
 
@@ -189,7 +193,7 @@ static void call_setup(void *arg)
 {
 	struct api_ctx *c = arg;
 
-	fk_paths(&c->s, harness_tmpdir(1));
+	fk_paths(&c->s, c->shm);
 	fk_open(&c->s, &c->kvt, true);
 	CHECK_EQ(fk_put(c->kvt, 1, STORED), STORED);
 	CHECK_EQ(kvt_flush(c->kvt), 0);
@@ -354,7 +358,8 @@ static long op_prometheus(struct api_ctx *c)
 static void each_call(const char *name, const char *tier, bool no_alloc,
 		      long (*op)(struct api_ctx *c))
 {
-	struct api_ctx c = { .s = { .dax = true, .local_cpu = !strcmp(tier, "l1") }, .op = op,
+	struct api_ctx c = { .s = { .dax = true, .local_cpu = !strcmp(tier, "l1") },
+			     .shm = harness_tmpdir(1), .op = op,
 			     .check = op == op_put ? put_check : NULL };
 	struct fault_area a = { NULL, FAULT_ONCE, no_alloc, &c, call_setup, call_armed,
 				call_verify };

@@ -24,15 +24,8 @@ static int rm_get_fd(const struct poolclient *pc, const struct maru_handle *h)
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct timeval tv = { pc->conf.timeout_ms / 1000, (pc->conf.timeout_ms % 1000) * 1000 };
 	uint8_t req[MARU_RM_HDR_SIZE + 32], resp[MARU_RM_HDR_SIZE + MARU_RM_MAX_PAYLOAD];
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { resp, sizeof(resp) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			     .msg_controllen = sizeof(cm.buf) };
 	struct maru_rm_hdr rh;
-	size_t len, got = 0;
+	size_t len;
 	int fd = -1, s, ret;
 	int32_t status;
 
@@ -51,31 +44,9 @@ static int rm_get_fd(const struct poolclient *pc, const struct maru_handle *h)
 		ret = -EIO;
 		goto out_close;
 	}
-	/* the fd rides on the first bytes; read until the whole answer is in */
-	for (;;) {
-		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
-		struct cmsghdr *c;
-
-		if (n <= 0) {
-			ret = n == 0 ? -ECONNRESET : -errno;
-			goto out_fd;
-		}
-		for (c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd < 0)
-				memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-		got += (size_t)n;
-		if (got >= MARU_RM_HDR_SIZE) {
-			ret = maru_rm_hdr_decode(resp, got, &rh);
-			if (ret)
-				goto out_fd;
-			if (got >= MARU_RM_HDR_SIZE + rh.len)
-				break;
-		}
-		iov.iov_base = resp + got;
-		iov.iov_len = sizeof(resp) - got;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
+	ret = maru_rm_recv(s, resp, sizeof(resp), &rh, &fd);
+	if (ret)
+		goto out_close;
 	ret = -EACCES;
 	if (rh.type != MARU_RM_GET_FD_RESP || rh.len < 4)
 		goto out_fd;

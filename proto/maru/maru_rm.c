@@ -7,6 +7,8 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 void maru_rm_hdr_encode(uint8_t out[MARU_RM_HDR_SIZE], uint16_t type, uint32_t len)
 {
@@ -143,4 +145,48 @@ size_t maru_rm_handle_req(uint8_t *out, uint16_t type, const struct maru_handle 
 	put_handle(out + MARU_RM_HDR_SIZE, h);
 	maru_rm_hdr_encode(out, type, 32);
 	return MARU_RM_HDR_SIZE + 32;
+}
+
+int maru_rm_recv(int s, uint8_t *resp, size_t cap, struct maru_rm_hdr *rh, int *fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} cm;
+	struct iovec iov = { resp, cap };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
+			     .msg_controllen = sizeof(cm.buf) };
+	size_t got = 0;
+	int ret;
+
+	*fd = -1;
+	/* the fd rides on the first bytes; read until the whole answer is in */
+	for (;;) {
+		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
+
+		if (n <= 0) {
+			ret = n == 0 ? -ECONNRESET : -errno;
+			goto err;
+		}
+		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && *fd < 0)
+				memcpy(fd, CMSG_DATA(c), sizeof(*fd));
+		got += (size_t)n;
+		if (got >= MARU_RM_HDR_SIZE) {
+			ret = maru_rm_hdr_decode(resp, got, rh);
+			if (ret)
+				goto err;
+			if (got >= MARU_RM_HDR_SIZE + rh->len)
+				return 0;
+		}
+		iov.iov_base = resp + got;
+		iov.iov_len = cap - got;
+		mh.msg_control = NULL;
+		mh.msg_controllen = 0;
+	}
+err:
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+	return ret;
 }

@@ -71,6 +71,16 @@ void maru_rm_hdr_encode(uint8_t out[MARU_RM_HDR_SIZE], uint16_t type, uint32_t l
 int maru_rm_hdr_decode(const uint8_t *buf, size_t len, struct maru_rm_hdr *h);
 
 /*
+ * maru_rm_recv() - read one whole reply from stream socket @s into @resp
+ * (@cap bytes: MARU_RM_HDR_SIZE + MARU_RM_MAX_PAYLOAD), and the fd that
+ * rides on it (SCM_RIGHTS, O_CLOEXEC) into *@fd, -1 when none came.
+ * On error *@fd is closed and -1.
+ * Return: 0 with @rh decoded; -ECONNRESET when the peer closed first,
+ * -errno of recvmsg (-EAGAIN past SO_RCVTIMEO), or the header's error.
+ */
+int maru_rm_recv(int s, uint8_t *resp, size_t cap, struct maru_rm_hdr *rh, int *fd);
+
+/*
  * maru_rm_req_decode() - decode a request payload for @r->hdr (already
  * decoded).  Return: 0; -EPROTO unknown or response type; -EINVAL payload
  * of the wrong size.

@@ -197,41 +197,14 @@ void shidx_detach(struct shidx *x)
 static int get_index_reply(int s)
 {
 	uint8_t resp[MARU_RM_HDR_SIZE + MARU_RM_MAX_PAYLOAD];
-	union {
-		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} cm;
-	struct iovec iov = { resp, sizeof(resp) };
-	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.buf,
-			     .msg_controllen = sizeof(cm.buf) };
 	struct maru_rm_hdr rh;
-	size_t got = 0;
 	int32_t status;
-	int fd = -1, ret;
+	int fd, ret;
 
-	for (;;) {
-		ssize_t n = recvmsg(s, &mh, MSG_CMSG_CLOEXEC);
-
-		if (n <= 0) {
-			ret = n == 0 ? -EPROTO : -errno;
-			goto err;
-		}
-		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS && fd < 0)
-				memcpy(&fd, CMSG_DATA(c), sizeof(fd));
-		got += (size_t)n;
-		if (got >= MARU_RM_HDR_SIZE) {
-			ret = maru_rm_hdr_decode(resp, got, &rh);
-			if (ret)
-				goto err;
-			if (got >= MARU_RM_HDR_SIZE + rh.len)
-				break;
-		}
-		iov.iov_base = resp + got;
-		iov.iov_len = sizeof(resp) - got;
-		mh.msg_control = NULL;
-		mh.msg_controllen = 0;
-	}
+	ret = maru_rm_recv(s, resp, sizeof(resp), &rh, &fd);
+	/* a server that hangs up on GET_INDEX does not know it */
+	if (ret)
+		return ret == -ECONNRESET ? -EPROTO : ret;
 	/* Maru's own resource manager answers an unknown type with an error */
 	ret = -EPROTO;
 	if (rh.type != MARU_RM_GET_INDEX_RESP || rh.len < 4)

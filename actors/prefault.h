@@ -12,8 +12,10 @@
  * frontier + l1.prefault_ahead.  It works in PREFAULT_STEP steps from its
  * idle hook, so a message (and close's stop) waits for one step at most.
  * MADV_POPULATE_WRITE (Linux 5.14) faults pages in without writing their
- * bytes, so it races safely with a put copying into the same page; on a
- * kernel without it the actor logs once and does nothing.
+ * bytes, and a locked OR of 0 into each page then takes a hypervisor's own
+ * first-write fault (prefault.c); neither changes a byte, so both race
+ * safely with a put copying into the same page.  On a kernel without
+ * MADV_POPULATE_WRITE the actor logs once and does nothing.
  */
 #ifndef KVT_ACTORS_PREFAULT_H
 #define KVT_ACTORS_PREFAULT_H

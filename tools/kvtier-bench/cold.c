@@ -14,7 +14,10 @@
  *             at its default (the prefault actor faults pages in ahead of
  *             the puts) and once with 0 (every put pays the first touch).
  *   bound     memcpy of the same chunk into as many slots of a buffer
- *             touched beforehand: a warm put can do no better.
+ *             touched beforehand: a warm put can do no better.  Its passes
+ *             run before and after the cold puts, and the best counts: a
+ *             bound from one moment of a drifting VM read 0.85 of a cold
+ *             put measured at another (a ratio of 1.17).
  *
  * cold_put_ratio = cold put GB/s / warm memcpy GB/s, in the same run.
  *
@@ -218,7 +221,7 @@ int cold_main(int argc, char **argv)
 {
 	const size_t chunk = 3u << 20;
 	struct cold_put ahead = { 0 }, none = { 0 };
-	double open, warm, ratio, ratio_none;
+	double open, warm, after, ratio, ratio_none;
 	struct cold_opts o;
 	struct json_line j;
 	char *src;
@@ -233,16 +236,20 @@ int cold_main(int argc, char **argv)
 	       "                l1.prefault_ahead default, then 0\n",
 	       (unsigned long long)o.chunks, COLD_L1_GIB, (unsigned long long)o.gap_ms);
 	printf("  bound         memcpy of the same chunks into warm memory, best of %d passes\n"
-	       "  load average  %.2f (1 min, before the run)\n\n", COPY_PASSES, bench_loadavg());
+	       "                before and %d after the cold puts\n"
+	       "  load average  %.2f (1 min, before the run)\n\n", COPY_PASSES, COPY_PASSES,
+	       bench_loadavg());
 	fflush(stdout);
 	src = malloc(chunk);
 	if (!src)
 		return BENCH_EXIT_FAIL;
 	memset(src, 0x5a, chunk);
+	warm = warm_gbps(src, chunk, o.chunks);
 	ret = open_ms(&o, &open);
 	ret = ret ? ret : cold_puts(&o, "268435456", src, chunk, &ahead);
 	ret = ret ? ret : cold_puts(&o, "0", src, chunk, &none);
-	warm = warm_gbps(src, chunk, o.chunks);
+	after = warm_gbps(src, chunk, o.chunks);
+	warm = after > warm ? after : warm;
 	free(src);
 	if (ret)
 		return BENCH_EXIT_FAIL;

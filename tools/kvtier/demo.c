@@ -78,6 +78,7 @@ struct demo_opts {
 /* What one kind of query restored. */
 struct tally {
 	uint64_t queries, asked, hit, bytes, ns;
+	uint64_t worst_ns, worst_bytes; /* the slowest query for its bytes */
 };
 
 struct demo {
@@ -351,7 +352,7 @@ static void poison(struct demo *d)
 static void get_query(struct demo *d, struct tally *t, uint64_t doc)
 {
 	ssize_t pinned, hits, got = 0, unpinned = 0;
-	uint64_t t0;
+	uint64_t t0, ns, bytes;
 
 	if (!make_keys(d, doc, true))
 		return;
@@ -369,7 +370,8 @@ static void get_query(struct demo *d, struct tally *t, uint64_t doc)
 	}
 	if (hits > 0)
 		got = kvt_get(d->kvt, d->keys, (size_t)hits, d->bufs, d->lens, d->out_lens);
-	t->ns += tool_now_ns() - t0;
+	ns = tool_now_ns() - t0;
+	t->ns += ns;
 	if (pinned > 0)
 		unpinned = kvt_unpin(d->kvt, d->keys, (size_t)pinned);
 	if (hits < 0 || got != hits || unpinned != (pinned > 0 ? pinned : 0))
@@ -378,7 +380,21 @@ static void get_query(struct demo *d, struct tally *t, uint64_t doc)
 	t->queries++;
 	t->asked += d->query_keys;
 	t->hit += got > 0 ? (uint64_t)got : 0;
-	t->bytes += check_restore(d, got, "get");
+	bytes = check_restore(d, got, "get");
+	t->bytes += bytes;
+	/* ns per byte, compared without dividing */
+	if (bytes && (!t->worst_bytes || (double)ns * (double)t->worst_bytes >
+					      (double)t->worst_ns * (double)bytes)) {
+		t->worst_ns = ns;
+		t->worst_bytes = bytes;
+	}
+}
+
+/* The slowest query of @t against its own bytes over @bound. */
+static double worst_to_bound(const struct tally *t, const struct copy_bound *bound)
+{
+	return t->worst_bytes && bound->gbps > 0 ?
+		       (double)t->worst_ns / ((double)t->worst_bytes / bound->gbps) : 0;
 }
 
 static void prefetch_cb(void *arg, uint64_t ticket, ssize_t hits)
@@ -554,6 +570,8 @@ static void report(struct demo *d, const struct kvt_stats *first, const struct k
 	       "this run), %.2f ms a query\n", gbps(g), gbps(g) / bound->gbps, bound->name,
 	       bound->threads, bound->gbps,
 	       g->queries ? (double)g->ns / 1e6 / (double)g->queries : 0);
+	printf("          slowest query %.2f ms = %.2f x its bytes over the fastest copy\n",
+	       (double)g->worst_ns / 1e6, worst_to_bound(g, bound));
 	printf("prefetch  %llu queries through the event fd: %llu chunks, %.2f GB/s\n",
 	       (unsigned long long)d->prefetch.queries, (unsigned long long)d->prefetch.hit,
 	       gbps(&d->prefetch));
@@ -563,8 +581,11 @@ static void report(struct demo *d, const struct kvt_stats *first, const struct k
 	       (unsigned long long)(first->l2_hits - replay->l2_hits));
 	if (d->restart.queries)
 		printf("restart   a fresh instance on the fs tier alone: %llu queries, %llu chunks "
-		       "from the files, %.2f GB/s\n", (unsigned long long)d->restart.queries,
-		       (unsigned long long)d->restart.hit, gbps(&d->restart));
+		       "from the files, %.2f GB/s = %.2f x the fastest copy;\n          slowest "
+		       "query %.2f ms = %.2f x its bytes over the fastest copy\n",
+		       (unsigned long long)d->restart.queries, (unsigned long long)d->restart.hit,
+		       gbps(&d->restart), gbps(&d->restart) / bound->gbps,
+		       (double)d->restart.worst_ns / 1e6, worst_to_bound(&d->restart, bound));
 	printf("verify    %llu restored chunks checked byte for byte\n",
 	       (unsigned long long)d->checked);
 	printf("more      kvtier-bench docqa | restore | disk: latencies and bounds; kvtier stats\n");

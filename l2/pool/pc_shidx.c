@@ -90,6 +90,9 @@ static int index_locs(struct poolclient *pc, const struct kvt_key *keys, size_t 
 		struct shidx_loc l;
 		enum shidx_answer a;
 
+		if (i + SHIDX_AHEAD < n && (!sel || sel[i + SHIDX_AHEAD]))
+			shidx_prefetch(&pc->shidx, keys[i + SHIDX_AHEAD].lo,
+				       keys[i + SHIDX_AHEAD].hi);
 		if (sel && !sel[i])
 			continue;
 		a = shidx_lookup(&pc->shidx, keys[i].lo, keys[i].hi, &l);

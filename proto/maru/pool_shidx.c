@@ -118,6 +118,12 @@ static uint64_t flags_load(const struct shidx *x)
 	return atomic_load_explicit(&x->hdr->flags, memory_order_acquire);
 }
 
+void shidx_prefetch(const struct shidx *x, uint64_t lo, uint64_t hi)
+{
+	if (!x->flush)
+		__builtin_prefetch(&x->e[home(x, lo, hi)]);
+}
+
 enum shidx_answer shidx_lookup(const struct shidx *x, uint64_t lo, uint64_t hi,
 			       struct shidx_loc *out)
 {

@@ -130,6 +130,19 @@ void shidx_detach(struct shidx *x);
 int shidx_fetch(struct shidx *x, const char *rm_path, uint32_t timeout_ms, bool flush);
 
 /*
+ * shidx_prefetch() - start loading the line where a lookup of @lo:@hi
+ * begins, so lookups of a batch overlap their memory misses (each is one
+ * line of a table far larger than the caches): prefetch a few keys ahead
+ * of the one looked up.  Nothing with @flush (the lookup evicts the line
+ * first anyway).  Threads: any.  Blocks: never.
+ */
+void shidx_prefetch(const struct shidx *x, uint64_t lo, uint64_t hi);
+
+/* How far ahead a batch prefetches: enough lines in flight to cover a
+ * memory miss with the lookups in between. */
+#define SHIDX_AHEAD 8
+
+/*
  * shidx_lookup() - read @lo:@hi.  HIT fills @out with an entry that was
  * the key's, whole, at one instant during the call; MISS: the key was
  * absent at one instant during the call; UNKNOWN: the table cannot say

@@ -94,6 +94,34 @@ static void render(void *arg, struct prom_text *t)
 		prom_sample(t, "kvtier_poold_pool_free_bytes", label,
 			    atomic_load_explicit(&p->devs[i].free_bytes, memory_order_relaxed));
 	}
+	if (p->shidx.hdr) {
+		/* the header's counters are atomics the index actor stores:
+		 * a relaxed load is a whole value, perhaps a moment old */
+		const struct shidx_hdr *h = p->shidx.hdr;
+
+		prom_family(t, "kvtier_poold_shared_index_slots", "gauge",
+			    "slots of the shared index");
+		prom_sample(t, "kvtier_poold_shared_index_slots", "", h->nslots);
+		prom_family(t, "kvtier_poold_shared_index_keys", "gauge",
+			    "keys the shared index holds, and tombstones of deleted ones");
+		prom_sample(t, "kvtier_poold_shared_index_keys", "state=\"live\"",
+			    atomic_load_explicit(&h->live, memory_order_relaxed));
+		prom_sample(t, "kvtier_poold_shared_index_keys", "state=\"tombstone\"",
+			    atomic_load_explicit(&h->tombs, memory_order_relaxed));
+		prom_family(t, "kvtier_poold_shared_index_incomplete", "gauge",
+			    "1 while a key the index could not take is live: readers ask the RPC");
+		prom_sample(t, "kvtier_poold_shared_index_incomplete", "",
+			    !!(atomic_load_explicit(&h->flags, memory_order_relaxed) &
+			       SHIDX_INCOMPLETE));
+		prom_family(t, "kvtier_poold_shared_index_refused_total", "counter",
+			    "keys the shared index could not take (full)");
+		prom_sample(t, "kvtier_poold_shared_index_refused_total", "",
+			    atomic_load_explicit(&h->refused, memory_order_relaxed));
+		prom_family(t, "kvtier_poold_shared_index_rebuilds_total", "counter",
+			    "rebuilds that cleared the shared index's tombstones");
+		prom_sample(t, "kvtier_poold_shared_index_rebuilds_total", "",
+			    atomic_load_explicit(&h->rebuilds, memory_order_relaxed));
+	}
 	prom_family(t, "kvtier_poold_rpc_seconds", "histogram",
 		    "RPC latency by request type, receipt to reply ready to send");
 	for (uint32_t k = 0; k < POOLD_RPC_KINDS; k++) {

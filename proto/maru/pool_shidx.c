@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -118,6 +119,14 @@ static uint64_t flags_load(const struct shidx *x)
 	return atomic_load_explicit(&x->hdr->flags, memory_order_acquire);
 }
 
+/* The rebuild epoch; it shares the line flags_load() flushes. */
+static uint64_t epoch_load(const struct shidx *x)
+{
+	if (x->flush)
+		line_flush(&x->hdr->epoch);
+	return atomic_load_explicit(&x->hdr->epoch, memory_order_acquire);
+}
+
 void shidx_prefetch(const struct shidx *x, uint64_t lo, uint64_t hi)
 {
 	if (!x->flush)
@@ -127,8 +136,10 @@ void shidx_prefetch(const struct shidx *x, uint64_t lo, uint64_t hi)
 enum shidx_answer shidx_lookup(const struct shidx *x, uint64_t lo, uint64_t hi,
 			       struct shidx_loc *out)
 {
-	uint64_t i = home(x, lo, hi), flags;
+	uint64_t i = home(x, lo, hi), flags, epoch = epoch_load(x);
 
+	if (epoch & 1)
+		return SHIDX_UNKNOWN;
 	for (uint64_t n = 0; n <= x->mask; n++, i = (i + 1) & x->mask) {
 		struct slot s;
 
@@ -144,8 +155,11 @@ enum shidx_answer shidx_lookup(const struct shidx *x, uint64_t lo, uint64_t hi,
 		}
 	}
 	/* after the probe: a key the writer refused before this call began
-	 * set INCOMPLETE before its register was answered */
+	 * set INCOMPLETE before its register was answered; a rebuild that
+	 * began before the probe ended moved keys it may have passed */
 	flags = flags_load(x);
+	if (epoch_load(x) != epoch)
+		return SHIDX_UNKNOWN;
 	return flags & (SHIDX_INCOMPLETE | SHIDX_CLOSED) ? SHIDX_UNKNOWN : SHIDX_MISS;
 }
 
@@ -359,6 +373,59 @@ int shidx_reader_fd(const struct shidx *x)
 	return fd < 0 ? -errno : fd;
 }
 
+static void epoch_bump(struct shidx *x)
+{
+	atomic_store_explicit(&x->hdr->epoch, ld(&x->hdr->epoch) + 1, memory_order_release);
+	if (x->flush)
+		line_flush(&x->hdr->epoch);
+}
+
+/* An empty slot on @lo:@hi's probe path, in a table without tombstones
+ * (a rebuild's). */
+static uint64_t empty_on_path(const struct shidx *x, uint64_t lo, uint64_t hi)
+{
+	uint64_t i = home(x, lo, hi);
+
+	while (ld(&x->e[i].state) != SHIDX_EMPTY)
+		i = (i + 1) & x->mask;
+	return i;
+}
+
+/*
+ * Clear every tombstone: copy the live entries out, empty the table, put
+ * them back, all with the epoch odd (see shidx_lookup()).  The seq of every
+ * entry keeps counting up, so a reader's copy of a slot is still whole.
+ * Return: 0, or -ENOMEM (the table is left as it was).
+ */
+static int rebuild(struct shidx *x)
+{
+	uint64_t nlive = ld(&x->hdr->live), k = 0;
+	struct slot *live = malloc(sizeof(*live) * (nlive ? nlive : 1));
+
+	if (!live)
+		return -ENOMEM;
+	epoch_bump(x);
+	for (uint64_t i = 0; i <= x->mask; i++) {
+		struct shidx_entry *e = &x->e[i];
+		uint64_t state = ld(&e->state);
+
+		if (state == SHIDX_LIVE && k < nlive)
+			live[k++] = (struct slot){ state, ld(&e->lo), ld(&e->hi),
+						   { ld(&e->region_id), ld(&e->kv_offset),
+						     ld(&e->kv_length) } };
+		if (state != SHIDX_EMPTY)
+			slot_write(x, e, SHIDX_EMPTY, 0, 0, NULL);
+	}
+	for (uint64_t j = 0; j < k; j++)
+		slot_write(x, &x->e[empty_on_path(x, live[j].lo, live[j].hi)], SHIDX_LIVE,
+			   live[j].lo, live[j].hi, &live[j].loc);
+	st(&x->hdr->tombs, 0);
+	st(&x->hdr->rebuilds, ld(&x->hdr->rebuilds) + 1);
+	epoch_bump(x);
+	free(live);
+	return 0;
+}
+
 int shidx_publish(struct shidx *x, uint64_t lo, uint64_t hi, const struct shidx_loc *loc)
 {
 	uint64_t i = home(x, lo, hi), tomb = UINT64_MAX, n;
@@ -387,6 +454,10 @@ int shidx_publish(struct shidx *x, uint64_t lo, uint64_t hi, const struct shidx_
 		return 0;
 	}
 	if (n > x->mask || ld(&x->hdr->live) + ld(&x->hdr->tombs) + 1 > x->max_fill) {
+		/* tombstones are what fills it: clear them, then look again */
+		if (ld(&x->hdr->tombs) >= SHIDX_REBUILD_TOMBS(x->mask + 1) &&
+		    ld(&x->hdr->live) + 1 <= x->max_fill && rebuild(x) == 0)
+			return shidx_publish(x, lo, hi, loc);
 		/* before the caller answers the register: see shidx_lookup() */
 		flags_set(x, SHIDX_INCOMPLETE, 0);
 		st(&x->hdr->refused, ld(&x->hdr->refused) + 1);

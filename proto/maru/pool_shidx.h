@@ -21,10 +21,17 @@
  * Only keys that are 32 lower-case hex digits (the pool adapter's names,
  * lo then hi, see l2/fschunk.h) have a 128-bit form and are published;
  * no other key can be asked for by 128-bit key, so the table is complete
- * without them.  A table that cannot take a key (fill bound reached) sets
- * SHIDX_INCOMPLETE: from then on a miss proves nothing and readers ask the
- * RPC, until every key it could not take is deleted.  SHIDX_CLOSED: the
- * daemon stopped; the table answers nothing.
+ * without them.  Deletes leave tombstones, which count toward the fill
+ * bound (3/4 of the slots): when a key finds the bound reached and at
+ * least SHIDX_REBUILD_TOMBS of the slots are tombstones, the writer
+ * rebuilds the table in place (every live key inserted again, no
+ * tombstone left) with the header's epoch odd; a reader that probed while
+ * the epoch was odd or moved answers a miss as UNKNOWN, since keys were
+ * moving under it (a hit is still a whole entry of a live key: only the
+ * writer deletes, and it is busy rebuilding).  A table that still cannot
+ * take a key sets SHIDX_INCOMPLETE: from then on a miss proves nothing
+ * and readers ask the RPC, until every key it could not take is deleted.
+ * SHIDX_CLOSED: the daemon stopped; the table answers nothing.
  *
  * Hosts without hardware coherence: a reader created with @flush evicts
  * an entry's line (clflush, then mfence) before each read attempt, so it
@@ -44,7 +51,7 @@
 #include <stdint.h>
 
 #define SHIDX_MAGIC 0x584449485354564bull   /* "KVTSHIDX" little-endian */
-#define SHIDX_VERSION 1u
+#define SHIDX_VERSION 2u   /* 2: the rebuild epoch */
 #define SHIDX_HDR_BYTES 4096u
 #define SHIDX_MIN_SLOTS 64u
 #define SHIDX_MAX_SLOTS (1ull << 30)
@@ -52,6 +59,9 @@
 /* a reader gives up on an entry whose seq stays odd this many tries: its
  * writer died mid-write, so the answer is "ask the RPC", never a hang */
 #define SHIDX_READ_TRIES 4096u
+/* tombstones worth a rebuild, as a fraction of the slots: a rebuild reads
+ * and rewrites the whole table, so it must free a good share of it */
+#define SHIDX_REBUILD_TOMBS(nslots) ((nslots) / 16)
 
 enum {
 	SHIDX_INCOMPLETE = 1u << 0,
@@ -63,10 +73,12 @@ enum {
 struct shidx_hdr {
 	uint64_t magic, version, nslots, entry_bytes;  /* [immutable] */
 	_Atomic uint64_t flags;                        /* SHIDX_* */
+	_Atomic uint64_t epoch;                        /* odd: a rebuild is moving keys */
 	_Atomic uint64_t live __attribute__((aligned(64))); /* writer only, below too */
 	_Atomic uint64_t tombs;
 	_Atomic uint64_t refused;                      /* keys it could not take */
 	_Atomic uint64_t writes;                       /* entry writes, all kinds */
+	_Atomic uint64_t rebuilds;                     /* tombstones cleared */
 };
 
 enum { SHIDX_EMPTY = 0, SHIDX_LIVE = 1, SHIDX_TOMB = 2 };

@@ -30,8 +30,10 @@ def register(m):
                 c.call(m.HEARTBEAT, {})
             for _ in range(3):
                 c.stats()
-            c.alloc("inst-a")
+            rid = c.alloc("inst-a")["region_id"]
             c.raw(b"\x00" * 5)  # malformed: answered with an error and counted
+            # a 32-hex-digit key (the pool adapter's kind) enters the shared index
+            assert c.reg("0123456789abcdef" * 2, rid)["success"]
             url = "http://%s/metrics" % addr
             with urllib.request.urlopen(url, timeout=10) as r:
                 assert r.status == 200
@@ -43,11 +45,16 @@ def register(m):
             assert s[(h + "_count", 'type="get_stats"')] == 3
             assert s[(h + "_count", 'type="request_alloc"')] == 1
             assert s[(h + "_bucket", 'type="heartbeat",le="+Inf"')] == 7
-            assert s[("kvtier_poold_requests_total", "")] == 12
+            assert s[("kvtier_poold_requests_total", "")] == 13
             assert s[("kvtier_poold_errors_total", 'reason="bad_header"')] == 1
             assert s[("kvtier_poold_pool_bytes", 'pool="0"')] == 64 << 20
             assert s[("kvtier_poold_pool_free_bytes", 'pool="0"')] == (64 - 4) << 20
             assert s[("kvtier_poold_clients", "")] == 1
+            assert s[("kvtier_poold_shared_index_keys", 'state="live"')] == 1
+            assert s[("kvtier_poold_shared_index_keys", 'state="tombstone"')] == 0
+            assert s[("kvtier_poold_shared_index_slots", "")] > 0
+            assert s[("kvtier_poold_shared_index_incomplete", "")] == 0
+            assert s[("kvtier_poold_shared_index_rebuilds_total", "")] == 0
             if shutil.which("promtool"):
                 p = subprocess.run(["promtool", "check", "metrics"], input=text, text=True,
                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

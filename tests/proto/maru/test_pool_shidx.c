@@ -3,8 +3,9 @@
  * Description: kvtier-poold's shared index (proto/maru/pool_shidx.c): a
  * writer rewrites and deletes entries of a small, crowded table (long probe
  * chains, tombstones, emptied runs) while reader processes read it at full
- * speed, half of them evicting lines first (coherent=false); the table full,
- * then complete again; read-only readers; key parsing.
+ * speed, half of them evicting lines first (coherent=false), and rebuilds
+ * clear the tombstones under them; the table full, then complete again; a
+ * rebuild that makes room keeps every key; read-only readers; key parsing.
  *
  * Torture protocol.  Key k goes through versions 1, 2, 3, ...: an odd
  * version v means the key is published with region_id v and an offset and
@@ -36,7 +37,7 @@
 #include "proto/maru/pool_shidx.h"
 #include "tests/common/harness.h"
 
-#define NKEYS 150u
+#define MAX_KEYS 330u
 #define SLOTS 256u
 #define NREADERS 3
 #if defined(__SANITIZE_THREAD__)
@@ -46,7 +47,8 @@
 #endif
 
 struct shared {
-	_Atomic uint64_t cur[NKEYS], pending[NKEYS];
+	uint32_t nkeys;
+	_Atomic uint64_t cur[MAX_KEYS], pending[MAX_KEYS];
 	_Atomic int ready, stop;
 	struct {
 		_Atomic uint64_t reads, hits, misses, unknown, torn, stale, lost;
@@ -99,7 +101,7 @@ static void reader(struct shared *sh, int fd, int idx)
 		rng ^= rng << 13;
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
-		k = (uint32_t)(rng % NKEYS);
+		k = (uint32_t)(rng % sh->nkeys);
 		before = ld(&sh->cur[k]);
 		a = shidx_lookup(&x, key_lo(k), key_hi(k), &loc);
 		after = ld(&sh->pending[k]);
@@ -126,18 +128,22 @@ static void reader(struct shared *sh, int fd, int idx)
 	_exit(0);
 }
 
-TEST(readers_never_see_torn_stale_or_lost_entries)
+/* The torture of @nkeys keys, about half of them live at a time.
+ * Return: the writer's table header, copied before the table goes. */
+static struct shidx_hdr torture(uint32_t nkeys)
 {
 	struct shared *sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE,
 				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	bool refused[NKEYS] = { false };
-	uint64_t ver[NKEYS] = { 0 }, rng = 2463534242ull, reads = 0, unknown = 0;
+	bool refused[MAX_KEYS] = { false };
+	uint64_t ver[MAX_KEYS] = { 0 }, rng = 2463534242ull, reads = 0, unknown = 0;
+	struct shidx_hdr out;
 	pid_t pids[NREADERS];
 	struct shidx w;
 	int fd;
 
 	CHECK(sh != MAP_FAILED);
 	memset(sh, 0, sizeof(*sh));
+	sh->nkeys = nkeys;
 	CHECK_EQ(shidx_create(&w, SLOTS, false), 0);
 	fd = shidx_reader_fd(&w);
 	CHECK(fd >= 0);
@@ -156,7 +162,7 @@ TEST(readers_never_see_torn_stale_or_lost_entries)
 		rng ^= rng << 13;
 		rng ^= rng >> 7;
 		rng ^= rng << 17;
-		k = (uint32_t)(rng % NKEYS);
+		k = (uint32_t)(rng % nkeys);
 		v = ++ver[k];
 		atomic_store_explicit(&sh->pending[k], v, memory_order_release);
 		if (v & 1) {
@@ -196,15 +202,35 @@ TEST(readers_never_see_torn_stale_or_lost_entries)
 		reads += sh->r[i].reads;
 		unknown += sh->r[i].unknown;
 	}
-	fprintf(stderr, "  %u writes (%llu entry writes), %llu reads, %llu refused keys\n",
-		WRITES, (unsigned long long)w.hdr->writes, (unsigned long long)reads,
-		(unsigned long long)w.hdr->refused);
+	fprintf(stderr, "  %u writes (%llu entry writes), %llu reads, %llu refused keys, "
+		"%llu rebuilds\n", WRITES, (unsigned long long)w.hdr->writes,
+		(unsigned long long)reads, (unsigned long long)w.hdr->refused,
+		(unsigned long long)w.hdr->rebuilds);
 	/* UNKNOWN is legal (a writer preempted mid-write outlasts the reader's
 	 * retries): printed, not asserted */
 	fprintf(stderr, "  %llu unknown answers\n", (unsigned long long)unknown);
+	memcpy(&out, w.hdr, sizeof(out));
 	close(fd);
 	shidx_destroy(&w);
 	munmap(sh, sizeof(*sh));
+	return out;
+}
+
+TEST(readers_never_see_torn_stale_or_lost_entries)
+{
+	struct shidx_hdr h = torture(150);
+
+	/* about 75 live keys and their tombstones stay under 3/4 of 256 */
+	CHECK_EQ(h.refused, 0);
+}
+
+TEST(rebuilds_at_the_bound_under_readers_lose_and_tear_nothing)
+{
+	struct shidx_hdr h = torture(MAX_KEYS);
+
+	/* about 165 live keys and their tombstones reach 3/4 of 256 slots:
+	 * rebuilds clear the tombstones while the readers read */
+	CHECK(h.rebuilds > 0);
 }
 
 TEST(full_table_is_marked_incomplete_until_refused_keys_go)
@@ -245,6 +271,51 @@ TEST(full_table_is_marked_incomplete_until_refused_keys_go)
 	CHECK_EQ(shidx_lookup(&r, 147, 147, &got), SHIDX_UNKNOWN);
 	shidx_detach(&r);
 	close(fd);
+}
+
+TEST(tombstones_at_the_bound_are_rebuilt_away_keeping_every_key)
+{
+	struct shidx w, r;
+	struct shidx_loc got;
+	uint64_t epoch;
+	int fd;
+
+	CHECK_EQ(shidx_create(&w, SHIDX_MIN_SLOTS, false), 0);
+	fd = shidx_reader_fd(&w);
+	CHECK(fd >= 0);
+	CHECK_EQ(shidx_attach(&r, fd, false), 0);
+	/* 48 keys reach the bound (3/4 of 64); deleting 24 of them leaves
+	 * tombstones wherever a live key follows */
+	for (uint64_t k = 1; k <= 48; k++) {
+		struct shidx_loc loc = { k, k * 4096, 100 };
+
+		CHECK_EQ(shidx_publish(&w, k, ~k, &loc), 0);
+	}
+	for (uint64_t k = 2; k <= 48; k += 2)
+		CHECK(shidx_unpublish(&w, k, ~k));
+	CHECK(w.hdr->tombs >= SHIDX_REBUILD_TOMBS(SHIDX_MIN_SLOTS));
+	epoch = r.hdr->epoch;
+	/* new keys until one meets the bound: it rebuilds, then is taken */
+	for (uint64_t k = 100; w.hdr->rebuilds == 0; k++) {
+		struct shidx_loc loc = { k, k * 4096, 100 };
+
+		CHECK(k < 200);
+		CHECK_EQ(shidx_publish(&w, k, ~k, &loc), 0);
+		CHECK_EQ(shidx_lookup(&r, k, ~k, &got), SHIDX_HIT);
+	}
+	CHECK_EQ(w.hdr->tombs, 0);
+	CHECK_EQ(r.hdr->epoch, epoch + 2);
+	CHECK(!(r.hdr->flags & SHIDX_INCOMPLETE));
+	for (uint64_t k = 1; k <= 48; k++) {
+		enum shidx_answer a = shidx_lookup(&r, k, ~k, &got);
+
+		CHECK_EQ(a, k & 1 ? SHIDX_HIT : SHIDX_MISS);
+		if (a == SHIDX_HIT)
+			CHECK(got.region_id == k && got.kv_offset == k * 4096);
+	}
+	shidx_detach(&r);
+	close(fd);
+	shidx_destroy(&w);
 }
 
 TEST(readers_map_it_read_only)

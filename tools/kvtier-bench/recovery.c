@@ -4,7 +4,8 @@
  * kvt_open() of a formatted DAX device takes against its size, so the
  * open of a large device can be projected.
  *
- * Per size (1, 2, 4, 8 GiB, up to --max-gib) it formats an emulated DAX
+ * Per size (1, 2, 4, 8, 16 GiB, up to --max-gib, while RAM allows) it
+ * formats an emulated DAX
  * device (a file in /dev/shm, dax.allow_file_backing, primary mode),
  * fills every slot with a 256 KiB chunk, closes it, then times --opens
  * reopens (kvt_open() to return, dax.reinit false): recovery checks every
@@ -43,12 +44,13 @@
 #include "tools/kvtier-bench/bench.h"
 
 #define OPENS_MAX 9
-#define GIB_CAP 8 /* /dev/shm is RAM */
+#define GIB_CAP 16
+#define SPARE_GIB 2 /* RAM a size leaves free: /dev/shm is RAM */
 #define FILL_BATCH 64
 #define TIB_GIB 1024.0
 #define REC_CHUNK 262144 /* the shape rec_open() sets */
 
-static const unsigned int sizes_gib[] = { 1, 2, 4, 8 };
+static const unsigned int sizes_gib[] = { 1, 2, 4, 8, 16 };
 
 #define NSIZES (sizeof(sizes_gib) / sizeof(sizes_gib[0]))
 
@@ -182,6 +184,25 @@ static int rec_bound(const char *path, uint64_t passes, size_t slot_bytes, doubl
 	return ret;
 }
 
+/* MemAvailable of /proc/meminfo in GiB, or -1 when it cannot be read. */
+static double mem_available_gib(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	double gib = -1;
+	unsigned long long kib;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "MemAvailable: %llu kB", &kib) == 1) {
+			gib = (double)kib / 1048576.0;
+			break;
+		}
+	fclose(f);
+	return gib;
+}
+
 static int rec_point(const struct rec_opts *o, unsigned int gib, struct rec_point *pt)
 {
 	double ms[OPENS_MAX];
@@ -278,17 +299,18 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kvtier-bench recovery [options]\n\n"
-		"Formats an emulated DAX device in /dev/shm of 1, 2, 4, 8 GiB (up to --max-gib),\n"
+		"Formats an emulated DAX device in /dev/shm of 1, 2, 4, 8, 16 GiB (up to --max-gib;\n"
+		"a size needs its GiB + %d of MemAvailable, or the sweep stops before it),\n"
 		"fills every slot with a 256 KiB chunk, then times kvt_open() reopening it\n"
 		"(recovery checks every header and payload checksum) and projects 1 TiB from\n"
 		"the per-slot cost.\n\n"
 		"options:\n"
-		"  --max-gib G     the largest size (default 2; 1..%d: /dev/shm is RAM)\n"
+		"  --max-gib G     the largest size (default 2; 1..%d)\n"
 		"  --opens N       reopens per size (default 3; up to %d)\n"
 		"  --plot FILE.svg draw open time against size (gnuplot)\n"
 		"  --json          print one JSON object as the last line of stdout\n"
 		"  --help          this text\n",
-		GIB_CAP, OPENS_MAX);
+		SPARE_GIB, GIB_CAP, OPENS_MAX);
 }
 
 static int parse_opts(int argc, char **argv, struct rec_opts *o)
@@ -353,18 +375,29 @@ int recovery_main(int argc, char **argv)
 	       "slot filled\n");
 	printf("  chunks        256 KiB (chunk_size 256, 2 layers, 1 head, head_dim 128, "
 	       "bfloat16)\n");
-	printf("  sizes         1, 2, 4, 8 GiB up to --max-gib %llu\n",
+	printf("  sizes         1, 2, 4, 8, 16 GiB up to --max-gib %llu\n",
 	       (unsigned long long)o.max_gib);
 	printf("  opens         %llu per size: kvt_open (dax.reinit false) to return; best and "
 	       "median\n", (unsigned long long)o.opens);
 	printf("  load average  %.2f (1 min, before the run)\n\n", o.loadavg);
 	fflush(stdout);
 	for (size_t i = 0; i < NSIZES && sizes_gib[i] <= o.max_gib; i++) {
+		double avail = mem_available_gib();
+
+		if (avail >= 0 && avail < sizes_gib[i] + SPARE_GIB) {
+			fprintf(stderr, "kvtier-bench: recovery: %u GiB needs %u GiB of RAM free for "
+				"/dev/shm and the rest; MemAvailable is %.1f GiB: stopping at %u GiB\n",
+				sizes_gib[i], sizes_gib[i] + SPARE_GIB, avail,
+				n ? pts[n - 1].gib : 0);
+			break;
+		}
 		ret = rec_point(&o, sizes_gib[i], &pts[n]);
 		if (ret)
 			return BENCH_EXIT_FAIL;
 		n++;
 	}
+	if (!n)
+		return BENCH_EXIT_FAIL;
 	fit(pts, n, &a, &b);
 	/* the same chunks and slot size: the largest point's bytes per slot */
 	tib_slots = TIB_GIB * 1073741824.0 / (pts[n - 1].gib * 1073741824.0 /

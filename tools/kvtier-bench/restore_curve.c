@@ -9,12 +9,13 @@
  * restore), then for dax.restore_workers 1..4 (a reopen each: recovery
  * rebuilds the index) it runs one checked untimed round and timed rounds of
  * kvt_get() of BATCH keys a call over every chunk for --seconds (at least
- * MIN_ROUNDS); the figure is the median round's GB/s.  Right after, the
- * bound: copy_bound_measure() of the same number of bytes from the device's
- * own mapping into the same destinations with as many threads as workers,
- * the best of memcpy() and nt_copy() (what the workers use).  So each
- * point's ratio is to the fastest copy at its own thread count, in the
- * same run, a minute apart at most.
+ * MIN_ROUNDS); the figure is the median round's GB/s.  Right before and
+ * right after, the bound: copy_bound_measure() of the same number of bytes
+ * from the device's own mapping into the same destinations with as many
+ * threads as workers, the best of memcpy() and nt_copy() (what the workers
+ * use), the better of the two counting.  So each point's ratio is to the
+ * fastest copy at its own thread count around it (a bound measured only
+ * after once read 0.87 of the restore before it: a ratio of 1.151).
  *
  * Threads: main (setup, kvt_get(), report), copy_bound_measure()'s own
  * threads while a bound is measured, plus kvtier's actors.
@@ -275,12 +276,13 @@ static int measure_point(struct crig *r, unsigned int w, double seconds, struct 
 {
 	static double gbps[MAX_ROUNDS];
 	double bytes = (double)r->dst_bytes;
-	struct copy_bound b;
+	struct copy_bound b, after;
 	uint64_t deadline;
 	size_t k = 0;
 	int ret;
 
 	ret = crig_checked_round(r);
+	ret = ret ? ret : crig_bound(r, w, &b);
 	deadline = tool_now_ns() + (uint64_t)(seconds * 1e9);
 	for (; !ret && k < MAX_ROUNDS && (k < MIN_ROUNDS || tool_now_ns() < deadline); k++) {
 		uint64_t t0 = tool_now_ns();
@@ -288,9 +290,11 @@ static int measure_point(struct crig *r, unsigned int w, double seconds, struct 
 		ret = crig_round(r);
 		gbps[k] = bytes / (double)(tool_now_ns() - t0);
 	}
-	ret = ret ? ret : crig_bound(r, w, &b);
+	ret = ret ? ret : crig_bound(r, w, &after);
 	if (ret)
 		return ret;
+	if (after.gbps > b.gbps)
+		b = after;
 	pt->chunk_bytes = r->chunk_bytes;
 	pt->workers = w;
 	pt->rounds = k;

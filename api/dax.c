@@ -5,11 +5,13 @@
  * index from the slot headers a previous run left (restart recovery), and
  * undo all of it at close.
  *
- * Recovery runs in kvt_open() before any actor starts, so the map is filled
- * by this thread alone; torn slots are reset to FREE by the scan and
- * counted, never indexed.
+ * Recovery runs in kvt_open() before any actor starts: the scan of the
+ * slot headers and payloads on dax.restore_workers threads over disjoint
+ * ranges, then the map filled by this thread alone; torn slots are reset
+ * to FREE by the scan and counted, never indexed.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -30,8 +32,21 @@ struct recovery {
 	struct recovered *found;
 	uint64_t *live_gens;
 	uint32_t n;
-	size_t max_len;
 };
+
+/* A range of slots one scan thread recovers into its own part of found[]. */
+struct scan_part {
+	struct daxfmt *fmt;
+	uint32_t first, end;
+	struct recovery r;              /* r.found: the range's own stretch */
+	struct daxfmt_scan_stats st;
+	pthread_t th;
+	bool started;
+};
+
+/* a range smaller than this is not worth a thread's start */
+#define SCAN_MIN_SLOTS 1024u
+#define SCAN_MAX_THREADS 16u
 
 static void persist(void *arg, const void *addr, size_t len)
 {
@@ -49,6 +64,61 @@ static void on_found(void *arg, uint32_t slot, const struct kvt_key *key, uint32
 	rec->slot = slot;
 	rec->len = len;
 	r->live_gens[slot] = rec->gen;
+}
+
+static void *scan_part_main(void *arg)
+{
+	struct scan_part *sp = arg;
+
+	daxfmt_scan_range(sp->fmt, sp->first, sp->end, on_found, &sp->r, &sp->st);
+	return NULL;
+}
+
+/*
+ * The recovery scan on dax.restore_workers threads (the caller one of
+ * them), each over its own range of slots: the scan reads every payload
+ * (an XXH3 of every byte held) and, in a VM, faults in every page of the
+ * fresh mapping, so it takes as many CPUs as a restore may.  A thread
+ * that does not start leaves its range to the caller.  found[] ends in
+ * slot order, as one scan would leave it.
+ */
+static void scan_parallel(struct kvt *kvt, struct recovery *r)
+{
+	struct scan_part parts[SCAN_MAX_THREADS];
+	uint32_t nslots = kvt->daxfmt.g.nslots, n = kvt->cfg.dax_restore_workers, per;
+
+	n = n < SCAN_MAX_THREADS ? n : SCAN_MAX_THREADS;
+	n = n < nslots / SCAN_MIN_SLOTS ? n : nslots / SCAN_MIN_SLOTS;
+	n = n ? n : 1;
+	per = nslots / n;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t first = i * per;
+
+		parts[i] = (struct scan_part){
+			.fmt = &kvt->daxfmt, .first = first, .end = i == n - 1 ? nslots : first + per,
+			.r = { .found = r->found + first, .live_gens = r->live_gens },
+		};
+		/* part 0 is the caller's; the others get threads while they start */
+		if (i)
+			parts[i].started = !pthread_create(&parts[i].th, NULL, scan_part_main,
+							   &parts[i]);
+	}
+	scan_part_main(&parts[0]);
+	memset(&kvt->dax_scan, 0, sizeof(kvt->dax_scan));
+	r->n = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		struct scan_part *sp = &parts[i];
+
+		if (sp->started)
+			pthread_join(sp->th, NULL);
+		else if (i)
+			scan_part_main(sp);
+		memmove(r->found + r->n, sp->r.found, sizeof(*r->found) * sp->r.n);
+		r->n += sp->r.n;
+		kvt->dax_scan.recovered += sp->st.recovered;
+		kvt->dax_scan.torn += sp->st.torn;
+		kvt->dax_scan.free += sp->st.free;
+	}
 }
 
 /* Index the recovered slots; a second slot holding a key (impossible unless
@@ -141,7 +211,7 @@ static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, 
 		goto out_free;
 	}
 	if (!formatted)
-		daxfmt_scan(&kvt->daxfmt, on_found, &r, &kvt->dax_scan);
+		scan_parallel(kvt, &r);
 	ret = slots_init_on(&t->slots, daxfmt_slot(&kvt->daxfmt, 0), g->slot_bytes, g->nslots,
 			    r.live_gens);
 	if (ret)
@@ -152,9 +222,13 @@ static int attach_and_recover(struct kvt *kvt, const struct daxfmt_geometry *g, 
 	ret = index_recovered(kvt, &r);
 	if (ret)
 		goto err_map;
-	if (kvt->dax_scan.recovered || kvt->dax_scan.torn)
-		log_info("dax: %s: recovered %u chunks, discarded %u torn slots",
+	/* a torn slot is a write a crash cut short: worth a warning */
+	if (kvt->dax_scan.torn)
+		log_warn("dax: %s: recovered %u chunks, discarded %u torn slots",
 			 kvt->daxdev.path, kvt->dax_scan.recovered, kvt->dax_scan.torn);
+	else if (kvt->dax_scan.recovered)
+		log_info("dax: %s: recovered %u chunks", kvt->daxdev.path,
+			 kvt->dax_scan.recovered);
 	goto out_free;
 
 err_map:

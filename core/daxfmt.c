@@ -657,30 +657,17 @@ int daxfmt_probe(const void *base, uint64_t len, struct daxfmt_geometry *g,
 	return 0;
 }
 
-/**
- * daxfmt_scan() - rebuild from the headers (see daxfmt.h).
- * @f:     attached format.
- * @found: called for each VALID slot whose header and payload checksums
- *         hold, in slot order, on this thread; @key is valid for the call
- *         only.  May be NULL.
- * @arg:   passed to @found.
- * @st:    receives the counts; recovered + torn + free == nslots.
- *
- * Torn slots (WRITING, a header that fails its checks, a payload that fails
- * its checksum, a length beyond the slot) are written FREE and persisted.
- * Threads: the owner, before any writer.  Blocks: on @f->persist only.
- * Allocates: nothing.  Reads every VALID payload once.
- */
-void daxfmt_scan(struct daxfmt *f,
-		 void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
-			       uint32_t len, uint64_t gen),
-		 void *arg, struct daxfmt_scan_stats *st)
+/* daxfmt_scan_range() - see daxfmt.h; daxfmt_scan() is one range. */
+void daxfmt_scan_range(struct daxfmt *f, uint32_t first, uint32_t end,
+		       void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+				     uint32_t len, uint64_t gen),
+		       void *arg, struct daxfmt_scan_stats *st)
 {
 	struct daxfmt_hdr h;
 	struct kvt_key key;
 
 	memset(st, 0, sizeof(*st));
-	for (uint32_t slot = 0; slot < f->g.nslots; slot++) {
+	for (uint32_t slot = first; slot < end && slot < f->g.nslots; slot++) {
 		switch (hdr_classify(f, slot, &h)) {
 		case CLASS_FREE:
 			st->free++;
@@ -700,6 +687,28 @@ void daxfmt_scan(struct daxfmt *f,
 			break;
 		}
 	}
+}
+
+/**
+ * daxfmt_scan() - rebuild from the headers (see daxfmt.h).
+ * @f:     attached format.
+ * @found: called for each VALID slot whose header and payload checksums
+ *         hold, in slot order, on this thread; @key is valid for the call
+ *         only.  May be NULL.
+ * @arg:   passed to @found.
+ * @st:    receives the counts; recovered + torn + free == nslots.
+ *
+ * Torn slots (WRITING, a header that fails its checks, a payload that fails
+ * its checksum, a length beyond the slot) are written FREE and persisted.
+ * Threads: the owner, before any writer.  Blocks: on @f->persist only.
+ * Allocates: nothing.  Reads every VALID payload once.
+ */
+void daxfmt_scan(struct daxfmt *f,
+		 void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+			       uint32_t len, uint64_t gen),
+		 void *arg, struct daxfmt_scan_stats *st)
+{
+	daxfmt_scan_range(f, 0, f->g.nslots, found, arg, st);
 	if (st->torn)
 		log_warn("dax device: %" PRIu32 " torn slots discarded, %" PRIu32 " recovered",
 			 st->torn, st->recovered);

@@ -192,6 +192,17 @@ void daxfmt_scan(struct daxfmt *f,
 			       uint32_t len, uint64_t gen),
 		 void *arg, struct daxfmt_scan_stats *st);
 
+/*
+ * daxfmt_scan_range() - daxfmt_scan() of slots [@first, @end) alone, with
+ * no closing log line.  Threads: several may scan disjoint ranges of one
+ * format at once (a slot's header is written only by the range that holds
+ * it), before any writer runs.
+ */
+void daxfmt_scan_range(struct daxfmt *f, uint32_t first, uint32_t end,
+		       void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,
+				     uint32_t len, uint64_t gen),
+		       void *arg, struct daxfmt_scan_stats *st);
+
 /* daxfmt_inspect() - like scan, read-only: counts without repairing. */
 void daxfmt_inspect(const struct daxfmt *f,
 		    void (*found)(void *arg, uint32_t slot, const struct kvt_key *key,

@@ -48,7 +48,8 @@ struct kvt_config *fk_config(const struct fk_setup *s, int *ret)
 		goto fail;
 	if (s->dax && ((*ret = set(cfg, "dax.device_path", s->dax_path)) ||
 		       (*ret = set(cfg, "dax.allow_file_backing", "true")) ||
-		       (*ret = set(cfg, "dax.max_dax_size", "0.004")) ||
+		       /* 4 MiB: 1,000 slots; 9 MiB: 2,300, two recovery ranges */
+		       (*ret = set(cfg, "dax.max_dax_size", s->big_dax ? "0.009" : "0.004")) ||
 		       (*ret = set(cfg, "dax.restore_workers", "2"))))
 		goto fail;
 	if (s->l2_json && (*ret = set(cfg, "l2_adapters", s->l2_json)))

@@ -17,6 +17,7 @@
 
 struct fk_setup {
 	bool dax;                 /* a file-backed DAX tier under the case's /dev/shm dir */
+	bool big_dax;             /* with dax: slots enough for a 2-thread recovery scan */
 	bool local_cpu;           /* L1 holds chunks (false: L2 or DAX alone reads them) */
 	const char *l2_json;      /* l2_adapters, or NULL */
 	bool metrics;             /* metrics.listen on a free loopback port */

@@ -161,7 +161,8 @@ static void open_verify(void *arg, long rc, bool fired)
 
 static void open_close(const char *name, bool dax, bool metrics, enum fault_mode mode)
 {
-	struct api_ctx c = { .s = { .dax = dax, .local_cpu = true, .metrics = metrics },
+	struct api_ctx c = { .s = { .dax = dax, .big_dax = dax && strstr(name, "scan"),
+				    .local_cpu = true, .metrics = metrics },
 			     .shm = harness_tmpdir(1) };
 	struct fault_area a = { name, mode, false, &c, open_setup, open_armed, open_verify };
 	struct fault_tally t;
@@ -185,6 +186,13 @@ TEST(open_close_dax)
 {
 	open_close("open_close_dax", true, false, FAULT_ONCE);
 	open_close("open_close_dax", true, false, FAULT_PERSIST);
+}
+
+/* a device large enough that recovery scans it on two threads: a thread
+ * that does not start leaves its range to the caller */
+TEST(open_close_dax_scan)
+{
+	open_close("open_close_dax_scan", true, false, FAULT_ONCE);
 }
 
 /* ---- each call on an open L1 + DAX instance ------------------------------- */

@@ -67,8 +67,8 @@ static int curve_plot(const char *file, const struct curve_point *pts, size_t n)
 		return -errno;
 	fprintf(g, "set title 'kvt_contains (%d-key windows) against index size, writer running'\n"
 		   "set xlabel 'keys in the index'\nset logscale x 2\nset format x '%%.0s%%c'\n"
-		   "set ylabel 'million lookups/s'\nset y2label 'p99 per call (us)'\n"
-		   "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset y2range [0:*]\n"
+		   "set ylabel 'million lookups/s'\nset y2label 'p99 per call (us, log)'\n"
+		   "set ytics nomirror\nset y2tics\nset yrange [0:*]\nset logscale y2 10\n"
 		   "set key left bottom\nset grid\n$d << EOD\n", WINDOW);
 	for (size_t i = 0; i < n; i++)
 		fprintf(g, "%llu %.4f %.4f %.3f %.3f\n", (unsigned long long)pts[i].keys,

@@ -13,7 +13,8 @@
  *
  * Lookups and existence checks are served here, lock-free under RCU; all
  * else goes to the index actor with actor_call().  Nothing here allocates
- * inside a read section: results are copied out, then packed.
+ * inside a read section: the reply's room is reserved first, then answers
+ * are written straight into it (put_reads()).
  */
 #define _GNU_SOURCE
 #include "poold/metrics.h"
@@ -49,6 +50,8 @@ struct rpc_fe {
 	uint64_t next_cid;
 	uint64_t last_check_ms;
 	msgpack_sbuffer sb;
+	struct pool_entry **found;  /* a batch's lookups; grows, never shrinks */
+	uint32_t found_cap;
 };
 
 struct actor *rpc_fe_actor(struct rpc_fe *fe)
@@ -133,6 +136,7 @@ void rpc_fe_destroy(struct rpc_fe *fe)
 	zmq_close(fe->router);
 	zmq_ctx_term(fe->zctx);
 	msgpack_sbuffer_destroy(&fe->sb);
+	mem_free(fe->found);
 	mem_free(fe);
 }
 
@@ -236,97 +240,100 @@ static void drain_monitor(struct rpc_fe *fe)
 	}
 }
 
-struct look {
-	bool found;
-	uint8_t head_len;
-	uint64_t kvo, kvl;
-	uint8_t head[POOL_FOUND_HEAD_MAX];
-};
+/* "kv_offset" and "kv_length" as maru_pack_cstr() packs them */
+static const uint8_t KV_OFFSET[] = "\xa9kv_offset", KV_LENGTH[] = "\xa9kv_length";
+static const uint8_t NOT_FOUND[] = "\x81\xa5" "found" "\xc2";
+#define LOOK_MAX_BYTES (POOL_FOUND_HEAD_MAX + 2 * (sizeof(KV_OFFSET) - 1 + MARU_UINT_MAX_BYTES))
 
-/* Call with rcu_read_lock held. */
-static void look_rcu(struct pool *p, const struct maru_key *k, struct look *l)
+/* pack_look()'s bytes for @e (NULL: absent), at @o.  Return: the byte after. */
+static uint8_t *put_look(uint8_t *o, const struct pool_entry *e)
 {
-	struct pool_entry *e = pool_entry_find_rcu(p, k);
-
-	l->found = e != NULL;
-	if (!e)
-		return;
-	l->head_len = e->region->found_head_len;
-	memcpy(l->head, e->region->found_head, l->head_len);
-	l->kvo = e->kv_offset;
-	l->kvl = e->kv_length;
+	if (!e) {
+		memcpy(o, NOT_FOUND, sizeof(NOT_FOUND) - 1);
+		return o + sizeof(NOT_FOUND) - 1;
+	}
+	memcpy(o, e->region->found_head, e->region->found_head_len);
+	o += e->region->found_head_len;
+	memcpy(o, KV_OFFSET, sizeof(KV_OFFSET) - 1);
+	o = maru_put_uint(o + sizeof(KV_OFFSET) - 1, e->kv_offset);
+	memcpy(o, KV_LENGTH, sizeof(KV_LENGTH) - 1);
+	return maru_put_uint(o + sizeof(KV_LENGTH) - 1, e->kv_length);
 }
 
-static void pack_look(msgpack_packer *pk, const struct look *l)
+/*
+ * Looks up @keys[0..@n) and writes each answer straight into the reply: a
+ * lookup's entry map (@lookup) or an existence bool.  All in one read
+ * section, with the room reserved before, so nothing allocates inside and
+ * no entry is copied out twice.  Return: 0, or -ENOMEM (nothing written).
+ */
+static int put_reads(struct rpc_fe *fe, const struct maru_key *keys, uint32_t n, bool lookup)
 {
-	if (!l->found) {
-		msgpack_pack_map(pk, 1);
-		maru_pack_cstr(pk, "found");
-		msgpack_pack_false(pk);
-		return;
-	}
-	/* the region's maru_pack_found_head(), then the entry's own fields */
-	pk->callback(pk->data, (const char *)l->head, l->head_len);
-	maru_pack_cstr(pk, "kv_offset");
-	msgpack_pack_uint64(pk, l->kvo);
-	maru_pack_cstr(pk, "kv_length");
-	msgpack_pack_uint64(pk, l->kvl);
-}
+	msgpack_sbuffer *sb = &fe->sb;
+	uint8_t *o;
 
-static void on_batch_read(struct rpc_fe *fe, const struct maru_req *q, msgpack_packer *pk)
-{
-	bool lookup = q->hdr.type == MARU_BATCH_LOOKUP_KV;
-	struct look *ls = mem_alloc(sizeof(*ls) * (q->n ? q->n : 1));
+	if (n > fe->found_cap) {
+		struct pool_entry **es = mem_realloc(fe->found, sizeof(*es) * n);
 
-	if (!ls) {
-		maru_pack_error(pk, "out of memory");
-		return;
+		if (!es)
+			return -ENOMEM;
+		fe->found = es;
+		fe->found_cap = n;
 	}
+	if (maru_sbuffer_reserve(sb, (size_t)n * (lookup ? LOOK_MAX_BYTES : 1)))
+		return -ENOMEM;
+	o = (uint8_t *)sb->data + sb->size;
 	kvt_rcu_read_lock();
-	for (uint32_t i = 0; i < q->n; i++)
-		look_rcu(fe->p, &q->keys[i], &ls[i]);
-	kvt_rcu_read_unlock();
-	msgpack_pack_map(pk, 1);
-	maru_pack_cstr(pk, lookup ? "entries" : "results");
-	msgpack_pack_array(pk, q->n);
-	for (uint32_t i = 0; i < q->n; i++) {
+	pool_entries_find_rcu(fe->p, keys, n, fe->found);
+	for (uint32_t i = 0; i < n; i++) {
 		if (lookup)
-			pack_look(pk, &ls[i]);
-		else if (ls[i].found)
-			msgpack_pack_true(pk);
+			o = put_look(o, fe->found[i]);
 		else
-			msgpack_pack_false(pk);
+			*o++ = fe->found[i] ? 0xc3 : 0xc2;
 	}
-	mem_free(ls);
+	kvt_rcu_read_unlock();
+	sb->size = (size_t)(o - (uint8_t *)sb->data);
+	return 0;
+}
+
+static void on_read(struct rpc_fe *fe, const struct maru_req *q, msgpack_packer *pk)
+{
+	bool lookup = q->hdr.type == MARU_LOOKUP_KV || q->hdr.type == MARU_BATCH_LOOKUP_KV;
+	int ret;
+
+	switch (q->hdr.type) {
+	case MARU_LOOKUP_KV:
+		ret = put_reads(fe, &q->kv.key, 1, true);
+		break;
+	case MARU_EXISTS_KV:
+		msgpack_pack_map(pk, 1);
+		maru_pack_cstr(pk, "exists");
+		ret = put_reads(fe, &q->kv.key, 1, false);
+		break;
+	default:
+		msgpack_pack_map(pk, 1);
+		maru_pack_cstr(pk, lookup ? "entries" : "results");
+		msgpack_pack_array(pk, q->n);
+		ret = put_reads(fe, q->keys, q->n, lookup);
+		break;
+	}
+	if (ret) {
+		maru_resp_begin(&fe->sb, pk);
+		maru_pack_error(pk, "out of memory");
+	}
 }
 
 /* Builds the response to one decoded request into fe->sb. */
 static void dispatch(struct rpc_fe *fe, struct fe_conn *c, const struct maru_req *q,
 		     msgpack_packer *pk)
 {
-	struct look l;
 	struct actor_msg m;
 
 	switch (q->hdr.type) {
 	case MARU_LOOKUP_KV:
 	case MARU_EXISTS_KV:
-		kvt_rcu_read_lock();
-		look_rcu(fe->p, &q->kv.key, &l);
-		kvt_rcu_read_unlock();
-		if (q->hdr.type == MARU_LOOKUP_KV) {
-			pack_look(pk, &l);
-		} else {
-			msgpack_pack_map(pk, 1);
-			maru_pack_cstr(pk, "exists");
-			if (l.found)
-				msgpack_pack_true(pk);
-			else
-				msgpack_pack_false(pk);
-		}
-		return;
 	case MARU_BATCH_LOOKUP_KV:
 	case MARU_BATCH_EXISTS_KV:
-		on_batch_read(fe, q, pk);
+		on_read(fe, q, pk);
 		return;
 	case MARU_HEARTBEAT:
 		/* the connection id HANDSHAKE gave: a client sees whether the

@@ -21,6 +21,7 @@
 #include "poold/poold.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -46,6 +47,10 @@ struct rpc_fe {
 	struct actor actor;
 	struct pool *p;
 	void *zctx, *router, *mon;
+	/* their ZMQ_FDs: readable when a socket's command mailbox was signalled,
+	 * an edge that comes again only once a recv on it returned EAGAIN */
+	int router_fd, mon_fd;
+	bool backlog;               /* the last serve loop stopped before EAGAIN */
 	struct fe_conn *conns[CONN_BUCKETS];
 	uint64_t next_cid;
 	uint64_t last_check_ms;
@@ -68,6 +73,7 @@ int rpc_fe_create(struct pool *p, struct rpc_fe **out, char *err, size_t errlen)
 {
 	struct rpc_fe *fe = mem_zalloc(sizeof(*fe));
 	int64_t maxmsg;
+	size_t fdlen;
 	int zero = 0, ret = -ENOMEM;
 
 	if (!fe)
@@ -105,9 +111,27 @@ int rpc_fe_create(struct pool *p, struct rpc_fe **out, char *err, size_t errlen)
 	}
 	if (!fe->mon)
 		log_warn("rpc: no socket monitor; only leases detect departed clients");
+	fdlen = sizeof(fe->router_fd);
+	if (zmq_getsockopt(fe->router, ZMQ_FD, &fe->router_fd, &fdlen)) {
+		snprintf(err, errlen, "rpc: ZMQ_FD: %s", zmq_strerror(zmq_errno()));
+		ret = -EIO;
+		goto err_mon;
+	}
+	fe->mon_fd = -1;
+	fdlen = sizeof(fe->mon_fd);
+	if (fe->mon && zmq_getsockopt(fe->mon, ZMQ_FD, &fe->mon_fd, &fdlen)) {
+		snprintf(err, errlen, "rpc: monitor ZMQ_FD: %s", zmq_strerror(zmq_errno()));
+		ret = -EIO;
+		goto err_mon;
+	}
 	*out = fe;
 	return 0;
 
+err_mon:
+	if (fe->mon) {
+		zmq_socket_monitor(fe->router, NULL, 0);
+		zmq_close(fe->mon);
+	}
 err_sock:
 	zmq_close(fe->router);
 err_ctx:
@@ -473,22 +497,33 @@ static void rpc_handle(void *ctx, const struct actor_msg *m)
 		completion_signal(m->done, 0);
 }
 
+/*
+ * Waits on the sockets' ZMQ_FDs with poll() itself rather than zmq_poll():
+ * zmq_poll() polls once without waiting and asks each socket for ZMQ_EVENTS
+ * before and after it sleeps, each a getpid() and a poll() inside libzmq,
+ * several system calls a request that a loop reading until EAGAIN does not
+ * need.  The fds only signal edges: the loop reads until EAGAIN before it
+ * sleeps again, and does not sleep when it stopped short of EAGAIN.
+ */
 static int rpc_idle(void *ctx)
 {
 	struct rpc_fe *fe = ctx;
-	zmq_pollitem_t items[2] = {
-		{ .socket = fe->router, .events = ZMQ_POLLIN },
-		{ .socket = fe->mon, .events = ZMQ_POLLIN },
+	struct pollfd pfd[2] = {
+		{ .fd = fe->router_fd, .events = POLLIN },
+		{ .fd = fe->mon_fd, .events = POLLIN },
 	};
 	uint64_t now;
+	int i;
 
-	zmq_poll(items, fe->mon ? 2 : 1, POOLD_POLL_MS);
+	if (poll(pfd, fe->mon ? 2 : 1, fe->backlog ? 0 : POOLD_POLL_MS) < 0 && errno != EINTR)
+		log_warn("rpc: poll: %s", strerror(errno));
 	now = clock_now_ms();
 	/* disconnects first, so a reused fd is not blamed on its new peer */
-	if (fe->mon && (items[1].revents & ZMQ_POLLIN))
+	if (fe->mon && (pfd[1].revents & POLLIN))
 		drain_monitor(fe);
-	for (int i = 0; i < 256 && serve_one(fe, now); i++)
+	for (i = 0; i < 256 && serve_one(fe, now); i++)
 		;
+	fe->backlog = i == 256;
 	check_leases(fe, now);
 	return 0;
 }

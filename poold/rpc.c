@@ -307,7 +307,7 @@ static int put_reads(struct rpc_fe *fe, const struct maru_key *keys, uint32_t n,
 		return -ENOMEM;
 	o = (uint8_t *)sb->data + sb->size;
 	kvt_rcu_read_lock();
-	pool_entries_find_rcu(fe->p, keys, n, fe->found);
+	pool_entries_find_rcu(fe->p, keys, sizeof(*keys), n, fe->found);
 	for (uint32_t i = 0; i < n; i++) {
 		if (lookup)
 			o = put_look(o, fe->found[i]);

@@ -144,7 +144,7 @@ extern struct srv srv_poold, srv_maru;
 
 uint64_t srv_cpu_ns(const struct srv *s);
 void srv_print_log(const struct srv *s);
-int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen);
+int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen, bool ipc);
 /* The RM socket of the kvtier-poold srv_start() started. */
 const char *srv_rm_socket(void);
 int srv_start_maru(const char *maru_dir, char *addr, size_t addrlen);

@@ -130,6 +130,14 @@ static void on_batch_register(struct pool *p, struct pool_conn *c, const struct 
 		maru_pack_error(pk, "out of memory");
 		return;
 	}
+	/* each add walks its bucket's chain, two misses one after the other,
+	 * and an add is too long for the CPU to run ahead into the next: look
+	 * the batch up first, where the misses of many keys overlap */
+	if (q->n > 1) {
+		kvt_rcu_read_lock();
+		pool_entries_find_rcu(p, &q->entries[0].key, sizeof(q->entries[0]), q->n, NULL);
+		kvt_rcu_read_unlock();
+	}
 	for (uint32_t i = 0; i < q->n; i++) {
 		res[i] = register_one(p, c, &q->entries[i]);
 		refused += res[i] < 0;

@@ -181,6 +181,13 @@ void pool_index_destroy(struct pool *p);
 
 /* Lock-free reads for the front ends.  Call with rcu_read_lock held. */
 struct pool_entry *pool_entry_find_rcu(struct pool *p, const struct maru_key *k);
+/* pool_entry_find_rcu() of @n keys, @stride bytes apart from @keys (keys
+ * inside larger records), into @out[0..@n): NULL where absent.  @out NULL:
+ * only brings their lines into the cache (a batch about to be added).
+ * Hashes POOL_FIND_CHUNK keys ahead of their lookups. */
+#define POOL_FIND_CHUNK 32
+void pool_entries_find_rcu(struct pool *p, const struct maru_key *keys, size_t stride,
+			   uint32_t n, struct pool_entry **out);
 struct pool_region *pool_region_find_rcu(struct pool *p, uint64_t id);
 
 /* ---- pin-monitor (poold/pool_pinmon.c) ---- */

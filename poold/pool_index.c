@@ -47,6 +47,11 @@ static uint64_t key_hash(uint8_t kind, const uint8_t *b, uint32_t len)
 	return XXH3_64bits_withSeed(b, len, kind);
 }
 
+static const struct maru_key *key_at(const struct maru_key *keys, size_t stride, uint32_t i)
+{
+	return (const struct maru_key *)((const uint8_t *)keys + stride * i);
+}
+
 struct key_ref {
 	uint8_t kind;
 	uint32_t len;
@@ -80,6 +85,44 @@ struct pool_entry *pool_entry_find_rcu(struct pool *p, const struct maru_key *k)
 		return NULL;
 	tsan_acquire(n);
 	return caa_container_of(n, struct pool_entry, node);
+}
+
+/*
+ * Two passes a chunk, so the two dependent misses of each key's lookup (its
+ * bucket, then its node: 98% of cds_lfht_lookup's samples under a batch-100
+ * load) overlap with other keys' instead of following one another: the
+ * hashes are computed before any lookup, and the lookup pass does nothing
+ * else, so the CPU runs ahead into the next keys' loads while one key's are
+ * outstanding.
+ */
+void pool_entries_find_rcu(struct pool *p, const struct maru_key *keys, size_t stride,
+			   uint32_t n, struct pool_entry **out)
+{
+	uint64_t h[POOL_FIND_CHUNK];
+
+	for (uint32_t base = 0; base < n; base += POOL_FIND_CHUNK) {
+		uint32_t m = n - base < POOL_FIND_CHUNK ? n - base : POOL_FIND_CHUNK;
+
+		for (uint32_t i = 0; i < m; i++) {
+			const struct maru_key *k = key_at(keys, stride, base + i);
+
+			h[i] = key_hash(k->kind, maru_key_bytes(k), k->len);
+		}
+		for (uint32_t i = 0; i < m; i++) {
+			const struct maru_key *k = key_at(keys, stride, base + i);
+			struct key_ref ref = { k->kind, k->len, maru_key_bytes(k) };
+			struct cds_lfht_iter it;
+			struct cds_lfht_node *node;
+
+			cds_lfht_lookup(p->keys, h[i], entry_match, &ref, &it);
+			node = cds_lfht_iter_get_node(&it);
+			if (!out)
+				continue;
+			if (node)
+				tsan_acquire(node);
+			out[base + i] = node ? caa_container_of(node, struct pool_entry, node) : NULL;
+		}
+	}
 }
 
 struct pool_region *pool_region_find_rcu(struct pool *p, uint64_t id)

@@ -13,13 +13,15 @@
  *
  * Lookups and existence checks are served here, lock-free under RCU; all
  * else goes to the index actor with actor_call().  Nothing here allocates
- * inside a read section: results are copied out, then packed.
+ * inside a read section: the reply's room is reserved first, then answers
+ * are written straight into it (put_reads()).
  */
 #define _GNU_SOURCE
 #include "poold/metrics.h"
 #include "poold/poold.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <xxhash.h>
@@ -45,10 +47,16 @@ struct rpc_fe {
 	struct actor actor;
 	struct pool *p;
 	void *zctx, *router, *mon;
+	/* their ZMQ_FDs: readable when a socket's command mailbox was signalled,
+	 * an edge that comes again only once a recv on it returned EAGAIN */
+	int router_fd, mon_fd;
+	bool backlog;               /* the last serve loop stopped before EAGAIN */
 	struct fe_conn *conns[CONN_BUCKETS];
 	uint64_t next_cid;
 	uint64_t last_check_ms;
 	msgpack_sbuffer sb;
+	struct pool_entry **found;  /* a batch's lookups; grows, never shrinks */
+	uint32_t found_cap;
 };
 
 struct actor *rpc_fe_actor(struct rpc_fe *fe)
@@ -65,6 +73,7 @@ int rpc_fe_create(struct pool *p, struct rpc_fe **out, char *err, size_t errlen)
 {
 	struct rpc_fe *fe = mem_zalloc(sizeof(*fe));
 	int64_t maxmsg;
+	size_t fdlen;
 	int zero = 0, ret = -ENOMEM;
 
 	if (!fe)
@@ -102,9 +111,27 @@ int rpc_fe_create(struct pool *p, struct rpc_fe **out, char *err, size_t errlen)
 	}
 	if (!fe->mon)
 		log_warn("rpc: no socket monitor; only leases detect departed clients");
+	fdlen = sizeof(fe->router_fd);
+	if (zmq_getsockopt(fe->router, ZMQ_FD, &fe->router_fd, &fdlen)) {
+		snprintf(err, errlen, "rpc: ZMQ_FD: %s", zmq_strerror(zmq_errno()));
+		ret = -EIO;
+		goto err_mon;
+	}
+	fe->mon_fd = -1;
+	fdlen = sizeof(fe->mon_fd);
+	if (fe->mon && zmq_getsockopt(fe->mon, ZMQ_FD, &fe->mon_fd, &fdlen)) {
+		snprintf(err, errlen, "rpc: monitor ZMQ_FD: %s", zmq_strerror(zmq_errno()));
+		ret = -EIO;
+		goto err_mon;
+	}
 	*out = fe;
 	return 0;
 
+err_mon:
+	if (fe->mon) {
+		zmq_socket_monitor(fe->router, NULL, 0);
+		zmq_close(fe->mon);
+	}
 err_sock:
 	zmq_close(fe->router);
 err_ctx:
@@ -133,6 +160,7 @@ void rpc_fe_destroy(struct rpc_fe *fe)
 	zmq_close(fe->router);
 	zmq_ctx_term(fe->zctx);
 	msgpack_sbuffer_destroy(&fe->sb);
+	mem_free(fe->found);
 	mem_free(fe);
 }
 
@@ -236,97 +264,100 @@ static void drain_monitor(struct rpc_fe *fe)
 	}
 }
 
-struct look {
-	bool found;
-	uint8_t head_len;
-	uint64_t kvo, kvl;
-	uint8_t head[POOL_FOUND_HEAD_MAX];
-};
+/* "kv_offset" and "kv_length" as maru_pack_cstr() packs them */
+static const uint8_t KV_OFFSET[] = "\xa9kv_offset", KV_LENGTH[] = "\xa9kv_length";
+static const uint8_t NOT_FOUND[] = "\x81\xa5" "found" "\xc2";
+#define LOOK_MAX_BYTES (POOL_FOUND_HEAD_MAX + 2 * (sizeof(KV_OFFSET) - 1 + MARU_UINT_MAX_BYTES))
 
-/* Call with rcu_read_lock held. */
-static void look_rcu(struct pool *p, const struct maru_key *k, struct look *l)
+/* pack_look()'s bytes for @e (NULL: absent), at @o.  Return: the byte after. */
+static uint8_t *put_look(uint8_t *o, const struct pool_entry *e)
 {
-	struct pool_entry *e = pool_entry_find_rcu(p, k);
-
-	l->found = e != NULL;
-	if (!e)
-		return;
-	l->head_len = e->region->found_head_len;
-	memcpy(l->head, e->region->found_head, l->head_len);
-	l->kvo = e->kv_offset;
-	l->kvl = e->kv_length;
+	if (!e) {
+		memcpy(o, NOT_FOUND, sizeof(NOT_FOUND) - 1);
+		return o + sizeof(NOT_FOUND) - 1;
+	}
+	memcpy(o, e->region->found_head, e->region->found_head_len);
+	o += e->region->found_head_len;
+	memcpy(o, KV_OFFSET, sizeof(KV_OFFSET) - 1);
+	o = maru_put_uint(o + sizeof(KV_OFFSET) - 1, e->kv_offset);
+	memcpy(o, KV_LENGTH, sizeof(KV_LENGTH) - 1);
+	return maru_put_uint(o + sizeof(KV_LENGTH) - 1, e->kv_length);
 }
 
-static void pack_look(msgpack_packer *pk, const struct look *l)
+/*
+ * Looks up @keys[0..@n) and writes each answer straight into the reply: a
+ * lookup's entry map (@lookup) or an existence bool.  All in one read
+ * section, with the room reserved before, so nothing allocates inside and
+ * no entry is copied out twice.  Return: 0, or -ENOMEM (nothing written).
+ */
+static int put_reads(struct rpc_fe *fe, const struct maru_key *keys, uint32_t n, bool lookup)
 {
-	if (!l->found) {
-		msgpack_pack_map(pk, 1);
-		maru_pack_cstr(pk, "found");
-		msgpack_pack_false(pk);
-		return;
-	}
-	/* the region's maru_pack_found_head(), then the entry's own fields */
-	pk->callback(pk->data, (const char *)l->head, l->head_len);
-	maru_pack_cstr(pk, "kv_offset");
-	msgpack_pack_uint64(pk, l->kvo);
-	maru_pack_cstr(pk, "kv_length");
-	msgpack_pack_uint64(pk, l->kvl);
-}
+	msgpack_sbuffer *sb = &fe->sb;
+	uint8_t *o;
 
-static void on_batch_read(struct rpc_fe *fe, const struct maru_req *q, msgpack_packer *pk)
-{
-	bool lookup = q->hdr.type == MARU_BATCH_LOOKUP_KV;
-	struct look *ls = mem_alloc(sizeof(*ls) * (q->n ? q->n : 1));
+	if (n > fe->found_cap) {
+		struct pool_entry **es = mem_realloc(fe->found, sizeof(*es) * n);
 
-	if (!ls) {
-		maru_pack_error(pk, "out of memory");
-		return;
+		if (!es)
+			return -ENOMEM;
+		fe->found = es;
+		fe->found_cap = n;
 	}
+	if (maru_sbuffer_reserve(sb, (size_t)n * (lookup ? LOOK_MAX_BYTES : 1)))
+		return -ENOMEM;
+	o = (uint8_t *)sb->data + sb->size;
 	kvt_rcu_read_lock();
-	for (uint32_t i = 0; i < q->n; i++)
-		look_rcu(fe->p, &q->keys[i], &ls[i]);
-	kvt_rcu_read_unlock();
-	msgpack_pack_map(pk, 1);
-	maru_pack_cstr(pk, lookup ? "entries" : "results");
-	msgpack_pack_array(pk, q->n);
-	for (uint32_t i = 0; i < q->n; i++) {
+	pool_entries_find_rcu(fe->p, keys, sizeof(*keys), n, fe->found);
+	for (uint32_t i = 0; i < n; i++) {
 		if (lookup)
-			pack_look(pk, &ls[i]);
-		else if (ls[i].found)
-			msgpack_pack_true(pk);
+			o = put_look(o, fe->found[i]);
 		else
-			msgpack_pack_false(pk);
+			*o++ = fe->found[i] ? 0xc3 : 0xc2;
 	}
-	mem_free(ls);
+	kvt_rcu_read_unlock();
+	sb->size = (size_t)(o - (uint8_t *)sb->data);
+	return 0;
+}
+
+static void on_read(struct rpc_fe *fe, const struct maru_req *q, msgpack_packer *pk)
+{
+	bool lookup = q->hdr.type == MARU_LOOKUP_KV || q->hdr.type == MARU_BATCH_LOOKUP_KV;
+	int ret;
+
+	switch (q->hdr.type) {
+	case MARU_LOOKUP_KV:
+		ret = put_reads(fe, &q->kv.key, 1, true);
+		break;
+	case MARU_EXISTS_KV:
+		msgpack_pack_map(pk, 1);
+		maru_pack_cstr(pk, "exists");
+		ret = put_reads(fe, &q->kv.key, 1, false);
+		break;
+	default:
+		msgpack_pack_map(pk, 1);
+		maru_pack_cstr(pk, lookup ? "entries" : "results");
+		msgpack_pack_array(pk, q->n);
+		ret = put_reads(fe, q->keys, q->n, lookup);
+		break;
+	}
+	if (ret) {
+		maru_resp_begin(&fe->sb, pk);
+		maru_pack_error(pk, "out of memory");
+	}
 }
 
 /* Builds the response to one decoded request into fe->sb. */
 static void dispatch(struct rpc_fe *fe, struct fe_conn *c, const struct maru_req *q,
 		     msgpack_packer *pk)
 {
-	struct look l;
 	struct actor_msg m;
 
 	switch (q->hdr.type) {
 	case MARU_LOOKUP_KV:
 	case MARU_EXISTS_KV:
-		kvt_rcu_read_lock();
-		look_rcu(fe->p, &q->kv.key, &l);
-		kvt_rcu_read_unlock();
-		if (q->hdr.type == MARU_LOOKUP_KV) {
-			pack_look(pk, &l);
-		} else {
-			msgpack_pack_map(pk, 1);
-			maru_pack_cstr(pk, "exists");
-			if (l.found)
-				msgpack_pack_true(pk);
-			else
-				msgpack_pack_false(pk);
-		}
-		return;
 	case MARU_BATCH_LOOKUP_KV:
 	case MARU_BATCH_EXISTS_KV:
-		on_batch_read(fe, q, pk);
+		on_read(fe, q, pk);
 		return;
 	case MARU_HEARTBEAT:
 		/* the connection id HANDSHAKE gave: a client sees whether the
@@ -466,22 +497,33 @@ static void rpc_handle(void *ctx, const struct actor_msg *m)
 		completion_signal(m->done, 0);
 }
 
+/*
+ * Waits on the sockets' ZMQ_FDs with poll() itself rather than zmq_poll():
+ * zmq_poll() polls once without waiting and asks each socket for ZMQ_EVENTS
+ * before and after it sleeps, each a getpid() and a poll() inside libzmq,
+ * several system calls a request that a loop reading until EAGAIN does not
+ * need.  The fds only signal edges: the loop reads until EAGAIN before it
+ * sleeps again, and does not sleep when it stopped short of EAGAIN.
+ */
 static int rpc_idle(void *ctx)
 {
 	struct rpc_fe *fe = ctx;
-	zmq_pollitem_t items[2] = {
-		{ .socket = fe->router, .events = ZMQ_POLLIN },
-		{ .socket = fe->mon, .events = ZMQ_POLLIN },
+	struct pollfd pfd[2] = {
+		{ .fd = fe->router_fd, .events = POLLIN },
+		{ .fd = fe->mon_fd, .events = POLLIN },
 	};
 	uint64_t now;
+	int i;
 
-	zmq_poll(items, fe->mon ? 2 : 1, POOLD_POLL_MS);
+	if (poll(pfd, fe->mon ? 2 : 1, fe->backlog ? 0 : POOLD_POLL_MS) < 0 && errno != EINTR)
+		log_warn("rpc: poll: %s", strerror(errno));
 	now = clock_now_ms();
 	/* disconnects first, so a reused fd is not blamed on its new peer */
-	if (fe->mon && (items[1].revents & ZMQ_POLLIN))
+	if (fe->mon && (pfd[1].revents & POLLIN))
 		drain_monitor(fe);
-	for (int i = 0; i < 256 && serve_one(fe, now); i++)
+	for (i = 0; i < 256 && serve_one(fe, now); i++)
 		;
+	fe->backlog = i == 256;
 	check_leases(fe, now);
 	return 0;
 }

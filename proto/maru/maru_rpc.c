@@ -9,6 +9,7 @@
 #include "proto/maru/maru_rpc.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "proto/maru/maru_mp.h"
@@ -321,6 +322,25 @@ void maru_resp_begin(msgpack_sbuffer *sb, msgpack_packer *pk)
 	msgpack_sbuffer_clear(sb);
 	msgpack_sbuffer_write(sb, zero, sizeof(zero));
 	msgpack_packer_init(pk, sb, msgpack_sbuffer_write);
+}
+
+int maru_sbuffer_reserve(msgpack_sbuffer *sb, size_t more)
+{
+	size_t need = sb->size + more, nsize;
+	char *d;
+
+	if (need <= sb->alloc)
+		return 0;
+	nsize = sb->alloc ? sb->alloc * 2 : MSGPACK_SBUFFER_INIT_SIZE;
+	while (nsize < need)
+		nsize *= 2;
+	/* msgpack_sbuffer_destroy() frees with free(): realloc(), not mem_* */
+	d = realloc(sb->data, nsize);
+	if (!d)
+		return -ENOMEM;
+	sb->data = d;
+	sb->alloc = nsize;
+	return 0;
 }
 
 void maru_resp_end(msgpack_sbuffer *sb, const struct maru_hdr *req)

@@ -157,4 +157,42 @@ void maru_pack_handle(msgpack_packer *pk, uint64_t region_id, uint64_t offset,
 void maru_pack_found_head(msgpack_packer *pk, uint64_t region_id, uint64_t offset,
 			  uint64_t length, uint64_t token);
 
+/*
+ * Direct writers for replies built where nothing may allocate (inside an RCU
+ * read section): maru_sbuffer_reserve() first makes room for @more bytes past
+ * @sb->size (msgpack_sbuffer grows with realloc(), and so does this); the
+ * caller then writes at @sb->data + @sb->size and moves @sb->size itself.
+ * Return: 0, or -ENOMEM (@sb unchanged).
+ */
+int maru_sbuffer_reserve(msgpack_sbuffer *sb, size_t more);
+
+/* The bytes msgpack_pack_uint64() writes for @v (its smallest form), at @o.
+ * Return: the byte after them; at most MARU_UINT_MAX_BYTES written. */
+#define MARU_UINT_MAX_BYTES 9
+static inline uint8_t *maru_put_uint(uint8_t *o, uint64_t v)
+{
+	int n;
+
+	if (v < 0x80) {
+		*o = (uint8_t)v;
+		return o + 1;
+	}
+	if (v < 0x100) {
+		*o = 0xcc;
+		n = 1;
+	} else if (v < 0x10000) {
+		*o = 0xcd;
+		n = 2;
+	} else if (v < 0x100000000ull) {
+		*o = 0xce;
+		n = 4;
+	} else {
+		*o = 0xcf;
+		n = 8;
+	}
+	for (int i = n; i > 0; i--, v >>= 8)
+		o[i] = (uint8_t)v;
+	return o + 1 + n;
+}
+
 #endif /* KVT_PROTO_MARU_MARU_RPC_H */

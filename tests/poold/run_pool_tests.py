@@ -404,6 +404,46 @@ def batch_ops(d):
 
 
 @test
+def read_replies_are_msgpacks_own_bytes(d):
+    # the front end writes lookup answers itself, not through msgpack-c: every
+    # reply must be the bytes a msgpack packer gives for what it decodes to
+    # (integers in their smallest form), in every width a region allows, and
+    # batches longer than the lookups' chunk of 32 keys keep their order
+    c = Client(d.addr)
+    h = c.alloc("A")
+    rid = h["region_id"]
+    widths = [(0, 1), (127, 128), (255, 256), (65535, 65536), (65536, 4 * MB - 65536)]
+    keys = []
+    for i in range(70):
+        off, length = widths[i % len(widths)]
+        k = "w%d" % i if i % 3 else i
+        assert c.reg(k, rid, off, length)["is_new"]
+        keys.append((k, off, length))
+
+    def raw(t, payload):
+        c.seq += 1
+        p = msgpack.packb(payload, use_bin_type=True)
+        resp = c.raw(struct.pack(HDR, 0xCF00, 1, t, 0, 0, 0, 0, c.seq, len(p)) + p)
+        body = resp[16:]
+        assert body == msgpack.packb(msgpack.unpackb(body, raw=False), use_bin_type=True), body
+        return msgpack.unpackb(body, raw=False)
+
+    asked = [k for k, _, _ in keys] + ["absent", 10 ** 6]
+    got = raw(BATCH_LOOKUP_KV, {"keys": asked})["entries"]
+    assert len(got) == len(asked), got
+    for (k, off, length), e in zip(keys, got):
+        assert e == {"found": True, "handle": h, "kv_offset": off, "kv_length": length}, (k, e)
+    assert got[-2:] == [{"found": False}, {"found": False}], got[-2:]
+    assert raw(BATCH_EXISTS_KV, {"keys": asked})["results"] == [True] * 70 + [False, False]
+    for k, off, length in keys[:len(widths)]:
+        assert raw(LOOKUP_KV, {"key": k}) == {"found": True, "handle": h, "kv_offset": off,
+                                             "kv_length": length}
+        assert raw(EXISTS_KV, {"key": k}) == {"exists": True}
+    assert raw(LOOKUP_KV, {"key": "absent"}) == {"found": False}
+    assert raw(EXISTS_KV, {"key": "absent"}) == {"exists": False}
+
+
+@test
 def deferred_free_after_owner_leaves(d):
     a, b = Client(d.addr), Client(d.addr)
     h = a.alloc("A")

@@ -495,14 +495,19 @@ static void report_shidx(const struct row *rows, int nrows, struct json_line *j,
 }
 
 static int report(const struct row *rows, int nrows, const char *server, const char *maru_dir,
-		  const struct run *r, double seconds, uint64_t errors, bool json)
+		  const struct run *r, double seconds, uint64_t errors, bool ipc, bool json)
 {
 	const struct row *bl = find_row(rows, nrows, "batch_lookup", 4);
 	const struct row *sl = find_row(rows, nrows, "lookup", 4);
 	const struct row *fbl = find_row(rows, nrows, "floor_batch_lookup", 4);
 	const struct row *fsl = find_row(rows, nrows, "floor_lookup", 4);
 	double bl_keys = bl ? bl->keys_s : NAN, sl_p99 = sl ? sl->p99 : NAN;
+	const struct row *br = find_row(rows, nrows, "batch_register", 4);
 	double fbl_keys = fbl ? fbl->keys_s : NAN, fsl_p99 = fsl ? fsl->p99 : NAN;
+	double fl_keys = bench_ratio(bl_keys, fbl_keys), fl_p99 = bench_ratio(sl_p99, fsl_p99);
+	double fl_reg = bench_ratio(br ? br->p99 : NAN, fbl ? fbl->p99 : NAN);
+	bool fl_met = fl_keys >= GOAL_FLOOR_BATCH && fl_p99 <= GOAL_FLOOR_P99 &&
+		      fl_reg <= GOAL_FLOOR_REGISTER_P99 && !errors;
 	bool met = bl && sl && bl_keys >= GOAL_BATCH_KEYS && sl_p99 <= GOAL_P99_US && !errors;
 	bool floor_met = fbl_keys >= GOAL_BATCH_KEYS && fsl_p99 <= GOAL_P99_US;
 	struct json_line j;
@@ -531,9 +536,12 @@ static int report(const struct row *rows, int nrows, const char *server, const c
 	printf("transport floor (a ROUTER that only answers, same messages, same clients), 4 clients:\n"
 	       "  batch-100 lookup %.0f keys/s: this server reaches %.2f of it\n"
 	       "  single lookup p99 %.1f us: this server's p99 is %.2fx it\n"
-	       "  the floor itself %s the goal on this machine\n", fbl_keys,
-	       bench_ratio(bl_keys, fbl_keys), fsl_p99, bench_ratio(sl_p99, fsl_p99),
-	       floor_met ? "meets" : "misses");
+	       "  batch-100 register p99 %.1f us: %.2fx the floor's batch-100 p99 %.1f us\n"
+	       "  the floor itself %s the goal on this machine\n"
+	       "  issue #19 (>= %.2f of its batch keys/s, <= %.2fx its p99, register <= %.1fx): %s\n",
+	       fbl_keys, fl_keys, fsl_p99, fl_p99, br ? br->p99 : NAN, fl_reg,
+	       fbl ? fbl->p99 : NAN, floor_met ? "meets" : "misses", GOAL_FLOOR_BATCH,
+	       GOAL_FLOOR_P99, GOAL_FLOOR_REGISTER_P99, fl_met ? "met" : "NOT met");
 	if (!json) {
 		report_shidx(rows, nrows, &j, false);
 		if (maru_dir)
@@ -543,6 +551,7 @@ static int report(const struct row *rows, int nrows, const char *server, const c
 	json_begin(&j);
 	json_str(&j, "workload", "pool");
 	json_str(&j, "server", server);
+	json_str(&j, "transport", ipc ? "ipc" : "tcp");
 	json_u64(&j, "keys", r->nkeys);
 	json_u64(&j, "batch", BATCH);
 	json_num(&j, "seconds", seconds, 2);
@@ -557,8 +566,12 @@ static int report(const struct row *rows, int nrows, const char *server, const c
 	json_bool(&j, "goal_met", met);
 	json_num(&j, "floor_batch_lookup_keys_per_s_4", fbl_keys, 0);
 	json_num(&j, "floor_single_lookup_p99_us_4", fsl_p99, 1);
-	json_num(&j, "batch_lookup_ratio_to_floor_4", bench_ratio(bl_keys, fbl_keys), 3);
-	json_num(&j, "single_lookup_p99_over_floor_4", bench_ratio(sl_p99, fsl_p99), 3);
+	json_num(&j, "batch_lookup_ratio_to_floor_4", fl_keys, 3);
+	json_num(&j, "single_lookup_p99_over_floor_4", fl_p99, 3);
+	json_num(&j, "floor_batch_lookup_p99_us_4", fbl ? fbl->p99 : NAN, 1);
+	json_num(&j, "batch_register_p99_us_4", br ? br->p99 : NAN, 1);
+	json_num(&j, "batch_register_p99_over_floor_batch_p99_4", fl_reg, 3);
+	json_bool(&j, "floor_goals_met", fl_met);
 	json_bool(&j, "floor_meets_goal", floor_met);
 	report_shidx(rows, nrows, &j, true);
 	if (maru_dir) {
@@ -586,7 +599,7 @@ static int report(const struct row *rows, int nrows, const char *server, const c
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: kvtier-bench pool [--server ADDR] [--peer-maru MARU_DIR] [--seconds S]\n"
-		   "                         [--keys N] [--json]\n"
+		   "                         [--keys N] [--ipc] [--json]\n"
 		   "  single and batch-%d lookups, batch pin+unpin (prefix-stop) and batch register\n"
 		   "  over Maru's metadata RPC from 1, 4 and 16 clients (threads, one DEALER each,\n"
 		   "  one request in flight); every reply is checked; then the lookups again\n"
@@ -598,6 +611,8 @@ static void usage(FILE *f)
 		   "             (tools/maru-peer, %s) and run each phase against it right\n"
 		   "             after kvtier-poold's: rows maru_*, and x_maru (keys/s ours over\n"
 		   "             Maru's, p99 Maru's over ours) in the same report\n"
+		   "  --ipc      kvtier-poold's RPC and the floor on ipc:// sockets, not loopback\n"
+		   "             TCP (an ipc:// --server puts the floor on ipc:// too)\n"
 		   "  --seconds  length of each of the %d phases, at most 30 (default 1)\n"
 		   "  --keys     keys registered first, which the phases look up and pin\n"
 		   "             (default 100000)\n"
@@ -669,20 +684,20 @@ int pool_main(int argc, char **argv)
 	static const struct option lo[] = {
 		{ "server", required_argument, NULL, 'S' }, { "seconds", required_argument, NULL, 's' },
 		{ "keys", required_argument, NULL, 'k' },   { "json", no_argument, NULL, 'j' },
-		{ "peer-maru", required_argument, NULL, 'M' },
+		{ "peer-maru", required_argument, NULL, 'M' }, { "ipc", no_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
 	struct client cl[MAX_CLIENTS], pm[MAX_CLIENTS], fl[MAX_CLIENTS];
 	struct row rows[NCOUNTS * (2 * (NPHASES + 1) + NFLOOR + 1)];
 	struct pool_floor *floor = NULL;
-	char floor_addr[64];
+	char floor_addr[256];
 	struct run r = { .nkeys = 100000, .names = op_names, .srv = &srv_poold }, m;
 	char addr[256], maru_addr[64], exe[PATH_MAX + 16];
 	const char *server = NULL, *maru_dir = NULL;
 	double seconds = 1.0;
 	uint64_t errors = 0;
 	int c, nrows = 0, nopen = 0, npm = 0, nfl = 0, ret = 0, status = BENCH_EXIT_FAIL;
-	bool json = false;
+	bool json = false, ipc = false;
 	void *zctx;
 
 	while ((c = getopt_long(argc, argv, "h", lo, NULL)) != -1) {
@@ -706,6 +721,9 @@ int pool_main(int argc, char **argv)
 		case 'j':
 			json = true;
 			break;
+		case 'i':
+			ipc = true;
+			break;
 		case 'h':
 			usage(stdout);
 			return BENCH_EXIT_OK;
@@ -727,10 +745,17 @@ int pool_main(int argc, char **argv)
 	m = r;
 	m.names = maru_names;
 	m.srv = &srv_maru;
-	if (server)
+	if (server && ipc) {
+		fprintf(stderr, "kvtier-bench: pool: --ipc starts kvtier-poold itself: not with "
+			"--server (an ipc:// --server makes the floor ipc:// too)\n");
+		return BENCH_EXIT_USAGE;
+	}
+	if (server) {
 		snprintf(addr, sizeof(addr), "%s", server);
-	else if (srv_start(addr, sizeof(addr), exe, sizeof(exe)))
+		ipc = !strncmp(server, "ipc://", 6);
+	} else if (srv_start(addr, sizeof(addr), exe, sizeof(exe), ipc)) {
 		goto out;
+	}
 	if (maru_dir && srv_start_maru(maru_dir, maru_addr, sizeof(maru_addr)))
 		goto out;
 	zctx = zmq_ctx_new();
@@ -741,7 +766,7 @@ int pool_main(int argc, char **argv)
 	ret = server_open(zctx, addr, &srv_poold, &r, cl, &nopen);
 	if (!ret && maru_dir)
 		ret = server_open(zctx, maru_addr, &srv_maru, &m, pm, &npm);
-	if (!ret && !(floor = pool_floor_start(floor_addr, sizeof(floor_addr))))
+	if (!ret && !(floor = pool_floor_start(floor_addr, sizeof(floor_addr), ipc)))
 		ret = -1;
 	for (; nfl < MAX_CLIENTS && !ret; nfl++)
 		if ((ret = client_open(&fl[nfl], zctx, floor_addr, RPC_TIMEOUT_MS)))
@@ -806,7 +831,7 @@ out_clients:
 	if (maru_dir)
 		srv_stop_maru();
 	if (status == BENCH_EXIT_OK && report(rows, nrows, server ? server : "kvtier-poold", maru_dir,
-					      &r, seconds, errors, json))
+					      &r, seconds, errors, ipc, json))
 		status = BENCH_EXIT_FAIL;
 	if (errors)
 		status = BENCH_EXIT_FAIL;

@@ -51,6 +51,10 @@
 #define GOAL_OVER_MARU 8.0           /* issue #19: batch-100 lookups, Maru's server in the run */
 #define GOAL_SHIDX_KEYS 10e6         /* issue #19: shared-index lookups per client thread */
 #define GOAL_SHIDX_P99_US 5.0
+/* issue #19 part 2, 4 clients, against the transport floor of the same run */
+#define GOAL_FLOOR_BATCH 0.8         /* batch-100 lookups: at least this share of the floor's */
+#define GOAL_FLOOR_P99 1.15          /* single lookup p99: at most this times the floor's */
+#define GOAL_FLOOR_REGISTER_P99 2.0  /* batch-100 register p99 over the floor's batch p99 */
 
 
 enum phase { PH_LOOKUP, PH_BATCH_LOOKUP, PH_PIN, PH_REGISTER, NPHASES };
@@ -140,7 +144,7 @@ extern struct srv srv_poold, srv_maru;
 
 uint64_t srv_cpu_ns(const struct srv *s);
 void srv_print_log(const struct srv *s);
-int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen);
+int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen, bool ipc);
 /* The RM socket of the kvtier-poold srv_start() started. */
 const char *srv_rm_socket(void);
 int srv_start_maru(const char *maru_dir, char *addr, size_t addrlen);

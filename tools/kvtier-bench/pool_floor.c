@@ -70,7 +70,7 @@ static void *floor_main(void *arg)
 	}
 }
 
-struct pool_floor *pool_floor_start(char *addr, size_t addrlen)
+struct pool_floor *pool_floor_start(char *addr, size_t addrlen, bool ipc)
 {
 	struct pool_floor *f = calloc(1, sizeof(*f));
 	int zero = 0;
@@ -89,7 +89,8 @@ struct pool_floor *pool_floor_start(char *addr, size_t addrlen)
 		goto fail;
 	}
 	zmq_setsockopt(f->router, ZMQ_LINGER, &zero, sizeof(zero));
-	if (zmq_bind(f->router, "tcp://127.0.0.1:*") ||
+	/* "ipc://" and a star: libzmq makes a unique path, unlinked at close */
+	if (zmq_bind(f->router, ipc ? "ipc://*" : "tcp://127.0.0.1:*") ||
 	    zmq_getsockopt(f->router, ZMQ_LAST_ENDPOINT, addr, &len)) {
 		fprintf(stderr, "kvtier-bench: pool: floor: bind: %s\n", zmq_strerror(zmq_errno()));
 		goto fail;

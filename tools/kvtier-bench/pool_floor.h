@@ -14,14 +14,16 @@
 #ifndef KVT_TOOLS_BENCH_POOL_FLOOR_H
 #define KVT_TOOLS_BENCH_POOL_FLOOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 struct pool_floor;
 
-/* Binds to a free loopback TCP port and starts answering.  Return: the
- * server with @addr set, or NULL after printing why. */
-struct pool_floor *pool_floor_start(char *addr, size_t addrlen);
+/* Binds to a free loopback TCP port (@ipc: a fresh ipc:// path, as the
+ * server it bounds is reached) and starts answering.  Return: the server
+ * with @addr set, or NULL after printing why. */
+struct pool_floor *pool_floor_start(char *addr, size_t addrlen, bool ipc);
 
 /* Payload bytes of the replies to come; called between phases, while no
  * client is sending (the gate that starts a phase orders it). */

@@ -12,7 +12,7 @@
 
 struct srv srv_poold = { .name = "kvtier-poold" };
 struct srv srv_maru = { .name = "maru-server" };
-static char srv_dir[64], srv_sock[96];
+static char srv_dir[64], srv_sock[96], srv_rpc[96];
 
 static int srv_reap(struct srv *s, int ms)
 {
@@ -62,6 +62,7 @@ static void srv_cleanup(void)
 		unlink(srv_poold.log);
 		unlink(srv_maru.log);
 		unlink(srv_sock);
+		unlink(srv_rpc);
 		rmdir(srv_dir);
 		srv_dir[0] = 0;
 	}
@@ -81,6 +82,7 @@ static int srv_folder(void)
 	snprintf(srv_poold.log, sizeof(srv_poold.log), "%s/poold.log", srv_dir);
 	snprintf(srv_maru.log, sizeof(srv_maru.log), "%s/maru.log", srv_dir);
 	snprintf(srv_sock, sizeof(srv_sock), "%s/rm.sock", srv_dir);
+	snprintf(srv_rpc, sizeof(srv_rpc), "%s/rpc.sock", srv_dir);
 	atexit(srv_cleanup);
 	return 0;
 }
@@ -126,9 +128,10 @@ static int self_dir(char *dir, size_t len)
 	return 0;
 }
 
-/* Starts kvtier-poold from this binary's folder.  Return: 0 with @addr set,
- * or -1 after printing why. */
-int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen)
+/* Starts kvtier-poold from this binary's folder, its RPC on loopback TCP or
+ * (@ipc) an ipc:// socket in the temp folder.  Return: 0 with @addr set, or
+ * -1 after printing why. */
+int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen, bool ipc)
 {
 	char dir[PATH_MAX];
 	int port = loopback_free_port();
@@ -145,7 +148,10 @@ int srv_start(char *addr, size_t addrlen, char *exe, size_t exelen)
 	}
 	if (srv_folder())
 		return -1;
-	snprintf(addr, addrlen, "tcp://127.0.0.1:%d", port);
+	if (ipc)
+		snprintf(addr, addrlen, "ipc://%s", srv_rpc);
+	else
+		snprintf(addr, addrlen, "tcp://127.0.0.1:%d", port);
 	return srv_spawn(&srv_poold, (char *const[]){ exe, "--rpc", addr, "--rm-socket", srv_sock,
 						     "--shm-pool", SHM_POOL, NULL });
 }

@@ -190,6 +190,40 @@ TEST(response_header_echoes)
 	msgpack_sbuffer_destroy(&sb);
 }
 
+/* The direct writers give msgpack-c's own bytes: at every width boundary, an
+ * answer written into reserved room is the one msgpack_pack_uint64() packs. */
+TEST(direct_writers_match_msgpack)
+{
+	static const uint64_t vals[] = {
+		0, 1, 0x7f, 0x80, 0xff, 0x100, 0xffff, 0x10000, 0xffffffffull,
+		0x100000000ull, 0x123456789abcull, UINT64_MAX,
+	};
+	msgpack_sbuffer sb, want;
+	msgpack_packer pk;
+
+	msgpack_sbuffer_init(&sb);
+	msgpack_sbuffer_init(&want);
+	msgpack_packer_init(&pk, &want, msgpack_sbuffer_write);
+	msgpack_sbuffer_write(&sb, "h", 1);
+	for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
+		uint8_t *o;
+
+		msgpack_pack_uint64(&pk, vals[i]);
+		CHECK_EQ(maru_sbuffer_reserve(&sb, MARU_UINT_MAX_BYTES), 0);
+		CHECK(sb.alloc - sb.size >= MARU_UINT_MAX_BYTES);
+		o = (uint8_t *)sb.data + sb.size;
+		sb.size = (size_t)(maru_put_uint(o, vals[i]) - (uint8_t *)sb.data);
+	}
+	CHECK_EQ(sb.size, want.size + 1);
+	CHECK(!memcmp(sb.data + 1, want.data, want.size));
+	/* a reservation past the first doubling keeps what was written */
+	CHECK_EQ(maru_sbuffer_reserve(&sb, 3 * MSGPACK_SBUFFER_INIT_SIZE), 0);
+	CHECK(sb.alloc - sb.size >= 3 * MSGPACK_SBUFFER_INIT_SIZE);
+	CHECK(sb.data[0] == 'h' && !memcmp(sb.data + 1, want.data, want.size));
+	msgpack_sbuffer_destroy(&sb);
+	msgpack_sbuffer_destroy(&want);
+}
+
 TEST(rm_codec)
 {
 	uint8_t buf[MARU_RM_HDR_SIZE + MARU_RM_MAX_PAYLOAD];

@@ -3,7 +3,8 @@
  * l2/fs/dw_engine.c - the disk writer's ring engine (see dw_internal.h).
  *
  * Owns (actor thread only): the io_uring, the depth slots with their bounce
- * blocks, the free list, the CPU queue and the job lists.
+ * blocks, the buffered loads' piece buffers, the free list, the CPU queue
+ * and the job lists.
  *
  * Every key of every posted job becomes a slot's work, whatever job it
  * belongs to, so the ring stays full across keys and across tasks: as soon
@@ -12,7 +13,11 @@
  * (depth entries, 2 * depth completions) never overflows.  Work that costs
  * CPU (hashing a payload before its write, verifying one after its read)
  * waits on the CPU queue and runs one item at a time between reaps, after
- * the new I/O is submitted, so it overlaps the I/O in flight.
+ * the new I/O is submitted, so it overlaps the I/O in flight.  A buffered
+ * load's piece is the exception to the queue's order: it is read the
+ * moment its predecessor is done (dw_io_read_now()) and goes first
+ * (dw_cpu_defer_first()), so the kernel's copy, the hash and the copy out
+ * follow each other while the piece is in cache (dw_load.c).
  *
  * Ordering: a LOOKUP or LOAD job starts only when no STORE job posted
  * before it is unfinished, so a read posted after a store sees it (stores
@@ -23,6 +28,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdalign.h>
 #include <string.h>
 
 #include "l2/fs/dw_internal.h"
@@ -31,6 +37,17 @@
 #include "kvtier/l2.h"
 
 static void io_prep_sqe(struct diskwriter *dw, struct dw_slot *s);
+
+static void submit(struct diskwriter *dw)
+{
+	int ret;
+
+	if (!io_uring_sq_ready(&dw->ring))
+		return;
+	ret = io_uring_submit(&dw->ring);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+		log_error("fs: %s: io_uring_submit: %s; retrying", dw->base_path, strerror(-ret));
+}
 
 static uint64_t rng_next(struct diskwriter *dw)
 {
@@ -99,6 +116,12 @@ void dw_io_rw(struct diskwriter *dw, struct dw_slot *s, bool write)
 	io_prep_sqe(dw, s);
 }
 
+void dw_io_read_now(struct diskwriter *dw, struct dw_slot *s)
+{
+	dw_io_rw(dw, s, false);
+	submit(dw);
+}
+
 void dw_io_statx(struct diskwriter *dw, struct dw_slot *s)
 {
 	s->io = DW_IO_STATX;
@@ -115,6 +138,21 @@ void dw_io_fsync(struct diskwriter *dw, struct dw_slot *s, int fd)
 void dw_cpu_defer(struct diskwriter *dw, struct dw_slot *s)
 {
 	cds_list_add_tail(&s->node, &dw->cpu);
+}
+
+void dw_cpu_defer_first(struct diskwriter *dw, struct dw_slot *s)
+{
+	cds_list_add(&s->node, &dw->cpu);
+}
+
+uint8_t *dw_piece_get(struct diskwriter *dw)
+{
+	return dw->npiece_free ? dw->piece_free[--dw->npiece_free] : NULL;
+}
+
+void dw_piece_put(struct diskwriter *dw, uint8_t *p)
+{
+	dw->piece_free[dw->npiece_free++] = p;
 }
 
 bool dw_iov_advance(struct dw_slot *s, size_t n)
@@ -264,16 +302,6 @@ void dw_engine_add(struct diskwriter *dw, struct dw_job *job)
 	cds_list_add_tail(&job->node, job->l2.n ? &dw->jobs : &dw->done);
 }
 
-static void submit(struct diskwriter *dw)
-{
-	int ret;
-
-	if (!io_uring_sq_ready(&dw->ring))
-		return;
-	ret = io_uring_submit(&dw->ring);
-	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-		log_error("fs: %s: io_uring_submit: %s; retrying", dw->base_path, strerror(-ret));
-}
 
 bool dw_engine_pump(struct diskwriter *dw, enum dw_pump how)
 {
@@ -313,21 +341,29 @@ int dw_engine_init(struct diskwriter *dw)
 	CDS_INIT_LIST_HEAD(&dw->cpu);
 	CDS_INIT_LIST_HEAD(&dw->jobs);
 	CDS_INIT_LIST_HEAD(&dw->done);
-	dw->slots = mem_zalloc(depth * sizeof(*dw->slots));
+	dw->slots = mem_aligned_zalloc(alignof(struct dw_slot), depth * sizeof(*dw->slots));
 	dw->blocks = mem_aligned_zalloc(DW_BLK, 2 * depth * (size_t)DW_BLK);
-	if (!dw->slots || !dw->blocks) {
+	/* not zeroed: untouched until a buffered load needs them */
+	dw->npieces = depth < DW_PIECE_BUFS ? depth : DW_PIECE_BUFS;
+	dw->pieces = mem_aligned_alloc(DW_BLK, dw->npieces * (size_t)DW_PIECE);
+	if (!dw->slots || !dw->blocks || !dw->pieces) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
 	for (unsigned int k = 0; k < depth; k++)
 		cds_list_add_tail(&dw->slots[k].node, &dw->free_slots);
+	dw->npiece_free = 0;
+	for (unsigned int k = dw->npieces; k-- > 0;)
+		dw_piece_put(dw, dw->pieces + k * (size_t)DW_PIECE);
 	ret = io_uring_queue_init(depth, &dw->ring, 0);
 	if (ret < 0)
 		goto err_free;
 	return 0;
 err_free:
+	mem_free(dw->pieces);
 	mem_free(dw->blocks);
 	mem_free(dw->slots);
+	dw->pieces = NULL;
 	dw->blocks = NULL;
 	dw->slots = NULL;
 	return ret;
@@ -336,6 +372,7 @@ err_free:
 void dw_engine_fini(struct diskwriter *dw)
 {
 	io_uring_queue_exit(&dw->ring);
+	mem_free(dw->pieces);
 	mem_free(dw->blocks);
 	mem_free(dw->slots);
 }

@@ -3,17 +3,34 @@
  * l2/fs/dw_load.c - one key's load or lookup, as a slot of the disk
  * writer's engine (dw_engine.c).  Actor thread only.
  *
- * Load: open the chunk, then ONE preadv from offset 0: the header into the
- * slot's bounce block, the payload straight into the caller's buffer (with
- * O_DIRECT its unaligned end into the tail bounce block).  The read asks
- * for as much as the buffer holds; once the header is in, it is checked and
+ * O_DIRECT load: open the chunk, then ONE preadv from offset 0: the header
+ * into the slot's bounce block, the payload straight into the caller's
+ * buffer, its unaligned end into the tail bounce block.  The read asks for
+ * as much as the buffer holds; once the header is in, it is checked and
  * says how much more is due, so a short read is continued only while the
  * file promises more.  Then the payload is verified on the CPU queue, while
- * other slots' I/O is in flight (fschunk.h).  A bad file is a miss and is
- * unlinked (upstream served any file of the right length).  O_DIRECT needs
- * an aligned caller buffer; an unaligned one is read buffered.  When the
- * kernel refuses O_DIRECT (EINVAL at open or read) the key is read again
- * buffered and O_DIRECT stays off for good.
+ * other slots' I/O is in flight (fschunk.h).  O_DIRECT needs an aligned
+ * caller buffer; an unaligned one is read buffered.  When the kernel
+ * refuses O_DIRECT (EINVAL at open or read) the key is read again buffered
+ * and O_DIRECT stays off for good.
+ *
+ * Buffered load: the header alone first (checked as above), then the
+ * payload in pieces of DW_PIECE bytes, one read each, each into a bounce
+ * buffer small enough to stay in L2.  A read of cached pages is a copy the
+ * kernel makes inline in io_uring_enter; into the caller's big buffer
+ * (cold, in RAM) its ordinary stores ran at a quarter of a streaming copy,
+ * into a hot buffer they run faster than one.  So each piece is read the
+ * moment the one before it is done (dw_io_read_now()), and its completion
+ * goes to the head of the CPU queue, where the piece is hashed
+ * (hash64_update(): the sum of all pieces is the payload's) and streamed to
+ * the caller's buffer with nt_copy() while it is still in cache.  When
+ * every bounce buffer is taken (many uncached reads in flight) a piece is
+ * read straight into the caller's buffer and hashed there.  A file that
+ * ends before its payload does is found at the piece that hits the end;
+ * bytes past the payload are never read.
+ *
+ * A bad file is a miss and is unlinked (upstream served any file of the
+ * right length).
  *
  * Lookup: statx the name; a regular file with room for a header is a hit,
  * locked in the size map until unlocked; one shorter than a header is a
@@ -31,8 +48,16 @@
 
 #include "l2/fs/dw_internal.h"
 #include "core/log.h"
+#include "core/ntcopy.h"
 
-enum { LD_READ, LD_VERIFY };
+enum {
+	LD_READ,        /* O_DIRECT: the one read in flight */
+	LD_VERIFY,      /* O_DIRECT: on the CPU queue, to hash the payload */
+	LD_HDR,         /* buffered: the header's read in flight */
+	LD_START,       /* buffered: on the CPU queue, to read the first piece */
+	LD_PIECE,       /* buffered: a piece's read in flight */
+	LD_COPY,        /* buffered: on the CPU queue, to hash and copy a piece */
+};
 
 static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
 
@@ -56,19 +81,26 @@ static void load_read(struct diskwriter *dw, struct dw_slot *s)
 		return;
 	}
 	s->fd = fd;
-	if (!s->direct && dw->cfg.read_ahead)
-		posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
-			      POSIX_FADV_WILLNEED);
-	s->aligned = s->direct ? cap & ~(size_t)(DW_BLK - 1) : cap;
+	s->iov_first = 0;
+	s->done = 0;
+	s->hdr_ok = false;
+	if (!s->direct) {
+		if (dw->cfg.read_ahead)
+			posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
+				      POSIX_FADV_WILLNEED);
+		s->iov[0] = (struct iovec){ s->hdr, FSCHUNK_HDR };
+		s->niov = 1;
+		s->stage = LD_HDR;
+		dw_io_rw(dw, s, false);
+		return;
+	}
+	s->aligned = cap & ~(size_t)(DW_BLK - 1);
 	s->niov = 0;
 	s->iov[s->niov++] = (struct iovec){ s->hdr, DW_BLK };
 	if (s->aligned)
 		s->iov[s->niov++] = (struct iovec){ buf, s->aligned };
 	if (cap > s->aligned)
 		s->iov[s->niov++] = (struct iovec){ s->tail, DW_BLK };
-	s->iov_first = 0;
-	s->done = 0;
-	s->hdr_ok = false;
 	s->stage = LD_READ;
 	dw_io_rw(dw, s, false);
 }
@@ -91,6 +123,84 @@ static void remove_corrupt(struct diskwriter *dw, struct dw_slot *s)
 		fs_sizemap_unsize(&dw->sizes, e);
 }
 
+/* Read the next piece of @s's payload, into a bounce buffer if one is free. */
+static void piece_read(struct diskwriter *dw, struct dw_slot *s)
+{
+	uint8_t *buf = s->job->l2.bufs[s->i];
+	size_t left = s->info.len - s->off;
+
+	s->piece = left < DW_PIECE ? left : DW_PIECE;
+	s->bounce = dw_piece_get(dw);
+	s->iov[0] = (struct iovec){ s->bounce ? s->bounce : buf + s->off, s->piece };
+	s->niov = 1;
+	s->iov_first = 0;
+	s->done = FSCHUNK_HDR + s->off;
+	s->stage = LD_PIECE;
+	dw_io_read_now(dw, s);
+}
+
+/* The whole piece is in: add it to the sum, put it in the caller's buffer
+ * (streaming stores: nothing here reads it again), read the next. */
+static void piece_copy(struct diskwriter *dw, struct dw_slot *s)
+{
+	uint8_t *dst = s->job->l2.bufs[s->i] + s->off;
+
+	if (s->bounce) {
+		hash64_update(&s->hs, s->bounce, s->piece);
+		nt_copy(dst, s->bounce, s->piece);
+		dw_piece_put(dw, s->bounce);
+		s->bounce = NULL;
+	} else {
+		hash64_update(&s->hs, dst, s->piece);
+	}
+	s->off += s->piece;
+	if (s->off < s->info.len) {
+		piece_read(dw, s);
+		return;
+	}
+	load_end(dw, s, hash64_digest(&s->hs) == s->info.sum ? 0 : -EBADMSG);
+}
+
+/* A buffered load's read completed with @res. */
+static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
+{
+	const struct dw_job *job = s->job;
+	bool more;
+
+	if (res < 0) {
+		load_end(dw, s, res);
+		return;
+	}
+	more = res > 0 && dw_iov_advance(s, (size_t)res);
+	if (more) {
+		dw_io_read_now(dw, s); /* a short read: the rest of the same iovec */
+		return;
+	}
+	if (s->stage == LD_HDR) {
+		res = fschunk_hdr_check(s->hdr, s->done, &job->l2.keys[s->i], job->l2.lens[s->i],
+					&s->info);
+		if (res) {
+			load_end(dw, s, res);
+			return;
+		}
+		s->hdr_ok = true;
+		s->off = 0;
+		hash64_reset(&s->hs);
+		/* the first piece is read when the CPU queue reaches it, so
+		 * slots whose headers came in together take turns rather than
+		 * all read a piece at once */
+		s->stage = LD_START;
+		dw_cpu_defer(dw, s);
+		return;
+	}
+	if (s->done < FSCHUNK_HDR + s->off + s->piece) {
+		load_end(dw, s, -EBADMSG); /* the file ends before its payload does */
+		return;
+	}
+	s->stage = LD_COPY;
+	dw_cpu_defer_first(dw, s);
+}
+
 void dw_load_start(struct diskwriter *dw, struct dw_slot *s)
 {
 	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), false);
@@ -109,6 +219,21 @@ void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
 	uint8_t *buf = job->l2.bufs[s->i];
 	bool more;
 
+	switch (s->stage) {
+	case LD_HDR:
+	case LD_PIECE:
+		buffered_step(dw, s, res);
+		return;
+	case LD_START:
+		if (s->info.len)
+			piece_read(dw, s);
+		else
+			load_end(dw, s, hash64_digest(&s->hs) == s->info.sum ? 0 : -EBADMSG);
+		return;
+	case LD_COPY:
+		piece_copy(dw, s);
+		return;
+	}
 	if (s->stage == LD_VERIFY) {
 		size_t len = s->info.len;
 
@@ -156,6 +281,10 @@ static void load_end(struct diskwriter *dw, struct dw_slot *s, int res)
 {
 	struct dw_job *job = s->job;
 
+	if (s->bounce) {
+		dw_piece_put(dw, s->bounce);
+		s->bounce = NULL;
+	}
 	if (res == -EBADMSG)
 		remove_corrupt(dw, s);
 	dw_slot_close(dw, s);

@@ -3,8 +3,7 @@
  * l2/fs/dw_engine.c - the disk writer's ring engine (see dw_internal.h).
  *
  * Owns (actor thread only): the io_uring, the depth slots with their bounce
- * blocks, the buffered loads' piece buffers, the free list, the CPU queue
- * and the job lists.
+ * blocks, the free list, the CPU queue and the job lists.
  *
  * Every key of every posted job becomes a slot's work, whatever job it
  * belongs to, so the ring stays full across keys and across tasks: as soon
@@ -16,8 +15,8 @@
  * the new I/O is submitted, so it overlaps the I/O in flight.  A buffered
  * load's piece is the exception to the queue's order: it is read the
  * moment its predecessor is done (dw_io_read_now()) and goes first
- * (dw_cpu_defer_first()), so the kernel's copy, the hash and the copy out
- * follow each other while the piece is in cache (dw_load.c).
+ * (dw_cpu_defer_first()), so the kernel's copy and the hash follow each
+ * other while the piece is in cache (dw_load.c).
  *
  * Ordering: a LOOKUP or LOAD job starts only when no STORE job posted
  * before it is unfinished, so a read posted after a store sees it (stores
@@ -143,16 +142,6 @@ void dw_cpu_defer(struct diskwriter *dw, struct dw_slot *s)
 void dw_cpu_defer_first(struct diskwriter *dw, struct dw_slot *s)
 {
 	cds_list_add(&s->node, &dw->cpu);
-}
-
-uint8_t *dw_piece_get(struct diskwriter *dw)
-{
-	return dw->npiece_free ? dw->piece_free[--dw->npiece_free] : NULL;
-}
-
-void dw_piece_put(struct diskwriter *dw, uint8_t *p)
-{
-	dw->piece_free[dw->npiece_free++] = p;
 }
 
 bool dw_iov_advance(struct dw_slot *s, size_t n)
@@ -302,7 +291,6 @@ void dw_engine_add(struct diskwriter *dw, struct dw_job *job)
 	cds_list_add_tail(&job->node, job->l2.n ? &dw->jobs : &dw->done);
 }
 
-
 bool dw_engine_pump(struct diskwriter *dw, enum dw_pump how)
 {
 	bool waited = false;
@@ -343,27 +331,19 @@ int dw_engine_init(struct diskwriter *dw)
 	CDS_INIT_LIST_HEAD(&dw->done);
 	dw->slots = mem_aligned_zalloc(alignof(struct dw_slot), depth * sizeof(*dw->slots));
 	dw->blocks = mem_aligned_zalloc(DW_BLK, 2 * depth * (size_t)DW_BLK);
-	/* not zeroed: untouched until a buffered load needs them */
-	dw->npieces = depth < DW_PIECE_BUFS ? depth : DW_PIECE_BUFS;
-	dw->pieces = mem_aligned_alloc(DW_BLK, dw->npieces * (size_t)DW_PIECE);
-	if (!dw->slots || !dw->blocks || !dw->pieces) {
+	if (!dw->slots || !dw->blocks) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
 	for (unsigned int k = 0; k < depth; k++)
 		cds_list_add_tail(&dw->slots[k].node, &dw->free_slots);
-	dw->npiece_free = 0;
-	for (unsigned int k = dw->npieces; k-- > 0;)
-		dw_piece_put(dw, dw->pieces + k * (size_t)DW_PIECE);
 	ret = io_uring_queue_init(depth, &dw->ring, 0);
 	if (ret < 0)
 		goto err_free;
 	return 0;
 err_free:
-	mem_free(dw->pieces);
 	mem_free(dw->blocks);
 	mem_free(dw->slots);
-	dw->pieces = NULL;
 	dw->blocks = NULL;
 	dw->slots = NULL;
 	return ret;
@@ -372,7 +352,6 @@ err_free:
 void dw_engine_fini(struct diskwriter *dw)
 {
 	io_uring_queue_exit(&dw->ring);
-	mem_free(dw->pieces);
 	mem_free(dw->blocks);
 	mem_free(dw->slots);
 }

@@ -9,7 +9,7 @@
  *                  CQEs, the CPU queue, job completion
  *   dw_store.c     a key's store: statx, hash, temp file, one write, publish
  *   dw_load.c      a key's load (O_DIRECT: one read, then verify; buffered:
- *                  the header, then the payload piece by piece) and lookup
+ *                  piece by piece, each hashed as it comes in) and lookup
  *   dw_capacity.c  the size map's upkeep: scan at create, eviction
  *
  * Everything here is owned by the actor thread (untagged) except the
@@ -35,12 +35,10 @@
 #include "kvtier/l2.h"
 
 #define DW_BLK FSCHUNK_ALIGN
-/* A buffered load reads its payload in pieces of DW_PIECE bytes into one
- * of DW_PIECE_BUFS bounce buffers (dw_piece_get()), small enough to stay
- * in a core's L2 (1 MiB here) while the kernel copies into it, the hash
- * reads it and nt_copy() streams it to the caller: see dw_load.c. */
+/* A buffered load reads its payload in pieces of DW_PIECE bytes, each
+ * hashed while the kernel's copy has left it in cache, so a piece must fit
+ * in a core's L2 (1 MiB here) with room to spare: see dw_load.c. */
 #define DW_PIECE (256u * 1024)
-#define DW_PIECE_BUFS 8u
 
 /* What a slot's one outstanding ring operation is. */
 enum dw_io_kind { DW_IO_NONE, DW_IO_STATX, DW_IO_READ, DW_IO_WRITE, DW_IO_FSYNC };
@@ -77,10 +75,9 @@ struct dw_slot {
 	size_t want;                /* bytes the iovecs held at the start */
 	size_t done;                /* bytes moved so far, from offset 0 */
 	size_t aligned;             /* payload bytes moved direct from/to the caller */
-	/* a buffered load: the piece being read goes into @bounce, or into
-	 * the caller's buffer at @off when no bounce buffer was free */
-	uint8_t *bounce;            /* held from the piece's read to its copy */
-	size_t off;                 /* payload bytes hashed and in the caller's buffer */
+	/* a buffered load: the piece being read goes to the caller's buffer
+	 * at @off */
+	size_t off;                 /* payload bytes read and hashed */
 	size_t piece;               /* bytes of the piece being read */
 	struct hash64_state hs;     /* of the payload's first @off bytes */
 	struct fschunk_info info;
@@ -106,9 +103,6 @@ struct diskwriter {
 	/* the engine; see dw_engine.c */
 	struct dw_slot *slots;
 	uint8_t *blocks;            /* 2 * depth bounce blocks */
-	uint8_t *pieces;            /* npieces bounce buffers of DW_PIECE bytes */
-	uint8_t *piece_free[DW_PIECE_BUFS]; /* a stack: the last one put back is the hottest */
-	unsigned int npieces, npiece_free;
 	struct cds_list_head free_slots;
 	struct cds_list_head cpu;   /* slots waiting for the actor's CPU */
 	struct cds_list_head jobs;  /* posted order; each with keys unfinished */
@@ -187,11 +181,6 @@ void dw_cpu_defer(struct diskwriter *dw, struct dw_slot *s);
 /* As dw_cpu_defer(), but before everything queued: @s's data is hot in
  * this CPU's cache now and would not be after the others' work. */
 void dw_cpu_defer_first(struct diskwriter *dw, struct dw_slot *s);
-
-/* A free bounce buffer of DW_PIECE bytes (DW_BLK-aligned), or NULL when
- * all are taken; dw_piece_put() gives it back. */
-uint8_t *dw_piece_get(struct diskwriter *dw);
-void dw_piece_put(struct diskwriter *dw, uint8_t *p);
 
 /* Count @n bytes moved by @s's read or write; true when iovecs remain. */
 bool dw_iov_advance(struct dw_slot *s, size_t n);

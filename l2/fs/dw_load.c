@@ -14,20 +14,19 @@
  * refuses O_DIRECT (EINVAL at open or read) the key is read again buffered
  * and O_DIRECT stays off for good.
  *
- * Buffered load: the header alone first (checked as above), then the
- * payload in pieces of DW_PIECE bytes, one read each, each into a bounce
- * buffer small enough to stay in L2.  A read of cached pages is a copy the
- * kernel makes inline in io_uring_enter; into the caller's big buffer
- * (cold, in RAM) its ordinary stores ran at a quarter of a streaming copy,
- * into a hot buffer they run faster than one.  So each piece is read the
- * moment the one before it is done (dw_io_read_now()), and its completion
- * goes to the head of the CPU queue, where the piece is hashed
- * (hash64_update(): the sum of all pieces is the payload's) and streamed to
- * the caller's buffer with nt_copy() while it is still in cache.  When
- * every bounce buffer is taken (many uncached reads in flight) a piece is
- * read straight into the caller's buffer and hashed there.  A file that
- * ends before its payload does is found at the piece that hits the end;
- * bytes past the payload are never read.
+ * Buffered load: the payload is read in pieces of DW_PIECE bytes straight
+ * into the caller's buffer (the first piece with the header, in one
+ * preadv), and each piece is added to the payload's sum (hash64_update():
+ * the pieces' sum is the payload's) the moment it is in, while the
+ * kernel's copy has left it in this CPU's cache: its completion goes to the
+ * head of the CPU queue (dw_cpu_defer_first()) and the next piece is read
+ * right after (dw_io_read_now(): a read of cached pages runs inline in the
+ * submit).  One read of the whole payload left the hash to read it all
+ * back from RAM.  Reading each piece into an L2-resident bounce buffer and
+ * streaming it out with nt_copy() was measured too, and lost: the kernel's
+ * copy into the caller's buffer costs less than a second, streamed copy
+ * (tools/kvtier-bench/disk_cached.c has the numbers).  A file that ends
+ * before its payload does is found at the piece that hits the end.
  *
  * A bad file is a miss and is unlinked (upstream served any file of the
  * right length).
@@ -48,15 +47,12 @@
 
 #include "l2/fs/dw_internal.h"
 #include "core/log.h"
-#include "core/ntcopy.h"
 
 enum {
 	LD_READ,        /* O_DIRECT: the one read in flight */
 	LD_VERIFY,      /* O_DIRECT: on the CPU queue, to hash the payload */
-	LD_HDR,         /* buffered: the header's read in flight */
-	LD_START,       /* buffered: on the CPU queue, to read the first piece */
-	LD_PIECE,       /* buffered: a piece's read in flight */
-	LD_COPY,        /* buffered: on the CPU queue, to hash and copy a piece */
+	LD_PIECE,       /* buffered: a read in flight (the first has the header) */
+	LD_SUM,         /* buffered: on the CPU queue, to hash the piece just read */
 };
 
 static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
@@ -88,9 +84,12 @@ static void load_read(struct diskwriter *dw, struct dw_slot *s)
 		if (dw->cfg.read_ahead)
 			posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
 				      POSIX_FADV_WILLNEED);
+		s->off = 0;
+		s->piece = cap < DW_PIECE ? cap : DW_PIECE;
 		s->iov[0] = (struct iovec){ s->hdr, FSCHUNK_HDR };
-		s->niov = 1;
-		s->stage = LD_HDR;
+		s->iov[1] = (struct iovec){ buf, s->piece };
+		s->niov = s->piece ? 2 : 1;
+		s->stage = LD_PIECE;
 		dw_io_rw(dw, s, false);
 		return;
 	}
@@ -123,15 +122,13 @@ static void remove_corrupt(struct diskwriter *dw, struct dw_slot *s)
 		fs_sizemap_unsize(&dw->sizes, e);
 }
 
-/* Read the next piece of @s's payload, into a bounce buffer if one is free. */
+/* Read the next piece of @s's payload into the caller's buffer. */
 static void piece_read(struct diskwriter *dw, struct dw_slot *s)
 {
-	uint8_t *buf = s->job->l2.bufs[s->i];
 	size_t left = s->info.len - s->off;
 
 	s->piece = left < DW_PIECE ? left : DW_PIECE;
-	s->bounce = dw_piece_get(dw);
-	s->iov[0] = (struct iovec){ s->bounce ? s->bounce : buf + s->off, s->piece };
+	s->iov[0] = (struct iovec){ s->job->l2.bufs[s->i] + s->off, s->piece };
 	s->niov = 1;
 	s->iov_first = 0;
 	s->done = FSCHUNK_HDR + s->off;
@@ -139,20 +136,10 @@ static void piece_read(struct diskwriter *dw, struct dw_slot *s)
 	dw_io_read_now(dw, s);
 }
 
-/* The whole piece is in: add it to the sum, put it in the caller's buffer
- * (streaming stores: nothing here reads it again), read the next. */
-static void piece_copy(struct diskwriter *dw, struct dw_slot *s)
+/* The piece just read is whole: add it to the sum, then read the next. */
+static void piece_sum(struct diskwriter *dw, struct dw_slot *s)
 {
-	uint8_t *dst = s->job->l2.bufs[s->i] + s->off;
-
-	if (s->bounce) {
-		hash64_update(&s->hs, s->bounce, s->piece);
-		nt_copy(dst, s->bounce, s->piece);
-		dw_piece_put(dw, s->bounce);
-		s->bounce = NULL;
-	} else {
-		hash64_update(&s->hs, dst, s->piece);
-	}
+	hash64_update(&s->hs, s->job->l2.bufs[s->i] + s->off, s->piece);
 	s->off += s->piece;
 	if (s->off < s->info.len) {
 		piece_read(dw, s);
@@ -172,33 +159,31 @@ static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
 		return;
 	}
 	more = res > 0 && dw_iov_advance(s, (size_t)res);
-	if (more) {
-		dw_io_read_now(dw, s); /* a short read: the rest of the same iovec */
-		return;
-	}
-	if (s->stage == LD_HDR) {
-		res = fschunk_hdr_check(s->hdr, s->done, &job->l2.keys[s->i], job->l2.lens[s->i],
+	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !more)) {
+		size_t got = s->done < FSCHUNK_HDR ? s->done : FSCHUNK_HDR;
+
+		res = fschunk_hdr_check(s->hdr, got, &job->l2.keys[s->i], job->l2.lens[s->i],
 					&s->info);
 		if (res) {
 			load_end(dw, s, res);
 			return;
 		}
 		s->hdr_ok = true;
-		s->off = 0;
 		hash64_reset(&s->hs);
-		/* the first piece is read when the CPU queue reaches it, so
-		 * slots whose headers came in together take turns rather than
-		 * all read a piece at once */
-		s->stage = LD_START;
-		dw_cpu_defer(dw, s);
+		/* the first read asked for a piece of the buffer, not of the file */
+		if (s->piece > s->info.len)
+			s->piece = s->info.len;
+	}
+	if (s->hdr_ok && s->done >= FSCHUNK_HDR + s->off + s->piece) {
+		s->stage = LD_SUM;
+		dw_cpu_defer_first(dw, s);
 		return;
 	}
-	if (s->done < FSCHUNK_HDR + s->off + s->piece) {
+	if (!more) {
 		load_end(dw, s, -EBADMSG); /* the file ends before its payload does */
 		return;
 	}
-	s->stage = LD_COPY;
-	dw_cpu_defer_first(dw, s);
+	dw_io_read_now(dw, s); /* a short read: the rest of the same iovecs */
 }
 
 void dw_load_start(struct diskwriter *dw, struct dw_slot *s)
@@ -220,18 +205,11 @@ void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
 	bool more;
 
 	switch (s->stage) {
-	case LD_HDR:
 	case LD_PIECE:
 		buffered_step(dw, s, res);
 		return;
-	case LD_START:
-		if (s->info.len)
-			piece_read(dw, s);
-		else
-			load_end(dw, s, hash64_digest(&s->hs) == s->info.sum ? 0 : -EBADMSG);
-		return;
-	case LD_COPY:
-		piece_copy(dw, s);
+	case LD_SUM:
+		piece_sum(dw, s);
 		return;
 	}
 	if (s->stage == LD_VERIFY) {
@@ -281,10 +259,6 @@ static void load_end(struct diskwriter *dw, struct dw_slot *s, int res)
 {
 	struct dw_job *job = s->job;
 
-	if (s->bounce) {
-		dw_piece_put(dw, s->bounce);
-		s->bounce = NULL;
-	}
 	if (res == -EBADMSG)
 		remove_corrupt(dw, s);
 	dw_slot_close(dw, s);

@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * Description: the fs adapter's buffered loads (l2/fs/dw_load.c), which
- * read a payload in pieces of DW_PIECE bytes through bounce buffers and sum
- * it piece by piece: every length around the piece size (1 byte, a piece
- * less or more one, several pieces and an odd tail, none) comes back byte
- * for byte into aligned and unaligned buffers larger than the chunk; more
- * keys in one task than there are bounce buffers, with the files out of
- * the page cache so their reads are in flight together (pieces then go
- * straight into the callers' buffers); a file cut short in a middle piece
- * and one with a byte flipped in its last piece are misses and are removed.
+ * read a payload in pieces of DW_PIECE bytes (the first with the header)
+ * and sum it piece by piece: every length around the piece size (1 byte, a
+ * piece less or more one, several pieces and an odd tail, none) comes back
+ * byte for byte into aligned and unaligned buffers larger than the chunk,
+ * nothing written past it; many keys of several pieces in one task, from
+ * the page cache and with the files out of it, so their reads are in
+ * flight together; a file cut short in a middle piece and one with a byte
+ * flipped in its last piece are misses and are removed, alone and in a
+ * task with a good one.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -26,7 +27,7 @@
 #include "tests/common/l2_task.h"
 #include "kvtier/l2.h"
 
-#define NKEYS (3 * DW_PIECE_BUFS)
+#define NKEYS 24
 
 static char vartmp[128];
 
@@ -178,7 +179,7 @@ TEST(lengths_around_the_piece_size_round_trip)
 	fs_l2_ops.destroy(a);
 }
 
-TEST(more_keys_than_bounce_buffers_cached_and_not)
+TEST(many_keys_in_one_task_cached_and_not)
 {
 	const char *base = vartmp_dir();
 	struct kvt_l2_adapter *a = fs_buffered(base);

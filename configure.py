@@ -65,8 +65,10 @@ VARIANTS = {
 }
 WARN = "-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter"
 # extra flags for one source file, in every variant (and the Python and fuzz copies of the
-# library): core/hash_avx2.c is XXH3 built for AVX2, which core/hash.c calls only on a CPU that has it
-FILE_CFLAGS = {"core/hash_avx2.c": "-mavx2"} if platform.machine() == "x86_64" else {}
+# library): core/hash_avx2.c and core/hash_avx512.c are XXH3 built for AVX2 and AVX-512, which
+# core/hash.c calls only on a CPU that has them
+FILE_CFLAGS = ({"core/hash_avx2.c": "-mavx2", "core/hash_avx512.c": "-mavx512f"}
+               if platform.machine() == "x86_64" else {})
 # the library; every other top-level folder is a program (poold, tools) or tests
 LIB_DIRS = ["core", "actors", "proto/maru", "l2", "l2/fs", "l2/resp", "l2/pool", "api"]
 # program -> its source folder

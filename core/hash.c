@@ -3,8 +3,9 @@
  * core/hash.c - the choice between XXH3's implementations (see hash.h).
  *
  * __builtin_cpu_supports() reads what libgcc's constructor found once
- * (including whether the OS saves the ymm registers), so asking on every
- * call costs a load and a test, and no thread ever sees a half-made choice.
+ * (including whether the OS saves the ymm and zmm registers), so asking on
+ * every call costs a load and a test, and no thread ever sees a half-made
+ * choice.
  */
 #include "core/hash.h"
 
@@ -17,8 +18,19 @@ bool hash64_avx2_usable(void)
 #endif
 }
 
+bool hash64_avx512_usable(void)
+{
+#if defined(__x86_64__)
+	return __builtin_cpu_supports("avx512f");
+#else
+	return false;
+#endif
+}
+
 static const struct hash64_impl *best(void)
 {
+	if (hash64_avx512_usable())
+		return &hash64_avx512;
 	return hash64_avx2_usable() ? &hash64_avx2 : &hash64_sse2;
 }
 

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * Description: every XXH3 implementation of core/hash.h (baseline, AVX2 when
- * the CPU has it, and the one hash64() picks) gives libxxhash's
+ * Description: every XXH3 implementation of core/hash.h (baseline, AVX2 and
+ * AVX-512 when the CPU has them, and the one hash64() picks) gives libxxhash's
  * XXH3_64bits() for lengths across XXH3's size classes (0-16, 17-128,
  * 129-240, then stripes, blocks and their tails) and every start alignment
  * of a vector load, one-shot and fed in pieces of awkward sizes: sums on
@@ -79,6 +79,13 @@ TEST(avx2_equals_libxxhash)
 	if (!hash64_avx2_usable())
 		SKIP("this CPU has no AVX2");
 	check_impl(&hash64_avx2);
+}
+
+TEST(avx512_equals_libxxhash)
+{
+	if (!hash64_avx512_usable())
+		SKIP("this CPU has no AVX-512 F");
+	check_impl(&hash64_avx512);
 }
 
 TEST(chosen_equals_libxxhash)

@@ -57,7 +57,7 @@ enum {
 
 static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
 
-/* Open the chunk of @s and issue its one read. */
+/* Open the chunk of @s and issue its first read (O_DIRECT: its one read). */
 static void load_read(struct diskwriter *dw, struct dw_slot *s)
 {
 	uint8_t *buf = s->job->l2.bufs[s->i];

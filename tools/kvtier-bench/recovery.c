@@ -13,8 +13,9 @@
  * before the next size.
  *
  * The bound, after the opens: a fresh read-only mapping of the same file
- * and XXH3-64 of each slot's bytes in turn, the least recovery does (it
- * must read every payload to check it); open_to_bound is the best open
+ * and XXH3-64 of each slot's bytes in turn with the hash recovery uses
+ * (core/hash.h), the least recovery does (it must read every payload to
+ * check it); open_to_bound is the best open
  * over the best of --opens such passes.
  *
  * Figures: the best and the median open per size, ns per slot, and a
@@ -36,8 +37,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
+#include "core/hash.h"
 #include "kvtier.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
@@ -171,7 +172,7 @@ static int rec_bound(const char *path, uint64_t passes, size_t slot_bytes, doubl
 		for (size_t off = 0; off < (size_t)sb.st_size; off += slot_bytes) {
 			size_t len = (size_t)sb.st_size - off;
 
-			sink += XXH3_64bits(m + off, len < slot_bytes ? len : slot_bytes);
+			sink += hash64(m + off, len < slot_bytes ? len : slot_bytes);
 		}
 		munmap((void *)m, (size_t)sb.st_size);
 		ms = (double)(tool_now_ns() - t0) / 1e6;

@@ -17,6 +17,7 @@ Targets: `ninja` (release), `ninja demo`, `ninja check` (every test), `ninja ins
 import argparse
 import glob
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,11 @@ VARIANTS = {
     "clang": {"cc": "clang", "cflags": "-O2 -g -DNDEBUG", "ldflags": ""},
 }
 WARN = "-std=gnu11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter"
+# extra flags for one source file, in every variant (and the Python and fuzz copies of the
+# library): core/hash_avx2.c and core/hash_avx512.c are XXH3 built for AVX2 and AVX-512, which
+# core/hash.c calls only on a CPU that has them
+FILE_CFLAGS = ({"core/hash_avx2.c": "-mavx2", "core/hash_avx512.c": "-mavx512f"}
+               if platform.machine() == "x86_64" else {})
 # the library; every other top-level folder is a program (poold, tools) or tests
 LIB_DIRS = ["core", "actors", "proto/maru", "l2", "l2/fs", "l2/resp", "l2/pool", "api"]
 # program -> its source folder
@@ -92,10 +98,10 @@ FUZZ = {
     "fuzz_config_yaml": [LIBKVTIER],
     "fuzz_l2_adapters": [LIBKVTIER],
     "fuzz_resp_reader": ["l2/resp/rio_reader.c", "l2/resp/resp_slot.c", "l2/resp/resp_value.c",
-                         "l2/fschunk.c"],
+                         "l2/fschunk.c", "core/hash*.c"],
     # log_msg() is the target's own, silent: a fuzzer must not print per input
-    "fuzz_daxfmt": ["core/daxfmt.c"],
-    "fuzz_fschunk": ["l2/fschunk.c", "l2/resp/resp_value.c"],
+    "fuzz_daxfmt": ["core/daxfmt.c", "core/hash*.c"],
+    "fuzz_fschunk": ["l2/fschunk.c", "l2/resp/resp_value.c", "core/hash*.c"],
 }
 # the Python package: its C extension (one .so for every CPython >= 3.11, the limited API) is
 # built for these variants into build/<variant>/python/kvtier/ beside the package's .py files
@@ -148,6 +154,10 @@ def pkgconfig(flag, names=PKGCONFIG):
 
 def sources(pattern):
     return sorted(glob.glob(pattern, recursive=True))
+
+
+def src_cflags(src, cflags):
+    return (cflags + " " + FILE_CFLAGS[src]) if src in FILE_CFLAGS else cflags
 
 
 def obj(variant, src):
@@ -223,7 +233,7 @@ def write_ninja(args):
             o = obj(variant, s)
             w("build %s: cc %s" % (o, s))
             w("  cc = %s" % v["cc"])
-            w("  cflags = %s" % v["cflags"])
+            w("  cflags = %s" % src_cflags(s, v["cflags"]))
             if s in lib_srcs:
                 lib_objs.append(o)
         w("build %s/libkvtier.a: ar %s" % (d, " ".join(lib_objs)))
@@ -359,7 +369,7 @@ def write_python(w, variant, v, lib_srcs, vlibs):
         objs.append("build/%s/obj-py/%s.o" % (variant, s[:-2]))
         w("build %s: cc %s" % (objs[-1], s))
         w("  cc = %s" % v["cc"])
-        w("  cflags = %s -DKVT_NO_JEMALLOC" % v["cflags"])
+        w("  cflags = %s -DKVT_NO_JEMALLOC" % src_cflags(s, v["cflags"]))
     w("build %s/%s: pyext %s | python/ext/ext.map" % (d, PY_EXT, " ".join(objs)))
     w("  cc = %s" % v["cc"])
     # libpython's symbols come from the python3 that loads the module
@@ -402,7 +412,7 @@ def write_fuzz(w, libs, lib_srcs):
             built.add(s)
             w("build %s: cc %s" % (obj("fuzz", s), s))
             w("  cc = clang")
-            w("  cflags = %s" % cflags)
+            w("  cflags = %s" % src_cflags(s, cflags))
 
     # "libkvtier.a" in a target's list: the whole library, built with the fuzz flags, as an
     # archive, so the link takes only the objects the target reaches

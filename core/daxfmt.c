@@ -57,6 +57,7 @@
 #include <xxhash.h>
 
 #include "core/daxfmt_layout.h"
+#include "core/hash.h"
 #include "core/log.h"
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
@@ -185,7 +186,7 @@ static enum daxfmt_class hdr_classify(const struct daxfmt *f, uint32_t slot, str
 		/* the length is checked before it is used to read the slot */
 		if (h->len > f->g.slot_bytes)
 			return CLASS_TORN;
-		if (XXH3_64bits(daxfmt_slot(f, slot), h->len) != h->csum)
+		if (hash64(daxfmt_slot(f, slot), h->len) != h->csum)
 			return CLASS_TORN;
 		return CLASS_VALID;
 	default:	/* WRITING: the crash came before the commit */
@@ -775,7 +776,7 @@ void daxfmt_commit(struct daxfmt *f, uint32_t slot, const struct kvt_key *key, u
 	uint64_t csum;
 
 	assert(slot < f->g.nslots && len <= f->g.slot_bytes);
-	csum = XXH3_64bits(p, len);
+	csum = hash64(p, len);
 	fmt_persist(f, p, len);
 	hdr_write(f, slot, DAXFMT_VALID, gen, key, len, csum);
 }

@@ -4,6 +4,7 @@
  * endian stores so files move between hosts; no threads, no state.
  */
 #include "l2/fschunk.h"
+#include "core/hash.h"
 
 #include <endian.h>
 #include <errno.h>
@@ -107,7 +108,7 @@ bool fschunk_parse_name(const char *name, struct kvt_key *key)
 
 uint64_t fschunk_sum(const void *payload, size_t len)
 {
-	return XXH3_64bits(payload, len);
+	return hash64(payload, len);
 }
 
 void fschunk_hdr_encode(void *hdr, const struct kvt_key *key, uint64_t len, uint64_t sum)
@@ -151,5 +152,5 @@ int fschunk_hdr_check(const void *hdr, size_t got, const struct kvt_key *key,
 
 bool fschunk_payload_ok(const struct fschunk_info *info, const void *payload, size_t got)
 {
-	return got == info->len && XXH3_64bits(payload, got) == info->sum;
+	return got == info->len && hash64(payload, got) == info->sum;
 }

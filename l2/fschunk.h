@@ -67,7 +67,8 @@ void fschunk_shard_name(unsigned int shard, char out[3]);
  */
 bool fschunk_parse_name(const char *name, struct kvt_key *key);
 
-/* XXH3-64 of a payload, the sum the header carries. */
+/* XXH3-64 of a payload, the sum the header carries (core/hash.h: a
+ * hash64_state fed the payload in pieces gives the same). */
 uint64_t fschunk_sum(const void *payload, size_t len);
 
 /*

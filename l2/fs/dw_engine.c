@@ -12,7 +12,11 @@
  * (depth entries, 2 * depth completions) never overflows.  Work that costs
  * CPU (hashing a payload before its write, verifying one after its read)
  * waits on the CPU queue and runs one item at a time between reaps, after
- * the new I/O is submitted, so it overlaps the I/O in flight.
+ * the new I/O is submitted, so it overlaps the I/O in flight.  A buffered
+ * load's piece is the exception to the queue's order: it is read the
+ * moment its predecessor is done (dw_io_read_now()) and goes first
+ * (dw_cpu_defer_first()), so the kernel's copy and the hash follow each
+ * other while the piece is in cache (dw_load.c).
  *
  * Ordering: a LOOKUP or LOAD job starts only when no STORE job posted
  * before it is unfinished, so a read posted after a store sees it (stores
@@ -23,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <stdalign.h>
 #include <string.h>
 
 #include "l2/fs/dw_internal.h"
@@ -31,6 +36,17 @@
 #include "kvtier/l2.h"
 
 static void io_prep_sqe(struct diskwriter *dw, struct dw_slot *s);
+
+static void submit(struct diskwriter *dw)
+{
+	int ret;
+
+	if (!io_uring_sq_ready(&dw->ring))
+		return;
+	ret = io_uring_submit(&dw->ring);
+	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
+		log_error("fs: %s: io_uring_submit: %s; retrying", dw->base_path, strerror(-ret));
+}
 
 static uint64_t rng_next(struct diskwriter *dw)
 {
@@ -99,6 +115,12 @@ void dw_io_rw(struct diskwriter *dw, struct dw_slot *s, bool write)
 	io_prep_sqe(dw, s);
 }
 
+void dw_io_read_now(struct diskwriter *dw, struct dw_slot *s)
+{
+	dw_io_rw(dw, s, false);
+	submit(dw);
+}
+
 void dw_io_statx(struct diskwriter *dw, struct dw_slot *s)
 {
 	s->io = DW_IO_STATX;
@@ -115,6 +137,11 @@ void dw_io_fsync(struct diskwriter *dw, struct dw_slot *s, int fd)
 void dw_cpu_defer(struct diskwriter *dw, struct dw_slot *s)
 {
 	cds_list_add_tail(&s->node, &dw->cpu);
+}
+
+void dw_cpu_defer_first(struct diskwriter *dw, struct dw_slot *s)
+{
+	cds_list_add(&s->node, &dw->cpu);
 }
 
 bool dw_iov_advance(struct dw_slot *s, size_t n)
@@ -264,17 +291,6 @@ void dw_engine_add(struct diskwriter *dw, struct dw_job *job)
 	cds_list_add_tail(&job->node, job->l2.n ? &dw->jobs : &dw->done);
 }
 
-static void submit(struct diskwriter *dw)
-{
-	int ret;
-
-	if (!io_uring_sq_ready(&dw->ring))
-		return;
-	ret = io_uring_submit(&dw->ring);
-	if (ret < 0 && ret != -EINTR && ret != -EAGAIN && ret != -EBUSY)
-		log_error("fs: %s: io_uring_submit: %s; retrying", dw->base_path, strerror(-ret));
-}
-
 bool dw_engine_pump(struct diskwriter *dw, enum dw_pump how)
 {
 	bool waited = false;
@@ -313,7 +329,7 @@ int dw_engine_init(struct diskwriter *dw)
 	CDS_INIT_LIST_HEAD(&dw->cpu);
 	CDS_INIT_LIST_HEAD(&dw->jobs);
 	CDS_INIT_LIST_HEAD(&dw->done);
-	dw->slots = mem_zalloc(depth * sizeof(*dw->slots));
+	dw->slots = mem_aligned_zalloc(alignof(struct dw_slot), depth * sizeof(*dw->slots));
 	dw->blocks = mem_aligned_zalloc(DW_BLK, 2 * depth * (size_t)DW_BLK);
 	if (!dw->slots || !dw->blocks) {
 		ret = -ENOMEM;

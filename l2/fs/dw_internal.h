@@ -8,7 +8,8 @@
  *   dw_engine.c    the ring engine: slots, admission of jobs' keys, SQEs,
  *                  CQEs, the CPU queue, job completion
  *   dw_store.c     a key's store: statx, hash, temp file, one write, publish
- *   dw_load.c      a key's load (one read, then verify) and lookup
+ *   dw_load.c      a key's load (O_DIRECT: one read, then verify; buffered:
+ *                  piece by piece, each hashed as it comes in) and lookup
  *   dw_capacity.c  the size map's upkeep: scan at create, eviction
  *
  * Everything here is owned by the actor thread (untagged) except the
@@ -27,18 +28,24 @@
 #include <urcu/list.h>
 
 #include "core/actor.h"
+#include "core/hash.h"
 #include "l2/fs/diskwriter.h"
 #include "l2/fs/fs_sizemap.h"
 #include "l2/fschunk.h"
 #include "kvtier/l2.h"
 
 #define DW_BLK FSCHUNK_ALIGN
+/* A buffered load reads its payload in pieces of DW_PIECE bytes, each
+ * hashed while the kernel's copy has left it in cache, so a piece must fit
+ * in a core's L2 (1 MiB here) with room to spare: see dw_load.c. */
+#define DW_PIECE (256u * 1024)
 
 /* What a slot's one outstanding ring operation is. */
 enum dw_io_kind { DW_IO_NONE, DW_IO_STATX, DW_IO_READ, DW_IO_WRITE, DW_IO_FSYNC };
 
 /*
- * One key being worked on.  A slot has at most one ring operation in
+ * One key being worked on (64-byte aligned, for its hash state).  A slot
+ * has at most one ring operation in
  * flight (so the ring, sized to the slots, never runs out of entries) or
  * sits on the CPU queue, or is being stepped by the actor.  Its path
  * (dw_store_step(), dw_load_step(), dw_lookup_step()) moves it from stage
@@ -68,6 +75,11 @@ struct dw_slot {
 	size_t want;                /* bytes the iovecs held at the start */
 	size_t done;                /* bytes moved so far, from offset 0 */
 	size_t aligned;             /* payload bytes moved direct from/to the caller */
+	/* a buffered load: the piece being read goes to the caller's buffer
+	 * at @off */
+	size_t off;                 /* payload bytes read and hashed */
+	size_t piece;               /* bytes of the piece being read */
+	struct hash64_state hs;     /* of the payload's first @off bytes */
 	struct fschunk_info info;
 	struct statx stx;
 	struct cds_list_head node;  /* the free list or the CPU queue */
@@ -160,8 +172,15 @@ void dw_io_rw(struct diskwriter *dw, struct dw_slot *s, bool write);
 void dw_io_statx(struct diskwriter *dw, struct dw_slot *s);
 /* Issue an fsync of @fd for @s. */
 void dw_io_fsync(struct diskwriter *dw, struct dw_slot *s, int fd);
+/* Issue @s's read of iov[iov_first..niov) at offset @s->done, and submit
+ * it at once: a read of cached pages runs inline in the submit, so its
+ * bytes are still in this CPU's cache when the next reap steps @s. */
+void dw_io_read_now(struct diskwriter *dw, struct dw_slot *s);
 /* Step @s again from the CPU queue, once no completion is waiting. */
 void dw_cpu_defer(struct diskwriter *dw, struct dw_slot *s);
+/* As dw_cpu_defer(), but before everything queued: @s's data is hot in
+ * this CPU's cache now and would not be after the others' work. */
+void dw_cpu_defer_first(struct diskwriter *dw, struct dw_slot *s);
 
 /* Count @n bytes moved by @s's read or write; true when iovecs remain. */
 bool dw_iov_advance(struct dw_slot *s, size_t n);

@@ -3,17 +3,33 @@
  * l2/fs/dw_load.c - one key's load or lookup, as a slot of the disk
  * writer's engine (dw_engine.c).  Actor thread only.
  *
- * Load: open the chunk, then ONE preadv from offset 0: the header into the
- * slot's bounce block, the payload straight into the caller's buffer (with
- * O_DIRECT its unaligned end into the tail bounce block).  The read asks
- * for as much as the buffer holds; once the header is in, it is checked and
+ * O_DIRECT load: open the chunk, then ONE preadv from offset 0: the header
+ * into the slot's bounce block, the payload straight into the caller's
+ * buffer, its unaligned end into the tail bounce block.  The read asks for
+ * as much as the buffer holds; once the header is in, it is checked and
  * says how much more is due, so a short read is continued only while the
  * file promises more.  Then the payload is verified on the CPU queue, while
- * other slots' I/O is in flight (fschunk.h).  A bad file is a miss and is
- * unlinked (upstream served any file of the right length).  O_DIRECT needs
- * an aligned caller buffer; an unaligned one is read buffered.  When the
- * kernel refuses O_DIRECT (EINVAL at open or read) the key is read again
- * buffered and O_DIRECT stays off for good.
+ * other slots' I/O is in flight (fschunk.h).  O_DIRECT needs an aligned
+ * caller buffer; an unaligned one is read buffered.  When the kernel
+ * refuses O_DIRECT (EINVAL at open or read) the key is read again buffered
+ * and O_DIRECT stays off for good.
+ *
+ * Buffered load: the payload is read in pieces of DW_PIECE bytes straight
+ * into the caller's buffer (the first piece with the header, in one
+ * preadv), and each piece is added to the payload's sum (hash64_update():
+ * the pieces' sum is the payload's) the moment it is in, while the
+ * kernel's copy has left it in this CPU's cache: its completion goes to the
+ * head of the CPU queue (dw_cpu_defer_first()) and the next piece is read
+ * right after (dw_io_read_now(): a read of cached pages runs inline in the
+ * submit).  One read of the whole payload left the hash to read it all
+ * back from RAM.  Reading each piece into an L2-resident bounce buffer and
+ * streaming it out with nt_copy() was measured too, and lost: the kernel's
+ * copy into the caller's buffer costs less than a second, streamed copy
+ * (tools/kvtier-bench/disk_cached.c has the numbers).  A file that ends
+ * before its payload does is found at the piece that hits the end.
+ *
+ * A bad file is a miss and is unlinked (upstream served any file of the
+ * right length).
  *
  * Lookup: statx the name; a regular file with room for a header is a hit,
  * locked in the size map until unlocked; one shorter than a header is a
@@ -32,11 +48,16 @@
 #include "l2/fs/dw_internal.h"
 #include "core/log.h"
 
-enum { LD_READ, LD_VERIFY };
+enum {
+	LD_READ,        /* O_DIRECT: the one read in flight */
+	LD_VERIFY,      /* O_DIRECT: on the CPU queue, to hash the payload */
+	LD_PIECE,       /* buffered: a read in flight (the first has the header) */
+	LD_SUM,         /* buffered: on the CPU queue, to hash the piece just read */
+};
 
 static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
 
-/* Open the chunk of @s and issue its one read. */
+/* Open the chunk of @s and issue its first read (O_DIRECT: its one read). */
 static void load_read(struct diskwriter *dw, struct dw_slot *s)
 {
 	uint8_t *buf = s->job->l2.bufs[s->i];
@@ -56,19 +77,29 @@ static void load_read(struct diskwriter *dw, struct dw_slot *s)
 		return;
 	}
 	s->fd = fd;
-	if (!s->direct && dw->cfg.read_ahead)
-		posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
-			      POSIX_FADV_WILLNEED);
-	s->aligned = s->direct ? cap & ~(size_t)(DW_BLK - 1) : cap;
+	s->iov_first = 0;
+	s->done = 0;
+	s->hdr_ok = false;
+	if (!s->direct) {
+		if (dw->cfg.read_ahead)
+			posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
+				      POSIX_FADV_WILLNEED);
+		s->off = 0;
+		s->piece = cap < DW_PIECE ? cap : DW_PIECE;
+		s->iov[0] = (struct iovec){ s->hdr, FSCHUNK_HDR };
+		s->iov[1] = (struct iovec){ buf, s->piece };
+		s->niov = s->piece ? 2 : 1;
+		s->stage = LD_PIECE;
+		dw_io_rw(dw, s, false);
+		return;
+	}
+	s->aligned = cap & ~(size_t)(DW_BLK - 1);
 	s->niov = 0;
 	s->iov[s->niov++] = (struct iovec){ s->hdr, DW_BLK };
 	if (s->aligned)
 		s->iov[s->niov++] = (struct iovec){ buf, s->aligned };
 	if (cap > s->aligned)
 		s->iov[s->niov++] = (struct iovec){ s->tail, DW_BLK };
-	s->iov_first = 0;
-	s->done = 0;
-	s->hdr_ok = false;
 	s->stage = LD_READ;
 	dw_io_rw(dw, s, false);
 }
@@ -91,6 +122,70 @@ static void remove_corrupt(struct diskwriter *dw, struct dw_slot *s)
 		fs_sizemap_unsize(&dw->sizes, e);
 }
 
+/* Read the next piece of @s's payload into the caller's buffer. */
+static void piece_read(struct diskwriter *dw, struct dw_slot *s)
+{
+	size_t left = s->info.len - s->off;
+
+	s->piece = left < DW_PIECE ? left : DW_PIECE;
+	s->iov[0] = (struct iovec){ s->job->l2.bufs[s->i] + s->off, s->piece };
+	s->niov = 1;
+	s->iov_first = 0;
+	s->done = FSCHUNK_HDR + s->off;
+	s->stage = LD_PIECE;
+	dw_io_read_now(dw, s);
+}
+
+/* The piece just read is whole: add it to the sum, then read the next. */
+static void piece_sum(struct diskwriter *dw, struct dw_slot *s)
+{
+	hash64_update(&s->hs, s->job->l2.bufs[s->i] + s->off, s->piece);
+	s->off += s->piece;
+	if (s->off < s->info.len) {
+		piece_read(dw, s);
+		return;
+	}
+	load_end(dw, s, hash64_digest(&s->hs) == s->info.sum ? 0 : -EBADMSG);
+}
+
+/* A buffered load's read completed with @res. */
+static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
+{
+	const struct dw_job *job = s->job;
+	bool more;
+
+	if (res < 0) {
+		load_end(dw, s, res);
+		return;
+	}
+	more = res > 0 && dw_iov_advance(s, (size_t)res);
+	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !more)) {
+		size_t got = s->done < FSCHUNK_HDR ? s->done : FSCHUNK_HDR;
+
+		res = fschunk_hdr_check(s->hdr, got, &job->l2.keys[s->i], job->l2.lens[s->i],
+					&s->info);
+		if (res) {
+			load_end(dw, s, res);
+			return;
+		}
+		s->hdr_ok = true;
+		hash64_reset(&s->hs);
+		/* the first read asked for a piece of the buffer, not of the file */
+		if (s->piece > s->info.len)
+			s->piece = s->info.len;
+	}
+	if (s->hdr_ok && s->done >= FSCHUNK_HDR + s->off + s->piece) {
+		s->stage = LD_SUM;
+		dw_cpu_defer_first(dw, s);
+		return;
+	}
+	if (!more) {
+		load_end(dw, s, -EBADMSG); /* the file ends before its payload does */
+		return;
+	}
+	dw_io_read_now(dw, s); /* a short read: the rest of the same iovecs */
+}
+
 void dw_load_start(struct diskwriter *dw, struct dw_slot *s)
 {
 	int sfd = dw_shard_open(dw, fschunk_shard(&s->job->l2.keys[s->i]), false);
@@ -109,6 +204,14 @@ void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
 	uint8_t *buf = job->l2.bufs[s->i];
 	bool more;
 
+	switch (s->stage) {
+	case LD_PIECE:
+		buffered_step(dw, s, res);
+		return;
+	case LD_SUM:
+		piece_sum(dw, s);
+		return;
+	}
 	if (s->stage == LD_VERIFY) {
 		size_t len = s->info.len;
 

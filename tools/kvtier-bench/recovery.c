@@ -14,10 +14,11 @@
  * before the next size.
  *
  * The bound, after the opens: a fresh read-only mapping of the same file
- * and XXH3-64 of each slot's bytes by REC_THREADS threads (each its own
- * whole slots), as many as the recovery scan runs on (dax.restore_workers),
- * the least recovery does (it must read every payload to check it);
- * open_to_bound is the best open over the best of --opens such passes.
+ * and XXH3-64 of each slot's bytes with the hash recovery uses
+ * (core/hash.h) by REC_THREADS threads (each its own whole slots), as many
+ * as the recovery scan runs on (dax.restore_workers), the least recovery
+ * does (it must read every payload to check it); open_to_bound is the best
+ * open over the best of --opens such passes.
  *
  * Figures: the best and the median open per size, ns per slot, and a
  * least-squares line open = a + b x slots over the sizes, whose slope is
@@ -40,8 +41,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <xxhash.h>
 
+#include "core/hash.h"
 #include "kvtier.h"
 #include "tools/common/progress.h"
 #include "tools/kvtier-bench/bench.h"
@@ -166,7 +167,7 @@ static void *hash_share_main(void *arg)
 	for (size_t off = h->from; off < h->to; off += h->slot_bytes) {
 		size_t len = h->to - off;
 
-		h->sink += XXH3_64bits(h->m + off, len < h->slot_bytes ? len : h->slot_bytes);
+		h->sink += hash64(h->m + off, len < h->slot_bytes ? len : h->slot_bytes);
 	}
 	return NULL;
 }

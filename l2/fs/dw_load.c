@@ -148,32 +148,47 @@ static void piece_sum(struct diskwriter *dw, struct dw_slot *s)
 	load_end(dw, s, hash64_digest(&s->hs) == s->info.sum ? 0 : -EBADMSG);
 }
 
-/* A buffered load's read completed with @res. */
-static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
+/*
+ * The read of @s advanced by @res bytes; once the header is in (or the
+ * file ended before it), check it.  Return: 1 the load goes on (*@more:
+ * the file may hold more than was read), 0 it ended (load_end() called).
+ */
+static int read_advanced(struct diskwriter *dw, struct dw_slot *s, int res, bool *more)
 {
 	const struct dw_job *job = s->job;
-	bool more;
 
 	if (res < 0) {
 		load_end(dw, s, res);
-		return;
+		return 0;
 	}
-	more = res > 0 && dw_iov_advance(s, (size_t)res);
-	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !more)) {
+	*more = res > 0 && dw_iov_advance(s, (size_t)res);
+	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !*more)) {
 		size_t got = s->done < FSCHUNK_HDR ? s->done : FSCHUNK_HDR;
 
 		res = fschunk_hdr_check(s->hdr, got, &job->l2.keys[s->i], job->l2.lens[s->i],
 					&s->info);
 		if (res) {
 			load_end(dw, s, res);
-			return;
+			return 0;
 		}
 		s->hdr_ok = true;
-		hash64_reset(&s->hs);
-		/* the first read asked for a piece of the buffer, not of the file */
-		if (s->piece > s->info.len)
-			s->piece = s->info.len;
+		if (!s->direct) {
+			hash64_reset(&s->hs);
+			/* the first read asked for a piece of the buffer, not of the file */
+			if (s->piece > s->info.len)
+				s->piece = s->info.len;
+		}
 	}
+	return 1;
+}
+
+/* A buffered load's read completed with @res. */
+static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
+{
+	bool more;
+
+	if (!read_advanced(dw, s, res, &more))
+		return;
 	if (s->hdr_ok && s->done >= FSCHUNK_HDR + s->off + s->piece) {
 		s->stage = LD_SUM;
 		dw_cpu_defer_first(dw, s);
@@ -227,21 +242,8 @@ void dw_load_step(struct diskwriter *dw, struct dw_slot *s, int res)
 		load_read(dw, s);
 		return;
 	}
-	if (res < 0) {
-		load_end(dw, s, res);
+	if (!read_advanced(dw, s, res, &more))
 		return;
-	}
-	more = res > 0 && dw_iov_advance(s, (size_t)res);
-	if (!s->hdr_ok && (s->done >= FSCHUNK_HDR || !more)) {
-		size_t got = s->done < FSCHUNK_HDR ? s->done : FSCHUNK_HDR;
-
-		res = fschunk_hdr_check(s->hdr, got, &job->l2.keys[s->i], job->l2.lens[s->i], &s->info);
-		if (res) {
-			load_end(dw, s, res);
-			return;
-		}
-		s->hdr_ok = true;
-	}
 	if (s->hdr_ok && s->done >= FSCHUNK_HDR + s->info.len) {
 		s->stage = LD_VERIFY;
 		dw_cpu_defer(dw, s);

@@ -1,16 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tools/common/copyteam.h - a plain copy split over a team of threads that
- * live for the whole run: the peer a restore's latency is set beside,
- * query by query.
- *
- * copy_bound_measure() starts threads per window, which is right for a
- * bandwidth figure but adds a thread start to every timed copy; a restore
- * hands work to workers that already run, so its peer does too.
+ * stay up between copies, as a restore's workers do: copy_bound_measure()
+ * times its passes with one, and a latency bench (docqa's peer, restore
+ * --curve's bound) runs one copy per query or round, so no timed copy pays
+ * a thread start.
  *
  * Threads: copy_team_start(), copy_team_run() and copy_team_stop() are
  * called from one thread, which copies the last share itself; the team's
- * own threads only ever wait on the team's barriers.
+ * own threads only ever wait on the team's lock and condition variables.
  */
 #ifndef KVT_TOOLS_COPYTEAM_H
 #define KVT_TOOLS_COPYTEAM_H

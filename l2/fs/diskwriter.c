@@ -342,6 +342,7 @@ void diskwriter_stats(struct diskwriter *dw, struct dw_stats *out)
 	out->chunks = atomic_load_explicit(&dw->st_chunks, memory_order_relaxed);
 	out->errors = atomic_load_explicit(&dw->st_errors, memory_order_relaxed);
 	out->odirect_fallbacks = atomic_load_explicit(&dw->st_fallbacks, memory_order_relaxed);
+	out->bounced_pieces = atomic_load_explicit(&dw->st_bounced, memory_order_relaxed);
 	out->corrupt_removed = atomic_load_explicit(&dw->st_corrupt, memory_order_relaxed);
 	out->enospc_evictions = atomic_load_explicit(&dw->st_enospc_evictions, memory_order_relaxed);
 	out->evictions = atomic_load_explicit(&dw->st_evictions, memory_order_relaxed);

@@ -33,6 +33,10 @@ struct dw_config {
 	unsigned int io_depth;     /* io_uring entries, a power of two */
 	uint32_t fault_eio_ppm;    /* store/load I/Os per million failed with EIO */
 	bool fault_odirect_einval; /* the first O_DIRECT I/O fails with EINVAL */
+	/* a buffered piece the kernel copied into the caller's buffer slower
+	 * than this sends the next pieces through a bounce buffer (dw_load.c);
+	 * 0: never */
+	double bounce_below_gbps;
 	struct l2_glue *glue;      /* each finished task goes to l2_glue_complete() */
 };
 
@@ -58,6 +62,7 @@ struct dw_stats {
 	uint64_t chunks;
 	uint64_t errors;
 	uint64_t odirect_fallbacks;
+	uint64_t bounced_pieces;
 	uint64_t corrupt_removed;
 	uint64_t enospc_evictions;
 	uint64_t evictions;

@@ -331,10 +331,13 @@ int dw_engine_init(struct diskwriter *dw)
 	CDS_INIT_LIST_HEAD(&dw->done);
 	dw->slots = mem_aligned_zalloc(alignof(struct dw_slot), depth * sizeof(*dw->slots));
 	dw->blocks = mem_aligned_zalloc(DW_BLK, 2 * depth * (size_t)DW_BLK);
-	if (!dw->slots || !dw->blocks) {
+	dw->bounce = mem_aligned_alloc(DW_BLK, DW_PIECE);
+	if (!dw->slots || !dw->blocks || !dw->bounce) {
 		ret = -ENOMEM;
 		goto err_free;
 	}
+	/* a new instance: the engine's buffers are likely new to the kernel */
+	dw->bounce_run = dw->cfg.bounce_below_gbps > 0 ? DW_BOUNCE_RUN : 0;
 	for (unsigned int k = 0; k < depth; k++)
 		cds_list_add_tail(&dw->slots[k].node, &dw->free_slots);
 	ret = io_uring_queue_init(depth, &dw->ring, 0);
@@ -342,8 +345,10 @@ int dw_engine_init(struct diskwriter *dw)
 		goto err_free;
 	return 0;
 err_free:
+	mem_free(dw->bounce);
 	mem_free(dw->blocks);
 	mem_free(dw->slots);
+	dw->bounce = NULL;
 	dw->blocks = NULL;
 	dw->slots = NULL;
 	return ret;
@@ -352,6 +357,7 @@ err_free:
 void dw_engine_fini(struct diskwriter *dw)
 {
 	io_uring_queue_exit(&dw->ring);
+	mem_free(dw->bounce);
 	mem_free(dw->blocks);
 	mem_free(dw->slots);
 }

@@ -39,6 +39,9 @@
  * hashed while the kernel's copy has left it in cache, so a piece must fit
  * in a core's L2 (1 MiB here) with room to spare: see dw_load.c. */
 #define DW_PIECE (256u * 1024)
+/* Pieces read through the bounce buffer after a slow direct one, before a
+ * direct piece probes the caller's buffers again (see dw_load.c). */
+#define DW_BOUNCE_RUN 128u
 
 /* What a slot's one outstanding ring operation is. */
 enum dw_io_kind { DW_IO_NONE, DW_IO_STATX, DW_IO_READ, DW_IO_WRITE, DW_IO_FSYNC };
@@ -79,6 +82,8 @@ struct dw_slot {
 	 * at @off */
 	size_t off;                 /* payload bytes read and hashed */
 	size_t piece;               /* bytes of the piece being read */
+	uint8_t *bounce;            /* the piece goes here, not to the caller's buffer */
+	uint64_t piece_t0;          /* a direct piece: when its read was submitted */
 	struct hash64_state hs;     /* of the payload's first @off bytes */
 	struct fschunk_info info;
 	struct statx stx;
@@ -103,6 +108,11 @@ struct diskwriter {
 	/* the engine; see dw_engine.c */
 	struct dw_slot *slots;
 	uint8_t *blocks;            /* 2 * depth bounce blocks */
+	/* DW_PIECE bytes for buffered loads (dw_load.c), held by one slot at
+	 * a time (bounce_busy); bounce_run: pieces left to read through it */
+	uint8_t *bounce;
+	bool bounce_busy;
+	uint32_t bounce_run;
 	struct cds_list_head free_slots;
 	struct cds_list_head cpu;   /* slots waiting for the actor's CPU */
 	struct cds_list_head jobs;  /* posted order; each with keys unfinished */
@@ -115,6 +125,7 @@ struct diskwriter {
 	_Atomic uint64_t st_chunks;
 	_Atomic uint64_t st_errors;
 	_Atomic uint64_t st_fallbacks;
+	_Atomic uint64_t st_bounced;
 	_Atomic uint64_t st_corrupt;
 	_Atomic uint64_t st_enospc_evictions;
 	_Atomic uint64_t st_evictions;

@@ -22,11 +22,24 @@
  * head of the CPU queue (dw_cpu_defer_first()) and the next piece is read
  * right after (dw_io_read_now(): a read of cached pages runs inline in the
  * submit).  One read of the whole payload left the hash to read it all
- * back from RAM.  Reading each piece into an L2-resident bounce buffer and
- * streaming it out with nt_copy() was measured too, and lost: the kernel's
- * copy into the caller's buffer costs less than a second, streamed copy
- * (tools/kvtier-bench/disk_cached.c has the numbers).  A file that ends
- * before its payload does is found at the piece that hits the end.
+ * back from RAM.  A file that ends before its payload does is found at the
+ * piece that hits the end.
+ *
+ * Into the caller's buffer, or through a bounce buffer (piece_target()):
+ * where the hypervisor shadows the guest kernel's page tables apart from
+ * its user's (a PVM guest, as this machine), the kernel's first write
+ * into each page of a buffer pays a fault the guest does not see, however
+ * warm the page is in user mode, and a buffered read is such a write: 256
+ * KiB pieces of a cached file read into a buffer the kernel never wrote ran
+ * at 0.6 GB/s, the same once it had at 11 GB/s, and through one cached
+ * 256 KiB bounce buffer then nt_copy() out at 9 GB/s either way (one
+ * thread, 96 MiB).  An engine's buffers are new to the kernel after every
+ * restart.  Where the caller's buffer is fast the kernel's copy into it
+ * costs less than the bounce's second copy (tools/kvtier-bench/
+ * disk_cached.c), so pieces go direct until one copies slower than
+ * bounce_below_gbps, then DW_BOUNCE_RUN pieces go through the bounce, then
+ * a direct piece probes again.  Only pieces read by dw_io_read_now() are
+ * timed: it runs the read inline, so the time is the kernel's copy.
  *
  * A bad file is a miss and is unlinked (upstream served any file of the
  * right length).
@@ -47,6 +60,8 @@
 
 #include "l2/fs/dw_internal.h"
 #include "core/log.h"
+#include "core/ntcopy.h"
+#include "core/waitword.h"
 
 enum {
 	LD_READ,        /* O_DIRECT: the one read in flight */
@@ -56,6 +71,37 @@ enum {
 };
 
 static void load_end(struct diskwriter *dw, struct dw_slot *s, int res);
+
+/* Where @s's next piece goes: the bounce buffer during a bounce run if no
+ * other slot holds it, else @dst, the caller's buffer at the piece. */
+static uint8_t *piece_target(struct diskwriter *dw, struct dw_slot *s, uint8_t *dst)
+{
+	s->bounce = NULL;
+	if (!dw->bounce_run || dw->bounce_busy)
+		return dst;
+	dw->bounce_busy = true;
+	dw->bounce_run--;
+	s->bounce = dw->bounce;
+	return s->bounce;
+}
+
+static void bounce_put(struct diskwriter *dw, struct dw_slot *s)
+{
+	if (!s->bounce)
+		return;
+	dw->bounce_busy = false;
+	s->bounce = NULL;
+}
+
+/* A timed direct piece of @s is in: one slower than bounce_below_gbps
+ * starts a bounce run. */
+static void piece_timed(struct diskwriter *dw, const struct dw_slot *s)
+{
+	double ns = (double)(clock_now_ns() - s->piece_t0);
+
+	if (ns * dw->cfg.bounce_below_gbps > (double)s->piece)
+		dw->bounce_run = DW_BOUNCE_RUN;
+}
 
 /* Open the chunk of @s and issue its first read (O_DIRECT: its one read). */
 static void load_read(struct diskwriter *dw, struct dw_slot *s)
@@ -85,7 +131,12 @@ static void load_read(struct diskwriter *dw, struct dw_slot *s)
 			posix_fadvise(fd, 0, (off_t)(FSCHUNK_HDR + dw->cfg.read_ahead),
 				      POSIX_FADV_WILLNEED);
 		s->off = 0;
-		s->piece = cap < DW_PIECE ? cap : DW_PIECE;
+		/* the first read is queued with other slots' (untimed) and would
+		 * hold the bounce meanwhile: during a bounce run it reads the
+		 * header alone, and the pieces follow inline */
+		s->piece = dw->bounce_run ? 0 : cap < DW_PIECE ? cap : DW_PIECE;
+		s->bounce = NULL;
+		s->piece_t0 = 0;
 		s->iov[0] = (struct iovec){ s->hdr, FSCHUNK_HDR };
 		s->iov[1] = (struct iovec){ buf, s->piece };
 		s->niov = s->piece ? 2 : 1;
@@ -122,13 +173,15 @@ static void remove_corrupt(struct diskwriter *dw, struct dw_slot *s)
 		fs_sizemap_unsize(&dw->sizes, e);
 }
 
-/* Read the next piece of @s's payload into the caller's buffer. */
+/* Read the next piece of @s's payload (see piece_target()). */
 static void piece_read(struct diskwriter *dw, struct dw_slot *s)
 {
 	size_t left = s->info.len - s->off;
+	uint8_t *to = piece_target(dw, s, s->job->l2.bufs[s->i] + s->off);
 
 	s->piece = left < DW_PIECE ? left : DW_PIECE;
-	s->iov[0] = (struct iovec){ s->job->l2.bufs[s->i] + s->off, s->piece };
+	s->piece_t0 = s->bounce || !dw->cfg.bounce_below_gbps ? 0 : clock_now_ns();
+	s->iov[0] = (struct iovec){ to, s->piece };
 	s->niov = 1;
 	s->iov_first = 0;
 	s->done = FSCHUNK_HDR + s->off;
@@ -136,10 +189,18 @@ static void piece_read(struct diskwriter *dw, struct dw_slot *s)
 	dw_io_read_now(dw, s);
 }
 
-/* The piece just read is whole: add it to the sum, then read the next. */
+/* The piece just read is whole: add it to the sum (and move it out of the
+ * bounce buffer), then read the next. */
 static void piece_sum(struct diskwriter *dw, struct dw_slot *s)
 {
-	hash64_update(&s->hs, s->job->l2.bufs[s->i] + s->off, s->piece);
+	uint8_t *dst = s->job->l2.bufs[s->i] + s->off;
+
+	hash64_update(&s->hs, s->bounce ? s->bounce : dst, s->piece);
+	if (s->bounce) {
+		nt_copy(dst, s->bounce, s->piece);
+		bounce_put(dw, s);
+		dw_bump(&dw->st_bounced, 1);
+	}
 	s->off += s->piece;
 	if (s->off < s->info.len) {
 		piece_read(dw, s);
@@ -190,6 +251,8 @@ static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
 	if (!read_advanced(dw, s, res, &more))
 		return;
 	if (s->hdr_ok && s->done >= FSCHUNK_HDR + s->off + s->piece) {
+		if (s->piece_t0)
+			piece_timed(dw, s);
 		s->stage = LD_SUM;
 		dw_cpu_defer_first(dw, s);
 		return;
@@ -263,6 +326,7 @@ static void load_end(struct diskwriter *dw, struct dw_slot *s, int res)
 
 	if (res == -EBADMSG)
 		remove_corrupt(dw, s);
+	bounce_put(dw, s);
 	dw_slot_close(dw, s);
 	if (job->l2.task->lens)
 		job->l2.task->lens[s->i] = res ? 0 : s->info.len;

@@ -54,7 +54,8 @@ static const struct l2_glue_actor fs_glue = {
 
 static const char *const fs_keys[] = {
 	"base_path", "relative_tmp_dir", "read_ahead_size", "use_odirect", "durable",
-	"max_capacity_gb", "io_depth", "fault_eio_ppm", "fault_odirect_einval", NULL,
+	"max_capacity_gb", "io_depth", "bounce_below_gbps", "fault_eio_ppm",
+	"fault_odirect_einval", NULL,
 };
 
 /* A relative path with no ".." component (and not empty). */
@@ -101,6 +102,8 @@ static int parse(const struct kvt_l2_config *cfg, struct dw_config *dc, char *er
 	    (ret = l2_param_bool(cfg, "durable", false, &dc->durable, err, errlen)) ||
 	    (ret = l2_param_double(cfg, "max_capacity_gb", 0, 0, 1e9, &gb, err, errlen)) ||
 	    (ret = l2_param_u64(cfg, "io_depth", 64, 1, 4096, &depth, err, errlen)) ||
+	    (ret = l2_param_double(cfg, "bounce_below_gbps", 2, 0, 1e6, &dc->bounce_below_gbps,
+				   err, errlen)) ||
 	    (ret = l2_param_u64(cfg, "fault_eio_ppm", 0, 0, 1000000, &ppm, err, errlen)) ||
 	    (ret = l2_param_bool(cfg, "fault_odirect_einval", false, &dc->fault_odirect_einval,
 				 err, errlen)))
@@ -167,9 +170,10 @@ static int fs_status(struct kvt_l2_adapter *a, struct kvt_l2_status *st)
 	st->chunks = s.chunks;
 	st->errors = s.errors;
 	snprintf(st->detail, sizeof(st->detail),
-		 "odirect=%s odirect_fallbacks=%llu corrupt_removed=%llu enospc_evictions=%llu "
-		 "evictions=%llu stores=%llu loads=%llu",
+		 "odirect=%s odirect_fallbacks=%llu bounced_pieces=%llu corrupt_removed=%llu "
+		 "enospc_evictions=%llu evictions=%llu stores=%llu loads=%llu",
 		 s.odirect ? "on" : "off", (unsigned long long)s.odirect_fallbacks,
+		 (unsigned long long)s.bounced_pieces,
 		 (unsigned long long)s.corrupt_removed, (unsigned long long)s.enospc_evictions,
 		 (unsigned long long)s.evictions, (unsigned long long)s.stores,
 		 (unsigned long long)s.loads);
@@ -186,6 +190,9 @@ const struct kvt_l2_ops fs_l2_ops = {
 		"durable: fsync file and directory on every store (default false)\n"
 		"max_capacity_gb: GiB before oldest-first eviction; 0 = unbounded (default 0)\n"
 		"io_depth: io_uring queue depth (default 64)\n"
+		"bounce_below_gbps: a buffered load whose kernel copy into the caller's\n"
+		"  buffer runs below this GB/s reads its next pieces through a cached\n"
+		"  buffer instead; 0 = never (default 2)\n"
 		"fault_eio_ppm: test only: store/load I/Os per million that fail (default 0)\n"
 		"fault_odirect_einval: test only: the first O_DIRECT I/O fails (default false)\n",
 	.create = fs_create,

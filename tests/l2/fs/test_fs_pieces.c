@@ -9,7 +9,10 @@
  * the page cache and with the files out of it, so their reads are in
  * flight together; a file cut short in a middle piece and one with a byte
  * flipped in its last piece are misses and are removed, alone and in a
- * task with a good one.
+ * task with a good one.  Each twice: every piece read straight into the
+ * caller's buffer (bounce_below_gbps 0), and through the bounce buffer
+ * (bounce_below_gbps so high that every timed direct piece is slow: the
+ * adapter starts in a bounce run, and each probe starts another).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -51,12 +54,16 @@ static const char *vartmp_dir(void)
 	return vartmp;
 }
 
-/* A buffered adapter on @base. */
-static struct kvt_l2_adapter *fs_buffered(const char *base)
+#define DIRECT "0"
+#define BOUNCED "1e6"
+
+/* A buffered adapter on @base with bounce_below_gbps @gbps. */
+static struct kvt_l2_adapter *fs_buffered(const char *base, const char *gbps)
 {
 	const struct kvt_l2_param p[] = { { "type", "fs" }, { "base_path", base },
-					  { "use_odirect", "false" } };
-	struct kvt_l2_config cfg = { .type = "fs", .params = p, .nparams = 3, .json = "{}" };
+					  { "use_odirect", "false" },
+					  { "bounce_below_gbps", gbps } };
+	struct kvt_l2_config cfg = { .type = "fs", .params = p, .nparams = 4, .json = "{}" };
 	struct kvt_l2_adapter *a = NULL;
 	char err[512] = "";
 	int ret = fs_l2_ops.create(&cfg, NULL, &a, err, sizeof(err));
@@ -146,25 +153,45 @@ static void uncache(const char *base, const uint64_t *ids, size_t n)
 	}
 }
 
-static uint64_t corrupt_removed(struct kvt_l2_adapter *a)
+/* The counter @name=N of the adapter's status detail. */
+static uint64_t detail_count(struct kvt_l2_adapter *a, const char *name)
 {
 	struct kvt_l2_status st;
+	char key[64];
 	const char *p;
 
 	memset(&st, 0, sizeof(st));
 	CHECK_EQ(fs_l2_ops.status(a, &st), 0);
-	p = strstr(st.detail, "corrupt_removed=");
+	snprintf(key, sizeof(key), " %s=", name);
+	p = strstr(st.detail, key);
 	CHECK(p);
-	return strtoull(p + strlen("corrupt_removed="), NULL, 10);
+	return strtoull(p + strlen(key), NULL, 10);
 }
 
-TEST(lengths_around_the_piece_size_round_trip)
+static uint64_t corrupt_removed(struct kvt_l2_adapter *a)
+{
+	return detail_count(a, "corrupt_removed");
+}
+
+/* Destroy @a once its pieces went the way @gbps sends them. */
+static void done_with(struct kvt_l2_adapter *a, const char *gbps)
+{
+	uint64_t bounced = detail_count(a, "bounced_pieces");
+
+	if (strcmp(gbps, DIRECT) == 0)
+		CHECK_EQ(bounced, 0);
+	else
+		CHECK(bounced > 0);
+	fs_l2_ops.destroy(a);
+}
+
+static void lengths_around_the_piece_size(const char *gbps)
 {
 	static const size_t lens[] = { 1, DW_PIECE - 1, DW_PIECE, DW_PIECE + 1,
 				       3 * DW_PIECE + 4097, 0, 4096, 2 * DW_PIECE };
 	const size_t n = sizeof(lens) / sizeof(lens[0]);
 	const char *base = harness_tmpdir(0);
-	struct kvt_l2_adapter *a = fs_buffered(base);
+	struct kvt_l2_adapter *a = fs_buffered(base, gbps);
 	uint64_t ids[sizeof(lens) / sizeof(lens[0])];
 
 	for (size_t i = 0; i < n; i++)
@@ -176,13 +203,23 @@ TEST(lengths_around_the_piece_size_round_trip)
 	}
 	CHECK(load_all(a, ids, lens, n, 7, 1));
 	CHECK_EQ(corrupt_removed(a), 0);
-	fs_l2_ops.destroy(a);
+	done_with(a, gbps);
 }
 
-TEST(many_keys_in_one_task_cached_and_not)
+TEST(lengths_around_the_piece_size_round_trip_direct)
+{
+	lengths_around_the_piece_size(DIRECT);
+}
+
+TEST(lengths_around_the_piece_size_round_trip_bounced)
+{
+	lengths_around_the_piece_size(BOUNCED);
+}
+
+static void many_keys_in_one_task(const char *gbps)
 {
 	const char *base = vartmp_dir();
-	struct kvt_l2_adapter *a = fs_buffered(base);
+	struct kvt_l2_adapter *a = fs_buffered(base, gbps);
 	uint64_t ids[NKEYS];
 	size_t lens[NKEYS];
 
@@ -195,14 +232,24 @@ TEST(many_keys_in_one_task_cached_and_not)
 	uncache(base, ids, NKEYS);
 	CHECK(load_all(a, ids, lens, NKEYS, 3, 100));
 	CHECK_EQ(corrupt_removed(a), 0);
-	fs_l2_ops.destroy(a);
+	done_with(a, gbps);
 }
 
-TEST(cut_in_a_middle_piece_or_flipped_in_the_last_is_a_miss_and_removed)
+TEST(many_keys_in_one_task_cached_and_not_direct)
+{
+	many_keys_in_one_task(DIRECT);
+}
+
+TEST(many_keys_in_one_task_cached_and_not_bounced)
+{
+	many_keys_in_one_task(BOUNCED);
+}
+
+static void cut_or_flipped(const char *gbps)
 {
 	const size_t len = 3 * DW_PIECE + 100;
 	const char *base = harness_tmpdir(0);
-	struct kvt_l2_adapter *a = fs_buffered(base);
+	struct kvt_l2_adapter *a = fs_buffered(base, gbps);
 	const uint64_t cut = 1, flip = 2, good = 3;
 	uint64_t ids[] = { cut, flip, good };
 	size_t lens[] = { len, len, len };
@@ -238,5 +285,15 @@ TEST(cut_in_a_middle_piece_or_flipped_in_the_last_is_a_miss_and_removed)
 	CHECK(load_all(a, &ids[0], &lens[0], 1, 0, 0));
 	CHECK(access(chunk_path(base, flip), F_OK) < 0 && errno == ENOENT);
 	CHECK_EQ(corrupt_removed(a), 3);
-	fs_l2_ops.destroy(a);
+	done_with(a, gbps);
+}
+
+TEST(cut_in_a_middle_piece_or_flipped_in_the_last_is_a_miss_and_removed_direct)
+{
+	cut_or_flipped(DIRECT);
+}
+
+TEST(cut_in_a_middle_piece_or_flipped_in_the_last_is_a_miss_and_removed_bounced)
+{
+	cut_or_flipped(BOUNCED);
 }

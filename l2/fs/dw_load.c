@@ -133,8 +133,9 @@ static void load_read(struct diskwriter *dw, struct dw_slot *s)
 		s->off = 0;
 		/* the first read is queued with other slots' (untimed) and would
 		 * hold the bounce meanwhile: during a bounce run it reads the
-		 * header alone, and the pieces follow inline */
-		s->piece = dw->bounce_run ? 0 : cap < DW_PIECE ? cap : DW_PIECE;
+		 * header alone, and the pieces follow inline; a payload too short
+		 * to stream (NTCOPY_MIN) is not worth a read of its own */
+		s->piece = dw->bounce_run && cap >= NTCOPY_MIN ? 0 : cap < DW_PIECE ? cap : DW_PIECE;
 		s->bounce = NULL;
 		s->piece_t0 = 0;
 		s->iov[0] = (struct iovec){ s->hdr, FSCHUNK_HDR };

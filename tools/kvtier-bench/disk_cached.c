@@ -24,8 +24,13 @@
  * 1 / (1/14 + 1/80) = 12 GB/s, about 0.7; the same loop with pread() runs
  * at 10-12.5.  A bounce buffer in L2 (the kernel copying into hot memory
  * at 24-25 GB/s, then nt_copy() out at 18-20) comes to
- * 1 / (1/24.7 + 1/18.9 + 1/80) = 9.4 GB/s before the same overheads:
- * measured in the adapter, it lost to the direct pieces.
+ * 1 / (1/24.7 + 1/18.9 + 1/80) = 9.4 GB/s before the same overheads, and
+ * loses to the direct pieces where the kernel has written the caller's
+ * buffers before; where it has not, the kernel's first write into each
+ * page costs this VM a hypervisor fault (0.6 GB/s), so the adapter reads
+ * through the bounce while direct pieces run slow (bounce_below_gbps,
+ * l2/fs/dw_load.c).  This bench's buffers are written by its own thread
+ * only, so its loads run mostly bounced.
  *
  * Threads: main; the adapter's own threads.
  */

@@ -27,8 +27,11 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <linux/openat2.h>
 #include <stdalign.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "l2/fs/dw_internal.h"
 #include "core/log.h"
@@ -121,8 +124,50 @@ void dw_io_read_now(struct diskwriter *dw, struct dw_slot *s)
 	submit(dw);
 }
 
-void dw_io_statx(struct diskwriter *dw, struct dw_slot *s)
+static void step(struct diskwriter *dw, struct dw_slot *s, int res);
+
+/*
+ * statx of the name without the ring when the kernel holds its path: the
+ * ring runs every statx on an io-wq worker (statx has no non-blocking
+ * attempt there), a thread hop and a wakeup a key, while a walk of cached
+ * dentries costs a few microseconds.  openat2() with RESOLVE_CACHED does
+ * that walk or fails with EAGAIN, never reading the disk; a cached miss (a
+ * negative dentry) answers ENOENT at once.  O_PATH | O_NOFOLLOW opens a
+ * symlink itself, so its statx says what AT_SYMLINK_NOFOLLOW says.
+ * Return: 0 or -errno as the ring's statx would, or -EAGAIN: use the ring.
+ */
+static int statx_cached(struct diskwriter *dw, struct dw_slot *s)
 {
+	struct open_how how = {
+		.flags = O_PATH | O_NOFOLLOW | O_CLOEXEC,
+		.resolve = RESOLVE_BENEATH | RESOLVE_CACHED,
+	};
+	long fd;
+	int res;
+
+	if (dw->statx_ring_only)
+		return -EAGAIN;
+	fd = syscall(SYS_openat2, s->sfd, s->name, &how, sizeof(how));
+	if (fd < 0) {
+		res = -errno;
+		if (res == -EINVAL)
+			dw->statx_ring_only = true; /* before Linux 5.12 */
+		return res == -EINVAL ? -EAGAIN : res;
+	}
+	res = statx((int)fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE | STATX_INO, &s->stx)
+		      ? -errno : 0;
+	close((int)fd);
+	return res;
+}
+
+void dw_statx(struct diskwriter *dw, struct dw_slot *s)
+{
+	int res = statx_cached(dw, s);
+
+	if (res != -EAGAIN) {
+		step(dw, s, res);
+		return;
+	}
 	s->io = DW_IO_STATX;
 	io_prep_sqe(dw, s);
 }

@@ -102,6 +102,7 @@ struct diskwriter {
 	bool odirect;
 	bool fault_einval;
 	bool no_tmpfile;
+	bool statx_ring_only;       /* the kernel knows no RESOLVE_CACHED */
 	uint64_t rng;
 	uint64_t tmp_seq;
 	struct fs_sizemap sizes;
@@ -179,8 +180,10 @@ bool dw_engine_pump(struct diskwriter *dw, enum dw_pump how);
 
 /* Issue @s's read or write of iov[iov_first..niov) at offset @s->done. */
 void dw_io_rw(struct diskwriter *dw, struct dw_slot *s, bool write);
-/* Issue a statx of @s->name in @s->sfd into @s->stx. */
-void dw_io_statx(struct diskwriter *dw, struct dw_slot *s);
+/* statx @s->name in @s->sfd into @s->stx, then step @s with the result:
+ * at once when the path is cached, else through the ring.  The step may
+ * finish @s before this returns. */
+void dw_statx(struct diskwriter *dw, struct dw_slot *s);
 /* Issue an fsync of @fd for @s. */
 void dw_io_fsync(struct diskwriter *dw, struct dw_slot *s, int fd);
 /* Issue @s's read of iov[iov_first..niov) at offset @s->done, and submit

@@ -353,7 +353,7 @@ void dw_lookup_start(struct diskwriter *dw, struct dw_slot *s)
 		return;
 	}
 	s->sfd = sfd;
-	dw_io_statx(dw, s);
+	dw_statx(dw, s);
 }
 
 /*

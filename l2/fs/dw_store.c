@@ -263,7 +263,7 @@ void dw_store_start(struct diskwriter *dw, struct dw_slot *s)
 		return;
 	}
 	s->sfd = sfd;
-	dw_io_statx(dw, s);
+	dw_statx(dw, s);
 }
 
 void dw_store_step(struct diskwriter *dw, struct dw_slot *s, int res)

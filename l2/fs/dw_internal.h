@@ -42,6 +42,10 @@
 /* Pieces read through the bounce buffer after a slow direct one, before a
  * direct piece probes the caller's buffers again (see dw_load.c). */
 #define DW_BOUNCE_RUN 128u
+/* Tasks of at most this many keys statx their names on the actor's thread
+ * when the kernel holds the paths; larger ones go through the ring, whose
+ * io-wq workers run them on every core (see dw_statx()). */
+#define DW_STATX_INLINE_MAX 128u
 
 /* What a slot's one outstanding ring operation is. */
 enum dw_io_kind { DW_IO_NONE, DW_IO_STATX, DW_IO_READ, DW_IO_WRITE, DW_IO_FSYNC };

@@ -388,6 +388,7 @@ int dw_engine_init(struct diskwriter *dw)
 	}
 	/* a new instance: the engine's buffers are likely new to the kernel */
 	dw->bounce_run = dw->cfg.bounce_below_gbps > 0 ? DW_BOUNCE_RUN : 0;
+	dw->bounce_next = DW_BOUNCE_RUN;
 	for (unsigned int k = 0; k < depth; k++)
 		cds_list_add_tail(&dw->slots[k].node, &dw->free_slots);
 	ret = io_uring_queue_init(depth, &dw->ring, 0);

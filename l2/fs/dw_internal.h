@@ -40,8 +40,10 @@
  * in a core's L2 (1 MiB here) with room to spare: see dw_load.c. */
 #define DW_PIECE (256u * 1024)
 /* Pieces read through the bounce buffer after a slow direct one, before a
- * direct piece probes the caller's buffers again (see dw_load.c). */
+ * direct piece probes the caller's buffers again (see dw_load.c); each
+ * probe that is slow again doubles the next run, up to the MAX. */
 #define DW_BOUNCE_RUN 128u
+#define DW_BOUNCE_RUN_MAX 8192u
 /* Tasks of at most this many keys statx their names on the actor's thread
  * when the kernel holds the paths; larger ones go through the ring, whose
  * io-wq workers run them on every core (see dw_statx()). */
@@ -114,10 +116,12 @@ struct diskwriter {
 	struct dw_slot *slots;
 	uint8_t *blocks;            /* 2 * depth bounce blocks */
 	/* DW_PIECE bytes for buffered loads (dw_load.c), held by one slot at
-	 * a time (bounce_busy); bounce_run: pieces left to read through it */
+	 * a time (bounce_busy); bounce_run: pieces left to read through it;
+	 * bounce_next: the run a slow probe starts */
 	uint8_t *bounce;
 	bool bounce_busy;
 	uint32_t bounce_run;
+	uint32_t bounce_next;
 	struct cds_list_head free_slots;
 	struct cds_list_head cpu;   /* slots waiting for the actor's CPU */
 	struct cds_list_head jobs;  /* posted order; each with keys unfinished */

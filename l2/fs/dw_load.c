@@ -38,7 +38,9 @@
  * costs less than the bounce's second copy (tools/kvtier-bench/
  * disk_cached.c), so pieces go direct until one copies slower than
  * bounce_below_gbps, then DW_BOUNCE_RUN pieces go through the bounce, then
- * a direct piece probes again.  Only pieces read by dw_io_read_now() are
+ * a direct piece probes again; while probes stay slow the runs double (up
+ * to DW_BOUNCE_RUN_MAX, 2 GiB), so buffers that stay new to the kernel
+ * (bounced pieces never warm them) cost ever fewer slow probes.  Only pieces read by dw_io_read_now() are
  * timed: it runs the read inline, so the time is the kernel's copy.
  *
  * A bad file is a miss and is unlinked (upstream served any file of the
@@ -94,13 +96,18 @@ static void bounce_put(struct diskwriter *dw, struct dw_slot *s)
 }
 
 /* A timed direct piece of @s is in: one slower than bounce_below_gbps
- * starts a bounce run. */
+ * starts a bounce run, a fast one resets the runs' length. */
 static void piece_timed(struct diskwriter *dw, const struct dw_slot *s)
 {
 	double ns = (double)(clock_now_ns() - s->piece_t0);
 
-	if (ns * dw->cfg.bounce_below_gbps > (double)s->piece)
-		dw->bounce_run = DW_BOUNCE_RUN;
+	if (ns * dw->cfg.bounce_below_gbps <= (double)s->piece) {
+		dw->bounce_next = DW_BOUNCE_RUN;
+		return;
+	}
+	dw->bounce_run = dw->bounce_next;
+	if (dw->bounce_next < DW_BOUNCE_RUN_MAX)
+		dw->bounce_next *= 2;
 }
 
 /* Open the chunk of @s and issue its first read (O_DIRECT: its one read). */

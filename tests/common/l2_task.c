@@ -10,6 +10,20 @@
 #include "tests/common/harness.h"
 #include "kvtier/l2.h"
 
+struct kvt_l2_adapter *l2t_create(const struct kvt_l2_ops *ops, const struct kvt_l2_param *params,
+				  size_t n)
+{
+	struct kvt_l2_config cfg = { .type = ops->type, .params = params, .nparams = n,
+				     .json = "{}" };
+	struct kvt_l2_adapter *a = NULL;
+	char err[512] = "";
+	int ret = ops->create(&cfg, NULL, &a, err, sizeof(err));
+
+	if (ret)
+		harness_fail(__FILE__, __LINE__, "create %s: %d %s", ops->type, ret, err);
+	return a;
+}
+
 void l2t_fill(void *buf, size_t len, uint64_t id, unsigned int salt)
 {
 	uint8_t *p = buf;

@@ -14,6 +14,11 @@
 
 #include "kvtier/l2.h"
 
+/* An adapter of @ops made from @params[0..@n) (no namespace seed, no
+ * host); a refusal fails the case with the adapter's message. */
+struct kvt_l2_adapter *l2t_create(const struct kvt_l2_ops *ops, const struct kvt_l2_param *params,
+				  size_t n);
+
 /* @len bytes of chunk @id under @salt, and whether @buf holds exactly them. */
 void l2t_fill(void *buf, size_t len, uint64_t id, unsigned int salt);
 bool l2t_same(const void *buf, size_t len, uint64_t id, unsigned int salt);

@@ -63,14 +63,8 @@ static struct kvt_l2_adapter *fs_buffered(const char *base, const char *gbps)
 	const struct kvt_l2_param p[] = { { "type", "fs" }, { "base_path", base },
 					  { "use_odirect", "false" },
 					  { "bounce_below_gbps", gbps } };
-	struct kvt_l2_config cfg = { .type = "fs", .params = p, .nparams = 4, .json = "{}" };
-	struct kvt_l2_adapter *a = NULL;
-	char err[512] = "";
-	int ret = fs_l2_ops.create(&cfg, NULL, &a, err, sizeof(err));
 
-	if (ret)
-		harness_fail(__FILE__, __LINE__, "create: %d %s", ret, err);
-	return a;
+	return l2t_create(&fs_l2_ops, p, 4);
 }
 
 static char *chunk_path(const char *base, uint64_t id)

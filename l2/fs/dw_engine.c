@@ -135,10 +135,10 @@ static void step(struct diskwriter *dw, struct dw_slot *s, int res);
  * ring, 0.6 ms here).  Only for tasks of up to DW_STATX_INLINE_MAX keys:
  * the workers run a large task's statx calls on every core, where this
  * thread would run them one by one (10,000 keys: 50 ms against 75).
- * openat2() with RESOLVE_CACHED does
- * that walk or fails with EAGAIN, never reading the disk; a cached miss (a
- * negative dentry) answers ENOENT at once.  O_PATH | O_NOFOLLOW opens a
- * symlink itself, so its statx says what AT_SYMLINK_NOFOLLOW says.
+ * openat2() with RESOLVE_CACHED does that walk or fails with EAGAIN, never
+ * reading the disk; a cached miss (a negative dentry) answers ENOENT at
+ * once.  O_PATH | O_NOFOLLOW opens a symlink itself, so its statx says
+ * what AT_SYMLINK_NOFOLLOW says.
  * Return: 0 or -errno as the ring's statx would, or -EAGAIN: use the ring.
  */
 static int statx_cached(struct diskwriter *dw, struct dw_slot *s)

@@ -11,11 +11,13 @@
 #include "core/tsan.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdarg.h>
+#include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -136,18 +138,38 @@ static void remove_tmpdirs(void)
 	}
 }
 
-const char *harness_tmpdir(int shm)
+/* A fresh directory under @parent; NULL (errno set) if mkdtemp failed. */
+static const char *tmpdir_under(const char *parent)
 {
 	char *dir;
 
 	if (ntmpdirs == 8)
 		harness_fail(__FILE__, __LINE__, "too many temp dirs");
 	dir = tmpdirs[ntmpdirs];
-	snprintf(dir, sizeof(tmpdirs[0]), "%s/kvt-test-XXXXXX", shm ? "/dev/shm" : "/tmp");
+	snprintf(dir, sizeof(tmpdirs[0]), "%s/kvt-test-XXXXXX", parent);
 	if (!mkdtemp(dir))
-		harness_fail(__FILE__, __LINE__, "mkdtemp %s", dir);
+		return NULL;
 	if (ntmpdirs++ == 0)
 		atexit(remove_tmpdirs);
+	return dir;
+}
+
+const char *harness_tmpdir(int shm)
+{
+	const char *dir = tmpdir_under(shm ? "/dev/shm" : "/tmp");
+
+	if (!dir)
+		harness_fail(__FILE__, __LINE__, "mkdtemp under %s: %s", shm ? "/dev/shm" : "/tmp",
+			     strerror(errno));
+	return dir;
+}
+
+const char *harness_disk_tmpdir(void)
+{
+	const char *dir = tmpdir_under("/var/tmp");
+
+	if (!dir)
+		SKIP("mkdtemp under /var/tmp: %s", strerror(errno));
 	return dir;
 }
 

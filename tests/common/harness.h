@@ -73,6 +73,10 @@ int harness_count_fds(void);
 int harness_count_threads(void);
 /* A fresh directory under /tmp (or /dev/shm when @shm), removed at exit. */
 const char *harness_tmpdir(int shm);
+/* A fresh directory under /var/tmp, removed at exit: a disk file system
+ * (O_DIRECT; pages that can leave the page cache), where /tmp may be
+ * tmpfs.  The case is skipped where none can be made. */
+const char *harness_disk_tmpdir(void);
 /* build/<variant> of the running test program, which lies at any depth
  * below build/<variant>/tests/ (its source's path below tests/); NULL when
  * the program is not there. */

@@ -109,3 +109,18 @@ size_t l2t_popcount(const uint64_t *bm, size_t n)
 		c += kvt_l2_bit(bm, i);
 	return c;
 }
+
+uint64_t l2t_detail_num(const struct kvt_l2_status *st, const char *key)
+{
+	size_t klen = strlen(key);
+	const char *p = st->detail;
+
+	/* whole words only: "evictions" must not match "enospc_evictions" */
+	while (p && (strncmp(p, key, klen) || p[klen] != '=')) {
+		p = strchr(p, ' ');
+		p = p ? p + 1 : NULL;
+	}
+	if (!p)
+		harness_fail(__FILE__, __LINE__, "no %s in \"%s\"", key, st->detail);
+	return strtoull(p + klen + 1, NULL, 10);
+}

@@ -37,6 +37,10 @@ int64_t l2t_run(const struct kvt_l2_ops *ops, struct kvt_l2_adapter *a, enum kvt
 		const struct kvt_key *keys, void *const *bufs, const size_t *lens, size_t n,
 		uint64_t *bm, size_t *out_lens);
 
+/* The number N of the word "@key=N" in @st's detail; a detail without it
+ * fails the case. */
+uint64_t l2t_detail_num(const struct kvt_l2_status *st, const char *key);
+
 /* Set bits among the first @n of @bm. */
 size_t l2t_popcount(const uint64_t *bm, size_t n);
 

@@ -49,27 +49,6 @@
 		}                                                              \
 	} while (0)
 
-static char vartmp[128];
-
-static void remove_vartmp(void)
-{
-	char cmd[200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", vartmp);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", vartmp);
-}
-
-/* A fresh directory under /var/tmp (a disk file system, for O_DIRECT). */
-static const char *vartmp_dir(void)
-{
-	snprintf(vartmp, sizeof(vartmp), "/var/tmp/kvt-fs-XXXXXX");
-	if (!mkdtemp(vartmp))
-		SKIP("mkdtemp under /var/tmp: %s", strerror(errno));
-	atexit(remove_vartmp);
-	return vartmp;
-}
-
 /* "@dir/@rel" in one of a few static buffers, valid for the case. */
 static char *path_in(const char *dir, const char *rel)
 {
@@ -260,20 +239,6 @@ static void walk_base(const char *base)
 	CHECK_EQ(nftw(base, walk_one, 16, FTW_PHYS), 0);
 }
 
-static uint64_t detail_num(const struct kvt_l2_status *st, const char *key)
-{
-	size_t klen = strlen(key);
-	const char *p = st->detail;
-
-	/* whole words only: "evictions" must not match "enospc_evictions" */
-	while (p && (strncmp(p, key, klen) || p[klen] != '=')) {
-		p = strchr(p, ' ');
-		p = p ? p + 1 : NULL;
-	}
-	if (!p)
-		harness_fail(__FILE__, __LINE__, "no %s in \"%s\"", key, st->detail);
-	return strtoull(p + klen + 1, NULL, 10);
-}
 
 /* ---- round trips -------------------------------------------------------- */
 
@@ -306,8 +271,8 @@ TEST(store_lookup_load_round_trip_partial_and_unaligned)
 	CHECK(st.is_healthy);
 	CHECK_EQ(st.chunks, 4);
 	CHECK_EQ(st.bytes_used, total);
-	CHECK_EQ(detail_num(&st, "stores"), 4);
-	CHECK_EQ(detail_num(&st, "loads"), 4);
+	CHECK_EQ(l2t_detail_num(&st, "stores"), 4);
+	CHECK_EQ(l2t_detail_num(&st, "loads"), 4);
 	CHECK_HAS(st.detail, "odirect=off");
 	walk_base(base);
 	CHECK_EQ(walk.chunks, 4);
@@ -355,7 +320,7 @@ TEST(too_small_buffer_is_a_miss_not_corruption)
 	CHECK_EQ(store_one(a, 1, 10000, 0), 1);
 	CHECK(!load_hit(a, 1, 9999));
 	CHECK(load_ok(a, 1, 10000, 10000, 0));
-	CHECK_EQ(detail_num((struct kvt_l2_status[]){ status_of(a) }, "corrupt_removed"), 0);
+	CHECK_EQ(l2t_detail_num((struct kvt_l2_status[]){ status_of(a) }, "corrupt_removed"), 0);
 	fs_l2_ops.destroy(a);
 }
 
@@ -380,7 +345,7 @@ TEST(duplicate_store_not_rewritten_nor_double_counted)
 	st = status_of(a);
 	CHECK_EQ(st.chunks, 1);
 	CHECK_EQ(st.bytes_used, FSCHUNK_HDR + 20000);
-	CHECK_EQ(detail_num(&st, "stores"), 1);
+	CHECK_EQ(l2t_detail_num(&st, "stores"), 1);
 	fs_l2_ops.destroy(a);
 }
 
@@ -596,7 +561,7 @@ TEST(kill9_mid_store_never_leaves_a_torn_or_stray_file)
 			checked++;
 		}
 	CHECK_EQ(checked, walk.chunks);
-	CHECK_EQ(detail_num((struct kvt_l2_status[]){ status_of(a) }, "corrupt_removed"), 0);
+	CHECK_EQ(l2t_detail_num((struct kvt_l2_status[]){ status_of(a) }, "corrupt_removed"), 0);
 	fs_l2_ops.destroy(a);
 }
 
@@ -666,7 +631,7 @@ TEST(damaged_file_is_a_miss_and_is_removed)
 		close(fd);
 		CHECK_ROW(r, !load_hit(a, id, 10000));
 		CHECK_ROW(r, access(p, F_OK) < 0 && errno == ENOENT);
-		CHECK_ROW(r, detail_num((struct kvt_l2_status[]){ status_of(a) },
+		CHECK_ROW(r, l2t_detail_num((struct kvt_l2_status[]){ status_of(a) },
 					"corrupt_removed") == r + 1);
 	}
 	fs_l2_ops.destroy(a);
@@ -691,7 +656,7 @@ TEST(file_shorter_than_a_header_is_a_lookup_miss_and_is_removed)
 		CHECK_ROW(r, truncate(p, sizes[r]) == 0);
 		CHECK_ROW(r, !lookup_hit(a, id, NULL));
 		CHECK_ROW(r, access(p, F_OK) < 0 && errno == ENOENT);
-		CHECK_ROW(r, detail_num((struct kvt_l2_status[]){ status_of(a) },
+		CHECK_ROW(r, l2t_detail_num((struct kvt_l2_status[]){ status_of(a) },
 					"corrupt_removed") == r + 1);
 		/* the name is free again: the key can be stored and served */
 		CHECK_ROW(r, store_one(a, id, 10000, 0) == 1);
@@ -746,7 +711,7 @@ static void aligned_round_trip(struct kvt_l2_adapter *a, const uint64_t *ids, co
 
 TEST(odirect_success_keeps_odirect_on)
 {
-	const char *base = vartmp_dir();
+	const char *base = harness_disk_tmpdir();
 	struct kvt_l2_adapter *a;
 	static const size_t lens[] = { 65536, 4096 * 16 + 100, 1000, 8192 };
 	uint64_t ids[] = { 1, 2, 3, 4 }, ids2[] = { 5, 6, 7, 8 };
@@ -761,13 +726,13 @@ TEST(odirect_success_keeps_odirect_on)
 	CHECK_EQ(sb.st_size, FSCHUNK_HDR + lens[1]);
 	st = status_of(a);
 	CHECK_HAS(st.detail, "odirect=on");
-	CHECK_EQ(detail_num(&st, "odirect_fallbacks"), 0);
+	CHECK_EQ(l2t_detail_num(&st, "odirect_fallbacks"), 0);
 	fs_l2_ops.destroy(a);
 }
 
 TEST(odirect_refused_falls_back_once_and_keeps_serving)
 {
-	const char *base = vartmp_dir();
+	const char *base = harness_disk_tmpdir();
 	struct kvt_l2_adapter *a;
 	static const size_t lens[] = { 65536, 65536, 4096 * 3 + 5, 65536 };
 	uint64_t ids[] = { 1, 2, 3, 4 }, ids2[] = { 5, 6, 7, 8 };
@@ -780,10 +745,10 @@ TEST(odirect_refused_falls_back_once_and_keeps_serving)
 	aligned_round_trip(a, ids, lens, 4, 0);
 	st = status_of(a);
 	CHECK_HAS(st.detail, "odirect=off");
-	CHECK_EQ(detail_num(&st, "odirect_fallbacks"), 1);
+	CHECK_EQ(l2t_detail_num(&st, "odirect_fallbacks"), 1);
 	aligned_round_trip(a, ids2, lens, 4, 0);
 	st = status_of(a);
-	CHECK_EQ(detail_num(&st, "odirect_fallbacks"), 1);
+	CHECK_EQ(l2t_detail_num(&st, "odirect_fallbacks"), 1);
 	CHECK(st.is_healthy);
 	CHECK_EQ(st.errors, 0);
 	fs_l2_ops.destroy(a);
@@ -791,7 +756,7 @@ TEST(odirect_refused_falls_back_once_and_keeps_serving)
 
 TEST(odirect_refused_on_a_load_falls_back_too)
 {
-	const char *base = vartmp_dir();
+	const char *base = harness_disk_tmpdir();
 	struct kvt_l2_adapter *a;
 	uint64_t id = 1;
 	size_t len = 65536;
@@ -810,7 +775,7 @@ TEST(odirect_refused_on_a_load_falls_back_too)
 	l2t_run(&fs_l2_ops, a, KVT_L2_LOAD, &key, &buf, &len, 1, &bm, &got);
 	CHECK(kvt_l2_bit(&bm, 0) && got == len && l2t_same(buf, len, id, 3));
 	CHECK_HAS(status_of(a).detail, "odirect=off");
-	CHECK_EQ(detail_num((struct kvt_l2_status[]){ status_of(a) }, "odirect_fallbacks"), 1);
+	CHECK_EQ(l2t_detail_num((struct kvt_l2_status[]){ status_of(a) }, "odirect_fallbacks"), 1);
 	free(buf);
 	fs_l2_ops.destroy(a);
 }
@@ -853,7 +818,7 @@ TEST(enospc_unbounded_fails_stores_and_reports_unhealthy)
 	st = status_of(a);
 	CHECK(!st.is_healthy);
 	CHECK(st.errors > 0);
-	CHECK_EQ(detail_num(&st, "evictions"), 0);
+	CHECK_EQ(l2t_detail_num(&st, "evictions"), 0);
 	walk_base(base);
 	CHECK_EQ(walk.strays, 0);
 	CHECK_EQ(walk.chunks, ok);
@@ -877,7 +842,7 @@ TEST(enospc_with_capacity_evicts_oldest_and_keeps_storing)
 		CHECK_ROW(id, store_one(a, id, 256 * 1024, 0) == 1);
 	st = status_of(a);
 	CHECK(st.is_healthy);
-	CHECK(detail_num(&st, "enospc_evictions") > 0);
+	CHECK(l2t_detail_num(&st, "enospc_evictions") > 0);
 	CHECK(!load_hit(a, 0, 256 * 1024));
 	CHECK(load_ok(a, 39, 256 * 1024, 256 * 1024, 0));
 	walk_base(base);
@@ -973,7 +938,7 @@ TEST(capacity_evicts_oldest_unlocked_first_and_usage_survives_restart)
 	CHECK(!lookup_hit(a, 2, NULL));
 	CHECK(load_ok(a, 1, 65536, 65536, 0));
 	st = status_of(a);
-	CHECK_EQ(detail_num(&st, "evictions"), 2);
+	CHECK_EQ(l2t_detail_num(&st, "evictions"), 2);
 	CHECK_EQ(st.bytes_used, 10 * file);
 	CHECK_EQ(st.chunks, 10);
 	fs_l2_ops.destroy(a);
@@ -1251,7 +1216,7 @@ TEST(injected_eio_fails_every_store_and_load_without_crashing)
 	st = status_of(bad);
 	CHECK(!st.is_healthy);
 	CHECK(st.errors >= 21);
-	CHECK_EQ(detail_num(&st, "corrupt_removed"), 0);
+	CHECK_EQ(l2t_detail_num(&st, "corrupt_removed"), 0);
 	walk_base(base);
 	CHECK_EQ(walk.chunks, 1); /* no partial file, and chunk 1 kept */
 	CHECK_EQ(walk.strays, 0);

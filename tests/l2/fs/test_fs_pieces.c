@@ -32,28 +32,6 @@
 
 #define NKEYS 24
 
-static char vartmp[128];
-
-static void remove_vartmp(void)
-{
-	char cmd[200];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", vartmp);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", vartmp);
-}
-
-/* A fresh directory under /var/tmp: a disk file system, whose pages can
- * leave the page cache (tmpfs pages cannot). */
-static const char *vartmp_dir(void)
-{
-	snprintf(vartmp, sizeof(vartmp), "/var/tmp/kvt-fsp-XXXXXX");
-	if (!mkdtemp(vartmp))
-		SKIP("mkdtemp under /var/tmp: %s", strerror(errno));
-	atexit(remove_vartmp);
-	return vartmp;
-}
-
 #define DIRECT "0"
 #define BOUNCED "1e6"
 
@@ -151,15 +129,10 @@ static void uncache(const char *base, const uint64_t *ids, size_t n)
 static uint64_t detail_count(struct kvt_l2_adapter *a, const char *name)
 {
 	struct kvt_l2_status st;
-	char key[64];
-	const char *p;
 
 	memset(&st, 0, sizeof(st));
 	CHECK_EQ(fs_l2_ops.status(a, &st), 0);
-	snprintf(key, sizeof(key), " %s=", name);
-	p = strstr(st.detail, key);
-	CHECK(p);
-	return strtoull(p + strlen(key), NULL, 10);
+	return l2t_detail_num(&st, name);
 }
 
 static uint64_t corrupt_removed(struct kvt_l2_adapter *a)
@@ -212,7 +185,7 @@ TEST(lengths_around_the_piece_size_round_trip_bounced)
 
 static void many_keys_in_one_task(const char *gbps)
 {
-	const char *base = vartmp_dir();
+	const char *base = harness_disk_tmpdir();
 	struct kvt_l2_adapter *a = fs_buffered(base, gbps);
 	uint64_t ids[NKEYS];
 	size_t lens[NKEYS];

@@ -162,16 +162,10 @@ static uint64_t requests_since(const struct poold *d, uint64_t *since)
 static uint64_t detail(struct kvt_l2_adapter *a, const char *name)
 {
 	struct kvt_l2_status st;
-	char pat[64];
-	const char *p;
 
 	memset(&st, 0, sizeof(st));
 	CHECK_EQ(pool_l2_ops.status(a, &st), 0);
-	snprintf(pat, sizeof(pat), " %s=", name);
-	p = strstr(st.detail, pat);
-	if (!p)
-		harness_fail(__FILE__, __LINE__, "no %s in \"%s\"", name, st.detail);
-	return strtoull(p + strlen(pat), NULL, 10);
+	return l2t_detail_num(&st, name);
 }
 
 static void wait_pins(const struct poold *d, uint64_t want)

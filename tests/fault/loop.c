@@ -29,6 +29,7 @@
 #endif
 
 #define POINT_TIMEOUT_S 60
+#define THREAD_SETTLE_MS 1000
 
 struct point_report {
 	long rc;
@@ -95,7 +96,12 @@ static void run_point(const struct fault_area *a, long nth, int fd)
 	if (a->verify)
 		a->verify(a->ctx, r.rc, r.fired);
 	r.fds = harness_count_fds() - fds0;
-	r.threads = harness_count_threads() - threads0;
+	/* a joined thread can stay in /proc/self/task a moment after its join
+	 * returned (the kernel clears its tid before it is reaped): a leak is
+	 * a thread still there after THREAD_SETTLE_MS */
+	for (int ms = 0; (r.threads = harness_count_threads() - threads0) > 0 &&
+			 ms < THREAD_SETTLE_MS; ms++)
+		usleep(1000);
 #ifdef HAVE_LSAN
 	r.leaked = __lsan_do_recoverable_leak_check() != 0;
 #endif

@@ -1,20 +1,14 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * api/l2.c - the L2 tiers of an instance: the adapters of l2_adapters (in
- * priority order), the write-through of puts to every adapter, and the
- * fetch that serves gets and prefetches from them.
+ * priority order) and the write-through of puts to every adapter.  The
+ * fetch that serves gets and prefetches from them is api/l2_fetch.c.
  *
  * Write-through: one task per adapter per put window, with the chunk's
  * memory held (an L1 borrow, or a staging slot) until every adapter has
  * answered; the last answer hands the window to the l2done actor, which
  * fires the callbacks and lets the memory go.  Each window is one
  * kvt_enter() operation, so kvt_close() waits for every queued write.
- *
- * Fetch: look every key up in every adapter at once (lookup locks hits),
- * give each key to the first adapter that has it, load all those at once
- * straight into the caller's buffers, then unlock.  Hits are promoted into
- * L1 only when L1 is a cache (local_cpu true): in staging-buffer mode L1
- * holds nothing readable.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -31,9 +25,6 @@
 #include "kvtier/l2.h"
 
 #define L2_WINDOW 64
-/* A promotion is a cache fill on the reader's thread: it waits this long at
- * most for eviction to free an L1 slot, then gives up on the fill. */
-#define PROMOTE_WAIT_MS 10
 
 /* A write-through window, owned by the adapters until the last answers. */
 struct l2_put {
@@ -50,12 +41,6 @@ struct l2_put {
 	struct entry *ents[L2_WINDOW];  /* borrowed, or NULL in staging mode */
 	uint32_t slots[L2_WINDOW];      /* staging mode: RESERVED L1 slots */
 	uint64_t gens[L2_WINDOW];
-};
-
-/* Waiting for a set of tasks on the calling thread. */
-struct l2_join {
-	_Atomic uint32_t pending;
-	struct completion done;
 };
 
 int l2_open(struct kvt *kvt, char *err, size_t errlen)
@@ -363,274 +348,4 @@ void l2_note_read(struct kvt *kvt, struct entry *e)
 	p->ents[0] = e;
 	COUNT(kvt, l2_admissions, 1);
 	window_submit(kvt, p, &data, &len);
-}
-
-/* ---- fetch ------------------------------------------------------------- */
-
-static void join_task_done(struct kvt_l2_task *task)
-{
-	struct l2_join *j = task->arg;
-
-	if (atomic_fetch_sub_explicit(&j->pending, 1, memory_order_acq_rel) == 1)
-		completion_signal(&j->done, 0);
-}
-
-/* Wait for the tasks a join counted; @submitted more were never queued. */
-static void join_wait(struct l2_join *j, uint32_t unsubmitted)
-{
-	if (atomic_fetch_sub_explicit(&j->pending, unsubmitted + 1, memory_order_acq_rel) !=
-	    unsubmitted + 1)
-		completion_wait(&j->done);
-}
-
-static void join_init(struct l2_join *j, uint32_t tasks)
-{
-	/* +1: the submitter's own hold, so no task can finish the join early */
-	atomic_init(&j->pending, tasks + 1);
-	completion_init(&j->done);
-}
-
-/* Per-fetch scratch, one allocation. */
-struct fetch {
-	size_t words;
-	uint64_t *found;        /* nl2 x words: lookup hits (locked) */
-	size_t *found_len;      /* nl2 x n */
-	uint64_t *loaded;       /* nl2 x words */
-	size_t *loaded_len;     /* nl2 x n */
-	int8_t *src;            /* n: the adapter serving key i, or -1 */
-	struct kvt_key *sub_keys;       /* nl2 x n: each adapter's keys to load */
-	void **sub_bufs;
-	size_t *sub_buf_lens;
-	size_t *sub_idx;
-	size_t *sub_n;          /* nl2 */
-	struct kvt_l2_task *tasks;      /* nl2 */
-	struct kvt *kvt;
-	struct l2_join *load_join;      /* fetch_load()'s, while it waits */
-	uint64_t load_t0;               /* kvt_op_start() at the load submits */
-};
-
-static struct fetch *fetch_new(uint32_t nl2, size_t n)
-{
-	size_t words = (n + 63) / 64;
-	size_t bytes = sizeof(struct fetch) + nl2 * words * 2 * sizeof(uint64_t) +
-		       nl2 * n * (2 * sizeof(size_t) + sizeof(struct kvt_key) + sizeof(void *) +
-				  2 * sizeof(size_t)) +
-		       nl2 * (sizeof(size_t) + sizeof(struct kvt_l2_task)) + n;
-	struct fetch *f = mem_zalloc(bytes);
-	char *p;
-
-	if (!f)
-		return NULL;
-	f->words = words;
-	p = (char *)(f + 1);
-#define TAKE(field, count) \
-	do { f->field = (void *)p; p += (count) * sizeof(*f->field); } while (0)
-	TAKE(found, nl2 * words);
-	TAKE(loaded, nl2 * words);
-	TAKE(found_len, nl2 * n);
-	TAKE(loaded_len, nl2 * n);
-	TAKE(sub_keys, nl2 * n);
-	TAKE(sub_bufs, nl2 * n);
-	TAKE(sub_buf_lens, nl2 * n);
-	TAKE(sub_idx, nl2 * n);
-	TAKE(sub_n, nl2);
-	TAKE(tasks, nl2);
-	TAKE(src, n);
-#undef TAKE
-	return f;
-}
-
-/* Look @keys up in every adapter at once; hits stay locked. */
-static void fetch_lookup(struct kvt *kvt, struct fetch *f, const struct kvt_key *keys,
-			 size_t n)
-{
-	struct l2_join j;
-	uint32_t unsubmitted = 0;
-
-	join_init(&j, kvt->nl2);
-	for (uint32_t a = 0; a < kvt->nl2; a++) {
-		struct kvt_l2_task *t = &f->tasks[a];
-
-		memset(t, 0, sizeof(*t));
-		t->on_done = join_task_done;
-		t->arg = &j;
-		t->bitmap = &f->found[a * f->words];
-		t->lens = &f->found_len[a * n];
-		if (kvt->l2[a].ops->submit_lookup(kvt->l2[a].a, keys, n, t)) {
-			memset(t->bitmap, 0, f->words * sizeof(uint64_t));
-			unsubmitted++;
-		}
-	}
-	join_wait(&j, unsubmitted);
-}
-
-/* A load task finished: time it per adapter, then the join. */
-static void load_task_done(struct kvt_l2_task *task)
-{
-	struct fetch *f = task->arg;
-
-	if (f->kvt->metrics)
-		kvt_op_done(f->kvt, &f->kvt->metrics->l2_load[task - f->tasks], f->load_t0);
-	task->arg = f->load_join;
-	join_task_done(task);
-}
-
-/* Load each adapter's share straight into the caller's buffers. */
-static void fetch_load(struct kvt *kvt, struct fetch *f, size_t n)
-{
-	struct l2_join j;
-	uint32_t unsubmitted = 0, tasks = 0;
-
-	for (uint32_t a = 0; a < kvt->nl2; a++)
-		tasks += f->sub_n[a] > 0;
-	join_init(&j, tasks);
-	f->kvt = kvt;
-	f->load_join = &j;
-	f->load_t0 = kvt_op_start(kvt);
-	for (uint32_t a = 0; a < kvt->nl2; a++) {
-		struct kvt_l2_task *t = &f->tasks[a];
-		size_t at = a * n;
-
-		if (!f->sub_n[a])
-			continue;
-		memset(t, 0, sizeof(*t));
-		t->on_done = load_task_done;
-		t->arg = f;
-		t->bitmap = &f->loaded[a * f->words];
-		t->lens = &f->loaded_len[at];
-		if (kvt->l2[a].ops->submit_load(kvt->l2[a].a, &f->sub_keys[at], &f->sub_bufs[at],
-						&f->sub_buf_lens[at], f->sub_n[a], t)) {
-			memset(t->bitmap, 0, f->words * sizeof(uint64_t));
-			unsubmitted++;
-		}
-	}
-	join_wait(&j, unsubmitted);
-}
-
-static void fetch_unlock(struct kvt *kvt, struct fetch *f, const struct kvt_key *keys,
-			 size_t n)
-{
-	for (uint32_t a = 0; a < kvt->nl2; a++) {
-		size_t at = a * n, k = 0;
-
-		for (size_t i = 0; i < n; i++)
-			if (kvt_l2_bit(&f->found[a * f->words], i))
-				f->sub_keys[at + k++] = keys[i];
-		if (k)
-			kvt->l2[a].ops->unlock(kvt->l2[a].a, &f->sub_keys[at], k);
-	}
-}
-
-static void promote(struct kvt *kvt, const struct kvt_key *keys, void *const *bufs,
-		    const size_t *out_lens, size_t n)
-{
-	const void *srcs[L2_WINDOW];
-	struct kvt_key ks[L2_WINDOW];
-	size_t lens[L2_WINDOW], k = 0;
-	int res[L2_WINDOW];
-
-	for (size_t i = 0; i <= n; i++) {
-		if (k == L2_WINDOW || (i == n && k)) {
-			kvt_fill_tier(kvt, &kvt->l1, ks, srcs, lens, k, res,
-				      PROMOTE_WAIT_MS < kvt->cfg.put_wait_ms ? PROMOTE_WAIT_MS :
-									       kvt->cfg.put_wait_ms);
-			for (size_t j = 0; j < k; j++)
-				if (res[j] == 0)
-					COUNT(kvt, l2_promotions, 1);
-			k = 0;
-		}
-		if (i < n && out_lens[i]) {
-			ks[k] = keys[i];
-			srcs[k] = bufs[i];
-			lens[k++] = out_lens[i];
-		}
-	}
-}
-
-ssize_t l2_fetch(struct kvt *kvt, const struct kvt_key *keys, size_t n, void *const *bufs,
-		 const size_t *buf_lens, size_t *out_lens, bool prefix)
-{
-	struct fetch *f;
-	size_t loaded = 0, bytes = 0;
-
-	for (size_t i = 0; i < n; i++)
-		out_lens[i] = 0;
-	if (!kvt->nl2 || !n)
-		return 0;
-	f = fetch_new(kvt->nl2, n);
-	if (!f)
-		return -ENOMEM;
-	fetch_lookup(kvt, f, keys, n);
-	for (size_t i = 0; i < n; i++) {
-		f->src[i] = -1;
-		if (prefix && i && f->src[i - 1] < 0)
-			continue;
-		for (uint32_t a = 0; a < kvt->nl2 && f->src[i] < 0; a++) {
-			size_t at = a * n, k;
-
-			if (!kvt_l2_bit(&f->found[a * f->words], i) ||
-			    f->found_len[at + i] > buf_lens[i])
-				continue;
-			f->src[i] = (int8_t)a;
-			k = f->sub_n[a]++;
-			f->sub_keys[at + k] = keys[i];
-			f->sub_bufs[at + k] = bufs[i];
-			f->sub_buf_lens[at + k] = buf_lens[i];
-			f->sub_idx[at + k] = i;
-		}
-	}
-	fetch_load(kvt, f, n);
-	fetch_unlock(kvt, f, keys, n);
-	for (uint32_t a = 0; a < kvt->nl2; a++) {
-		for (size_t k = 0; k < f->sub_n[a]; k++) {
-			size_t i = f->sub_idx[a * n + k];
-
-			if (kvt_l2_bit(&f->loaded[a * f->words], k))
-				out_lens[i] = f->loaded_len[a * n + k];
-		}
-	}
-	for (size_t i = 0; i < n; i++) {
-		if (!out_lens[i]) {
-			if (prefix) {
-				/* a key loaded past the first miss is not part of the prefix */
-				for (size_t j = i; j < n; j++)
-					out_lens[j] = 0;
-				break;
-			}
-			continue;
-		}
-		loaded++;
-		bytes += out_lens[i];
-	}
-	COUNT(kvt, l2_hits, loaded);
-	COUNT(kvt, l2_misses, (prefix ? (loaded < n) : n - loaded));
-	COUNT(kvt, l2_bytes_out, bytes);
-	mem_free(f);
-	if (loaded && kvt->cfg.local_cpu)
-		promote(kvt, keys, bufs, out_lens, n);
-	return (ssize_t)loaded;
-}
-
-size_t l2_contains_prefix(struct kvt *kvt, const struct kvt_key *keys, size_t n)
-{
-	struct fetch *f;
-	size_t hits = 0;
-
-	if (!kvt->nl2 || !n)
-		return 0;
-	f = fetch_new(kvt->nl2, n);
-	if (!f)
-		return 0;
-	fetch_lookup(kvt, f, keys, n);
-	for (; hits < n; hits++) {
-		bool found = false;
-
-		for (uint32_t a = 0; a < kvt->nl2 && !found; a++)
-			found = kvt_l2_bit(&f->found[a * f->words], hits);
-		if (!found)
-			break;
-	}
-	fetch_unlock(kvt, f, keys, n);
-	mem_free(f);
-	return hits;
 }

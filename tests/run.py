@@ -331,6 +331,8 @@ STRESS_PLAN = (
     # a fresh directory in /var/tmp, injected EIO, chunk files corrupted behind the adapter's back
     ("fs", ["--tier", "fs"], 2, ("asan", "tsan")),
     ("fs-staging", ["--tier", "fs", "--fs-mode", "staging"], 2 / 3, ("asan",)),
+    # 1 MiB chunks: a get of 5 or more loads in waves, promoted while the next loads
+    ("fs-waves", ["--tier", "fs", "--chunk-kb", "1024"], 2 / 3, ("tsan",)),
     # a Redis Cluster of 3 masters the harness starts, values corrupted, a master paused 400 ms
     # every 2.5 s
     ("resp", ["--tier", "resp"], 1, ("asan", "tsan")),

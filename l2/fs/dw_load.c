@@ -22,7 +22,11 @@
  * head of the CPU queue (dw_cpu_defer_first()) and the next piece is read
  * right after (dw_io_read_now(): a read of cached pages runs inline in the
  * submit).  One read of the whole payload left the hash to read it all
- * back from RAM.  A file that ends before its payload does is found at the
+ * back from RAM.  So where the kernel reads inline, a task's keys load one
+ * after the other, in the order of their first reads (queued together, they
+ * go to the CPU queue's tail): the first keys are in while the last are
+ * not begun, and a fetch that loads in waves (api/l2_fetch.c) promotes the
+ * first while this thread loads the rest.  A file that ends before its payload does is found at the
  * piece that hits the end.
  *
  * Into the caller's buffer, or through a bounce buffer (piece_target()):
@@ -254,7 +258,7 @@ static int read_advanced(struct diskwriter *dw, struct dw_slot *s, int res, bool
 /* A buffered load's read completed with @res. */
 static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
 {
-	bool more;
+	bool first = !s->hdr_ok, more;
 
 	if (!read_advanced(dw, s, res, &more))
 		return;
@@ -262,7 +266,12 @@ static void buffered_step(struct diskwriter *dw, struct dw_slot *s, int res)
 		if (s->piece_t0)
 			piece_timed(dw, s);
 		s->stage = LD_SUM;
-		dw_cpu_defer_first(dw, s);
+		/* first reads complete together: queued in order, their keys
+		 * then run one after the other, each piece summed while hot */
+		if (first)
+			dw_cpu_defer(dw, s);
+		else
+			dw_cpu_defer_first(dw, s);
 		return;
 	}
 	if (!more) {

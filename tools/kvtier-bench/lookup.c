@@ -70,7 +70,7 @@
 /* Goals, printed beside the results; never a failure. */
 #define GOAL_SCALING_2T 1.7
 #define GOAL_RATIO_VS_MUTEX_2T 1.5
-#define GOAL_P99_RATIO_VS_MUTEX_2T 0.33
+#define GOAL_P99_RATIO_VS_MUTEX_2T 0.10 /* issue 18 */
 
 /* JSON key prefixes; kvtier's figures carry none */
 static const char *const target_json[TARGET_COUNT] = { "", "mutex_", "rwlock_", "lfht_" };
@@ -237,6 +237,9 @@ struct ratios {
 	double vs_mutex, vs_rwlock;	/* kvtier lookups/s over the baseline's */
 	double p99_vs_mutex, p99_vs_rwlock; /* kvtier p99 over the baseline's */
 	double of_limit_1t, of_limit_2t; /* kvtier lookups/s over lfht-rcu's */
+	/* kvtier p99 over lfht-rcu's, and lfht-rcu's over the mutex table's:
+	 * the least p99_vs_mutex this design can show in this run */
+	double p99_of_limit, limit_p99_vs_mutex;
 };
 
 static void ratios_of(const struct phase_result r[TARGET_COUNT][MAX_READERS], struct ratios *x)
@@ -252,6 +255,8 @@ static void ratios_of(const struct phase_result r[TARGET_COUNT][MAX_READERS], st
 	x->of_limit_1t = bench_ratio(r[TARGET_KVTIER][0].lookups_per_s,
 				     r[TARGET_LFHT][0].lookups_per_s);
 	x->of_limit_2t = bench_ratio(ours->lookups_per_s, r[TARGET_LFHT][1].lookups_per_s);
+	x->p99_of_limit = bench_ratio(ours->p99_us, r[TARGET_LFHT][1].p99_us);
+	x->limit_p99_vs_mutex = bench_ratio(r[TARGET_LFHT][1].p99_us, r[TARGET_MUTEX][1].p99_us);
 }
 
 static bool goal_scaling(const struct ratios *x)
@@ -340,6 +345,8 @@ static void print_ratios(const struct ratios *x)
 	printf("%-36s %8.2f\n", "lfht-rcu scaling_2t (the limit)", x->scaling[TARGET_LFHT]);
 	printf("%-36s %8.2f / %.2f\n", "kvtier / lfht-rcu lookups/s, 1t / 2t", x->of_limit_1t,
 	       x->of_limit_2t);
+	printf("%-36s %8.2f\n", "kvtier / lfht-rcu p99, 2t", x->p99_of_limit);
+	printf("%-36s %8.2f\n", "lfht-rcu p99 / mutex p99, 2t", x->limit_p99_vs_mutex);
 	fflush(stdout);
 }
 
@@ -404,6 +411,8 @@ static int print_json(const struct lookup_opts *o, const struct target *kt,
 	json_num(&j, "p99_ratio_vs_rwlock_2t", x->p99_vs_rwlock, 3);
 	json_num(&j, "lfht_ratio_1t", x->of_limit_1t, 3);
 	json_num(&j, "lfht_ratio_2t", x->of_limit_2t, 3);
+	json_num(&j, "p99_ratio_vs_lfht_2t", x->p99_of_limit, 3);
+	json_num(&j, "lfht_p99_ratio_vs_mutex_2t", x->limit_p99_vs_mutex, 3);
 	json_bool(&j, "goal_scaling_2t_met", goal_scaling(x));
 	json_bool(&j, "goal_ratio_vs_mutex_2t_met", goal_vs_mutex(x));
 	json_bool(&j, "goal_p99_ratio_vs_mutex_2t_met", goal_p99_vs_mutex(x));

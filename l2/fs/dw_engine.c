@@ -27,6 +27,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/openat2.h>
 #include <stdalign.h>
 #include <string.h>
@@ -370,6 +371,32 @@ bool dw_engine_pump(struct diskwriter *dw, enum dw_pump how)
 	return !cds_list_empty(&dw->jobs);
 }
 
+/*
+ * Have the kernel write every page of @p (@len bytes, whose content does
+ * not matter yet): the bounce buffer and the header blocks are what every
+ * read of a buffered load writes into, and a PVM guest's kernel pays a
+ * hypervisor fault on its first write into each page (dw_load.c), which
+ * the first loads after a restart paid instead (their first 6 MiB took 1.3
+ * ms longer).  Reading /dev/zero is such a write; without it the first
+ * loads pay as before.
+ */
+static void kernel_touch(void *p, size_t len)
+{
+	int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	while (len) {
+		ssize_t n = read(fd, p, len);
+
+		if (n <= 0)
+			break;
+		p = (uint8_t *)p + n;
+		len -= (size_t)n;
+	}
+	close(fd);
+}
+
 int dw_engine_init(struct diskwriter *dw)
 {
 	unsigned int depth = dw->depth;
@@ -386,6 +413,8 @@ int dw_engine_init(struct diskwriter *dw)
 		ret = -ENOMEM;
 		goto err_free;
 	}
+	kernel_touch(dw->bounce, DW_PIECE);
+	kernel_touch(dw->blocks, 2 * depth * (size_t)DW_BLK);
 	/* a new instance: the engine's buffers are likely new to the kernel */
 	dw->bounce_run = dw->cfg.bounce_below_gbps > 0 ? DW_BOUNCE_RUN : 0;
 	dw->bounce_next = DW_BOUNCE_RUN;

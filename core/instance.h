@@ -31,6 +31,8 @@
 #define KVT_MAX_RESTORE_WORKERS 64
 
 /* The staging slab (api/slab.c): sets of 2 x restore_max_regions regions. */
+#define SLAB_NO_SET UINT32_MAX
+
 struct slab {
 	char *base;
 	size_t bytes;
@@ -39,6 +41,9 @@ struct slab {
 	uint32_t nsets;
 	struct ck_ring free_sets;       /* [any thread] MPMC ring of set ids */
 	struct slot_id *free_buf;
+	/* [any thread] the set given back last, or SLAB_NO_SET: taken before the
+	 * ring's, so one stream of batches keeps reusing memory it warmed */
+	_Atomic uint32_t hot;
 	_Atomic uint32_t locked;        /* mlock done (first slab_take_set()) */
 	alignas(64) _Atomic uint32_t freed_seq;
 	_Atomic uint32_t waiters;

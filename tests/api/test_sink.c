@@ -3,9 +3,9 @@
  * Description: kvt_get_sink(), the staged DAX restore for destinations the
  * restore workers cannot write: chunks go device -> staging-slab region ->
  * the caller's sink, double-buffered over waves.  Checks every byte, waves
- * beyond one slab half, a failing sink, concurrent batches, and the error
- * without a DAX tier.  The sink here is host memcpy; a GPU sink differs
- * only in what it calls.
+ * beyond one slab half, a failing sink, concurrent batches, batches in a
+ * row reusing one slab set, and the error without a DAX tier.  The sink
+ * here is host memcpy; a GPU sink differs only in what it calls.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -218,6 +218,40 @@ TEST(concurrent_batches_never_share_slab_regions)
 		CHECK_EQ(pthread_create(&t[i], NULL, batch_loop, &w[i]), 0);
 	for (int i = 0; i < 3; i++)
 		pthread_join(t[i], NULL);
+	kvt_close(kvt);
+}
+
+/* The lowest staging address a batch drained from. */
+static int lowest_src_sink(void *arg, size_t index, const void *src, size_t len)
+{
+	const void **lowest = arg;
+
+	if (!*lowest || src < *lowest)
+		*lowest = src;
+	return 0;
+}
+
+TEST(batches_one_after_another_reuse_the_set_they_warmed)
+{
+	/* the default slab holds several sets: a ring alone would hand each
+	 * batch the next one */
+	struct kvt *kvt = open_dax(NULL);
+	struct kvt_key keys[NKEYS];
+	size_t out[NKEYS];
+	const void *first = NULL;
+
+	put_keys(kvt, 0, NKEYS);
+	for (size_t i = 0; i < NKEYS; i++)
+		keys[i] = key_of(i);
+	for (int round = 0; round < 6; round++) {
+		const void *lowest = NULL;
+
+		CHECK_EQ(kvt_get_sink(kvt, keys, NKEYS, lowest_src_sink, &lowest, out), NKEYS);
+		CHECK(lowest != NULL);
+		if (!first)
+			first = lowest;
+		CHECK_ROW(round, lowest == first);
+	}
 	kvt_close(kvt);
 }
 

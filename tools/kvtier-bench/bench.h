@@ -45,6 +45,7 @@ int pool_main(int argc, char **argv);
 int cold_main(int argc, char **argv);
 int recovery_main(int argc, char **argv);
 int restart_main(int argc, char **argv);
+int gpu_main(int argc, char **argv);
 
 /* restore.c: the chunk sizes `restore` sweeps, and one batched kvt_get()
  * measurement of shape @shape_idx (< restore_sweep_shapes()) with 1 and 2
@@ -52,8 +53,11 @@ int restart_main(int argc, char **argv);
  * Return: 0 with *@chunk_bytes and @gbps[0..1] set, or a negative code. */
 size_t restore_sweep_shapes(void);
 /* restore_curve.c: `restore --curve` (restore GB/s and its bound against
- * workers 1-4 and chunk sizes 256 KiB-64 MiB).  Return: 0 or a negative code. */
-int restore_curve(double gib, double seconds, bool json, const char *plot);
+ * workers 1..@max_workers and chunk sizes 256 KiB-64 MiB).  Return: 0 or a
+ * negative code. */
+#define RESTORE_CURVE_WORKERS_MAX 16
+int restore_curve(double gib, double seconds, unsigned int max_workers, bool json,
+		  const char *plot);
 int restore_sweep_point(size_t shape_idx, double gib, double seconds, size_t *chunk_bytes,
 			double gbps[2]);
 

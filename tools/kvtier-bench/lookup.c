@@ -95,6 +95,8 @@ static void usage(FILE *f)
 		"  --rounds N       run each target's 1t and 2t configurations N times,\n"
 		"                   interleaved, and print medians (default 1; up to %d)\n"
 		"  --no-pin         do not pin reader threads to distinct CPUs\n"
+		"  --max-readers N  also 4, 8, ... and N reader threads (default 2; up to %d);\n"
+		"                   the ratios stay those of 1 and 2\n"
 		"  --set KEY=VALUE  a knob of kvtier's instance (repeatable; e.g.\n"
 		"                   metrics.listen=127.0.0.1:9464)\n"
 		"  --curve          how cost grows with the index: kvtier-rcu alone (1 and 2\n"
@@ -104,13 +106,15 @@ static void usage(FILE *f)
 		"  --plot FILE.svg  with --curve: draw lookups/s and p99 against keys (gnuplot)\n"
 		"  --json           print one JSON object as the last line of stdout\n"
 		"  --help           this text\n",
-		WINDOW, KEYS_MIN, KEYS_MAX, ROUNDS_MAX, CURVE_MAX_DEFAULT, KEYS_MIN, KEYS_MAX);
+		WINDOW, KEYS_MIN, KEYS_MAX, ROUNDS_MAX, MAX_READERS, CURVE_MAX_DEFAULT, KEYS_MIN,
+		KEYS_MAX);
 }
 
 static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 {
+	unsigned int most;
 	enum { OPT_KEYS = 256, OPT_SECONDS, OPT_WRITE_RATE, OPT_ROUNDS, OPT_JSON, OPT_NO_PIN,
-	       OPT_SET, OPT_CURVE, OPT_CURVE_MAX, OPT_PLOT };
+	       OPT_SET, OPT_CURVE, OPT_CURVE_MAX, OPT_PLOT, OPT_MAX_READERS };
 	static const struct option longopts[] = {
 		{ "keys", required_argument, NULL, OPT_KEYS },
 		{ "seconds", required_argument, NULL, OPT_SECONDS },
@@ -122,13 +126,15 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 		{ "curve", no_argument, NULL, OPT_CURVE },
 		{ "curve-max", required_argument, NULL, OPT_CURVE_MAX },
 		{ "plot", required_argument, NULL, OPT_PLOT },
+		{ "max-readers", required_argument, NULL, OPT_MAX_READERS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
 	*o = (struct lookup_opts){ .keys = 1000000, .seconds = 3, .write_rate = 20000, .rounds = 1,
-				    .pin = true, .curve_max = CURVE_MAX_DEFAULT };
+				    .pin = true, .curve_max = CURVE_MAX_DEFAULT,
+				    .counts = { 1, 2 }, .ncounts = 2 };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -175,6 +181,16 @@ static int parse_opts(int argc, char **argv, struct lookup_opts *o)
 					  &o->curve_max))
 				return BENCH_EXIT_USAGE;
 			break;
+		case OPT_MAX_READERS:
+			if (opt_parse_uint("kvtier-bench", "max-readers", optarg, 2, MAX_READERS,
+					   &most))
+				return BENCH_EXIT_USAGE;
+			o->ncounts = 2;
+			for (unsigned int n = 4; n <= most; n *= 2)
+				o->counts[o->ncounts++] = n;
+			if (o->counts[o->ncounts - 1] != most)
+				o->counts[o->ncounts++] = most;
+			break;
 		case OPT_PLOT:
 			if (bench_plot_file("lookup", optarg))
 				return BENCH_EXIT_USAGE;
@@ -210,14 +226,16 @@ static void print_inputs(const struct lookup_opts *o, uint64_t nkeys)
 	printf("  window        %d consecutive keys per call, from the newest %d%% of the "
 	       "live keys\n", WINDOW, SPAN_PCT);
 	printf("  key ids       %llu made up front (16 B each)\n", (unsigned long long)nkeys);
+	printf("  readers      ");
+	for (size_t c = 0; c < o->ncounts; c++)
+		printf("%s%u", c ? ", " : " ", o->counts[c]);
 	if (ncpus >= 2)
-		printf("  readers       1 then 2 threads, pinned to cpus %d and %d\n", cpus[0],
-		       cpus[1]);
+		printf(" threads, each on its own of %d allowed cpus (round robin past them)\n",
+		       ncpus);
 	else if (ncpus == 1)
-		printf("  readers       1 then 2 threads, pinned to cpu %d (only one allowed)\n",
-		       cpus[0]);
+		printf(" threads, pinned to cpu %d (only one allowed)\n", cpus[0]);
 	else
-		printf("  readers       1 then 2 threads, not pinned\n");
+		printf(" threads, not pinned\n");
 	printf("  kvtier-rcu    kvt_contains(%d keys, no flags): one RCU read section, no lock\n",
 	       WINDOW);
 	printf("  mutex         cds_lfht, same size and keys; pthread_mutex lock+unlock around "
@@ -242,7 +260,7 @@ struct ratios {
 	double p99_of_limit, limit_p99_vs_mutex;
 };
 
-static void ratios_of(const struct phase_result r[TARGET_COUNT][MAX_READERS], struct ratios *x)
+static void ratios_of(const struct phase_result r[TARGET_COUNT][MAX_COUNTS], struct ratios *x)
 {
 	const struct phase_result *ours = &r[TARGET_KVTIER][1];
 
@@ -279,16 +297,17 @@ static const char *goal_mark(bool met)
 	return met ? "met" : "MISSED";
 }
 
-static void print_table(const struct phase_result r[TARGET_COUNT][MAX_READERS])
+static void print_table(const struct lookup_opts *o,
+			const struct phase_result r[TARGET_COUNT][MAX_COUNTS])
 {
 	printf("%-10s %7s %12s %8s %8s %8s %9s %10s %7s %7s\n", "target", "threads", "lookups/s",
 	       "p50 us", "p99 us", "hit rate", "writes/s", "reader cpu", "bg cpu", "others");
 	for (int k = 0; k < TARGET_COUNT; k++) {
-		for (int n = 0; n < MAX_READERS; n++) {
+		for (size_t n = 0; n < o->ncounts; n++) {
 			const struct phase_result *p = &r[k][n];
 
-			printf("%-10s %7d %12.0f %8.2f %8.2f %7.2f%% %9.0f %9.0f%% %7.2f %7.2f\n",
-			       target_names[k], n + 1, p->lookups_per_s, p->p50_us, p->p99_us,
+			printf("%-10s %7u %12.0f %8.2f %8.2f %7.2f%% %9.0f %9.0f%% %7.2f %7.2f\n",
+			       target_names[k], o->counts[n], p->lookups_per_s, p->p50_us, p->p99_us,
 			       100 * p->hit_rate, p->write_rate, 100 * p->reader_cpu, p->bg_cpu,
 			       p->other_cpu);
 		}
@@ -299,17 +318,17 @@ static void print_table(const struct phase_result r[TARGET_COUNT][MAX_READERS])
 	       "hypervisor stole meanwhile (0 on a quiet machine)\n");
 }
 
-static void print_notes(const struct target *kt,
-			const struct phase_result r[TARGET_COUNT][MAX_READERS])
+static void print_notes(const struct lookup_opts *o, const struct target *kt,
+			const struct phase_result r[TARGET_COUNT][MAX_COUNTS])
 {
 	for (int k = 0; k < TARGET_COUNT; k++) {
-		for (int n = 0; n < MAX_READERS; n++) {
+		for (size_t n = 0; n < o->ncounts; n++) {
 			if (r[k][n].other_cpu < OTHER_CPU_QUIET)
 				continue;
 			printf("WARNING: other processes (or the hypervisor) used %.2f CPUs during "
-			       "%s %dt:\nthe machine is not quiet, so these figures are skewed; "
+			       "%s %ut:\nthe machine is not quiet, so these figures are skewed; "
 			       "rerun when it is (or use --rounds).\n",
-			       r[k][n].other_cpu, target_names[k], n + 1);
+			       r[k][n].other_cpu, target_names[k], o->counts[n]);
 		}
 	}
 	printf("\nkvtier: %llu L1 slots, %llu live keys after the fill, %llu + %llu evictions "
@@ -318,13 +337,13 @@ static void print_notes(const struct target *kt,
 	       (unsigned long long)r[TARGET_KVTIER][0].evictions,
 	       (unsigned long long)r[TARGET_KVTIER][1].evictions);
 	for (int k = 0; k < TARGET_COUNT; k++) {
-		for (int n = 0; n < MAX_READERS; n++) {
+		for (size_t n = 0; n < o->ncounts; n++) {
 			if (r[k][n].write_failed)
-				printf("note: %s %dt: %llu writer keys failed\n", target_names[k],
-				       n + 1, (unsigned long long)r[k][n].write_failed);
+				printf("note: %s %ut: %llu writer keys failed\n", target_names[k],
+				       o->counts[n], (unsigned long long)r[k][n].write_failed);
 			if (r[k][n].writer_short)
-				printf("note: %s %dt: the writer ran out of key ids\n",
-				       target_names[k], n + 1);
+				printf("note: %s %ut: the writer ran out of key ids\n",
+				       target_names[k], o->counts[n]);
 		}
 	}
 }
@@ -351,7 +370,7 @@ static void print_ratios(const struct ratios *x)
 }
 
 /* Keys: "<prefix><name>_<n>t", prefix "" for kvtier, "mutex_", "rwlock_". */
-static void json_phase(struct json_line *j, enum target_kind k, int n,
+static void json_phase(struct json_line *j, enum target_kind k, unsigned int readers,
 		       const struct phase_result *p)
 {
 	static const struct {
@@ -374,13 +393,13 @@ static void json_phase(struct json_line *j, enum target_kind k, int n,
 		double v;
 
 		memcpy(&v, (const char *)p + fields[i].off, sizeof(v));
-		snprintf(key, sizeof(key), "%s%s_%dt", target_json[k], fields[i].name, n + 1);
+		snprintf(key, sizeof(key), "%s%s_%ut", target_json[k], fields[i].name, readers);
 		json_num(j, key, v, fields[i].decimals);
 	}
 }
 
 static int print_json(const struct lookup_opts *o, const struct target *kt,
-		      const struct phase_result r[TARGET_COUNT][MAX_READERS],
+		      const struct phase_result r[TARGET_COUNT][MAX_COUNTS],
 		      const struct ratios *x)
 {
 	struct json_line j;
@@ -398,8 +417,8 @@ static int print_json(const struct lookup_opts *o, const struct target *kt,
 	json_u64(&j, "l1_slots", kt->l1_slots);
 	json_u64(&j, "live_keys", kt->live);
 	for (int k = 0; k < TARGET_COUNT; k++) {
-		for (int n = 0; n < MAX_READERS; n++)
-			json_phase(&j, (enum target_kind)k, n, &r[k][n]);
+		for (size_t n = 0; n < o->ncounts; n++)
+			json_phase(&j, (enum target_kind)k, o->counts[n], &r[k][n]);
 		snprintf(key, sizeof(key), "%sscaling_2t", target_json[k]);
 		json_num(&j, key, x->scaling[k], 3);
 	}
@@ -426,7 +445,7 @@ struct kvt_key *keys_make(const struct lookup_opts *o, uint64_t *nkeys)
 			     PUT_BATCH;
 	struct kvt_key *keys;
 
-	*nkeys = o->keys + 2 * o->rounds * per_phase + PUT_BATCH;
+	*nkeys = o->keys + o->ncounts * o->rounds * per_phase + PUT_BATCH;
 	keys = malloc(sizeof(*keys) * *nkeys);
 	if (!keys) {
 		fprintf(stderr, "kvtier-bench: out of memory for %llu keys\n",
@@ -456,7 +475,7 @@ void target_init(struct target *t, enum target_kind kind, const struct kvt_key *
 
 int lookup_main(int argc, char **argv)
 {
-	struct phase_result res[TARGET_COUNT][MAX_READERS];
+	struct phase_result res[TARGET_COUNT][MAX_COUNTS];
 	struct ratios x;
 	struct target *t;
 	struct kvt_key *keys = NULL;
@@ -495,8 +514,8 @@ int lookup_main(int argc, char **argv)
 	t->live = live;
 	t->l1_slots = l1_slots;
 	ratios_of(res, &x);
-	print_table(res);
-	print_notes(t, res);
+	print_table(&o, res);
+	print_notes(&o, t, res);
 	print_ratios(&x);
 	ret = BENCH_EXIT_OK;
 	if (o.json && print_json(&o, t, res, &x))

@@ -24,7 +24,8 @@
 #define FILL_BATCH 1024		/* keys per kvt_put() while filling */
 #define CHUNK_BYTES 128		/* K+V x 1 layer x 16 tokens x 1 head x 2 dims x bf16 */
 #define SPAN_PCT 80		/* windows come from the newest 80% of the live keys */
-#define MAX_READERS 2
+#define MAX_READERS 16	/* reader threads, at most */
+#define MAX_COUNTS 6	/* reader counts a run measures: 1, 2, then powers of 2 up to the most */
 #define ROUNDS_MAX 20
 
 #define LOOKUP_MAX_SETS 8
@@ -33,7 +34,9 @@ struct lookup_opts {
 	uint64_t keys;
 	double seconds;
 	uint64_t write_rate; /* keys per second; 0: no writer */
-	uint64_t rounds;     /* 1t/2t pairs per target; each figure is the median */
+	uint64_t rounds;     /* runs of every reader count per target; figures are medians */
+	unsigned int counts[MAX_COUNTS]; /* reader counts: 1, 2 (the ratios'), then more */
+	size_t ncounts;
 	bool json;
 	bool pin;
 	const char *set[LOOKUP_MAX_SETS]; /* --set KEY=VALUE, applied to kvtier's config last */
@@ -111,6 +114,6 @@ int lookup_curve(struct lookup_opts *o);
 /* ---- lookup_run.c ---- */
 
 int run_target(struct target *t, const struct lookup_opts *o,
-	       struct phase_result res[MAX_READERS]);
+	       struct phase_result res[MAX_COUNTS]);
 
 #endif /* KVT_TOOLS_KVTIER_BENCH_LOOKUP_BENCH_H */

@@ -28,7 +28,7 @@ static const uint64_t curve_sizes[] = { 64ull << 10, 256ull << 10, 1ull << 20, 4
 
 struct curve_point {
 	uint64_t keys;
-	struct phase_result r[MAX_READERS];
+	struct phase_result r[MAX_COUNTS];
 	uint64_t live;
 };
 

@@ -284,14 +284,14 @@ static void phase_median(const struct phase_result *runs, unsigned int n,
 }
 
 /*
- * run_target() - open and fill one target, run 1 then 2 readers, close it.
+ * run_target() - open and fill one target, run each reader count, close it.
  * For the kvtier target this also sets @t->live, the population the
  * baselines copy.
  */
 int run_target(struct target *t, const struct lookup_opts *o,
-	       struct phase_result res[MAX_READERS])
+	       struct phase_result res[MAX_COUNTS])
 {
-	struct phase_result runs[MAX_READERS][ROUNDS_MAX];
+	struct phase_result runs[MAX_COUNTS][ROUNDS_MAX];
 	int ret;
 
 	atomic_store_explicit(&t->hi, o->keys, memory_order_relaxed);
@@ -310,8 +310,9 @@ int run_target(struct target *t, const struct lookup_opts *o,
 		goto out_close;
 	}
 	for (unsigned int r = 0; r < o->rounds && !ret; r++) {
-		for (unsigned int n = 1; n <= MAX_READERS && !ret; n++) {
-			struct phase_result *p = &runs[n - 1][r];
+		for (size_t c = 0; c < o->ncounts && !ret; c++) {
+			struct phase_result *p = &runs[c][r];
+			unsigned int n = o->counts[c];
 
 			fprintf(stderr, "run %s, %u reader%s, %gs, round %u of %llu\n",
 				target_names[t->kind], n, n > 1 ? "s" : "", o->seconds, r + 1,
@@ -323,8 +324,8 @@ int run_target(struct target *t, const struct lookup_opts *o,
 					100 * p->reader_cpu, p->other_cpu);
 		}
 	}
-	for (unsigned int n = 0; n < MAX_READERS && !ret; n++)
-		phase_median(runs[n], (unsigned int)o->rounds, &res[n]);
+	for (size_t c = 0; c < o->ncounts && !ret; c++)
+		phase_median(runs[c], (unsigned int)o->rounds, &res[c]);
 out_close:
 	if (t->kind == TARGET_KVTIER)
 		kvt_close(t->kvt);

@@ -33,6 +33,8 @@ static const struct bench_workload workloads[] = {
 	  restart_main },
 	{ "pool", "Maru metadata RPC ops/s and p99 (lookup, batch lookup/pin/register) from "
 		  "1, 4 and 16 clients on a kvtier-poold it starts, or any --server", pool_main },
+	{ "gpu", "restores from DAX into GPU memory through the CUDA sink against pinned and "
+		 "pageable cudaMemcpyAsync of the same bytes (exit 77 without a GPU)", gpu_main },
 };
 
 #define NWORKLOADS (sizeof(workloads) / sizeof(workloads[0]))

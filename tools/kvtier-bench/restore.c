@@ -82,6 +82,7 @@ struct restore_opts {
 	double gib;
 	bool json;
 	bool curve;
+	unsigned int max_workers;       /* --curve: 1..max_workers (powers of 2 past 4) */
 	const char *plot;
 	double loadavg;
 };
@@ -623,20 +624,23 @@ static void usage(FILE *f)
 		"  --curve       instead: batched restores with 1-4 workers and chunks of\n"
 		"                256 KiB-64 MiB, each beside the fastest copy at its thread\n"
 		"                count (defaults then: --seconds 0.5, --gib 0.5)\n"
+		"  --max-workers N  with --curve: worker counts up to N: 1..N up to 4,\n"
+		"                then powers of 2 (and N) (default 4; up to %u)\n"
 		"  --plot FILE   with --curve: draw GB/s against chunk size (gnuplot SVG)\n"
 		"  --json        print one JSON object as the last line of stdout\n"
 		"  --help        this text\n",
-		BATCH, GIB_MAX);
+		BATCH, GIB_MAX, RESTORE_CURVE_WORKERS_MAX);
 }
 
 static int parse_opts(int argc, char **argv, struct restore_opts *o)
 {
-	enum { OPT_SECONDS = 256, OPT_GIB, OPT_JSON, OPT_CURVE, OPT_PLOT };
+	enum { OPT_SECONDS = 256, OPT_GIB, OPT_JSON, OPT_CURVE, OPT_MAX_WORKERS, OPT_PLOT };
 	static const struct option longopts[] = {
 		{ "seconds", required_argument, NULL, OPT_SECONDS },
 		{ "gib", required_argument, NULL, OPT_GIB },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "curve", no_argument, NULL, OPT_CURVE },
+		{ "max-workers", required_argument, NULL, OPT_MAX_WORKERS },
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -644,7 +648,7 @@ static int parse_opts(int argc, char **argv, struct restore_opts *o)
 	int c;
 
 	/* NaN until given: --curve has shorter defaults */
-	*o = (struct restore_opts){ .seconds = NAN, .gib = NAN };
+	*o = (struct restore_opts){ .seconds = NAN, .gib = NAN, .max_workers = 4 };
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -662,6 +666,11 @@ static int parse_opts(int argc, char **argv, struct restore_opts *o)
 			break;
 		case OPT_CURVE:
 			o->curve = true;
+			break;
+		case OPT_MAX_WORKERS:
+			if (opt_parse_uint("kvtier-bench", "max-workers", optarg, 1,
+					   RESTORE_CURVE_WORKERS_MAX, &o->max_workers))
+				return BENCH_EXIT_USAGE;
 			break;
 		case OPT_PLOT:
 			if (bench_plot_file("restore", optarg))
@@ -704,7 +713,8 @@ int restore_main(int argc, char **argv)
 	if (ret)
 		return ret < 0 ? BENCH_EXIT_OK : ret;
 	if (o.curve)
-		return restore_curve(o.gib, o.seconds, o.json, o.plot) ? BENCH_EXIT_FAIL :
+		return restore_curve(o.gib, o.seconds, o.max_workers, o.json, o.plot) ?
+			       BENCH_EXIT_FAIL :
 									  BENCH_EXIT_OK;
 	o.loadavg = bench_loadavg();
 	printf("kvtier-bench restore\n");

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
  * tools/kvtier-bench/restore_curve.c - `kvtier-bench restore --curve`: how
- * batched DAX restores scale with restore workers (1-4) and chunk size
- * (256 KiB - 64 MiB), each point beside its bound.
+ * batched DAX restores scale with restore workers (1-4, or up to
+ * --max-workers: powers of 2 past 4) and chunk size (256 KiB - 64 MiB),
+ * each point beside its bound.
  *
  * Per chunk size it stores --gib of chunks (at least 2 per worker) in an
  * emulated DAX device in /dev/shm (primary mode, so every get is a DAX
- * restore), then for dax.restore_workers 1..4 (a reopen each: recovery
+ * restore), then for each dax.restore_workers count (a reopen each: recovery
  * rebuilds the index) it runs one checked untimed round and timed rounds of
  * kvt_get() of BATCH keys a call over every chunk for --seconds (at least
  * MIN_ROUNDS); the figure is the median round's GB/s.  After every round,
@@ -40,7 +41,7 @@
 #include "tools/kvtier-bench/bench.h"
 
 #define BATCH 64
-#define WORKERS_MAX 4
+#define COUNTS_MAX 8 /* worker counts a curve runs: 1, 2, 3, 4, 8, 16 at most */
 #define MIN_ROUNDS 3
 #define MAX_ROUNDS 1024
 
@@ -54,6 +55,19 @@ static const struct curve_shape {
 };
 
 #define NCSHAPES (sizeof(cshapes) / sizeof(cshapes[0]))
+
+/* The worker counts up to @max: each up to 4, then powers of 2, then @max.
+ * Return: how many (<= COUNTS_MAX). */
+static size_t worker_counts(unsigned int max, unsigned int *out)
+{
+	size_t n = 0;
+
+	for (unsigned int w = 1; w <= max; w = w < 4 ? w + 1 : 2 * w)
+		out[n++] = w;
+	if (out[n - 1] != max)
+		out[n++] = max;
+	return n;
+}
 
 struct cpoint {
 	size_t chunk_bytes;
@@ -103,14 +117,15 @@ static void crig_free(struct crig *r)
 	memset(r, 0, sizeof(*r));
 }
 
-static int crig_init(struct crig *r, const struct curve_shape *s, double gib)
+/* At least @min_chunks chunks: two a worker. */
+static int crig_init(struct crig *r, const struct curve_shape *s, double gib, size_t min_chunks)
 {
 	memset(r, 0, sizeof(*r));
 	snprintf(r->path, sizeof(r->path), "/dev/shm/kvtier-bench-rcurve-%d", (int)getpid());
 	unlink(r->path);
 	r->chunk_bytes = (size_t)1024 * s->layers * s->heads * s->dim;
 	r->n = (size_t)(gib * 1073741824.0 / (double)r->chunk_bytes);
-	r->n = r->n < 2 * WORKERS_MAX ? 2 * WORKERS_MAX : r->n;
+	r->n = r->n < min_chunks ? min_chunks : r->n;
 	r->dst_bytes = r->n * r->chunk_bytes;
 	r->keys = malloc(r->n * sizeof(*r->keys));
 	r->dsts = malloc(r->n * sizeof(*r->dsts));
@@ -333,19 +348,21 @@ static int measure_point(struct crig *r, unsigned int w, double seconds, struct 
 }
 
 static int measure_cshape(const struct curve_shape *s, double gib, double seconds,
-			  struct cpoint *pts)
+			  const unsigned int *counts, size_t ncounts, struct cpoint *pts)
 {
 	struct kvt_stats st;
 	struct crig r;
 	char label[64];
 	int ret;
 
-	ret = crig_init(&r, s, gib);
+	ret = crig_init(&r, s, gib, 2 * (size_t)counts[ncounts - 1]);
 	if (ret)
 		return ret;
-	for (unsigned int w = 1; w <= WORKERS_MAX && !ret; w++) {
-		ret = crig_open(&r, s, w, w == 1);
-		if (!ret && w == 1) {
+	for (size_t c = 0; c < ncounts && !ret; c++) {
+		unsigned int w = counts[c];
+
+		ret = crig_open(&r, s, w, c == 0);
+		if (!ret && c == 0) {
 			snprintf(label, sizeof(label), "store %zu x %s", r.n, s->label);
 			ret = crig_fill(&r, label);
 		} else if (!ret) {
@@ -359,7 +376,7 @@ static int measure_cshape(const struct curve_shape *s, double gib, double second
 		if (!ret) {
 			fprintf(stderr, "kvtier-bench: restore curve, %s, %u worker%s\n", s->label,
 				w, w > 1 ? "s" : "");
-			ret = measure_point(&r, w, seconds, &pts[w - 1]);
+			ret = measure_point(&r, w, seconds, &pts[c]);
 		}
 		if (r.kvt)
 			kvt_close(r.kvt);
@@ -369,7 +386,8 @@ static int measure_cshape(const struct curve_shape *s, double gib, double second
 	return ret;
 }
 
-static int curve_plot(const char *file, const struct cpoint *pts, size_t nshapes)
+static int curve_plot(const char *file, const struct cpoint *pts, size_t nshapes,
+		      size_t ncounts)
 {
 	FILE *g = bench_plot_open(file);
 
@@ -379,34 +397,43 @@ static int curve_plot(const char *file, const struct cpoint *pts, size_t nshapes
 		   "set xlabel 'chunk size (KiB)'\nset ylabel 'GB/s'\nset logscale x 2\n"
 		   "set yrange [0:*]\nset key outside right\nset grid\n$d << EOD\n", BATCH);
 	for (size_t s = 0; s < nshapes; s++) {
-		fprintf(g, "%zu", pts[s * WORKERS_MAX].chunk_bytes / 1024);
-		for (unsigned int w = 0; w < WORKERS_MAX; w++)
-			fprintf(g, " %.3f %.3f", pts[s * WORKERS_MAX + w].gbps,
-				pts[s * WORKERS_MAX + w].bound_gbps);
+		fprintf(g, "%zu", pts[s * ncounts].chunk_bytes / 1024);
+		for (size_t c = 0; c < ncounts; c++)
+			fprintf(g, " %.3f %.3f", pts[s * ncounts + c].gbps,
+				pts[s * ncounts + c].bound_gbps);
 		fprintf(g, "\n");
 	}
 	fprintf(g, "EOD\nplot ");
-	for (unsigned int w = 0; w < WORKERS_MAX; w++)
-		fprintf(g, "%s$d using 1:%u with linespoints lc %u title '%u worker%s', "
-			   "$d using 1:%u with lines dt 2 lc %u title 'bound, %u thread%s'",
-			w ? ", " : "", 2 + 2 * w, w + 1, w + 1, w ? "s" : "", 3 + 2 * w, w + 1,
-			w + 1, w ? "s" : "");
+	for (size_t c = 0; c < ncounts; c++) {
+		unsigned int w = pts[c].workers;
+
+		fprintf(g, "%s$d using 1:%zu with linespoints lc %zu title '%u worker%s', "
+			   "$d using 1:%zu with lines dt 2 lc %zu title 'bound, %u thread%s'",
+			c ? ", " : "", 2 + 2 * c, c + 1, w, w > 1 ? "s" : "", 3 + 2 * c, c + 1, w,
+			w > 1 ? "s" : "");
+	}
 	fprintf(g, "\n");
 	return bench_plot_close(g, file);
 }
 
-int restore_curve(double gib, double seconds, bool json, const char *plot)
+int restore_curve(double gib, double seconds, unsigned int max_workers, bool json,
+		  const char *plot)
 {
-	struct cpoint pts[NCSHAPES * WORKERS_MAX];
+	struct cpoint pts[NCSHAPES * COUNTS_MAX];
+	unsigned int counts[COUNTS_MAX];
+	size_t ncounts = worker_counts(max_workers, counts), npts = NCSHAPES * ncounts;
 	double loadavg = bench_loadavg();
 	struct json_line j;
 	int ret;
 
 	printf("kvtier-bench restore --curve\n");
 	printf("  chunks        chunk_size 256, bfloat16: 256 KiB, 1, 4, 16, 64 MiB\n");
-	printf("  stored        %.3g GiB per chunk size (at least %d chunks), DAX primary mode, "
-	       "file in /dev/shm\n", gib, 2 * WORKERS_MAX);
-	printf("  workers       dax.restore_workers 1..%d (a reopen each)\n", WORKERS_MAX);
+	printf("  stored        %.3g GiB per chunk size (at least %u chunks), DAX primary mode, "
+	       "file in /dev/shm\n", gib, 2 * counts[ncounts - 1]);
+	printf("  workers       dax.restore_workers");
+	for (size_t c = 0; c < ncounts; c++)
+		printf("%s%u", c ? ", " : " ", counts[c]);
+	printf(" (a reopen each)\n");
 	printf("  restore       kvt_get of %d keys a call over every chunk; median of rounds over "
 	       "%g s (at least %d)\n", BATCH, seconds, MIN_ROUNDS);
 	printf("  bound         fastest of memcpy / nt_copy of the same bytes from the device's "
@@ -415,7 +442,7 @@ int restore_curve(double gib, double seconds, bool json, const char *plot)
 	printf("  load average  %.2f (1 min, before the run)\n\n", loadavg);
 	fflush(stdout);
 	for (size_t s = 0; s < NCSHAPES; s++) {
-		ret = measure_cshape(&cshapes[s], gib, seconds, &pts[s * WORKERS_MAX]);
+		ret = measure_cshape(&cshapes[s], gib, seconds, counts, ncounts, &pts[s * ncounts]);
 		if (ret) {
 			fprintf(stderr, "kvtier-bench: restore curve %s: %s\n", cshapes[s].label,
 				kvt_strerror(ret));
@@ -424,13 +451,13 @@ int restore_curve(double gib, double seconds, bool json, const char *plot)
 	}
 	printf("%-8s %7s %8s %11s %-8s %7s %7s\n", "chunk", "workers", "GB/s", "bound GB/s",
 	       "bound by", "ratio", "rounds");
-	for (size_t i = 0; i < NCSHAPES * WORKERS_MAX; i++)
-		printf("%-8s %7u %8.2f %11.2f %-8s %7.3f %7llu\n", cshapes[i / WORKERS_MAX].label,
+	for (size_t i = 0; i < npts; i++)
+		printf("%-8s %7u %8.2f %11.2f %-8s %7.3f %7llu\n", cshapes[i / ncounts].label,
 		       pts[i].workers, pts[i].gbps, pts[i].bound_gbps, pts[i].bound_way,
 		       pts[i].ratio, (unsigned long long)pts[i].rounds);
 	printf("GB/s = 1e9 bytes/s; ratio = restore GB/s / bound GB/s at the same thread count\n");
 	fflush(stdout);
-	if (plot && (ret = curve_plot(plot, pts, NCSHAPES)))
+	if (plot && (ret = curve_plot(plot, pts, NCSHAPES, ncounts)))
 		return ret;
 	if (!json)
 		return 0;
@@ -443,7 +470,7 @@ int restore_curve(double gib, double seconds, bool json, const char *plot)
 	if (plot)
 		json_str(&j, "plot", plot);
 	json_raw(&j, "\"points\":[", true);
-	for (size_t i = 0; i < NCSHAPES * WORKERS_MAX; i++) {
+	for (size_t i = 0; i < npts; i++) {
 		char obj[256];
 
 		snprintf(obj, sizeof(obj),

@@ -1524,18 +1524,9 @@ TEST(truncated_formatted_file_refused_not_extended)
 static int inspect_dev(const char *path, char *out, size_t len)
 {
 	char cmd[1400];
-	size_t n;
-	FILE *p;
-	int st;
 
 	snprintf(cmd, sizeof(cmd), "%s inspect %s --json 2>&1", test_tool_path("kvtier"), path);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	CHECK(WIFEXITED(st));
-	return WEXITSTATUS(st);
+	return test_shell_run(cmd, out, len);
 }
 
 TEST(inspect_names_foreign_data_and_truncation)

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/common/harness.h"
@@ -40,6 +41,20 @@ const char *test_tool_path(const char *tool)
 	snprintf(path, sizeof(path), "%s/%s", variant_dir(), tool);
 	CHECK(access(path, X_OK) == 0);
 	return path;
+}
+
+int test_shell_run(const char *cmd, char *out, size_t len)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n;
+	int st;
+
+	CHECK(p != NULL);
+	n = fread(out, 1, len - 1, p);
+	out[n] = '\0';
+	st = pclose(p);
+	CHECK(WIFEXITED(st));
+	return WEXITSTATUS(st);
 }
 
 const char *test_plugin_dir(const char *const *names)

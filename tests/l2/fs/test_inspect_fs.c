@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "l2/fschunk.h"
@@ -67,19 +66,10 @@ static const char *chunk_path(const char *dir, uint64_t id)
 static int inspect(const char *dir, const char *flag, char *out, size_t len)
 {
 	char cmd[1400];
-	size_t n;
-	FILE *p;
-	int st;
 
 	snprintf(cmd, sizeof(cmd), "%s inspect %s --json %s 2>&1", test_tool_path("kvtier"), dir,
 		 flag);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	n = fread(out, 1, len - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	CHECK(WIFEXITED(st));
-	return WEXITSTATUS(st);
+	return test_shell_run(cmd, out, len);
 }
 
 TEST(a_clean_directory_reports_every_chunk)

@@ -17,7 +17,6 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "tests/common/harness.h"
@@ -47,18 +46,9 @@ static const char *runtime_dir(bool standin)
 static int bench_gpu(const char *env, const char *args, char *out)
 {
 	char cmd[PATH_MAX * 3];
-	size_t n;
-	FILE *p;
-	int st;
 
 	snprintf(cmd, sizeof(cmd), "%s %s gpu %s 2>&1", env, test_tool_path("kvtier-bench"), args);
-	p = popen(cmd, "r");
-	CHECK(p != NULL);
-	n = fread(out, 1, OUT_MAX - 1, p);
-	out[n] = '\0';
-	st = pclose(p);
-	CHECK(WIFEXITED(st));
-	return WEXITSTATUS(st);
+	return test_shell_run(cmd, out, OUT_MAX);
 }
 
 /* The bench's emulated devices now in /dev/shm. */

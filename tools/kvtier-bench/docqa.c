@@ -21,7 +21,10 @@
  * restore's own streaming nt_copy()), measured in the same run by as many
  * threads as restore workers (2) copying one document's bytes from a
  * read-only mapping of the same device file into the same destination
- * buffers.  So p50_to_bound and p99_to_bound cannot honestly fall below 1.
+ * buffers, and lowered to the fastest of the peers' copies below when one
+ * beat it (the host's bandwidth drifts within a run: a bound taken once
+ * before the queries let a p50 come in under it, 0.994).  So p50_to_bound
+ * and p99_to_bound cannot honestly fall below 1.
  *
  * A bandwidth says nothing of the machine's tail, so each query has a peer:
  * the same number of bytes of the same file, in the same order, copied by
@@ -98,6 +101,7 @@ struct result {
 	double peer_p50_ms, peer_p99_ms; /* the same reads as plain copies */
 	struct copy_bound bound; /* the fastest copy at RESTORE_WORKERS threads */
 	double bound_ms;
+	bool bound_by_peer;      /* a peer's copy beat the bound measured before */
 	uint64_t dax_hits, l1_hits; /* keys served during the queries */
 };
 
@@ -328,6 +332,12 @@ static int run_model(const struct model *m, struct result *res)
 	res->peer_p50_ms = quantile_ms(peer_lat, nq, 0.5);
 	res->peer_p99_ms = quantile_ms(peer_lat, nq, 0.99);
 	res->bound_ms = (double)doc_bytes / (res->bound.gbps * 1e6);
+	/* the peers copy the same bytes the bound's way: the fastest is a bound too */
+	if (peer_lat[0] && (double)peer_lat[0] / 1e6 < res->bound_ms) {
+		res->bound_ms = (double)peer_lat[0] / 1e6;
+		res->bound.gbps = (double)doc_bytes / (double)peer_lat[0];
+		res->bound_by_peer = true;
+	}
 	res->dax_hits = b.dax_hits - a.dax_hits;
 	res->l1_hits = b.l1_hits - a.l1_hits;
 	ret = 0;
@@ -530,6 +540,7 @@ int docqa_main(int argc, char **argv)
 		json_num(&j, JKEY("bound_gbps"), r->bound.gbps, 3);
 		json_str(&j, JKEY("bound_copy"), r->bound.name);
 		json_num(&j, JKEY("bound_ms"), r->bound_ms, 3);
+		json_str(&j, JKEY("bound_from"), r->bound_by_peer ? "peer" : "before");
 		json_num(&j, JKEY("p50_to_bound"), bench_ratio(r->p50_ms, r->bound_ms), 3);
 		json_num(&j, JKEY("p99_to_bound"), bench_ratio(r->p99_ms, r->bound_ms), 3);
 		json_num(&j, JKEY("p99_to_p50"), bench_ratio(r->p99_ms, r->p50_ms), 3);

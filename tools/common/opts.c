@@ -48,6 +48,28 @@ int opt_parse_u64(const char *prog, const char *opt, const char *s, uint64_t min
 	return 0;
 }
 
+int opt_parse_u64_list(const char *prog, const char *opt, const char *s, uint64_t min,
+		       uint64_t max, uint64_t *out, size_t cap, size_t *n)
+{
+	char buf[256], *save = NULL, *tok;
+	size_t got = 0;
+
+	if (!s || strlen(s) >= sizeof(buf))
+		return bad_value(prog, opt, s ? s : "", "not a list of values");
+	snprintf(buf, sizeof(buf), "%s", s);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (got == cap)
+			return bad_value(prog, opt, s, "at most %zu values", cap);
+		if (opt_parse_u64(prog, opt, tok, min, max, &out[got]))
+			return -EINVAL;
+		got++;
+	}
+	if (!got)
+		return bad_value(prog, opt, s, "no value");
+	*n = got;
+	return 0;
+}
+
 int opt_parse_uint(const char *prog, const char *opt, const char *s, unsigned int min,
 		   unsigned int max, unsigned int *out)
 {

@@ -163,33 +163,16 @@ static void usage(FILE *f)
 
 static int parse_sizes(const char *arg, struct disk_opts *o)
 {
-	char buf[256], *save = NULL, *tok;
-
-	if (strlen(arg) >= sizeof(buf)) {
-		fprintf(stderr, "kvtier-bench: --chunk-kib: list too long\n");
+	if (opt_parse_u64_list("kvtier-bench", "chunk-kib", arg, 4, 1048576, o->chunk_kib,
+			       MAX_CHUNK_SIZES, &o->nsizes))
 		return -EINVAL;
-	}
-	snprintf(buf, sizeof(buf), "%s", arg);
-	o->nsizes = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (o->nsizes == MAX_CHUNK_SIZES) {
-			fprintf(stderr, "kvtier-bench: --chunk-kib: at most %d sizes\n",
-				MAX_CHUNK_SIZES);
+	for (size_t i = 0; i < o->nsizes; i++) {
+		if (o->chunk_kib[i] % 4) {
+			fprintf(stderr, "kvtier-bench: --chunk-kib: \"%llu\": not a multiple of 4 "
+					"(O_DIRECT needs whole 4 KiB blocks)\n",
+				(unsigned long long)o->chunk_kib[i]);
 			return -EINVAL;
 		}
-		if (opt_parse_u64("kvtier-bench", "chunk-kib", tok, 4, 1048576,
-				  &o->chunk_kib[o->nsizes]))
-			return -EINVAL;
-		if (o->chunk_kib[o->nsizes] % 4) {
-			fprintf(stderr, "kvtier-bench: --chunk-kib: \"%s\": not a multiple of 4 "
-					"(O_DIRECT needs whole 4 KiB blocks)\n", tok);
-			return -EINVAL;
-		}
-		o->nsizes++;
-	}
-	if (!o->nsizes) {
-		fprintf(stderr, "kvtier-bench: --chunk-kib: \"%s\": no size\n", arg);
-		return -EINVAL;
 	}
 	return 0;
 }

@@ -382,29 +382,6 @@ static void usage(FILE *f)
 		"  --help            this text\n", MAX_REPS);
 }
 
-/* A comma-separated list of integers in [@min, @max], at most @cap. */
-static int parse_list(const char *opt, const char *arg, uint64_t min, uint64_t max,
-		      uint64_t *out, size_t cap, size_t *n)
-{
-	char buf[256], *save = NULL, *tok;
-
-	snprintf(buf, sizeof(buf), "%s", arg);
-	*n = 0;
-	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-		if (*n == cap) {
-			fprintf(stderr, "kvtier-bench gpu: --%s: at most %zu values\n", opt, cap);
-			return -EINVAL;
-		}
-		if (opt_parse_u64("kvtier-bench gpu", opt, tok, min, max, &out[(*n)++]))
-			return -EINVAL;
-	}
-	if (!*n || strlen(arg) >= sizeof(buf)) {
-		fprintf(stderr, "kvtier-bench gpu: --%s: \"%s\": not a list of values\n", opt, arg);
-		return -EINVAL;
-	}
-	return 0;
-}
-
 static int parse_opts(int argc, char **argv, struct gpu_opts *o)
 {
 	enum { OPT_TOTAL = 256, OPT_CHUNK, OPT_WORKERS, OPT_REPS, OPT_DEVICE, OPT_JSON };
@@ -432,8 +409,8 @@ static int parse_opts(int argc, char **argv, struct gpu_opts *o)
 					    &o->total_mib);
 			break;
 		case OPT_CHUNK:
-			bad = parse_list("chunk-kib", optarg, 256, 1048576, o->chunk_kib,
-					 MAX_SIZES, &o->nsizes);
+			bad = opt_parse_u64_list("kvtier-bench gpu", "chunk-kib", optarg, 256,
+						 1048576, o->chunk_kib, MAX_SIZES, &o->nsizes);
 			for (size_t i = 0; !bad && i < o->nsizes; i++)
 				if (o->chunk_kib[i] % 256) {
 					fprintf(stderr, "kvtier-bench gpu: --chunk-kib %llu: not a "
@@ -443,8 +420,8 @@ static int parse_opts(int argc, char **argv, struct gpu_opts *o)
 				}
 			break;
 		case OPT_WORKERS:
-			bad = parse_list("workers", optarg, 1, 64, o->workers, MAX_WORKER_COUNTS,
-					 &o->nworkers);
+			bad = opt_parse_u64_list("kvtier-bench gpu", "workers", optarg, 1, 64,
+						 o->workers, MAX_WORKER_COUNTS, &o->nworkers);
 			break;
 		case OPT_REPS:
 			bad = opt_parse_u64("kvtier-bench gpu", "reps", optarg, 1, MAX_REPS, &o->reps);
